@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Install the system packages ser needs on a Debian machine.
+#
+#   cmake, libclang-dev, pkg-config  building native dependencies (xgboost-rs
+#                                    runs cmake and bindgen, which needs libclang)
+#   lame                             MP3 encoder   \
+#   vorbis-tools (oggenc)            Ogg Vorbis     } the ingest format tests
+#   sox                              AIFF writer   /  encode fixtures at test time
+#
+# Idempotent: only packages whose command (or, for libraries, whose dpkg
+# entry) is missing are installed, and `apt-get update` runs once, only when
+# something is to be installed. With everything present it needs no root and
+# changes nothing.
+set -euo pipefail
+
+# Each entry: "debian-package:check", where check is `cmd:NAME` (a command on
+# PATH) or `pkg` (the Debian package itself is installed).
+REQUIREMENTS=(
+    "cmake:cmd:cmake"
+    "pkg-config:cmd:pkg-config"
+    "libclang-dev:pkg"
+    "lame:cmd:lame"
+    "vorbis-tools:cmd:oggenc"
+    "sox:cmd:sox"
+)
+
+dpkg_installed() {
+    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
+}
+
+missing=()
+for req in "${REQUIREMENTS[@]}"; do
+    package=${req%%:*}
+    check=${req#*:}
+    case $check in
+        cmd:*)
+            command -v "${check#cmd:}" >/dev/null 2>&1 || missing+=("$package")
+            ;;
+        pkg)
+            dpkg_installed "$package" || missing+=("$package")
+            ;;
+        *)
+            echo "setup.sh: bad requirement '$req'" >&2
+            exit 2
+            ;;
+    esac
+done
+
+if ((${#missing[@]} == 0)); then
+    echo "setup.sh: all system packages are present (cmake, pkg-config, libclang-dev, lame, oggenc, sox); nothing to do"
+    exit 0
+fi
+
+echo "setup.sh: installing ${missing[*]}"
+
+if ((EUID == 0)); then
+    SUDO=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO=(sudo -n)
+else
+    echo "setup.sh: missing packages ${missing[*]}, and installing them needs root (run this script as root or with sudo)" >&2
+    exit 1
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup.sh: apt-get not found; install these packages by hand: ${missing[*]}" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+${SUDO[@]+"${SUDO[@]}"} apt-get update -q
+${SUDO[@]+"${SUDO[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# Check that the install gave us what the checks above look for.
+command -v cmake >/dev/null && command -v pkg-config >/dev/null && command -v lame >/dev/null \
+    && command -v oggenc >/dev/null && command -v sox >/dev/null && dpkg_installed libclang-dev \
+    || { echo "setup.sh: packages installed, but a required tool is still missing" >&2; exit 1; }
+echo "setup.sh: done"

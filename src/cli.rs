@@ -1,0 +1,103 @@
+//! Command-line interface (clap).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{self, PipelineArgs};
+
+/// ser: speech emotion recognition as a cached pipeline.
+///
+/// Reads pipeline.yaml, runs only the stages whose inputs, parameters or
+/// code changed, and keeps every artifact in a content-addressed cache.
+#[derive(Debug, Parser)]
+#[command(name = "ser", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline: every stale node, then print results sorted by UA.
+    Run {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// Fail if any input file is rejected (default: list rejects and go on).
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Show each node as fresh or stale, with the reason it would rerun.
+    Status {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Print the expanded experiment graph.
+    Dag {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Print the latest metrics of every experiment.
+    Metrics {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// One JSON object per line (experiment, features, selection, model,
+        /// protocol, ua, wa, macro_f1, n_test).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove cache entries that no pipeline's last run uses.
+    Gc {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Forget this pipeline's runs and collect garbage (`--all`: delete the cache folder).
+    Clean {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Corpus tools.
+    Corpus {
+        #[command(subcommand)]
+        command: CorpusCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CorpusCommand {
+    /// Count utterances per label, speaker and gender, and list rejected files.
+    Inspect {
+        /// The corpus folder (for `--kind manifest`, the CSV file).
+        path: PathBuf,
+        /// Naming rules: ravdess, crema_d, tess, savee, emodb, manifest.
+        #[arg(long, default_value = "ravdess")]
+        kind: ser_ingest::CorpusKind,
+        /// Rate to resample to while checking decodes.
+        #[arg(long, default_value_t = 16000)]
+        sample_rate: u32,
+    },
+}
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Run { pipeline, strict } => commands::run::run(pipeline, *strict),
+        Command::Status { pipeline } => commands::status::status(pipeline),
+        Command::Dag { pipeline } => commands::status::dag(pipeline),
+        Command::Metrics { pipeline, json } => commands::metrics::metrics(pipeline, *json),
+        Command::Gc { pipeline } => commands::gc::gc(pipeline),
+        Command::Clean { pipeline, all } => commands::gc::clean(pipeline, *all),
+        Command::Corpus { command: CorpusCommand::Inspect { path, kind, sample_rate } } => {
+            commands::corpus::inspect(path, *kind, *sample_rate)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            1
+        }
+    }
+}

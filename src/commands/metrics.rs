@@ -1,0 +1,90 @@
+//! `ser metrics`: the latest results of every experiment of the pipeline.
+//!
+//! `--json` prints one object per line with the keys `experiment`,
+//! `features`, `selection`, `model`, `protocol`, `ua`, `wa`, `macro_f1`,
+//! `n_test`: a stable contract for scripts.
+
+use serde_json::json;
+
+use crate::commands::PipelineArgs;
+use crate::dag::Graph;
+use crate::scheduler::Outcome;
+use crate::stage::NodeRecord;
+use crate::state::PipelineState;
+
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub json: serde_json::Value,
+}
+
+fn row(experiment: &crate::dag::Experiment, record: &NodeRecord) -> Row {
+    let s = &record.outputs.summary;
+    Row {
+        json: json!({
+            "experiment": experiment.name(),
+            "features": experiment.features,
+            "selection": experiment.selection,
+            "model": experiment.model,
+            "protocol": experiment.protocol,
+            "ua": s["ua"], "wa": s["wa"], "macro_f1": s["macro_f1"], "n_test": s["n_test"],
+        }),
+    }
+}
+
+/// Rows for the evaluate nodes that have a record in `outcomes`.
+pub fn collect_rows(graph: &Graph, outcomes: &[Outcome]) -> Vec<Row> {
+    graph
+        .nodes
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(node, outcome)| Some(row(node.experiment.as_ref()?, outcome.record()?)))
+        .collect()
+}
+
+/// Results sorted by UA, best first.
+pub fn print_table(rows: &[Row]) {
+    let mut rows = rows.to_vec();
+    let ua = |r: &Row| r.json["ua"].as_f64().unwrap_or(f64::NAN);
+    rows.sort_by(|a, b| ua(b).total_cmp(&ua(a)));
+    println!("{:<36} {:<16} {:>7} {:>7} {:>8} {:>6}", "experiment", "protocol", "UA", "WA", "macroF1", "n");
+    for r in &rows {
+        let j = &r.json;
+        println!(
+            "{:<36} {:<16} {:>7.4} {:>7.4} {:>8.4} {:>6}",
+            j["experiment"].as_str().unwrap_or(""),
+            j["protocol"].as_str().unwrap_or(""),
+            ua(r),
+            j["wa"].as_f64().unwrap_or(f64::NAN),
+            j["macro_f1"].as_f64().unwrap_or(f64::NAN),
+            j["n_test"]
+        );
+    }
+}
+
+pub fn metrics(args: &PipelineArgs, as_json: bool) -> anyhow::Result<i32> {
+    let (pipeline, cache) = args.load()?;
+    let graph = Graph::build(&pipeline);
+    let state = PipelineState::load(&cache, &pipeline.id);
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    for node in &graph.nodes {
+        let Some(experiment) = &node.experiment else { continue };
+        let record: Option<NodeRecord> =
+            state.get(&node.name).and_then(|s| cache.read_json(&cache.node_record_path(&s.stage, &s.key)));
+        match record {
+            Some(record) => rows.push(row(experiment, &record)),
+            None => missing.push(node.name.clone()),
+        }
+    }
+    if as_json {
+        for r in &rows {
+            println!("{}", r.json);
+        }
+    } else if !rows.is_empty() {
+        print_table(&rows);
+    }
+    if !missing.is_empty() {
+        eprintln!("no results yet for {} experiment(s) (run `ser run`): {}", missing.len(), missing.join(", "));
+    }
+    Ok(if rows.is_empty() { 1 } else { 0 })
+}

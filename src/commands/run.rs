@@ -1,0 +1,62 @@
+//! `ser run`: bring every node of the pipeline up to date.
+
+use crate::commands::PipelineArgs;
+use crate::commands::metrics::{Row, collect_rows, print_table};
+use crate::dag::Graph;
+use crate::progress::Progress;
+use crate::scheduler::{self, Outcome};
+use crate::stage::Context;
+use crate::state::PipelineState;
+
+pub fn run(args: &PipelineArgs, strict: bool) -> anyhow::Result<i32> {
+    let (pipeline, cache) = args.load()?;
+    let _lock = cache.lock()?;
+    cache.clear_tmp()?;
+    let graph = Graph::build(&pipeline);
+    let state = PipelineState::load(&cache, &pipeline.id);
+    let ctx = Context { cache, progress: Progress::for_terminal(), strict };
+    let started = std::time::Instant::now();
+    let outcomes = scheduler::run(&graph, &ctx, &state);
+
+    let (mut fresh, mut ran, mut failed) = (0, 0, Vec::new());
+    for (node, outcome) in graph.nodes.iter().zip(&outcomes) {
+        match outcome {
+            Outcome::Fresh(_) => fresh += 1,
+            Outcome::Ran { .. } => ran += 1,
+            Outcome::Failed(e) => failed.push(format!("{}: {e}", node.name)),
+            Outcome::Skipped { upstream } => failed.push(format!("{}: skipped, {upstream} failed", node.name)),
+            Outcome::Stale(_) => {}
+        }
+    }
+    if let Some(record) = outcomes[0].record() {
+        print_rejects(&record.outputs.summary);
+    }
+    let rows: Vec<Row> = collect_rows(&graph, &outcomes);
+    if !rows.is_empty() {
+        print_table(&rows);
+    }
+    eprintln!(
+        "{ran} node(s) ran, {fresh} fresh, {} failed in {:.2}s (cache {})",
+        failed.len(),
+        started.elapsed().as_secs_f64(),
+        ctx.cache.root().display()
+    );
+    if let Some(first) = failed.first() {
+        anyhow::bail!("{} node(s) failed; first: {first}", failed.len());
+    }
+    Ok(0)
+}
+
+fn print_rejects(summary: &serde_json::Value) {
+    let Some(rejects) = summary.get("rejects").and_then(|r| r.as_array()) else { return };
+    if rejects.is_empty() {
+        return;
+    }
+    eprintln!("{} file(s) rejected at ingest:", rejects.len());
+    for r in rejects.iter().take(20) {
+        eprintln!("  {}: {}", r["path"].as_str().unwrap_or("?"), r["reason"].as_str().unwrap_or("?"));
+    }
+    if rejects.len() > 20 {
+        eprintln!("  ... and {} more (ser corpus inspect lists all)", rejects.len() - 20);
+    }
+}

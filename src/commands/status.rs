@@ -1,0 +1,41 @@
+//! `ser status` and `ser dag`: what the pipeline is and what would run.
+
+use crate::commands::PipelineArgs;
+use crate::dag::Graph;
+use crate::progress::Progress;
+use crate::scheduler::{self, Outcome};
+use crate::stage::Context;
+use crate::state::PipelineState;
+
+pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
+    let (pipeline, cache) = args.load()?;
+    let graph = Graph::build(&pipeline);
+    let state = PipelineState::load(&cache, &pipeline.id);
+    let ctx = Context { cache, progress: Progress::hidden(), strict: false };
+    let outcomes = scheduler::status(&graph, &ctx, &state);
+    let mut stale = 0;
+    for (node, outcome) in graph.nodes.iter().zip(&outcomes) {
+        let line = match outcome {
+            Outcome::Fresh(_) => "fresh".to_string(),
+            Outcome::Stale(reason) => {
+                stale += 1;
+                format!("stale ({reason})")
+            }
+            Outcome::Failed(e) => {
+                stale += 1;
+                format!("error ({e})")
+            }
+            Outcome::Skipped { upstream } => format!("blocked ({upstream} has an error)"),
+            Outcome::Ran { .. } => unreachable!("status runs nothing"),
+        };
+        println!("{:<48} {line}", node.name);
+    }
+    eprintln!("{stale} of {} node(s) would run", graph.nodes.len());
+    Ok(0)
+}
+
+pub fn dag(args: &PipelineArgs) -> anyhow::Result<i32> {
+    let (pipeline, _cache) = args.load()?;
+    print!("{}", Graph::build(&pipeline).render());
+    Ok(0)
+}

@@ -1,0 +1,259 @@
+//! pipeline.yaml: the corpus, each stage's parameters and the experiment
+//! matrix.
+//!
+//! Parsing is strict: unknown keys are errors, and every error names the
+//! file, the key path and the line. `--set a.b=value` overrides are applied
+//! to the parsed YAML before it is checked, so an override is validated
+//! exactly like the file. Relative paths are relative to the pipeline
+//! file's folder, so a pipeline means the same thing from any working
+//! directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use serde_yaml_ng::Value;
+
+use ser_evaluate::ProtocolSpec;
+use ser_extract::SpectralParams;
+use ser_ingest::CorpusKind;
+use ser_train::ModelSpec;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub corpus: CorpusConfig,
+    /// Every signal is resampled to this rate (Hz) at ingest.
+    #[serde(default = "default_sample_rate")]
+    pub sample_rate: u32,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// Frame analysis and functionals shared by the spectral feature sets.
+    #[serde(default)]
+    pub extract: SpectralParams,
+    /// Evaluation protocols by name.
+    pub protocols: BTreeMap<String, ProtocolSpec>,
+    /// Models by name; several names may share a kind with other settings.
+    pub models: BTreeMap<String, ModelSpec>,
+    pub experiments: Matrix,
+}
+
+fn default_sample_rate() -> u32 {
+    16000
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorpusConfig {
+    pub kind: CorpusKind,
+    /// The corpus folder (for `manifest`, the CSV file).
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Cache folder; default `.ser` beside pipeline.yaml. The environment
+    /// variable `SER_CACHE_DIR` wins over this.
+    pub dir: Option<String>,
+}
+
+/// The experiment matrix: every combination becomes one
+/// extract -> train -> evaluate chain; chains share upstream nodes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Matrix {
+    pub features: Vec<String>,
+    #[serde(default = "default_selection")]
+    pub selection: Vec<String>,
+    pub models: Vec<String>,
+    pub protocols: Vec<String>,
+}
+
+fn default_selection() -> Vec<String> {
+    vec!["none".into()]
+}
+
+/// Feature sets the extract stage knows, with what each computes.
+pub const FEATURE_SETS: &[(&str, &str)] = &[
+    ("mfcc", "MFCC functionals (librosa-equivalent MFCCs, extract.n_mfcc coefficients)"),
+    ("logmel", "log-mel functionals (extract.n_mels Slaney mel bands)"),
+];
+
+/// Selection methods the matrix may name.
+pub const SELECTIONS: &[(&str, &str)] = &[("none", "all features")];
+
+/// A loaded pipeline: its config and where it lives.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub config: PipelineConfig,
+    /// The pipeline file, absolute.
+    pub file: PathBuf,
+    /// Identifies this pipeline's state in a shared cache.
+    pub id: String,
+}
+
+impl Pipeline {
+    /// Read, override and validate a pipeline file.
+    pub fn load(file: &Path, overrides: &[String]) -> anyhow::Result<Pipeline> {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let file = std::path::absolute(file)?;
+        let config = parse(&text, overrides).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let id = blake3::hash(file.to_string_lossy().as_bytes()).to_hex()[..16].to_string();
+        Ok(Pipeline { config, file, id })
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.file.parent().unwrap_or(Path::new("."))
+    }
+
+    /// A path from the pipeline file, made absolute.
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() { p.to_path_buf() } else { self.dir().join(p) }
+    }
+
+    /// The cache folder: `SER_CACHE_DIR`, else `cache.dir`, else `.ser`.
+    pub fn cache_dir(&self) -> PathBuf {
+        match std::env::var_os("SER_CACHE_DIR") {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => self.resolve(self.config.cache.dir.as_deref().unwrap_or(".ser")),
+        }
+    }
+}
+
+/// Parse pipeline YAML text with `key.path=value` overrides.
+pub fn parse(text: &str, overrides: &[String]) -> anyhow::Result<PipelineConfig> {
+    // The file alone first, so its errors carry its line numbers.
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    let mut config: PipelineConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." { anyhow::anyhow!("{inner}") } else { anyhow::anyhow!("{path}: {inner}") }
+    })?;
+    if !overrides.is_empty() {
+        let mut value: Value = serde_yaml_ng::from_str(text)?;
+        for o in overrides {
+            apply_override(&mut value, o)?;
+        }
+        config = serde_path_to_error::deserialize(value).map_err(|e| {
+            anyhow::anyhow!("after --set {}: {}: {}", overrides.join(" --set "), e.path(), e.inner())
+        })?;
+    }
+    validate(&config)?;
+    Ok(config)
+}
+
+fn apply_override(root: &mut Value, assignment: &str) -> anyhow::Result<()> {
+    let Some((path, raw)) = assignment.split_once('=') else {
+        bail!("--set {assignment}: expected key.path=value");
+    };
+    let new: Value = serde_yaml_ng::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+    let mut node = root;
+    let keys: Vec<&str> = path.split('.').collect();
+    for (i, key) in keys.iter().enumerate() {
+        if key.is_empty() {
+            bail!("--set {assignment}: empty key in '{path}'");
+        }
+        if !node.is_mapping() {
+            bail!("--set {assignment}: '{}' is not a mapping", keys[..i].join("."));
+        }
+        let map = node.as_mapping_mut().expect("checked above");
+        let k = Value::String(key.to_string());
+        if i + 1 == keys.len() {
+            map.insert(k, new);
+            return Ok(());
+        }
+        node = map.entry(k).or_insert_with(|| Value::Mapping(Default::default()));
+    }
+    Ok(())
+}
+
+fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
+    let m = &config.experiments;
+    let known = |what: &str, list: &[String], known: Vec<&str>| -> anyhow::Result<()> {
+        if list.is_empty() {
+            bail!("experiments.{what}: the list is empty");
+        }
+        for name in list {
+            if !known.contains(&name.as_str()) {
+                bail!("experiments.{what}: '{name}' is not defined (known: {})", known.join(", "));
+            }
+        }
+        Ok(())
+    };
+    known("features", &m.features, FEATURE_SETS.iter().map(|(n, _)| *n).collect())?;
+    known("selection", &m.selection, SELECTIONS.iter().map(|(n, _)| *n).collect())?;
+    known("models", &m.models, config.models.keys().map(String::as_str).collect())?;
+    known("protocols", &m.protocols, config.protocols.keys().map(String::as_str).collect())?;
+    if config.sample_rate < 4000 {
+        bail!("sample_rate: {} Hz is too low for speech features", config.sample_rate);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "\
+corpus:
+  kind: ravdess
+  path: ../corpus
+extract:
+  n_mfcc: 13
+protocols:
+  six: {kind: folds_file, path: folds.json, key: emobox_6fold}
+models:
+  lr: {kind: logistic_regression}
+experiments:
+  features: [mfcc]
+  models: [lr]
+  protocols: [six]
+";
+
+    #[test]
+    fn parses_with_defaults() {
+        let c = parse(BASE, &[]).unwrap();
+        assert_eq!(c.sample_rate, 16000);
+        assert_eq!(c.extract.n_mfcc, 13);
+        assert_eq!(c.extract.n_mels, 64);
+        assert_eq!(c.experiments.selection, ["none"]);
+    }
+
+    #[test]
+    fn unknown_key_names_path_and_line() {
+        let text = BASE.replace("  n_mfcc: 13", "  n_mfcc: 13\n  n_mfc: 20");
+        let err = parse(&text, &[]).unwrap_err().to_string();
+        assert!(err.contains("extract"), "{err}");
+        assert!(err.contains("unknown field `n_mfc`"), "{err}");
+        assert!(err.contains("line 6"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_path_and_line() {
+        let text = BASE.replace("n_mfcc: 13", "n_mfcc: many");
+        let err = parse(&text, &[]).unwrap_err().to_string();
+        assert!(err.contains("extract.n_mfcc") && err.contains("line 5"), "{err}");
+    }
+
+    #[test]
+    fn overrides_apply_and_are_validated() {
+        let c = parse(BASE, &["extract.n_mfcc=20".into(), "models.lr.alpha=0.5".into()]).unwrap();
+        assert_eq!(c.extract.n_mfcc, 20);
+        assert_eq!(c.models["lr"], ModelSpec::LogisticRegression { alpha: 0.5, max_iterations: 300 });
+        let err = parse(BASE, &["extract.n_mfcc=lots".into()]).unwrap_err().to_string();
+        assert!(err.contains("extract.n_mfcc"), "{err}");
+        assert!(parse(BASE, &["extract".into()]).unwrap_err().to_string().contains("key.path=value"));
+    }
+
+    #[test]
+    fn matrix_names_must_exist() {
+        let text = BASE.replace("models: [lr]", "models: [lr, svm]");
+        let err = parse(&text, &[]).unwrap_err().to_string();
+        assert!(err.contains("experiments.models: 'svm' is not defined (known: lr)"), "{err}");
+        let text = BASE.replace("features: [mfcc]", "features: [wav2vec]");
+        assert!(parse(&text, &[]).unwrap_err().to_string().contains("known: mfcc, logmel"));
+    }
+}

@@ -1,0 +1,220 @@
+//! The scheduler: decides which nodes are fresh and runs the rest, in
+//! parallel where the graph allows.
+//!
+//! A node runs as soon as all its dependencies have finished (a dynamic
+//! topological order on rayon's pool); per-item work inside a node uses
+//! the same pool, so cores stay busy whether the graph is wide (many
+//! models) or deep (one big extraction). A failed node fails only its
+//! dependents: independent branches still run, and everything finished is
+//! kept in the cache.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use crate::dag::Graph;
+use crate::fingerprint::{DirtyReason, Fingerprint};
+use crate::stage::{Context, Inputs, NodeRecord};
+use crate::state::{NodeState, PipelineState};
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Cached outputs reused.
+    Fresh(NodeRecord),
+    /// Ran, for this reason.
+    Ran { record: NodeRecord, reason: DirtyReason },
+    Failed(String),
+    /// Not run because a dependency failed.
+    Skipped { upstream: String },
+    /// `ser status` only: would run, for this reason.
+    Stale(DirtyReason),
+}
+
+impl Outcome {
+    pub fn record(&self) -> Option<&NodeRecord> {
+        match self {
+            Outcome::Fresh(r) | Outcome::Ran { record: r, .. } => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// A node's fingerprint given its dependencies' records, and its cached
+/// record if that is complete.
+fn check(
+    graph: &Graph,
+    i: usize,
+    ctx: &Context,
+    deps: &[&NodeRecord],
+    state: &PipelineState,
+) -> anyhow::Result<(Fingerprint, Result<NodeRecord, DirtyReason>)> {
+    let node = &graph.nodes[i];
+    let mut inputs = node.stage.external_inputs(ctx)?;
+    for ((role, _), record) in node.deps.iter().zip(deps) {
+        for (name, object) in &record.outputs.files {
+            inputs.insert(format!("{role}.{name}"), object.clone());
+        }
+    }
+    let fingerprint = Fingerprint {
+        stage: node.stage.stage().to_string(),
+        code_version: node.stage.code_version(),
+        params: node.stage.params(),
+        inputs,
+    };
+    let key = fingerprint.key();
+    let record: Option<NodeRecord> = ctx.cache.read_json(&ctx.cache.node_record_path(node.stage.stage(), &key));
+    if let Some(record) = record {
+        let complete = record.outputs.files.values().chain(&record.outputs.refs).all(|o| ctx.cache.has_object(o))
+            && record.outputs.items.iter().all(|item| {
+                let (stage, k) = item.split_once('/').unwrap_or(("", item));
+                ctx.cache.item_record_path(stage, k).is_file()
+            });
+        if complete {
+            return Ok((fingerprint, Ok(record)));
+        }
+    }
+    let reason = match state.get(&node.name) {
+        None => DirtyReason::NeverRun,
+        Some(previous) => fingerprint.diff(&previous.fingerprint).unwrap_or(DirtyReason::OutputMissing),
+    };
+    Ok((fingerprint, Err(reason)))
+}
+
+/// Freshness of every node without running anything.
+pub fn status(graph: &Graph, ctx: &Context, state: &PipelineState) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(graph.nodes.len());
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let mut deps = Vec::new();
+        let mut blocked = None;
+        for (_, d) in &node.deps {
+            match outcomes[*d].record() {
+                Some(r) => deps.push(r),
+                None => {
+                    blocked = Some(graph.nodes[*d].name.clone());
+                    break;
+                }
+            }
+        }
+        let outcome = match blocked {
+            Some(upstream) => match &outcomes[node.deps.iter().find(|(_, d)| graph.nodes[*d].name == upstream).expect("found").1] {
+                Outcome::Failed(_) | Outcome::Skipped { .. } => Outcome::Skipped { upstream },
+                _ => Outcome::Stale(DirtyReason::UpstreamStale { upstream }),
+            },
+            None => match check(graph, i, ctx, &deps, state) {
+                Ok((_, Ok(record))) => Outcome::Fresh(record),
+                Ok((_, Err(reason))) => Outcome::Stale(reason),
+                Err(e) => Outcome::Failed(format!("{e:#}")),
+            },
+        };
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+/// Run every stale node; returns one outcome per node.
+pub fn run(graph: &Graph, ctx: &Context, state: &PipelineState) -> Vec<Outcome> {
+    let n = graph.nodes.len();
+    let outcomes: Vec<OnceLock<Outcome>> = (0..n).map(|_| OnceLock::new()).collect();
+    let pending: Vec<AtomicUsize> = graph.nodes.iter().map(|node| AtomicUsize::new(node.deps.len())).collect();
+    let dependents = graph.dependents();
+    let shared = Shared { graph, ctx, state, outcomes: &outcomes, pending: &pending, dependents: &dependents };
+    rayon::scope(|scope| {
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if node.deps.is_empty() {
+                scope.spawn(move |s| shared.execute(s, i));
+            }
+        }
+    });
+    outcomes.into_iter().map(|o| o.into_inner().expect("every node is visited")).collect()
+}
+
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    graph: &'a Graph,
+    ctx: &'a Context,
+    state: &'a PipelineState,
+    outcomes: &'a [OnceLock<Outcome>],
+    pending: &'a [AtomicUsize],
+    dependents: &'a [Vec<usize>],
+}
+
+impl<'a> Shared<'a> {
+    fn execute<'s>(self, scope: &rayon::Scope<'s>, i: usize)
+    where
+        'a: 's,
+    {
+        let outcome = self.run_node(i);
+        let _ = self.outcomes[i].set(outcome);
+        for &d in &self.dependents[i] {
+            if self.pending[d].fetch_sub(1, Ordering::AcqRel) == 1 {
+                scope.spawn(move |s| self.execute(s, d));
+            }
+        }
+    }
+
+    /// Run a node, then apply `--strict` to what it reports: a node whose
+    /// summary lists rejected inputs fails the run, whether it ran now or
+    /// was cached by a run without `--strict`.
+    fn run_node(self, i: usize) -> Outcome {
+        let outcome = self.run_node_unchecked(i);
+        if self.ctx.strict
+            && let Some(rejects) = outcome.record().and_then(|r| r.outputs.summary.get("rejects")).and_then(|r| r.as_array())
+            && !rejects.is_empty()
+        {
+            let list: Vec<String> = rejects.iter().take(10).map(|r| format!("{}: {}", r["path"].as_str().unwrap_or("?"), r["reason"].as_str().unwrap_or("?"))).collect();
+            return self.fail(&self.graph.nodes[i].name, format!("--strict: {} file(s) rejected: {}", rejects.len(), list.join("; ")));
+        }
+        outcome
+    }
+
+    fn run_node_unchecked(self, i: usize) -> Outcome {
+        let node = &self.graph.nodes[i];
+        let mut deps = Vec::new();
+        for (_, d) in &node.deps {
+            match self.outcomes[*d].get().and_then(Outcome::record) {
+                Some(r) => deps.push(r),
+                None => return Outcome::Skipped { upstream: self.graph.nodes[*d].name.clone() },
+            }
+        }
+        let (fingerprint, cached) = match check(self.graph, i, self.ctx, &deps, self.state) {
+            Ok(v) => v,
+            Err(e) => return self.fail(&node.name, format!("{e:#}")),
+        };
+        let reason = match cached {
+            Ok(record) => {
+                // Keep this pipeline's state pointing at what it uses.
+                if self.state.get(&node.name).is_none_or(|s| s.key != fingerprint.key()) {
+                    let _ = self.state.set(&node.name, NodeState { stage: fingerprint.stage.clone(), key: fingerprint.key(), fingerprint });
+                }
+                return Outcome::Fresh(record);
+            }
+            Err(reason) => reason,
+        };
+        self.ctx.progress.println(&format!("{:>9} {} ({reason})", "run", node.name));
+        let inputs = Inputs {
+            by_role: node.deps.iter().zip(&deps).map(|((role, _), r)| (role.clone(), &r.outputs)).collect::<BTreeMap<_, _>>(),
+        };
+        let started = Instant::now();
+        let outputs = match node.stage.run(self.ctx, &inputs) {
+            Ok(o) => o,
+            Err(e) => return self.fail(&node.name, format!("{e:#}")),
+        };
+        let key = fingerprint.key();
+        let record = NodeRecord { node: node.name.clone(), fingerprint: fingerprint.clone(), outputs, seconds: started.elapsed().as_secs_f64() };
+        let stage = node.stage.stage();
+        if let Err(e) = self.ctx.cache.write_json(&self.ctx.cache.node_record_path(stage, &key), &record) {
+            return self.fail(&node.name, format!("cannot write record: {e}"));
+        }
+        if let Err(e) = self.state.set(&node.name, NodeState { stage: stage.to_string(), key, fingerprint }) {
+            return self.fail(&node.name, format!("cannot write state: {e}"));
+        }
+        self.ctx.progress.println(&format!("{:>9} {} in {:.2}s", "done", node.name, record.seconds));
+        Outcome::Ran { record, reason }
+    }
+
+    fn fail(self, name: &str, message: String) -> Outcome {
+        self.ctx.progress.println(&format!("{:>9} {name}: {message}", "FAILED"));
+        Outcome::Failed(message)
+    }
+}

@@ -1,0 +1,81 @@
+//! The evaluate node: metrics of a train node's predictions, per fold,
+//! averaged over folds (the headline numbers, as EmoBox reports them) and
+//! pooled over all test utterances.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use ser_evaluate::Metrics;
+
+use super::{Context, Inputs, Outputs, Stage};
+use crate::artifact::{ColumnData, Table, parquet_read, parquet_write};
+
+const CODE_VERSION: u32 = 1;
+
+pub struct EvaluateStage;
+
+impl Stage for EvaluateStage {
+    fn stage(&self) -> &'static str {
+        "evaluate"
+    }
+
+    fn code_version(&self) -> u32 {
+        CODE_VERSION
+    }
+
+    fn params(&self) -> Value {
+        json!({})
+    }
+
+    fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
+        let table = parquet_read::from_parquet(ctx.cache.read_object(inputs.file("predictions", "predictions")?)?)?;
+        let folds = table.utf8("fold")?;
+        let labels = table.utf8("label")?;
+        let predicted = table.utf8("predicted")?;
+        let mut classes: Vec<String> = labels.iter().chain(&predicted).cloned().collect();
+        classes.sort();
+        classes.dedup();
+        let index = |l: &String| classes.binary_search(l).expect("from the same list");
+        let truth: Vec<usize> = labels.iter().map(index).collect();
+        let pred: Vec<usize> = predicted.iter().map(index).collect();
+
+        let mut fold_names: Vec<String> = folds.clone();
+        fold_names.dedup();
+        let mut scopes: Vec<(String, Metrics)> = Vec::new();
+        for name in &fold_names {
+            let rows: Vec<usize> = (0..folds.len()).filter(|&i| &folds[i] == name).collect();
+            let t: Vec<usize> = rows.iter().map(|&i| truth[i]).collect();
+            let p: Vec<usize> = rows.iter().map(|&i| pred[i]).collect();
+            scopes.push((name.clone(), Metrics::compute(&t, &p, classes.len())));
+        }
+        let pooled = Metrics::compute(&truth, &pred, classes.len());
+        let k = scopes.len() as f64;
+        let mean = |f: fn(&Metrics) -> f64| scopes.iter().map(|(_, m)| f(m)).sum::<f64>() / k;
+        let (ua, wa, macro_f1) = (mean(|m| m.ua), mean(|m| m.wa), mean(|m| m.macro_f1));
+
+        let mut names: Vec<String> = scopes.iter().map(|(n, _)| n.clone()).collect();
+        let mut rows: Vec<&Metrics> = scopes.iter().map(|(_, m)| m).collect();
+        names.push("pooled".into());
+        rows.push(&pooled);
+        let mean_row = Metrics { ua, wa, macro_f1, n: pooled.n, per_class: vec![], confusion: vec![] };
+        names.push("mean".into());
+        rows.push(&mean_row);
+        let metrics = Table::new()
+            .strings("scope", &names)
+            .with("ua", ColumnData::Float64(rows.iter().map(|m| m.ua).collect()))
+            .with("wa", ColumnData::Float64(rows.iter().map(|m| m.wa).collect()))
+            .with("macro_f1", ColumnData::Float64(rows.iter().map(|m| m.macro_f1).collect()))
+            .with("n", ColumnData::Int64(rows.iter().map(|m| m.n as i64).collect()));
+        let summary = json!({
+            "ua": ua, "wa": wa, "macro_f1": macro_f1, "n_test": pooled.n,
+            "classes": classes, "pooled": pooled,
+        });
+        let cache = &ctx.cache;
+        let files = BTreeMap::from([
+            ("metrics".to_string(), cache.put_object(&parquet_write::to_parquet(&metrics)?, "parquet")?),
+            ("summary".to_string(), cache.put_object(&serde_json::to_vec_pretty(&summary)?, "json")?),
+        ]);
+        Ok(Outputs { files, summary, ..Default::default() })
+    }
+}

@@ -1,0 +1,250 @@
+//! The ingest node: scan the corpus, decode and resample every file, and
+//! write the manifest and rejects tables.
+//!
+//! Freshness: the node's external input is a digest of the corpus listing
+//! (each utterance's id, label, speaker and content hash, and each
+//! name-rejected path), so renaming, adding, removing or editing a file
+//! changes it, while touching a file does not. Each file's decode is cached
+//! by its content hash and the sample rate, so only new or changed files
+//! are decoded again. Paths in the tables are relative to the corpus root,
+//! so the same corpus at another path (another machine) shares the cache.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use ser_ingest::corpus::{self, NameReject};
+use ser_ingest::{CorpusKind, UtteranceMeta};
+
+use super::{Context, Inputs, Outputs, Stage, item_key};
+use crate::artifact::{ColumnData, Table, npy, parquet_write};
+
+const CODE_VERSION: u32 = 1;
+
+pub struct IngestStage {
+    pub kind: CorpusKind,
+    pub root: PathBuf,
+    pub sample_rate: u32,
+    listing: OnceLock<Result<Listing, String>>,
+}
+
+struct Listing {
+    utterances: Vec<UtteranceMeta>,
+    /// BLAKE3 of each utterance's file, parallel to `utterances`.
+    hashes: Vec<String>,
+    name_rejects: Vec<NameReject>,
+    digest: String,
+}
+
+/// The cached result of decoding one file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemRecord {
+    Decoded { signal: String, n_samples: u64, source_rate: u32, channels: u16 },
+    Rejected { code: String, reason: String },
+}
+
+impl IngestStage {
+    pub fn new(kind: CorpusKind, root: PathBuf, sample_rate: u32) -> IngestStage {
+        IngestStage { kind, root, sample_rate, listing: OnceLock::new() }
+    }
+
+    fn listing(&self) -> anyhow::Result<&Listing> {
+        self.listing
+            .get_or_init(|| list_corpus(self.kind, &self.root).map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    fn rel(&self, path: &Path) -> String {
+        let base = if self.kind == CorpusKind::Manifest { self.root.parent().unwrap_or(&self.root) } else { &self.root };
+        path.strip_prefix(base).unwrap_or(path).to_string_lossy().replace('\\', "/")
+    }
+}
+
+fn list_corpus(kind: CorpusKind, root: &Path) -> anyhow::Result<Listing> {
+    let report = corpus::scan(kind, root)?;
+    let hashes: Vec<String> = report
+        .utterances
+        .par_iter()
+        .map(|u| {
+            let mut h = blake3::Hasher::new();
+            match h.update_mmap(&u.path) {
+                Ok(_) => h.finalize().to_hex().to_string(),
+                // Unreadable files get a per-path marker; decode reports why.
+                Err(e) => format!("unreadable:{}:{e}", u.path.display()),
+            }
+        })
+        .collect();
+    let mut h = blake3::Hasher::new();
+    for (u, hash) in report.utterances.iter().zip(&hashes) {
+        let gender = u.gender.map_or("", |g| g.as_str());
+        h.update(format!("{}\t{}\t{}\t{}\t{}\n", u.id, u.label, u.speaker, gender, hash).as_bytes());
+    }
+    for r in &report.rejects {
+        h.update(format!("reject\t{}\t{}\n", r.path.display(), r.reason).as_bytes());
+    }
+    Ok(Listing {
+        utterances: report.utterances,
+        hashes,
+        name_rejects: report.rejects,
+        digest: h.finalize().to_hex().to_string(),
+    })
+}
+
+impl Stage for IngestStage {
+    fn stage(&self) -> &'static str {
+        "ingest"
+    }
+
+    fn code_version(&self) -> u32 {
+        CODE_VERSION
+    }
+
+    fn params(&self) -> Value {
+        json!({ "corpus": self.kind.name(), "sample_rate": self.sample_rate })
+    }
+
+    fn external_inputs(&self, _ctx: &Context) -> anyhow::Result<BTreeMap<String, String>> {
+        Ok(BTreeMap::from([("corpus".to_string(), self.listing()?.digest.clone())]))
+    }
+
+    fn run(&self, ctx: &Context, _inputs: &Inputs) -> anyhow::Result<Outputs> {
+        let listing = self.listing()?;
+        let item_params = json!({ "sample_rate": self.sample_rate });
+        let bar = ctx.progress.bar(listing.utterances.len(), "ingest: decode");
+        let items: Vec<(String, Result<ItemRecord, String>)> = listing
+            .utterances
+            .par_iter()
+            .zip(&listing.hashes)
+            .map(|(u, hash)| {
+                let key = item_key("ingest", CODE_VERSION, &item_params, hash);
+                let result = decode_item(ctx, &key, u, self.sample_rate);
+                bar.inc(1);
+                (key, result)
+            })
+            .collect();
+        bar.finish_and_clear();
+
+        let mut manifest = ManifestColumns::default();
+        let mut rejects: Vec<(String, String, String)> =
+            listing.name_rejects.iter().map(|r| (self.rel(&r.path), "name".to_string(), r.reason.clone())).collect();
+        let mut refs = Vec::new();
+        let mut item_keys = Vec::new();
+        for ((u, hash), (key, result)) in listing.utterances.iter().zip(&listing.hashes).zip(items) {
+            match result {
+                Ok(ItemRecord::Decoded { signal, n_samples, source_rate, channels }) => {
+                    item_keys.push(format!("ingest/{key}"));
+                    manifest.push(u, &self.rel(&u.path), self.kind, hash, &signal, n_samples, self.sample_rate, source_rate, channels);
+                    refs.push(signal);
+                }
+                Ok(ItemRecord::Rejected { code, reason }) => {
+                    item_keys.push(format!("ingest/{key}"));
+                    rejects.push((self.rel(&u.path), code, reason));
+                }
+                Err(io) => rejects.push((self.rel(&u.path), "io".into(), io)),
+            }
+        }
+        rejects.sort();
+        let n_utterances = manifest.id.len();
+        let shown: Vec<Value> = rejects.iter().map(|(p, c, r)| json!({"path": p, "code": c, "reason": r})).collect();
+        if n_utterances == 0 {
+            anyhow::bail!("no usable audio in {} ({} rejected)", self.root.display(), rejects.len());
+        }
+        let manifest_obj = ctx.cache.put_object(&parquet_write::to_parquet(&manifest.into_table())?, "parquet")?;
+        let rejects_table = Table::new()
+            .strings("path", rejects.iter().map(|r| &r.0))
+            .strings("code", rejects.iter().map(|r| &r.1))
+            .strings("reason", rejects.iter().map(|r| &r.2));
+        let rejects_obj = ctx.cache.put_object(&parquet_write::to_parquet(&rejects_table)?, "parquet")?;
+        Ok(Outputs {
+            files: BTreeMap::from([("manifest".into(), manifest_obj), ("rejects".into(), rejects_obj)]),
+            refs,
+            items: item_keys,
+            summary: json!({ "utterances": n_utterances, "rejects": shown }),
+        })
+    }
+}
+
+/// Decode one file, or reuse its cached decode. Read errors are returned
+/// as `Err` and not cached: they may pass (a file still being copied).
+fn decode_item(ctx: &Context, key: &str, u: &UtteranceMeta, rate: u32) -> Result<ItemRecord, String> {
+    let record_path = ctx.cache.item_record_path("ingest", key);
+    if let Some(record) = ctx.cache.read_json::<ItemRecord>(&record_path) {
+        match &record {
+            ItemRecord::Decoded { signal, .. } if ctx.cache.has_object(signal) => return Ok(record),
+            ItemRecord::Rejected { .. } => return Ok(record),
+            _ => {}
+        }
+    }
+    let bytes = std::fs::read(&u.path).map_err(|e| format!("cannot read file: {e}"))?;
+    let record = match ser_ingest::load_signal(&bytes, rate) {
+        Ok(signal) => {
+            let npy_bytes = npy::write_1d(&signal.samples).map_err(|e| e.to_string())?;
+            let object = ctx.cache.put_object(&npy_bytes, "npy").map_err(|e| format!("cache write failed: {e}"))?;
+            ItemRecord::Decoded {
+                signal: object,
+                n_samples: signal.samples.len() as u64,
+                source_rate: signal.source_rate,
+                channels: signal.source_channels,
+            }
+        }
+        Err(e) => ItemRecord::Rejected { code: e.code().to_string(), reason: e.to_string() },
+    };
+    ctx.cache.write_json(&record_path, &record).map_err(|e| format!("cache write failed: {e}"))?;
+    Ok(record)
+}
+
+#[derive(Default)]
+struct ManifestColumns {
+    id: Vec<String>,
+    path: Vec<String>,
+    corpus: Vec<String>,
+    speaker: Vec<String>,
+    gender: Vec<Option<String>>,
+    label: Vec<String>,
+    duration_s: Vec<f64>,
+    n_samples: Vec<i64>,
+    source_rate: Vec<i64>,
+    channels: Vec<i64>,
+    content_hash: Vec<String>,
+    signal: Vec<String>,
+}
+
+impl ManifestColumns {
+    #[allow(clippy::too_many_arguments)]
+    fn push(&mut self, u: &UtteranceMeta, rel: &str, kind: CorpusKind, hash: &str, signal: &str, n_samples: u64, rate: u32, source_rate: u32, channels: u16) {
+        self.id.push(u.id.clone());
+        self.path.push(rel.to_string());
+        self.corpus.push(kind.name().to_string());
+        self.speaker.push(u.speaker.clone());
+        self.gender.push(u.gender.map(|g| g.as_str().to_string()));
+        self.label.push(u.label.clone());
+        self.duration_s.push(n_samples as f64 / rate as f64);
+        self.n_samples.push(n_samples as i64);
+        self.source_rate.push(source_rate as i64);
+        self.channels.push(channels as i64);
+        self.content_hash.push(hash.to_string());
+        self.signal.push(signal.to_string());
+    }
+
+    fn into_table(self) -> Table {
+        Table::new()
+            .strings("id", self.id)
+            .strings("path", self.path)
+            .strings("corpus", self.corpus)
+            .strings("speaker", self.speaker)
+            .with("gender", ColumnData::Utf8(self.gender))
+            .strings("label", self.label)
+            .with("duration_s", ColumnData::Float64(self.duration_s))
+            .with("n_samples", ColumnData::Int64(self.n_samples))
+            .with("source_rate", ColumnData::Int64(self.source_rate))
+            .with("channels", ColumnData::Int64(self.channels))
+            .strings("content_hash", self.content_hash)
+            .strings("signal", self.signal)
+    }
+}

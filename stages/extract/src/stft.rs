@@ -1,0 +1,103 @@
+//! Short-time Fourier transform as librosa computes it for features:
+//! `center=True` with zero padding of `n_fft / 2` on both sides, a periodic
+//! Hann window of `win_length` centred in `n_fft`, and `1 + len / hop`
+//! frames.
+
+use std::sync::Arc;
+
+use ndarray::Array2;
+use realfft::{RealFftPlanner, RealToComplex};
+use realfft::num_complex::Complex32;
+
+use crate::ExtractError;
+
+pub struct Stft {
+    n_fft: usize,
+    hop: usize,
+    window: Vec<f32>,
+    fft: Arc<dyn RealToComplex<f32>>,
+    frame: Vec<f32>,
+    spectrum: Vec<Complex32>,
+    scratch: Vec<Complex32>,
+}
+
+impl Stft {
+    pub fn new(n_fft: usize, win_length: usize, hop: usize) -> Result<Self, ExtractError> {
+        if n_fft == 0 || hop == 0 || win_length == 0 || win_length > n_fft {
+            return Err(ExtractError::Params(format!(
+                "need 0 < win_length ({win_length}) <= n_fft ({n_fft}) and hop_length ({hop}) > 0"
+            )));
+        }
+        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(n_fft);
+        // scipy.signal.get_window("hann", win_length, fftbins=True), then
+        // librosa.util.pad_center to n_fft.
+        let mut window = vec![0f32; n_fft];
+        let offset = (n_fft - win_length) / 2;
+        for i in 0..win_length {
+            let w = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / win_length as f64).cos();
+            window[offset + i] = w as f32;
+        }
+        let spectrum = fft.make_output_vec();
+        let scratch = fft.make_scratch_vec();
+        Ok(Stft { n_fft, hop, window, fft, frame: vec![0.0; n_fft], spectrum, scratch })
+    }
+
+    pub fn n_bins(&self) -> usize {
+        self.n_fft / 2 + 1
+    }
+
+    pub fn n_frames(&self, len: usize) -> usize {
+        1 + len / self.hop
+    }
+
+    /// Power spectrogram |X|^2, frames x bins.
+    pub fn power(&mut self, signal: &[f32]) -> Array2<f32> {
+        let mut out = Array2::zeros((self.n_frames(signal.len()), self.n_bins()));
+        self.for_each_frame(signal, |t, spectrum| {
+            for (o, c) in out.row_mut(t).iter_mut().zip(spectrum) {
+                *o = c.norm_sqr();
+            }
+        });
+        out
+    }
+
+    /// Run `f(frame_index, spectrum)` for every frame.
+    pub fn for_each_frame(&mut self, signal: &[f32], mut f: impl FnMut(usize, &[Complex32])) {
+        let half = (self.n_fft / 2) as isize;
+        let len = signal.len() as isize;
+        for t in 0..self.n_frames(signal.len()) {
+            let start = t as isize * self.hop as isize - half;
+            for (i, slot) in self.frame.iter_mut().enumerate() {
+                let j = start + i as isize;
+                let x = if j >= 0 && j < len { signal[j as usize] } else { 0.0 };
+                *slot = x * self.window[i];
+            }
+            self.fft
+                .process_with_scratch(&mut self.frame, &mut self.spectrum, &mut self.scratch)
+                .expect("buffer sizes come from the plan");
+            f(t, &self.spectrum);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_count_and_parseval_for_a_dc_frame() {
+        let mut stft = Stft::new(8, 8, 4).unwrap();
+        assert_eq!(stft.n_frames(16), 5);
+        let power = stft.power(&[1.0; 16]);
+        assert_eq!(power.dim(), (5, 5));
+        // The middle frame sees only ones: its DC bin is the window's sum squared.
+        let wsum: f32 = stft.window.iter().sum();
+        assert!((power[[2, 0]] - wsum * wsum).abs() < 1e-4);
+    }
+
+    #[test]
+    fn rejects_bad_sizes() {
+        assert!(Stft::new(256, 400, 160).is_err());
+        assert!(Stft::new(512, 400, 0).is_err());
+    }
+}

@@ -1,0 +1,224 @@
+//! Train: fit classifiers on feature matrices and predict labels.
+//!
+//! The domain half of ser's `train` stage: given a training fold's features
+//! and labels it fits a [`Standardiser`] (on that fold only, so test
+//! statistics never leak into training) and a model from a [`ModelSpec`],
+//! and returns a [`TrainedModel`] that predicts and serialises to JSON.
+//!
+//! Models come from linfa: multinomial logistic regression
+//! (`linfa-logistic`) and Gaussian naive Bayes (`linfa-bayes`).
+
+use linfa::prelude::*;
+use linfa_bayes::GaussianNb;
+use linfa_logistic::{MultiFittedLogisticRegression, MultiLogisticRegression};
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
+
+/// A model and its hyperparameters, as written in pipeline.yaml under
+/// `models.<name>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ModelSpec {
+    /// Multinomial logistic regression with an L2 penalty `alpha`, fitted by
+    /// L-BFGS.
+    LogisticRegression {
+        #[serde(default = "defaults::alpha")]
+        alpha: f64,
+        #[serde(default = "defaults::max_iterations")]
+        max_iterations: u64,
+    },
+    /// Gaussian naive Bayes; `var_smoothing` is added to every variance as a
+    /// fraction of the largest one (as scikit-learn does).
+    GaussianNb {
+        #[serde(default = "defaults::var_smoothing")]
+        var_smoothing: f64,
+    },
+}
+
+mod defaults {
+    pub fn alpha() -> f64 {
+        1.0
+    }
+    pub fn max_iterations() -> u64 {
+        300
+    }
+    pub fn var_smoothing() -> f64 {
+        1e-9
+    }
+}
+
+impl ModelSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelSpec::LogisticRegression { .. } => "logistic_regression",
+            ModelSpec::GaussianNb { .. } => "gaussian_nb",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("training set is empty")]
+    Empty,
+    #[error("{rows} feature rows but {labels} labels")]
+    Shape { rows: usize, labels: usize },
+    #[error("training fold has a single class; a classifier needs at least two")]
+    OneClass,
+    #[error("{model} failed to fit: {reason}")]
+    Fit { model: &'static str, reason: String },
+}
+
+/// Per-column z-scoring fitted on training data. Constant columns get unit
+/// scale so they map to zero rather than NaN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Standardiser {
+    pub mean: Vec<f64>,
+    pub scale: Vec<f64>,
+}
+
+impl Standardiser {
+    pub fn fit(x: ArrayView2<f64>) -> Self {
+        let mean = x.mean_axis(Axis(0)).map(|m| m.to_vec()).unwrap_or_default();
+        let scale = x
+            .std_axis(Axis(0), 0.0)
+            .iter()
+            .map(|&s| if s > 1e-12 && s.is_finite() { s } else { 1.0 })
+            .collect();
+        Standardiser { mean, scale }
+    }
+
+    pub fn transform(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        let mut out = x.to_owned();
+        for mut row in out.axis_iter_mut(Axis(0)) {
+            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
+                *v = (*v - m) / s;
+            }
+        }
+        out
+    }
+}
+
+// Externally tagged: linfa's naive Bayes keeps a map keyed by class, which
+// serde's internally tagged enums cannot read back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Fitted {
+    LogisticRegression(MultiFittedLogisticRegression<f64, usize>),
+    GaussianNb(GaussianNb<f64, usize>),
+}
+
+/// A standardiser and a fitted model; labels are class indices.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainedModel {
+    pub spec: ModelSpec,
+    pub standardiser: Standardiser,
+    fitted: Fitted,
+}
+
+/// Fit `spec` on `x` (rows x features) with class indices `y`.
+pub fn fit(spec: &ModelSpec, x: ArrayView2<f64>, y: &[usize]) -> Result<TrainedModel, TrainError> {
+    if x.nrows() == 0 {
+        return Err(TrainError::Empty);
+    }
+    if x.nrows() != y.len() {
+        return Err(TrainError::Shape { rows: x.nrows(), labels: y.len() });
+    }
+    if y.iter().all(|&c| c == y[0]) {
+        return Err(TrainError::OneClass);
+    }
+    let standardiser = Standardiser::fit(x);
+    let records = standardiser.transform(x);
+    let dataset = Dataset::new(records, Array1::from(y.to_vec()));
+    let fit_err = |reason: String| TrainError::Fit { model: spec.kind(), reason };
+    let fitted = match spec {
+        ModelSpec::LogisticRegression { alpha, max_iterations } => Fitted::LogisticRegression(
+            MultiLogisticRegression::default()
+                .alpha(*alpha)
+                .max_iterations(*max_iterations)
+                .fit(&dataset)
+                .map_err(|e| fit_err(e.to_string()))?,
+        ),
+        ModelSpec::GaussianNb { var_smoothing } => Fitted::GaussianNb(
+            GaussianNb::params().var_smoothing(*var_smoothing).fit(&dataset).map_err(|e| fit_err(e.to_string()))?,
+        ),
+    };
+    Ok(TrainedModel { spec: spec.clone(), standardiser, fitted })
+}
+
+impl TrainedModel {
+    /// Predicted class index for each row of `x`.
+    pub fn predict(&self, x: ArrayView2<f64>) -> Vec<usize> {
+        let records = self.standardiser.transform(x);
+        match &self.fitted {
+            Fitted::LogisticRegression(m) => m.predict(&records).to_vec(),
+            Fitted::GaussianNb(m) => m.predict(&records).to_vec(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three well-separated Gaussian blobs in 4-D, deterministic.
+    fn blobs(per_class: usize) -> (Array2<f64>, Vec<usize>) {
+        let mut x = Array2::zeros((3 * per_class, 4));
+        let mut y = Vec::new();
+        let mut state = 12345u64;
+        let mut noise = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+        };
+        for c in 0..3 {
+            for i in 0..per_class {
+                let row = c * per_class + i;
+                for j in 0..4 {
+                    x[[row, j]] = if j == c { 5.0 } else { 0.0 } + noise() + 100.0 * j as f64;
+                }
+                y.push(c);
+            }
+        }
+        (x, y)
+    }
+
+    #[test]
+    fn every_model_separates_blobs() {
+        let (x, y) = blobs(30);
+        for spec in [
+            ModelSpec::LogisticRegression { alpha: 1.0, max_iterations: 100 },
+            ModelSpec::GaussianNb { var_smoothing: 1e-9 },
+        ] {
+            let model = fit(&spec, x.view(), &y).unwrap();
+            let pred = model.predict(x.view());
+            let correct = pred.iter().zip(&y).filter(|(a, b)| a == b).count();
+            assert_eq!(correct, y.len(), "{}", spec.kind());
+            let json = serde_json::to_string(&model).unwrap();
+            let back: TrainedModel = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.predict(x.view()), pred);
+        }
+    }
+
+    #[test]
+    fn standardiser_uses_training_statistics() {
+        let train = Array2::from_shape_vec((2, 2), vec![0.0, 5.0, 2.0, 5.0]).unwrap();
+        let s = Standardiser::fit(train.view());
+        assert_eq!(s.mean, [1.0, 5.0]);
+        assert_eq!(s.scale, [1.0, 1.0]);
+        let test = Array2::from_shape_vec((1, 2), vec![3.0, 7.0]).unwrap();
+        assert_eq!(s.transform(test.view()).row(0).to_vec(), [2.0, 2.0]);
+    }
+
+    #[test]
+    fn rejects_bad_training_sets() {
+        let x = Array2::zeros((3, 2));
+        assert!(matches!(fit(&ModelSpec::GaussianNb { var_smoothing: 1e-9 }, x.view(), &[0, 0, 0]), Err(TrainError::OneClass)));
+        assert!(matches!(fit(&ModelSpec::GaussianNb { var_smoothing: 1e-9 }, x.view(), &[0, 1]), Err(TrainError::Shape { .. })));
+    }
+
+    #[test]
+    fn spec_parses_with_defaults_and_rejects_unknown_keys() {
+        let spec: ModelSpec = serde_json::from_str(r#"{"kind":"logistic_regression","alpha":0.5}"#).unwrap();
+        assert_eq!(spec, ModelSpec::LogisticRegression { alpha: 0.5, max_iterations: 300 });
+        assert!(serde_json::from_str::<ModelSpec>(r#"{"kind":"gaussian_nb","alpah":1}"#).is_err());
+    }
+}
