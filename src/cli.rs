@@ -89,9 +89,14 @@ pub fn main() -> i32 {
         Command::Metrics { pipeline, json } => commands::metrics::metrics(pipeline, *json),
         Command::Gc { pipeline } => commands::gc::gc(pipeline),
         Command::Clean { pipeline, all } => commands::gc::clean(pipeline, *all),
-        Command::Corpus { command: CorpusCommand::Inspect { path, kind, sample_rate } } => {
-            commands::corpus::inspect(path, *kind, *sample_rate)
-        }
+        Command::Corpus {
+            command:
+                CorpusCommand::Inspect {
+                    path,
+                    kind,
+                    sample_rate,
+                },
+        } => commands::corpus::inspect(path, *kind, *sample_rate),
     };
     match result {
         Ok(code) => code,

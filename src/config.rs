@@ -77,8 +77,14 @@ fn default_selection() -> Vec<String> {
 
 /// Feature sets the extract stage knows, with what each computes.
 pub const FEATURE_SETS: &[(&str, &str)] = &[
-    ("mfcc", "MFCC functionals (librosa-equivalent MFCCs, extract.n_mfcc coefficients)"),
-    ("logmel", "log-mel functionals (extract.n_mels Slaney mel bands)"),
+    (
+        "mfcc",
+        "MFCC functionals (librosa-equivalent MFCCs, extract.n_mfcc coefficients)",
+    ),
+    (
+        "logmel",
+        "log-mel functionals (extract.n_mels Slaney mel bands)",
+    ),
 ];
 
 /// Selection methods the matrix may name.
@@ -97,9 +103,11 @@ pub struct Pipeline {
 impl Pipeline {
     /// Read, override and validate a pipeline file.
     pub fn load(file: &Path, overrides: &[String]) -> anyhow::Result<Pipeline> {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
         let file = std::path::absolute(file)?;
-        let config = parse(&text, overrides).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let config =
+            parse(&text, overrides).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         let id = blake3::hash(file.to_string_lossy().as_bytes()).to_hex()[..16].to_string();
         Ok(Pipeline { config, file, id })
     }
@@ -111,7 +119,11 @@ impl Pipeline {
     /// A path from the pipeline file, made absolute.
     pub fn resolve(&self, path: &str) -> PathBuf {
         let p = Path::new(path);
-        if p.is_absolute() { p.to_path_buf() } else { self.dir().join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir().join(p)
+        }
     }
 
     /// The cache folder: `SER_CACHE_DIR`, else `cache.dir`, else `.ser`.
@@ -130,7 +142,11 @@ pub fn parse(text: &str, overrides: &[String]) -> anyhow::Result<PipelineConfig>
     let mut config: PipelineConfig = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path == "." { anyhow::anyhow!("{inner}") } else { anyhow::anyhow!("{path}: {inner}") }
+        if path == "." {
+            anyhow::anyhow!("{inner}")
+        } else {
+            anyhow::anyhow!("{path}: {inner}")
+        }
     })?;
     if !overrides.is_empty() {
         let mut value: Value = serde_yaml_ng::from_str(text)?;
@@ -138,7 +154,12 @@ pub fn parse(text: &str, overrides: &[String]) -> anyhow::Result<PipelineConfig>
             apply_override(&mut value, o)?;
         }
         config = serde_path_to_error::deserialize(value).map_err(|e| {
-            anyhow::anyhow!("after --set {}: {}: {}", overrides.join(" --set "), e.path(), e.inner())
+            anyhow::anyhow!(
+                "after --set {}: {}: {}",
+                overrides.join(" --set "),
+                e.path(),
+                e.inner()
+            )
         })?;
     }
     validate(&config)?;
@@ -149,7 +170,8 @@ fn apply_override(root: &mut Value, assignment: &str) -> anyhow::Result<()> {
     let Some((path, raw)) = assignment.split_once('=') else {
         bail!("--set {assignment}: expected key.path=value");
     };
-    let new: Value = serde_yaml_ng::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+    let new: Value =
+        serde_yaml_ng::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
     let mut node = root;
     let keys: Vec<&str> = path.split('.').collect();
     for (i, key) in keys.iter().enumerate() {
@@ -157,7 +179,10 @@ fn apply_override(root: &mut Value, assignment: &str) -> anyhow::Result<()> {
             bail!("--set {assignment}: empty key in '{path}'");
         }
         if !node.is_mapping() {
-            bail!("--set {assignment}: '{}' is not a mapping", keys[..i].join("."));
+            bail!(
+                "--set {assignment}: '{}' is not a mapping",
+                keys[..i].join(".")
+            );
         }
         let map = node.as_mapping_mut().expect("checked above");
         let k = Value::String(key.to_string());
@@ -165,7 +190,9 @@ fn apply_override(root: &mut Value, assignment: &str) -> anyhow::Result<()> {
             map.insert(k, new);
             return Ok(());
         }
-        node = map.entry(k).or_insert_with(|| Value::Mapping(Default::default()));
+        node = map
+            .entry(k)
+            .or_insert_with(|| Value::Mapping(Default::default()));
     }
     Ok(())
 }
@@ -178,17 +205,39 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
         }
         for name in list {
             if !known.contains(&name.as_str()) {
-                bail!("experiments.{what}: '{name}' is not defined (known: {})", known.join(", "));
+                bail!(
+                    "experiments.{what}: '{name}' is not defined (known: {})",
+                    known.join(", ")
+                );
             }
         }
         Ok(())
     };
-    known("features", &m.features, FEATURE_SETS.iter().map(|(n, _)| *n).collect())?;
-    known("selection", &m.selection, SELECTIONS.iter().map(|(n, _)| *n).collect())?;
-    known("models", &m.models, config.models.keys().map(String::as_str).collect())?;
-    known("protocols", &m.protocols, config.protocols.keys().map(String::as_str).collect())?;
+    known(
+        "features",
+        &m.features,
+        FEATURE_SETS.iter().map(|(n, _)| *n).collect(),
+    )?;
+    known(
+        "selection",
+        &m.selection,
+        SELECTIONS.iter().map(|(n, _)| *n).collect(),
+    )?;
+    known(
+        "models",
+        &m.models,
+        config.models.keys().map(String::as_str).collect(),
+    )?;
+    known(
+        "protocols",
+        &m.protocols,
+        config.protocols.keys().map(String::as_str).collect(),
+    )?;
     if config.sample_rate < 4000 {
-        bail!("sample_rate: {} Hz is too low for speech features", config.sample_rate);
+        bail!(
+            "sample_rate: {} Hz is too low for speech features",
+            config.sample_rate
+        );
     }
     Ok(())
 }
@@ -235,25 +284,53 @@ experiments:
     fn wrong_type_names_path_and_line() {
         let text = BASE.replace("n_mfcc: 13", "n_mfcc: many");
         let err = parse(&text, &[]).unwrap_err().to_string();
-        assert!(err.contains("extract.n_mfcc") && err.contains("line 5"), "{err}");
+        assert!(
+            err.contains("extract.n_mfcc") && err.contains("line 5"),
+            "{err}"
+        );
     }
 
     #[test]
     fn overrides_apply_and_are_validated() {
-        let c = parse(BASE, &["extract.n_mfcc=20".into(), "models.lr.alpha=0.5".into()]).unwrap();
+        let c = parse(
+            BASE,
+            &["extract.n_mfcc=20".into(), "models.lr.alpha=0.5".into()],
+        )
+        .unwrap();
         assert_eq!(c.extract.n_mfcc, 20);
-        assert_eq!(c.models["lr"], ModelSpec::LogisticRegression { alpha: 0.5, max_iterations: 300 });
-        let err = parse(BASE, &["extract.n_mfcc=lots".into()]).unwrap_err().to_string();
+        assert_eq!(
+            c.models["lr"],
+            ModelSpec::LogisticRegression {
+                alpha: 0.5,
+                max_iterations: 300
+            }
+        );
+        let err = parse(BASE, &["extract.n_mfcc=lots".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("extract.n_mfcc"), "{err}");
-        assert!(parse(BASE, &["extract".into()]).unwrap_err().to_string().contains("key.path=value"));
+        assert!(
+            parse(BASE, &["extract".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("key.path=value")
+        );
     }
 
     #[test]
     fn matrix_names_must_exist() {
         let text = BASE.replace("models: [lr]", "models: [lr, svm]");
         let err = parse(&text, &[]).unwrap_err().to_string();
-        assert!(err.contains("experiments.models: 'svm' is not defined (known: lr)"), "{err}");
+        assert!(
+            err.contains("experiments.models: 'svm' is not defined (known: lr)"),
+            "{err}"
+        );
         let text = BASE.replace("features: [mfcc]", "features: [wav2vec]");
-        assert!(parse(&text, &[]).unwrap_err().to_string().contains("known: mfcc, logmel"));
+        assert!(
+            parse(&text, &[])
+                .unwrap_err()
+                .to_string()
+                .contains("known: mfcc, logmel")
+        );
     }
 }

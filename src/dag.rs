@@ -53,21 +53,38 @@ impl Graph {
     pub fn build(pipeline: &Pipeline) -> Graph {
         let c = &pipeline.config;
         let mut nodes: Vec<Node> = Vec::new();
-        let mut add = |name: String, deps: Vec<(&str, usize)>, stage: Box<dyn Stage>, experiment: Option<Experiment>| {
-            nodes.push(Node { name, deps: deps.into_iter().map(|(r, i)| (r.to_string(), i)).collect(), stage, experiment });
+        let mut add = |name: String,
+                       deps: Vec<(&str, usize)>,
+                       stage: Box<dyn Stage>,
+                       experiment: Option<Experiment>| {
+            nodes.push(Node {
+                name,
+                deps: deps.into_iter().map(|(r, i)| (r.to_string(), i)).collect(),
+                stage,
+                experiment,
+            });
             nodes.len() - 1
         };
         let ingest = add(
             "ingest".into(),
             vec![],
-            Box::new(IngestStage::new(c.corpus.kind, pipeline.resolve(&c.corpus.path), c.sample_rate)),
+            Box::new(IngestStage::new(
+                c.corpus.kind,
+                pipeline.resolve(&c.corpus.path),
+                c.sample_rate,
+            )),
             None,
         );
         let m = &c.experiments;
         let mut extract = Vec::new();
         for set in &m.features {
             let stage = ExtractStage::for_set(set, &c.extract, c.sample_rate);
-            extract.push(add(format!("extract:{set}"), vec![("signals", ingest)], Box::new(stage), None));
+            extract.push(add(
+                format!("extract:{set}"),
+                vec![("signals", ingest)],
+                Box::new(stage),
+                None,
+            ));
         }
         let mut folds = Vec::new();
         for protocol in &m.protocols {
@@ -76,7 +93,12 @@ impl Graph {
                 ser_evaluate::ProtocolSpec::FoldsFile { path, .. } => Some(pipeline.resolve(path)),
                 _ => None,
             };
-            folds.push(add(format!("folds:{protocol}"), vec![("corpus", ingest)], Box::new(FoldsStage { spec, file }), None));
+            folds.push(add(
+                format!("folds:{protocol}"),
+                vec![("corpus", ingest)],
+                Box::new(FoldsStage { spec, file }),
+                None,
+            ));
         }
         for (si, set) in m.features.iter().enumerate() {
             for selection in &m.selection {
@@ -92,10 +114,17 @@ impl Graph {
                         let train = add(
                             format!("train:{cell}"),
                             vec![("features", extract[si]), ("folds", folds[pi])],
-                            Box::new(TrainStage { model: c.models[model].clone() }),
+                            Box::new(TrainStage {
+                                model: c.models[model].clone(),
+                            }),
                             None,
                         );
-                        add(format!("evaluate:{cell}"), vec![("predictions", train)], Box::new(EvaluateStage), Some(exp));
+                        add(
+                            format!("evaluate:{cell}"),
+                            vec![("predictions", train)],
+                            Box::new(EvaluateStage),
+                            Some(exp),
+                        );
                     }
                 }
             }
@@ -118,8 +147,21 @@ impl Graph {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for node in &self.nodes {
-            let deps: Vec<String> = node.deps.iter().map(|(role, d)| format!("{role}={}", self.nodes[*d].name)).collect();
-            let _ = writeln!(out, "{}{}", node.name, if deps.is_empty() { String::new() } else { format!("  <- {}", deps.join(", ")) });
+            let deps: Vec<String> = node
+                .deps
+                .iter()
+                .map(|(role, d)| format!("{role}={}", self.nodes[*d].name))
+                .collect();
+            let _ = writeln!(
+                out,
+                "{}{}",
+                node.name,
+                if deps.is_empty() {
+                    String::new()
+                } else {
+                    format!("  <- {}", deps.join(", "))
+                }
+            );
         }
         out
     }

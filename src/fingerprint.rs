@@ -42,7 +42,10 @@ impl Fingerprint {
     /// last run.
     pub fn diff(&self, previous: &Fingerprint) -> Option<DirtyReason> {
         if self.code_version != previous.code_version {
-            return Some(DirtyReason::CodeVersionChanged { old: previous.code_version, new: self.code_version });
+            return Some(DirtyReason::CodeVersionChanged {
+                old: previous.code_version,
+                new: self.code_version,
+            });
         }
         if self.params != previous.params {
             let mut changed = Vec::new();
@@ -55,7 +58,13 @@ impl Fingerprint {
             .filter(|(k, v)| previous.inputs.get(*k) != Some(v))
             .map(|(k, _)| k.clone())
             .collect();
-        inputs.extend(previous.inputs.keys().filter(|k| !self.inputs.contains_key(*k)).cloned());
+        inputs.extend(
+            previous
+                .inputs
+                .keys()
+                .filter(|k| !self.inputs.contains_key(*k))
+                .cloned(),
+        );
         if !inputs.is_empty() {
             return Some(DirtyReason::InputChanged { inputs });
         }
@@ -69,11 +78,23 @@ fn diff_values(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
         (Value::Object(a), Value::Object(b)) => {
             let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
             for k in keys {
-                let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                diff_values(&sub, a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null), out);
+                let sub = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                diff_values(
+                    &sub,
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
             }
         }
-        (a, b) if a != b => out.push(format!("{} {a} -> {b}", if path.is_empty() { "params" } else { path })),
+        (a, b) if a != b => out.push(format!(
+            "{} {a} -> {b}",
+            if path.is_empty() { "params" } else { path }
+        )),
         _ => {}
     }
 }
@@ -102,9 +123,15 @@ impl fmt::Display for DirtyReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DirtyReason::NeverRun => write!(f, "never run"),
-            DirtyReason::CodeVersionChanged { old, new } => write!(f, "code version changed ({old} -> {new})"),
-            DirtyReason::ParamsChanged { changed } => write!(f, "params changed: {}", changed.join(", ")),
-            DirtyReason::InputChanged { inputs } => write!(f, "input changed: {}", inputs.join(", ")),
+            DirtyReason::CodeVersionChanged { old, new } => {
+                write!(f, "code version changed ({old} -> {new})")
+            }
+            DirtyReason::ParamsChanged { changed } => {
+                write!(f, "params changed: {}", changed.join(", "))
+            }
+            DirtyReason::InputChanged { inputs } => {
+                write!(f, "input changed: {}", inputs.join(", "))
+            }
             DirtyReason::OutputMissing => write!(f, "output missing from the cache"),
             DirtyReason::UpstreamStale { upstream } => write!(f, "upstream {upstream} is stale"),
         }
@@ -128,7 +155,10 @@ mod tests {
     #[test]
     fn key_is_stable_and_order_free() {
         let a = fp(json!({"n_mfcc": 40, "n_mels": 64}), "x");
-        let b = fp(serde_json::from_str(r#"{"n_mels": 64, "n_mfcc": 40}"#).unwrap(), "x");
+        let b = fp(
+            serde_json::from_str(r#"{"n_mels": 64, "n_mfcc": 40}"#).unwrap(),
+            "x",
+        );
         assert_eq!(a.key(), b.key());
         assert_ne!(a.key(), fp(json!({"n_mfcc": 20, "n_mels": 64}), "x").key());
     }
@@ -137,12 +167,25 @@ mod tests {
     fn diff_names_the_reason() {
         let old = fp(json!({"n_mfcc": 40, "mel": {"fmax": 8000}}), "x");
         let new = fp(json!({"n_mfcc": 20, "mel": {"fmax": 8000}}), "x");
-        assert_eq!(new.diff(&old), Some(DirtyReason::ParamsChanged { changed: vec!["n_mfcc 40 -> 20".into()] }));
+        assert_eq!(
+            new.diff(&old),
+            Some(DirtyReason::ParamsChanged {
+                changed: vec!["n_mfcc 40 -> 20".into()]
+            })
+        );
         assert_eq!(new.diff(&new), None);
         let moved = fp(json!({"n_mfcc": 20, "mel": {"fmax": 8000}}), "y");
-        assert_eq!(moved.diff(&new), Some(DirtyReason::InputChanged { inputs: vec!["signals".into()] }));
+        assert_eq!(
+            moved.diff(&new),
+            Some(DirtyReason::InputChanged {
+                inputs: vec!["signals".into()]
+            })
+        );
         let mut bumped = new.clone();
         bumped.code_version = 2;
-        assert_eq!(bumped.diff(&new).unwrap().to_string(), "code version changed (1 -> 2)");
+        assert_eq!(
+            bumped.diff(&new).unwrap().to_string(),
+            "code version changed (1 -> 2)"
+        );
     }
 }

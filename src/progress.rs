@@ -12,8 +12,11 @@ pub struct Progress {
 
 impl Progress {
     pub fn for_terminal() -> Progress {
-        let visible = std::io::stdout().is_terminal() && std::env::var_os("SER_NO_PROGRESS").is_none();
-        Progress { multi: visible.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())) }
+        let visible =
+            std::io::stdout().is_terminal() && std::env::var_os("SER_NO_PROGRESS").is_none();
+        Progress {
+            multi: visible.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+        }
     }
 
     pub fn hidden() -> Progress {
@@ -26,9 +29,11 @@ impl Progress {
             Some(m) => {
                 let bar = m.add(ProgressBar::new(len as u64));
                 bar.set_style(
-                    ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-                        .expect("static template")
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "{prefix:>24} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+                    )
+                    .expect("static template")
+                    .progress_chars("=> "),
                 );
                 bar.set_prefix(what.to_string());
                 bar

@@ -23,10 +23,15 @@ pub enum Outcome {
     /// Cached outputs reused.
     Fresh(NodeRecord),
     /// Ran, for this reason.
-    Ran { record: NodeRecord, reason: DirtyReason },
+    Ran {
+        record: NodeRecord,
+        reason: DirtyReason,
+    },
     Failed(String),
     /// Not run because a dependency failed.
-    Skipped { upstream: String },
+    Skipped {
+        upstream: String,
+    },
     /// `ser status` only: would run, for this reason.
     Stale(DirtyReason),
 }
@@ -63,9 +68,16 @@ fn check(
         inputs,
     };
     let key = fingerprint.key();
-    let record: Option<NodeRecord> = ctx.cache.read_json(&ctx.cache.node_record_path(node.stage.stage(), &key));
+    let record: Option<NodeRecord> = ctx
+        .cache
+        .read_json(&ctx.cache.node_record_path(node.stage.stage(), &key));
     if let Some(record) = record {
-        let complete = record.outputs.files.values().chain(&record.outputs.refs).all(|o| ctx.cache.has_object(o))
+        let complete = record
+            .outputs
+            .files
+            .values()
+            .chain(&record.outputs.refs)
+            .all(|o| ctx.cache.has_object(o))
             && record.outputs.items.iter().all(|item| {
                 let (stage, k) = item.split_once('/').unwrap_or(("", item));
                 ctx.cache.item_record_path(stage, k).is_file()
@@ -76,7 +88,26 @@ fn check(
     }
     let reason = match state.get(&node.name) {
         None => DirtyReason::NeverRun,
-        Some(previous) => fingerprint.diff(&previous.fingerprint).unwrap_or(DirtyReason::OutputMissing),
+        Some(previous) => match fingerprint.diff(&previous.fingerprint) {
+            Some(DirtyReason::InputChanged { inputs }) => DirtyReason::InputChanged {
+                inputs: inputs
+                    .into_iter()
+                    .map(|name| {
+                        let detail = previous
+                            .fingerprint
+                            .inputs
+                            .get(&name)
+                            .and_then(|old| node.stage.describe_input_change(ctx, &name, old));
+                        match detail {
+                            Some(d) => format!("{name} ({d})"),
+                            None => name,
+                        }
+                    })
+                    .collect(),
+            },
+            Some(other) => other,
+            None => DirtyReason::OutputMissing,
+        },
     };
     Ok((fingerprint, Err(reason)))
 }
@@ -97,7 +128,13 @@ pub fn status(graph: &Graph, ctx: &Context, state: &PipelineState) -> Vec<Outcom
             }
         }
         let outcome = match blocked {
-            Some(upstream) => match &outcomes[node.deps.iter().find(|(_, d)| graph.nodes[*d].name == upstream).expect("found").1] {
+            Some(upstream) => match &outcomes[node
+                .deps
+                .iter()
+                .find(|(_, d)| graph.nodes[*d].name == upstream)
+                .expect("found")
+                .1]
+            {
                 Outcome::Failed(_) | Outcome::Skipped { .. } => Outcome::Skipped { upstream },
                 _ => Outcome::Stale(DirtyReason::UpstreamStale { upstream }),
             },
@@ -116,9 +153,20 @@ pub fn status(graph: &Graph, ctx: &Context, state: &PipelineState) -> Vec<Outcom
 pub fn run(graph: &Graph, ctx: &Context, state: &PipelineState) -> Vec<Outcome> {
     let n = graph.nodes.len();
     let outcomes: Vec<OnceLock<Outcome>> = (0..n).map(|_| OnceLock::new()).collect();
-    let pending: Vec<AtomicUsize> = graph.nodes.iter().map(|node| AtomicUsize::new(node.deps.len())).collect();
+    let pending: Vec<AtomicUsize> = graph
+        .nodes
+        .iter()
+        .map(|node| AtomicUsize::new(node.deps.len()))
+        .collect();
     let dependents = graph.dependents();
-    let shared = Shared { graph, ctx, state, outcomes: &outcomes, pending: &pending, dependents: &dependents };
+    let shared = Shared {
+        graph,
+        ctx,
+        state,
+        outcomes: &outcomes,
+        pending: &pending,
+        dependents: &dependents,
+    };
     rayon::scope(|scope| {
         for (i, node) in graph.nodes.iter().enumerate() {
             if node.deps.is_empty() {
@@ -126,7 +174,10 @@ pub fn run(graph: &Graph, ctx: &Context, state: &PipelineState) -> Vec<Outcome> 
             }
         }
     });
-    outcomes.into_iter().map(|o| o.into_inner().expect("every node is visited")).collect()
+    outcomes
+        .into_iter()
+        .map(|o| o.into_inner().expect("every node is visited"))
+        .collect()
 }
 
 #[derive(Clone, Copy)]
@@ -159,11 +210,31 @@ impl<'a> Shared<'a> {
     fn run_node(self, i: usize) -> Outcome {
         let outcome = self.run_node_unchecked(i);
         if self.ctx.strict
-            && let Some(rejects) = outcome.record().and_then(|r| r.outputs.summary.get("rejects")).and_then(|r| r.as_array())
+            && let Some(rejects) = outcome
+                .record()
+                .and_then(|r| r.outputs.summary.get("rejects"))
+                .and_then(|r| r.as_array())
             && !rejects.is_empty()
         {
-            let list: Vec<String> = rejects.iter().take(10).map(|r| format!("{}: {}", r["path"].as_str().unwrap_or("?"), r["reason"].as_str().unwrap_or("?"))).collect();
-            return self.fail(&self.graph.nodes[i].name, format!("--strict: {} file(s) rejected: {}", rejects.len(), list.join("; ")));
+            let list: Vec<String> = rejects
+                .iter()
+                .take(10)
+                .map(|r| {
+                    format!(
+                        "{}: {}",
+                        r["path"].as_str().unwrap_or("?"),
+                        r["reason"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect();
+            return self.fail(
+                &self.graph.nodes[i].name,
+                format!(
+                    "--strict: {} file(s) rejected: {}",
+                    rejects.len(),
+                    list.join("; ")
+                ),
+            );
         }
         outcome
     }
@@ -174,7 +245,11 @@ impl<'a> Shared<'a> {
         for (_, d) in &node.deps {
             match self.outcomes[*d].get().and_then(Outcome::record) {
                 Some(r) => deps.push(r),
-                None => return Outcome::Skipped { upstream: self.graph.nodes[*d].name.clone() },
+                None => {
+                    return Outcome::Skipped {
+                        upstream: self.graph.nodes[*d].name.clone(),
+                    };
+                }
             }
         }
         let (fingerprint, cached) = match check(self.graph, i, self.ctx, &deps, self.state) {
@@ -184,16 +259,34 @@ impl<'a> Shared<'a> {
         let reason = match cached {
             Ok(record) => {
                 // Keep this pipeline's state pointing at what it uses.
-                if self.state.get(&node.name).is_none_or(|s| s.key != fingerprint.key()) {
-                    let _ = self.state.set(&node.name, NodeState { stage: fingerprint.stage.clone(), key: fingerprint.key(), fingerprint });
+                if self
+                    .state
+                    .get(&node.name)
+                    .is_none_or(|s| s.key != fingerprint.key())
+                {
+                    let _ = self.state.set(
+                        &node.name,
+                        NodeState {
+                            stage: fingerprint.stage.clone(),
+                            key: fingerprint.key(),
+                            fingerprint,
+                        },
+                    );
                 }
                 return Outcome::Fresh(record);
             }
             Err(reason) => reason,
         };
-        self.ctx.progress.println(&format!("{:>9} {} ({reason})", "run", node.name));
+        self.ctx
+            .progress
+            .println(&format!("{:>9} {} ({reason})", "run", node.name));
         let inputs = Inputs {
-            by_role: node.deps.iter().zip(&deps).map(|((role, _), r)| (role.clone(), &r.outputs)).collect::<BTreeMap<_, _>>(),
+            by_role: node
+                .deps
+                .iter()
+                .zip(&deps)
+                .map(|((role, _), r)| (role.clone(), &r.outputs))
+                .collect::<BTreeMap<_, _>>(),
         };
         let started = Instant::now();
         let outputs = match node.stage.run(self.ctx, &inputs) {
@@ -201,20 +294,41 @@ impl<'a> Shared<'a> {
             Err(e) => return self.fail(&node.name, format!("{e:#}")),
         };
         let key = fingerprint.key();
-        let record = NodeRecord { node: node.name.clone(), fingerprint: fingerprint.clone(), outputs, seconds: started.elapsed().as_secs_f64() };
+        let record = NodeRecord {
+            node: node.name.clone(),
+            fingerprint: fingerprint.clone(),
+            outputs,
+            seconds: started.elapsed().as_secs_f64(),
+        };
         let stage = node.stage.stage();
-        if let Err(e) = self.ctx.cache.write_json(&self.ctx.cache.node_record_path(stage, &key), &record) {
+        if let Err(e) = self
+            .ctx
+            .cache
+            .write_json(&self.ctx.cache.node_record_path(stage, &key), &record)
+        {
             return self.fail(&node.name, format!("cannot write record: {e}"));
         }
-        if let Err(e) = self.state.set(&node.name, NodeState { stage: stage.to_string(), key, fingerprint }) {
+        if let Err(e) = self.state.set(
+            &node.name,
+            NodeState {
+                stage: stage.to_string(),
+                key,
+                fingerprint,
+            },
+        ) {
             return self.fail(&node.name, format!("cannot write state: {e}"));
         }
-        self.ctx.progress.println(&format!("{:>9} {} in {:.2}s", "done", node.name, record.seconds));
+        self.ctx.progress.println(&format!(
+            "{:>9} {} in {:.2}s",
+            "done", node.name, record.seconds
+        ));
         Outcome::Ran { record, reason }
     }
 
     fn fail(self, name: &str, message: String) -> Outcome {
-        self.ctx.progress.println(&format!("{:>9} {name}: {message}", "FAILED"));
+        self.ctx
+            .progress
+            .println(&format!("{:>9} {name}: {message}", "FAILED"));
         Outcome::Failed(message)
     }
 }

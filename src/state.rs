@@ -30,7 +30,11 @@ impl PipelineState {
     pub fn load(cache: &Cache, pipeline_id: &str) -> PipelineState {
         let path = cache.state_dir(pipeline_id).join("nodes.json");
         let nodes = cache.read_json(&path).unwrap_or_default();
-        PipelineState { cache: cache.clone(), pipeline_id: pipeline_id.to_string(), nodes: Mutex::new(nodes) }
+        PipelineState {
+            cache: cache.clone(),
+            pipeline_id: pipeline_id.to_string(),
+            nodes: Mutex::new(nodes),
+        }
     }
 
     pub fn get(&self, node: &str) -> Option<NodeState> {
@@ -50,8 +54,9 @@ impl PipelineState {
         let mut out = Vec::new();
         if let Ok(dirs) = std::fs::read_dir(cache.root().join("state")) {
             for dir in dirs.flatten() {
-                let nodes: BTreeMap<String, NodeState> =
-                    cache.read_json(&dir.path().join("nodes.json")).unwrap_or_default();
+                let nodes: BTreeMap<String, NodeState> = cache
+                    .read_json(&dir.path().join("nodes.json"))
+                    .unwrap_or_default();
                 out.extend(nodes.into_values());
             }
         }

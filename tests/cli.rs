@@ -23,15 +23,28 @@ impl Workspace {
         for actor in 1..=4 {
             let name = format!("Actor_{actor:02}");
             std::fs::create_dir_all(dir.path().join("corpus").join(&name)).unwrap();
-            let mut files: Vec<PathBuf> =
-                std::fs::read_dir(ravdess().join(&name)).unwrap().map(|e| e.unwrap().path()).collect();
+            let mut files: Vec<PathBuf> = std::fs::read_dir(ravdess().join(&name))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
             files.sort();
             // Every 4th file spreads the slice over emotions.
             for f in files.iter().step_by(4).take(per_actor) {
-                std::os::unix::fs::symlink(f, dir.path().join("corpus").join(&name).join(f.file_name().unwrap())).unwrap();
+                std::os::unix::fs::symlink(
+                    f,
+                    dir.path()
+                        .join("corpus")
+                        .join(&name)
+                        .join(f.file_name().unwrap()),
+                )
+                .unwrap();
             }
         }
-        std::fs::write(dir.path().join("folds.json"), r#"{"two": {"test_speakers": [[1, 2], [3, 4]]}}"#).unwrap();
+        std::fs::write(
+            dir.path().join("folds.json"),
+            r#"{"two": {"test_speakers": [[1, 2], [3, 4]]}}"#,
+        )
+        .unwrap();
         std::fs::write(
             dir.path().join("pipeline.yaml"),
             "corpus: {kind: ravdess, path: corpus}\n\
@@ -50,7 +63,9 @@ impl Workspace {
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ser"));
-        cmd.args(args).current_dir(self.dir.path()).env_remove("SER_CACHE_DIR");
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_remove("SER_CACHE_DIR");
         cmd
     }
 
@@ -60,7 +75,11 @@ impl Workspace {
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.ser(args);
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.status.success(), "ser {args:?} failed:\n{text}");
         text
     }
@@ -73,13 +92,25 @@ impl Workspace {
 fn walk(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .map(|entries| {
-            entries.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum()
+            entries
+                .flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        walk(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
         })
         .unwrap_or(0)
 }
 
 fn ran_nodes(log: &str) -> Vec<String> {
-    log.lines().filter_map(|l| l.trim().strip_prefix("run ")).map(|l| l.split(" (").next().unwrap().to_string()).collect()
+    log.lines()
+        .filter_map(|l| l.trim().strip_prefix("run "))
+        .map(|l| l.split(" (").next().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -106,13 +137,30 @@ fn rerun_is_a_no_op_and_a_model_change_reruns_only_that_model() {
         ],
         "{changed}"
     );
-    assert!(changed.contains("params changed: model.alpha 1.0 -> 0.1"), "{changed}");
+    assert!(
+        changed.contains("params changed: model.alpha 1.0 -> 0.1"),
+        "{changed}"
+    );
 
     let json = ws.ok(&["metrics", "--json"]);
-    let rows: Vec<serde_json::Value> = json.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = json
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), 4);
     for row in &rows {
-        for key in ["experiment", "features", "selection", "model", "protocol", "ua", "wa", "macro_f1", "n_test"] {
+        for key in [
+            "experiment",
+            "features",
+            "selection",
+            "model",
+            "protocol",
+            "ua",
+            "wa",
+            "macro_f1",
+            "n_test",
+        ] {
             assert!(row.get(key).is_some(), "missing {key} in {row}");
         }
         assert_eq!(row["n_test"], 32);
@@ -125,23 +173,48 @@ fn rerun_is_a_no_op_and_a_model_change_reruns_only_that_model() {
 fn status_names_the_reason_for_every_stale_node() {
     let ws = Workspace::new(4);
     let before = ws.ok(&["status"]);
-    assert!(before.contains("ingest") && before.contains("stale (never run)"), "{before}");
+    assert!(
+        before.contains("ingest") && before.contains("stale (never run)"),
+        "{before}"
+    );
     ws.ok(&["run"]);
     let fresh = ws.ok(&["status"]);
     assert!(fresh.contains("0 of 12 node(s) would run"), "{fresh}");
 
     let changed = ws.ok(&["status", "--set", "extract.n_mfcc=13"]);
-    assert!(changed.contains("extract:mfcc") && changed.contains("params changed: spectral.n_mfcc 20 -> 13"), "{changed}");
-    assert!(changed.contains("upstream extract:mfcc is stale"), "{changed}");
-    assert!(changed.lines().any(|l| l.starts_with("extract:logmel") && l.ends_with("fresh")), "{changed}");
+    assert!(
+        changed.contains("extract:mfcc")
+            && changed.contains("params changed: spectral.n_mfcc 20 -> 13"),
+        "{changed}"
+    );
+    assert!(
+        changed.contains("upstream extract:mfcc is stale"),
+        "{changed}"
+    );
+    assert!(
+        changed
+            .lines()
+            .any(|l| l.starts_with("extract:logmel") && l.ends_with("fresh")),
+        "{changed}"
+    );
 
-    std::fs::write(ws.path("folds.json"), r#"{"two": {"test_speakers": [[1, 3], [2, 4]]}}"#).unwrap();
+    std::fs::write(
+        ws.path("folds.json"),
+        r#"{"two": {"test_speakers": [[1, 3], [2, 4]]}}"#,
+    )
+    .unwrap();
     let moved = ws.ok(&["status"]);
     assert!(moved.contains("input changed: protocol_file"), "{moved}");
 
     std::fs::remove_dir_all(ws.path(".ser/objects")).unwrap();
     let gone = ws.ok(&["status"]);
-    assert!(gone.lines().next().unwrap().contains("stale (output missing from the cache)"), "{gone}");
+    assert!(
+        gone.lines()
+            .next()
+            .unwrap()
+            .contains("stale (output missing from the cache)"),
+        "{gone}"
+    );
 }
 
 #[test]
@@ -152,15 +225,26 @@ fn new_files_are_the_only_ones_decoded() {
     assert_eq!(items_before, 16);
     // Four more files for actor 1.
     let actor = ravdess().join("Actor_01");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&actor).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&actor)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     for f in files.iter().skip(1).step_by(4).take(4) {
-        std::os::unix::fs::symlink(f, ws.path("corpus/Actor_01").join(f.file_name().unwrap())).unwrap();
+        std::os::unix::fs::symlink(f, ws.path("corpus/Actor_01").join(f.file_name().unwrap()))
+            .unwrap();
     }
     let log = ws.ok(&["run"]);
-    assert!(log.contains("run ingest (input changed: corpus)"), "{log}");
+    assert!(
+        log.contains("run ingest (input changed: corpus (4 added, 0 removed, 0 changed))"),
+        "{log}"
+    );
     assert_eq!(ws.count_files(".ser/items/ingest"), 20);
-    assert_eq!(ws.count_files(".ser/items/extract"), 40, "16+4 utterances x 2 feature sets");
+    assert_eq!(
+        ws.count_files(".ser/items/extract"),
+        40,
+        "16+4 utterances x 2 feature sets"
+    );
 }
 
 #[test]
@@ -168,9 +252,17 @@ fn bad_files_are_rejected_by_name_and_strict_fails() {
     let ws = Workspace::new(4);
     let actor = ws.path("corpus/Actor_02");
     std::fs::write(actor.join("03-01-05-01-01-01-02.wav"), b"").unwrap();
-    std::fs::write(actor.join("03-01-06-01-01-01-02.wav"), b"this is not audio at all, just text".repeat(50)).unwrap();
+    std::fs::write(
+        actor.join("03-01-06-01-01-01-02.wav"),
+        b"this is not audio at all, just text".repeat(50),
+    )
+    .unwrap();
     let flac = std::fs::read(ravdess().join("Actor_02/03-01-07-01-01-01-02.flac")).unwrap();
-    std::fs::write(actor.join("03-01-07-01-01-01-02.flac"), &flac[..flac.len() / 3]).unwrap();
+    std::fs::write(
+        actor.join("03-01-07-01-01-01-02.flac"),
+        &flac[..flac.len() / 3],
+    )
+    .unwrap();
     std::fs::write(actor.join("recording.wav"), b"RIFF").unwrap();
     // 16-bit WAV of pure digital silence.
     let mut silent = b"RIFF\x2c\x7d\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x80\x3e\0\0\0\x7d\0\0\x02\0\x10\0data\x00\x7d\0\0".to_vec();
@@ -185,7 +277,10 @@ fn bad_files_are_rejected_by_name_and_strict_fails() {
         ("03-01-08-01-01-01-02.wav", "silent"),
         ("recording.wav", "RAVDESS naming"),
     ] {
-        assert!(log.lines().any(|l| l.contains(file) && l.contains(why)), "no '{why}' reject for {file}:\n{log}");
+        assert!(
+            log.lines().any(|l| l.contains(file) && l.contains(why)),
+            "no '{why}' reject for {file}:\n{log}"
+        );
     }
     assert!(log.contains("5 file(s) rejected"), "{log}");
 
@@ -203,14 +298,23 @@ fn sigkill_at_any_moment_then_rerun_gives_identical_results() {
 
     let ws = Workspace::new(6);
     for delay_ms in [50, 150, 300, 500, 800] {
-        let mut child = ws.cmd(&["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = ws
+            .cmd(&["run"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
     }
     ws.ok(&["run"]);
     assert_eq!(ws.ok(&["metrics", "--json"]), want);
-    assert_eq!(ws.count_files(".ser/tmp"), 0, "the run clears temp files of killed runs");
+    assert_eq!(
+        ws.count_files(".ser/tmp"),
+        0,
+        "the run clears temp files of killed runs"
+    );
     let again = ws.ok(&["run"]);
     assert!(ran_nodes(&again).is_empty(), "{again}");
 }
@@ -218,27 +322,58 @@ fn sigkill_at_any_moment_then_rerun_gives_identical_results() {
 #[test]
 fn two_concurrent_runs_on_one_cache() {
     let ws = Workspace::new(6);
-    let a = ws.cmd(&["run"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let b = ws.cmd(&["run"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let a = ws
+        .cmd(&["run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = ws
+        .cmd(&["run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert!(a.status.success() && b.status.success());
     // Whichever ran second found everything fresh.
-    let logs = [String::from_utf8_lossy(&a.stderr).to_string(), String::from_utf8_lossy(&b.stderr).to_string()];
-    assert_eq!(logs.iter().filter(|l| l.contains("12 node(s) ran")).count(), 1, "{logs:?}");
-    assert_eq!(logs.iter().filter(|l| l.contains("0 node(s) ran, 12 fresh")).count(), 1, "{logs:?}");
+    let logs = [
+        String::from_utf8_lossy(&a.stderr).to_string(),
+        String::from_utf8_lossy(&b.stderr).to_string(),
+    ];
+    assert_eq!(
+        logs.iter().filter(|l| l.contains("12 node(s) ran")).count(),
+        1,
+        "{logs:?}"
+    );
+    assert_eq!(
+        logs.iter()
+            .filter(|l| l.contains("0 node(s) ran, 12 fresh"))
+            .count(),
+        1,
+        "{logs:?}"
+    );
     assert_eq!(a.stdout, b.stdout, "both print the same results");
 }
 
 #[test]
 fn config_errors_name_key_and_line() {
     let ws = Workspace::new(1);
-    let text = std::fs::read_to_string(ws.path("pipeline.yaml")).unwrap().replace("n_mfcc: 20", "n_mfcc: 20, hop: 3");
+    let text = std::fs::read_to_string(ws.path("pipeline.yaml"))
+        .unwrap()
+        .replace("n_mfcc: 20", "n_mfcc: 20, hop: 3");
     std::fs::write(ws.path("bad.yaml"), text).unwrap();
     let out = ws.ser(&["run", "-p", "bad.yaml"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "one-line cause: {err}");
-    assert!(err.contains("bad.yaml") && err.contains("extract") && err.contains("unknown field `hop`") && err.contains("line 2"), "{err}");
+    assert!(
+        err.contains("bad.yaml")
+            && err.contains("extract")
+            && err.contains("unknown field `hop`")
+            && err.contains("line 2"),
+        "{err}"
+    );
 
     let out = ws.ser(&["run", "--set", "models.lr.alpha=high"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -249,7 +384,10 @@ fn config_errors_name_key_and_line() {
 fn dag_gc_and_corpus_inspect() {
     let ws = Workspace::new(4);
     let dag = ws.ok(&["dag"]);
-    assert!(dag.contains("train:mfcc/none/nb@two  <- features=extract:mfcc, folds=folds:two"), "{dag}");
+    assert!(
+        dag.contains("train:mfcc/none/nb@two  <- features=extract:mfcc, folds=folds:two"),
+        "{dag}"
+    );
     assert_eq!(dag.lines().count(), 12);
 
     ws.ok(&["run"]);
@@ -257,13 +395,24 @@ fn dag_gc_and_corpus_inspect() {
     let objects = ws.count_files(".ser/objects");
     let gc = ws.ok(&["gc"]);
     assert!(gc.contains("removed"), "{gc}");
-    assert!(ws.count_files(".ser/objects") < objects, "gc dropped the n_mfcc=20 artifacts");
+    assert!(
+        ws.count_files(".ser/objects") < objects,
+        "gc dropped the n_mfcc=20 artifacts"
+    );
     let rerun = ws.ok(&["run", "--set", "extract.n_mfcc=13"]);
-    assert!(ran_nodes(&rerun).is_empty(), "gc kept what the last run uses: {rerun}");
+    assert!(
+        ran_nodes(&rerun).is_empty(),
+        "gc kept what the last run uses: {rerun}"
+    );
 
     let inspect = ws.ok(&["corpus", "inspect", "corpus"]);
     assert!(inspect.contains("16 usable utterances"), "{inspect}");
-    assert!(inspect.lines().any(|l| l.trim_start().starts_with("01") && l.trim_end().ends_with(" 4")), "{inspect}");
+    assert!(
+        inspect
+            .lines()
+            .any(|l| l.trim_start().starts_with("01") && l.trim_end().ends_with(" 4")),
+        "{inspect}"
+    );
 
     ws.ok(&["clean", "--all"]);
     assert!(!ws.path(".ser").exists());
@@ -272,7 +421,13 @@ fn dag_gc_and_corpus_inspect() {
 #[test]
 fn help_on_every_command() {
     let ws = Workspace::new(1);
-    for cmd in [vec!["--help"], vec!["run", "--help"], vec!["status", "--help"], vec!["metrics", "--help"], vec!["corpus", "inspect", "--help"]] {
+    for cmd in [
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["status", "--help"],
+        vec!["metrics", "--help"],
+        vec!["corpus", "inspect", "--help"],
+    ] {
         let out = ws.ok(&cmd);
         assert!(out.contains("Usage:"), "{cmd:?}: {out}");
     }

@@ -52,7 +52,15 @@ impl Table {
     }
 
     pub fn strings<S: AsRef<str>>(self, name: &str, values: impl IntoIterator<Item = S>) -> Table {
-        self.with(name, ColumnData::Utf8(values.into_iter().map(|s| Some(s.as_ref().to_string())).collect()))
+        self.with(
+            name,
+            ColumnData::Utf8(
+                values
+                    .into_iter()
+                    .map(|s| Some(s.as_ref().to_string()))
+                    .collect(),
+            ),
+        )
     }
 
     pub fn n_rows(&self) -> usize {

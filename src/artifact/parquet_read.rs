@@ -17,7 +17,9 @@ pub fn from_parquet(bytes: Vec<u8>) -> anyhow::Result<Table> {
         let batch = batch?;
         if table.columns.is_empty() {
             for field in batch.schema().fields() {
-                table.columns.push((field.name().clone(), empty_like(field.data_type())?));
+                table
+                    .columns
+                    .push((field.name().clone(), empty_like(field.data_type())?));
             }
         }
         for ((name, column), array) in table.columns.iter_mut().zip(batch.columns()) {
@@ -40,15 +42,45 @@ fn empty_like(dtype: &DataType) -> anyhow::Result<ColumnData> {
 fn append(column: &mut ColumnData, array: &ArrayRef) -> anyhow::Result<()> {
     match column {
         ColumnData::Utf8(v) => match array.data_type() {
-            DataType::Utf8 => v.extend(array.as_string::<i32>().iter().map(|s| s.map(str::to_string))),
-            DataType::LargeUtf8 => v.extend(array.as_string::<i64>().iter().map(|s| s.map(str::to_string))),
+            DataType::Utf8 => v.extend(
+                array
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|s| s.map(str::to_string)),
+            ),
+            DataType::LargeUtf8 => v.extend(
+                array
+                    .as_string::<i64>()
+                    .iter()
+                    .map(|s| s.map(str::to_string)),
+            ),
             _ => v.extend(array.as_string_view().iter().map(|s| s.map(str::to_string))),
         },
-        ColumnData::Float32(v) => v.extend(array.as_primitive::<Float32Type>().iter().map(|x| x.unwrap_or(f32::NAN))),
-        ColumnData::Float64(v) => v.extend(array.as_primitive::<Float64Type>().iter().map(|x| x.unwrap_or(f64::NAN))),
+        ColumnData::Float32(v) => v.extend(
+            array
+                .as_primitive::<Float32Type>()
+                .iter()
+                .map(|x| x.unwrap_or(f32::NAN)),
+        ),
+        ColumnData::Float64(v) => v.extend(
+            array
+                .as_primitive::<Float64Type>()
+                .iter()
+                .map(|x| x.unwrap_or(f64::NAN)),
+        ),
         ColumnData::Int64(v) => match array.data_type() {
-            DataType::Int32 => v.extend(array.as_primitive::<Int32Type>().iter().map(|x| x.unwrap_or(0) as i64)),
-            _ => v.extend(array.as_primitive::<Int64Type>().iter().map(|x| x.unwrap_or(0))),
+            DataType::Int32 => v.extend(
+                array
+                    .as_primitive::<Int32Type>()
+                    .iter()
+                    .map(|x| x.unwrap_or(0) as i64),
+            ),
+            _ => v.extend(
+                array
+                    .as_primitive::<Int64Type>()
+                    .iter()
+                    .map(|x| x.unwrap_or(0)),
+            ),
         },
     }
     if array.null_count() > 0 && !matches!(column, ColumnData::Utf8(_)) {
@@ -70,7 +102,11 @@ mod tests {
             .with("y", ColumnData::Float64(vec![0.1, 1e300]))
             .with("n", ColumnData::Int64(vec![7, -1]));
         let bytes = to_parquet(&table).unwrap();
-        assert_eq!(bytes, to_parquet(&table).unwrap(), "encoding is deterministic");
+        assert_eq!(
+            bytes,
+            to_parquet(&table).unwrap(),
+            "encoding is deterministic"
+        );
         assert_eq!(from_parquet(bytes).unwrap(), table);
     }
 }

@@ -18,9 +18,21 @@ pub fn to_parquet(table: &Table) -> anyhow::Result<Vec<u8>> {
     for (name, data) in &table.columns {
         let (dtype, nullable, array): (DataType, bool, ArrayRef) = match data {
             ColumnData::Utf8(v) => (DataType::Utf8, true, Arc::new(StringArray::from(v.clone()))),
-            ColumnData::Float32(v) => (DataType::Float32, false, Arc::new(Float32Array::from(v.clone()))),
-            ColumnData::Float64(v) => (DataType::Float64, false, Arc::new(Float64Array::from(v.clone()))),
-            ColumnData::Int64(v) => (DataType::Int64, false, Arc::new(Int64Array::from(v.clone()))),
+            ColumnData::Float32(v) => (
+                DataType::Float32,
+                false,
+                Arc::new(Float32Array::from(v.clone())),
+            ),
+            ColumnData::Float64(v) => (
+                DataType::Float64,
+                false,
+                Arc::new(Float64Array::from(v.clone())),
+            ),
+            ColumnData::Int64(v) => (
+                DataType::Int64,
+                false,
+                Arc::new(Int64Array::from(v.clone())),
+            ),
         };
         fields.push(Field::new(name, dtype, nullable));
         arrays.push(array);

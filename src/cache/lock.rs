@@ -28,7 +28,11 @@ impl CacheLock {
                 eprintln!(
                     "waiting for the cache lock {} (held by another ser process{})",
                     path.display(),
-                    if holder.trim().is_empty() { String::new() } else { format!(", pid {}", holder.trim()) }
+                    if holder.trim().is_empty() {
+                        String::new()
+                    } else {
+                        format!(", pid {}", holder.trim())
+                    }
                 );
                 file.lock()?;
             }

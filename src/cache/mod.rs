@@ -72,7 +72,9 @@ impl Cache {
             ),
             Err(_) => fs::write(&version_file, LAYOUT_VERSION)?,
         }
-        Ok(Cache { root: root.to_path_buf() })
+        Ok(Cache {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -114,12 +116,19 @@ impl Cache {
     }
 
     pub fn read_object(&self, object: &str) -> anyhow::Result<Vec<u8>> {
-        fs::read(self.object_path(object))
-            .map_err(|e| anyhow::anyhow!("cache object {object} is unreadable: {e} (run `ser gc` or delete the cache)"))
+        fs::read(self.object_path(object)).map_err(|e| {
+            anyhow::anyhow!(
+                "cache object {object} is unreadable: {e} (run `ser gc` or delete the cache)"
+            )
+        })
     }
 
     fn record_path(&self, kind: &str, stage: &str, key: &str) -> PathBuf {
-        self.root.join(kind).join(stage).join(&key[..2]).join(format!("{key}.json"))
+        self.root
+            .join(kind)
+            .join(stage)
+            .join(&key[..2])
+            .join(format!("{key}.json"))
     }
 
     pub fn node_record_path(&self, stage: &str, key: &str) -> PathBuf {
@@ -150,7 +159,10 @@ impl Cache {
             fs::create_dir_all(dir)?;
         }
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.root.join("tmp").join(format!("{}-{n}", std::process::id()));
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("{}-{n}", std::process::id()));
         fs::write(&tmp, bytes)?;
         fs::rename(&tmp, path).inspect_err(|_| {
             let _ = fs::remove_file(&tmp);

@@ -19,7 +19,9 @@ pub fn inspect(path: &Path, kind: CorpusKind, sample_rate: u32) -> anyhow::Resul
         .map(|u| {
             let result = std::fs::read(&u.path)
                 .map_err(|e| format!("cannot read file: {e}"))
-                .and_then(|bytes| ser_ingest::load_signal(&bytes, sample_rate).map_err(|e| e.to_string()))
+                .and_then(|bytes| {
+                    ser_ingest::load_signal(&bytes, sample_rate).map_err(|e| e.to_string())
+                })
                 .map(|s| s.duration_s());
             bar.inc(1);
             result
@@ -30,8 +32,11 @@ pub fn inspect(path: &Path, kind: CorpusKind, sample_rate: u32) -> anyhow::Resul
     let mut by_label: BTreeMap<&str, usize> = BTreeMap::new();
     let mut by_speaker: BTreeMap<&str, usize> = BTreeMap::new();
     let mut by_gender: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut rejects: Vec<(String, String)> =
-        report.rejects.iter().map(|r| (r.path.display().to_string(), r.reason.clone())).collect();
+    let mut rejects: Vec<(String, String)> = report
+        .rejects
+        .iter()
+        .map(|r| (r.path.display().to_string(), r.reason.clone()))
+        .collect();
     let mut seconds = 0.0;
     for (u, d) in report.utterances.iter().zip(&decoded) {
         match d {
@@ -39,13 +44,20 @@ pub fn inspect(path: &Path, kind: CorpusKind, sample_rate: u32) -> anyhow::Resul
                 seconds += s;
                 *by_label.entry(&u.label).or_default() += 1;
                 *by_speaker.entry(&u.speaker).or_default() += 1;
-                *by_gender.entry(u.gender.map_or("unknown", |g| g.as_str())).or_default() += 1;
+                *by_gender
+                    .entry(u.gender.map_or("unknown", |g| g.as_str()))
+                    .or_default() += 1;
             }
             Err(reason) => rejects.push((u.path.display().to_string(), reason.clone())),
         }
     }
     let usable: usize = by_label.values().sum();
-    println!("corpus {} ({kind}): {usable} usable utterances, {:.1} min, {} rejected", path.display(), seconds / 60.0, rejects.len());
+    println!(
+        "corpus {} ({kind}): {usable} usable utterances, {:.1} min, {} rejected",
+        path.display(),
+        seconds / 60.0,
+        rejects.len()
+    );
     let show = |title: &str, counts: &BTreeMap<&str, usize>| {
         println!("{title}:");
         for (k, v) in counts {

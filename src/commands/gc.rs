@@ -44,7 +44,9 @@ fn collect(cache: &Cache) -> anyhow::Result<i32> {
     let mut keep_items = HashSet::new();
     for node in PipelineState::all(cache) {
         let path = cache.node_record_path(&node.stage, &node.key);
-        let Some(record) = cache.read_json::<NodeRecord>(&path) else { continue };
+        let Some(record) = cache.read_json::<NodeRecord>(&path) else {
+            continue;
+        };
         keep_records.insert(path);
         keep_objects.extend(record.outputs.files.values().cloned());
         keep_objects.extend(record.outputs.refs.iter().cloned());
@@ -59,19 +61,40 @@ fn collect(cache: &Cache) -> anyhow::Result<i32> {
         }
     }
     let mut removed = (0usize, 0u64);
-    sweep(&cache.root().join("records"), &|p| keep_records.contains(p), &mut removed)?;
-    sweep(&cache.root().join("items"), &|p| keep_items.contains(p), &mut removed)?;
     sweep(
-        &cache.root().join("objects"),
-        &|p| p.file_name().is_some_and(|n| keep_objects.contains(n.to_string_lossy().as_ref())),
+        &cache.root().join("records"),
+        &|p| keep_records.contains(p),
         &mut removed,
     )?;
-    eprintln!("removed {} file(s), {:.1} MB", removed.0, removed.1 as f64 / 1e6);
+    sweep(
+        &cache.root().join("items"),
+        &|p| keep_items.contains(p),
+        &mut removed,
+    )?;
+    sweep(
+        &cache.root().join("objects"),
+        &|p| {
+            p.file_name()
+                .is_some_and(|n| keep_objects.contains(n.to_string_lossy().as_ref()))
+        },
+        &mut removed,
+    )?;
+    eprintln!(
+        "removed {} file(s), {:.1} MB",
+        removed.0,
+        removed.1 as f64 / 1e6
+    );
     Ok(0)
 }
 
-fn sweep(dir: &Path, keep: &dyn Fn(&Path) -> bool, removed: &mut (usize, u64)) -> std::io::Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+fn sweep(
+    dir: &Path,
+    keep: &dyn Fn(&Path) -> bool,
+    removed: &mut (usize, u64),
+) -> std::io::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
     for entry in entries {
         let path = entry?.path();
         if path.is_dir() {

@@ -46,7 +46,10 @@ pub fn print_table(rows: &[Row]) {
     let mut rows = rows.to_vec();
     let ua = |r: &Row| r.json["ua"].as_f64().unwrap_or(f64::NAN);
     rows.sort_by(|a, b| ua(b).total_cmp(&ua(a)));
-    println!("{:<36} {:<16} {:>7} {:>7} {:>8} {:>6}", "experiment", "protocol", "UA", "WA", "macroF1", "n");
+    println!(
+        "{:<36} {:<16} {:>7} {:>7} {:>8} {:>6}",
+        "experiment", "protocol", "UA", "WA", "macroF1", "n"
+    );
     for r in &rows {
         let j = &r.json;
         println!(
@@ -68,9 +71,12 @@ pub fn metrics(args: &PipelineArgs, as_json: bool) -> anyhow::Result<i32> {
     let mut rows = Vec::new();
     let mut missing = Vec::new();
     for node in &graph.nodes {
-        let Some(experiment) = &node.experiment else { continue };
-        let record: Option<NodeRecord> =
-            state.get(&node.name).and_then(|s| cache.read_json(&cache.node_record_path(&s.stage, &s.key)));
+        let Some(experiment) = &node.experiment else {
+            continue;
+        };
+        let record: Option<NodeRecord> = state
+            .get(&node.name)
+            .and_then(|s| cache.read_json(&cache.node_record_path(&s.stage, &s.key)));
         match record {
             Some(record) => rows.push(row(experiment, &record)),
             None => missing.push(node.name.clone()),
@@ -84,7 +90,11 @@ pub fn metrics(args: &PipelineArgs, as_json: bool) -> anyhow::Result<i32> {
         print_table(&rows);
     }
     if !missing.is_empty() {
-        eprintln!("no results yet for {} experiment(s) (run `ser run`): {}", missing.len(), missing.join(", "));
+        eprintln!(
+            "no results yet for {} experiment(s) (run `ser run`): {}",
+            missing.len(),
+            missing.join(", ")
+        );
     }
     Ok(if rows.is_empty() { 1 } else { 0 })
 }

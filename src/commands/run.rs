@@ -14,7 +14,11 @@ pub fn run(args: &PipelineArgs, strict: bool) -> anyhow::Result<i32> {
     cache.clear_tmp()?;
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
-    let ctx = Context { cache, progress: Progress::for_terminal(), strict };
+    let ctx = Context {
+        cache,
+        progress: Progress::for_terminal(),
+        strict,
+    };
     let started = std::time::Instant::now();
     let outcomes = scheduler::run(&graph, &ctx, &state);
 
@@ -24,7 +28,9 @@ pub fn run(args: &PipelineArgs, strict: bool) -> anyhow::Result<i32> {
             Outcome::Fresh(_) => fresh += 1,
             Outcome::Ran { .. } => ran += 1,
             Outcome::Failed(e) => failed.push(format!("{}: {e}", node.name)),
-            Outcome::Skipped { upstream } => failed.push(format!("{}: skipped, {upstream} failed", node.name)),
+            Outcome::Skipped { upstream } => {
+                failed.push(format!("{}: skipped, {upstream} failed", node.name))
+            }
             Outcome::Stale(_) => {}
         }
     }
@@ -48,15 +54,24 @@ pub fn run(args: &PipelineArgs, strict: bool) -> anyhow::Result<i32> {
 }
 
 fn print_rejects(summary: &serde_json::Value) {
-    let Some(rejects) = summary.get("rejects").and_then(|r| r.as_array()) else { return };
+    let Some(rejects) = summary.get("rejects").and_then(|r| r.as_array()) else {
+        return;
+    };
     if rejects.is_empty() {
         return;
     }
     eprintln!("{} file(s) rejected at ingest:", rejects.len());
     for r in rejects.iter().take(20) {
-        eprintln!("  {}: {}", r["path"].as_str().unwrap_or("?"), r["reason"].as_str().unwrap_or("?"));
+        eprintln!(
+            "  {}: {}",
+            r["path"].as_str().unwrap_or("?"),
+            r["reason"].as_str().unwrap_or("?")
+        );
     }
     if rejects.len() > 20 {
-        eprintln!("  ... and {} more (ser corpus inspect lists all)", rejects.len() - 20);
+        eprintln!(
+            "  ... and {} more (ser corpus inspect lists all)",
+            rejects.len() - 20
+        );
     }
 }

@@ -11,7 +11,11 @@ pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
     let (pipeline, cache) = args.load()?;
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
-    let ctx = Context { cache, progress: Progress::hidden(), strict: false };
+    let ctx = Context {
+        cache,
+        progress: Progress::hidden(),
+        strict: false,
+    };
     let outcomes = scheduler::status(&graph, &ctx, &state);
     let mut stale = 0;
     for (node, outcome) in graph.nodes.iter().zip(&outcomes) {

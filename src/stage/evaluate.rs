@@ -29,7 +29,10 @@ impl Stage for EvaluateStage {
     }
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
-        let table = parquet_read::from_parquet(ctx.cache.read_object(inputs.file("predictions", "predictions")?)?)?;
+        let table = parquet_read::from_parquet(
+            ctx.cache
+                .read_object(inputs.file("predictions", "predictions")?)?,
+        )?;
         let folds = table.utf8("fold")?;
         let labels = table.utf8("label")?;
         let predicted = table.utf8("predicted")?;
@@ -58,24 +61,53 @@ impl Stage for EvaluateStage {
         let mut rows: Vec<&Metrics> = scopes.iter().map(|(_, m)| m).collect();
         names.push("pooled".into());
         rows.push(&pooled);
-        let mean_row = Metrics { ua, wa, macro_f1, n: pooled.n, per_class: vec![], confusion: vec![] };
+        let mean_row = Metrics {
+            ua,
+            wa,
+            macro_f1,
+            n: pooled.n,
+            per_class: vec![],
+            confusion: vec![],
+        };
         names.push("mean".into());
         rows.push(&mean_row);
         let metrics = Table::new()
             .strings("scope", &names)
-            .with("ua", ColumnData::Float64(rows.iter().map(|m| m.ua).collect()))
-            .with("wa", ColumnData::Float64(rows.iter().map(|m| m.wa).collect()))
-            .with("macro_f1", ColumnData::Float64(rows.iter().map(|m| m.macro_f1).collect()))
-            .with("n", ColumnData::Int64(rows.iter().map(|m| m.n as i64).collect()));
+            .with(
+                "ua",
+                ColumnData::Float64(rows.iter().map(|m| m.ua).collect()),
+            )
+            .with(
+                "wa",
+                ColumnData::Float64(rows.iter().map(|m| m.wa).collect()),
+            )
+            .with(
+                "macro_f1",
+                ColumnData::Float64(rows.iter().map(|m| m.macro_f1).collect()),
+            )
+            .with(
+                "n",
+                ColumnData::Int64(rows.iter().map(|m| m.n as i64).collect()),
+            );
         let summary = json!({
             "ua": ua, "wa": wa, "macro_f1": macro_f1, "n_test": pooled.n,
             "classes": classes, "pooled": pooled,
         });
         let cache = &ctx.cache;
         let files = BTreeMap::from([
-            ("metrics".to_string(), cache.put_object(&parquet_write::to_parquet(&metrics)?, "parquet")?),
-            ("summary".to_string(), cache.put_object(&serde_json::to_vec_pretty(&summary)?, "json")?),
+            (
+                "metrics".to_string(),
+                cache.put_object(&parquet_write::to_parquet(&metrics)?, "parquet")?,
+            ),
+            (
+                "summary".to_string(),
+                cache.put_object(&serde_json::to_vec_pretty(&summary)?, "json")?,
+            ),
         ]);
-        Ok(Outputs { files, summary, ..Default::default() })
+        Ok(Outputs {
+            files,
+            summary,
+            ..Default::default()
+        })
     }
 }

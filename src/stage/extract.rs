@@ -34,7 +34,12 @@ impl ExtractStage {
             "logmel" => vec![Descriptor::Logmel],
             _ => vec![Descriptor::Mfcc],
         };
-        ExtractStage { set: set.to_string(), descriptors, params: params.clone(), sample_rate }
+        ExtractStage {
+            set: set.to_string(),
+            descriptors,
+            params: params.clone(),
+            sample_rate,
+        }
     }
 
     /// Only the parameters this set reads, so tweaking `n_mfcc` leaves a
@@ -71,13 +76,17 @@ impl Stage for ExtractStage {
     }
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
-        let manifest = parquet_read::from_parquet(ctx.cache.read_object(inputs.file("signals", "manifest")?)?)?;
+        let manifest = parquet_read::from_parquet(
+            ctx.cache.read_object(inputs.file("signals", "manifest")?)?,
+        )?;
         let ids = manifest.utf8("id")?;
         let signals = manifest.utf8("signal")?;
         let item_params = self.params();
         let probe = Extractor::new(self.sample_rate, &self.params, &self.descriptors)?;
         let names = probe.functional_names();
-        let bar = ctx.progress.bar(ids.len(), &format!("extract: {}", self.set));
+        let bar = ctx
+            .progress
+            .bar(ids.len(), &format!("extract: {}", self.set));
         let rows: Vec<anyhow::Result<(String, Vec<f32>)>> = ids
             .par_iter()
             .zip(&signals)
@@ -98,7 +107,12 @@ impl Stage for ExtractStage {
         let mut items = Vec::with_capacity(ids.len());
         for row in rows {
             let (key, values) = row?;
-            anyhow::ensure!(values.len() == names.len(), "cached item {key} has {} values, expected {}", values.len(), names.len());
+            anyhow::ensure!(
+                values.len() == names.len(),
+                "cached item {key} has {} values, expected {}",
+                values.len(),
+                names.len()
+            );
             for (col, v) in columns.iter_mut().zip(values) {
                 col.push(v);
             }
@@ -111,7 +125,9 @@ impl Stage for ExtractStage {
         for (name, col) in names.iter().zip(columns) {
             table = table.with(name, ColumnData::Float32(col));
         }
-        let features = ctx.cache.put_object(&parquet_write::to_parquet(&table)?, "parquet")?;
+        let features = ctx
+            .cache
+            .put_object(&parquet_write::to_parquet(&table)?, "parquet")?;
         Ok(Outputs {
             files: BTreeMap::from([("features".into(), features)]),
             refs: Vec::new(),
@@ -122,7 +138,12 @@ impl Stage for ExtractStage {
 }
 
 /// Functionals of one utterance, cached as a `.npy` vector.
-fn extract_item(ctx: &Context, key: &str, signal: &str, extractor: &mut Extractor) -> anyhow::Result<Vec<f32>> {
+fn extract_item(
+    ctx: &Context,
+    key: &str,
+    signal: &str,
+    extractor: &mut Extractor,
+) -> anyhow::Result<Vec<f32>> {
     let record_path = ctx.cache.item_record_path("extract", key);
     if let Some(object) = ctx.cache.read_json::<String>(&record_path)
         && let Ok(bytes) = ctx.cache.read_object(&object)

@@ -24,7 +24,10 @@ impl FoldsStage {
     fn file_text(&self) -> anyhow::Result<Option<String>> {
         self.file
             .as_ref()
-            .map(|p| std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("protocol file {}: {e}", p.display())))
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("protocol file {}: {e}", p.display()))
+            })
             .transpose()
     }
 }
@@ -48,17 +51,23 @@ impl Stage for FoldsStage {
 
     fn external_inputs(&self, _ctx: &Context) -> anyhow::Result<BTreeMap<String, String>> {
         Ok(match self.file_text()? {
-            Some(text) => BTreeMap::from([("protocol_file".into(), blake3::hash(text.as_bytes()).to_hex().to_string())]),
+            Some(text) => BTreeMap::from([(
+                "protocol_file".into(),
+                blake3::hash(text.as_bytes()).to_hex().to_string(),
+            )]),
             None => BTreeMap::new(),
         })
     }
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
-        let manifest = parquet_read::from_parquet(ctx.cache.read_object(inputs.file("corpus", "manifest")?)?)?;
+        let manifest =
+            parquet_read::from_parquet(ctx.cache.read_object(inputs.file("corpus", "manifest")?)?)?;
         let speakers = manifest.utf8("speaker")?;
         let text = self.file_text()?;
         let folds = protocol::folds(&self.spec, &speakers, text.as_deref())?;
-        let object = ctx.cache.put_object(&serde_json::to_vec_pretty(&folds)?, "json")?;
+        let object = ctx
+            .cache
+            .put_object(&serde_json::to_vec_pretty(&folds)?, "json")?;
         Ok(Outputs {
             files: BTreeMap::from([("folds".into(), object)]),
             summary: json!({ "folds": folds.len() }),

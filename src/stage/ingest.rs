@@ -37,6 +37,10 @@ struct Listing {
     /// BLAKE3 of each utterance's file, parallel to `utterances`.
     hashes: Vec<String>,
     name_rejects: Vec<NameReject>,
+    /// One line per utterance (`id, label, speaker, gender, content hash`)
+    /// and per name-rejected file. Stored as an object whose name is the
+    /// listing's digest, so a later run can say what changed.
+    text: String,
     digest: String,
 }
 
@@ -44,13 +48,26 @@ struct Listing {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemRecord {
-    Decoded { signal: String, n_samples: u64, source_rate: u32, channels: u16 },
-    Rejected { code: String, reason: String },
+    Decoded {
+        signal: String,
+        n_samples: u64,
+        source_rate: u32,
+        channels: u16,
+    },
+    Rejected {
+        code: String,
+        reason: String,
+    },
 }
 
 impl IngestStage {
     pub fn new(kind: CorpusKind, root: PathBuf, sample_rate: u32) -> IngestStage {
-        IngestStage { kind, root, sample_rate, listing: OnceLock::new() }
+        IngestStage {
+            kind,
+            root,
+            sample_rate,
+            listing: OnceLock::new(),
+        }
     }
 
     fn listing(&self) -> anyhow::Result<&Listing> {
@@ -61,8 +78,15 @@ impl IngestStage {
     }
 
     fn rel(&self, path: &Path) -> String {
-        let base = if self.kind == CorpusKind::Manifest { self.root.parent().unwrap_or(&self.root) } else { &self.root };
-        path.strip_prefix(base).unwrap_or(path).to_string_lossy().replace('\\', "/")
+        let base = if self.kind == CorpusKind::Manifest {
+            self.root.parent().unwrap_or(&self.root)
+        } else {
+            &self.root
+        };
+        path.strip_prefix(base)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .replace('\\', "/")
     }
 }
 
@@ -80,20 +104,44 @@ fn list_corpus(kind: CorpusKind, root: &Path) -> anyhow::Result<Listing> {
             }
         })
         .collect();
-    let mut h = blake3::Hasher::new();
+    let mut text = String::new();
     for (u, hash) in report.utterances.iter().zip(&hashes) {
         let gender = u.gender.map_or("", |g| g.as_str());
-        h.update(format!("{}\t{}\t{}\t{}\t{}\n", u.id, u.label, u.speaker, gender, hash).as_bytes());
+        text.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            u.id, u.label, u.speaker, gender, hash
+        ));
     }
     for r in &report.rejects {
-        h.update(format!("reject\t{}\t{}\n", r.path.display(), r.reason).as_bytes());
+        let rel = r.path.strip_prefix(root).unwrap_or(&r.path);
+        text.push_str(&format!("reject:{}\t{}\n", rel.display(), r.reason));
     }
+    let digest = format!("{}.tsv", blake3::hash(text.as_bytes()).to_hex());
     Ok(Listing {
         utterances: report.utterances,
         hashes,
         name_rejects: report.rejects,
-        digest: h.finalize().to_hex().to_string(),
+        text,
+        digest,
     })
+}
+
+/// What changed between two corpus listings, counted by utterance id.
+fn listing_change(old: &str, new: &str) -> String {
+    let parse = |t: &str| -> BTreeMap<String, String> {
+        t.lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(id, rest)| (id.to_string(), rest.to_string()))
+            .collect()
+    };
+    let (old, new) = (parse(old), parse(new));
+    let added = new.keys().filter(|k| !old.contains_key(*k)).count();
+    let removed = old.keys().filter(|k| !new.contains_key(*k)).count();
+    let modified = new
+        .iter()
+        .filter(|(k, v)| old.get(*k).is_some_and(|o| o != *v))
+        .count();
+    format!("{added} added, {removed} removed, {modified} changed")
 }
 
 impl Stage for IngestStage {
@@ -110,11 +158,27 @@ impl Stage for IngestStage {
     }
 
     fn external_inputs(&self, _ctx: &Context) -> anyhow::Result<BTreeMap<String, String>> {
-        Ok(BTreeMap::from([("corpus".to_string(), self.listing()?.digest.clone())]))
+        Ok(BTreeMap::from([(
+            "corpus".to_string(),
+            self.listing()?.digest.clone(),
+        )]))
+    }
+
+    fn describe_input_change(
+        &self,
+        ctx: &Context,
+        input: &str,
+        old_digest: &str,
+    ) -> Option<String> {
+        let listing = self.listing().ok()?;
+        let old = ctx.cache.read_object(old_digest).ok()?;
+        (input == "corpus").then(|| listing_change(&String::from_utf8_lossy(&old), &listing.text))
     }
 
     fn run(&self, ctx: &Context, _inputs: &Inputs) -> anyhow::Result<Outputs> {
         let listing = self.listing()?;
+        let listing_object = ctx.cache.put_object(listing.text.as_bytes(), "tsv")?;
+        debug_assert_eq!(listing_object, listing.digest);
         let item_params = json!({ "sample_rate": self.sample_rate });
         let bar = ctx.progress.bar(listing.utterances.len(), "ingest: decode");
         let items: Vec<(String, Result<ItemRecord, String>)> = listing
@@ -131,15 +195,34 @@ impl Stage for IngestStage {
         bar.finish_and_clear();
 
         let mut manifest = ManifestColumns::default();
-        let mut rejects: Vec<(String, String, String)> =
-            listing.name_rejects.iter().map(|r| (self.rel(&r.path), "name".to_string(), r.reason.clone())).collect();
-        let mut refs = Vec::new();
+        let mut rejects: Vec<(String, String, String)> = listing
+            .name_rejects
+            .iter()
+            .map(|r| (self.rel(&r.path), "name".to_string(), r.reason.clone()))
+            .collect();
+        let mut refs = vec![listing_object];
         let mut item_keys = Vec::new();
-        for ((u, hash), (key, result)) in listing.utterances.iter().zip(&listing.hashes).zip(items) {
+        for ((u, hash), (key, result)) in listing.utterances.iter().zip(&listing.hashes).zip(items)
+        {
             match result {
-                Ok(ItemRecord::Decoded { signal, n_samples, source_rate, channels }) => {
+                Ok(ItemRecord::Decoded {
+                    signal,
+                    n_samples,
+                    source_rate,
+                    channels,
+                }) => {
                     item_keys.push(format!("ingest/{key}"));
-                    manifest.push(u, &self.rel(&u.path), self.kind, hash, &signal, n_samples, self.sample_rate, source_rate, channels);
+                    manifest.push(
+                        u,
+                        &self.rel(&u.path),
+                        self.kind,
+                        hash,
+                        &signal,
+                        n_samples,
+                        self.sample_rate,
+                        source_rate,
+                        channels,
+                    );
                     refs.push(signal);
                 }
                 Ok(ItemRecord::Rejected { code, reason }) => {
@@ -151,18 +234,33 @@ impl Stage for IngestStage {
         }
         rejects.sort();
         let n_utterances = manifest.id.len();
-        let shown: Vec<Value> = rejects.iter().map(|(p, c, r)| json!({"path": p, "code": c, "reason": r})).collect();
+        let shown: Vec<Value> = rejects
+            .iter()
+            .map(|(p, c, r)| json!({"path": p, "code": c, "reason": r}))
+            .collect();
         if n_utterances == 0 {
-            anyhow::bail!("no usable audio in {} ({} rejected)", self.root.display(), rejects.len());
+            anyhow::bail!(
+                "no usable audio in {} ({} rejected)",
+                self.root.display(),
+                rejects.len()
+            );
         }
-        let manifest_obj = ctx.cache.put_object(&parquet_write::to_parquet(&manifest.into_table())?, "parquet")?;
+        let manifest_obj = ctx.cache.put_object(
+            &parquet_write::to_parquet(&manifest.into_table())?,
+            "parquet",
+        )?;
         let rejects_table = Table::new()
             .strings("path", rejects.iter().map(|r| &r.0))
             .strings("code", rejects.iter().map(|r| &r.1))
             .strings("reason", rejects.iter().map(|r| &r.2));
-        let rejects_obj = ctx.cache.put_object(&parquet_write::to_parquet(&rejects_table)?, "parquet")?;
+        let rejects_obj = ctx
+            .cache
+            .put_object(&parquet_write::to_parquet(&rejects_table)?, "parquet")?;
         Ok(Outputs {
-            files: BTreeMap::from([("manifest".into(), manifest_obj), ("rejects".into(), rejects_obj)]),
+            files: BTreeMap::from([
+                ("manifest".into(), manifest_obj),
+                ("rejects".into(), rejects_obj),
+            ]),
             refs,
             items: item_keys,
             summary: json!({ "utterances": n_utterances, "rejects": shown }),
@@ -172,11 +270,18 @@ impl Stage for IngestStage {
 
 /// Decode one file, or reuse its cached decode. Read errors are returned
 /// as `Err` and not cached: they may pass (a file still being copied).
-fn decode_item(ctx: &Context, key: &str, u: &UtteranceMeta, rate: u32) -> Result<ItemRecord, String> {
+fn decode_item(
+    ctx: &Context,
+    key: &str,
+    u: &UtteranceMeta,
+    rate: u32,
+) -> Result<ItemRecord, String> {
     let record_path = ctx.cache.item_record_path("ingest", key);
     if let Some(record) = ctx.cache.read_json::<ItemRecord>(&record_path) {
         match &record {
-            ItemRecord::Decoded { signal, .. } if ctx.cache.has_object(signal) => return Ok(record),
+            ItemRecord::Decoded { signal, .. } if ctx.cache.has_object(signal) => {
+                return Ok(record);
+            }
             ItemRecord::Rejected { .. } => return Ok(record),
             _ => {}
         }
@@ -185,7 +290,10 @@ fn decode_item(ctx: &Context, key: &str, u: &UtteranceMeta, rate: u32) -> Result
     let record = match ser_ingest::load_signal(&bytes, rate) {
         Ok(signal) => {
             let npy_bytes = npy::write_1d(&signal.samples).map_err(|e| e.to_string())?;
-            let object = ctx.cache.put_object(&npy_bytes, "npy").map_err(|e| format!("cache write failed: {e}"))?;
+            let object = ctx
+                .cache
+                .put_object(&npy_bytes, "npy")
+                .map_err(|e| format!("cache write failed: {e}"))?;
             ItemRecord::Decoded {
                 signal: object,
                 n_samples: signal.samples.len() as u64,
@@ -193,10 +301,27 @@ fn decode_item(ctx: &Context, key: &str, u: &UtteranceMeta, rate: u32) -> Result
                 channels: signal.source_channels,
             }
         }
-        Err(e) => ItemRecord::Rejected { code: e.code().to_string(), reason: e.to_string() },
+        Err(e) => ItemRecord::Rejected {
+            code: e.code().to_string(),
+            reason: e.to_string(),
+        },
     };
-    ctx.cache.write_json(&record_path, &record).map_err(|e| format!("cache write failed: {e}"))?;
+    ctx.cache
+        .write_json(&record_path, &record)
+        .map_err(|e| format!("cache write failed: {e}"))?;
     Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_change_counts_by_id() {
+        let old = "a\thappy\t01\tmale\th1\nb\tsad\t01\tmale\th2\n";
+        let new = "a\thappy\t01\tmale\th9\nc\tsad\t02\tfemale\th3\nd\tsad\t02\tfemale\th4\n";
+        assert_eq!(listing_change(old, new), "2 added, 1 removed, 1 changed");
+    }
 }
 
 #[derive(Default)]
@@ -217,7 +342,18 @@ struct ManifestColumns {
 
 impl ManifestColumns {
     #[allow(clippy::too_many_arguments)]
-    fn push(&mut self, u: &UtteranceMeta, rel: &str, kind: CorpusKind, hash: &str, signal: &str, n_samples: u64, rate: u32, source_rate: u32, channels: u16) {
+    fn push(
+        &mut self,
+        u: &UtteranceMeta,
+        rel: &str,
+        kind: CorpusKind,
+        hash: &str,
+        signal: &str,
+        n_samples: u64,
+        rate: u32,
+        source_rate: u32,
+        channels: u16,
+    ) {
         self.id.push(u.id.clone());
         self.path.push(rel.to_string());
         self.corpus.push(kind.name().to_string());

@@ -82,6 +82,11 @@ pub trait Stage: Send + Sync {
     fn external_inputs(&self, _ctx: &Context) -> anyhow::Result<BTreeMap<String, String>> {
         Ok(BTreeMap::new())
     }
+    /// A few words on how an external input changed since the digest
+    /// `old` (e.g. `4 added, 0 removed, 1 changed`), for dirty reasons.
+    fn describe_input_change(&self, _ctx: &Context, _input: &str, _old: &str) -> Option<String> {
+        None
+    }
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs>;
 }
 

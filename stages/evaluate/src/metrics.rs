@@ -43,15 +43,31 @@ impl Metrics {
                 let predicted_c: usize = confusion.iter().map(|row| row[c]).sum();
                 let precision = ratio(tp, predicted_c);
                 let recall = ratio(tp, support);
-                let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
-                ClassScores { precision, recall, f1, support }
+                let f1 = if precision + recall == 0.0 {
+                    0.0
+                } else {
+                    2.0 * precision * recall / (precision + recall)
+                };
+                ClassScores {
+                    precision,
+                    recall,
+                    f1,
+                    support,
+                }
             })
             .collect();
-        let present_truth: Vec<usize> = (0..n_classes).filter(|&c| per_class[c].support > 0).collect();
-        let present_any: Vec<usize> =
-            (0..n_classes).filter(|&c| per_class[c].support > 0 || confusion.iter().any(|row| row[c] > 0)).collect();
+        let present_truth: Vec<usize> = (0..n_classes)
+            .filter(|&c| per_class[c].support > 0)
+            .collect();
+        let present_any: Vec<usize> = (0..n_classes)
+            .filter(|&c| per_class[c].support > 0 || confusion.iter().any(|row| row[c] > 0))
+            .collect();
         let mean = |idx: &[usize], f: &dyn Fn(&ClassScores) -> f64| {
-            if idx.is_empty() { 0.0 } else { idx.iter().map(|&c| f(&per_class[c])).sum::<f64>() / idx.len() as f64 }
+            if idx.is_empty() {
+                0.0
+            } else {
+                idx.iter().map(|&c| f(&per_class[c])).sum::<f64>() / idx.len() as f64
+            }
         };
         let correct = (0..n_classes).map(|c| confusion[c][c]).sum();
         Metrics {
@@ -73,7 +89,10 @@ mod tests {
     fn hand_computed_example() {
         // truth: 0 0 0 0 1 1 2 ; predicted: 0 0 0 1 1 0 1
         let m = Metrics::compute(&[0, 0, 0, 0, 1, 1, 2], &[0, 0, 0, 1, 1, 0, 1], 3);
-        assert_eq!(m.confusion, vec![vec![3, 1, 0], vec![1, 1, 0], vec![0, 1, 0]]);
+        assert_eq!(
+            m.confusion,
+            vec![vec![3, 1, 0], vec![1, 1, 0], vec![0, 1, 0]]
+        );
         // recalls 3/4, 1/2, 0 -> UA 5/12
         assert!((m.ua - 5.0 / 12.0).abs() < 1e-12);
         assert!((m.wa - 4.0 / 7.0).abs() < 1e-12);

@@ -65,7 +65,13 @@ mod tests {
     #[test]
     fn statistics_of_a_known_column() {
         let frames = Array2::from_shape_vec((4, 1), vec![1.0, 2.0, 3.0, 4.0]).unwrap();
-        let all = [Functional::Mean, Functional::Std, Functional::Min, Functional::Max, Functional::Range];
+        let all = [
+            Functional::Mean,
+            Functional::Std,
+            Functional::Min,
+            Functional::Max,
+            Functional::Range,
+        ];
         let v = compute(&frames, &all);
         assert_eq!(v[0], 2.5);
         assert!((v[1] - 1.118034).abs() < 1e-6);

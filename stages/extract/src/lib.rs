@@ -54,7 +54,13 @@ impl Default for SpectralParams {
             fmax: Some(8000.0),
             n_mfcc: 40,
             top_db: Some(80.0),
-            functionals: vec![Functional::Mean, Functional::Std, Functional::Min, Functional::Max, Functional::Range],
+            functionals: vec![
+                Functional::Mean,
+                Functional::Std,
+                Functional::Min,
+                Functional::Max,
+                Functional::Range,
+            ],
         }
     }
 }
@@ -87,7 +93,10 @@ impl Extractor {
     /// [`Extractor::functional_names`].
     pub fn functionals(&mut self, signal: &[f32]) -> Result<Vec<f32>, ExtractError> {
         let frames = self.frames(signal)?;
-        Ok(functionals::compute(&frames.values, &self.params.functionals))
+        Ok(functionals::compute(
+            &frames.values,
+            &self.params.functionals,
+        ))
     }
 }
 
@@ -111,7 +120,11 @@ pub struct Extractor {
 }
 
 impl Extractor {
-    pub fn new(sample_rate: u32, params: &SpectralParams, descriptors: &[Descriptor]) -> Result<Self, ExtractError> {
+    pub fn new(
+        sample_rate: u32,
+        params: &SpectralParams,
+        descriptors: &[Descriptor],
+    ) -> Result<Self, ExtractError> {
         if descriptors.is_empty() {
             return Err(ExtractError::Params("no descriptors requested".into()));
         }
@@ -123,17 +136,34 @@ impl Extractor {
         }
         let stft = stft::Stft::new(params.n_fft, params.win_length, params.hop_length)?;
         let fmax = params.fmax.unwrap_or(sample_rate as f64 / 2.0);
-        let mel = mel::MelFilterbank::slaney(sample_rate as f64, params.n_fft, params.n_mels, params.fmin, fmax)?;
+        let mel = mel::MelFilterbank::slaney(
+            sample_rate as f64,
+            params.n_fft,
+            params.n_mels,
+            params.fmin,
+            fmax,
+        )?;
         let dct = mel::dct_ortho_matrix(params.n_mfcc, params.n_mels);
-        Ok(Extractor { params: params.clone(), descriptors: descriptors.to_vec(), sample_rate, stft, mel, dct })
+        Ok(Extractor {
+            params: params.clone(),
+            descriptors: descriptors.to_vec(),
+            sample_rate,
+            stft,
+            mel,
+            dct,
+        })
     }
 
     pub fn column_names(&self) -> Vec<String> {
         let mut names = Vec::new();
         for d in &self.descriptors {
             match d {
-                Descriptor::Logmel => names.extend((0..self.params.n_mels).map(|i| format!("logmel_{i:02}"))),
-                Descriptor::Mfcc => names.extend((0..self.params.n_mfcc).map(|i| format!("mfcc_{i:02}"))),
+                Descriptor::Logmel => {
+                    names.extend((0..self.params.n_mels).map(|i| format!("logmel_{i:02}")))
+                }
+                Descriptor::Mfcc => {
+                    names.extend((0..self.params.n_mfcc).map(|i| format!("mfcc_{i:02}")))
+                }
             }
         }
         names
@@ -154,17 +184,25 @@ impl Extractor {
             match d {
                 Descriptor::Logmel => {
                     let db = mel::power_to_db(&mel_power, None);
-                    values.slice_mut(ndarray::s![.., col..col + self.params.n_mels]).assign(&db);
+                    values
+                        .slice_mut(ndarray::s![.., col..col + self.params.n_mels])
+                        .assign(&db);
                     col += self.params.n_mels;
                 }
                 Descriptor::Mfcc => {
                     let db = mel::power_to_db(&mel_power, self.params.top_db);
                     let mfcc = db.dot(&self.dct.t());
-                    values.slice_mut(ndarray::s![.., col..col + self.params.n_mfcc]).assign(&mfcc);
+                    values
+                        .slice_mut(ndarray::s![.., col..col + self.params.n_mfcc])
+                        .assign(&mfcc);
                     col += self.params.n_mfcc;
                 }
             }
         }
-        Ok(FrameFeatures { names, values, frame_rate: self.sample_rate as f64 / self.params.hop_length as f64 })
+        Ok(FrameFeatures {
+            names,
+            values,
+            frame_rate: self.sample_rate as f64 / self.params.hop_length as f64,
+        })
     }
 }

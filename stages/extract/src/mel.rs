@@ -16,11 +16,19 @@ fn log_step() -> f64 {
 
 /// Slaney's mel scale: linear below 1 kHz, logarithmic above.
 pub fn hz_to_mel(hz: f64) -> f64 {
-    if hz >= MIN_LOG_HZ { MIN_LOG_MEL + (hz / MIN_LOG_HZ).ln() / log_step() } else { hz / F_SP }
+    if hz >= MIN_LOG_HZ {
+        MIN_LOG_MEL + (hz / MIN_LOG_HZ).ln() / log_step()
+    } else {
+        hz / F_SP
+    }
 }
 
 pub fn mel_to_hz(mel: f64) -> f64 {
-    if mel >= MIN_LOG_MEL { MIN_LOG_HZ * (log_step() * (mel - MIN_LOG_MEL)).exp() } else { F_SP * mel }
+    if mel >= MIN_LOG_MEL {
+        MIN_LOG_HZ * (log_step() * (mel - MIN_LOG_MEL)).exp()
+    } else {
+        F_SP * mel
+    }
 }
 
 /// Triangular filters, bands x FFT bins.
@@ -29,14 +37,22 @@ pub struct MelFilterbank {
 }
 
 impl MelFilterbank {
-    pub fn slaney(sample_rate: f64, n_fft: usize, n_mels: usize, fmin: f64, fmax: f64) -> Result<Self, ExtractError> {
+    pub fn slaney(
+        sample_rate: f64,
+        n_fft: usize,
+        n_mels: usize,
+        fmin: f64,
+        fmax: f64,
+    ) -> Result<Self, ExtractError> {
         if n_mels == 0 || !(0.0..fmax).contains(&fmin) || fmax > sample_rate / 2.0 + 1e-9 {
             return Err(ExtractError::Params(format!(
                 "mel bands need n_mels > 0 and 0 <= fmin ({fmin}) < fmax ({fmax}) <= sample_rate/2"
             )));
         }
         let n_bins = n_fft / 2 + 1;
-        let fft_freqs: Vec<f64> = (0..n_bins).map(|k| k as f64 * sample_rate / n_fft as f64).collect();
+        let fft_freqs: Vec<f64> = (0..n_bins)
+            .map(|k| k as f64 * sample_rate / n_fft as f64)
+            .collect();
         let (mel_lo, mel_hi) = (hz_to_mel(fmin), hz_to_mel(fmax));
         let edges: Vec<f64> = (0..n_mels + 2)
             .map(|i| mel_to_hz(mel_lo + (mel_hi - mel_lo) * i as f64 / (n_mels + 1) as f64))
@@ -80,9 +96,15 @@ pub fn power_to_db(power: &Array2<f32>, top_db: Option<f64>) -> Array2<f32> {
 pub fn dct_ortho_matrix(n_out: usize, n_in: usize) -> Array2<f32> {
     let mut m = Array2::<f32>::zeros((n_out, n_in));
     for (k, mut row) in m.axis_iter_mut(Axis(0)).enumerate() {
-        let scale = if k == 0 { (1.0 / n_in as f64).sqrt() } else { (2.0 / n_in as f64).sqrt() };
+        let scale = if k == 0 {
+            (1.0 / n_in as f64).sqrt()
+        } else {
+            (2.0 / n_in as f64).sqrt()
+        };
         for (n, v) in row.iter_mut().enumerate() {
-            *v = (scale * (std::f64::consts::PI * k as f64 * (2 * n + 1) as f64 / (2 * n_in) as f64).cos()) as f32;
+            *v = (scale
+                * (std::f64::consts::PI * k as f64 * (2 * n + 1) as f64 / (2 * n_in) as f64).cos())
+                as f32;
         }
     }
     m

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use ndarray::Array2;
-use realfft::{RealFftPlanner, RealToComplex};
 use realfft::num_complex::Complex32;
+use realfft::{RealFftPlanner, RealToComplex};
 
 use crate::ExtractError;
 
@@ -39,7 +39,15 @@ impl Stft {
         }
         let spectrum = fft.make_output_vec();
         let scratch = fft.make_scratch_vec();
-        Ok(Stft { n_fft, hop, window, fft, frame: vec![0.0; n_fft], spectrum, scratch })
+        Ok(Stft {
+            n_fft,
+            hop,
+            window,
+            fft,
+            frame: vec![0.0; n_fft],
+            spectrum,
+            scratch,
+        })
     }
 
     pub fn n_bins(&self) -> usize {
@@ -69,7 +77,11 @@ impl Stft {
             let start = t as isize * self.hop as isize - half;
             for (i, slot) in self.frame.iter_mut().enumerate() {
                 let j = start + i as isize;
-                let x = if j >= 0 && j < len { signal[j as usize] } else { 0.0 };
+                let x = if j >= 0 && j < len {
+                    signal[j as usize]
+                } else {
+                    0.0
+                };
                 *slot = x * self.window[i];
             }
             self.fft

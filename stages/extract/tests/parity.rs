@@ -18,12 +18,20 @@ fn reference_dir() -> PathBuf {
 }
 
 fn read_table(name: &str) -> Vec<RecordBatch> {
-    let file = File::open(reference_dir().join(name)).expect("reference table (../shared/reference)");
-    ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap().map(Result::unwrap).collect()
+    let file =
+        File::open(reference_dir().join(name)).expect("reference table (../shared/reference)");
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 fn column_f64(batch: &RecordBatch, name: &str) -> Vec<f64> {
-    let col = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
+    let col = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
     if let Some(a) = col.as_primitive_opt::<Float64Type>() {
         a.values().to_vec()
     } else if let Some(a) = col.as_primitive_opt::<Float32Type>() {
@@ -34,19 +42,32 @@ fn column_f64(batch: &RecordBatch, name: &str) -> Vec<f64> {
 }
 
 fn column_str(batch: &RecordBatch, name: &str) -> Vec<String> {
-    let col = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
+    let col = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
     if let Some(a) = col.as_string_opt::<i32>() {
-        a.iter().map(|s| s.unwrap_or_default().to_string()).collect()
+        a.iter()
+            .map(|s| s.unwrap_or_default().to_string())
+            .collect()
     } else if let Some(a) = col.as_string_opt::<i64>() {
-        a.iter().map(|s| s.unwrap_or_default().to_string()).collect()
+        a.iter()
+            .map(|s| s.unwrap_or_default().to_string())
+            .collect()
     } else {
-        col.as_string_view().iter().map(|s| s.unwrap_or_default().to_string()).collect()
+        col.as_string_view()
+            .iter()
+            .map(|s| s.unwrap_or_default().to_string())
+            .collect()
     }
 }
 
 /// rms(ours - ref) / rms(ref) over every value, the bound.
 fn relative_rms(ours: &[f64], reference: &[f64]) -> f64 {
-    let num: f64 = ours.iter().zip(reference).map(|(a, b)| (a - b).powi(2)).sum();
+    let num: f64 = ours
+        .iter()
+        .zip(reference)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum();
     let den: f64 = reference.iter().map(|b| b * b).sum();
     (num / den.max(1e-300)).sqrt()
 }
@@ -66,7 +87,9 @@ fn reference_lld() -> (Vec<String>, HashMap<String, Vec<f64>>) {
         files.extend(column_str(&batch, "file"));
         for field in batch.schema().fields() {
             if field.name() != "file" && field.name() != "frame" {
-                cols.entry(field.name().clone()).or_default().extend(column_f64(&batch, field.name()));
+                cols.entry(field.name().clone())
+                    .or_default()
+                    .extend(column_f64(&batch, field.name()));
             }
         }
     }
@@ -86,8 +109,12 @@ fn file_order(files: &[String]) -> Vec<String> {
 #[test]
 fn logmel_and_mfcc_frames_match_librosa() {
     let (files, reference) = reference_lld();
-    let mut extractor =
-        Extractor::new(16000, &SpectralParams::default(), &[Descriptor::Logmel, Descriptor::Mfcc]).unwrap();
+    let mut extractor = Extractor::new(
+        16000,
+        &SpectralParams::default(),
+        &[Descriptor::Logmel, Descriptor::Mfcc],
+    )
+    .unwrap();
     let names = extractor.column_names();
     let mut ours: HashMap<&str, Vec<f64>> = HashMap::new();
     for stem in file_order(&files) {
@@ -95,7 +122,9 @@ fn logmel_and_mfcc_frames_match_librosa() {
         let feats = extractor.frames(&load_reference_signal(&stem)).unwrap();
         assert_eq!(feats.values.nrows(), want_frames, "frame count of {stem}");
         for (j, name) in names.iter().enumerate() {
-            ours.entry(name).or_default().extend(feats.values.column(j).iter().map(|&v| v as f64));
+            ours.entry(name)
+                .or_default()
+                .extend(feats.values.column(j).iter().map(|&v| v as f64));
         }
     }
     let mut worst = (0.0, String::new());
@@ -106,15 +135,25 @@ fn logmel_and_mfcc_frames_match_librosa() {
         }
         assert!(err <= 1e-3, "{name}: relative rms error {err:.2e} > 1e-3");
     }
-    eprintln!("worst column {} at relative rms error {:.2e}", worst.1, worst.0);
+    eprintln!(
+        "worst column {} at relative rms error {:.2e}",
+        worst.1, worst.0
+    );
 }
 
 #[test]
 fn functionals_match_librosa() {
     let batches = read_table("acoustic_functionals.parquet");
     let params = SpectralParams::default();
-    let mut extractor = Extractor::new(16000, &params, &[Descriptor::Logmel, Descriptor::Mfcc]).unwrap();
-    let all = [Functional::Mean, Functional::Std, Functional::Min, Functional::Max, Functional::Range];
+    let mut extractor =
+        Extractor::new(16000, &params, &[Descriptor::Logmel, Descriptor::Mfcc]).unwrap();
+    let all = [
+        Functional::Mean,
+        Functional::Std,
+        Functional::Min,
+        Functional::Max,
+        Functional::Range,
+    ];
     let names = functionals::names(&extractor.column_names(), &all);
     let mut ours: HashMap<&str, Vec<f64>> = HashMap::new();
     let mut reference: HashMap<&str, Vec<f64>> = HashMap::new();
@@ -127,7 +166,10 @@ fn functionals_match_librosa() {
             }
         }
         for name in &names {
-            reference.entry(name).or_default().extend(column_f64(batch, name));
+            reference
+                .entry(name)
+                .or_default()
+                .extend(column_f64(batch, name));
         }
     }
     for name in &names {

@@ -70,10 +70,13 @@ impl FromStr for CorpusKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let norm = s.to_ascii_lowercase().replace('-', "_");
-        CorpusKind::ALL.into_iter().find(|k| k.name() == norm).ok_or_else(|| {
-            let names: Vec<_> = CorpusKind::ALL.iter().map(|k| k.name()).collect();
-            format!("unknown corpus kind '{s}' (known: {})", names.join(", "))
-        })
+        CorpusKind::ALL
+            .into_iter()
+            .find(|k| k.name() == norm)
+            .ok_or_else(|| {
+                let names: Vec<_> = CorpusKind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown corpus kind '{s}' (known: {})", names.join(", "))
+            })
     }
 }
 
@@ -134,13 +137,19 @@ pub enum ScanError {
     #[error("cannot read {path}: {reason}")]
     Unreadable { path: PathBuf, reason: String },
     #[error("manifest {path}, line {line}: {reason}")]
-    Manifest { path: PathBuf, line: u64, reason: String },
+    Manifest {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
 }
 
 /// File extensions that are never audio candidates: corpus documentation and
 /// metadata that ship beside the recordings.
-const NOT_AUDIO_EXTENSIONS: &[&str] =
-    &["txt", "md", "csv", "tsv", "json", "yaml", "yml", "pdf", "xlsx", "xls", "doc", "docx", "html", "xml", "py", "zip", "tar", "gz", "lab", "textgrid", "png", "jpg"];
+const NOT_AUDIO_EXTENSIONS: &[&str] = &[
+    "txt", "md", "csv", "tsv", "json", "yaml", "yml", "pdf", "xlsx", "xls", "doc", "docx", "html",
+    "xml", "py", "zip", "tar", "gz", "lab", "textgrid", "png", "jpg",
+];
 
 /// Scan a corpus: list its audio candidates and read their labels.
 pub fn scan(kind: CorpusKind, root: &Path) -> Result<ScanReport, ScanError> {
@@ -150,7 +159,11 @@ pub fn scan(kind: CorpusKind, root: &Path) -> Result<ScanReport, ScanError> {
     if kind == CorpusKind::Manifest {
         return scan_manifest(root);
     }
-    let demographics = if kind == CorpusKind::CremaD { crema_d_genders(root) } else { HashMap::new() };
+    let demographics = if kind == CorpusKind::CremaD {
+        crema_d_genders(root)
+    } else {
+        HashMap::new()
+    };
     let mut report = ScanReport::default();
     for path in candidate_files(root)? {
         let rel = path.strip_prefix(root).unwrap_or(&path);
@@ -167,7 +180,10 @@ pub fn scan(kind: CorpusKind, root: &Path) -> Result<ScanReport, ScanError> {
                     label: parsed.label.to_string(),
                 });
             }
-            Err(reason) => report.rejects.push(NameReject { path: path.clone(), reason }),
+            Err(reason) => report.rejects.push(NameReject {
+                path: path.clone(),
+                reason,
+            }),
         }
     }
     report.utterances.sort_by(|a, b| a.id.cmp(&b.id));
@@ -176,12 +192,19 @@ pub fn scan(kind: CorpusKind, root: &Path) -> Result<ScanReport, ScanError> {
 
 fn utterance_id(rel: &Path) -> String {
     let no_ext = rel.with_extension("");
-    no_ext.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    no_ext
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn candidate_files(root: &Path) -> Result<Vec<PathBuf>, ScanError> {
     let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name() {
+    for entry in walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
         let entry = entry.map_err(|e| ScanError::Unreadable {
             path: e.path().unwrap_or(root).to_path_buf(),
             reason: e.to_string(),
@@ -193,7 +216,10 @@ fn candidate_files(root: &Path) -> Result<Vec<PathBuf>, ScanError> {
         if name.starts_with('.') {
             continue;
         }
-        let ext = entry.path().extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+        let ext = entry
+            .path()
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
         if ext.is_some_and(|e| NOT_AUDIO_EXTENSIONS.contains(&e.as_str())) {
             continue;
         }
@@ -212,8 +238,14 @@ pub struct ParsedName {
 
 /// Read a path (relative to the corpus root) by `kind`'s naming rules.
 pub fn parse_name(kind: CorpusKind, rel: &Path) -> Result<ParsedName, String> {
-    let stem = rel.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let parent = rel.parent().and_then(|p| p.file_name()).map(|p| p.to_string_lossy().into_owned());
+    let stem = rel
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parent = rel
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|p| p.to_string_lossy().into_owned());
     match kind {
         CorpusKind::Ravdess => parse_ravdess(&stem),
         CorpusKind::CremaD => parse_crema_d(&stem),
@@ -225,9 +257,14 @@ pub fn parse_name(kind: CorpusKind, rel: &Path) -> Result<ParsedName, String> {
 }
 
 pub fn parse_ravdess(stem: &str) -> Result<ParsedName, String> {
-    let bad = |why: &str| format!("name does not follow RAVDESS naming MM-CC-EE-II-SS-RR-AA ({why})");
+    let bad =
+        |why: &str| format!("name does not follow RAVDESS naming MM-CC-EE-II-SS-RR-AA ({why})");
     let fields: Vec<&str> = stem.split('-').collect();
-    if fields.len() != 7 || fields.iter().any(|f| f.len() != 2 || !f.bytes().all(|b| b.is_ascii_digit())) {
+    if fields.len() != 7
+        || fields
+            .iter()
+            .any(|f| f.len() != 2 || !f.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(bad("expected 7 two-digit fields"));
     }
     let label = match fields[2] {
@@ -241,12 +278,22 @@ pub fn parse_ravdess(stem: &str) -> Result<ParsedName, String> {
         "08" => "surprised",
         other => return Err(bad(&format!("emotion code {other} is not 01-08"))),
     };
-    let actor: u32 = fields[6].parse().map_err(|_| bad("actor is not a number"))?;
+    let actor: u32 = fields[6]
+        .parse()
+        .map_err(|_| bad("actor is not a number"))?;
     if !(1..=24).contains(&actor) {
         return Err(bad(&format!("actor {actor} is not 01-24")));
     }
-    let gender = if actor % 2 == 1 { Gender::Male } else { Gender::Female };
-    Ok(ParsedName { speaker: format!("{actor:02}"), gender: Some(gender), label })
+    let gender = if actor % 2 == 1 {
+        Gender::Male
+    } else {
+        Gender::Female
+    };
+    Ok(ParsedName {
+        speaker: format!("{actor:02}"),
+        gender: Some(gender),
+        label,
+    })
 }
 
 pub fn parse_crema_d(stem: &str) -> Result<ParsedName, String> {
@@ -265,26 +312,45 @@ pub fn parse_crema_d(stem: &str) -> Result<ParsedName, String> {
         "HAP" => "happy",
         "NEU" => "neutral",
         "SAD" => "sad",
-        other => return Err(bad(&format!("emotion code {other} is not ANG/DIS/FEA/HAP/NEU/SAD"))),
+        other => {
+            return Err(bad(&format!(
+                "emotion code {other} is not ANG/DIS/FEA/HAP/NEU/SAD"
+            )));
+        }
     };
-    Ok(ParsedName { speaker: fields[0].to_string(), gender: None, label })
+    Ok(ParsedName {
+        speaker: fields[0].to_string(),
+        gender: None,
+        label,
+    })
 }
 
 /// CREMA-D keeps actor sex in `VideoDemographics.csv` (ActorID,Age,Sex,...),
 /// in the corpus folder or its parent.
 fn crema_d_genders(root: &Path) -> HashMap<String, Gender> {
     let mut out = HashMap::new();
-    let candidates = [root.join("VideoDemographics.csv"), root.join("../VideoDemographics.csv")];
-    let Some(path) = candidates.iter().find(|p| p.is_file()) else { return out };
-    let Ok(mut reader) = csv::Reader::from_path(path) else { return out };
+    let candidates = [
+        root.join("VideoDemographics.csv"),
+        root.join("../VideoDemographics.csv"),
+    ];
+    let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+        return out;
+    };
+    let Ok(mut reader) = csv::Reader::from_path(path) else {
+        return out;
+    };
     let headers = reader.headers().cloned().unwrap_or_default();
-    let (Some(id_col), Some(sex_col)) =
-        (headers.iter().position(|h| h == "ActorID"), headers.iter().position(|h| h == "Sex"))
-    else {
+    let (Some(id_col), Some(sex_col)) = (
+        headers.iter().position(|h| h == "ActorID"),
+        headers.iter().position(|h| h == "Sex"),
+    ) else {
         return out;
     };
     for record in reader.records().flatten() {
-        if let (Some(id), Some(g)) = (record.get(id_col), record.get(sex_col).and_then(Gender::parse)) {
+        if let (Some(id), Some(g)) = (
+            record.get(id_col),
+            record.get(sex_col).and_then(Gender::parse),
+        ) {
             out.insert(id.to_string(), g);
         }
     }
@@ -307,9 +373,17 @@ pub fn parse_tess(stem: &str) -> Result<ParsedName, String> {
         "neutral" => "neutral",
         "ps" | "surprise" | "surprised" => "surprised",
         "sad" => "sad",
-        other => return Err(bad(&format!("emotion '{other}' is not angry/disgust/fear/happy/neutral/ps/sad"))),
+        other => {
+            return Err(bad(&format!(
+                "emotion '{other}' is not angry/disgust/fear/happy/neutral/ps/sad"
+            )));
+        }
     };
-    Ok(ParsedName { speaker, gender: Some(Gender::Female), label })
+    Ok(ParsedName {
+        speaker,
+        gender: Some(Gender::Female),
+        label,
+    })
 }
 
 pub fn parse_savee(stem: &str, parent: Option<&str>) -> Result<ParsedName, String> {
@@ -322,7 +396,10 @@ pub fn parse_savee(stem: &str, parent: Option<&str>) -> Result<ParsedName, Strin
     if !SPEAKERS.contains(&speaker.as_str()) {
         return Err(bad(&format!("speaker '{speaker}' is not DC, JE, JK or KL")));
     }
-    let letters: String = code.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let letters: String = code
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
     let digits = &code[letters.len()..];
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad("the emotion code is not followed by a number"));
@@ -335,16 +412,26 @@ pub fn parse_savee(stem: &str, parent: Option<&str>) -> Result<ParsedName, Strin
         "n" => "neutral",
         "sa" => "sad",
         "su" => "surprised",
-        other => return Err(bad(&format!("emotion code '{other}' is not a/d/f/h/n/sa/su"))),
+        other => {
+            return Err(bad(&format!(
+                "emotion code '{other}' is not a/d/f/h/n/sa/su"
+            )));
+        }
     };
-    Ok(ParsedName { speaker, gender: Some(Gender::Male), label })
+    Ok(ParsedName {
+        speaker,
+        gender: Some(Gender::Male),
+        label,
+    })
 }
 
 pub fn parse_emodb(stem: &str) -> Result<ParsedName, String> {
     let bad = |why: &str| format!("name does not follow EmoDB naming 03a01Fa ({why})");
     let b = stem.as_bytes();
     if b.len() != 7 || !b[..2].iter().all(u8::is_ascii_digit) {
-        return Err(bad("expected 2 speaker digits, 3 text characters, emotion letter, version"));
+        return Err(bad(
+            "expected 2 speaker digits, 3 text characters, emotion letter, version",
+        ));
     }
     let speaker = &stem[..2];
     let gender = match speaker {
@@ -360,20 +447,50 @@ pub fn parse_emodb(stem: &str) -> Result<ParsedName, String> {
         b'F' => "happy",
         b'T' => "sad",
         b'N' => "neutral",
-        other => return Err(bad(&format!("emotion letter '{}' is not W/L/E/A/F/T/N", other as char))),
+        other => {
+            return Err(bad(&format!(
+                "emotion letter '{}' is not W/L/E/A/F/T/N",
+                other as char
+            )));
+        }
     };
-    Ok(ParsedName { speaker: speaker.to_string(), gender: Some(gender), label })
+    Ok(ParsedName {
+        speaker: speaker.to_string(),
+        gender: Some(gender),
+        label,
+    })
 }
 
 fn scan_manifest(csv_path: &Path) -> Result<ScanReport, ScanError> {
-    let manifest_err = |line: u64, reason: String| ScanError::Manifest { path: csv_path.to_path_buf(), line, reason };
+    let manifest_err = |line: u64, reason: String| ScanError::Manifest {
+        path: csv_path.to_path_buf(),
+        line,
+        reason,
+    };
     let base = csv_path.parent().unwrap_or(Path::new("."));
-    let mut reader = csv::Reader::from_path(csv_path)
-        .map_err(|e| ScanError::Unreadable { path: csv_path.to_path_buf(), reason: e.to_string() })?;
-    let headers = reader.headers().map_err(|e| manifest_err(1, e.to_string()))?.clone();
-    let col = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
-    let (Some(path_col), Some(label_col), Some(speaker_col)) = (col("path"), col("label"), col("speaker")) else {
-        return Err(manifest_err(1, format!("header must name path, label and speaker columns, found: {}", headers.iter().collect::<Vec<_>>().join(","))));
+    let mut reader = csv::Reader::from_path(csv_path).map_err(|e| ScanError::Unreadable {
+        path: csv_path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let headers = reader
+        .headers()
+        .map_err(|e| manifest_err(1, e.to_string()))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
+    let (Some(path_col), Some(label_col), Some(speaker_col)) =
+        (col("path"), col("label"), col("speaker"))
+    else {
+        return Err(manifest_err(
+            1,
+            format!(
+                "header must name path, label and speaker columns, found: {}",
+                headers.iter().collect::<Vec<_>>().join(",")
+            ),
+        ));
     };
     let gender_col = col("gender");
     let mut report = ScanReport::default();
@@ -385,7 +502,10 @@ fn scan_manifest(csv_path: &Path) -> Result<ScanReport, ScanError> {
         let path = base.join(rel);
         let (label, speaker) = (field(label_col).to_ascii_lowercase(), field(speaker_col));
         if rel.is_empty() || label.is_empty() || speaker.is_empty() {
-            report.rejects.push(NameReject { path, reason: format!("manifest line {line}: path, label and speaker must all be set") });
+            report.rejects.push(NameReject {
+                path,
+                reason: format!("manifest line {line}: path, label and speaker must all be set"),
+            });
             continue;
         }
         report.utterances.push(UtteranceMeta {
@@ -398,7 +518,10 @@ fn scan_manifest(csv_path: &Path) -> Result<ScanReport, ScanError> {
     }
     report.utterances.sort_by(|a, b| a.id.cmp(&b.id));
     if let Some(dup) = report.utterances.windows(2).find(|w| w[0].id == w[1].id) {
-        return Err(manifest_err(0, format!("two entries share the id {}", dup[0].id)));
+        return Err(manifest_err(
+            0,
+            format!("two entries share the id {}", dup[0].id),
+        ));
     }
     Ok(report)
 }
@@ -410,12 +533,30 @@ mod tests {
     #[test]
     fn ravdess_names() {
         let p = parse_ravdess("03-01-05-02-01-01-12").unwrap();
-        assert_eq!((p.speaker.as_str(), p.gender, p.label), ("12", Some(Gender::Female), "angry"));
+        assert_eq!(
+            (p.speaker.as_str(), p.gender, p.label),
+            ("12", Some(Gender::Female), "angry")
+        );
         let p = parse_ravdess("03-01-08-01-02-02-01").unwrap();
-        assert_eq!((p.speaker.as_str(), p.gender, p.label), ("01", Some(Gender::Male), "surprised"));
-        assert!(parse_ravdess("03-01-09-01-01-01-01").unwrap_err().contains("emotion code 09"));
-        assert!(parse_ravdess("03-01-01-01-01-01-25").unwrap_err().contains("actor 25"));
-        assert!(parse_ravdess("readme").unwrap_err().contains("RAVDESS naming"));
+        assert_eq!(
+            (p.speaker.as_str(), p.gender, p.label),
+            ("01", Some(Gender::Male), "surprised")
+        );
+        assert!(
+            parse_ravdess("03-01-09-01-01-01-01")
+                .unwrap_err()
+                .contains("emotion code 09")
+        );
+        assert!(
+            parse_ravdess("03-01-01-01-01-01-25")
+                .unwrap_err()
+                .contains("actor 25")
+        );
+        assert!(
+            parse_ravdess("readme")
+                .unwrap_err()
+                .contains("RAVDESS naming")
+        );
     }
 
     #[test]
@@ -430,7 +571,10 @@ mod tests {
     #[test]
     fn tess_names() {
         let p = parse_tess("OAF_back_angry").unwrap();
-        assert_eq!((p.speaker.as_str(), p.gender, p.label), ("OAF", Some(Gender::Female), "angry"));
+        assert_eq!(
+            (p.speaker.as_str(), p.gender, p.label),
+            ("OAF", Some(Gender::Female), "angry")
+        );
         assert_eq!(parse_tess("YAF_dog_ps").unwrap().label, "surprised");
         assert_eq!(parse_tess("YAF_germ_fear").unwrap().label, "fearful");
         assert!(parse_tess("ZZZ_back_angry").is_err());
@@ -452,9 +596,15 @@ mod tests {
     #[test]
     fn emodb_names() {
         let p = parse_emodb("03a01Fa").unwrap();
-        assert_eq!((p.speaker.as_str(), p.gender, p.label), ("03", Some(Gender::Male), "happy"));
+        assert_eq!(
+            (p.speaker.as_str(), p.gender, p.label),
+            ("03", Some(Gender::Male), "happy")
+        );
         let p = parse_emodb("16b10Lb").unwrap();
-        assert_eq!((p.speaker.as_str(), p.gender, p.label), ("16", Some(Gender::Female), "boredom"));
+        assert_eq!(
+            (p.speaker.as_str(), p.gender, p.label),
+            ("16", Some(Gender::Female), "boredom")
+        );
         assert!(parse_emodb("04a01Fa").is_err());
         assert!(parse_emodb("03a01Xa").is_err());
     }
@@ -471,11 +621,20 @@ mod tests {
         std::fs::write(actor.join(".DS_Store"), b"x").unwrap();
         let report = scan(CorpusKind::Ravdess, dir.path()).unwrap();
         let ids: Vec<_> = report.utterances.iter().map(|u| u.id.as_str()).collect();
-        assert_eq!(ids, ["Actor_03/03-01-02-01-01-01-03", "Actor_03/03-01-04-01-01-01-03"]);
+        assert_eq!(
+            ids,
+            [
+                "Actor_03/03-01-02-01-01-01-03",
+                "Actor_03/03-01-04-01-01-01-03"
+            ]
+        );
         assert_eq!(report.utterances[0].label, "calm");
         assert_eq!(report.rejects.len(), 1);
         assert!(report.rejects[0].path.ends_with("take2.wav"));
-        assert!(matches!(scan(CorpusKind::Ravdess, &dir.path().join("nope")), Err(ScanError::Missing(_))));
+        assert!(matches!(
+            scan(CorpusKind::Ravdess, &dir.path().join("nope")),
+            Err(ScanError::Missing(_))
+        ));
     }
 
     #[test]
@@ -510,6 +669,11 @@ mod tests {
     #[test]
     fn kind_from_str() {
         assert_eq!("CREMA-D".parse::<CorpusKind>().unwrap(), CorpusKind::CremaD);
-        assert!("timit".parse::<CorpusKind>().unwrap_err().contains("known: ravdess"));
+        assert!(
+            "timit"
+                .parse::<CorpusKind>()
+                .unwrap_err()
+                .contains("known: ravdess")
+        );
     }
 }

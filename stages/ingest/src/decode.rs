@@ -60,7 +60,12 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<DecodedAudio, IngestError> {
     let stream = MediaSourceStream::new(Box::new(source), Default::default());
     // An empty hint: the probe decides by content alone.
     let mut format = symphonia::default::get_probe()
-        .probe(&Hint::new(), stream, FormatOptions::default(), MetadataOptions::default())
+        .probe(
+            &Hint::new(),
+            stream,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
         .map_err(|e| match e {
             SymphoniaError::Unsupported(_) | SymphoniaError::IoError(_) => {
                 IngestError::NotAudio("no supported container format matches its bytes".into())
@@ -113,7 +118,9 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<DecodedAudio, IngestError> {
                     planes.resize_with(packet_planes.len(), Vec::new);
                 }
                 if planes.len() != packet_planes.len() {
-                    return Err(IngestError::Corrupt("channel count changes mid-stream".into()));
+                    return Err(IngestError::Corrupt(
+                        "channel count changes mid-stream".into(),
+                    ));
                 }
                 for (plane, part) in planes.iter_mut().zip(&packet_planes) {
                     plane.extend_from_slice(part);
@@ -131,7 +138,10 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<DecodedAudio, IngestError> {
         return Err(if decode_errors > 0 {
             IngestError::Corrupt(format!("none of {decode_errors} packets could be decoded"))
         } else if hit_eof_early {
-            IngestError::Truncated { decoded: 0, expected: expected_frames.unwrap_or(0) }
+            IngestError::Truncated {
+                decoded: 0,
+                expected: expected_frames.unwrap_or(0),
+            }
         } else {
             IngestError::NoFrames
         });
@@ -144,13 +154,22 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<DecodedAudio, IngestError> {
             return Err(IngestError::Truncated { decoded, expected });
         }
     } else if hit_eof_early {
-        return Err(IngestError::Truncated { decoded, expected: decoded + 1 });
+        return Err(IngestError::Truncated {
+            decoded,
+            expected: decoded + 1,
+        });
     }
     if sample_rate == 0 {
-        return Err(IngestError::NotAudio("the stream declares no sample rate".into()));
+        return Err(IngestError::NotAudio(
+            "the stream declares no sample rate".into(),
+        ));
     }
     let channels = planes.len() as u16;
-    Ok(DecodedAudio { sample_rate, channels, planes })
+    Ok(DecodedAudio {
+        sample_rate,
+        channels,
+        planes,
+    })
 }
 
 #[cfg(test)]
@@ -221,7 +240,9 @@ pub(crate) mod tests {
                 (8, false) => out.push(((s * 127.0) as i16 + 128) as u8),
                 (16, false) => out.extend_from_slice(&((s * 32767.0) as i16).to_le_bytes()),
                 (24, false) => out.extend_from_slice(&((s * 8388607.0) as i32).to_le_bytes()[..3]),
-                (32, false) => out.extend_from_slice(&((s as f64 * 2147483647.0) as i32).to_le_bytes()),
+                (32, false) => {
+                    out.extend_from_slice(&((s as f64 * 2147483647.0) as i32).to_le_bytes())
+                }
                 (32, true) => out.extend_from_slice(&s.to_le_bytes()),
                 _ => unreachable!("test encoder covers the formats above"),
             }
@@ -231,7 +252,11 @@ pub(crate) mod tests {
 
     fn assert_close(decoded: &[f32], want: &[f32], tol: f32) {
         assert_eq!(decoded.len(), want.len());
-        let err = decoded.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let err = decoded
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         assert!(err <= tol, "max error {err} > {tol}");
     }
 
@@ -248,7 +273,11 @@ pub(crate) mod tests {
             (0xFFFE, 24, false, 1e-6),
         ] {
             for extra in [false, true] {
-                let bytes = wav_bytes(&fmt_chunk(tag, 1, 16000, bits), &encode(&want, bits, float), extra);
+                let bytes = wav_bytes(
+                    &fmt_chunk(tag, 1, 16000, bits),
+                    &encode(&want, bits, float),
+                    extra,
+                );
                 let audio = decode_bytes(&bytes)
                     .unwrap_or_else(|e| panic!("tag {tag:#x} {bits} bit extra={extra}: {e}"));
                 assert_eq!((audio.sample_rate, audio.channels), (16000, 1));
@@ -265,7 +294,11 @@ pub(crate) mod tests {
             interleaved.push(l);
             interleaved.push(0.0);
         }
-        let bytes = wav_bytes(&fmt_chunk(3, 2, 8000, 32), &encode(&interleaved, 32, true), false);
+        let bytes = wav_bytes(
+            &fmt_chunk(3, 2, 8000, 32),
+            &encode(&interleaved, 32, true),
+            false,
+        );
         let audio = decode_bytes(&bytes).unwrap();
         assert_eq!(audio.channels, 2);
         let mono = audio.into_mono();
@@ -277,11 +310,18 @@ pub(crate) mod tests {
     fn rejects_empty_garbage_and_truncated() {
         assert_eq!(decode_bytes(&[]).unwrap_err(), IngestError::Empty);
         let garbage: Vec<u8> = (0..4000u32).map(|i| (i * 7919 % 251) as u8).collect();
-        assert!(matches!(decode_bytes(&garbage), Err(IngestError::NotAudio(_))));
+        assert!(matches!(
+            decode_bytes(&garbage),
+            Err(IngestError::NotAudio(_))
+        ));
         let text = b"path,label,speaker\nthis is a csv, not audio\n".repeat(20);
         assert!(matches!(decode_bytes(&text), Err(IngestError::NotAudio(_))));
 
-        let full = wav_bytes(&fmt_chunk(1, 1, 16000, 16), &encode(&sine(16000, 16000), 16, false), false);
+        let full = wav_bytes(
+            &fmt_chunk(1, 1, 16000, 16),
+            &encode(&sine(16000, 16000), 16, false),
+            false,
+        );
         let cut = &full[..full.len() / 2];
         match decode_bytes(cut) {
             Err(IngestError::Truncated { decoded, expected }) => {

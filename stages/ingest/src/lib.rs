@@ -95,7 +95,12 @@ pub fn load_signal(bytes: &[u8], target_rate: u32) -> Result<Signal, IngestError
     let mono = decoded.into_mono();
     check_samples(&mono)?;
     let samples = resample::resample(&mono, source_rate, target_rate)?;
-    Ok(Signal { samples, sample_rate: target_rate, source_rate, source_channels })
+    Ok(Signal {
+        samples,
+        sample_rate: target_rate,
+        source_rate,
+        source_channels,
+    })
 }
 
 /// The usability checks every decoded signal passes before resampling.
@@ -111,7 +116,10 @@ fn check_samples(mono: &[f32]) -> Result<(), IngestError> {
         peak = peak.max(x.abs());
     }
     if peak < SILENCE_PEAK {
-        return Err(IngestError::Silent { peak, threshold: SILENCE_PEAK });
+        return Err(IngestError::Silent {
+            peak,
+            threshold: SILENCE_PEAK,
+        });
     }
     Ok(())
 }
@@ -124,14 +132,23 @@ mod tests {
     fn checks_reject_silence_nan_and_empty() {
         assert_eq!(check_samples(&[]), Err(IngestError::NoFrames));
         assert_eq!(check_samples(&[0.0, f32::NAN]), Err(IngestError::NonFinite));
-        assert!(matches!(check_samples(&[0.0; 100]), Err(IngestError::Silent { .. })));
+        assert!(matches!(
+            check_samples(&[0.0; 100]),
+            Err(IngestError::Silent { .. })
+        ));
         assert_eq!(check_samples(&[0.0, 0.5, -0.2]), Ok(()));
     }
 
     #[test]
     fn error_messages_name_the_reason() {
-        let e = IngestError::Truncated { decoded: 10, expected: 100 };
-        assert_eq!(e.to_string(), "truncated: decoded 10 of the 100 frames the header announces");
+        let e = IngestError::Truncated {
+            decoded: 10,
+            expected: 100,
+        };
+        assert_eq!(
+            e.to_string(),
+            "truncated: decoded 10 of the 100 frames the header announces"
+        );
         assert_eq!(e.code(), "truncated");
     }
 }

@@ -29,15 +29,23 @@ pub fn resample(mono: &[f32], from: u32, to: u32) -> Result<Vec<f32>, IngestErro
         return Ok(mono.to_vec());
     }
     if from == 0 || to == 0 {
-        return Err(IngestError::Resample(format!("invalid rates {from} Hz -> {to} Hz")));
+        return Err(IngestError::Resample(format!(
+            "invalid rates {from} Hz -> {to} Hz"
+        )));
     }
     RESAMPLERS.with(|cell| {
         let mut map = cell.borrow_mut();
         let resampler = match map.entry((from, to)) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => v.insert(
-                Fft::<f32>::new(from as usize, to as usize, CHUNK_FRAMES, 1, FixedSync::Input)
-                    .map_err(|e| IngestError::Resample(e.to_string()))?,
+                Fft::<f32>::new(
+                    from as usize,
+                    to as usize,
+                    CHUNK_FRAMES,
+                    1,
+                    FixedSync::Input,
+                )
+                .map_err(|e| IngestError::Resample(e.to_string()))?,
             ),
         };
         let input = InterleavedSlice::new(mono, 1, mono.len())
@@ -58,7 +66,9 @@ mod tests {
 
     fn tone(rate: u32, hz: f32, seconds: f32) -> Vec<f32> {
         let n = (rate as f32 * seconds) as usize;
-        (0..n).map(|i| (2.0 * std::f32::consts::PI * hz * i as f32 / rate as f32).sin()).collect()
+        (0..n)
+            .map(|i| (2.0 * std::f32::consts::PI * hz * i as f32 / rate as f32).sin())
+            .collect()
     }
 
     #[test]

@@ -24,8 +24,7 @@ use std::sync::OnceLock;
 use ser_ingest::decode::{DecodedAudio, decode_bytes};
 use ser_ingest::{load_signal, resample::resample};
 
-const SETUP_HINT: &str =
-    "run scripts/setup.sh (as root) to install the encoders the tests use: lame, vorbis-tools (oggenc), sox";
+const SETUP_HINT: &str = "run scripts/setup.sh (as root) to install the encoders the tests use: lame, vorbis-tools (oggenc), sox";
 
 /// One step of a 16-bit sample in f32.
 const LSB16: f32 = 1.0 / 32768.0;
@@ -52,7 +51,11 @@ impl Tone {
         let fade = (rate / 100) as usize;
         let planes = (0..channels)
             .map(|ch| {
-                let (f0, f1) = if ch % 2 == 0 { (300.0, 3000.0) } else { (3000.0, 300.0) };
+                let (f0, f1) = if ch % 2 == 0 {
+                    (300.0, 3000.0)
+                } else {
+                    (3000.0, 300.0)
+                };
                 (0..n)
                     .map(|i| {
                         let t = i as f64 / rate as f64;
@@ -61,7 +64,11 @@ impl Tone {
                         // Linear chirp over the 1 s: phase = 2π (f0 t + (f1 - f0) t² / 2).
                         let chirp = 0.25 * (tau * (f0 * t + (f1 - f0) * t * t / 2.0)).sin();
                         let edge = i.min(n - 1 - i);
-                        let gain = if edge < fade { edge as f64 / fade as f64 } else { 1.0 };
+                        let gain = if edge < fade {
+                            edge as f64 / fade as f64
+                        } else {
+                            1.0
+                        };
                         ((sine + chirp) * gain * 32767.0).round() as i16
                     })
                     .collect()
@@ -120,7 +127,10 @@ fn run_tool<S: AsRef<OsStr>>(tool: &str, args: &[S]) {
     assert!(
         output.status.success(),
         "`{tool} {}` failed ({}):\n{}",
-        args.iter().map(|a| a.as_ref().to_string_lossy()).collect::<Vec<_>>().join(" "),
+        args.iter()
+            .map(|a| a.as_ref().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" "),
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
@@ -189,8 +199,13 @@ impl Fixture {
                 path("tone.wav").as_os_str(),
             ],
         );
-        run_tool("sox", &[path("tone.wav").as_os_str(), path("tone.aiff").as_os_str()]);
-        let read = |name: &str| std::fs::read(path(name)).unwrap_or_else(|e| panic!("reading the encoded {name}: {e}"));
+        run_tool(
+            "sox",
+            &[path("tone.wav").as_os_str(), path("tone.aiff").as_os_str()],
+        );
+        let read = |name: &str| {
+            std::fs::read(path(name)).unwrap_or_else(|e| panic!("reading the encoded {name}: {e}"))
+        };
         let fixture = Fixture {
             wav,
             mp3: read("tone.mp3"),
@@ -200,7 +215,10 @@ impl Fixture {
             aiff: read("tone.aiff"),
             tone,
         };
-        assert!(fixture.mp3_id3.starts_with(b"ID3"), "lame wrote no ID3v2 tag");
+        assert!(
+            fixture.mp3_id3.starts_with(b"ID3"),
+            "lame wrote no ID3v2 tag"
+        );
         assert_eq!(&fixture.aiff[..4], b"FORM", "sox wrote no AIFF");
         assert_eq!(&fixture.ogg[..4], b"OggS", "oggenc wrote no Ogg");
         fixture
@@ -266,7 +284,10 @@ fn amplitude_at(x: &[f32], rate: u32, hz: f64) -> f64 {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
 }
 
 /// Check a lossy decode of `tone` against the original: rate, channels,
@@ -283,9 +304,16 @@ fn check_lossy(
     min_corr: f64,
 ) {
     assert_eq!(audio.sample_rate, tone.rate, "{what}: sample rate");
-    assert_eq!(audio.channels as usize, tone.planes.len(), "{what}: channels");
+    assert_eq!(
+        audio.channels as usize,
+        tone.planes.len(),
+        "{what}: channels"
+    );
     assert_eq!(audio.planes.len(), tone.planes.len(), "{what}: planes");
-    assert!(audio.planes.iter().all(|p| p.len() == audio.frames()), "{what}: planes differ in length");
+    assert!(
+        audio.planes.iter().all(|p| p.len() == audio.frames()),
+        "{what}: planes differ in length"
+    );
     let frames = audio.frames();
     assert!(
         frames.abs_diff(tone.frames()) <= len_tol,
@@ -298,7 +326,11 @@ fn check_lossy(
         let (lag, corr) = best_alignment(got, &want, 2400);
         // Least-squares gain of the decoded signal against the original.
         let n = got.len().min(want.len());
-        let fitted = got[..n].iter().zip(&want[..n]).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>()
+        let fitted = got[..n]
+            .iter()
+            .zip(&want[..n])
+            .map(|(&a, &b)| a as f64 * b as f64)
+            .sum::<f64>()
             / want[..n].iter().map(|&b| b as f64 * b as f64).sum::<f64>();
         let a440 = amplitude_at(got, audio.sample_rate, 440.0);
         let a440_want = fitted * amplitude_at(&want, tone.rate, 440.0);
@@ -306,9 +338,18 @@ fn check_lossy(
             "{what} ch{ch}: {frames} frames (original {}), lag {lag}, correlation {corr:.5}, gain {fitted:.4}, 440 Hz amplitude {a440:.4} (want {a440_want:.4})",
             tone.frames()
         );
-        assert!(lag.abs() <= lag_tol, "{what} ch{ch}: decoded signal is shifted by {lag} frames");
-        assert!(corr > min_corr, "{what} ch{ch}: correlation {corr:.4} with the original <= {min_corr}");
-        assert!(gain.contains(&fitted), "{what} ch{ch}: level is {fitted:.4} of the original, want {gain:?}");
+        assert!(
+            lag.abs() <= lag_tol,
+            "{what} ch{ch}: decoded signal is shifted by {lag} frames"
+        );
+        assert!(
+            corr > min_corr,
+            "{what} ch{ch}: correlation {corr:.4} with the original <= {min_corr}"
+        );
+        assert!(
+            gain.contains(&fitted),
+            "{what} ch{ch}: level is {fitted:.4} of the original, want {gain:?}"
+        );
         assert!(
             (a440 / a440_want - 1.0).abs() < 0.03,
             "{what} ch{ch}: 440 Hz amplitude {a440:.4}, want {a440_want:.4}"
@@ -323,7 +364,10 @@ fn check_lossy(
 fn wav_tone_round_trips_exactly() {
     for tone in [Tone::new(22050, 1), Tone::new(44100, 2)] {
         let audio = decode_bytes(&tone.wav_bytes()).unwrap();
-        assert_eq!((audio.sample_rate, audio.channels as usize), (tone.rate, tone.planes.len()));
+        assert_eq!(
+            (audio.sample_rate, audio.channels as usize),
+            (tone.rate, tone.planes.len())
+        );
         for ch in 0..tone.planes.len() {
             assert_eq!(audio.planes[ch], tone.plane_f32(ch), "wav ch{ch}");
         }
@@ -333,15 +377,26 @@ fn wav_tone_round_trips_exactly() {
 #[test]
 fn aiff_decodes_losslessly() {
     for fixture in [mono_fixture(), stereo_fixture()] {
-        let what = format!("aiff {} Hz {} ch", fixture.tone.rate, fixture.tone.planes.len());
+        let what = format!(
+            "aiff {} Hz {} ch",
+            fixture.tone.rate,
+            fixture.tone.planes.len()
+        );
         let audio = decode_bytes(&fixture.aiff).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(audio.sample_rate, fixture.tone.rate, "{what}: sample rate");
-        assert_eq!(audio.channels as usize, fixture.tone.planes.len(), "{what}: channels");
+        assert_eq!(
+            audio.channels as usize,
+            fixture.tone.planes.len(),
+            "{what}: channels"
+        );
         for ch in 0..fixture.tone.planes.len() {
             let want = fixture.tone.plane_f32(ch);
             assert_eq!(audio.planes[ch].len(), want.len(), "{what} ch{ch}: length");
             let err = max_abs_diff(&audio.planes[ch], &want);
-            assert!(err <= LSB16, "{what} ch{ch}: max difference {err} is more than one 16-bit step");
+            assert!(
+                err <= LSB16,
+                "{what} ch{ch}: max difference {err} is more than one 16-bit step"
+            );
         }
     }
 }
@@ -357,7 +412,11 @@ const LAME_GAIN: std::ops::RangeInclusive<f64> = 0.92..=1.02;
 fn mp3_decodes_gapless_and_close_to_the_original() {
     for fixture in [mono_fixture(), stereo_fixture()] {
         for (tag, bytes) in [("mp3", &fixture.mp3), ("mp3+id3v2", &fixture.mp3_id3)] {
-            let what = format!("{tag} {} Hz {} ch", fixture.tone.rate, fixture.tone.planes.len());
+            let what = format!(
+                "{tag} {} Hz {} ch",
+                fixture.tone.rate,
+                fixture.tone.planes.len()
+            );
             let audio = decode_bytes(bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
             // With the LAME tag's delay and padding, symphonia trims the
             // encoder delay and the last frame's padding (gapless is the
@@ -371,14 +430,29 @@ fn mp3_decodes_gapless_and_close_to_the_original() {
 #[test]
 fn mp3_matches_lames_own_decoder() {
     for fixture in [mono_fixture(), stereo_fixture()] {
-        let what = format!("mp3 {} Hz {} ch", fixture.tone.rate, fixture.tone.planes.len());
+        let what = format!(
+            "mp3 {} Hz {} ch",
+            fixture.tone.rate,
+            fixture.tone.planes.len()
+        );
         let audio = decode_bytes(&fixture.mp3).unwrap_or_else(|e| panic!("{what}: {e}"));
         let lame = &fixture.mp3_by_lame;
-        assert_eq!(audio.planes.len(), lame.len(), "{what}: channels, symphonia vs lame --decode");
+        assert_eq!(
+            audio.planes.len(),
+            lame.len(),
+            "{what}: channels, symphonia vs lame --decode"
+        );
         for (ch, (ours, theirs)) in audio.planes.iter().zip(lame).enumerate() {
-            assert_eq!(ours.len(), theirs.len(), "{what} ch{ch}: frames, symphonia vs lame --decode");
+            assert_eq!(
+                ours.len(),
+                theirs.len(),
+                "{what} ch{ch}: frames, symphonia vs lame --decode"
+            );
             let err = max_abs_diff(ours, theirs);
-            eprintln!("{what} ch{ch}: symphonia vs lame --decode: max difference {:.2} 16-bit steps", err / LSB16);
+            eprintln!(
+                "{what} ch{ch}: symphonia vs lame --decode: max difference {:.2} 16-bit steps",
+                err / LSB16
+            );
             assert!(
                 err <= 2.0 * LSB16,
                 "{what} ch{ch}: symphonia differs from lame --decode by {:.1} 16-bit steps",
@@ -391,7 +465,11 @@ fn mp3_matches_lames_own_decoder() {
 #[test]
 fn ogg_vorbis_decodes_close_to_the_original() {
     for fixture in [mono_fixture(), stereo_fixture()] {
-        let what = format!("ogg/vorbis {} Hz {} ch", fixture.tone.rate, fixture.tone.planes.len());
+        let what = format!(
+            "ogg/vorbis {} Hz {} ch",
+            fixture.tone.rate,
+            fixture.tone.planes.len()
+        );
         let audio = decode_bytes(&fixture.ogg).unwrap_or_else(|e| panic!("{what}: {e}"));
         // The last page's granule position gives the exact length, and
         // Vorbis has no encoder delay.
@@ -465,7 +543,11 @@ fn format_is_sniffed_from_the_bytes_not_the_file_name() {
     let cases: [(&str, &[u8], &[&str]); 6] = [
         ("flac", &flac, &["clip.wav", "clip.mp3", "clip"]),
         ("mp3", &stereo.mp3, &["clip.wav", "clip.flac", "clip"]),
-        ("mp3+id3v2", &mono.mp3_id3, &["clip.wav", "clip.ogg", "clip"]),
+        (
+            "mp3+id3v2",
+            &mono.mp3_id3,
+            &["clip.wav", "clip.ogg", "clip"],
+        ),
         ("ogg", &stereo.ogg, &["clip.wav", "clip.mp3", "clip"]),
         ("aiff", &mono.aiff, &["clip.wav", "clip.flac", "clip"]),
         ("wav", &stereo.wav, &["clip.mp3", "clip.aiff", "clip"]),
@@ -478,8 +560,8 @@ fn format_is_sniffed_from_the_bytes_not_the_file_name() {
             let path = dir.path().join(format!("{format}-{name}"));
             std::fs::write(&path, bytes).unwrap();
             let from_disk = std::fs::read(&path).unwrap();
-            let audio =
-                decode_bytes(&from_disk).unwrap_or_else(|e| panic!("{format} saved as {}: {e}", path.display()));
+            let audio = decode_bytes(&from_disk)
+                .unwrap_or_else(|e| panic!("{format} saved as {}: {e}", path.display()));
             assert_same_audio(&format!("{format} saved as {name}"), &audio, &reference);
         }
     }
@@ -501,22 +583,40 @@ struct WavLayout {
 impl WavLayout {
     fn planes(&self) -> Vec<Vec<f32>> {
         (0..self.channels)
-            .map(|ch| self.samples.iter().skip(ch).step_by(self.channels).map(|&s| s as f32 * LSB16).collect())
+            .map(|ch| {
+                self.samples
+                    .iter()
+                    .skip(ch)
+                    .step_by(self.channels)
+                    .map(|&s| s as f32 * LSB16)
+                    .collect()
+            })
             .collect()
     }
 }
 
 fn wav_layout(bytes: &[u8]) -> WavLayout {
-    assert!(bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WAVE", "not a RIFF/WAVE file");
+    assert!(
+        bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WAVE",
+        "not a RIFF/WAVE file"
+    );
     let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
     let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
-    let mut layout = WavLayout { channels: 0, rate: 0, bits: 0, samples: Vec::new(), chunk_ids: Vec::new() };
+    let mut layout = WavLayout {
+        channels: 0,
+        rate: 0,
+        bits: 0,
+        samples: Vec::new(),
+        chunk_ids: Vec::new(),
+    };
     let mut i = 12;
     while i + 8 <= bytes.len() {
         let id = &bytes[i..i + 4];
         let size = u32_at(i + 4) as usize;
         let body = &bytes[i + 8..(i + 8 + size).min(bytes.len())];
-        layout.chunk_ids.push(String::from_utf8_lossy(id).into_owned());
+        layout
+            .chunk_ids
+            .push(String::from_utf8_lossy(id).into_owned());
         match id {
             b"fmt " => {
                 assert_eq!(u16_at(i + 8), 1, "expected a plain PCM WAV");
@@ -525,7 +625,10 @@ fn wav_layout(bytes: &[u8]) -> WavLayout {
                 layout.bits = u16_at(i + 22);
             }
             b"data" => {
-                layout.samples = body.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+                layout.samples = body
+                    .chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                    .collect();
             }
             _ => {}
         }
@@ -547,21 +650,44 @@ fn ravdess_originals_decode_to_their_pcm_and_match_their_flacs() {
         let wav = decode_bytes(&wav_bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(wav.sample_rate, 48000, "{name}: sample rate");
         assert_eq!(layout.rate, 48000, "{name}: header rate");
-        assert!(matches!(wav.channels, 1 | 2), "{name}: {} channels", wav.channels);
+        assert!(
+            matches!(wav.channels, 1 | 2),
+            "{name}: {} channels",
+            wav.channels
+        );
         assert_eq!(wav.channels as usize, layout.channels, "{name}: channels");
         seen_channels[layout.channels] += 1;
         let frames = layout.samples.len() / layout.channels;
         assert!(frames >= 48000, "{name}: only {frames} frames");
-        assert_eq!(wav.frames(), frames, "{name}: frames decoded vs in the data chunk (chunks {:?})", layout.chunk_ids);
+        assert_eq!(
+            wav.frames(),
+            frames,
+            "{name}: frames decoded vs in the data chunk (chunks {:?})",
+            layout.chunk_ids
+        );
         // Exactly the data chunk's PCM: the chunks around it (FLLR before,
         // LIST/bext/_PMX after) are neither decoded nor dropping samples.
         for ch in 0..layout.channels {
-            let want = layout.samples.iter().skip(ch).step_by(layout.channels).map(|&s| s as f32 * LSB16);
-            assert!(wav.planes[ch].iter().copied().eq(want), "{name} ch{ch}: samples differ from the data chunk");
+            let want = layout
+                .samples
+                .iter()
+                .skip(ch)
+                .step_by(layout.channels)
+                .map(|&s| s as f32 * LSB16);
+            assert!(
+                wav.planes[ch].iter().copied().eq(want),
+                "{name} ch{ch}: samples differ from the data chunk"
+            );
         }
 
-        let flac_bytes = std::fs::read(flac_path).unwrap_or_else(|e| panic!("{}: {e}", flac_path.display()));
-        assert_eq!(&flac_bytes[..4], b"fLaC", "{}: not a FLAC", flac_path.display());
+        let flac_bytes =
+            std::fs::read(flac_path).unwrap_or_else(|e| panic!("{}: {e}", flac_path.display()));
+        assert_eq!(
+            &flac_bytes[..4],
+            b"fLaC",
+            "{}: not a FLAC",
+            flac_path.display()
+        );
         let flac = decode_bytes(&flac_bytes).unwrap_or_else(|e| panic!("{name} (flac): {e}"));
         assert_eq!(
             (flac.sample_rate, flac.channels, flac.frames()),
@@ -570,11 +696,22 @@ fn ravdess_originals_decode_to_their_pcm_and_match_their_flacs() {
         );
         for ch in 0..layout.channels {
             let err = max_abs_diff(&flac.planes[ch], &wav.planes[ch]);
-            assert!(err <= LSB16, "{name} ch{ch}: flac differs from the original by {err} (> one 16-bit step)");
+            assert!(
+                err <= LSB16,
+                "{name} ch{ch}: flac differs from the original by {err} (> one 16-bit step)"
+            );
         }
     }
-    eprintln!("{} RAVDESS originals: {} mono, {} stereo", pairs.len(), seen_channels[1], seen_channels[2]);
-    assert!(seen_channels[1] > 0 && seen_channels[2] > 0, "expected both mono and stereo originals");
+    eprintln!(
+        "{} RAVDESS originals: {} mono, {} stereo",
+        pairs.len(),
+        seen_channels[1],
+        seen_channels[2]
+    );
+    assert!(
+        seen_channels[1] > 0 && seen_channels[2] > 0,
+        "expected both mono and stereo originals"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -583,7 +720,11 @@ fn ravdess_originals_decode_to_their_pcm_and_match_their_flacs() {
 #[test]
 fn load_signal_resamples_ravdess_flacs_to_16k() {
     for (wav_path, flac_path) in ravdess_pairs() {
-        let name = flac_path.file_name().unwrap().to_string_lossy().into_owned();
+        let name = flac_path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let bytes = std::fs::read(&flac_path).unwrap();
         let decoded = decode_bytes(&bytes).unwrap();
         let frames = decoded.frames();
@@ -591,19 +732,37 @@ fn load_signal_resamples_ravdess_flacs_to_16k() {
         assert_eq!(signal.sample_rate, 16000, "{name}");
         assert_eq!(signal.source_rate, 48000, "{name}");
         assert_eq!(signal.source_channels, decoded.channels, "{name}");
-        assert_eq!(signal.source_channels as usize, wav_layout(&std::fs::read(&wav_path).unwrap()).channels, "{name}");
-        assert_eq!(signal.samples.len(), (frames * 16000).div_ceil(48000), "{name}: resampled length");
-        assert!(signal.samples.iter().all(|x| x.is_finite()), "{name}: non-finite samples");
+        assert_eq!(
+            signal.source_channels as usize,
+            wav_layout(&std::fs::read(&wav_path).unwrap()).channels,
+            "{name}"
+        );
+        assert_eq!(
+            signal.samples.len(),
+            (frames * 16000).div_ceil(48000),
+            "{name}: resampled length"
+        );
+        assert!(
+            signal.samples.iter().all(|x| x.is_finite()),
+            "{name}: non-finite samples"
+        );
         // Downmix first, then resample: the signal is the resampled channel
         // mean (RAVDESS stereo files carry the same signal in both channels,
         // so this is also each channel's own resample).
-        let mean: Vec<f32> =
-            (0..frames).map(|i| decoded.planes.iter().map(|p| p[i]).sum::<f32>() / decoded.channels as f32).collect();
+        let mean: Vec<f32> = (0..frames)
+            .map(|i| decoded.planes.iter().map(|p| p[i]).sum::<f32>() / decoded.channels as f32)
+            .collect();
         let want = resample(&mean, 48000, 16000).unwrap();
         let err = max_abs_diff(&signal.samples, &want);
-        assert!(err < 1e-6, "{name}: differs from the resampled channel mean by {err}");
+        assert!(
+            err < 1e-6,
+            "{name}: differs from the resampled channel mean by {err}"
+        );
         let ratio = rms(&signal.samples) / rms(&mean);
-        assert!((0.8..1.2).contains(&ratio), "{name}: resampling changed the level by {ratio:.3}");
+        assert!(
+            (0.8..1.2).contains(&ratio),
+            "{name}: resampling changed the level by {ratio:.3}"
+        );
     }
 }
 
@@ -613,16 +772,36 @@ fn load_signal_downmixes_distinct_channels_by_their_mean() {
     // kept one channel, or summed without scaling, would show here.
     let tone = Tone::new(44100, 2);
     let signal = load_signal(&tone.wav_bytes(), 16000).unwrap();
-    assert_eq!((signal.source_rate, signal.source_channels, signal.sample_rate), (44100, 2, 16000));
+    assert_eq!(
+        (
+            signal.source_rate,
+            signal.source_channels,
+            signal.sample_rate
+        ),
+        (44100, 2, 16000)
+    );
     assert_eq!(signal.samples.len(), (44100usize * 16000).div_ceil(44100));
     let left = resample(&tone.plane_f32(0), 44100, 16000).unwrap();
     let right = resample(&tone.plane_f32(1), 44100, 16000).unwrap();
-    let mean: Vec<f32> = left.iter().zip(&right).map(|(l, r)| 0.5 * (l + r)).collect();
+    let mean: Vec<f32> = left
+        .iter()
+        .zip(&right)
+        .map(|(l, r)| 0.5 * (l + r))
+        .collect();
     let err = max_abs_diff(&signal.samples, &mean);
-    assert!(err < 1e-4, "stereo downmix differs from the mean of the channels by {err}");
-    assert!(max_abs_diff(&signal.samples, &left) > 0.05, "the downmix is just the left channel");
+    assert!(
+        err < 1e-4,
+        "stereo downmix differs from the mean of the channels by {err}"
+    );
+    assert!(
+        max_abs_diff(&signal.samples, &left) > 0.05,
+        "the downmix is just the left channel"
+    );
     // Both channels carry the 440 Hz sine in phase, so it survives at full
     // amplitude; the chirps are uncorrelated and are halved.
     let a440 = amplitude_at(&signal.samples, 16000, 440.0);
-    assert!((a440 - TONE_AMP).abs() < 0.02, "440 Hz amplitude {a440:.4} after downmix, want {TONE_AMP}");
+    assert!(
+        (a440 - TONE_AMP).abs() < 0.02,
+        "440 Hz amplitude {a440:.4} after downmix, want {TONE_AMP}"
+    );
 }

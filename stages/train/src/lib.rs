@@ -121,7 +121,10 @@ pub fn fit(spec: &ModelSpec, x: ArrayView2<f64>, y: &[usize]) -> Result<TrainedM
         return Err(TrainError::Empty);
     }
     if x.nrows() != y.len() {
-        return Err(TrainError::Shape { rows: x.nrows(), labels: y.len() });
+        return Err(TrainError::Shape {
+            rows: x.nrows(),
+            labels: y.len(),
+        });
     }
     if y.iter().all(|&c| c == y[0]) {
         return Err(TrainError::OneClass);
@@ -129,9 +132,15 @@ pub fn fit(spec: &ModelSpec, x: ArrayView2<f64>, y: &[usize]) -> Result<TrainedM
     let standardiser = Standardiser::fit(x);
     let records = standardiser.transform(x);
     let dataset = Dataset::new(records, Array1::from(y.to_vec()));
-    let fit_err = |reason: String| TrainError::Fit { model: spec.kind(), reason };
+    let fit_err = |reason: String| TrainError::Fit {
+        model: spec.kind(),
+        reason,
+    };
     let fitted = match spec {
-        ModelSpec::LogisticRegression { alpha, max_iterations } => Fitted::LogisticRegression(
+        ModelSpec::LogisticRegression {
+            alpha,
+            max_iterations,
+        } => Fitted::LogisticRegression(
             MultiLogisticRegression::default()
                 .alpha(*alpha)
                 .max_iterations(*max_iterations)
@@ -139,10 +148,17 @@ pub fn fit(spec: &ModelSpec, x: ArrayView2<f64>, y: &[usize]) -> Result<TrainedM
                 .map_err(|e| fit_err(e.to_string()))?,
         ),
         ModelSpec::GaussianNb { var_smoothing } => Fitted::GaussianNb(
-            GaussianNb::params().var_smoothing(*var_smoothing).fit(&dataset).map_err(|e| fit_err(e.to_string()))?,
+            GaussianNb::params()
+                .var_smoothing(*var_smoothing)
+                .fit(&dataset)
+                .map_err(|e| fit_err(e.to_string()))?,
         ),
     };
-    Ok(TrainedModel { spec: spec.clone(), standardiser, fitted })
+    Ok(TrainedModel {
+        spec: spec.clone(),
+        standardiser,
+        fitted,
+    })
 }
 
 impl TrainedModel {
@@ -166,7 +182,9 @@ mod tests {
         let mut y = Vec::new();
         let mut state = 12345u64;
         let mut noise = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((state >> 33) as f64 / (1u64 << 31) as f64) - 0.5
         };
         for c in 0..3 {
@@ -185,8 +203,13 @@ mod tests {
     fn every_model_separates_blobs() {
         let (x, y) = blobs(30);
         for spec in [
-            ModelSpec::LogisticRegression { alpha: 1.0, max_iterations: 100 },
-            ModelSpec::GaussianNb { var_smoothing: 1e-9 },
+            ModelSpec::LogisticRegression {
+                alpha: 1.0,
+                max_iterations: 100,
+            },
+            ModelSpec::GaussianNb {
+                var_smoothing: 1e-9,
+            },
         ] {
             let model = fit(&spec, x.view(), &y).unwrap();
             let pred = model.predict(x.view());
@@ -211,14 +234,39 @@ mod tests {
     #[test]
     fn rejects_bad_training_sets() {
         let x = Array2::zeros((3, 2));
-        assert!(matches!(fit(&ModelSpec::GaussianNb { var_smoothing: 1e-9 }, x.view(), &[0, 0, 0]), Err(TrainError::OneClass)));
-        assert!(matches!(fit(&ModelSpec::GaussianNb { var_smoothing: 1e-9 }, x.view(), &[0, 1]), Err(TrainError::Shape { .. })));
+        assert!(matches!(
+            fit(
+                &ModelSpec::GaussianNb {
+                    var_smoothing: 1e-9
+                },
+                x.view(),
+                &[0, 0, 0]
+            ),
+            Err(TrainError::OneClass)
+        ));
+        assert!(matches!(
+            fit(
+                &ModelSpec::GaussianNb {
+                    var_smoothing: 1e-9
+                },
+                x.view(),
+                &[0, 1]
+            ),
+            Err(TrainError::Shape { .. })
+        ));
     }
 
     #[test]
     fn spec_parses_with_defaults_and_rejects_unknown_keys() {
-        let spec: ModelSpec = serde_json::from_str(r#"{"kind":"logistic_regression","alpha":0.5}"#).unwrap();
-        assert_eq!(spec, ModelSpec::LogisticRegression { alpha: 0.5, max_iterations: 300 });
+        let spec: ModelSpec =
+            serde_json::from_str(r#"{"kind":"logistic_regression","alpha":0.5}"#).unwrap();
+        assert_eq!(
+            spec,
+            ModelSpec::LogisticRegression {
+                alpha: 0.5,
+                max_iterations: 300
+            }
+        );
         assert!(serde_json::from_str::<ModelSpec>(r#"{"kind":"gaussian_nb","alpah":1}"#).is_err());
     }
 }
