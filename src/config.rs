@@ -85,6 +85,10 @@ pub const FEATURE_SETS: &[(&str, &str)] = &[
         "logmel",
         "log-mel functionals (extract.n_mels Slaney mel bands)",
     ),
+    (
+        "spectral",
+        "spectral centroid, bandwidth, rolloff, flatness, RMS and zero-crossing-rate functionals",
+    ),
 ];
 
 /// Selection methods the matrix may name.
@@ -330,7 +334,7 @@ experiments:
             parse(&text, &[])
                 .unwrap_err()
                 .to_string()
-                .contains("known: mfcc, logmel")
+                .contains("known: mfcc, logmel, spectral")
         );
     }
 }

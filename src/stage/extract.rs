@@ -32,6 +32,7 @@ impl ExtractStage {
     pub fn for_set(set: &str, params: &SpectralParams, sample_rate: u32) -> ExtractStage {
         let descriptors = match set {
             "logmel" => vec![Descriptor::Logmel],
+            "spectral" => vec![Descriptor::SpectralShape, Descriptor::Rms, Descriptor::Zcr],
             _ => vec![Descriptor::Mfcc],
         };
         ExtractStage {
@@ -42,15 +43,21 @@ impl ExtractStage {
         }
     }
 
-    /// Only the parameters this set reads, so tweaking `n_mfcc` leaves a
-    /// log-mel set fresh.
+    /// Only the parameters this set reads, so tweaking `n_mfcc` leaves the
+    /// log-mel and spectral sets fresh.
     fn relevant_params(&self) -> Value {
         let p = &self.params;
         let mut v = json!({
             "n_fft": p.n_fft, "win_length": p.win_length, "hop_length": p.hop_length,
-            "n_mels": p.n_mels, "fmin": p.fmin, "fmax": p.fmax, "functionals": p.functionals,
+            "functionals": p.functionals,
         });
-        if self.descriptors.contains(&Descriptor::Mfcc) {
+        let d = &self.descriptors;
+        if d.contains(&Descriptor::Logmel) || d.contains(&Descriptor::Mfcc) {
+            v["n_mels"] = json!(p.n_mels);
+            v["fmin"] = json!(p.fmin);
+            v["fmax"] = json!(p.fmax);
+        }
+        if d.contains(&Descriptor::Mfcc) {
             v["n_mfcc"] = json!(p.n_mfcc);
             v["top_db"] = json!(p.top_db);
         }

@@ -15,6 +15,7 @@
 
 pub mod functionals;
 pub mod mel;
+pub mod spectral;
 pub mod stft;
 
 use ndarray::Array2;
@@ -81,6 +82,13 @@ pub enum Descriptor {
     Logmel,
     /// `mfcc_00..`: MFCCs.
     Mfcc,
+    /// `centroid`, `bandwidth`, `rolloff`, `flatness` of the magnitude
+    /// spectrum.
+    SpectralShape,
+    /// `rms`: frame energy over `win_length` samples.
+    Rms,
+    /// `zcr`: zero-crossing rate over `win_length` samples.
+    Zcr,
 }
 
 impl Extractor {
@@ -117,6 +125,8 @@ pub struct Extractor {
     stft: stft::Stft,
     mel: mel::MelFilterbank,
     dct: Array2<f32>,
+    /// Centre frequency of each FFT bin, Hz.
+    fft_freqs: Vec<f64>,
 }
 
 impl Extractor {
@@ -151,6 +161,9 @@ impl Extractor {
             stft,
             mel,
             dct,
+            fft_freqs: (0..params.n_fft / 2 + 1)
+                .map(|k| k as f64 * sample_rate as f64 / params.n_fft as f64)
+                .collect(),
         })
     }
 
@@ -164,6 +177,9 @@ impl Extractor {
                 Descriptor::Mfcc => {
                     names.extend((0..self.params.n_mfcc).map(|i| format!("mfcc_{i:02}")))
                 }
+                Descriptor::SpectralShape => names.extend(spectral::SHAPE_NAMES.map(String::from)),
+                Descriptor::Rms => names.push("rms".into()),
+                Descriptor::Zcr => names.push("zcr".into()),
             }
         }
         names
@@ -196,6 +212,29 @@ impl Extractor {
                         .slice_mut(ndarray::s![.., col..col + self.params.n_mfcc])
                         .assign(&mfcc);
                     col += self.params.n_mfcc;
+                }
+                Descriptor::SpectralShape => {
+                    let shape = spectral::shape(&power, &self.fft_freqs, 0.85);
+                    values
+                        .slice_mut(ndarray::s![.., col..col + shape.ncols()])
+                        .assign(&shape);
+                    col += shape.ncols();
+                }
+                Descriptor::Rms | Descriptor::Zcr => {
+                    let series = match d {
+                        Descriptor::Rms => {
+                            spectral::rms(signal, self.params.win_length, self.params.hop_length)
+                        }
+                        _ => spectral::zero_crossing_rate(
+                            signal,
+                            self.params.win_length,
+                            self.params.hop_length,
+                        ),
+                    };
+                    values
+                        .column_mut(col)
+                        .assign(&ndarray::Array1::from(series));
+                    col += 1;
                 }
             }
         }

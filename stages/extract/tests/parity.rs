@@ -13,6 +13,15 @@ use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use ser_extract::{Descriptor, Extractor, Functional, SpectralParams, functionals};
 
+/// Every descriptor with a reference column.
+const ALL: &[Descriptor] = &[
+    Descriptor::Logmel,
+    Descriptor::Mfcc,
+    Descriptor::SpectralShape,
+    Descriptor::Rms,
+    Descriptor::Zcr,
+];
+
 fn reference_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/ravdess24")
 }
@@ -107,14 +116,9 @@ fn file_order(files: &[String]) -> Vec<String> {
 }
 
 #[test]
-fn logmel_and_mfcc_frames_match_librosa() {
+fn frame_descriptors_match_librosa() {
     let (files, reference) = reference_lld();
-    let mut extractor = Extractor::new(
-        16000,
-        &SpectralParams::default(),
-        &[Descriptor::Logmel, Descriptor::Mfcc],
-    )
-    .unwrap();
+    let mut extractor = Extractor::new(16000, &SpectralParams::default(), ALL).unwrap();
     let names = extractor.column_names();
     let mut ours: HashMap<&str, Vec<f64>> = HashMap::new();
     for stem in file_order(&files) {
@@ -133,6 +137,10 @@ fn logmel_and_mfcc_frames_match_librosa() {
         if err > worst.0 {
             worst = (err, name.clone());
         }
+    }
+    for name in &names {
+        let err = relative_rms(&ours[name.as_str()], &reference[name]);
+        eprintln!("{name:<12} {err:.2e}");
         assert!(err <= 1e-3, "{name}: relative rms error {err:.2e} > 1e-3");
     }
     eprintln!(
@@ -145,8 +153,7 @@ fn logmel_and_mfcc_frames_match_librosa() {
 fn functionals_match_librosa() {
     let batches = read_table("acoustic_functionals.parquet");
     let params = SpectralParams::default();
-    let mut extractor =
-        Extractor::new(16000, &params, &[Descriptor::Logmel, Descriptor::Mfcc]).unwrap();
+    let mut extractor = Extractor::new(16000, &params, ALL).unwrap();
     let all = [
         Functional::Mean,
         Functional::Std,
