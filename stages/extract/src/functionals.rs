@@ -16,6 +16,15 @@ pub enum Functional {
 }
 
 impl Functional {
+    /// Every functional, in the reference tables' column order.
+    pub const ALL: [Functional; 5] = [
+        Functional::Mean,
+        Functional::Std,
+        Functional::Min,
+        Functional::Max,
+        Functional::Range,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Functional::Mean => "mean",
@@ -65,13 +74,7 @@ mod tests {
     #[test]
     fn statistics_of_a_known_column() {
         let frames = Array2::from_shape_vec((4, 1), vec![1.0, 2.0, 3.0, 4.0]).unwrap();
-        let all = [
-            Functional::Mean,
-            Functional::Std,
-            Functional::Min,
-            Functional::Max,
-            Functional::Range,
-        ];
+        let all = Functional::ALL;
         let v = compute(&frames, &all);
         assert_eq!(v[0], 2.5);
         assert!((v[1] - 1.118034).abs() < 1e-6);

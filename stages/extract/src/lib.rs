@@ -55,13 +55,7 @@ impl Default for SpectralParams {
             fmax: Some(8000.0),
             n_mfcc: 40,
             top_db: Some(80.0),
-            functionals: vec![
-                Functional::Mean,
-                Functional::Std,
-                Functional::Min,
-                Functional::Max,
-                Functional::Range,
-            ],
+            functionals: Functional::ALL.to_vec(),
         }
     }
 }

@@ -154,13 +154,7 @@ fn functionals_match_librosa() {
     let batches = read_table("acoustic_functionals.parquet");
     let params = SpectralParams::default();
     let mut extractor = Extractor::new(16000, &params, ALL).unwrap();
-    let all = [
-        Functional::Mean,
-        Functional::Std,
-        Functional::Min,
-        Functional::Max,
-        Functional::Range,
-    ];
+    let all = Functional::ALL;
     let names = functionals::names(&extractor.column_names(), &all);
     let mut ours: HashMap<&str, Vec<f64>> = HashMap::new();
     let mut reference: HashMap<&str, Vec<f64>> = HashMap::new();
