@@ -122,22 +122,19 @@ pub fn status(graph: &Graph, ctx: &Context, state: &PipelineState) -> Vec<Outcom
             match outcomes[*d].record() {
                 Some(r) => deps.push(r),
                 None => {
-                    blocked = Some(graph.nodes[*d].name.clone());
+                    blocked = Some(*d);
                     break;
                 }
             }
         }
         let outcome = match blocked {
-            Some(upstream) => match &outcomes[node
-                .deps
-                .iter()
-                .find(|(_, d)| graph.nodes[*d].name == upstream)
-                .expect("found")
-                .1]
-            {
-                Outcome::Failed(_) | Outcome::Skipped { .. } => Outcome::Skipped { upstream },
-                _ => Outcome::Stale(DirtyReason::UpstreamStale { upstream }),
-            },
+            Some(d) => {
+                let upstream = graph.nodes[d].name.clone();
+                match &outcomes[d] {
+                    Outcome::Failed(_) | Outcome::Skipped { .. } => Outcome::Skipped { upstream },
+                    _ => Outcome::Stale(DirtyReason::UpstreamStale { upstream }),
+                }
+            }
             None => match check(graph, i, ctx, &deps, state) {
                 Ok((_, Ok(record))) => Outcome::Fresh(record),
                 Ok((_, Err(reason))) => Outcome::Stale(reason),

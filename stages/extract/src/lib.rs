@@ -186,6 +186,9 @@ impl Extractor {
         }
         let power = self.stft.power(signal);
         let mel_power = self.mel.apply(&power);
+        // Log-mel and MFCC share one dB conversion; MFCC's top_db floor is
+        // applied to a copy.
+        let mel_db = mel::power_to_db(&mel_power, None);
         let n_frames = power.nrows();
         let names = self.column_names();
         let mut values = Array2::<f32>::zeros((n_frames, names.len()));
@@ -193,14 +196,16 @@ impl Extractor {
         for d in &self.descriptors {
             match d {
                 Descriptor::Logmel => {
-                    let db = mel::power_to_db(&mel_power, None);
                     values
                         .slice_mut(ndarray::s![.., col..col + self.params.n_mels])
-                        .assign(&db);
+                        .assign(&mel_db);
                     col += self.params.n_mels;
                 }
                 Descriptor::Mfcc => {
-                    let db = mel::power_to_db(&mel_power, self.params.top_db);
+                    let db = match self.params.top_db {
+                        Some(top) => mel::floor_db(mel_db.clone(), top),
+                        None => mel_db.clone(),
+                    };
                     let mfcc = db.dot(&self.dct.t());
                     values
                         .slice_mut(ndarray::s![.., col..col + self.params.n_mfcc])

@@ -81,12 +81,19 @@ impl MelFilterbank {
 /// `librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db)`: the floor is
 /// relative to the maximum of the whole array.
 pub fn power_to_db(power: &Array2<f32>, top_db: Option<f64>) -> Array2<f32> {
-    let mut db = power.mapv(|p| 10.0 * p.max(1e-10).log10());
-    if let Some(top) = top_db {
-        let max = db.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let floor = max - top as f32;
-        db.mapv_inplace(|v| v.max(floor));
+    let db = power.mapv(|p| 10.0 * p.max(1e-10).log10());
+    match top_db {
+        Some(top) => floor_db(db, top),
+        None => db,
     }
+}
+
+/// Raise every value to at least `max - top_db` (the `top_db` step of
+/// `power_to_db`).
+pub fn floor_db(mut db: Array2<f32>, top_db: f64) -> Array2<f32> {
+    let max = db.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let floor = max - top_db as f32;
+    db.mapv_inplace(|v| v.max(floor));
     db
 }
 
