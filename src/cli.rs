@@ -46,6 +46,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the latest artifacts of each node (node, output, file path), optionally of nodes whose name contains PATTERN.
+    Outputs {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        pattern: Option<String>,
+    },
     /// Remove cache entries that no pipeline's last run uses.
     Gc {
         #[command(flatten)]
@@ -57,6 +63,27 @@ pub enum Command {
         pipeline: PipelineArgs,
         #[arg(long)]
         all: bool,
+    },
+    /// Extract a feature set from audio files into a Parquet table, outside any pipeline.
+    Extract {
+        /// Feature set: acoustic, mfcc, logmel, spectral.
+        #[arg(long = "set", default_value = "acoustic")]
+        set: String,
+        /// One row per frame (file, frame, descriptors) instead of one row of functionals per file.
+        #[arg(long)]
+        frames: bool,
+        /// The Parquet file to write.
+        #[arg(long, short = 'o')]
+        out: PathBuf,
+        /// Rate every file is resampled to.
+        #[arg(long, default_value_t = 16000)]
+        sample_rate: u32,
+        /// Override an extract parameter, e.g. `--param n_mfcc=20` (repeatable; names as in pipeline.yaml's extract section).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Audio files (WAV, FLAC, MP3, Ogg, AIFF; the format is read from the bytes).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Corpus tools.
     Corpus {
@@ -87,8 +114,26 @@ pub fn main() -> i32 {
         Command::Status { pipeline } => commands::status::status(pipeline),
         Command::Dag { pipeline } => commands::status::dag(pipeline),
         Command::Metrics { pipeline, json } => commands::metrics::metrics(pipeline, *json),
+        Command::Outputs { pipeline, pattern } => {
+            commands::outputs::outputs(pipeline, pattern.as_deref())
+        }
         Command::Gc { pipeline } => commands::gc::gc(pipeline),
         Command::Clean { pipeline, all } => commands::gc::clean(pipeline, *all),
+        Command::Extract {
+            set,
+            frames,
+            out,
+            sample_rate,
+            params,
+            files,
+        } => commands::extract::extract(&commands::extract::ExtractArgs {
+            set,
+            frames: *frames,
+            out,
+            sample_rate: *sample_rate,
+            params,
+            files,
+        }),
         Command::Corpus {
             command:
                 CorpusCommand::Inspect {

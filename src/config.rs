@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value;
 
 use ser_evaluate::ProtocolSpec;
-use ser_extract::SpectralParams;
+use ser_extract::ExtractParams;
 use ser_ingest::CorpusKind;
 use ser_train::ModelSpec;
 
@@ -31,7 +31,7 @@ pub struct PipelineConfig {
     pub cache: CacheConfig,
     /// Frame analysis and functionals shared by the spectral feature sets.
     #[serde(default)]
-    pub extract: SpectralParams,
+    pub extract: ExtractParams,
     /// Evaluation protocols by name.
     pub protocols: BTreeMap<String, ProtocolSpec>,
     /// Models by name; several names may share a kind with other settings.
@@ -74,22 +74,6 @@ pub struct Matrix {
 fn default_selection() -> Vec<String> {
     vec!["none".into()]
 }
-
-/// Feature sets the extract stage knows, with what each computes.
-pub const FEATURE_SETS: &[(&str, &str)] = &[
-    (
-        "mfcc",
-        "MFCC functionals (librosa-equivalent MFCCs, extract.n_mfcc coefficients)",
-    ),
-    (
-        "logmel",
-        "log-mel functionals (extract.n_mels Slaney mel bands)",
-    ),
-    (
-        "spectral",
-        "spectral centroid, bandwidth, rolloff, flatness, RMS and zero-crossing-rate functionals",
-    ),
-];
 
 /// Selection methods the matrix may name.
 pub const SELECTIONS: &[(&str, &str)] = &[("none", "all features")];
@@ -170,7 +154,7 @@ pub fn parse(text: &str, overrides: &[String]) -> anyhow::Result<PipelineConfig>
     Ok(config)
 }
 
-fn apply_override(root: &mut Value, assignment: &str) -> anyhow::Result<()> {
+pub fn apply_override(root: &mut Value, assignment: &str) -> anyhow::Result<()> {
     let Some((path, raw)) = assignment.split_once('=') else {
         bail!("--set {assignment}: expected key.path=value");
     };
@@ -220,7 +204,7 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
     known(
         "features",
         &m.features,
-        FEATURE_SETS.iter().map(|(n, _)| *n).collect(),
+        ser_extract::FEATURE_SETS.iter().map(|s| s.name).collect(),
     )?;
     known(
         "selection",
@@ -334,7 +318,7 @@ experiments:
             parse(&text, &[])
                 .unwrap_err()
                 .to_string()
-                .contains("known: mfcc, logmel, spectral")
+                .contains("known: acoustic, mfcc, logmel, spectral")
         );
     }
 }

@@ -8,7 +8,6 @@
 //! dependents: independent branches still run, and everything finished is
 //! kept in the cache.
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -56,9 +55,9 @@ fn check(
 ) -> anyhow::Result<(Fingerprint, Result<NodeRecord, DirtyReason>)> {
     let node = &graph.nodes[i];
     let mut inputs = node.stage.external_inputs(ctx)?;
-    for ((role, _), record) in node.deps.iter().zip(deps) {
-        for (name, object) in &record.outputs.files {
-            inputs.insert(format!("{role}.{name}"), object.clone());
+    for (role, files) in read_inputs(graph, i, deps).by_role {
+        for (name, object) in files {
+            inputs.insert(format!("{role}.{name}"), object);
         }
     }
     let fingerprint = Fingerprint {
@@ -110,6 +109,29 @@ fn check(
         },
     };
     Ok((fingerprint, Err(reason)))
+}
+
+/// The dependency outputs node `i` declares it reads, by role.
+fn read_inputs(graph: &Graph, i: usize, deps: &[&NodeRecord]) -> Inputs {
+    let node = &graph.nodes[i];
+    let by_role = node
+        .deps
+        .iter()
+        .zip(deps)
+        .map(|((role, _), record)| {
+            let reads = node.stage.reads(role);
+            let files = record
+                .outputs
+                .files
+                .iter()
+                .filter(|(name, _)| reads.contains(&name.as_str()));
+            (
+                role.clone(),
+                files.map(|(n, o)| (n.clone(), o.clone())).collect(),
+            )
+        })
+        .collect();
+    Inputs { by_role }
 }
 
 /// Freshness of every node without running anything.
@@ -277,14 +299,7 @@ impl<'a> Shared<'a> {
         self.ctx
             .progress
             .println(&format!("{:>9} {} ({reason})", "run", node.name));
-        let inputs = Inputs {
-            by_role: node
-                .deps
-                .iter()
-                .zip(&deps)
-                .map(|((role, _), r)| (role.clone(), &r.outputs))
-                .collect::<BTreeMap<_, _>>(),
-        };
+        let inputs = read_inputs(self.graph, i, &deps);
         let started = Instant::now();
         let outputs = match node.stage.run(self.ctx, &inputs) {
             Ok(o) => o,

@@ -53,9 +53,10 @@ fn collect(cache: &Cache) -> anyhow::Result<i32> {
         for item in &record.outputs.items {
             let (stage, key) = item.split_once('/').unwrap_or(("", item));
             let item_path = cache.item_record_path(stage, key);
-            // Item records of extract name an object of their own.
-            if let Some(object) = cache.read_json::<String>(&item_path) {
-                keep_objects.insert(object);
+            // Item records name objects of their own (a decoded signal,
+            // an utterance's functionals and frames).
+            if let Some(record) = cache.read_json::<serde_json::Value>(&item_path) {
+                object_names(&record, &mut keep_objects);
             }
             keep_items.insert(item_path);
         }
@@ -85,6 +86,23 @@ fn collect(cache: &Cache) -> anyhow::Result<i32> {
         removed.1 as f64 / 1e6
     );
     Ok(0)
+}
+
+/// Every string in a record that is an object name (`<blake3 hex>.<ext>`).
+fn object_names(value: &serde_json::Value, out: &mut HashSet<String>) {
+    match value {
+        serde_json::Value::String(s) => {
+            let is_object = s.split_once('.').is_some_and(|(hash, ext)| {
+                hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) && !ext.is_empty()
+            });
+            if is_object {
+                out.insert(s.clone());
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| object_names(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| object_names(v, out)),
+        _ => {}
+    }
 }
 
 fn sweep(

@@ -2,8 +2,10 @@
 //! error (printed as one line by `main`) or `Ok(exit code)`.
 
 pub mod corpus;
+pub mod extract;
 pub mod gc;
 pub mod metrics;
+pub mod outputs;
 pub mod run;
 pub mod status;
 

@@ -28,6 +28,13 @@ impl Stage for EvaluateStage {
         json!({})
     }
 
+    fn reads(&self, role: &str) -> &'static [&'static str] {
+        match role {
+            "predictions" => &["predictions"],
+            _ => &[],
+        }
+    }
+
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
         let table = parquet_read::from_parquet(
             ctx.cache

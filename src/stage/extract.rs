@@ -1,40 +1,58 @@
-//! The extract node: utterance functionals of one feature set for every
-//! utterance of the manifest, as one Parquet table
-//! (`id, speaker, label, <feature columns>`).
+//! The extract node: one feature set for every utterance of the manifest.
 //!
-//! Each utterance's functionals are cached under a key of the feature
-//! set's parameters and the utterance's signal digest, so changing the
-//! corpus re-extracts only new signals, and two feature sets never share
-//! (or invalidate) each other's items.
+//! Outputs:
+//! - `features`: utterance functionals, one Parquet row per utterance
+//!   (`id, speaker, label, <descriptor>_<functional>...`);
+//! - `frames` (when `extract.frames` is on): a Parquet index (`id, speaker,
+//!   label, n_frames, tensor`) of per-utterance `.npy` matrices (frames x
+//!   descriptors, float32) for sequence models; the frame rate and column
+//!   names are in the node summary. For the `logmel` set these are the
+//!   log-mel spectrograms.
+//!
+//! Each utterance is cached under a key of the set's parameters and the
+//! utterance's signal digest, so a grown corpus extracts only new signals
+//! and two feature sets never share (or invalidate) each other's items.
+//! Turning `frames` on re-extracts only items cached without frames.
 
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use ser_extract::{Descriptor, Extractor, SpectralParams};
+use ser_extract::{Descriptor, ExtractParams, Extractor};
 
 use super::{Context, Inputs, Outputs, Stage, item_key};
 use crate::artifact::{ColumnData, Table, npy, parquet_read, parquet_write};
 
-const CODE_VERSION: u32 = 1;
+const CODE_VERSION: u32 = 2;
 
 pub struct ExtractStage {
     pub set: String,
     pub descriptors: Vec<Descriptor>,
-    pub params: SpectralParams,
+    pub params: ExtractParams,
     pub sample_rate: u32,
+}
+
+/// What one utterance's extraction left in the cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ItemRecord {
+    /// `.npy` vector of functionals.
+    functionals: String,
+    /// `.npy` matrix of frame-level descriptors, when asked for.
+    #[serde(default)]
+    frames: Option<String>,
+    #[serde(default)]
+    n_frames: usize,
 }
 
 impl ExtractStage {
     /// The stage for a feature set named in the matrix (names checked by
     /// config validation).
-    pub fn for_set(set: &str, params: &SpectralParams, sample_rate: u32) -> ExtractStage {
-        let descriptors = match set {
-            "logmel" => vec![Descriptor::Logmel],
-            "spectral" => vec![Descriptor::SpectralShape, Descriptor::Rms, Descriptor::Zcr],
-            _ => vec![Descriptor::Mfcc],
-        };
+    pub fn for_set(set: &str, params: &ExtractParams, sample_rate: u32) -> ExtractStage {
+        let descriptors = ser_extract::feature_set(set)
+            .map(|s| s.descriptors.to_vec())
+            .unwrap_or_default();
         ExtractStage {
             set: set.to_string(),
             descriptors,
@@ -43,16 +61,16 @@ impl ExtractStage {
         }
     }
 
-    /// Only the parameters this set reads, so tweaking `n_mfcc` leaves the
-    /// log-mel and spectral sets fresh.
-    fn relevant_params(&self) -> Value {
+    /// Only the parameters this set's numbers depend on, so tweaking
+    /// `n_mfcc` leaves the log-mel and spectral sets fresh.
+    fn numeric_params(&self) -> Value {
         let p = &self.params;
         let mut v = json!({
             "n_fft": p.n_fft, "win_length": p.win_length, "hop_length": p.hop_length,
-            "functionals": p.functionals,
+            "deltas": p.deltas, "functionals": p.functionals,
         });
         let d = &self.descriptors;
-        if d.contains(&Descriptor::Logmel) || d.contains(&Descriptor::Mfcc) {
+        if d.iter().any(|d| d.uses_mel()) {
             v["n_mels"] = json!(p.n_mels);
             v["fmin"] = json!(p.fmin);
             v["fmax"] = json!(p.fmax);
@@ -61,7 +79,19 @@ impl ExtractStage {
             v["n_mfcc"] = json!(p.n_mfcc);
             v["top_db"] = json!(p.top_db);
         }
-        v
+        if d.contains(&Descriptor::Chroma) {
+            v["n_chroma"] = json!(p.n_chroma);
+            v["tuning"] = json!(p.tuning);
+        }
+        if d.contains(&Descriptor::Contrast) {
+            v["contrast_bands"] = json!(p.contrast_bands);
+            v["contrast_fmin"] = json!(p.contrast_fmin);
+            v["contrast_quantile"] = json!(p.contrast_quantile);
+        }
+        if d.contains(&Descriptor::SpectralShape) {
+            v["roll_percent"] = json!(p.roll_percent);
+        }
+        json!({ "descriptors": self.descriptors, "sample_rate": self.sample_rate, "spectral": v })
     }
 }
 
@@ -75,11 +105,17 @@ impl Stage for ExtractStage {
     }
 
     fn params(&self) -> Value {
-        json!({
-            "descriptors": self.descriptors,
-            "sample_rate": self.sample_rate,
-            "spectral": self.relevant_params(),
-        })
+        let mut v = self.numeric_params();
+        // Whether frames are kept changes the node's outputs, not its numbers.
+        v["frames"] = json!(self.params.frames);
+        v
+    }
+
+    fn reads(&self, role: &str) -> &'static [&'static str] {
+        match role {
+            "signals" => &["manifest"],
+            _ => &[],
+        }
     }
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
@@ -88,13 +124,14 @@ impl Stage for ExtractStage {
         )?;
         let ids = manifest.utf8("id")?;
         let signals = manifest.utf8("signal")?;
-        let item_params = self.params();
+        let item_params = self.numeric_params();
         let probe = Extractor::new(self.sample_rate, &self.params, &self.descriptors)?;
         let names = probe.functional_names();
+        let keep_frames = self.params.frames;
         let bar = ctx
             .progress
             .bar(ids.len(), &format!("extract: {}", self.set));
-        let rows: Vec<anyhow::Result<(String, Vec<f32>)>> = ids
+        let rows: Vec<anyhow::Result<(String, ItemRecord, Vec<f32>)>> = ids
             .par_iter()
             .zip(&signals)
             .map_init(
@@ -102,18 +139,19 @@ impl Stage for ExtractStage {
                 |extractor, (id, signal)| {
                     let extractor = extractor.as_mut().map_err(|e| anyhow::anyhow!("{e}"))?;
                     let key = item_key("extract", CODE_VERSION, &item_params, signal);
-                    let result = extract_item(ctx, &key, signal, extractor)
+                    let result = extract_item(ctx, &key, signal, extractor, keep_frames)
                         .map_err(|e| anyhow::anyhow!("utterance {id}: {e:#}"));
                     bar.inc(1);
-                    result.map(|v| (key, v))
+                    result.map(|(record, values)| (key, record, values))
                 },
             )
             .collect();
         bar.finish_and_clear();
         let mut columns: Vec<Vec<f32>> = vec![Vec::with_capacity(ids.len()); names.len()];
         let mut items = Vec::with_capacity(ids.len());
+        let (mut tensors, mut n_frames) = (Vec::new(), Vec::new());
         for row in rows {
-            let (key, values) = row?;
+            let (key, record, values) = row?;
             anyhow::ensure!(
                 values.len() == names.len(),
                 "cached item {key} has {} values, expected {}",
@@ -123,43 +161,86 @@ impl Stage for ExtractStage {
             for (col, v) in columns.iter_mut().zip(values) {
                 col.push(v);
             }
+            if let Some(frames) = record.frames {
+                tensors.push(frames);
+                n_frames.push(record.n_frames as i64);
+            }
             items.push(format!("extract/{key}"));
         }
+        let (speakers, labels) = (manifest.utf8("speaker")?, manifest.utf8("label")?);
         let mut table = Table::new()
             .strings("id", &ids)
-            .strings("speaker", manifest.utf8("speaker")?)
-            .strings("label", manifest.utf8("label")?);
+            .strings("speaker", &speakers)
+            .strings("label", &labels);
         for (name, col) in names.iter().zip(columns) {
             table = table.with(name, ColumnData::Float32(col));
         }
-        let features = ctx
-            .cache
-            .put_object(&parquet_write::to_parquet(&table)?, "parquet")?;
+        let mut files = BTreeMap::from([(
+            "features".to_string(),
+            ctx.cache
+                .put_object(&parquet_write::to_parquet(&table)?, "parquet")?,
+        )]);
+        let mut summary = json!({ "utterances": ids.len(), "features": names.len() });
+        if keep_frames {
+            let index = Table::new()
+                .strings("id", &ids)
+                .strings("speaker", &speakers)
+                .strings("label", &labels)
+                .with("n_frames", ColumnData::Int64(n_frames))
+                .strings("tensor", &tensors);
+            files.insert(
+                "frames".into(),
+                ctx.cache
+                    .put_object(&parquet_write::to_parquet(&index)?, "parquet")?,
+            );
+            summary["frame_rate"] = json!(self.sample_rate as f64 / self.params.hop_length as f64);
+            summary["frame_columns"] = json!(probe.column_names());
+        }
         Ok(Outputs {
-            files: BTreeMap::from([("features".into(), features)]),
-            refs: Vec::new(),
+            files,
+            refs: tensors,
             items,
-            summary: json!({ "utterances": ids.len(), "features": names.len() }),
+            summary,
         })
     }
 }
 
-/// Functionals of one utterance, cached as a `.npy` vector.
+/// One utterance's functionals (and frames, when kept), from the cache or
+/// computed.
 fn extract_item(
     ctx: &Context,
     key: &str,
     signal: &str,
     extractor: &mut Extractor,
-) -> anyhow::Result<Vec<f32>> {
+    keep_frames: bool,
+) -> anyhow::Result<(ItemRecord, Vec<f32>)> {
     let record_path = ctx.cache.item_record_path("extract", key);
-    if let Some(object) = ctx.cache.read_json::<String>(&record_path)
-        && let Ok(bytes) = ctx.cache.read_object(&object)
+    if let Some(record) = ctx.cache.read_json::<ItemRecord>(&record_path)
+        && (!keep_frames
+            || record
+                .frames
+                .as_deref()
+                .is_some_and(|f| ctx.cache.has_object(f)))
+        && let Ok(bytes) = ctx.cache.read_object(&record.functionals)
     {
-        return npy::read_1d(&bytes);
+        let values = npy::read_1d(&bytes)?;
+        return Ok((record, values));
     }
     let samples = npy::read_1d(&ctx.cache.read_object(signal)?)?;
-    let values = extractor.functionals(&samples)?;
-    let object = ctx.cache.put_object(&npy::write_1d(&values)?, "npy")?;
-    ctx.cache.write_json(&record_path, &object)?;
-    Ok(values)
+    let frames = extractor.frames(&samples)?;
+    let values = extractor.functionals_of(&frames);
+    let record = ItemRecord {
+        functionals: ctx.cache.put_object(&npy::write_1d(&values)?, "npy")?,
+        frames: if keep_frames {
+            Some(
+                ctx.cache
+                    .put_object(&npy::write_2d(&frames.values)?, "npy")?,
+            )
+        } else {
+            None
+        },
+        n_frames: frames.values.nrows(),
+    };
+    ctx.cache.write_json(&record_path, &record)?;
+    Ok((record, values))
 }

@@ -59,6 +59,13 @@ impl Stage for FoldsStage {
         })
     }
 
+    fn reads(&self, role: &str) -> &'static [&'static str] {
+        match role {
+            "corpus" => &["manifest"],
+            _ => &[],
+        }
+    }
+
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
         let manifest =
             parquet_read::from_parquet(ctx.cache.read_object(inputs.file("corpus", "manifest")?)?)?;

@@ -23,7 +23,7 @@ use ser_ingest::{CorpusKind, UtteranceMeta};
 use super::{Context, Inputs, Outputs, Stage, item_key};
 use crate::artifact::{ColumnData, Table, npy, parquet_write};
 
-const CODE_VERSION: u32 = 1;
+const CODE_VERSION: u32 = 2;
 
 pub struct IngestStage {
     pub kind: CorpusKind,

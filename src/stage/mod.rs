@@ -56,16 +56,17 @@ pub struct Context {
     pub strict: bool,
 }
 
-/// The outputs of a node's dependencies, by role.
-pub struct Inputs<'a> {
-    pub by_role: BTreeMap<String, &'a Outputs>,
+/// The artifacts a node reads from its dependencies: role -> output name
+/// -> object. Only what the stage declares in [`Stage::reads`] is here.
+pub struct Inputs {
+    pub by_role: BTreeMap<String, BTreeMap<String, ObjectRef>>,
 }
 
-impl Inputs<'_> {
+impl Inputs {
     pub fn file(&self, role: &str, name: &str) -> anyhow::Result<&ObjectRef> {
         self.by_role
             .get(role)
-            .and_then(|o| o.files.get(name))
+            .and_then(|o| o.get(name))
             .ok_or_else(|| anyhow::anyhow!("missing input {role}.{name}"))
     }
 }
@@ -77,6 +78,12 @@ pub trait Stage: Send + Sync {
     fn code_version(&self) -> u32;
     /// Everything in the config that determines the output.
     fn params(&self) -> Value;
+    /// The outputs this stage reads from the dependency in `role`. Only
+    /// these are in its fingerprint, so an upstream node that gains an
+    /// output (say, frame tensors) does not rerun readers of its others.
+    fn reads(&self, _role: &str) -> &'static [&'static str] {
+        &[]
+    }
     /// Digests of inputs that are not artifacts of other nodes (corpus
     /// files, protocol files).
     fn external_inputs(&self, _ctx: &Context) -> anyhow::Result<BTreeMap<String, String>> {

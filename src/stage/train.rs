@@ -40,6 +40,14 @@ impl Stage for TrainStage {
         json!({ "model": self.model })
     }
 
+    fn reads(&self, role: &str) -> &'static [&'static str] {
+        match role {
+            "features" => &["features"],
+            "folds" => &["folds"],
+            _ => &[],
+        }
+    }
+
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
         let table = parquet_read::from_parquet(
             ctx.cache

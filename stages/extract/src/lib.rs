@@ -5,31 +5,38 @@
 //! of the cache. An [`Extractor`] is built once per feature configuration
 //! (it owns the FFT plan, the analysis window and the filterbanks) and then
 //! reused for every utterance, so per-utterance work is one STFT and a few
-//! matrix products.
+//! matrix products, whatever descriptors are asked for.
 //!
 //! - [`stft`]: centred, zero-padded short-time Fourier transform (librosa's
 //!   `stft(center=True, pad_mode="constant")` with a periodic Hann window).
 //! - [`mel`]: Slaney-scale, Slaney-normalised mel filterbank
 //!   (`librosa.filters.mel`), log-mel, and MFCC (`power_to_db` + DCT-II).
+//! - [`chroma`]: `chroma_stft` with a fixed tuning.
+//! - [`spectral`]: centroid, bandwidth, rolloff, flatness, contrast, RMS,
+//!   zero-crossing rate.
+//! - [`deltas`]: librosa's `delta` (width 9) of any descriptor.
 //! - [`functionals`]: per-utterance statistics of frame-level descriptors.
 
+pub mod chroma;
+pub mod deltas;
 pub mod functionals;
 pub mod mel;
 pub mod spectral;
 pub mod stft;
 
-use ndarray::Array2;
+use ndarray::{Array2, s};
 use serde::{Deserialize, Serialize};
 
 pub use functionals::Functional;
 
-/// Frame-level analysis parameters shared by the spectral descriptors. The
-/// defaults are those of `../shared/reference/README.md`.
+/// Extraction parameters, as written under `extract:` in pipeline.yaml.
+/// The defaults are those of `../shared/reference/README.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SpectralParams {
+pub struct ExtractParams {
     pub n_fft: usize,
-    /// Window length in samples; the window is zero-padded to `n_fft`.
+    /// Window length in samples; the window is zero-padded to `n_fft`. Also
+    /// the frame length of `rms` and `zcr`.
     pub win_length: usize,
     pub hop_length: usize,
     pub n_mels: usize,
@@ -40,13 +47,29 @@ pub struct SpectralParams {
     /// Dynamic range of the dB mel spectrogram MFCCs are computed from,
     /// relative to the utterance's maximum.
     pub top_db: Option<f64>,
+    pub n_chroma: usize,
+    /// Tuning offset of the chroma bins, in fractions of a bin.
+    pub tuning: f64,
+    /// Spectral contrast: number of octave bands above `contrast_fmin`.
+    pub contrast_bands: usize,
+    pub contrast_fmin: f64,
+    /// Fraction of a band's bins averaged into its peak and valley.
+    pub contrast_quantile: f64,
+    /// Spectral rolloff: fraction of the magnitude sum below the rolloff.
+    pub roll_percent: f64,
+    /// Append deltas (1) or deltas and delta-deltas (2) of every
+    /// descriptor, as `<name>_delta` and `<name>_delta2`.
+    pub deltas: usize,
     /// Statistics taken over frames for utterance-level features.
     pub functionals: Vec<Functional>,
+    /// Also keep each utterance's frame-level matrix (for sequence models);
+    /// does not change any number.
+    pub frames: bool,
 }
 
-impl Default for SpectralParams {
+impl Default for ExtractParams {
     fn default() -> Self {
-        SpectralParams {
+        ExtractParams {
             n_fft: 512,
             win_length: 400,
             hop_length: 160,
@@ -55,7 +78,15 @@ impl Default for SpectralParams {
             fmax: Some(8000.0),
             n_mfcc: 40,
             top_db: Some(80.0),
+            n_chroma: 12,
+            tuning: 0.0,
+            contrast_bands: 6,
+            contrast_fmin: 200.0,
+            contrast_quantile: 0.02,
+            roll_percent: 0.85,
+            deltas: 0,
             functionals: Functional::ALL.to_vec(),
+            frames: false,
         }
     }
 }
@@ -76,13 +107,73 @@ pub enum Descriptor {
     Logmel,
     /// `mfcc_00..`: MFCCs.
     Mfcc,
+    /// `chroma_00..`: chromagram.
+    Chroma,
+    /// `contrast_0..`: spectral contrast per octave band.
+    Contrast,
     /// `centroid`, `bandwidth`, `rolloff`, `flatness` of the magnitude
     /// spectrum.
     SpectralShape,
-    /// `rms`: frame energy over `win_length` samples.
-    Rms,
     /// `zcr`: zero-crossing rate over `win_length` samples.
     Zcr,
+    /// `rms`: frame energy over `win_length` samples.
+    Rms,
+}
+
+impl Descriptor {
+    /// The librosa acoustic set, in the reference tables' column order.
+    pub const ACOUSTIC: [Descriptor; 7] = [
+        Descriptor::Logmel,
+        Descriptor::Mfcc,
+        Descriptor::Chroma,
+        Descriptor::Contrast,
+        Descriptor::SpectralShape,
+        Descriptor::Zcr,
+        Descriptor::Rms,
+    ];
+
+    /// Whether the descriptor reads the mel spectrogram (so the mel
+    /// parameters matter to it).
+    pub fn uses_mel(self) -> bool {
+        matches!(self, Descriptor::Logmel | Descriptor::Mfcc)
+    }
+}
+
+/// A named feature set: what the experiment matrix and `ser extract --set`
+/// refer to.
+pub struct FeatureSet {
+    pub name: &'static str,
+    pub descriptors: &'static [Descriptor],
+    pub about: &'static str,
+}
+
+/// Every feature set, by name.
+pub const FEATURE_SETS: &[FeatureSet] = &[
+    FeatureSet {
+        name: "acoustic",
+        descriptors: &Descriptor::ACOUSTIC,
+        about: "librosa's acoustic set: log-mel, MFCC, chroma, contrast, centroid, bandwidth, rolloff, flatness, zcr, rms (129 per frame)",
+    },
+    FeatureSet {
+        name: "mfcc",
+        descriptors: &[Descriptor::Mfcc],
+        about: "MFCCs (n_mfcc per frame)",
+    },
+    FeatureSet {
+        name: "logmel",
+        descriptors: &[Descriptor::Logmel],
+        about: "log-mel spectrogram (n_mels per frame)",
+    },
+    FeatureSet {
+        name: "spectral",
+        descriptors: &[Descriptor::SpectralShape, Descriptor::Zcr, Descriptor::Rms],
+        about: "spectral centroid, bandwidth, rolloff, flatness, zcr, rms",
+    },
+];
+
+/// The feature set called `name`.
+pub fn feature_set(name: &str) -> Option<&'static FeatureSet> {
+    FEATURE_SETS.iter().find(|s| s.name == name)
 }
 
 impl Extractor {
@@ -95,10 +186,16 @@ impl Extractor {
     /// [`Extractor::functional_names`].
     pub fn functionals(&mut self, signal: &[f32]) -> Result<Vec<f32>, ExtractError> {
         let frames = self.frames(signal)?;
-        Ok(functionals::compute(
-            &frames.values,
-            &self.params.functionals,
-        ))
+        Ok(self.functionals_of(&frames))
+    }
+
+    /// Functionals of frames this extractor computed.
+    pub fn functionals_of(&self, frames: &FrameFeatures) -> Vec<f32> {
+        functionals::compute(&frames.values, &self.params.functionals)
+    }
+
+    pub fn params(&self) -> &ExtractParams {
+        &self.params
     }
 }
 
@@ -113,12 +210,14 @@ pub struct FrameFeatures {
 
 /// Reusable feature extractor for one sample rate and parameter set.
 pub struct Extractor {
-    params: SpectralParams,
+    params: ExtractParams,
     descriptors: Vec<Descriptor>,
     sample_rate: u32,
     stft: stft::Stft,
     mel: mel::MelFilterbank,
     dct: Array2<f32>,
+    chroma: chroma::ChromaFilterbank,
+    contrast_bands: Vec<spectral::ContrastBand>,
     /// Centre frequency of each FFT bin, Hz.
     fft_freqs: Vec<f64>,
 }
@@ -126,7 +225,7 @@ pub struct Extractor {
 impl Extractor {
     pub fn new(
         sample_rate: u32,
-        params: &SpectralParams,
+        params: &ExtractParams,
         descriptors: &[Descriptor],
     ) -> Result<Self, ExtractError> {
         if descriptors.is_empty() {
@@ -138,16 +237,39 @@ impl Extractor {
                 params.n_mfcc, params.n_mels
             )));
         }
+        if params.deltas > 2 {
+            return Err(ExtractError::Params(format!(
+                "deltas must be 0, 1 or 2, not {}",
+                params.deltas
+            )));
+        }
+        if params.functionals.is_empty() {
+            return Err(ExtractError::Params(
+                "functionals: the list is empty".into(),
+            ));
+        }
+        let sr = sample_rate as f64;
         let stft = stft::Stft::new(params.n_fft, params.win_length, params.hop_length)?;
-        let fmax = params.fmax.unwrap_or(sample_rate as f64 / 2.0);
-        let mel = mel::MelFilterbank::slaney(
-            sample_rate as f64,
-            params.n_fft,
-            params.n_mels,
-            params.fmin,
-            fmax,
-        )?;
+        let fmax = params.fmax.unwrap_or(sr / 2.0);
+        let mel = mel::MelFilterbank::slaney(sr, params.n_fft, params.n_mels, params.fmin, fmax)?;
         let dct = mel::dct_ortho_matrix(params.n_mfcc, params.n_mels);
+        let fft_freqs: Vec<f64> = (0..params.n_fft / 2 + 1)
+            .map(|k| k as f64 * sr / params.n_fft as f64)
+            .collect();
+        let chroma =
+            chroma::ChromaFilterbank::new(sr, params.n_fft, params.n_chroma, params.tuning);
+        let contrast_bands = if descriptors.contains(&Descriptor::Contrast) {
+            spectral::contrast_bands(
+                &fft_freqs,
+                sr,
+                params.contrast_bands,
+                params.contrast_fmin,
+                params.contrast_quantile,
+            )
+            .map_err(ExtractError::Params)?
+        } else {
+            Vec::new()
+        };
         Ok(Extractor {
             params: params.clone(),
             descriptors: descriptors.to_vec(),
@@ -155,92 +277,109 @@ impl Extractor {
             stft,
             mel,
             dct,
-            fft_freqs: (0..params.n_fft / 2 + 1)
-                .map(|k| k as f64 * sample_rate as f64 / params.n_fft as f64)
-                .collect(),
+            chroma,
+            contrast_bands,
+            fft_freqs,
         })
     }
 
-    pub fn column_names(&self) -> Vec<String> {
+    /// Names of the base descriptor columns, before deltas.
+    fn base_names(&self) -> Vec<String> {
+        let p = &self.params;
         let mut names = Vec::new();
         for d in &self.descriptors {
             match d {
-                Descriptor::Logmel => {
-                    names.extend((0..self.params.n_mels).map(|i| format!("logmel_{i:02}")))
+                Descriptor::Logmel => names.extend((0..p.n_mels).map(|i| format!("logmel_{i:02}"))),
+                Descriptor::Mfcc => names.extend((0..p.n_mfcc).map(|i| format!("mfcc_{i:02}"))),
+                Descriptor::Chroma => {
+                    names.extend((0..p.n_chroma).map(|i| format!("chroma_{i:02}")))
                 }
-                Descriptor::Mfcc => {
-                    names.extend((0..self.params.n_mfcc).map(|i| format!("mfcc_{i:02}")))
+                Descriptor::Contrast => {
+                    names.extend((0..=p.contrast_bands).map(|i| format!("contrast_{i}")))
                 }
                 Descriptor::SpectralShape => names.extend(spectral::SHAPE_NAMES.map(String::from)),
-                Descriptor::Rms => names.push("rms".into()),
                 Descriptor::Zcr => names.push("zcr".into()),
+                Descriptor::Rms => names.push("rms".into()),
             }
         }
         names
     }
 
-    /// Frame-level descriptors of one signal.
+    /// Names of the frame-level columns: the descriptors, then their deltas
+    /// and delta-deltas when asked for.
+    pub fn column_names(&self) -> Vec<String> {
+        let base = self.base_names();
+        let mut names = base.clone();
+        for order in 1..=self.params.deltas {
+            let suffix = if order == 1 { "delta" } else { "delta2" };
+            names.extend(base.iter().map(|n| format!("{n}_{suffix}")));
+        }
+        names
+    }
+
+    /// Frame-level descriptors of one signal: one STFT, from which every
+    /// spectral descriptor is derived.
     pub fn frames(&mut self, signal: &[f32]) -> Result<FrameFeatures, ExtractError> {
         if signal.is_empty() {
             return Err(ExtractError::TooShort(0));
         }
-        let power = self.stft.power(signal);
-        let mel_power = self.mel.apply(&power);
+        let p = &self.params;
+        let magnitude = self.stft.magnitude(signal);
+        let power = magnitude.mapv(|m| m * m);
         // Log-mel and MFCC share one dB conversion; MFCC's top_db floor is
         // applied to a copy.
-        let mel_db = mel::power_to_db(&mel_power, None);
+        let mel_db = self
+            .descriptors
+            .iter()
+            .any(|d| d.uses_mel())
+            .then(|| mel::power_to_db(&self.mel.apply(&power), None));
         let n_frames = power.nrows();
         let names = self.column_names();
+        let n_base = names.len() / (1 + p.deltas);
         let mut values = Array2::<f32>::zeros((n_frames, names.len()));
         let mut col = 0;
+        let column = |series: Vec<f32>| {
+            Array2::from_shape_vec((series.len(), 1), series).expect("one value per frame")
+        };
         for d in &self.descriptors {
-            match d {
-                Descriptor::Logmel => {
-                    values
-                        .slice_mut(ndarray::s![.., col..col + self.params.n_mels])
-                        .assign(&mel_db);
-                    col += self.params.n_mels;
-                }
+            let block = match d {
+                Descriptor::Logmel => mel_db.clone().expect("computed for mel descriptors"),
                 Descriptor::Mfcc => {
-                    let db = match self.params.top_db {
-                        Some(top) => mel::floor_db(mel_db.clone(), top),
-                        None => mel_db.clone(),
+                    let db = mel_db.clone().expect("computed for mel descriptors");
+                    let db = match p.top_db {
+                        Some(top) => mel::floor_db(db, top),
+                        None => db,
                     };
-                    let mfcc = db.dot(&self.dct.t());
-                    values
-                        .slice_mut(ndarray::s![.., col..col + self.params.n_mfcc])
-                        .assign(&mfcc);
-                    col += self.params.n_mfcc;
+                    db.dot(&self.dct.t())
                 }
+                Descriptor::Chroma => self.chroma.apply(&power),
+                Descriptor::Contrast => spectral::contrast(&magnitude, &self.contrast_bands),
                 Descriptor::SpectralShape => {
-                    let shape = spectral::shape(&power, &self.fft_freqs, 0.85);
-                    values
-                        .slice_mut(ndarray::s![.., col..col + shape.ncols()])
-                        .assign(&shape);
-                    col += shape.ncols();
+                    spectral::shape(&magnitude, &self.fft_freqs, p.roll_percent)
                 }
-                Descriptor::Rms | Descriptor::Zcr => {
-                    let series = match d {
-                        Descriptor::Rms => {
-                            spectral::rms(signal, self.params.win_length, self.params.hop_length)
-                        }
-                        _ => spectral::zero_crossing_rate(
-                            signal,
-                            self.params.win_length,
-                            self.params.hop_length,
-                        ),
-                    };
-                    values
-                        .column_mut(col)
-                        .assign(&ndarray::Array1::from(series));
-                    col += 1;
-                }
-            }
+                Descriptor::Zcr => column(spectral::zero_crossing_rate(
+                    signal,
+                    p.win_length,
+                    p.hop_length,
+                )),
+                Descriptor::Rms => column(spectral::rms(signal, p.win_length, p.hop_length)),
+            };
+            values
+                .slice_mut(s![.., col..col + block.ncols()])
+                .assign(&block);
+            col += block.ncols();
+        }
+        for order in 1..=p.deltas {
+            let base = values.slice(s![.., ..n_base]).to_owned();
+            let d = deltas::deltas(&base, order).ok_or(ExtractError::TooShort(signal.len()))?;
+            values
+                .slice_mut(s![.., order * n_base..(order + 1) * n_base])
+                .assign(&d);
         }
         Ok(FrameFeatures {
             names,
             values,
-            frame_rate: self.sample_rate as f64 / self.params.hop_length as f64,
+            frame_rate: self.sample_rate as f64 / p.hop_length as f64,
         })
     }
 }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Install the Python packages `cargo bench --bench extract` needs for its
+# librosa side (benches/librosa_acoustic.py):
+#
+#   librosa     load + resample (soxr_hq) and the acoustic feature set
+#   soxr        librosa's soxr_hq resampler (normally pulled in by librosa)
+#   soundfile   FLAC decoding behind librosa.load
+#   opensmile   imported at top level by ../shared/tools/make_reference.py,
+#               whose acoustic_lld() and functionals() the benchmark calls
+#   pandas      the feature tables
+#   pyarrow     writing / reading the Parquet outputs
+#
+# Idempotent: only packages whose module does not import are installed; with
+# everything importable it changes nothing. The interpreter is $PYTHON
+# (default python3), the same one the benchmark runs.
+set -euo pipefail
+
+PYTHON=${PYTHON:-python3}
+
+# Each entry: "pip-package:import-name".
+REQUIREMENTS=(
+    "librosa:librosa"
+    "soxr:soxr"
+    "soundfile:soundfile"
+    "opensmile:opensmile"
+    "pandas:pandas"
+    "pyarrow:pyarrow"
+)
+
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    echo "bench-deps.sh: '$PYTHON' not found (set PYTHON to a Python 3 interpreter)" >&2
+    exit 1
+fi
+
+missing=()
+for req in "${REQUIREMENTS[@]}"; do
+    package=${req%%:*}
+    module=${req#*:}
+    "$PYTHON" -c "import $module" >/dev/null 2>&1 || missing+=("$package")
+done
+
+if ((${#missing[@]} == 0)); then
+    echo "bench-deps.sh: all Python packages import ($("$PYTHON" --version 2>&1)); nothing to do"
+    exit 0
+fi
+
+echo "bench-deps.sh: installing ${missing[*]} for $("$PYTHON" --version 2>&1)"
+"$PYTHON" -m pip install --quiet "${missing[@]}"
+
+# Check that the install gave us what the checks above look for.
+for req in "${REQUIREMENTS[@]}"; do
+    module=${req#*:}
+    "$PYTHON" -c "import $module" >/dev/null 2>&1 || {
+        echo "bench-deps.sh: installed, but 'import $module' still fails:" >&2
+        "$PYTHON" -c "import $module" >&2 || true
+        exit 1
+    }
+done
+echo "bench-deps.sh: done"

@@ -1,0 +1,35 @@
+//! `ser outputs [PATTERN]`: where each node's latest artifacts are, so they
+//! can be opened (pandas, polars, numpy) or handed to a teammate.
+
+use crate::commands::PipelineArgs;
+use crate::dag::Graph;
+use crate::stage::NodeRecord;
+use crate::state::PipelineState;
+
+pub fn outputs(args: &PipelineArgs, pattern: Option<&str>) -> anyhow::Result<i32> {
+    let (pipeline, cache) = args.load()?;
+    let graph = Graph::build(&pipeline);
+    let state = PipelineState::load(&cache, &pipeline.id);
+    let mut shown = 0;
+    for node in &graph.nodes {
+        if pattern.is_some_and(|p| !node.name.contains(p)) {
+            continue;
+        }
+        let record: Option<NodeRecord> = state
+            .get(&node.name)
+            .and_then(|s| cache.read_json(&cache.node_record_path(&s.stage, &s.key)));
+        let Some(record) = record else {
+            eprintln!("{}: not run yet", node.name);
+            continue;
+        };
+        for (name, object) in &record.outputs.files {
+            println!(
+                "{}\t{name}\t{}",
+                node.name,
+                cache.object_path(object).display()
+            );
+            shown += 1;
+        }
+    }
+    Ok(if shown == 0 { 1 } else { 0 })
+}
