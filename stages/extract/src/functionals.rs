@@ -75,7 +75,9 @@ pub fn compute(frames: &Array2<f32>, functionals: &[Functional]) -> Vec<f32> {
         .any(|f| matches!(f, Functional::P01 | Functional::P50 | Functional::P99));
     let mut sorted: Vec<f64> = Vec::new();
     let mut out = Vec::with_capacity(frames.ncols() * functionals.len());
-    for col in frames.axis_iter(Axis(1)) {
+    // Column-major copy, so each descriptor's values are contiguous.
+    let by_column = frames.t().as_standard_layout().into_owned();
+    for col in by_column.axis_iter(Axis(0)) {
         let n = col.len().max(1) as f64;
         let mean = col.iter().map(|&v| v as f64).sum::<f64>() / n;
         let moment = |k: i32| col.iter().map(|&v| (v as f64 - mean).powi(k)).sum::<f64>() / n;

@@ -175,12 +175,9 @@ pub fn contrast(magnitude: &Array2<f32>, bands: &[ContrastBand]) -> Array2<f32> 
 pub fn rms(signal: &[f32], frame_length: usize, hop: usize) -> Vec<f32> {
     // Running sums of squares over the zero-padded signal: O(1) per frame.
     let padded = pad_centered(signal, frame_length / 2, Padding::Zero);
-    let mut sums = Vec::with_capacity(padded.len() + 1);
-    sums.push(0f64);
-    let mut acc = 0f64;
-    for &x in &padded {
-        acc += (x as f64) * (x as f64);
-        sums.push(acc);
+    let mut sums = vec![0f64; padded.len() + 1];
+    for (i, &x) in padded.iter().enumerate() {
+        sums[i + 1] = sums[i] + (x as f64) * (x as f64);
     }
     (0..1 + signal.len() / hop)
         .map(|t| {
@@ -195,13 +192,11 @@ pub fn rms(signal: &[f32], frame_length: usize, hop: usize) -> Vec<f32> {
 /// with |x| <= 1e-10 count as zero, and zero counts as positive.
 pub fn zero_crossing_rate(signal: &[f32], frame_length: usize, hop: usize) -> Vec<f32> {
     let padded = pad_centered(signal, frame_length / 2, Padding::Edge);
-    let negative = |x: f32| x.abs() > 1e-10 && x.is_sign_negative();
-    // counts[i]: crossings between consecutive samples before index i.
-    let mut counts = Vec::with_capacity(padded.len());
-    counts.push(0u32);
-    for w in padded.windows(2) {
-        let last = *counts.last().expect("starts non-empty");
-        counts.push(last + u32::from(negative(w[0]) != negative(w[1])));
+    let negative: Vec<bool> = padded.iter().map(|&x| x < -1e-10).collect();
+    // counts[i]: crossings between consecutive samples up to index i.
+    let mut counts = vec![0u32; padded.len()];
+    for i in 1..padded.len() {
+        counts[i] = counts[i - 1] + u32::from(negative[i] != negative[i - 1]);
     }
     (0..1 + signal.len() / hop)
         .map(|t| {
