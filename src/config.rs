@@ -34,6 +34,9 @@ pub struct PipelineConfig {
     pub extract: ExtractParams,
     /// Evaluation protocols by name.
     pub protocols: BTreeMap<String, ProtocolSpec>,
+    /// Feature selection methods by name (`none`, all columns, is built in).
+    #[serde(default)]
+    pub selection: BTreeMap<String, crate::stage::select::SelectionSpec>,
     /// Models by name; several names may share a kind with other settings.
     pub models: BTreeMap<String, ModelSpec>,
     pub experiments: Matrix,
@@ -74,9 +77,6 @@ pub struct Matrix {
 fn default_selection() -> Vec<String> {
     vec!["none".into()]
 }
-
-/// Selection methods the matrix may name.
-pub const SELECTIONS: &[(&str, &str)] = &[("none", "all features")];
 
 /// A loaded pipeline: its config and where it lives.
 #[derive(Debug, Clone)]
@@ -209,7 +209,9 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
     known(
         "selection",
         &m.selection,
-        SELECTIONS.iter().map(|(n, _)| *n).collect(),
+        std::iter::once("none")
+            .chain(config.selection.keys().map(String::as_str))
+            .collect(),
     )?;
     known(
         "models",

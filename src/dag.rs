@@ -1,8 +1,8 @@
 //! The experiment graph: pipeline.yaml expanded into nodes.
 //!
 //! ```text
-//! ingest ─┬─ extract:<set> ─────────┬─ train:<set>/<sel>/<model>@<protocol> ── evaluate:…
-//!         └─ folds:<protocol> ──────┘
+//! ingest ─┬─ extract:<set> ──┬── select:<set>/<sel>@<protocol> ──┬─ train:<set>/<sel>/<model>@<protocol> ── evaluate:…
+//!         └─ folds:<protocol> ┴───────────────────────────────────┘
 //! ```
 //!
 //! Every cell of the matrix (feature set x selection x model x protocol)
@@ -18,6 +18,7 @@ use crate::stage::evaluate::EvaluateStage;
 use crate::stage::extract::ExtractStage;
 use crate::stage::folds::FoldsStage;
 use crate::stage::ingest::IngestStage;
+use crate::stage::select::SelectStage;
 use crate::stage::train::TrainStage;
 
 /// One cell of the experiment matrix.
@@ -102,6 +103,22 @@ impl Graph {
         }
         for (si, set) in m.features.iter().enumerate() {
             for selection in &m.selection {
+                // One select node per (features, selection, protocol),
+                // shared by every model.
+                let select: Vec<Option<usize>> = m
+                    .protocols
+                    .iter()
+                    .enumerate()
+                    .map(|(pi, protocol)| {
+                        let spec = c.selection.get(selection)?;
+                        Some(add(
+                            format!("select:{set}/{selection}@{protocol}"),
+                            vec![("features", extract[si]), ("folds", folds[pi])],
+                            Box::new(SelectStage { spec: spec.clone() }),
+                            None,
+                        ))
+                    })
+                    .collect();
                 for model in &m.models {
                     for (pi, protocol) in m.protocols.iter().enumerate() {
                         let exp = Experiment {
@@ -111,9 +128,13 @@ impl Graph {
                             protocol: protocol.clone(),
                         };
                         let cell = format!("{}@{protocol}", exp.name());
+                        let mut deps = vec![("features", extract[si]), ("folds", folds[pi])];
+                        if let Some(select) = select[pi] {
+                            deps.push(("selection", select));
+                        }
                         let train = add(
                             format!("train:{cell}"),
-                            vec![("features", extract[si]), ("folds", folds[pi])],
+                            deps,
                             Box::new(TrainStage {
                                 model: c.models[model].clone(),
                             }),

@@ -553,3 +553,50 @@ fn extract_command_writes_one_row_per_file_and_reports_bad_files() {
             .contains("unknown feature set 'wav2vec' (known: acoustic, mfcc, logmel, spectral)")
     );
 }
+
+#[test]
+fn selection_runs_once_per_fold_set_and_feeds_every_model() {
+    let ws = Workspace::new(4);
+    let set = [
+        "--set",
+        "selection.top.filter.keep=5",
+        "--set",
+        "experiments.selection=[none, top]",
+    ];
+    let log = ws.ok(&[&["run"][..], &set].concat());
+    let selects: Vec<String> = ran_nodes(&log)
+        .into_iter()
+        .filter(|n| n.starts_with("select:"))
+        .collect();
+    assert_eq!(
+        selects.len(),
+        2,
+        "one per feature set, shared by lr and nb: {log}"
+    );
+    assert!(
+        log.contains("mfcc/top/lr") && log.contains("logmel/top/nb"),
+        "{log}"
+    );
+
+    let listing = ws.ok(&[&["outputs", "select:mfcc/top"][..], &set].concat());
+    let path = listing
+        .lines()
+        .next()
+        .unwrap()
+        .split('\t')
+        .nth(2)
+        .unwrap()
+        .to_string();
+    let artifact: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    for fold in artifact["folds"].as_array().unwrap() {
+        assert_eq!(fold["columns"].as_array().unwrap().len(), 5, "{fold}");
+    }
+
+    // A model change leaves the selections fresh.
+    let again = ws.ok(&[&["run", "--set", "models.nb.var_smoothing=1e-6"][..], &set].concat());
+    assert!(
+        ran_nodes(&again).iter().all(|n| !n.starts_with("select:")),
+        "{again}"
+    );
+}

@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod extract;
 pub mod folds;
 pub mod ingest;
+pub mod select;
 pub mod train;
 
 use std::collections::BTreeMap;

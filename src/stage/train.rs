@@ -44,6 +44,7 @@ impl Stage for TrainStage {
         match role {
             "features" => &["features"],
             "folds" => &["folds"],
+            "selection" => &["selected"],
             _ => &[],
         }
     }
@@ -65,7 +66,13 @@ impl Stage for TrainStage {
             .iter()
             .map(|l| classes.binary_search(l).expect("from the same list"))
             .collect();
-        let x = feature_matrix(&table)?;
+        let (names, x) = feature_columns(&table)?;
+        // Per fold, the columns a select node kept (all columns without one).
+        let selected: Option<BTreeMap<String, Vec<usize>>> =
+            match inputs.file("selection", "selected") {
+                Ok(object) => Some(selected_columns(&ctx.cache.read_object(object)?, &names)?),
+                Err(_) => None,
+            };
 
         let per_fold: Vec<anyhow::Result<FoldResult>> = folds
             .par_iter()
@@ -77,13 +84,22 @@ impl Stage for TrainStage {
                     "fold {} has no test utterances",
                     fold.name
                 );
+                let x = match &selected {
+                    Some(by_fold) => {
+                        let columns = by_fold.get(&fold.name).ok_or_else(|| {
+                            anyhow::anyhow!("no selection for fold {}", fold.name)
+                        })?;
+                        x.select(ndarray::Axis(1), columns)
+                    }
+                    None => x.clone(),
+                };
                 let x_train = x.select(ndarray::Axis(0), &train);
                 let y_train: Vec<usize> = train.iter().map(|&i| y[i]).collect();
                 let model = ser_train::fit(&self.model, x_train.view(), &y_train)
                     .map_err(|e| anyhow::anyhow!("fold {}: {e}", fold.name))?;
                 let predicted = model.predict(x.select(ndarray::Axis(0), &test).view());
                 Ok((
-                    json!({ "fold": fold.name, "model": model }),
+                    json!({ "fold": fold.name, "n_features": x.ncols(), "model": model }),
                     test.into_iter().zip(predicted).collect(),
                 ))
             })
@@ -138,17 +154,48 @@ impl Stage for TrainStage {
 /// One fold's fitted model (JSON) and its (row, predicted class) pairs.
 type FoldResult = (Value, Vec<(usize, usize)>);
 
-/// The feature columns of a table as an f64 matrix (rows x features).
-pub fn feature_matrix(table: &Table) -> anyhow::Result<Array2<f64>> {
-    let cols: Vec<&ColumnData> = table
+/// A select node's `selected` artifact as column indices per fold.
+fn selected_columns(
+    bytes: &[u8],
+    names: &[String],
+) -> anyhow::Result<BTreeMap<String, Vec<usize>>> {
+    let artifact: serde_json::Value = serde_json::from_slice(bytes)?;
+    let folds: Vec<super::select::FoldSelection> =
+        serde_json::from_value(artifact["folds"].clone())?;
+    let index: BTreeMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    folds
+        .into_iter()
+        .map(|f| {
+            let columns = f
+                .columns
+                .iter()
+                .map(|c| {
+                    index.get(c.as_str()).copied().ok_or_else(|| {
+                        anyhow::anyhow!("selected column {c} is not in the feature table")
+                    })
+                })
+                .collect::<anyhow::Result<Vec<usize>>>()?;
+            Ok((f.fold, columns))
+        })
+        .collect()
+}
+
+/// The feature columns of a table: their names, and the values as an f64
+/// matrix (rows x features).
+pub fn feature_columns(table: &Table) -> anyhow::Result<(Vec<String>, Array2<f64>)> {
+    let cols: Vec<(&String, &ColumnData)> = table
         .columns
         .iter()
         .filter(|(n, _)| !KEY_COLUMNS.contains(&n.as_str()))
-        .map(|(_, c)| c)
+        .map(|(n, c)| (n, c))
         .collect();
     anyhow::ensure!(!cols.is_empty(), "feature table has no feature columns");
     let mut x = Array2::<f64>::zeros((table.n_rows(), cols.len()));
-    for (j, col) in cols.iter().enumerate() {
+    for (j, (name, col)) in cols.iter().enumerate() {
         match col {
             ColumnData::Float32(v) => x
                 .column_mut(j)
@@ -156,8 +203,8 @@ pub fn feature_matrix(table: &Table) -> anyhow::Result<Array2<f64>> {
                 .zip(v)
                 .for_each(|(o, &i)| *o = i as f64),
             ColumnData::Float64(v) => x.column_mut(j).iter_mut().zip(v).for_each(|(o, &i)| *o = i),
-            _ => anyhow::bail!("feature column {j} is not numeric"),
+            _ => anyhow::bail!("feature column {name} is not numeric"),
         }
     }
-    Ok(x)
+    Ok((cols.iter().map(|(n, _)| (*n).clone()).collect(), x))
 }
