@@ -5,13 +5,32 @@
 //! statistics never leak into training) and a model from a [`ModelSpec`],
 //! and returns a [`TrainedModel`] that predicts and serialises to JSON.
 //!
-//! Models come from linfa: multinomial logistic regression
-//! (`linfa-logistic`) and Gaussian naive Bayes (`linfa-bayes`).
+//! Models are built on linfa:
+//! - multinomial logistic regression (`linfa-logistic`, L-BFGS);
+//! - Gaussian naive Bayes (`linfa-bayes`);
+//! - SVM with an RBF kernel (`linfa-svm`, which is binary only): one
+//!   binary SVM per class against the rest, the class with the largest
+//!   decision value wins (one-vs-rest);
+//! - k-nearest neighbours: `linfa-nn`'s exact linear search for the
+//!   neighbours, the vote (uniform or 1/distance) here, since linfa-nn has
+//!   no classifier;
+//! - random forest: bagged `linfa-trees` decision trees (Gini), each on a
+//!   bootstrap sample and a random subset of the columns, majority vote.
+//!   linfa-ensemble's `RandomForest` does the same but cannot be saved
+//!   (no serde); note that the feature subset is drawn per tree (random
+//!   subspace), not per split as in scikit-learn.
 
 use linfa::prelude::*;
 use linfa_bayes::GaussianNb;
 use linfa_logistic::{MultiFittedLogisticRegression, MultiLogisticRegression};
+use linfa_nn::distance::L2Dist;
+use linfa_nn::{LinearSearch, NearestNeighbour};
+use linfa_svm::Svm;
+use linfa_trees::DecisionTree;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// A model and its hyperparameters, as written in pipeline.yaml under
@@ -33,6 +52,35 @@ pub enum ModelSpec {
         #[serde(default = "defaults::var_smoothing")]
         var_smoothing: f64,
     },
+    /// RBF-kernel SVM, one-vs-rest. `gamma` as scikit-learn's (kernel
+    /// exp(-gamma |x - x'|^2)); absent means "scale", 1 / n_features on
+    /// standardised features.
+    Svm {
+        #[serde(default = "defaults::c")]
+        c: f64,
+        #[serde(default)]
+        gamma: Option<f64>,
+    },
+    /// k-nearest neighbours (Euclidean, on standardised features).
+    Knn {
+        #[serde(default = "defaults::k")]
+        k: usize,
+        /// Weight votes by 1 / distance instead of equally.
+        #[serde(default)]
+        distance_weighted: bool,
+    },
+    /// Bagged decision trees.
+    RandomForest {
+        #[serde(default = "defaults::n_trees")]
+        n_trees: usize,
+        #[serde(default)]
+        max_depth: Option<usize>,
+        /// Fraction of the columns each tree sees.
+        #[serde(default = "defaults::feature_fraction")]
+        feature_fraction: f64,
+        #[serde(default)]
+        seed: u64,
+    },
 }
 
 mod defaults {
@@ -45,6 +93,18 @@ mod defaults {
     pub fn var_smoothing() -> f64 {
         1e-9
     }
+    pub fn c() -> f64 {
+        1.0
+    }
+    pub fn k() -> usize {
+        5
+    }
+    pub fn n_trees() -> usize {
+        100
+    }
+    pub fn feature_fraction() -> f64 {
+        0.3
+    }
 }
 
 impl ModelSpec {
@@ -52,6 +112,9 @@ impl ModelSpec {
         match self {
             ModelSpec::LogisticRegression { .. } => "logistic_regression",
             ModelSpec::GaussianNb { .. } => "gaussian_nb",
+            ModelSpec::Svm { .. } => "svm",
+            ModelSpec::Knn { .. } => "knn",
+            ModelSpec::RandomForest { .. } => "random_forest",
         }
     }
 }
@@ -105,6 +168,20 @@ impl Standardiser {
 enum Fitted {
     LogisticRegression(MultiFittedLogisticRegression<f64, usize>),
     GaussianNb(GaussianNb<f64, usize>),
+    /// One binary SVM per class (index = class).
+    Svm(Vec<Svm<f64, bool>>),
+    /// The standardised training set itself.
+    Knn {
+        records: Array2<f64>,
+        labels: Vec<usize>,
+        k: usize,
+        distance_weighted: bool,
+    },
+    /// Each tree with the columns it was grown on.
+    RandomForest {
+        n_classes: usize,
+        trees: Vec<(Vec<usize>, DecisionTree<f64, usize>)>,
+    },
 }
 
 /// A standardiser and a fitted model; labels are class indices.
@@ -153,6 +230,76 @@ pub fn fit(spec: &ModelSpec, x: ArrayView2<f64>, y: &[usize]) -> Result<TrainedM
                 .fit(&dataset)
                 .map_err(|e| fit_err(e.to_string()))?,
         ),
+        ModelSpec::Svm { c, gamma } => {
+            let gamma = gamma.unwrap_or(1.0 / x.ncols() as f64);
+            let n_classes = y.iter().copied().max().map_or(0, |m| m + 1);
+            let machines = (0..n_classes)
+                .into_par_iter()
+                .map(|class| {
+                    let targets = Array1::from_iter(y.iter().map(|&t| t == class));
+                    let binary = Dataset::new(dataset.records.clone(), targets);
+                    // linfa's Gaussian kernel is exp(-|x - x'|^2 / eps).
+                    Svm::<f64, bool>::params()
+                        .pos_neg_weights(*c, *c)
+                        .gaussian_kernel(1.0 / gamma)
+                        .fit(&binary)
+                        .map_err(|e| fit_err(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Fitted::Svm(machines)
+        }
+        ModelSpec::Knn {
+            k,
+            distance_weighted,
+        } => {
+            if *k == 0 {
+                return Err(fit_err("k must be at least 1".into()));
+            }
+            Fitted::Knn {
+                records: dataset.records.clone(),
+                labels: y.to_vec(),
+                k: *k,
+                distance_weighted: *distance_weighted,
+            }
+        }
+        ModelSpec::RandomForest {
+            n_trees,
+            max_depth,
+            feature_fraction,
+            seed,
+        } => {
+            let n_cols = x.ncols();
+            let n_sub = ((n_cols as f64 * feature_fraction).ceil() as usize).clamp(1, n_cols);
+            let trees = (0..*n_trees)
+                .into_par_iter()
+                .map(|t| {
+                    // A seed per tree, so the forest does not depend on
+                    // how rayon schedules the trees.
+                    let mut rng = SmallRng::seed_from_u64(
+                        seed.wrapping_mul(1_000_003).wrapping_add(t as u64),
+                    );
+                    let rows: Vec<usize> = (0..x.nrows())
+                        .map(|_| rng.gen_range(0..x.nrows()))
+                        .collect();
+                    let mut cols = rand::seq::index::sample(&mut rng, n_cols, n_sub).into_vec();
+                    cols.sort_unstable();
+                    let sub = dataset
+                        .records
+                        .select(Axis(0), &rows)
+                        .select(Axis(1), &cols);
+                    let targets = Array1::from_iter(rows.iter().map(|&r| y[r]));
+                    let tree = DecisionTree::params()
+                        .max_depth(*max_depth)
+                        .fit(&Dataset::new(sub, targets))
+                        .map_err(|e| fit_err(e.to_string()))?;
+                    Ok((cols, tree))
+                })
+                .collect::<Result<Vec<_>, TrainError>>()?;
+            Fitted::RandomForest {
+                n_classes: y.iter().copied().max().map_or(1, |m| m + 1),
+                trees,
+            }
+        }
     };
     Ok(TrainedModel {
         spec: spec.clone(),
@@ -168,6 +315,66 @@ impl TrainedModel {
         match &self.fitted {
             Fitted::LogisticRegression(m) => m.predict(&records).to_vec(),
             Fitted::GaussianNb(m) => m.predict(&records).to_vec(),
+            Fitted::Svm(machines) => records
+                .outer_iter()
+                .map(|row| {
+                    let decision = |m: &Svm<f64, bool>| m.weighted_sum(&row) - m.rho;
+                    (0..machines.len())
+                        .max_by(|&a, &b| decision(&machines[a]).total_cmp(&decision(&machines[b])))
+                        .unwrap_or(0)
+                })
+                .collect(),
+            Fitted::Knn {
+                records: train,
+                labels,
+                k,
+                distance_weighted,
+            } => {
+                let index = LinearSearch
+                    .from_batch(train, L2Dist)
+                    .expect("training records are a valid batch");
+                let n_classes = labels.iter().copied().max().map_or(0, |m| m + 1);
+                records
+                    .outer_iter()
+                    .map(|row| {
+                        let mut votes = vec![0f64; n_classes];
+                        for (point, i) in index.k_nearest(row, *k).expect("same dimensionality") {
+                            let d = point
+                                .iter()
+                                .zip(row.iter())
+                                .map(|(a, b)| (a - b).powi(2))
+                                .sum::<f64>()
+                                .sqrt();
+                            votes[labels[i]] += if *distance_weighted {
+                                1.0 / d.max(1e-12)
+                            } else {
+                                1.0
+                            };
+                        }
+                        // Ties go to the lower class index.
+                        (0..n_classes)
+                            .max_by(|&a, &b| votes[a].total_cmp(&votes[b]).then(b.cmp(&a)))
+                            .unwrap_or(0)
+                    })
+                    .collect()
+            }
+            Fitted::RandomForest { n_classes, trees } => {
+                let mut votes = Array2::<usize>::zeros((records.nrows(), *n_classes));
+                for (cols, tree) in trees {
+                    let pred = tree.predict(&records.select(Axis(1), cols));
+                    for (r, &c) in pred.iter().enumerate() {
+                        votes[[r, c]] += 1;
+                    }
+                }
+                votes
+                    .outer_iter()
+                    .map(|v| {
+                        (0..v.len())
+                            .max_by(|&a, &b| v[a].cmp(&v[b]).then(b.cmp(&a)))
+                            .unwrap_or(0)
+                    })
+                    .collect()
+            }
         }
     }
 }
@@ -219,6 +426,34 @@ mod tests {
             let back: TrainedModel = serde_json::from_str(&json).unwrap();
             assert_eq!(back.predict(x.view()), pred);
         }
+    }
+
+    #[test]
+    fn random_forest_is_deterministic_for_a_seed() {
+        let (x, y) = blobs(10);
+        let spec = ModelSpec::RandomForest {
+            n_trees: 15,
+            max_depth: Some(3),
+            feature_fraction: 0.5,
+            seed: 3,
+        };
+        // Perturbed inputs, so the trees have something to disagree on.
+        let x = x.mapv(|v| v + (v * 7.3).sin() * 3.0);
+        let a = fit(&spec, x.view(), &y).unwrap();
+        let b = fit(&spec, x.view(), &y).unwrap();
+        let test = x.mapv(|v| v * 1.01 + 0.5);
+        assert_eq!(a.predict(test.view()), b.predict(test.view()));
+        let other = ModelSpec::RandomForest {
+            n_trees: 15,
+            max_depth: Some(3),
+            feature_fraction: 0.5,
+            seed: 4,
+        };
+        let c = fit(&other, x.view(), &y).unwrap();
+        assert_ne!(
+            serde_json::to_string(&a.fitted).unwrap(),
+            serde_json::to_string(&c.fitted).unwrap()
+        );
     }
 
     #[test]
