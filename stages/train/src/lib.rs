@@ -14,11 +14,11 @@
 //! - k-nearest neighbours: `linfa-nn`'s exact linear search for the
 //!   neighbours, the vote (uniform or 1/distance) here, since linfa-nn has
 //!   no classifier;
-//! - random forest: bagged `linfa-trees` decision trees (Gini), each on a
-//!   bootstrap sample and a random subset of the columns, majority vote.
-//!   linfa-ensemble's `RandomForest` does the same but cannot be saved
-//!   (no serde); note that the feature subset is drawn per tree (random
-//!   subspace), not per split as in scikit-learn.
+//! - random forest: smartcore's `RandomForestClassifier` (Gini, bootstrap,
+//!   `max_features` columns drawn per split as in scikit-learn). linfa has
+//!   no per-split feature sampling, its `linfa-ensemble` forest cannot be
+//!   saved (no serde), and `linfa-trees` breaks ties through hash maps, so
+//!   the same seed gave different forests from run to run.
 
 use linfa::prelude::*;
 use linfa_bayes::GaussianNb;
@@ -26,12 +26,13 @@ use linfa_logistic::{MultiFittedLogisticRegression, MultiLogisticRegression};
 use linfa_nn::distance::L2Dist;
 use linfa_nn::{LinearSearch, NearestNeighbour};
 use linfa_svm::Svm;
-use linfa_trees::DecisionTree;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use smartcore::ensemble::random_forest_classifier::{
+    RandomForestClassifier, RandomForestClassifierParameters,
+};
+use smartcore::linalg::basic::matrix::DenseMatrix;
 
 /// A model and its hyperparameters, as written in pipeline.yaml under
 /// `models.<name>`.
@@ -69,15 +70,15 @@ pub enum ModelSpec {
         #[serde(default)]
         distance_weighted: bool,
     },
-    /// Bagged decision trees.
+    /// Random forest (Gini).
     RandomForest {
         #[serde(default = "defaults::n_trees")]
-        n_trees: usize,
+        n_trees: u16,
         #[serde(default)]
-        max_depth: Option<usize>,
-        /// Fraction of the columns each tree sees.
-        #[serde(default = "defaults::feature_fraction")]
-        feature_fraction: f64,
+        max_depth: Option<u16>,
+        /// Columns drawn at each split; absent means sqrt(n_features).
+        #[serde(default)]
+        max_features: Option<usize>,
         #[serde(default)]
         seed: u64,
     },
@@ -99,11 +100,8 @@ mod defaults {
     pub fn k() -> usize {
         5
     }
-    pub fn n_trees() -> usize {
+    pub fn n_trees() -> u16 {
         100
-    }
-    pub fn feature_fraction() -> f64 {
-        0.3
     }
 }
 
@@ -163,7 +161,8 @@ impl Standardiser {
 
 // Externally tagged: linfa's naive Bayes keeps a map keyed by class, which
 // serde's internally tagged enums cannot read back.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+// Not Clone: smartcore's forest is not.
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Fitted {
     LogisticRegression(MultiFittedLogisticRegression<f64, usize>),
@@ -177,15 +176,11 @@ enum Fitted {
         k: usize,
         distance_weighted: bool,
     },
-    /// Each tree with the columns it was grown on.
-    RandomForest {
-        n_classes: usize,
-        trees: Vec<(Vec<usize>, DecisionTree<f64, usize>)>,
-    },
+    RandomForest(Box<RandomForestClassifier<f64, u32, DenseMatrix<f64>, Vec<u32>>>),
 }
 
 /// A standardiser and a fitted model; labels are class indices.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct TrainedModel {
     pub spec: ModelSpec,
     pub standardiser: Standardiser,
@@ -265,40 +260,20 @@ pub fn fit(spec: &ModelSpec, x: ArrayView2<f64>, y: &[usize]) -> Result<TrainedM
         ModelSpec::RandomForest {
             n_trees,
             max_depth,
-            feature_fraction,
+            max_features,
             seed,
         } => {
-            let n_cols = x.ncols();
-            let n_sub = ((n_cols as f64 * feature_fraction).ceil() as usize).clamp(1, n_cols);
-            let trees = (0..*n_trees)
-                .into_par_iter()
-                .map(|t| {
-                    // A seed per tree, so the forest does not depend on
-                    // how rayon schedules the trees.
-                    let mut rng = SmallRng::seed_from_u64(
-                        seed.wrapping_mul(1_000_003).wrapping_add(t as u64),
-                    );
-                    let rows: Vec<usize> = (0..x.nrows())
-                        .map(|_| rng.gen_range(0..x.nrows()))
-                        .collect();
-                    let mut cols = rand::seq::index::sample(&mut rng, n_cols, n_sub).into_vec();
-                    cols.sort_unstable();
-                    let sub = dataset
-                        .records
-                        .select(Axis(0), &rows)
-                        .select(Axis(1), &cols);
-                    let targets = Array1::from_iter(rows.iter().map(|&r| y[r]));
-                    let tree = DecisionTree::params()
-                        .max_depth(*max_depth)
-                        .fit(&Dataset::new(sub, targets))
-                        .map_err(|e| fit_err(e.to_string()))?;
-                    Ok((cols, tree))
-                })
-                .collect::<Result<Vec<_>, TrainError>>()?;
-            Fitted::RandomForest {
-                n_classes: y.iter().copied().max().map_or(1, |m| m + 1),
-                trees,
-            }
+            let params = RandomForestClassifierParameters {
+                n_trees: *n_trees,
+                max_depth: *max_depth,
+                m: *max_features,
+                seed: *seed,
+                ..Default::default()
+            };
+            let labels: Vec<u32> = y.iter().map(|&c| c as u32).collect();
+            let forest = RandomForestClassifier::fit(&dense(&dataset.records), &labels, params)
+                .map_err(|e| fit_err(e.to_string()))?;
+            Fitted::RandomForest(Box::new(forest))
         }
     };
     Ok(TrainedModel {
@@ -358,25 +333,20 @@ impl TrainedModel {
                     })
                     .collect()
             }
-            Fitted::RandomForest { n_classes, trees } => {
-                let mut votes = Array2::<usize>::zeros((records.nrows(), *n_classes));
-                for (cols, tree) in trees {
-                    let pred = tree.predict(&records.select(Axis(1), cols));
-                    for (r, &c) in pred.iter().enumerate() {
-                        votes[[r, c]] += 1;
-                    }
-                }
-                votes
-                    .outer_iter()
-                    .map(|v| {
-                        (0..v.len())
-                            .max_by(|&a, &b| v[a].cmp(&v[b]).then(b.cmp(&a)))
-                            .unwrap_or(0)
-                    })
-                    .collect()
-            }
+            Fitted::RandomForest(forest) => forest
+                .predict(&dense(&records))
+                .expect("same columns as in training")
+                .into_iter()
+                .map(|c| c as usize)
+                .collect(),
         }
     }
+}
+
+/// An ndarray matrix as smartcore's (row-major copy).
+fn dense(x: &Array2<f64>) -> DenseMatrix<f64> {
+    let values: Vec<f64> = x.as_standard_layout().iter().copied().collect();
+    DenseMatrix::new(x.nrows(), x.ncols(), values, false).expect("shape matches the data")
 }
 
 #[cfg(test)]
@@ -434,7 +404,7 @@ mod tests {
         let spec = ModelSpec::RandomForest {
             n_trees: 15,
             max_depth: Some(3),
-            feature_fraction: 0.5,
+            max_features: Some(2),
             seed: 3,
         };
         // Perturbed inputs, so the trees have something to disagree on.
@@ -446,7 +416,7 @@ mod tests {
         let other = ModelSpec::RandomForest {
             n_trees: 15,
             max_depth: Some(3),
-            feature_fraction: 0.5,
+            max_features: Some(2),
             seed: 4,
         };
         let c = fit(&other, x.view(), &y).unwrap();
