@@ -7,21 +7,20 @@
 //! or both in turn (1+2). The output `selected` (JSON) lists each fold's
 //! columns, the wrapper's search path, and how many folds kept each column.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use ser_evaluate::{Fold, Metrics, ProtocolSpec, protocol};
+use ser_evaluate::{Metrics, ProtocolSpec, protocol};
 use ser_select::wrapper::{BackwardParams, Elimination, backward_eliminate};
 use ser_select::{Keep, filter};
 use ser_train::ModelSpec;
 
-use super::train::feature_columns;
+use super::train::{class_indices, feature_columns, features_and_folds};
 use super::{Context, Inputs, Outputs, Stage};
-use crate::artifact::parquet_read;
 
 const CODE_VERSION: u32 = 1;
 
@@ -102,21 +101,11 @@ impl Stage for SelectStage {
     }
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
-        let table = parquet_read::from_parquet(
-            ctx.cache
-                .read_object(inputs.file("features", "features")?)?,
-        )?;
-        let folds: Vec<Fold> =
-            serde_json::from_slice(&ctx.cache.read_object(inputs.file("folds", "folds")?)?)?;
+        let (table, folds) = features_and_folds(ctx, inputs)?;
         let (names, x) = feature_columns(&table)?;
         let speakers = table.utf8("speaker")?;
         let labels = table.utf8("label")?;
-        let classes: BTreeSet<&String> = labels.iter().collect();
-        let classes: Vec<&String> = classes.into_iter().collect();
-        let y: Vec<usize> = labels
-            .iter()
-            .map(|l| classes.binary_search(&l).expect("from the same list"))
-            .collect();
+        let (_, y) = class_indices(&labels);
 
         let selections: Vec<anyhow::Result<FoldSelection>> = folds
             .par_iter()
@@ -224,6 +213,7 @@ mod tests {
     use crate::artifact::{ColumnData, Table, parquet_write};
     use crate::cache::Cache;
     use crate::progress::Progress;
+    use ser_evaluate::Fold;
 
     /// Four speakers, two classes. Column `signal` tells the classes apart
     /// for every speaker; column `leak` only for the test speakers of fold

@@ -50,22 +50,11 @@ impl Stage for TrainStage {
     }
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
-        let table = parquet_read::from_parquet(
-            ctx.cache
-                .read_object(inputs.file("features", "features")?)?,
-        )?;
-        let folds: Vec<Fold> =
-            serde_json::from_slice(&ctx.cache.read_object(inputs.file("folds", "folds")?)?)?;
+        let (table, folds) = features_and_folds(ctx, inputs)?;
         let ids = table.utf8("id")?;
         let speakers = table.utf8("speaker")?;
         let labels = table.utf8("label")?;
-        let mut classes: Vec<String> = labels.clone();
-        classes.sort();
-        classes.dedup();
-        let y: Vec<usize> = labels
-            .iter()
-            .map(|l| classes.binary_search(l).expect("from the same list"))
-            .collect();
+        let (classes, y) = class_indices(&labels);
         let (names, x) = feature_columns(&table)?;
         // Per fold, the columns a select node kept (all columns without one).
         let selected: Option<BTreeMap<String, Vec<usize>>> =
@@ -153,6 +142,28 @@ impl Stage for TrainStage {
 
 /// One fold's fitted model (JSON) and its (row, predicted class) pairs.
 type FoldResult = (Value, Vec<(usize, usize)>);
+
+/// The `features` table and `folds` list a train or select node reads.
+pub fn features_and_folds(ctx: &Context, inputs: &Inputs) -> anyhow::Result<(Table, Vec<Fold>)> {
+    let table = parquet_read::from_parquet(
+        ctx.cache
+            .read_object(inputs.file("features", "features")?)?,
+    )?;
+    let folds = serde_json::from_slice(&ctx.cache.read_object(inputs.file("folds", "folds")?)?)?;
+    Ok((table, folds))
+}
+
+/// The sorted distinct labels, and each label's index among them.
+pub fn class_indices(labels: &[String]) -> (Vec<String>, Vec<usize>) {
+    let mut classes = labels.to_vec();
+    classes.sort();
+    classes.dedup();
+    let y = labels
+        .iter()
+        .map(|l| classes.binary_search(l).expect("from the same list"))
+        .collect();
+    (classes, y)
+}
 
 /// A select node's `selected` artifact as column indices per fold.
 fn selected_columns(
