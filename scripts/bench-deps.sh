@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install the Python packages `cargo bench --bench extract` needs for its
-# librosa side (benches/librosa_acoustic.py):
+# Install the Python packages the benchmarks' Python sides need:
+# `cargo bench --bench extract` (benches/librosa_acoustic.py) and the
+# scikit-learn check of the model matrix (benches/sklearn_matrix.py):
 #
 #   librosa     load + resample (soxr_hq) and the acoustic feature set
 #   soxr        librosa's soxr_hq resampler (normally pulled in by librosa)
@@ -9,6 +10,10 @@
 #               whose acoustic_lld() and functionals() the benchmark calls
 #   pandas      the feature tables
 #   pyarrow     writing / reading the Parquet outputs
+#   numpy, scipy, scikit-learn   sklearn_matrix.py: the models and selection
+#   pyyaml      sklearn_matrix.py: reading pipeline.yaml
+#   xgboost-cpu sklearn_matrix.py: models of kind xgboost (CPU-only wheel of
+#               XGBoost; imports as `xgboost`)
 #
 # Idempotent: only packages whose module does not import are installed; with
 # everything importable it changes nothing. The interpreter is $PYTHON
@@ -25,6 +30,11 @@ REQUIREMENTS=(
     "opensmile:opensmile"
     "pandas:pandas"
     "pyarrow:pyarrow"
+    "numpy:numpy"
+    "scipy:scipy"
+    "scikit-learn:sklearn"
+    "pyyaml:yaml"
+    "xgboost-cpu:xgboost"
 )
 
 if ! command -v "$PYTHON" >/dev/null 2>&1; then

@@ -18,7 +18,7 @@ use serde_yaml_ng::Value;
 use ser_evaluate::ProtocolSpec;
 use ser_extract::ExtractParams;
 use ser_ingest::CorpusKind;
-use ser_train::ModelSpec;
+use ser_train::ModelEntry;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +38,8 @@ pub struct PipelineConfig {
     #[serde(default)]
     pub selection: BTreeMap<String, crate::stage::select::SelectionSpec>,
     /// Models by name; several names may share a kind with other settings.
-    pub models: BTreeMap<String, ModelSpec>,
+    /// A model with a `grid:` is tuned by inner CV in every training fold.
+    pub models: BTreeMap<String, ModelEntry>,
     pub experiments: Matrix,
 }
 
@@ -289,8 +290,8 @@ experiments:
         .unwrap();
         assert_eq!(c.extract.n_mfcc, 20);
         assert_eq!(
-            c.models["lr"],
-            ModelSpec::LogisticRegression {
+            c.models["lr"].spec,
+            ser_train::ModelSpec::LogisticRegression {
                 alpha: 0.5,
                 max_iterations: 300
             }

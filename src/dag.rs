@@ -136,7 +136,8 @@ impl Graph {
                             format!("train:{cell}"),
                             deps,
                             Box::new(TrainStage {
-                                model: c.models[model].clone(),
+                                model: c.models[model].spec.clone(),
+                                grid: c.models[model].grid.clone(),
                             }),
                             None,
                         );

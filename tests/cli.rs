@@ -600,3 +600,56 @@ fn selection_runs_once_per_fold_set_and_feeds_every_model() {
         "{again}"
     );
 }
+
+/// The path of a node's artifact, from `ser outputs PATTERN`.
+fn artifact(ws: &Workspace, pattern: &str, output: &str, set: &[&str]) -> serde_json::Value {
+    let listing = ws.ok(&[&["outputs", pattern][..], set].concat());
+    let path = listing
+        .lines()
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .find(|cols| cols[1] == output)
+        .unwrap_or_else(|| panic!("no {output} of {pattern}: {listing}"))[2]
+        .to_string();
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn grid_search_records_its_choice_and_a_wider_grid_scores_only_new_points() {
+    let ws = Workspace::new(6);
+    let narrow = [
+        "--set",
+        "models.knn={kind: knn, grid: {k: [1, 3]}, grid_folds: 2}",
+        "--set",
+        "experiments={features: [mfcc], models: [knn], protocols: [two]}",
+    ];
+    ws.ok(&[&["run"][..], &narrow].concat());
+    let models = artifact(&ws, "train:mfcc/none/knn", "models", &narrow);
+    for fold in models["folds"].as_array().unwrap() {
+        let grid = &fold["grid"];
+        assert_eq!(grid["computed"], 2, "{grid}");
+        assert_eq!(grid["scores"].as_array().unwrap().len(), 2);
+        let chosen = grid["chosen"]["k"].as_u64().unwrap();
+        assert!(chosen == 1 || chosen == 3, "{grid}");
+        // The refitted model carries the chosen value.
+        assert_eq!(fold["model"]["spec"]["k"].as_u64().unwrap(), chosen);
+    }
+
+    let wide = [
+        "--set",
+        "models.knn={kind: knn, grid: {k: [1, 3, 5]}, grid_folds: 2}",
+        "--set",
+        "experiments={features: [mfcc], models: [knn], protocols: [two]}",
+    ];
+    let log = ws.ok(&[&["run"][..], &wide].concat());
+    assert!(ran_nodes(&log).contains(&"train:mfcc/none/knn@two".to_string()), "{log}");
+    let models = artifact(&ws, "train:mfcc/none/knn", "models", &wide);
+    for fold in models["folds"].as_array().unwrap() {
+        let grid = &fold["grid"];
+        assert_eq!((grid["computed"].as_u64(), grid["reused"].as_u64()), (Some(1), Some(2)), "{grid}");
+    }
+
+    // A grid naming a parameter the model lacks fails when the config is read.
+    let out = ws.ser(&["run", "--set", "models.lr.grid={alpah: [1]}"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("'alpah' is not a parameter"), "{err}");
+}

@@ -12,7 +12,8 @@ use ser_evaluate::protocol;
 use super::{Context, Inputs, Outputs, Stage};
 use crate::artifact::parquet_read;
 
-const CODE_VERSION: u32 = 1;
+// 2: speaker_kfold stratified by label; kfold.
+const CODE_VERSION: u32 = 2;
 
 pub struct FoldsStage {
     pub spec: ProtocolSpec,
@@ -69,9 +70,16 @@ impl Stage for FoldsStage {
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
         let manifest =
             parquet_read::from_parquet(ctx.cache.read_object(inputs.file("corpus", "manifest")?)?)?;
+        let ids = manifest.utf8("id")?;
         let speakers = manifest.utf8("speaker")?;
+        let labels = manifest.utf8("label")?;
         let text = self.file_text()?;
-        let folds = protocol::folds(&self.spec, &speakers, text.as_deref())?;
+        let corpus = protocol::Utterances {
+            ids: &ids,
+            speakers: &speakers,
+            labels: &labels,
+        };
+        let folds = protocol::folds_for(&self.spec, corpus, text.as_deref())?;
         let object = ctx
             .cache
             .put_object(&serde_json::to_vec_pretty(&folds)?, "json")?;

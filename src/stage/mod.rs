@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod extract;
 pub mod folds;
 pub mod ingest;
+pub mod inner_cv;
 pub mod select;
 pub mod train;
 

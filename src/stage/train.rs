@@ -5,6 +5,14 @@
 //! `models` (JSON: classes and each fold's standardiser and fitted model)
 //! and `params` (JSON: the model spec), saved beside the models so an
 //! artifact says how it was made.
+//!
+//! A model with a `grid:` is tuned in each training fold: every grid point
+//! is scored by UA over speaker-grouped inner folds of that training fold
+//! (never touching its test speakers), the best point (the first listed on
+//! ties) is refitted on the whole training fold, and the chosen values are
+//! recorded per fold. Each (fold, point) score is a per-item record keyed
+//! by the feature table, the selection, the fold and the point, so a grid
+//! that grows by one value scores only the new points.
 
 use std::collections::BTreeMap;
 
@@ -13,9 +21,9 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use ser_evaluate::Fold;
-use ser_train::ModelSpec;
+use ser_train::{GridSearch, ModelSpec};
 
-use super::{Context, Inputs, Outputs, Stage};
+use super::{Context, Inputs, Outputs, Stage, inner_cv, item_key};
 use crate::artifact::{ColumnData, Table, parquet_read, parquet_write};
 
 const CODE_VERSION: u32 = 1;
@@ -25,6 +33,14 @@ pub const KEY_COLUMNS: [&str; 3] = ["id", "speaker", "label"];
 
 pub struct TrainStage {
     pub model: ModelSpec,
+    pub grid: Option<GridSearch>,
+}
+
+/// A grid point's inner-CV score in one fold, as cached.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct GridScore {
+    params: BTreeMap<String, Value>,
+    ua: f64,
 }
 
 impl Stage for TrainStage {
@@ -37,7 +53,10 @@ impl Stage for TrainStage {
     }
 
     fn params(&self) -> Value {
-        json!({ "model": self.model })
+        match &self.grid {
+            None => json!({ "model": self.model }),
+            Some(grid) => json!({ "model": self.model, "grid": grid }),
+        }
     }
 
     fn reads(&self, role: &str) -> &'static [&'static str] {
@@ -66,8 +85,7 @@ impl Stage for TrainStage {
         let per_fold: Vec<anyhow::Result<FoldResult>> = folds
             .par_iter()
             .map(|fold| {
-                let (test, train): (Vec<usize>, Vec<usize>) =
-                    (0..ids.len()).partition(|&i| fold.is_test(&speakers[i]));
+                let ser_evaluate::protocol::Split { train, test } = fold.split(&speakers, &ids);
                 anyhow::ensure!(
                     !test.is_empty(),
                     "fold {} has no test utterances",
@@ -84,17 +102,41 @@ impl Stage for TrainStage {
                 };
                 let x_train = x.select(ndarray::Axis(0), &train);
                 let y_train: Vec<usize> = train.iter().map(|&i| y[i]).collect();
-                let model = ser_train::fit(&self.model, x_train.view(), &y_train)
+                let (spec, search) = match &self.grid {
+                    None => (self.model.clone(), None),
+                    Some(grid) => {
+                        let s_train: Vec<String> =
+                            train.iter().map(|&i| speakers[i].clone()).collect();
+                        let cell = GridCell {
+                            ctx,
+                            grid,
+                            input: format!(
+                                "{}\0{}\0{}",
+                                inputs.file("features", "features")?,
+                                inputs.file("selection", "selected").map_or("", |s| s.as_str()),
+                                serde_json::to_string(fold)?
+                            ),
+                        };
+                        let (spec, search) = cell
+                            .search(&self.model, &x_train, &y_train, &s_train)
+                            .map_err(|e| anyhow::anyhow!("fold {}: grid search: {e:#}", fold.name))?;
+                        (spec, Some(search))
+                    }
+                };
+                let model = ser_train::fit(&spec, x_train.view(), &y_train)
                     .map_err(|e| anyhow::anyhow!("fold {}: {e}", fold.name))?;
                 let predicted = model.predict(x.select(ndarray::Axis(0), &test).view());
                 Ok((
-                    json!({ "fold": fold.name, "n_features": x.ncols(), "model": model }),
+                    json!({
+                        "fold": fold.name, "n_features": x.ncols(), "model": model,
+                        "grid": search,
+                    }),
                     test.into_iter().zip(predicted).collect(),
                 ))
             })
             .collect();
 
-        let mut models = Vec::new();
+        let mut models: Vec<Value> = Vec::new();
         let (mut p_id, mut p_speaker, mut p_fold, mut p_label, mut p_pred) =
             (vec![], vec![], vec![], vec![], vec![]);
         for (fold, result) in folds.iter().zip(per_fold) {
@@ -132,11 +174,92 @@ impl Stage for TrainStage {
                 cache.put_object(&serde_json::to_vec_pretty(&self.model)?, "json")?,
             ),
         ]);
+        let mut summary = json!({ "folds": folds.len(), "classes": classes });
+        let mut items = Vec::new();
+        if self.grid.is_some() {
+            let (mut computed, mut reused) = (0, 0);
+            let mut chosen = Vec::new();
+            for m in &models {
+                let search = &m["grid"];
+                computed += search["computed"].as_u64().unwrap_or(0);
+                reused += search["reused"].as_u64().unwrap_or(0);
+                chosen.push(json!({ "fold": m["fold"], "params": search["chosen"] }));
+                if let Some(keys) = search["items"].as_array() {
+                    items.extend(keys.iter().filter_map(|k| k.as_str()).map(String::from));
+                }
+            }
+            summary["grid"] =
+                json!({ "chosen": chosen, "points_computed": computed, "points_reused": reused });
+        }
         Ok(Outputs {
             files,
-            summary: json!({ "folds": folds.len(), "classes": classes }),
+            summary,
+            items,
             ..Default::default()
         })
+    }
+}
+
+/// Grid search in one training fold.
+struct GridCell<'a> {
+    ctx: &'a Context,
+    grid: &'a GridSearch,
+    /// What the fold's scores depend on besides the point: the feature
+    /// table, the selection and the fold.
+    input: String,
+}
+
+impl GridCell<'_> {
+    /// The best spec by inner-CV UA, and the search's record (each point's
+    /// score, the chosen values, the per-item records used).
+    fn search(
+        &self,
+        base: &ModelSpec,
+        x: &Array2<f64>,
+        y: &[usize],
+        speakers: &[String],
+    ) -> anyhow::Result<(ModelSpec, Value)> {
+        let points = self.grid.points(base).map_err(|e| anyhow::anyhow!(e))?;
+        let splits = inner_cv::speaker_splits(speakers, y, self.grid.folds)?;
+        let scored: Vec<anyhow::Result<(GridScore, String, bool)>> = points
+            .par_iter()
+            .map(|point| {
+                let key = item_key(
+                    "train-grid",
+                    CODE_VERSION,
+                    &json!({ "spec": point.spec, "folds": self.grid.folds }),
+                    &self.input,
+                );
+                let path = self.ctx.cache.item_record_path("train-grid", &key);
+                if let Some(score) = self.ctx.cache.read_json::<GridScore>(&path) {
+                    return Ok((score, key, false));
+                }
+                let score = GridScore {
+                    params: point.params.clone(),
+                    ua: inner_cv::mean_ua(&point.spec, x.view(), y, &splits),
+                };
+                self.ctx.cache.write_json(&path, &score)?;
+                Ok((score, key, true))
+            })
+            .collect();
+        let scored: Vec<(GridScore, String, bool)> =
+            scored.into_iter().collect::<anyhow::Result<_>>()?;
+        // The first point of the best score wins, so ties go to the order
+        // the grid lists its values in.
+        let best = (0..scored.len())
+            .rev()
+            .max_by(|&a, &b| scored[a].0.ua.total_cmp(&scored[b].0.ua))
+            .expect("a grid has at least one point");
+        let computed = scored.iter().filter(|s| s.2).count();
+        let record = json!({
+            "chosen": scored[best].0.params,
+            "inner_folds": self.grid.folds,
+            "scores": scored.iter().map(|s| &s.0).collect::<Vec<_>>(),
+            "computed": computed,
+            "reused": scored.len() - computed,
+            "items": scored.iter().map(|s| format!("train-grid/{}", s.1)).collect::<Vec<_>>(),
+        });
+        Ok((points[best].spec.clone(), record))
     }
 }
 

@@ -1,13 +1,24 @@
-//! Classification metrics over class indices.
+//! Classification metrics over class indices, their uncertainty, and
+//! comparisons of two systems.
 //!
 //! Definitions follow scikit-learn: UA is `balanced_accuracy_score` (mean
 //! recall over the classes present in the truth), WA is
 //! `accuracy_score`, macro-F1 is `f1_score(average="macro")` over the
 //! classes present in truth or prediction, with 0 where a score divides by
-//! zero.
+//! zero; the normalised confusion matrix is
+//! `confusion_matrix(normalize="true")`.
+//!
+//! Uncertainty comes from the percentile bootstrap over test utterances
+//! ([`bootstrap_intervals`], [`paired_bootstrap`]); two systems are also
+//! compared by McNemar's exact test on their correct/incorrect pairs
+//! ([`mcnemar`]). Resamples draw from a seeded ChaCha8 stream, so a seed
+//! always gives the same intervals.
 
 use serde::{Deserialize, Serialize};
 
+use crate::rng::Stream;
+
+/// One class's scores; `support` is its number of true utterances.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassScores {
     pub precision: f64,
@@ -16,6 +27,7 @@ pub struct ClassScores {
     pub support: usize,
 }
 
+/// The scores of one set of predictions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     pub ua: f64,
@@ -81,6 +93,352 @@ impl Metrics {
     }
 }
 
+/// The rows of a confusion matrix (`[true][predicted]` counts) divided by
+/// their sums, so row `t` is how utterances of class `t` were labelled; an
+/// all-zero row (a class absent from the truth) stays zero, as in
+/// scikit-learn's `confusion_matrix(normalize="true")`.
+pub fn row_normalized(confusion: &[Vec<usize>]) -> Vec<Vec<f64>> {
+    confusion
+        .iter()
+        .map(|row| {
+            let total: usize = row.iter().sum();
+            row.iter()
+                .map(|&c| {
+                    if total == 0 {
+                        0.0
+                    } else {
+                        c as f64 / total as f64
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+impl Metrics {
+    /// The confusion matrix with each true class's row summing to 1 (see
+    /// [`row_normalized`]).
+    pub fn confusion_normalized(&self) -> Vec<Vec<f64>> {
+        row_normalized(&self.confusion)
+    }
+}
+
+/// How a bootstrap resamples: `resamples` draws of the test utterances with
+/// replacement from a ChaCha8 stream seeded with `seed`, and an interval
+/// holding the central `level` of the resampled scores.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Bootstrap {
+    pub resamples: usize,
+    pub seed: u64,
+    pub level: f64,
+}
+
+impl Default for Bootstrap {
+    fn default() -> Bootstrap {
+        Bootstrap {
+            resamples: 1000,
+            seed: 0,
+            level: 0.95,
+        }
+    }
+}
+
+/// A score on the test utterances as they are, and the percentile interval
+/// of its bootstrap resamples.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub estimate: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Bootstrap intervals on UA and WA.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScoreIntervals {
+    pub ua: Interval,
+    pub wa: Interval,
+    pub bootstrap: Bootstrap,
+}
+
+/// Paired bootstrap of two systems' UA on the same utterances.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PairedBootstrap {
+    pub ua_a: f64,
+    pub ua_b: f64,
+    /// `ua_a - ua_b` and its interval.
+    pub difference: Interval,
+    /// Two-sided: `min(1, 2 * min(#{d* <= 0}, #{d* >= 0}) / B)` over the
+    /// `B` resampled differences `d*`, i.e. twice the fraction of resamples
+    /// in which the difference's sign flips (or vanishes).
+    pub p_value: f64,
+    pub bootstrap: Bootstrap,
+}
+
+/// McNemar's test of two systems on the same utterances.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct McNemar {
+    /// Utterances system A gets right and system B wrong.
+    pub only_a_correct: usize,
+    /// Utterances system B gets right and system A wrong.
+    pub only_b_correct: usize,
+    /// Exact two-sided p: `min(1, 2 P(X <= k))`, `X ~ Binomial(b + c, 1/2)`,
+    /// `k = min(b, c)`; what `scipy.stats.binomtest(k, b + c, 0.5)` gives.
+    pub p_exact: f64,
+    /// Mid-p: `min(1, 2 P(X <= k) - P(X = k))`; less conservative than the
+    /// exact p, with close to nominal size (Fagerland, Lydersen and Laake,
+    /// BMC Med. Res. Methodol. 2013), and the one to report by default.
+    pub p_mid: f64,
+}
+
+/// Percentile bootstrap intervals on UA and WA of `predicted` against
+/// `truth` (class indices below `n_classes`).
+///
+/// With `folds` (one fold index per utterance; equal values form a fold),
+/// the scores are fold means, as the evaluate stage's headline numbers are,
+/// and each resample draws every fold's utterances from that fold only, so
+/// fold sizes stay fixed. Without, the scores are pooled over all
+/// utterances. A resample in which a class happens to be absent averages
+/// UA over the classes it holds, as the score does on any test set.
+///
+/// # Panics
+/// On no utterances, or slices of different lengths.
+pub fn bootstrap_intervals(
+    truth: &[usize],
+    predicted: &[usize],
+    folds: Option<&[usize]>,
+    n_classes: usize,
+    config: &Bootstrap,
+) -> ScoreIntervals {
+    let mut resampler = Resampler::new(truth, &[predicted], folds, n_classes);
+    let mut scores = [(0.0, 0.0)];
+    resampler.scores(None, &mut scores);
+    let (ua, wa) = scores[0];
+    let mut ua_star = Vec::with_capacity(config.resamples);
+    let mut wa_star = Vec::with_capacity(config.resamples);
+    let mut stream = Stream::new(config.seed);
+    for _ in 0..config.resamples {
+        resampler.scores(Some(&mut stream), &mut scores);
+        ua_star.push(scores[0].0);
+        wa_star.push(scores[0].1);
+    }
+    ScoreIntervals {
+        ua: percentile_interval(ua, &mut ua_star, config.level),
+        wa: percentile_interval(wa, &mut wa_star, config.level),
+        bootstrap: *config,
+    }
+}
+
+/// Paired bootstrap of `ua(a) - ua(b)` on the same test utterances: each
+/// resample draws one set of utterances and scores both systems on it, so
+/// the interval and p-value reflect how the systems differ on the same
+/// inputs. `folds` as in [`bootstrap_intervals`] (fold-mean UA, resampled
+/// within folds).
+///
+/// # Panics
+/// On no utterances, or slices of different lengths.
+pub fn paired_bootstrap(
+    truth: &[usize],
+    predicted_a: &[usize],
+    predicted_b: &[usize],
+    folds: Option<&[usize]>,
+    n_classes: usize,
+    config: &Bootstrap,
+) -> PairedBootstrap {
+    let mut resampler = Resampler::new(truth, &[predicted_a, predicted_b], folds, n_classes);
+    let mut scores = [(0.0, 0.0); 2];
+    resampler.scores(None, &mut scores);
+    let (ua_a, ua_b) = (scores[0].0, scores[1].0);
+    let mut d_star = Vec::with_capacity(config.resamples);
+    let mut stream = Stream::new(config.seed);
+    let (mut not_above, mut not_below) = (0usize, 0usize);
+    for _ in 0..config.resamples {
+        resampler.scores(Some(&mut stream), &mut scores);
+        let d = scores[0].0 - scores[1].0;
+        not_above += usize::from(d <= 0.0);
+        not_below += usize::from(d >= 0.0);
+        d_star.push(d);
+    }
+    let p_value = if config.resamples == 0 {
+        1.0
+    } else {
+        (2.0 * not_above.min(not_below) as f64 / config.resamples as f64).min(1.0)
+    };
+    PairedBootstrap {
+        ua_a,
+        ua_b,
+        difference: percentile_interval(ua_a - ua_b, &mut d_star, config.level),
+        p_value,
+        bootstrap: *config,
+    }
+}
+
+/// McNemar's test on which utterances each system gets right.
+///
+/// # Panics
+/// On slices of different lengths.
+pub fn mcnemar(truth: &[usize], predicted_a: &[usize], predicted_b: &[usize]) -> McNemar {
+    assert!(
+        truth.len() == predicted_a.len() && truth.len() == predicted_b.len(),
+        "one prediction per utterance from each system"
+    );
+    let (mut only_a, mut only_b) = (0, 0);
+    for ((&t, &a), &b) in truth.iter().zip(predicted_a).zip(predicted_b) {
+        match (a == t, b == t) {
+            (true, false) => only_a += 1,
+            (false, true) => only_b += 1,
+            _ => {}
+        }
+    }
+    mcnemar_counts(only_a, only_b)
+}
+
+/// McNemar's test from the discordant counts: `only_a_correct` utterances
+/// only A gets right, `only_b_correct` only B.
+pub fn mcnemar_counts(only_a_correct: usize, only_b_correct: usize) -> McNemar {
+    let n = only_a_correct + only_b_correct;
+    let k = only_a_correct.min(only_b_correct);
+    // Binomial(n, 1/2) probabilities in log space: 0.5^n underflows past
+    // n = 1074, and ln C(n, i) grows one term at a time.
+    let ln_half_n = -(n as f64) * std::f64::consts::LN_2;
+    let (mut ln_choose, mut tail, mut at_k) = (0.0f64, 0.0f64, 0.0f64);
+    for i in 0..=k {
+        if i > 0 {
+            ln_choose += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        at_k = (ln_choose + ln_half_n).exp();
+        tail += at_k;
+    }
+    McNemar {
+        only_a_correct,
+        only_b_correct,
+        p_exact: (2.0 * tail).min(1.0),
+        p_mid: (2.0 * tail - at_k).min(1.0),
+    }
+}
+
+/// The percentile interval of `resampled` (sorted in place) around
+/// `estimate`, with numpy's default (linear) quantiles; with no resamples,
+/// the estimate alone.
+fn percentile_interval(estimate: f64, resampled: &mut [f64], level: f64) -> Interval {
+    if resampled.is_empty() {
+        return Interval {
+            estimate,
+            low: estimate,
+            high: estimate,
+        };
+    }
+    resampled.sort_unstable_by(f64::total_cmp);
+    let quantile = |q: f64| {
+        let h = (resampled.len() - 1) as f64 * q;
+        let below = h.floor() as usize;
+        let above = (below + 1).min(resampled.len() - 1);
+        resampled[below] + (h - below as f64) * (resampled[above] - resampled[below])
+    };
+    let tail = (1.0 - level) / 2.0;
+    Interval {
+        estimate,
+        low: quantile(tail),
+        high: quantile(1.0 - tail),
+    }
+}
+
+/// Test utterances prepared for cheap resampling: every system's outcome
+/// on a row packed as `2 * true_class + correct`, so one resample is a
+/// count per code and a pass over the classes, with no allocation.
+struct Resampler {
+    n_classes: usize,
+    /// The rows of each fold (one fold when the scores are pooled).
+    strata: Vec<Vec<u32>>,
+    /// Per system, each row's code.
+    codes: Vec<Vec<u32>>,
+    /// Scratch: per system, counts of each code in the current fold.
+    counts: Vec<u32>,
+}
+
+impl Resampler {
+    fn new(
+        truth: &[usize],
+        predictions: &[&[usize]],
+        folds: Option<&[usize]>,
+        n_classes: usize,
+    ) -> Resampler {
+        assert!(!truth.is_empty(), "no test utterances to resample");
+        assert!(
+            predictions.iter().all(|p| p.len() == truth.len())
+                && folds.is_none_or(|f| f.len() == truth.len()),
+            "one prediction and fold per utterance"
+        );
+        let strata = match folds {
+            None => vec![(0..truth.len() as u32).collect()],
+            Some(folds) => {
+                let mut by_fold: std::collections::BTreeMap<usize, Vec<u32>> = Default::default();
+                for (row, &f) in folds.iter().enumerate() {
+                    by_fold.entry(f).or_default().push(row as u32);
+                }
+                by_fold.into_values().collect()
+            }
+        };
+        let codes = predictions
+            .iter()
+            .map(|p| {
+                truth
+                    .iter()
+                    .zip(*p)
+                    .map(|(&t, &p)| {
+                        assert!(t < n_classes && p < n_classes, "class index out of range");
+                        (2 * t + usize::from(t == p)) as u32
+                    })
+                    .collect()
+            })
+            .collect();
+        Resampler {
+            n_classes,
+            strata,
+            codes,
+            counts: vec![0; predictions.len() * 2 * n_classes],
+        }
+    }
+
+    /// Each system's (UA, WA), averaged over folds, on one resample drawn
+    /// from `stream`, or on the utterances as they are without one.
+    fn scores(&mut self, mut stream: Option<&mut Stream>, out: &mut [(f64, f64)]) {
+        let width = 2 * self.n_classes;
+        out.fill((0.0, 0.0));
+        let n_strata = self.strata.len() as f64;
+        for rows in &self.strata {
+            self.counts.fill(0);
+            let mut tally = |row: u32| {
+                for (m, codes) in self.codes.iter().enumerate() {
+                    self.counts[m * width + codes[row as usize] as usize] += 1;
+                }
+            };
+            match stream.as_deref_mut() {
+                Some(stream) => {
+                    for _ in 0..rows.len() {
+                        tally(rows[stream.below(rows.len())]);
+                    }
+                }
+                None => rows.iter().copied().for_each(tally),
+            }
+            for (m, score) in out.iter_mut().enumerate() {
+                let counts = &self.counts[m * width..(m + 1) * width];
+                let (mut recall_sum, mut present, mut correct) = (0.0, 0usize, 0u32);
+                for class in counts.chunks_exact(2) {
+                    let support = class[0] + class[1];
+                    if support > 0 {
+                        recall_sum += f64::from(class[1]) / f64::from(support);
+                        present += 1;
+                    }
+                    correct += class[1];
+                }
+                score.0 += recall_sum / present as f64 / n_strata;
+                score.1 += f64::from(correct) / rows.len() as f64 / n_strata;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +463,278 @@ mod tests {
     fn absent_classes_do_not_dilute_ua() {
         let m = Metrics::compute(&[0, 0, 1], &[0, 0, 1], 4);
         assert_eq!((m.ua, m.wa, m.macro_f1), (1.0, 1.0, 1.0));
+    }
+
+    #[test]
+    fn hand_computed_normalized_confusion() {
+        let m = Metrics::compute(&[0, 0, 0, 0, 1, 1, 2], &[0, 0, 0, 1, 1, 0, 1], 4);
+        assert_eq!(
+            m.confusion_normalized(),
+            vec![
+                vec![0.75, 0.25, 0.0, 0.0],
+                vec![0.5, 0.5, 0.0, 0.0],
+                vec![0.0, 1.0, 0.0, 0.0],
+                // Class 3 never occurs: its row stays zero, not NaN.
+                vec![0.0, 0.0, 0.0, 0.0],
+            ]
+        );
+    }
+
+    /// A fixed 26-utterance, 5-class prediction set; class 3 is never
+    /// predicted.
+    const SK_TRUTH: [usize; 26] = [
+        0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 4, 4, 4, 4,
+    ];
+    const SK_PRED: [usize; 26] = [
+        0, 0, 0, 1, 2, 0, 1, 1, 0, 2, 1, 2, 2, 2, 0, 1, 2, 4, 2, 0, 1, 2, 4, 4, 0, 4,
+    ];
+
+    #[test]
+    fn matches_scikit_learn() {
+        let m = Metrics::compute(&SK_TRUTH, &SK_PRED, 5);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        // balanced_accuracy_score(truth, pred)
+        assert!(close(m.ua, 0.5283333333333333), "{}", m.ua);
+        // accuracy_score(truth, pred)
+        assert!(close(m.wa, 0.5769230769230769), "{}", m.wa);
+        // f1_score(truth, pred, average="macro")
+        assert!(close(m.macro_f1, 0.4983766233766234), "{}", m.macro_f1);
+        // precision_recall_fscore_support(truth, pred, labels=range(5),
+        // zero_division=0)
+        let precision = [0.5, 0.5, 0.625, 0.0, 0.75];
+        let recall = [0.6666666666666666, 0.6, 0.625, 0.0, 0.75];
+        let f1 = [0.5714285714285714, 0.5454545454545454, 0.625, 0.0, 0.75];
+        let support = [6, 5, 8, 3, 4];
+        for c in 0..5 {
+            let s = &m.per_class[c];
+            assert!(close(s.precision, precision[c]), "precision {c}");
+            assert!(close(s.recall, recall[c]), "recall {c}");
+            assert!(close(s.f1, f1[c]), "f1 {c}");
+            assert_eq!(s.support, support[c]);
+        }
+        // confusion_matrix(truth, pred, labels=range(5))
+        assert_eq!(
+            m.confusion,
+            vec![
+                vec![4, 1, 1, 0, 0],
+                vec![1, 3, 1, 0, 0],
+                vec![1, 1, 5, 0, 1],
+                vec![1, 1, 1, 0, 0],
+                vec![1, 0, 0, 0, 3],
+            ]
+        );
+        // confusion_matrix(truth, pred, labels=range(5), normalize="true")
+        let normalized = [
+            [
+                0.6666666666666666,
+                0.16666666666666666,
+                0.16666666666666666,
+                0.0,
+                0.0,
+            ],
+            [0.2, 0.6, 0.2, 0.0, 0.0],
+            [0.125, 0.125, 0.625, 0.0, 0.125],
+            [
+                0.3333333333333333,
+                0.3333333333333333,
+                0.3333333333333333,
+                0.0,
+                0.0,
+            ],
+            [0.25, 0.0, 0.0, 0.0, 0.75],
+        ];
+        for (row, expected) in m.confusion_normalized().iter().zip(normalized) {
+            for (a, b) in row.iter().zip(expected) {
+                assert!(close(*a, b), "{row:?} vs {expected:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn bootstrap_estimates_are_the_scores() {
+        let b = Bootstrap::default();
+        let ci = bootstrap_intervals(&SK_TRUTH, &SK_PRED, None, 5, &b);
+        let m = Metrics::compute(&SK_TRUTH, &SK_PRED, 5);
+        assert!((ci.ua.estimate - m.ua).abs() < 1e-12 && (ci.wa.estimate - m.wa).abs() < 1e-12);
+        for i in [ci.ua, ci.wa] {
+            assert!(i.low < i.estimate && i.estimate < i.high, "{i:?}");
+        }
+        // Folds: the estimate is the mean of the per-fold scores.
+        let folds: Vec<usize> = (0..SK_TRUTH.len()).map(|i| i % 3).collect();
+        let ci = bootstrap_intervals(&SK_TRUTH, &SK_PRED, Some(&folds), 5, &b);
+        let per_fold: Vec<Metrics> = (0..3)
+            .map(|f| {
+                let rows: Vec<usize> = (0..folds.len()).filter(|&i| folds[i] == f).collect();
+                let t: Vec<usize> = rows.iter().map(|&i| SK_TRUTH[i]).collect();
+                let p: Vec<usize> = rows.iter().map(|&i| SK_PRED[i]).collect();
+                Metrics::compute(&t, &p, 5)
+            })
+            .collect();
+        let mean_ua = per_fold.iter().map(|m| m.ua).sum::<f64>() / 3.0;
+        let mean_wa = per_fold.iter().map(|m| m.wa).sum::<f64>() / 3.0;
+        assert!((ci.ua.estimate - mean_ua).abs() < 1e-12);
+        assert!((ci.wa.estimate - mean_wa).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bootstrap_hand_computed_cases() {
+        let b = Bootstrap::default();
+        // All correct: every resample scores 1.
+        let ci = bootstrap_intervals(&[0, 1, 2, 1], &[0, 1, 2, 1], None, 3, &b);
+        assert_eq!(
+            (ci.ua.low, ci.ua.high, ci.wa.low, ci.wa.high),
+            (1.0, 1.0, 1.0, 1.0)
+        );
+        // One right, one wrong: a resample's WA is 0, 1/2 or 1 with
+        // probabilities 1/4, 1/2, 1/4, so over 1000 resamples the 2.5th and
+        // 97.5th percentiles are 0 and 1.
+        let ci = bootstrap_intervals(&[0, 0], &[0, 1], None, 2, &b);
+        assert_eq!((ci.wa.estimate, ci.wa.low, ci.wa.high), (0.5, 0.0, 1.0));
+        // Folds fixed in size: fold A is always right, fold B always
+        // wrong, so every resample's fold-mean WA is exactly 1/2.
+        let ci = bootstrap_intervals(&[0, 0, 1, 1], &[0, 0, 0, 0], Some(&[7, 7, 9, 9]), 2, &b);
+        assert_eq!((ci.wa.low, ci.wa.high), (0.5, 0.5));
+    }
+
+    #[test]
+    fn bootstrap_is_deterministic_by_seed() {
+        let run = |seed| {
+            bootstrap_intervals(
+                &SK_TRUTH,
+                &SK_PRED,
+                None,
+                5,
+                &Bootstrap {
+                    seed,
+                    ..Bootstrap::default()
+                },
+            )
+        };
+        assert_eq!(run(5), run(5));
+        assert_ne!(run(5), run(6));
+    }
+
+    /// Outcomes of `n` utterances, half of class 0 (recalled with
+    /// probability 0.8) and half of class 1 (0.6): true UA and expected WA
+    /// are both 0.7.
+    fn simulate(stream: &mut Stream, n: usize) -> (Vec<usize>, Vec<usize>) {
+        let truth: Vec<usize> = (0..n).map(|i| i % 2).collect();
+        let predicted = truth
+            .iter()
+            .map(|&t| {
+                let recall = if t == 0 { 0.8 } else { 0.6 };
+                if stream.unit() < recall { t } else { 1 - t }
+            })
+            .collect();
+        (truth, predicted)
+    }
+
+    #[test]
+    fn bootstrap_intervals_cover_the_true_score() {
+        // 200 simulated test sets of 200 utterances; a 95% interval should
+        // cover 0.7 in ~95% of them (sd of the rate ~1.5 points, so
+        // 90-99% is a 3-sigma band). Pooled and 5 folds of 40.
+        let mut stream = Stream::new(11);
+        let config = Bootstrap::default();
+        let folds: Vec<usize> = (0..200).map(|i| i / 40).collect();
+        let (mut pooled, mut fold_mean) = ([0usize; 2], [0usize; 2]);
+        let covers = |i: Interval| usize::from(i.low <= 0.7 && 0.7 <= i.high);
+        let trials = 200;
+        for _ in 0..trials {
+            let (truth, predicted) = simulate(&mut stream, 200);
+            let ci = bootstrap_intervals(&truth, &predicted, None, 2, &config);
+            pooled[0] += covers(ci.ua);
+            pooled[1] += covers(ci.wa);
+            let ci = bootstrap_intervals(&truth, &predicted, Some(&folds), 2, &config);
+            fold_mean[0] += covers(ci.ua);
+            fold_mean[1] += covers(ci.wa);
+        }
+        for (what, hits) in [("pooled", pooled), ("fold mean", fold_mean)] {
+            for (score, hit) in ["UA", "WA"].iter().zip(hits) {
+                let rate = hit as f64 / trials as f64;
+                assert!(
+                    (0.90..=0.99).contains(&rate),
+                    "{what} {score} coverage {rate}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn paired_bootstrap_sees_real_and_null_differences() {
+        let config = Bootstrap::default();
+        let mut stream = Stream::new(12);
+        let (truth, a) = simulate(&mut stream, 400);
+        // Same system: no difference in any resample.
+        let same = paired_bootstrap(&truth, &a, &a, None, 2, &config);
+        assert_eq!(
+            (same.difference.low, same.difference.high, same.p_value),
+            (0.0, 0.0, 1.0)
+        );
+        // B fixes 60 of A's errors: clearly better.
+        let mut b = a.clone();
+        let mut fixed = 0;
+        for (p, &t) in b.iter_mut().zip(&truth) {
+            if *p != t && fixed < 60 {
+                *p = t;
+                fixed += 1;
+            }
+        }
+        let cmp = paired_bootstrap(&truth, &a, &b, None, 2, &config);
+        let (ma, mb) = (
+            Metrics::compute(&truth, &a, 2),
+            Metrics::compute(&truth, &b, 2),
+        );
+        assert!((cmp.difference.estimate - (ma.ua - mb.ua)).abs() < 1e-12);
+        assert!(cmp.difference.high < 0.0, "{cmp:?}");
+        assert!(cmp.p_value < 0.01, "{cmp:?}");
+        // Swapping the systems mirrors the result.
+        let back = paired_bootstrap(&truth, &b, &a, None, 2, &config);
+        assert!((back.difference.estimate + cmp.difference.estimate).abs() < 1e-12);
+        assert!((back.difference.low + cmp.difference.high).abs() < 1e-12);
+        assert_eq!(back.p_value, cmp.p_value);
+        // Two systems differing on few utterances, either way: no evidence.
+        let mut c = a.clone();
+        c[0] = 1 - c[0];
+        c[1] = 1 - c[1];
+        let folds: Vec<usize> = (0..400).map(|i| i / 80).collect();
+        let close = paired_bootstrap(&truth, &a, &c, Some(&folds), 2, &config);
+        assert!(close.p_value > 0.2, "{close:?}");
+    }
+
+    #[test]
+    fn mcnemar_matches_scipy() {
+        // Expected values: scipy 1.17 with k = min(b, c), n = b + c:
+        // exact = binomtest(k, n, 0.5).pvalue,
+        // mid = min(1, 2 * binom.cdf(k, n, 0.5) - binom.pmf(k, n, 0.5)).
+        let cases = [
+            (12, 3, 0.03515625, 0.02127075195312501),
+            (480, 420, 0.04916136808348984, 0.04556030116724773),
+            (40, 25, 0.08168153394154003, 0.06401750413722561),
+            (7, 7, 1.0, 1.0),
+            (1, 0, 1.0, 0.4999999999999999),
+        ];
+        for (b, c, exact, mid) in cases {
+            let t = mcnemar_counts(b, c);
+            assert!((t.p_exact - exact).abs() <= 1e-10 * exact, "{b},{c}: {t:?}");
+            assert!((t.p_mid - mid).abs() <= 1e-10 * mid, "{b},{c}: {t:?}");
+            assert_eq!(mcnemar_counts(c, b).p_exact, t.p_exact);
+        }
+        // No discordant pairs: nothing to test.
+        assert_eq!(
+            (mcnemar_counts(0, 0).p_exact, mcnemar_counts(0, 0).p_mid),
+            (1.0, 1.0)
+        );
+    }
+
+    #[test]
+    fn mcnemar_counts_discordant_utterances() {
+        // rows: A right & B wrong (x2), A wrong & B right (x1), both right,
+        // both wrong.
+        let t = mcnemar(&[0, 1, 2, 0, 1], &[0, 1, 0, 0, 0], &[1, 0, 2, 0, 2]);
+        assert_eq!((t.only_a_correct, t.only_b_correct), (2, 1));
+        // P(X <= 1), X ~ Bin(3, 1/2) = 4/8: exact min(1, 1) = 1, mid 1 - 3/8.
+        assert_eq!(t.p_exact, 1.0);
+        assert!((t.p_mid - 0.625).abs() < 1e-12, "{t:?}");
     }
 }
