@@ -6,6 +6,8 @@
 #   lame                             MP3 encoder   \
 #   vorbis-tools (oggenc)            Ogg Vorbis     } the ingest format tests
 #   sox                              AIFF writer   /  encode fixtures at test time
+#   chromium                         headless browser: the report's page is
+#                                    tested by loading it (ser-report tests)
 #
 # Idempotent: only packages whose command (or, for libraries, whose dpkg
 # entry) is missing are installed, and `apt-get update` runs once, only when
@@ -22,6 +24,7 @@ REQUIREMENTS=(
     "lame:cmd:lame"
     "vorbis-tools:cmd:oggenc"
     "sox:cmd:sox"
+    "chromium:cmd:chromium"
 )
 
 dpkg_installed() {
@@ -47,7 +50,7 @@ for req in "${REQUIREMENTS[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-    echo "setup.sh: all system packages are present (cmake, pkg-config, libclang-dev, lame, oggenc, sox); nothing to do"
+    echo "setup.sh: all system packages are present (cmake, pkg-config, libclang-dev, lame, oggenc, sox, chromium); nothing to do"
     exit 0
 fi
 
@@ -74,5 +77,6 @@ ${SUDO[@]+"${SUDO[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 # Check that the install gave us what the checks above look for.
 command -v cmake >/dev/null && command -v pkg-config >/dev/null && command -v lame >/dev/null \
     && command -v oggenc >/dev/null && command -v sox >/dev/null && dpkg_installed libclang-dev \
+    && command -v chromium >/dev/null \
     || { echo "setup.sh: packages installed, but a required tool is still missing" >&2; exit 1; }
 echo "setup.sh: done"

@@ -46,6 +46,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Is experiment A better than B? Paired bootstrap and McNemar on their predictions.
+    Compare {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// An experiment as `ser metrics` names it, e.g. acoustic/none/svm.
+        a: String,
+        /// The experiment to compare it with.
+        b: String,
+        /// The protocol both were evaluated on (default: the first in the matrix).
+        #[arg(long)]
+        protocol: Option<String>,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the latest artifacts of each node (node, output, file path), optionally of nodes whose name contains PATTERN.
     Outputs {
         #[command(flatten)]
@@ -66,7 +81,7 @@ pub enum Command {
     },
     /// Extract a feature set from audio files into a Parquet table, outside any pipeline.
     Extract {
-        /// Feature set: acoustic, mfcc, logmel, spectral.
+        /// Feature set: acoustic, mfcc, logmel, spectral, egemaps, gemaps.
         #[arg(long = "set", default_value = "acoustic")]
         set: String,
         /// One row per frame (file, frame, descriptors) instead of one row of functionals per file.
@@ -114,6 +129,13 @@ pub fn main() -> i32 {
         Command::Status { pipeline } => commands::status::status(pipeline),
         Command::Dag { pipeline } => commands::status::dag(pipeline),
         Command::Metrics { pipeline, json } => commands::metrics::metrics(pipeline, *json),
+        Command::Compare {
+            pipeline,
+            a,
+            b,
+            protocol,
+            json,
+        } => commands::compare::compare(pipeline, a, b, protocol.as_deref(), *json),
         Command::Outputs { pipeline, pattern } => {
             commands::outputs::outputs(pipeline, pattern.as_deref())
         }

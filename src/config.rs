@@ -230,6 +230,17 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
             config.sample_rate
         );
     }
+    // openSMILE's parameter sets are defined at 16 kHz only.
+    for set in &m.features {
+        let fixed = ser_extract::feature_set(set)
+            .is_some_and(|s| s.descriptors.iter().any(|d| d.gemaps_set().is_some()));
+        if fixed && config.sample_rate != 16000 {
+            bail!(
+                "experiments.features: {set} needs sample_rate 16000 (got {})",
+                config.sample_rate
+            );
+        }
+    }
     Ok(())
 }
 

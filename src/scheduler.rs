@@ -301,9 +301,23 @@ impl<'a> Shared<'a> {
             .println(&format!("{:>9} {} ({reason})", "run", node.name));
         let inputs = read_inputs(self.graph, i, &deps);
         let started = Instant::now();
-        let outputs = match node.stage.run(self.ctx, &inputs) {
-            Ok(o) => o,
-            Err(e) => return self.fail(&node.name, format!("{e:#}")),
+        // A panic in a stage (say, inside a model library) fails this node
+        // and its dependents like an error would; the rest of the run goes
+        // on and everything already computed stays cached.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            node.stage.run(self.ctx, &inputs)
+        }));
+        let outputs = match run {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => return self.fail(&node.name, format!("{e:#}")),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                return self.fail(&node.name, format!("panicked: {message}"));
+            }
         };
         let key = fingerprint.key();
         let record = NodeRecord {

@@ -550,7 +550,7 @@ fn extract_command_writes_one_row_per_file_and_reports_bad_files() {
     ]);
     assert!(
         String::from_utf8_lossy(&bad.stderr)
-            .contains("unknown feature set 'wav2vec' (known: acoustic, mfcc, logmel, spectral)")
+            .contains("unknown feature set 'wav2vec' (known: acoustic, mfcc, logmel, spectral, egemaps, gemaps)")
     );
 }
 

@@ -2,7 +2,8 @@
 //!
 //! `--json` prints one object per line with the keys `experiment`,
 //! `features`, `selection`, `model`, `protocol`, `ua`, `wa`, `macro_f1`,
-//! `n_test`: a stable contract for scripts.
+//! `n_test`, and `ua_ci`, `wa_ci` ([low, high], 95% bootstrap): a stable
+//! contract for scripts.
 
 use serde_json::json;
 
@@ -27,6 +28,7 @@ fn row(experiment: &crate::dag::Experiment, record: &NodeRecord) -> Row {
             "model": experiment.model,
             "protocol": experiment.protocol,
             "ua": s["ua"], "wa": s["wa"], "macro_f1": s["macro_f1"], "n_test": s["n_test"],
+            "ua_ci": s["ua_ci"], "wa_ci": s["wa_ci"],
         }),
     }
 }
@@ -47,16 +49,21 @@ pub fn print_table(rows: &[Row]) {
     let ua = |r: &Row| r.json["ua"].as_f64().unwrap_or(f64::NAN);
     rows.sort_by(|a, b| ua(b).total_cmp(&ua(a)));
     println!(
-        "{:<36} {:<16} {:>7} {:>7} {:>8} {:>6}",
-        "experiment", "protocol", "UA", "WA", "macroF1", "n"
+        "{:<36} {:<16} {:>7} {:<17} {:>7} {:>8} {:>6}",
+        "experiment", "protocol", "UA", "  UA 95% CI", "WA", "macroF1", "n"
     );
     for r in &rows {
         let j = &r.json;
+        let ci = match (j["ua_ci"][0].as_f64(), j["ua_ci"][1].as_f64()) {
+            (Some(low), Some(high)) => format!("  [{low:.3}, {high:.3}]"),
+            _ => String::new(),
+        };
         println!(
-            "{:<36} {:<16} {:>7.4} {:>7.4} {:>8.4} {:>6}",
+            "{:<36} {:<16} {:>7.4} {:<17} {:>7.4} {:>8.4} {:>6}",
             j["experiment"].as_str().unwrap_or(""),
             j["protocol"].as_str().unwrap_or(""),
             ua(r),
+            ci,
             j["wa"].as_f64().unwrap_or(f64::NAN),
             j["macro_f1"].as_f64().unwrap_or(f64::NAN),
             j["n_test"]

@@ -1,6 +1,7 @@
 //! The `ser` subcommands. Each takes parsed CLI options and returns an
 //! error (printed as one line by `main`) or `Ok(exit code)`.
 
+pub mod compare;
 pub mod corpus;
 pub mod extract;
 pub mod gc;

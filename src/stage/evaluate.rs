@@ -1,17 +1,21 @@
 //! The evaluate node: metrics of a train node's predictions, per fold,
 //! averaged over folds (the headline numbers, as EmoBox reports them) and
-//! pooled over all test utterances.
+//! pooled over all test utterances, with 95% bootstrap intervals on the
+//! headline UA and WA (test utterances resampled within each fold, fixed
+//! seed, so the interval is as reproducible as the score).
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
 use ser_evaluate::Metrics;
+use ser_evaluate::metrics::{Bootstrap, bootstrap_intervals};
 
 use super::{Context, Inputs, Outputs, Stage};
 use crate::artifact::{ColumnData, Table, parquet_read, parquet_write};
 
-const CODE_VERSION: u32 = 1;
+// 2: bootstrap intervals, normalised confusion.
+const CODE_VERSION: u32 = 2;
 
 pub struct EvaluateStage;
 
@@ -25,7 +29,7 @@ impl Stage for EvaluateStage {
     }
 
     fn params(&self) -> Value {
-        json!({})
+        json!({ "bootstrap": Bootstrap::default() })
     }
 
     fn reads(&self, role: &str) -> &'static [&'static str] {
@@ -96,9 +100,27 @@ impl Stage for EvaluateStage {
                 "n",
                 ColumnData::Int64(rows.iter().map(|m| m.n as i64).collect()),
             );
+        let fold_index: Vec<usize> = folds
+            .iter()
+            .map(|f| fold_names.iter().position(|n| n == f).expect("listed above"))
+            .collect();
+        let intervals = bootstrap_intervals(
+            &truth,
+            &pred,
+            Some(&fold_index),
+            classes.len(),
+            &Bootstrap::default(),
+        );
         let summary = json!({
             "ua": ua, "wa": wa, "macro_f1": macro_f1, "n_test": pooled.n,
+            "ua_ci": [intervals.ua.low, intervals.ua.high],
+            "wa_ci": [intervals.wa.low, intervals.wa.high],
+            "bootstrap": intervals.bootstrap,
             "classes": classes, "pooled": pooled,
+            "confusion_normalized": pooled.confusion_normalized(),
+            "folds": scopes.iter().map(|(name, m)| json!({
+                "fold": name, "ua": m.ua, "wa": m.wa, "macro_f1": m.macro_f1, "n": m.n,
+            })).collect::<Vec<_>>(),
         });
         let cache = &ctx.cache;
         let files = BTreeMap::from([

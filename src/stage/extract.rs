@@ -50,13 +50,19 @@ impl ExtractStage {
     /// The stage for a feature set named in the matrix (names checked by
     /// config validation).
     pub fn for_set(set: &str, params: &ExtractParams, sample_rate: u32) -> ExtractStage {
-        let descriptors = ser_extract::feature_set(set)
+        let descriptors: Vec<Descriptor> = ser_extract::feature_set(set)
             .map(|s| s.descriptors.to_vec())
             .unwrap_or_default();
+        let mut params = params.clone();
+        if descriptors.iter().any(|d| d.gemaps_set().is_some()) {
+            // openSMILE's sets fix their own frames and functionals; the
+            // librosa options (deltas among them) do not apply.
+            params.deltas = 0;
+        }
         ExtractStage {
             set: set.to_string(),
             descriptors,
-            params: params.clone(),
+            params,
             sample_rate,
         }
     }
@@ -64,6 +70,11 @@ impl ExtractStage {
     /// Only the parameters this set's numbers depend on, so tweaking
     /// `n_mfcc` leaves the log-mel and spectral sets fresh.
     fn numeric_params(&self) -> Value {
+        if self.descriptors.iter().any(|d| d.gemaps_set().is_some()) {
+            // Fixed by the standard: n_fft, hops and functionals do not
+            // change these numbers, so they must not invalidate them.
+            return json!({ "descriptors": self.descriptors, "sample_rate": self.sample_rate });
+        }
         let p = &self.params;
         let mut v = json!({
             "n_fft": p.n_fft, "win_length": p.win_length, "hop_length": p.hop_length,

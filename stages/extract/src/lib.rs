@@ -16,10 +16,14 @@
 //!   zero-crossing rate.
 //! - [`deltas`]: librosa's `delta` (width 9) of any descriptor.
 //! - [`functionals`]: per-utterance statistics of frame-level descriptors.
+//! - [`gemaps`]: openSMILE's eGeMAPSv02 and GeMAPSv01b sets (the `egemaps`
+//!   and `gemaps` feature sets), whose parameters are fixed by the standard
+//!   and whose functionals are the standard's own.
 
 pub mod chroma;
 pub mod deltas;
 pub mod functionals;
+pub mod gemaps;
 pub mod mel;
 pub mod spectral;
 pub mod stft;
@@ -118,6 +122,13 @@ pub enum Descriptor {
     Zcr,
     /// `rms`: frame energy over `win_length` samples.
     Rms,
+    /// eGeMAPSv02 (openSMILE 2.6 numbers): 25 LLDs per 10 ms frame with
+    /// openSMILE's names, and the standard's 88 functionals instead of
+    /// `functionals`. Fixed parameters; cannot be combined with other
+    /// descriptors.
+    Egemaps,
+    /// GeMAPSv01b: 18 LLDs, 62 functionals; as [`Descriptor::Egemaps`].
+    Gemaps,
 }
 
 impl Descriptor {
@@ -136,6 +147,15 @@ impl Descriptor {
     /// parameters matter to it).
     pub fn uses_mel(self) -> bool {
         matches!(self, Descriptor::Logmel | Descriptor::Mfcc)
+    }
+
+    /// The GeMAPS set this descriptor stands for, if it is one.
+    pub fn gemaps_set(self) -> Option<gemaps::GemapsSet> {
+        match self {
+            Descriptor::Egemaps => Some(gemaps::GemapsSet::Egemaps),
+            Descriptor::Gemaps => Some(gemaps::GemapsSet::Gemaps),
+            _ => None,
+        }
     }
 }
 
@@ -169,6 +189,16 @@ pub const FEATURE_SETS: &[FeatureSet] = &[
         descriptors: &[Descriptor::SpectralShape, Descriptor::Zcr, Descriptor::Rms],
         about: "spectral centroid, bandwidth, rolloff, flatness, zcr, rms",
     },
+    FeatureSet {
+        name: "egemaps",
+        descriptors: &[Descriptor::Egemaps],
+        about: "openSMILE eGeMAPSv02: 25 LLDs per frame, 88 functionals (16 kHz only; extract parameters do not apply)",
+    },
+    FeatureSet {
+        name: "gemaps",
+        descriptors: &[Descriptor::Gemaps],
+        about: "openSMILE GeMAPSv01b: 18 LLDs per frame, 62 functionals (16 kHz only; extract parameters do not apply)",
+    },
 ];
 
 /// The feature set called `name`.
@@ -179,6 +209,9 @@ pub fn feature_set(name: &str) -> Option<&'static FeatureSet> {
 impl Extractor {
     /// Column names of [`Extractor::functionals`].
     pub fn functional_names(&self) -> Vec<String> {
+        if let Some((set, _)) = &self.gemaps {
+            return gemaps::Gemaps::functional_names(*set);
+        }
         functionals::names(&self.column_names(), &self.params.functionals)
     }
 
@@ -191,6 +224,9 @@ impl Extractor {
 
     /// Functionals of frames this extractor computed.
     pub fn functionals_of(&self, frames: &FrameFeatures) -> Vec<f32> {
+        if let Some(values) = &frames.utterance_functionals {
+            return values.clone();
+        }
         functionals::compute(&frames.values, &self.params.functionals)
     }
 
@@ -206,6 +242,10 @@ pub struct FrameFeatures {
     pub values: Array2<f32>,
     /// Frames per second.
     pub frame_rate: f64,
+    /// Functionals computed together with the frames, for sets whose
+    /// functionals read more than the frame matrix holds (GeMAPS: the
+    /// unsmoothed contours, voicing-gated copies, frame energy).
+    pub(crate) utterance_functionals: Option<Vec<f32>>,
 }
 
 /// Reusable feature extractor for one sample rate and parameter set.
@@ -220,6 +260,9 @@ pub struct Extractor {
     contrast_bands: Vec<spectral::ContrastBand>,
     /// Centre frequency of each FFT bin, Hz.
     fft_freqs: Vec<f64>,
+    /// Set when the descriptor is a GeMAPS set, which replaces the whole
+    /// librosa pipeline.
+    gemaps: Option<(gemaps::GemapsSet, gemaps::Gemaps)>,
 }
 
 impl Extractor {
@@ -243,6 +286,29 @@ impl Extractor {
                 params.deltas
             )));
         }
+        let gemaps = match descriptors.iter().filter_map(|d| d.gemaps_set()).next() {
+            Some(set) => {
+                if descriptors.len() > 1 {
+                    return Err(ExtractError::Params(
+                        "egemaps/gemaps cannot be combined with other descriptors".into(),
+                    ));
+                }
+                if sample_rate != gemaps::SAMPLE_RATE {
+                    return Err(ExtractError::Params(format!(
+                        "egemaps/gemaps are defined at {} Hz, not {sample_rate} Hz",
+                        gemaps::SAMPLE_RATE
+                    )));
+                }
+                if params.deltas > 0 {
+                    return Err(ExtractError::Params(
+                        "deltas do not apply to egemaps/gemaps (their functionals are fixed)"
+                            .into(),
+                    ));
+                }
+                Some((set, gemaps::Gemaps::new()))
+            }
+            None => None,
+        };
         if params.functionals.is_empty() {
             return Err(ExtractError::Params(
                 "functionals: the list is empty".into(),
@@ -280,6 +346,7 @@ impl Extractor {
             chroma,
             contrast_bands,
             fft_freqs,
+            gemaps,
         })
     }
 
@@ -300,6 +367,9 @@ impl Extractor {
                 Descriptor::SpectralShape => names.extend(spectral::SHAPE_NAMES.map(String::from)),
                 Descriptor::Zcr => names.push("zcr".into()),
                 Descriptor::Rms => names.push("rms".into()),
+                Descriptor::Egemaps | Descriptor::Gemaps => {
+                    unreachable!("GeMAPS sets name their own columns")
+                }
             }
         }
         names
@@ -308,6 +378,9 @@ impl Extractor {
     /// Names of the frame-level columns: the descriptors, then their deltas
     /// and delta-deltas when asked for.
     pub fn column_names(&self) -> Vec<String> {
+        if let Some((set, _)) = &self.gemaps {
+            return gemaps::Gemaps::lld_names(*set);
+        }
         let base = self.base_names();
         let mut names = base.clone();
         for order in 1..=self.params.deltas {
@@ -322,6 +395,9 @@ impl Extractor {
     pub fn frames(&mut self, signal: &[f32]) -> Result<FrameFeatures, ExtractError> {
         if signal.is_empty() {
             return Err(ExtractError::TooShort(0));
+        }
+        if let Some((set, analyser)) = &self.gemaps {
+            return gemaps_frames(*set, analyser, signal);
         }
         let p = &self.params;
         let magnitude = self.stft.magnitude(signal);
@@ -363,6 +439,9 @@ impl Extractor {
                     p.hop_length,
                 )),
                 Descriptor::Rms => column(spectral::rms(signal, p.win_length, p.hop_length)),
+                Descriptor::Egemaps | Descriptor::Gemaps => {
+                    unreachable!("GeMAPS sets take their own path")
+                }
             };
             values
                 .slice_mut(s![.., col..col + block.ncols()])
@@ -380,6 +459,39 @@ impl Extractor {
             names,
             values,
             frame_rate: self.sample_rate as f64 / p.hop_length as f64,
+            utterance_functionals: None,
         })
     }
+}
+
+/// LLDs and functionals of a GeMAPS set.
+fn gemaps_frames(
+    set: gemaps::GemapsSet,
+    analyser: &gemaps::Gemaps,
+    signal: &[f32],
+) -> Result<FrameFeatures, ExtractError> {
+    // One 60 ms pitch frame is the least openSMILE produces output for.
+    if signal.len() < 960 {
+        return Err(ExtractError::TooShort(signal.len()));
+    }
+    let raw = analyser.raw(signal);
+    let names = gemaps::Gemaps::lld_names(set);
+    let rows = analyser.lld(set, &raw);
+    let mut values = Array2::<f32>::zeros((rows.len(), names.len()));
+    for (mut dst, row) in values.rows_mut().into_iter().zip(&rows) {
+        for (d, v) in dst.iter_mut().zip(row) {
+            *d = *v as f32;
+        }
+    }
+    let utterance = analyser
+        .functionals(set, &raw)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    Ok(FrameFeatures {
+        names,
+        values,
+        frame_rate: 100.0,
+        utterance_functionals: Some(utterance),
+    })
 }

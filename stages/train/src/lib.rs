@@ -334,12 +334,13 @@ pub fn fit(spec: &ModelSpec, x: ArrayView2<f64>, y: &[usize]) -> Result<TrainedM
                     let w = class_weight.weights(&binary_y, 2);
                     let binary = Dataset::new(dataset.records.clone(), targets);
                     // linfa's Gaussian kernel is exp(-|x - x'|^2 / eps).
-                    // Stopping tolerance and shrinking as libsvm's defaults:
-                    // linfa's (1e-7, no shrinking) cost 6x the time and
-                    // gave the same predictions on RAVDESS.
+                    // Stopping tolerance as libsvm's default: linfa's 1e-7
+                    // costs several times the time, and scikit-learn at 1e-3
+                    // gave the same predictions on RAVDESS. (linfa 0.8.1's
+                    // shrinking would help too, but panics with an index
+                    // of -1 in its SMO solver.)
                     Svm::<f64, bool>::params()
                         .eps(1e-3)
-                        .shrinking(true)
                         .pos_neg_weights(c * w[1], c * w[0])
                         .gaussian_kernel(1.0 / gamma)
                         .fit(&binary)

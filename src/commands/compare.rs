@@ -1,0 +1,126 @@
+//! `ser compare A B`: is experiment A better than B, or is the gap noise?
+//!
+//! Both experiments must have been evaluated on the same protocol, so they
+//! predicted the same test utterances in the same folds. Their predictions
+//! are paired by utterance id and compared two ways: a paired bootstrap of
+//! the fold-mean UA difference (utterances resampled within folds, the
+//! same resample for both systems) and McNemar's test on which utterances
+//! each gets right (exact binomial and mid-p).
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use ser_evaluate::metrics::{Bootstrap, mcnemar, paired_bootstrap};
+
+use crate::artifact::parquet_read;
+use crate::cache::Cache;
+use crate::commands::PipelineArgs;
+use crate::stage::NodeRecord;
+use crate::state::PipelineState;
+
+/// One experiment's predictions: id -> (fold, label, predicted).
+type Predictions = BTreeMap<String, (String, String, String)>;
+
+fn predictions(
+    cache: &Cache,
+    state: &PipelineState,
+    node: &str,
+) -> anyhow::Result<Predictions> {
+    let stored = state
+        .get(node)
+        .ok_or_else(|| anyhow::anyhow!("{node} has not run (run `ser run` first, or check the name with `ser metrics`)"))?;
+    let record: NodeRecord = cache
+        .read_json(&cache.node_record_path(&stored.stage, &stored.key))
+        .ok_or_else(|| anyhow::anyhow!("{node}: its cache record is gone (run `ser run`)"))?;
+    let object = record
+        .outputs
+        .files
+        .get("predictions")
+        .ok_or_else(|| anyhow::anyhow!("{node} has no predictions"))?;
+    let table = parquet_read::from_parquet(cache.read_object(object)?)?;
+    let (ids, folds) = (table.utf8("id")?, table.utf8("fold")?);
+    let (labels, predicted) = (table.utf8("label")?, table.utf8("predicted")?);
+    Ok(ids
+        .into_iter()
+        .zip(folds)
+        .zip(labels)
+        .zip(predicted)
+        .map(|(((id, f), l), p)| (id, (f, l, p)))
+        .collect())
+}
+
+pub fn compare(
+    args: &PipelineArgs,
+    a: &str,
+    b: &str,
+    protocol: Option<&str>,
+    as_json: bool,
+) -> anyhow::Result<i32> {
+    let (pipeline, cache) = args.load()?;
+    let protocol = match protocol {
+        Some(p) => p.to_string(),
+        None => pipeline
+            .config
+            .experiments
+            .protocols
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("the pipeline has no protocol"))?,
+    };
+    let state = PipelineState::load(&cache, &pipeline.id);
+    let pa = predictions(&cache, &state, &format!("train:{a}@{protocol}"))?;
+    let pb = predictions(&cache, &state, &format!("train:{b}@{protocol}"))?;
+    anyhow::ensure!(
+        pa.len() == pb.len() && pa.keys().eq(pb.keys()),
+        "{a} and {b} did not predict the same utterances ({} vs {}); compare experiments of one protocol and corpus",
+        pa.len(),
+        pb.len()
+    );
+    let mut classes: Vec<&String> = pa.values().flat_map(|(_, l, p)| [l, p]).collect();
+    classes.extend(pb.values().map(|(_, _, p)| p));
+    classes.sort();
+    classes.dedup();
+    let index = |c: &String| classes.binary_search(&c).expect("collected above");
+    let mut fold_names: Vec<&String> = pa.values().map(|(f, _, _)| f).collect();
+    fold_names.sort();
+    fold_names.dedup();
+    let (mut truth, mut pred_a, mut pred_b, mut fold) = (vec![], vec![], vec![], vec![]);
+    for (id, (f, label, p)) in &pa {
+        let (fb, label_b, q) = &pb[id];
+        anyhow::ensure!(
+            f == fb && label == label_b,
+            "utterance {id} is in fold {f} with label {label} for {a} but fold {fb} with label {label_b} for {b}"
+        );
+        truth.push(index(label));
+        pred_a.push(index(p));
+        pred_b.push(index(q));
+        fold.push(fold_names.binary_search(&f).expect("collected above"));
+    }
+    let bootstrap = Bootstrap::default();
+    let paired = paired_bootstrap(&truth, &pred_a, &pred_b, Some(&fold), classes.len(), &bootstrap);
+    let test = mcnemar(&truth, &pred_a, &pred_b);
+    if as_json {
+        println!(
+            "{}",
+            json!({ "a": a, "b": b, "protocol": protocol, "n_test": truth.len(),
+                    "paired_bootstrap": paired, "mcnemar": test })
+        );
+    } else {
+        println!("{a} vs {b} on {protocol} ({} test utterances)", truth.len());
+        println!(
+            "  UA (fold mean)      {:.4} vs {:.4}   difference {:+.4}, 95% CI [{:+.4}, {:+.4}]",
+            paired.ua_a, paired.ua_b, paired.difference.estimate, paired.difference.low,
+            paired.difference.high
+        );
+        println!(
+            "  paired bootstrap    p = {:.4}  ({} resamples within folds, seed {})",
+            paired.p_value, bootstrap.resamples, bootstrap.seed
+        );
+        println!(
+            "  McNemar             only {a} right: {}, only {b} right: {}; p = {:.4} (mid-p), {:.4} (exact)",
+            test.only_a_correct, test.only_b_correct, test.p_mid, test.p_exact
+        );
+    }
+    Ok(0)
+}

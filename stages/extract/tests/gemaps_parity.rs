@@ -1,0 +1,241 @@
+//! Parity of the `egemaps` and `gemaps` sets with openSMILE 2.6 on
+//! `../shared/reference/ravdess24`: the reference tables hold what
+//! `opensmile.Smile(...).process_signal(signal, 16000)` computed from the
+//! exact 16 kHz signals in `audio/`, which these tests feed to the
+//! extractor through the public feature-set API.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Float64Type};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use ser_extract::{ExtractParams, Extractor, feature_set};
+
+fn reference_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/ravdess24")
+}
+
+/// Column names in file order, numeric columns by name, and the `file`
+/// column.
+struct Table {
+    names: Vec<String>,
+    numeric: HashMap<String, Vec<f64>>,
+    files: Vec<String>,
+}
+
+fn read_table(name: &str) -> Table {
+    let file =
+        File::open(reference_dir().join(name)).expect("reference table (../shared/reference)");
+    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut table = Table {
+        names: Vec::new(),
+        numeric: HashMap::new(),
+        files: Vec::new(),
+    };
+    for field in batches[0].schema().fields() {
+        table.names.push(field.name().clone());
+    }
+    for batch in &batches {
+        for field in batch.schema().fields() {
+            let col = batch.column_by_name(field.name()).unwrap();
+            if let Some(a) = col.as_primitive_opt::<Float64Type>() {
+                table
+                    .numeric
+                    .entry(field.name().clone())
+                    .or_default()
+                    .extend(a.values().iter());
+            } else if let Some(a) = col.as_primitive_opt::<Float32Type>() {
+                table
+                    .numeric
+                    .entry(field.name().clone())
+                    .or_default()
+                    .extend(a.values().iter().map(|&v| v as f64));
+            } else if field.name() == "file" {
+                let strings: Vec<String> = if let Some(a) = col.as_string_opt::<i32>() {
+                    a.iter()
+                        .map(|s| s.unwrap_or_default().to_string())
+                        .collect()
+                } else if let Some(a) = col.as_string_opt::<i64>() {
+                    a.iter()
+                        .map(|s| s.unwrap_or_default().to_string())
+                        .collect()
+                } else {
+                    col.as_string_view()
+                        .iter()
+                        .map(|s| s.unwrap_or_default().to_string())
+                        .collect()
+                };
+                table.files.extend(strings);
+            }
+        }
+    }
+    table
+}
+
+fn load_signal(stem: &str) -> Vec<f32> {
+    let bytes = std::fs::read(reference_dir().join("audio").join(format!("{stem}.wav"))).unwrap();
+    let audio = ser_ingest::decode::decode_bytes(&bytes).unwrap();
+    assert_eq!(audio.sample_rate, 16000);
+    audio.into_mono()
+}
+
+fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    if va == 0.0 || vb == 0.0 {
+        // A constant column cannot correlate; it counts as a miss.
+        return f64::NAN;
+    }
+    cov / (va * vb).sqrt()
+}
+
+fn extractor(set: &str) -> Extractor {
+    let set = feature_set(set).expect("registered feature set");
+    Extractor::new(16000, &ExtractParams::default(), set.descriptors).unwrap()
+}
+
+/// Per-functional Pearson r across the 24 files, printed worst first, and
+/// the bounds.
+fn check_functionals(set: &str, table: &str, n_expected: usize) {
+    let reference = read_table(table);
+    let mut ex = extractor(set);
+    let names = ex.functional_names();
+    let ref_names: Vec<&String> = reference
+        .names
+        .iter()
+        .filter(|n| !matches!(n.as_str(), "file" | "start" | "end"))
+        .collect();
+    assert_eq!(names.len(), n_expected);
+    assert_eq!(
+        names.iter().collect::<Vec<_>>(),
+        ref_names,
+        "column names and order must be openSMILE's"
+    );
+    let ours: Vec<Vec<f32>> = reference
+        .files
+        .iter()
+        .map(|f| ex.functionals(&load_signal(f)).unwrap())
+        .collect();
+    let mut rs: Vec<(f64, &String)> = names
+        .iter()
+        .enumerate()
+        .map(|(j, name)| {
+            let a: Vec<f64> = ours.iter().map(|row| row[j] as f64).collect();
+            (pearson(&a, &reference.numeric[name]), name)
+        })
+        .collect();
+    rs.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(y.1)));
+    // NaN sorts last with total_cmp; show misses first.
+    rs.sort_by_key(|x| !x.0.is_nan());
+    println!(
+        "{set}: Pearson r per functional over {} files, worst first",
+        ours.len()
+    );
+    for (r, name) in &rs {
+        println!("  {r:8.4}  {name}");
+    }
+    let valid: Vec<f64> = rs
+        .iter()
+        .map(|x| if x.0.is_nan() { -1.0 } else { x.0 })
+        .collect();
+    let good = valid.iter().filter(|&&r| r >= 0.95).count();
+    let mut sorted = valid.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = (sorted[(sorted.len() - 1) / 2] + sorted[sorted.len() / 2]) / 2.0;
+    println!(
+        "{set}: {good} of {} with r >= 0.95, median r {median:.5}",
+        valid.len()
+    );
+    assert!(
+        good >= 80 * n_expected / 88,
+        "{set}: only {good} functionals with r >= 0.95"
+    );
+    assert!(median >= 0.99, "{set}: median r {median}");
+    for (r, name) in &rs {
+        assert!(*r >= 0.8, "{set}: {name} has r = {r}");
+    }
+}
+
+#[test]
+fn egemaps_functionals_match_opensmile() {
+    check_functionals("egemaps", "egemaps_functionals.parquet", 88);
+}
+
+#[test]
+fn gemaps_functionals_match_opensmile() {
+    check_functionals("gemaps", "gemaps_functionals.parquet", 62);
+}
+
+#[test]
+fn egemaps_f0_matches_opensmile_on_voiced_frames() {
+    let reference = read_table("egemaps_lld.parquet");
+    let mut ex = extractor("egemaps");
+    let names = ex.column_names();
+    let ref_names: Vec<&String> = reference
+        .names
+        .iter()
+        .filter(|n| !matches!(n.as_str(), "file" | "start" | "end"))
+        .collect();
+    assert_eq!(names.iter().collect::<Vec<_>>(), ref_names);
+    let f0_col = names
+        .iter()
+        .position(|n| n == "F0semitoneFrom27.5Hz_sma3nz")
+        .unwrap();
+    let ref_f0 = &reference.numeric["F0semitoneFrom27.5Hz_sma3nz"];
+    let (mut voiced, mut close, mut row) = (0usize, 0usize, 0usize);
+    let mut start = 0;
+    while start < reference.files.len() {
+        let file = &reference.files[start];
+        let end = start
+            + reference.files[start..]
+                .iter()
+                .take_while(|f| *f == file)
+                .count();
+        let frames = ex.frames(&load_signal(file)).unwrap();
+        assert_eq!(frames.values.nrows(), end - start, "{file}: LLD rows");
+        for t in 0..end - start {
+            let want = ref_f0[start + t];
+            if want > 0.0 {
+                voiced += 1;
+                if (frames.values[[t, f0_col]] as f64 - want).abs() <= 1.0 {
+                    close += 1;
+                }
+            }
+            row += 1;
+        }
+        start = end;
+    }
+    let share = close as f64 / voiced as f64;
+    println!(
+        "F0 within 1 semitone on {close} of {voiced} voiced frames ({share:.4}), {row} frames"
+    );
+    assert!(voiced > 1000, "the reference has voiced frames");
+    assert!(
+        share >= 0.95,
+        "F0 within 1 semitone on only {share:.4} of voiced frames"
+    );
+}
+
+#[test]
+fn gemaps_sets_reject_what_does_not_apply() {
+    let set = feature_set("egemaps").unwrap();
+    assert!(Extractor::new(22050, &ExtractParams::default(), set.descriptors).is_err());
+    let params = ExtractParams {
+        deltas: 1,
+        ..ExtractParams::default()
+    };
+    assert!(Extractor::new(16000, &params, set.descriptors).is_err());
+    let mut ex = extractor("gemaps");
+    assert!(ex.frames(&[0.0; 500]).is_err());
+}
