@@ -67,6 +67,14 @@ pub enum Command {
         pipeline: PipelineArgs,
         pattern: Option<String>,
     },
+    /// Write the results as a report: index.html (self-contained, figures inline), README.md and img/.
+    Report {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// The folder to write (default: `report` beside the pipeline file).
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+    },
     /// Remove cache entries that no pipeline's last run uses.
     Gc {
         #[command(flatten)]
@@ -139,6 +147,7 @@ pub fn main() -> i32 {
         Command::Outputs { pipeline, pattern } => {
             commands::outputs::outputs(pipeline, pattern.as_deref())
         }
+        Command::Report { pipeline, out } => commands::report::report(pipeline, out.as_deref()),
         Command::Gc { pipeline } => commands::gc::gc(pipeline),
         Command::Clean { pipeline, all } => commands::gc::clean(pipeline, *all),
         Command::Extract {

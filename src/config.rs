@@ -37,6 +37,10 @@ pub struct PipelineConfig {
     /// Feature selection methods by name (`none`, all columns, is built in).
     #[serde(default)]
     pub selection: BTreeMap<String, crate::stage::select::SelectionSpec>,
+    /// Training-data augmentation sets by name (`none`, no copies, is built
+    /// in); copies only ever join training folds of their source.
+    #[serde(default)]
+    pub augmentations: BTreeMap<String, crate::stage::augment::AugmentSpec>,
     /// Models by name; several names may share a kind with other settings.
     /// A model with a `grid:` is tuned by inner CV in every training fold.
     pub models: BTreeMap<String, ModelEntry>,
@@ -69,13 +73,16 @@ pub struct CacheConfig {
 #[serde(deny_unknown_fields)]
 pub struct Matrix {
     pub features: Vec<String>,
-    #[serde(default = "default_selection")]
+    /// Augmentation sets the training folds get (default `[none]`).
+    #[serde(default = "just_none")]
+    pub augment: Vec<String>,
+    #[serde(default = "just_none")]
     pub selection: Vec<String>,
     pub models: Vec<String>,
     pub protocols: Vec<String>,
 }
 
-fn default_selection() -> Vec<String> {
+fn just_none() -> Vec<String> {
     vec!["none".into()]
 }
 
@@ -214,6 +221,25 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
             .chain(config.selection.keys().map(String::as_str))
             .collect(),
     )?;
+    known(
+        "augment",
+        &m.augment,
+        std::iter::once("none")
+            .chain(config.augmentations.keys().map(String::as_str))
+            .collect(),
+    )?;
+    for (name, spec) in &config.augmentations {
+        if name == "none" || name.contains(['/', '@', '+', '~']) {
+            bail!("augmentations.{name}: 'none' and names with / @ + ~ are reserved");
+        }
+        if spec.copies.is_empty() {
+            bail!("augmentations.{name}.copies: the list is empty");
+        }
+        for (i, copy) in spec.copies.iter().enumerate() {
+            copy.validate()
+                .map_err(|e| anyhow::anyhow!("augmentations.{name}.copies[{i}]: {e}"))?;
+        }
+    }
     known(
         "models",
         &m.models,

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! ingest ─┬─ extract:<set> ──┬── select:<set>/<sel>@<protocol> ──┬─ train:<set>/<sel>/<model>@<protocol> ── evaluate:…
-//!         └─ folds:<protocol> ┴───────────────────────────────────┘
+//!         ├─ folds:<protocol> ┴───────────────────────────────────┤
+//!         └─ augment:<aug> ── extract:<set>+<aug> ────────────────┘ (train:<set>+<aug>/…)
 //! ```
 //!
 //! Every cell of the matrix (feature set x selection x model x protocol)
@@ -14,6 +15,7 @@ use std::fmt::Write;
 
 use crate::config::Pipeline;
 use crate::stage::Stage;
+use crate::stage::augment::AugmentStage;
 use crate::stage::evaluate::EvaluateStage;
 use crate::stage::extract::ExtractStage;
 use crate::stage::folds::FoldsStage;
@@ -25,15 +27,31 @@ use crate::stage::train::TrainStage;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Experiment {
     pub features: String,
+    /// `none`, or the augmentation set the training folds get.
+    pub augment: String,
     pub selection: String,
     pub model: String,
     pub protocol: String,
 }
 
 impl Experiment {
-    /// `features/selection/model`, the `experiment` key of `ser metrics`.
+    /// `features/selection/model` (`features+augment/...` with an
+    /// augmentation), the `experiment` key of `ser metrics`.
     pub fn name(&self) -> String {
-        format!("{}/{}/{}", self.features, self.selection, self.model)
+        format!(
+            "{}/{}/{}",
+            self.features_with_augment(),
+            self.selection,
+            self.model
+        )
+    }
+
+    pub fn features_with_augment(&self) -> String {
+        if self.augment == "none" {
+            self.features.clone()
+        } else {
+            format!("{}+{}", self.features, self.augment)
+        }
     }
 }
 
@@ -87,6 +105,57 @@ impl Graph {
                 None,
             ));
         }
+        // Augmented copies, and their features per set: (augment, node) and
+        // extract[set][augment].
+        let augment: Vec<(String, Option<usize>)> = m
+            .augment
+            .iter()
+            .map(|name| {
+                let node = c.augmentations.get(name).map(|spec| {
+                    let noise_files = spec
+                        .copies
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, copy)| match copy {
+                            ser_augment::Augmentation::Noise { files, .. } if !files.is_empty() => {
+                                Some((i, files.iter().map(|f| pipeline.resolve(f)).collect()))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    add(
+                        format!("augment:{name}"),
+                        vec![("signals", ingest)],
+                        Box::new(AugmentStage {
+                            name: name.clone(),
+                            spec: spec.clone(),
+                            sample_rate: c.sample_rate,
+                            noise_files,
+                        }),
+                        None,
+                    )
+                });
+                (name.clone(), node)
+            })
+            .collect();
+        let augmented_extract: Vec<Vec<Option<usize>>> = m
+            .features
+            .iter()
+            .map(|set| {
+                augment
+                    .iter()
+                    .map(|(name, node)| {
+                        let node = (*node)?;
+                        Some(add(
+                            format!("extract:{set}+{name}"),
+                            vec![("signals", node)],
+                            Box::new(ExtractStage::for_set(set, &c.extract, c.sample_rate)),
+                            None,
+                        ))
+                    })
+                    .collect()
+            })
+            .collect();
         let mut folds = Vec::new();
         for protocol in &m.protocols {
             let spec = c.protocols[protocol].clone();
@@ -119,34 +188,40 @@ impl Graph {
                         ))
                     })
                     .collect();
-                for model in &m.models {
-                    for (pi, protocol) in m.protocols.iter().enumerate() {
-                        let exp = Experiment {
-                            features: set.clone(),
-                            selection: selection.clone(),
-                            model: model.clone(),
-                            protocol: protocol.clone(),
-                        };
-                        let cell = format!("{}@{protocol}", exp.name());
-                        let mut deps = vec![("features", extract[si]), ("folds", folds[pi])];
-                        if let Some(select) = select[pi] {
-                            deps.push(("selection", select));
+                for (ai, (aug, _)) in augment.iter().enumerate() {
+                    for model in &m.models {
+                        for (pi, protocol) in m.protocols.iter().enumerate() {
+                            let exp = Experiment {
+                                features: set.clone(),
+                                augment: aug.clone(),
+                                selection: selection.clone(),
+                                model: model.clone(),
+                                protocol: protocol.clone(),
+                            };
+                            let cell = format!("{}@{protocol}", exp.name());
+                            let mut deps = vec![("features", extract[si]), ("folds", folds[pi])];
+                            if let Some(select) = select[pi] {
+                                deps.push(("selection", select));
+                            }
+                            if let Some(augmented) = augmented_extract[si][ai] {
+                                deps.push(("augmented", augmented));
+                            }
+                            let train = add(
+                                format!("train:{cell}"),
+                                deps,
+                                Box::new(TrainStage {
+                                    model: c.models[model].spec.clone(),
+                                    grid: c.models[model].grid.clone(),
+                                }),
+                                None,
+                            );
+                            add(
+                                format!("evaluate:{cell}"),
+                                vec![("predictions", train)],
+                                Box::new(EvaluateStage),
+                                Some(exp),
+                            );
                         }
-                        let train = add(
-                            format!("train:{cell}"),
-                            deps,
-                            Box::new(TrainStage {
-                                model: c.models[model].spec.clone(),
-                                grid: c.models[model].grid.clone(),
-                            }),
-                            None,
-                        );
-                        add(
-                            format!("evaluate:{cell}"),
-                            vec![("predictions", train)],
-                            Box::new(EvaluateStage),
-                            Some(exp),
-                        );
                     }
                 }
             }

@@ -548,10 +548,9 @@ fn extract_command_writes_one_row_per_file_and_reports_bad_files() {
         "x.parquet",
         &files[0],
     ]);
-    assert!(
-        String::from_utf8_lossy(&bad.stderr)
-            .contains("unknown feature set 'wav2vec' (known: acoustic, mfcc, logmel, spectral, egemaps, gemaps)")
-    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(
+        "unknown feature set 'wav2vec' (known: acoustic, mfcc, logmel, spectral, egemaps, gemaps)"
+    ));
 }
 
 #[test]
@@ -641,15 +640,194 @@ fn grid_search_records_its_choice_and_a_wider_grid_scores_only_new_points() {
         "experiments={features: [mfcc], models: [knn], protocols: [two]}",
     ];
     let log = ws.ok(&[&["run"][..], &wide].concat());
-    assert!(ran_nodes(&log).contains(&"train:mfcc/none/knn@two".to_string()), "{log}");
+    assert!(
+        ran_nodes(&log).contains(&"train:mfcc/none/knn@two".to_string()),
+        "{log}"
+    );
     let models = artifact(&ws, "train:mfcc/none/knn", "models", &wide);
     for fold in models["folds"].as_array().unwrap() {
         let grid = &fold["grid"];
-        assert_eq!((grid["computed"].as_u64(), grid["reused"].as_u64()), (Some(1), Some(2)), "{grid}");
+        assert_eq!(
+            (grid["computed"].as_u64(), grid["reused"].as_u64()),
+            (Some(1), Some(2)),
+            "{grid}"
+        );
     }
 
     // A grid naming a parameter the model lacks fails when the config is read.
     let out = ws.ser(&["run", "--set", "models.lr.grid={alpah: [1]}"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("'alpah' is not a parameter"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("'alpah' is not a parameter"),
+        "{err}"
+    );
+}
+
+#[test]
+fn augmented_copies_train_only_their_sources_folds() {
+    let ws = Workspace::new(4);
+    let set = [
+        "--set",
+        "augmentations.noisy={copies: [{kind: noise, snr_db: 20}, {kind: pitch_shift, semitones: 2}], seed: 1}",
+        "--set",
+        "experiments={features: [mfcc], augment: [none, noisy], models: [nb], protocols: [two]}",
+    ];
+    let log = ws.ok(&[&["run"][..], &set].concat());
+    let ran = ran_nodes(&log);
+    for node in [
+        "augment:noisy",
+        "extract:mfcc+noisy",
+        "train:mfcc+noisy/none/nb@two",
+        "train:mfcc/none/nb@two",
+    ] {
+        assert!(ran.contains(&node.to_string()), "{node} did not run: {log}");
+    }
+    let models = artifact(&ws, "train:mfcc+noisy/none/nb", "models", &set);
+    for fold in models["folds"].as_array().unwrap() {
+        // Two copies of each training utterance, none of a test one.
+        let n_train = fold["n_train"].as_u64().unwrap();
+        assert!(n_train > 0);
+        assert_eq!(
+            fold["n_augmented"].as_u64().unwrap(),
+            2 * n_train,
+            "{}",
+            fold["fold"]
+        );
+    }
+    // The copies' features carry their source, and every copy's speaker is
+    // its source's.
+    let listing = ws.ok(&[&["outputs", "extract:mfcc+noisy"][..], &set].concat());
+    assert!(listing.contains("features"), "{listing}");
+
+    let json = ws.ok(&[&["metrics", "--json"][..], &set].concat());
+    let rows: Vec<serde_json::Value> = json
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let augmented: Vec<&serde_json::Value> =
+        rows.iter().filter(|r| r["augment"] == "noisy").collect();
+    assert_eq!(augmented.len(), 1, "{json}");
+    assert_eq!(augmented[0]["experiment"], "mfcc+noisy/none/nb");
+    // Test sets are the same with and without augmentation.
+    assert!(
+        rows.iter().all(|r| r["n_test"] == augmented[0]["n_test"]),
+        "{json}"
+    );
+
+    // A rerun is a no-op; a changed transform reruns only its own chain.
+    assert!(ran_nodes(&ws.ok(&[&["run"][..], &set].concat())).is_empty());
+    let changed = [
+        "--set",
+        "augmentations.noisy={copies: [{kind: noise, snr_db: 10}, {kind: pitch_shift, semitones: 2}], seed: 1}",
+        "--set",
+        "experiments={features: [mfcc], augment: [none, noisy], models: [nb], protocols: [two]}",
+    ];
+    let again = ran_nodes(&ws.ok(&[&["run"][..], &changed].concat()));
+    assert!(again.contains(&"augment:noisy".to_string()), "{again:?}");
+    assert!(
+        !again
+            .iter()
+            .any(|n| n == "train:mfcc/none/nb@two" || n == "extract:mfcc"),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn report_writes_a_page_a_table_sorted_by_ua_and_png_figures() {
+    let ws = Workspace::new(4);
+    // Before any run there is nothing to report.
+    let none = ws.ser(&["report", "--out", "rep"]);
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        !none.status.success() && err.contains("no experiment"),
+        "{err}"
+    );
+
+    let set = [
+        "--set",
+        "selection.top.filter.keep=5",
+        "--set",
+        "experiments.selection=[none, top]",
+    ];
+    ws.ok(&[&["run"][..], &set].concat());
+    let printed = ws.ok(&[&["report", "--out", "rep"][..], &set].concat());
+    let (index, readme) = (ws.path("rep/index.html"), ws.path("rep/README.md"));
+    assert!(index.is_file() && readme.is_file(), "{printed}");
+    assert!(
+        printed.contains("index.html") && printed.contains("README.md"),
+        "{printed}"
+    );
+
+    let html = std::fs::read_to_string(&index).unwrap();
+    let metrics = ws.ok(&[&["metrics", "--json"][..], &set].concat());
+    let names: Vec<String> = metrics
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|j| j["experiment"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 8, "{metrics}");
+    for name in &names {
+        assert!(html.contains(name.as_str()), "index.html lacks {name}");
+    }
+
+    // README.md: one table row per experiment, best UA first.
+    let md = std::fs::read_to_string(&readme).unwrap();
+    let rows: Vec<Vec<&str>> = md
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| #"))
+        .map(|l| l.split(" | ").collect())
+        .collect();
+    assert_eq!(rows.len(), names.len(), "{md}");
+    let ua: Vec<f64> = rows
+        .iter()
+        .map(|r| r[3].split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        ua.windows(2).all(|w| w[0] >= w[1]),
+        "not sorted by UA: {ua:?}\n{md}"
+    );
+
+    // Every figure it links is a PNG; selection gets a features figure.
+    let mut linked = Vec::new();
+    for part in md.split("](").skip(1) {
+        let target = part.split(')').next().unwrap();
+        if target.ends_with(".png") {
+            linked.push(target.to_string());
+        }
+    }
+    assert!(linked.len() >= 2 * names.len(), "{md}");
+    assert!(
+        linked
+            .iter()
+            .any(|l| l.contains("top") && l.ends_with("_features.png")),
+        "{linked:?}"
+    );
+    for png in &linked {
+        let bytes =
+            std::fs::read(ws.path("rep").join(png)).unwrap_or_else(|e| panic!("{png}: {e}"));
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{png} is not a PNG"
+        );
+    }
+
+    // Without --out, the report goes beside the pipeline file.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = ws
+        .cmd(
+            &[
+                &["report", "-p", ws.path("pipeline.yaml").to_str().unwrap()][..],
+                &set,
+            ]
+            .concat(),
+        )
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(ws.path("report/index.html").is_file());
 }

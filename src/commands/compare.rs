@@ -22,14 +22,12 @@ use crate::state::PipelineState;
 /// One experiment's predictions: id -> (fold, label, predicted).
 type Predictions = BTreeMap<String, (String, String, String)>;
 
-fn predictions(
-    cache: &Cache,
-    state: &PipelineState,
-    node: &str,
-) -> anyhow::Result<Predictions> {
-    let stored = state
-        .get(node)
-        .ok_or_else(|| anyhow::anyhow!("{node} has not run (run `ser run` first, or check the name with `ser metrics`)"))?;
+fn predictions(cache: &Cache, state: &PipelineState, node: &str) -> anyhow::Result<Predictions> {
+    let stored = state.get(node).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{node} has not run (run `ser run` first, or check the name with `ser metrics`)"
+        )
+    })?;
     let record: NodeRecord = cache
         .read_json(&cache.node_record_path(&stored.stage, &stored.key))
         .ok_or_else(|| anyhow::anyhow!("{node}: its cache record is gone (run `ser run`)"))?;
@@ -98,7 +96,14 @@ pub fn compare(
         fold.push(fold_names.binary_search(&f).expect("collected above"));
     }
     let bootstrap = Bootstrap::default();
-    let paired = paired_bootstrap(&truth, &pred_a, &pred_b, Some(&fold), classes.len(), &bootstrap);
+    let paired = paired_bootstrap(
+        &truth,
+        &pred_a,
+        &pred_b,
+        Some(&fold),
+        classes.len(),
+        &bootstrap,
+    );
     let test = mcnemar(&truth, &pred_a, &pred_b);
     if as_json {
         println!(
@@ -110,7 +115,10 @@ pub fn compare(
         println!("{a} vs {b} on {protocol} ({} test utterances)", truth.len());
         println!(
             "  UA (fold mean)      {:.4} vs {:.4}   difference {:+.4}, 95% CI [{:+.4}, {:+.4}]",
-            paired.ua_a, paired.ua_b, paired.difference.estimate, paired.difference.low,
+            paired.ua_a,
+            paired.ua_b,
+            paired.difference.estimate,
+            paired.difference.low,
             paired.difference.high
         );
         println!(

@@ -2,7 +2,7 @@
 //!
 //! `--json` prints one object per line with the keys `experiment`,
 //! `features`, `selection`, `model`, `protocol`, `ua`, `wa`, `macro_f1`,
-//! `n_test`, and `ua_ci`, `wa_ci` ([low, high], 95% bootstrap): a stable
+//! `n_test`, `augment`, and `ua_ci`, `wa_ci` ([low, high], 95% bootstrap): a stable
 //! contract for scripts.
 
 use serde_json::json;
@@ -24,6 +24,7 @@ fn row(experiment: &crate::dag::Experiment, record: &NodeRecord) -> Row {
         json: json!({
             "experiment": experiment.name(),
             "features": experiment.features,
+            "augment": experiment.augment,
             "selection": experiment.selection,
             "model": experiment.model,
             "protocol": experiment.protocol,

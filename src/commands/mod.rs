@@ -7,6 +7,7 @@ pub mod extract;
 pub mod gc;
 pub mod metrics;
 pub mod outputs;
+pub mod report;
 pub mod run;
 pub mod status;
 

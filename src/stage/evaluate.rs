@@ -102,7 +102,12 @@ impl Stage for EvaluateStage {
             );
         let fold_index: Vec<usize> = folds
             .iter()
-            .map(|f| fold_names.iter().position(|n| n == f).expect("listed above"))
+            .map(|f| {
+                fold_names
+                    .iter()
+                    .position(|n| n == f)
+                    .expect("listed above")
+            })
             .collect();
         let intervals = bootstrap_intervals(
             &truth,

@@ -179,10 +179,18 @@ impl Stage for ExtractStage {
             items.push(format!("extract/{key}"));
         }
         let (speakers, labels) = (manifest.utf8("speaker")?, manifest.utf8("label")?);
-        let mut table = Table::new()
-            .strings("id", &ids)
-            .strings("speaker", &speakers)
-            .strings("label", &labels);
+        // Augmented copies name the utterance they were made from.
+        let sources = manifest.utf8("source").ok();
+        let with_keys = |table: Table| match &sources {
+            Some(sources) => table.strings("source", sources),
+            None => table,
+        };
+        let mut table = with_keys(
+            Table::new()
+                .strings("id", &ids)
+                .strings("speaker", &speakers)
+                .strings("label", &labels),
+        );
         for (name, col) in names.iter().zip(columns) {
             table = table.with(name, ColumnData::Float32(col));
         }
@@ -193,12 +201,14 @@ impl Stage for ExtractStage {
         )]);
         let mut summary = json!({ "utterances": ids.len(), "features": names.len() });
         if keep_frames {
-            let index = Table::new()
-                .strings("id", &ids)
-                .strings("speaker", &speakers)
-                .strings("label", &labels)
-                .with("n_frames", ColumnData::Int64(n_frames))
-                .strings("tensor", &tensors);
+            let index = with_keys(
+                Table::new()
+                    .strings("id", &ids)
+                    .strings("speaker", &speakers)
+                    .strings("label", &labels),
+            )
+            .with("n_frames", ColumnData::Int64(n_frames))
+            .strings("tensor", &tensors);
             files.insert(
                 "frames".into(),
                 ctx.cache

@@ -7,6 +7,7 @@
 //! item under its own key, so a corpus that grows by ten files decodes and
 //! extracts ten files.
 
+pub mod augment;
 pub mod evaluate;
 pub mod extract;
 pub mod folds;

@@ -14,13 +14,14 @@
 //! by the feature table, the selection, the fold and the point, so a grid
 //! that grows by one value scores only the new points.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ndarray::Array2;
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use ser_evaluate::Fold;
+use ser_evaluate::leak::{self, TrainingRow};
 use ser_train::{GridSearch, ModelSpec};
 
 use super::{Context, Inputs, Outputs, Stage, inner_cv, item_key};
@@ -29,7 +30,7 @@ use crate::artifact::{ColumnData, Table, parquet_read, parquet_write};
 const CODE_VERSION: u32 = 1;
 
 /// Columns of a feature table that are not features.
-pub const KEY_COLUMNS: [&str; 3] = ["id", "speaker", "label"];
+pub const KEY_COLUMNS: [&str; 4] = ["id", "speaker", "label", "source"];
 
 pub struct TrainStage {
     pub model: ModelSpec,
@@ -64,6 +65,7 @@ impl Stage for TrainStage {
             "features" => &["features"],
             "folds" => &["folds"],
             "selection" => &["selected"],
+            "augmented" => &["features"],
             _ => &[],
         }
     }
@@ -81,6 +83,10 @@ impl Stage for TrainStage {
                 Ok(object) => Some(selected_columns(&ctx.cache.read_object(object)?, &names)?),
                 Err(_) => None,
             };
+        let augmented = match inputs.file("augmented", "features") {
+            Ok(object) => Some(Augmented::load(ctx, object, &names, &classes)?),
+            Err(_) => None,
+        };
 
         let per_fold: Vec<anyhow::Result<FoldResult>> = folds
             .par_iter()
@@ -91,17 +97,54 @@ impl Stage for TrainStage {
                     "fold {} has no test utterances",
                     fold.name
                 );
-                let x = match &selected {
-                    Some(by_fold) => {
-                        let columns = by_fold.get(&fold.name).ok_or_else(|| {
+                let columns: Option<&Vec<usize>> =
+                    match &selected {
+                        Some(by_fold) => Some(by_fold.get(&fold.name).ok_or_else(|| {
                             anyhow::anyhow!("no selection for fold {}", fold.name)
-                        })?;
-                        x.select(ndarray::Axis(1), columns)
-                    }
+                        })?),
+                        None => None,
+                    };
+                let x = match columns {
+                    Some(columns) => x.select(ndarray::Axis(1), columns),
                     None => x.clone(),
                 };
-                let x_train = x.select(ndarray::Axis(0), &train);
-                let y_train: Vec<usize> = train.iter().map(|&i| y[i]).collect();
+                let mut x_train = x.select(ndarray::Axis(0), &train);
+                let mut y_train: Vec<usize> = train.iter().map(|&i| y[i]).collect();
+                // Grid search scores on the fold's own utterances: an inner
+                // validation speaker's augmented copies would otherwise sit
+                // in the inner training rows.
+                let (x_original, y_original) = (x_train.clone(), y_train.clone());
+                let test_ids: BTreeSet<&str> = test.iter().map(|&i| ids[i].as_str()).collect();
+                let mut training_rows: Vec<TrainingRow> = train
+                    .iter()
+                    .map(|&i| TrainingRow {
+                        id: &ids[i],
+                        speaker: &speakers[i],
+                        source: None,
+                    })
+                    .collect();
+                let mut n_augmented = 0;
+                if let Some(aug) = &augmented {
+                    let train_ids: BTreeSet<&str> =
+                        train.iter().map(|&i| ids[i].as_str()).collect();
+                    let rows: Vec<usize> = (0..aug.ids.len())
+                        .filter(|&r| train_ids.contains(aug.sources[r].as_str()))
+                        .collect();
+                    let mut extra = aug.x.select(ndarray::Axis(0), &rows);
+                    if let Some(columns) = columns {
+                        extra = extra.select(ndarray::Axis(1), columns);
+                    }
+                    x_train = ndarray::concatenate![ndarray::Axis(0), x_train, extra];
+                    y_train.extend(rows.iter().map(|&r| aug.y[r]));
+                    training_rows.extend(rows.iter().map(|&r| TrainingRow {
+                        id: &aug.ids[r],
+                        speaker: &aug.speakers[r],
+                        source: Some(&aug.sources[r]),
+                    }));
+                    n_augmented = rows.len();
+                }
+                leak::check_training_set(fold, &training_rows, &test_ids)
+                    .map_err(|e| anyhow::anyhow!("refusing to train: {e}"))?;
                 let (spec, search) = match &self.grid {
                     None => (self.model.clone(), None),
                     Some(grid) => {
@@ -113,13 +156,17 @@ impl Stage for TrainStage {
                             input: format!(
                                 "{}\0{}\0{}",
                                 inputs.file("features", "features")?,
-                                inputs.file("selection", "selected").map_or("", |s| s.as_str()),
+                                inputs
+                                    .file("selection", "selected")
+                                    .map_or("", |s| s.as_str()),
                                 serde_json::to_string(fold)?
                             ),
                         };
                         let (spec, search) = cell
-                            .search(&self.model, &x_train, &y_train, &s_train)
-                            .map_err(|e| anyhow::anyhow!("fold {}: grid search: {e:#}", fold.name))?;
+                            .search(&self.model, &x_original, &y_original, &s_train)
+                            .map_err(|e| {
+                                anyhow::anyhow!("fold {}: grid search: {e:#}", fold.name)
+                            })?;
                         (spec, Some(search))
                     }
                 };
@@ -129,7 +176,7 @@ impl Stage for TrainStage {
                 Ok((
                     json!({
                         "fold": fold.name, "n_features": x.ncols(), "model": model,
-                        "grid": search,
+                        "grid": search, "n_train": train.len(), "n_augmented": n_augmented,
                     }),
                     test.into_iter().zip(predicted).collect(),
                 ))
@@ -260,6 +307,48 @@ impl GridCell<'_> {
             "items": scored.iter().map(|s| format!("train-grid/{}", s.1)).collect::<Vec<_>>(),
         });
         Ok((points[best].spec.clone(), record))
+    }
+}
+
+/// Augmented copies' features: the rows a fold may add to its training
+/// set, when their source is one of its training utterances.
+struct Augmented {
+    ids: Vec<String>,
+    speakers: Vec<String>,
+    sources: Vec<String>,
+    y: Vec<usize>,
+    x: Array2<f64>,
+}
+
+impl Augmented {
+    fn load(
+        ctx: &Context,
+        object: &str,
+        names: &[String],
+        classes: &[String],
+    ) -> anyhow::Result<Augmented> {
+        let table = parquet_read::from_parquet(ctx.cache.read_object(object)?)?;
+        let (aug_names, x) = feature_columns(&table)?;
+        anyhow::ensure!(
+            aug_names == names,
+            "augmented features have other columns than the corpus's"
+        );
+        let y = table
+            .utf8("label")?
+            .iter()
+            .map(|l| {
+                classes.binary_search(l).map_err(|_| {
+                    anyhow::anyhow!("augmented copy has label {l}, which no utterance has")
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Augmented {
+            ids: table.utf8("id")?,
+            speakers: table.utf8("speaker")?,
+            sources: table.utf8("source")?,
+            y,
+            x,
+        })
     }
 }
 

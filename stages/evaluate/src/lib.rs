@@ -30,6 +30,7 @@
 //! - [`metrics::mcnemar`] / [`metrics::mcnemar_counts`]: McNemar's exact
 //!   (binomial) test with its mid-p variant.
 
+pub mod leak;
 pub mod metrics;
 pub mod protocol;
 mod rng;

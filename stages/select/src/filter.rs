@@ -111,8 +111,16 @@ fn kth_neighbour_distance(sorted: &[f64], p: usize, k: usize) -> f64 {
     let (mut left, mut right) = (p, p + 1);
     let mut d = 0.0;
     for _ in 0..k {
-        let dl = if left > 0 { v - sorted[left - 1] } else { f64::INFINITY };
-        let dr = if right < sorted.len() { sorted[right] - v } else { f64::INFINITY };
+        let dl = if left > 0 {
+            v - sorted[left - 1]
+        } else {
+            f64::INFINITY
+        };
+        let dr = if right < sorted.len() {
+            sorted[right] - v
+        } else {
+            f64::INFINITY
+        };
         if dl <= dr {
             d = dl;
             left -= 1;

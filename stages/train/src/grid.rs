@@ -53,8 +53,7 @@ impl GridSearch {
     /// Every combination of the grid applied to `base`, in a stable order
     /// (parameters by name, values as listed).
     pub fn points(&self, base: &ModelSpec) -> Result<Vec<GridPoint>, String> {
-        let Value::Object(base_fields) =
-            serde_json::to_value(base).map_err(|e| e.to_string())?
+        let Value::Object(base_fields) = serde_json::to_value(base).map_err(|e| e.to_string())?
         else {
             unreachable!("a model spec serialises to an object")
         };
@@ -93,8 +92,13 @@ impl GridSearch {
                 for (k, v) in &params {
                     fields.insert(k.clone(), v.clone());
                 }
-                let spec: ModelSpec = serde_json::from_value(Value::Object(fields))
-                    .map_err(|e| format!("grid point {}: {e}", Value::from(params.clone().into_iter().collect::<Map<_, _>>())))?;
+                let spec: ModelSpec =
+                    serde_json::from_value(Value::Object(fields)).map_err(|e| {
+                        format!(
+                            "grid point {}: {e}",
+                            Value::from(params.clone().into_iter().collect::<Map<_, _>>())
+                        )
+                    })?;
                 Ok(GridPoint { params, spec })
             })
             .collect()
@@ -115,8 +119,9 @@ impl<'de> Deserialize<'de> for ModelEntry {
                 None
             }
             Some(grid) => {
-                let grid: Grid = serde_json::from_value(grid)
-                    .map_err(|e| D::Error::custom(format!("grid: {e} (expected name: [values])")))?;
+                let grid: Grid = serde_json::from_value(grid).map_err(|e| {
+                    D::Error::custom(format!("grid: {e} (expected name: [values])"))
+                })?;
                 let folds = match folds {
                     None => DEFAULT_GRID_FOLDS,
                     Some(v) => serde_json::from_value::<usize>(v)
@@ -138,7 +143,11 @@ impl Serialize for ModelEntry {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut fields = match serde_json::to_value(&self.spec) {
             Ok(Value::Object(fields)) => fields,
-            _ => return Err(serde::ser::Error::custom("a model spec serialises to an object")),
+            _ => {
+                return Err(serde::ser::Error::custom(
+                    "a model spec serialises to an object",
+                ));
+            }
         };
         if let Some(search) = &self.grid {
             fields.insert(

@@ -268,7 +268,10 @@ enum Fitted {
     },
     RandomForest(Box<RandomForestClassifier<f64, u32, DenseMatrix<f64>, Vec<u32>>>),
     /// XGBoost's own JSON model.
-    Xgboost { model: String, n_classes: usize },
+    Xgboost {
+        model: String,
+        n_classes: usize,
+    },
 }
 
 /// A standardiser and a fitted model; labels are class indices.

@@ -1,0 +1,350 @@
+//! `ser report`: the evaluated experiments of the pipeline as a folder a
+//! person opens: `index.html` (one self-contained page, figures inline),
+//! `README.md` (the results table sorted by UA, linking the figures) and
+//! `img/` (confusion matrix, per-class scores, features kept by selection,
+//! training curves where a model records them; PNG and SVG).
+//!
+//! It reads what `ser metrics` reads, the latest record of every evaluate
+//! node, and follows the graph's edges from each evaluate node to its train
+//! node (for training curves) and from there to its select node (for the
+//! features each fold kept). Drawing is ser-report's job; this module only
+//! fills its [`ReportInput`] from the cache.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use ser_report::{ClassScore, Curve, ExperimentResult, FeatureKept, ReportInput};
+
+use crate::artifact::parquet_read;
+use crate::cache::Cache;
+use crate::commands::PipelineArgs;
+use crate::dag::{Graph, Node};
+use crate::stage::NodeRecord;
+use crate::stage::train::KEY_COLUMNS;
+use crate::state::PipelineState;
+
+pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
+    let (pipeline, cache) = args.load()?;
+    let graph = Graph::build(&pipeline);
+    let state = PipelineState::load(&cache, &pipeline.id);
+    let record = |index: usize| -> Option<(String, NodeRecord)> {
+        let stored = state.get(&graph.nodes[index].name)?;
+        let record = cache.read_json(&cache.node_record_path(&stored.stage, &stored.key))?;
+        Some((stored.key, record))
+    };
+
+    let mut experiments = Vec::new();
+    let mut missing = Vec::new();
+    // One select node serves every model: read it once.
+    let mut kept_by_select: BTreeMap<usize, Vec<FeatureKept>> = BTreeMap::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let Some(experiment) = &node.experiment else {
+            continue;
+        };
+        let Some((key, evaluated)) = record(i) else {
+            missing.push(node.name.clone());
+            continue;
+        };
+        let s = &evaluated.outputs.summary;
+        let pooled = &s["pooled"];
+        let train = dep(node, "predictions");
+        let curves = train
+            .and_then(&record)
+            .and_then(|(_, r)| training_curves(&cache, &r));
+        let select = train.and_then(|t| dep(&graph.nodes[t], "selection"));
+        let selected_features = match select {
+            Some(select) if kept_by_select.contains_key(&select) => {
+                Some(kept_by_select[&select].clone())
+            }
+            Some(select) => match record(select) {
+                // A report without one figure beats no report.
+                None => {
+                    eprintln!(
+                        "{}: its selection {} has no record in the cache; no features figure",
+                        node.name, graph.nodes[select].name
+                    );
+                    None
+                }
+                Some((_, r)) => {
+                    // The columns it chose from, so the figure can say "of 645".
+                    let columns = dep(&graph.nodes[select], "features")
+                        .and_then(&record)
+                        .and_then(|(_, r)| feature_names(&cache, &r));
+                    let kept = features_kept(&cache, &r, columns.as_deref())
+                        .map_err(|e| anyhow::anyhow!("{}: {e:#}", graph.nodes[select].name))?;
+                    kept_by_select.insert(select, kept.clone());
+                    Some(kept)
+                }
+            },
+            None => None,
+        };
+        experiments.push(ExperimentResult {
+            name: experiment.name(),
+            features: experiment.features_with_augment(),
+            selection: experiment.selection.clone(),
+            model: experiment.model.clone(),
+            protocol: experiment.protocol.clone(),
+            ua: number(&s["ua"]),
+            wa: number(&s["wa"]),
+            macro_f1: number(&s["macro_f1"]),
+            ua_ci: interval(&s["ua_ci"]),
+            wa_ci: interval(&s["wa_ci"]),
+            macro_f1_ci: interval(&s["macro_f1_ci"]),
+            n_test: s["n_test"].as_u64().unwrap_or(0) as usize,
+            node_key: key,
+            classes: strings(&s["classes"]),
+            confusion: pooled["confusion"]
+                .as_array()
+                .map(|rows| {
+                    rows.iter()
+                        .map(|r| {
+                            r.as_array()
+                                .map(|c| {
+                                    c.iter().map(|v| v.as_u64().unwrap_or(0) as usize).collect()
+                                })
+                                .unwrap_or_default()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            per_class: pooled["per_class"]
+                .as_array()
+                .map(|classes| {
+                    classes
+                        .iter()
+                        .map(|c| ClassScore {
+                            precision: number(&c["precision"]),
+                            recall: number(&c["recall"]),
+                            f1: number(&c["f1"]),
+                            support: c["support"].as_u64().unwrap_or(0) as usize,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            selected_features,
+            curves,
+        });
+    }
+
+    if !missing.is_empty() {
+        eprintln!(
+            "no results yet for {} experiment(s) (run `ser run`): {}",
+            missing.len(),
+            missing.join(", ")
+        );
+    }
+    anyhow::ensure!(
+        !experiments.is_empty(),
+        "no experiment of {} has results yet; run `ser run` first",
+        pipeline.file.display()
+    );
+
+    let file_name = pipeline
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| pipeline.file.display().to_string());
+    let config = serde_json::to_vec(&pipeline.config)?;
+    let input = ReportInput {
+        title: format!("ser report: {file_name}"),
+        config_hash: blake3::hash(&config).to_hex()[..16].to_string(),
+        experiments,
+    };
+    // An explicit --out is relative to the working directory, as every
+    // command-line path; the default sits beside the pipeline file.
+    let out_dir: PathBuf = match out {
+        Some(dir) => dir.to_path_buf(),
+        None => pipeline.resolve("report"),
+    };
+    let files = ser_report::write_report(&input, &out_dir)
+        .map_err(|e| anyhow::anyhow!("report {}: {e}", out_dir.display()))?;
+
+    println!("{}", files.index_html.display());
+    println!("{}", files.readme_md.display());
+    let pngs = files
+        .images
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .count();
+    println!(
+        "{}/ ({pngs} figures, PNG and SVG)",
+        out_dir.join("img").display()
+    );
+    let best = input
+        .experiments
+        .iter()
+        .filter(|e| !e.ua.is_nan())
+        .max_by(|a, b| a.ua.total_cmp(&b.ua));
+    match best {
+        Some(best) => println!(
+            "{} experiment(s), config {}; best UA {:.4}: {} @ {}",
+            input.experiments.len(),
+            input.config_hash,
+            best.ua,
+            best.name,
+            best.protocol
+        ),
+        None => println!(
+            "{} experiment(s), config {}",
+            input.experiments.len(),
+            input.config_hash
+        ),
+    }
+    Ok(0)
+}
+
+/// The graph index of `node`'s dependency in `role`.
+fn dep(node: &Node, role: &str) -> Option<usize> {
+    node.deps.iter().find(|(r, _)| r == role).map(|(_, d)| *d)
+}
+
+/// A JSON number, NaN where it is missing or null (JSON has no NaN, so
+/// serde_json writes a NaN metric as null).
+fn number(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+/// A `[low, high]` interval, when both ends are numbers.
+fn interval(v: &Value) -> Option<(f64, f64)> {
+    Some((v.get(0)?.as_f64()?, v.get(1)?.as_f64()?))
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How many folds kept each column, from a select node's `selected`
+/// artifact (`kept_in_folds`: column -> count; `folds`: one entry per fold),
+/// with the `columns` it chose from that no fold kept as 0.
+fn features_kept(
+    cache: &Cache,
+    select: &NodeRecord,
+    columns: Option<&[String]>,
+) -> anyhow::Result<Vec<FeatureKept>> {
+    let object = select
+        .outputs
+        .files
+        .get("selected")
+        .ok_or_else(|| anyhow::anyhow!("no `selected` artifact"))?;
+    let artifact: Value = serde_json::from_slice(&cache.read_object(object)?)?;
+    let folds = artifact["folds"].as_array().map_or(0, Vec::len);
+    let kept = artifact["kept_in_folds"]
+        .as_object()
+        .ok_or_else(|| anyhow::anyhow!("the `selected` artifact has no kept_in_folds"))?;
+    let mut out: Vec<FeatureKept> = kept
+        .iter()
+        .map(|(name, count)| FeatureKept {
+            name: name.clone(),
+            kept: count.as_u64().unwrap_or(0) as usize,
+            folds,
+        })
+        .collect();
+    for name in columns.unwrap_or_default() {
+        if !kept.contains_key(name) {
+            out.push(FeatureKept {
+                name: name.clone(),
+                kept: 0,
+                folds,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The feature column names of an extract node's `features` table.
+fn feature_names(cache: &Cache, extract: &NodeRecord) -> Option<Vec<String>> {
+    let object = extract.outputs.files.get("features")?;
+    let table = parquet_read::from_parquet(cache.read_object(object).ok()?).ok()?;
+    Some(
+        table
+            .columns
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| !KEY_COLUMNS.contains(&name.as_str()))
+            .collect(),
+    )
+}
+
+/// Training curves from a train node's `models` artifact, when its models
+/// record them (see [`curves_from_models`]).
+fn training_curves(cache: &Cache, train: &NodeRecord) -> Option<Vec<Curve>> {
+    let object = train.outputs.files.get("models")?;
+    let models: Value = serde_json::from_slice(&cache.read_object(object).ok()?).ok()?;
+    curves_from_models(&models)
+}
+
+/// The curves of a `models` artifact shaped `{"folds": [{"curves": [{"name",
+/// "panel", "points": [[x, y], ...]}, ...]}, ...]}`: the first fold that has
+/// curves is shown. A curve without a panel gets one of its own; points with
+/// a null coordinate (a NaN, as JSON writes it) are skipped.
+fn curves_from_models(models: &Value) -> Option<Vec<Curve>> {
+    let curves = models["folds"]
+        .as_array()?
+        .iter()
+        .find_map(|fold| fold["curves"].as_array().filter(|c| !c.is_empty()))?;
+    let curves: Vec<Curve> = curves
+        .iter()
+        .filter_map(|c| {
+            let name = c["name"].as_str()?;
+            Some(Curve {
+                name: name.to_string(),
+                panel: c["panel"].as_str().unwrap_or(name).to_string(),
+                points: c["points"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
+                    .collect(),
+            })
+        })
+        .collect();
+    (!curves.is_empty()).then_some(curves)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn curves_come_from_the_first_fold_that_has_them() {
+        let models = json!({ "classes": ["a", "b"], "folds": [
+            { "fold": "1", "model": {} },
+            { "fold": "2", "curves": [
+                { "name": "train loss", "panel": "loss", "points": [[1, 2.0], [2, null], [3, 1.5]] },
+                { "name": "validation UA", "points": [[1, 0.4], [2, 0.5]] },
+                { "panel": "nameless" },
+            ] },
+            { "fold": "3", "curves": [{ "name": "other", "panel": "loss", "points": [] }] },
+        ] });
+        let curves = curves_from_models(&models).unwrap();
+        assert_eq!(curves.len(), 2);
+        assert_eq!(
+            (curves[0].name.as_str(), curves[0].panel.as_str()),
+            ("train loss", "loss")
+        );
+        assert_eq!(curves[0].points, vec![(1.0, 2.0), (3.0, 1.5)]);
+        assert_eq!(curves[1].panel, "validation UA");
+        // Classical models record no curves.
+        assert_eq!(
+            curves_from_models(&json!({ "folds": [{ "model": {} }] })),
+            None
+        );
+    }
+
+    #[test]
+    fn missing_metrics_read_as_nan_and_intervals_need_both_ends() {
+        assert!(number(&Value::Null).is_nan());
+        assert_eq!(interval(&json!([0.25, 0.5])), Some((0.25, 0.5)));
+        assert_eq!(interval(&json!([null, 0.5])), None);
+        assert_eq!(interval(&Value::Null), None);
+    }
+}
