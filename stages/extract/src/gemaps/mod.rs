@@ -101,6 +101,43 @@ fn gauss(n: usize, sigma: f64) -> Vec<f64> {
         .collect()
 }
 
+/// Vertex (x, y) of the parabola through three points (where they make no
+/// parabola, the strictly highest point, else the first): the peak
+/// interpolation of pitch candidates ([`pitch`]) and of harmonics and
+/// periods ([`voice_quality`]).
+fn parabola_vertex(x: [f64; 3], y: [f64; 3]) -> (f64, f64) {
+    let [x1, x2, x3] = x;
+    let [y1, y2, y3] = y;
+    let den =
+        x1 * x1 * x2 + x2 * x2 * x3 + x3 * x3 * x1 - x3 * x3 * x2 - x2 * x2 * x1 - x1 * x1 * x3;
+    if den != 0.0 {
+        let a = (y1 * x2 + y2 * x3 + y3 * x1 - y3 * x2 - y2 * x1 - y1 * x3) / den;
+        let b = (x1 * x1 * y2 + x2 * x2 * y3 + x3 * x3 * y1
+            - x3 * x3 * y2
+            - x2 * x2 * y1
+            - x1 * x1 * y3)
+            / den;
+        let c = (x1 * x1 * x2 * y3 + x2 * x2 * x3 * y1 + x3 * x3 * x1 * y2
+            - x3 * x3 * x2 * y1
+            - x2 * x2 * x1 * y3
+            - x1 * x1 * x3 * y2)
+            / den;
+        if a != 0.0 {
+            let xv = -b / (2.0 * a);
+            return (xv, c - a * xv * xv);
+        }
+    }
+    if y1 > y2 && y1 > y3 {
+        (x1, y1)
+    } else if y2 > y1 && y2 > y3 {
+        (x2, y2)
+    } else if y3 > y1 && y3 > y2 {
+        (x3, y3)
+    } else {
+        (x1, y1)
+    }
+}
+
 impl Gemaps {
     pub fn new() -> Gemaps {
         let mut planner = RealFftPlanner::<f64>::new();

@@ -10,6 +10,8 @@
 //! "last change" of the transition cost is shared across candidate pairs),
 //! because F0 decides which frames count as voiced for most functionals.
 
+use super::parabola_vertex;
+
 const MIN_F: f64 = 25.0;
 const N_HARMONICS: usize = 15;
 const COMPRESSION: f64 = 0.85;
@@ -144,38 +146,6 @@ fn smooth(a: &mut [f64]) {
     }
 }
 
-/// Vertex of the parabola through three points: (x, y at the vertex).
-fn parabola_peak(x1: f64, y1: f64, x2: f64, y2: f64, x3: f64, y3: f64) -> (f64, f64) {
-    let den =
-        x1 * x1 * x2 + x2 * x2 * x3 + x3 * x3 * x1 - x3 * x3 * x2 - x2 * x2 * x1 - x1 * x1 * x3;
-    if den != 0.0 {
-        let a = (y1 * x2 + y2 * x3 + y3 * x1 - y3 * x2 - y2 * x1 - y1 * x3) / den;
-        let b = (x1 * x1 * y2 + x2 * x2 * y3 + x3 * x3 * y1
-            - x3 * x3 * y2
-            - x2 * x2 * y1
-            - x1 * x1 * y3)
-            / den;
-        let c = (x1 * x1 * x2 * y3 + x2 * x2 * x3 * y1 + x3 * x3 * x1 * y2
-            - x3 * x3 * x2 * y1
-            - x2 * x2 * x1 * y3
-            - x1 * x1 * x3 * y2)
-            / den;
-        if a != 0.0 {
-            let x = -b / (2.0 * a);
-            return (x, c - a * x * x);
-        }
-    }
-    if y1 > y2 && y1 > y3 {
-        (x1, y1)
-    } else if y2 > y1 && y2 > y3 {
-        (x2, y2)
-    } else if y3 > y1 && y3 > y2 {
-        (x3, y3)
-    } else {
-        (x1, y1)
-    }
-}
-
 /// Pitch candidates of one frame: frequencies (Hz, 0 for an empty slot)
 /// and voicing probabilities, best first.
 #[derive(Debug, Clone, Copy, Default)]
@@ -284,8 +254,10 @@ impl Shs {
             let j = cand_idx[i];
             let x = |k: f64| k * self.fstep_t + self.fmin_t;
             let jf = j as f64;
-            let (fx, sc) =
-                parabola_peak(x(jf - 1.0), ss[j - 1], x(jf), ss[j], x(jf + 1.0), ss[j + 1]);
+            let (fx, sc) = parabola_vertex(
+                [x(jf - 1.0), x(jf), x(jf + 1.0)],
+                [ss[j - 1], ss[j], ss[j + 1]],
+            );
             f0[i] = 2f64.powf(fx);
             score[i] = sc;
             voicing[i] = if sc > 0.0 && sc > ss_mean {

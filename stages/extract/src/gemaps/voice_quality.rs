@@ -12,6 +12,7 @@ use std::sync::Arc;
 use realfft::ComplexToReal;
 
 use super::formants::Formants;
+use super::parabola_vertex;
 
 const N_HARMONICS: usize = 100;
 const FLOOR: f64 = -201.0;
@@ -94,40 +95,6 @@ fn closest_peak(x: &[f64], idx: usize) -> usize {
     }
 }
 
-/// Vertex (x, y) of the parabola through three points.
-fn vertex(x: [f64; 3], y: [f64; 3]) -> (f64, f64) {
-    let [x1, x2, x3] = x;
-    let [y1, y2, y3] = y;
-    let den =
-        x1 * x1 * x2 + x2 * x2 * x3 + x3 * x3 * x1 - x3 * x3 * x2 - x2 * x2 * x1 - x1 * x1 * x3;
-    if den != 0.0 {
-        let a = (y1 * x2 + y2 * x3 + y3 * x1 - y3 * x2 - y2 * x1 - y1 * x3) / den;
-        let b = (x1 * x1 * y2 + x2 * x2 * y3 + x3 * x3 * y1
-            - x3 * x3 * y2
-            - x2 * x2 * y1
-            - x1 * x1 * y3)
-            / den;
-        let c = (x1 * x1 * x2 * y3 + x2 * x2 * x3 * y1 + x3 * x3 * x1 * y2
-            - x3 * x3 * x2 * y1
-            - x2 * x2 * x1 * y3
-            - x1 * x1 * x3 * y2)
-            / den;
-        if a != 0.0 {
-            let xv = -b / (2.0 * a);
-            return (xv, c - a * xv * xv);
-        }
-    }
-    if y1 > y2 && y1 > y3 {
-        (x1, y1)
-    } else if y2 > y1 && y2 > y3 {
-        (x2, y2)
-    } else if y3 > y1 && y3 > y2 {
-        (x3, y3)
-    } else {
-        (x1, y1)
-    }
-}
-
 #[derive(Debug, Clone, Copy, Default)]
 struct Harmonic {
     bin: usize,
@@ -177,7 +144,7 @@ fn harmonic_peaks(mag: &[f64], frq: &[f64], f0: f64) -> Vec<Harmonic> {
             let p = peak as usize;
             hi.bin = p;
             hi.magnitude = mag[p];
-            let (f, m) = vertex(
+            let (f, m) = parabola_vertex(
                 [frq[p - 1], frq[p], frq[p + 1]],
                 [mag[p - 1], mag[p], mag[p + 1]],
             );
@@ -402,7 +369,7 @@ pub fn jitter_shimmer(x: &[f64], f0_hz: &[f64], hop: usize, frame: usize) -> Vec
                     let b = &mat[start as usize..((start + pp) as usize).min(mat.len())];
                     let (a0, a1) = (peak_to_peak(a), peak_to_peak(b));
                     let mi = max_i as usize;
-                    let (xv, cci) = vertex(
+                    let (xv, cci) = parabola_vertex(
                         [(mi - 1) as f64, mi as f64, (mi + 1) as f64],
                         [cc[mi - 1], cc[mi], cc[mi + 1]],
                     );

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::palette::{self, blues, ink_on};
-use super::{Chart, DrawError, Figure, Px, fit, render, text_width};
+use super::{Chart, DrawError, Figure, Frame, Px, fit, render, text_width};
 use crate::ReportError;
 
 /// Renders the row-normalised confusion matrix `confusion[true][pred]` of
@@ -21,14 +21,13 @@ pub fn confusion_matrix(
     render(&Layout::new(name, classes, confusion))
 }
 
-const TITLE: f64 = 17.0;
 const LABEL: f64 = 14.0;
 const AXIS_TITLE: f64 = 14.0;
 const TICK: f64 = 12.0;
 
 /// Positions of every part, in logical pixels.
 struct Layout<'a> {
-    title: String,
+    frame: Frame,
     classes: &'a [String],
     confusion: &'a [Vec<usize>],
     cell: f64,
@@ -38,8 +37,6 @@ struct Layout<'a> {
     /// Column labels, shortened to their cell width.
     col_labels: Vec<String>,
     bar_x: f64,
-    width: f64,
-    height: f64,
 }
 
 impl<'a> Layout<'a> {
@@ -58,9 +55,8 @@ impl<'a> Layout<'a> {
         let bar_x = gx + cell * n + 28.0;
         let width = bar_x + 18.0 + 8.0 + text_width("100%", TICK) + 16.0;
         let height = gy + cell * n + 10.0 + LABEL + 14.0 + AXIS_TITLE + 14.0;
-        let title = fit(&format!("Confusion matrix: {name}"), TITLE, width - 24.0);
         Layout {
-            title,
+            frame: Frame::new("Confusion matrix", name, width, height),
             classes,
             confusion,
             cell,
@@ -68,19 +64,13 @@ impl<'a> Layout<'a> {
             gy,
             col_labels,
             bar_x,
-            width,
-            height,
         }
     }
 }
 
 impl Chart for Layout<'_> {
-    fn name(&self) -> String {
-        self.title.clone()
-    }
-
-    fn size(&self) -> (u32, u32) {
-        (self.width.ceil() as u32, self.height.ceil() as u32)
+    fn frame(&self) -> &Frame {
+        &self.frame
     }
 
     fn draw<DB: DrawingBackend>(
@@ -91,13 +81,6 @@ impl Chart for Layout<'_> {
         let n = self.classes.len();
         let (cell, gx, gy) = (self.cell, self.gx, self.gy);
         let grid = cell * n as f64;
-
-        px.text(
-            root,
-            &self.title,
-            (12.0, 16.0),
-            &px.font(TITLE, palette::TEXT, HPos::Left, VPos::Top),
-        )?;
 
         // Axis titles: "predicted" under the column labels, "true" rotated
         // left of the row labels, as in the usual confusion-matrix reading.
@@ -194,19 +177,13 @@ impl Chart for Layout<'_> {
             }
         }
         // Thin white lines between cells, and a frame around the grid.
-        let sep = ShapeStyle::from(&WHITE).stroke_width(px.u(1.0).max(1));
+        let sep = px.hairline(WHITE);
         for k in 1..n {
             let o = k as f64 * cell;
-            root.draw(&PathElement::new(
-                vec![px.at(gx + o, gy), px.at(gx + o, gy + grid)],
-                sep,
-            ))?;
-            root.draw(&PathElement::new(
-                vec![px.at(gx, gy + o), px.at(gx + grid, gy + o)],
-                sep,
-            ))?;
+            px.segment(root, (gx + o, gy), (gx + o, gy + grid), sep)?;
+            px.segment(root, (gx, gy + o), (gx + grid, gy + o), sep)?;
         }
-        let frame = ShapeStyle::from(&palette::AXIS).stroke_width(px.u(1.0).max(1));
+        let frame = px.hairline(palette::AXIS);
         px.rect(root, (gx, gy), (gx + grid, gy + grid), frame)?;
 
         // Colour scale: thin bands from 0% (bottom) to 100% (top).
@@ -223,10 +200,7 @@ impl Chart for Layout<'_> {
         for k in 0..=4 {
             let v = k as f64 / 4.0;
             let y = gy + grid - v * grid;
-            root.draw(&PathElement::new(
-                vec![px.at(bx + 18.0, y), px.at(bx + 22.0, y)],
-                frame,
-            ))?;
+            px.segment(root, (bx + 18.0, y), (bx + 22.0, y), frame)?;
             px.text(
                 root,
                 &format!("{}%", (v * 100.0).round()),

@@ -7,22 +7,18 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::palette;
-use super::{Chart, DrawError, Figure, Px, fit, render};
+use super::{Chart, DrawError, Figure, Frame, Px, plain_mesh, render};
 use crate::{Curve, ReportError};
 
 /// Renders `curves` grouped into panels, titled with `name`; `None` when no
 /// curve has a finite point.
 pub fn training_curves(name: &str, curves: &[Curve]) -> Result<Option<Figure>, ReportError> {
     let layout = Layout::new(name, curves);
-    if layout.panels.is_empty() {
-        Ok(None)
-    } else {
-        render(&layout).map(Some)
-    }
+    (!layout.panels.is_empty())
+        .then(|| render(&layout))
+        .transpose()
 }
 
-const TITLE: f64 = 17.0;
-const LABEL: f64 = 14.0;
 const SMALL: f64 = 12.0;
 const PANEL_W: f64 = 500.0;
 const PANEL_H: f64 = 320.0;
@@ -35,7 +31,7 @@ struct Panel<'a> {
 }
 
 struct Layout<'a> {
-    title: String,
+    frame: Frame,
     panels: Vec<Panel<'a>>,
     cols: usize,
 }
@@ -63,13 +59,10 @@ impl<'a> Layout<'a> {
             }
         }
         let cols = panels.len().clamp(1, 2);
-        let title = fit(
-            &format!("Training curves: {name}"),
-            TITLE,
-            cols as f64 * PANEL_W - 24.0,
-        );
+        let rows = panels.len().div_ceil(cols);
+        let (width, height) = (cols as f64 * PANEL_W, TOP + rows as f64 * PANEL_H);
         Layout {
-            title,
+            frame: Frame::new("Training curves", name, width, height),
             panels,
             cols,
         }
@@ -77,16 +70,8 @@ impl<'a> Layout<'a> {
 }
 
 impl Chart for Layout<'_> {
-    fn name(&self) -> String {
-        self.title.clone()
-    }
-
-    fn size(&self) -> (u32, u32) {
-        let rows = self.panels.len().div_ceil(self.cols);
-        (
-            (self.cols as f64 * PANEL_W) as u32,
-            (TOP + rows as f64 * PANEL_H) as u32,
-        )
+    fn frame(&self) -> &Frame {
+        &self.frame
     }
 
     fn draw<DB: DrawingBackend>(
@@ -94,12 +79,6 @@ impl Chart for Layout<'_> {
         root: &DrawingArea<DB, Shift>,
         px: Px,
     ) -> Result<(), DrawError> {
-        px.text(
-            root,
-            &self.title,
-            (12.0, 16.0),
-            &px.font(TITLE, palette::TEXT, HPos::Left, VPos::Top),
-        )?;
         for (i, panel) in self.panels.iter().enumerate() {
             let (col, row) = (i % self.cols, i / self.cols);
             let area = root.clone().shrink(
@@ -148,20 +127,13 @@ fn draw_panel<DB: DrawingBackend>(
         .x_label_area_size(px.u(44.0))
         .y_label_area_size(px.u(62.0))
         .build_cartesian_2d(x0..x1, y0..y1)?;
-    let line = |c: RGBColor| ShapeStyle::from(&c).stroke_width(px.u(1.0).max(1));
-    chart
-        .configure_mesh()
+    plain_mesh(&mut chart.configure_mesh(), px)
         .x_labels(8)
         .y_labels(6)
         .x_label_formatter(&|v| trim_number(*v))
         .y_label_formatter(&|v| trim_number(*v))
         .label_style(px.font(SMALL, palette::MUTED, HPos::Center, VPos::Center))
         .x_desc("epoch")
-        .axis_desc_style(px.font(LABEL, palette::MUTED, HPos::Center, VPos::Center))
-        .bold_line_style(line(palette::GRID))
-        .light_line_style(TRANSPARENT)
-        .axis_style(line(palette::AXIS))
-        .set_all_tick_mark_size(px.u(4.0))
         .draw()?;
 
     for (k, (name, points)) in panel.curves.iter().enumerate() {
@@ -195,7 +167,7 @@ fn draw_panel<DB: DrawingBackend>(
         .legend_area_size(px.u(26.0))
         .label_font(px.font(SMALL, palette::TEXT, HPos::Left, VPos::Center))
         .background_style(WHITE.mix(0.9))
-        .border_style(line(palette::GRID))
+        .border_style(px.hairline(palette::GRID))
         .draw()?;
     Ok(())
 }

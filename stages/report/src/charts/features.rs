@@ -10,7 +10,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::palette::{self, blues};
-use super::{Chart, DrawError, Figure, Px, fit, render, text_width};
+use super::{Chart, DrawError, Figure, Frame, Px, fit, render, text_width};
 use crate::{FeatureKept, ReportError};
 
 /// How many features the chart shows at most.
@@ -20,14 +20,11 @@ pub const TOP_FEATURES: usize = 30;
 /// titled with `name`; `None` when no feature was kept in any fold.
 pub fn features_kept(name: &str, features: &[FeatureKept]) -> Result<Option<Figure>, ReportError> {
     let layout = Layout::new(name, features);
-    if layout.rows.is_empty() {
-        Ok(None)
-    } else {
-        render(&layout).map(Some)
-    }
+    (!layout.rows.is_empty())
+        .then(|| render(&layout))
+        .transpose()
 }
 
-const TITLE: f64 = 17.0;
 const LABEL: f64 = 13.0;
 const SMALL: f64 = 12.0;
 const ROW: f64 = 22.0;
@@ -37,13 +34,11 @@ const TOP: f64 = 74.0;
 const MAX_LABEL_W: f64 = 300.0;
 
 struct Layout<'a> {
-    title: String,
+    frame: Frame,
     subtitle: String,
     /// Shown features, most kept first, with their display labels.
     rows: Vec<(&'a FeatureKept, String)>,
     label_w: f64,
-    width: f64,
-    height: f64,
 }
 
 impl<'a> Layout<'a> {
@@ -81,34 +76,23 @@ impl<'a> Layout<'a> {
         let width =
             (16.0 + label_w + 12.0 + BAR_W + 12.0 + text_width("30/30", SMALL) + 20.0).max(560.0);
         let height = TOP + rows.len() as f64 * ROW + 40.0;
-        let title = fit(
-            &format!("Features kept by selection: {name}"),
-            TITLE,
-            width - 24.0,
-        );
         let subtitle = format!(
             "top {} of {} features; {in_any} kept in at least one fold, {in_all} in every fold",
             rows.len(),
             features.len()
         );
         Layout {
-            title,
+            frame: Frame::new("Features kept by selection", name, width, height),
             subtitle,
             rows,
             label_w,
-            width,
-            height,
         }
     }
 }
 
 impl Chart for Layout<'_> {
-    fn name(&self) -> String {
-        self.title.clone()
-    }
-
-    fn size(&self) -> (u32, u32) {
-        (self.width.ceil() as u32, self.height.ceil() as u32)
+    fn frame(&self) -> &Frame {
+        &self.frame
     }
 
     fn draw<DB: DrawingBackend>(
@@ -118,12 +102,6 @@ impl Chart for Layout<'_> {
     ) -> Result<(), DrawError> {
         px.text(
             root,
-            &self.title,
-            (12.0, 16.0),
-            &px.font(TITLE, palette::TEXT, HPos::Left, VPos::Top),
-        )?;
-        px.text(
-            root,
             &self.subtitle,
             (12.0, 42.0),
             &px.font(SMALL, palette::MUTED, HPos::Left, VPos::Top),
@@ -131,16 +109,13 @@ impl Chart for Layout<'_> {
 
         let bx = 16.0 + self.label_w + 12.0;
         let bottom = TOP + self.rows.len() as f64 * ROW;
-        let thin = ShapeStyle::from(&palette::GRID).stroke_width(px.u(1.0).max(1));
-        let axis = ShapeStyle::from(&palette::AXIS).stroke_width(px.u(1.0).max(1));
+        let thin = px.hairline(palette::GRID);
+        let axis = px.hairline(palette::AXIS);
         // Gridlines at quarters of the folds, labelled under the bars.
         let tick = px.font(SMALL, palette::MUTED, HPos::Center, VPos::Top);
         for k in 0..=4 {
             let x = bx + BAR_W * k as f64 / 4.0;
-            root.draw(&PathElement::new(
-                vec![px.at(x, TOP - 4.0), px.at(x, bottom)],
-                thin,
-            ))?;
+            px.segment(root, (x, TOP - 4.0), (x, bottom), thin)?;
             px.text(root, &format!("{}%", k * 25), (x, bottom + 6.0), &tick)?;
         }
         px.text(
@@ -177,10 +152,7 @@ impl Chart for Layout<'_> {
                 &count,
             )?;
         }
-        root.draw(&PathElement::new(
-            vec![px.at(bx, TOP - 4.0), px.at(bx, bottom)],
-            axis,
-        ))?;
+        px.segment(root, (bx, TOP - 4.0), (bx, bottom), axis)?;
         Ok(())
     }
 }

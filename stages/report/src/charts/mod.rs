@@ -12,6 +12,7 @@ mod features;
 mod nudge;
 mod per_class;
 
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -98,18 +99,47 @@ pub(crate) fn experiment_figures(exp: &ExperimentResult) -> Result<Vec<NamedFigu
     Ok(out)
 }
 
-/// A chart: a logical size and a drawing routine that works on any backend.
+/// A chart: a title and logical size, and a drawing routine that works on
+/// any backend.
 pub(crate) trait Chart {
-    /// Name used in error messages.
-    fn name(&self) -> String;
-    /// Logical size in pixels.
-    fn size(&self) -> (u32, u32);
-    /// Draws on `root`, which is `px.k` times the logical size.
+    /// Title and logical size.
+    fn frame(&self) -> &Frame;
+    /// Draws all but the title (which [`render`] draws first) on `root`,
+    /// which is `px.k` times the logical size.
     fn draw<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
         px: Px,
     ) -> Result<(), DrawError>;
+}
+
+/// What every chart has: a title, drawn at the top left and named in error
+/// messages, and a logical size in pixels (rounded up to whole pixels).
+pub(crate) struct Frame {
+    pub title: String,
+    pub width: f64,
+    pub height: f64,
+}
+
+/// Font size of the charts' titles.
+const TITLE: f64 = 17.0;
+/// Font size of axis titles drawn by plotters' mesh ("score", "epoch").
+const AXIS_DESC: f64 = 14.0;
+
+impl Frame {
+    /// A `width` by `height` chart titled `"{kind}: {name}"`, shortened to
+    /// fit inside 12-pixel margins.
+    pub fn new(kind: &str, name: &str, width: f64, height: f64) -> Frame {
+        Frame {
+            title: fit(&format!("{kind}: {name}"), TITLE, width - 24.0),
+            width,
+            height,
+        }
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (self.width.ceil() as u32, self.height.ceil() as u32)
+    }
 }
 
 /// Why a drawing failed, as text: plotters' errors are generic over the
@@ -164,6 +194,26 @@ impl Px {
         Ok(())
     }
 
+    /// A one-logical-pixel line of `color` (at least one device pixel).
+    pub fn hairline(self, color: RGBColor) -> ShapeStyle {
+        ShapeStyle::from(&color).stroke_width(self.u(1.0).max(1))
+    }
+
+    /// A straight line between logical points.
+    pub fn segment<DB: DrawingBackend>(
+        self,
+        area: &DrawingArea<DB, Shift>,
+        (x0, y0): (f64, f64),
+        (x1, y1): (f64, f64),
+        style: ShapeStyle,
+    ) -> Result<(), DrawError> {
+        area.draw(&PathElement::new(
+            vec![self.at(x0, y0), self.at(x1, y1)],
+            style,
+        ))?;
+        Ok(())
+    }
+
     /// A filled rectangle between logical corners.
     pub fn rect<DB: DrawingBackend>(
         self,
@@ -175,6 +225,20 @@ impl Px {
         area.draw(&Rectangle::new([self.at(x0, y0), self.at(x1, y1)], style))?;
         Ok(())
     }
+}
+
+/// The look the plotted charts share on `mesh`: hairline grid lines at the
+/// labelled ticks only, hairline axes with short tick marks, muted axis
+/// titles.
+pub(crate) fn plain_mesh<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+    px: Px,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
+    mesh.axis_desc_style(px.font(AXIS_DESC, palette::MUTED, HPos::Center, VPos::Center))
+        .bold_line_style(px.hairline(palette::GRID))
+        .light_line_style(TRANSPARENT)
+        .axis_style(px.hairline(palette::AXIS))
+        .set_all_tick_mark_size(px.u(4.0))
 }
 
 /// Logical width of `text` at `size`, from the bundled font's metrics.
@@ -206,17 +270,18 @@ pub(crate) fn fit(text: &str, size: f64, max_width: f64) -> String {
 /// Renders `chart` to SVG (1x) and PNG (2x).
 pub(crate) fn render(chart: &impl Chart) -> Result<Figure, ReportError> {
     crate::font::ensure_registered();
+    let frame = chart.frame();
     let fail = |e: DrawError| ReportError::Render {
-        figure: chart.name(),
+        figure: frame.title.clone(),
         reason: e.0,
     };
-    let (w, h) = chart.size();
+    let (w, h) = frame.size();
 
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(e.into()))?;
-        chart.draw(&root, Px { k: 1.0 }).map_err(fail)?;
+        draw_titled(chart, &root, Px { k: 1.0 }).map_err(fail)?;
         root.present().map_err(|e| fail(e.into()))?;
     }
 
@@ -227,11 +292,11 @@ pub(crate) fn render(chart: &impl Chart) -> Result<Figure, ReportError> {
         let root =
             nudge::Nudged(BitMapBackend::with_buffer(&mut rgb, (pw, ph))).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(e.into()))?;
-        chart.draw(&root, Px { k: K as f64 }).map_err(fail)?;
+        draw_titled(chart, &root, Px { k: K as f64 }).map_err(fail)?;
         root.present().map_err(|e| fail(e.into()))?;
     }
     let png = encode_png(&rgb, pw, ph, K).map_err(|e| ReportError::Render {
-        figure: chart.name(),
+        figure: frame.title.clone(),
         reason: e,
     })?;
     Ok(Figure {
@@ -240,6 +305,21 @@ pub(crate) fn render(chart: &impl Chart) -> Result<Figure, ReportError> {
         width: w,
         height: h,
     })
+}
+
+/// Draws `chart`'s title at the top left, then the chart.
+fn draw_titled<DB: DrawingBackend>(
+    chart: &impl Chart,
+    root: &DrawingArea<DB, Shift>,
+    px: Px,
+) -> Result<(), DrawError> {
+    px.text(
+        root,
+        &chart.frame().title,
+        (12.0, 16.0),
+        &px.font(TITLE, palette::TEXT, HPos::Left, VPos::Top),
+    )?;
+    chart.draw(root, px)
 }
 
 /// RGB8 pixels to PNG bytes. The pHYs chunk says 72 dpi times `scale`, so

@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::palette;
-use super::{Chart, DrawError, Figure, Px, fit, render, text_width};
+use super::{Chart, DrawError, Figure, Frame, Px, fit, plain_mesh, render, text_width};
 use crate::{ClassScore, ReportError};
 
 /// Renders grouped precision/recall/F1 bars of `classes`, titled with `name`.
@@ -19,18 +19,15 @@ pub fn per_class_scores(
     render(&Layout::new(name, classes, scores))
 }
 
-const TITLE: f64 = 17.0;
 const LABEL: f64 = 14.0;
 const SMALL: f64 = 12.0;
 const SERIES: [&str; 3] = ["precision", "recall", "F1"];
 
 struct Layout<'a> {
-    title: String,
+    frame: Frame,
     scores: &'a [ClassScore],
     labels: Vec<String>,
     slot: f64,
-    width: f64,
-    height: f64,
 }
 
 /// Margin, then space for the y axis title and tick labels.
@@ -48,25 +45,18 @@ impl<'a> Layout<'a> {
         let slot = (760.0 / n).clamp(56.0, 96.0);
         let width = (LEFT + Y_AREA + slot * n + 24.0).max(560.0);
         let labels = classes.iter().map(|c| fit(c, LABEL, slot - 4.0)).collect();
-        let title = fit(&format!("Per-class scores: {name}"), TITLE, width - 24.0);
         Layout {
-            title,
+            frame: Frame::new("Per-class scores", name, width, TOP + PLOT_H + X_AREA),
             scores,
             labels,
             slot,
-            width,
-            height: TOP + PLOT_H + X_AREA,
         }
     }
 }
 
 impl Chart for Layout<'_> {
-    fn name(&self) -> String {
-        self.title.clone()
-    }
-
-    fn size(&self) -> (u32, u32) {
-        (self.width.ceil() as u32, self.height.ceil() as u32)
+    fn frame(&self) -> &Frame {
+        &self.frame
     }
 
     fn draw<DB: DrawingBackend>(
@@ -75,12 +65,6 @@ impl Chart for Layout<'_> {
         px: Px,
     ) -> Result<(), DrawError> {
         let n = self.scores.len();
-        px.text(
-            root,
-            &self.title,
-            (12.0, 16.0),
-            &px.font(TITLE, palette::TEXT, HPos::Left, VPos::Top),
-        )?;
 
         // Legend on its own line under the title, where no bar can reach it.
         let mut x = LEFT + Y_AREA;
@@ -104,19 +88,13 @@ impl Chart for Layout<'_> {
         let mut chart = ChartBuilder::on(&plot)
             .y_label_area_size(px.u(Y_AREA))
             .build_cartesian_2d(-0.5..(n.max(1) as f64 - 0.5), 0.0..1.0)?;
-        chart
-            .configure_mesh()
+        plain_mesh(&mut chart.configure_mesh(), px)
             .disable_x_mesh()
             .x_labels(0)
             .y_labels(6)
             .y_label_formatter(&|v| format!("{v:.1}"))
             .label_style(px.font(SMALL, palette::MUTED, HPos::Right, VPos::Center))
             .y_desc("score")
-            .axis_desc_style(px.font(LABEL, palette::MUTED, HPos::Center, VPos::Center))
-            .bold_line_style(ShapeStyle::from(&palette::GRID).stroke_width(px.u(1.0).max(1)))
-            .light_line_style(TRANSPARENT)
-            .axis_style(ShapeStyle::from(&palette::AXIS).stroke_width(px.u(1.0).max(1)))
-            .set_all_tick_mark_size(px.u(4.0))
             .draw()?;
 
         // Three bars per class filling 80% of the slot, a hairline apart.
