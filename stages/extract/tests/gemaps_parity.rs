@@ -5,18 +5,10 @@
 //! extractor through the public feature-set API.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
-
-use arrow_array::RecordBatch;
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float32Type, Float64Type};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use ser_extract::{ExtractParams, Extractor, feature_set};
 
-fn reference_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/ravdess24")
-}
+mod common;
+use common::{column_f64, column_str, reference_dir};
 
 /// Column names in file order, numeric columns by name, and the `file`
 /// column.
@@ -27,14 +19,7 @@ struct Table {
 }
 
 fn read_table(name: &str) -> Table {
-    let file =
-        File::open(reference_dir().join(name)).expect("reference table (../shared/reference)");
-    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let batches = common::read_table(name);
     let mut table = Table {
         names: Vec::new(),
         numeric: HashMap::new(),
@@ -45,35 +30,14 @@ fn read_table(name: &str) -> Table {
     }
     for batch in &batches {
         for field in batch.schema().fields() {
-            let col = batch.column_by_name(field.name()).unwrap();
-            if let Some(a) = col.as_primitive_opt::<Float64Type>() {
+            if field.name() == "file" {
+                table.files.extend(column_str(batch, "file"));
+            } else if field.data_type().is_floating() {
                 table
                     .numeric
                     .entry(field.name().clone())
                     .or_default()
-                    .extend(a.values().iter());
-            } else if let Some(a) = col.as_primitive_opt::<Float32Type>() {
-                table
-                    .numeric
-                    .entry(field.name().clone())
-                    .or_default()
-                    .extend(a.values().iter().map(|&v| v as f64));
-            } else if field.name() == "file" {
-                let strings: Vec<String> = if let Some(a) = col.as_string_opt::<i32>() {
-                    a.iter()
-                        .map(|s| s.unwrap_or_default().to_string())
-                        .collect()
-                } else if let Some(a) = col.as_string_opt::<i64>() {
-                    a.iter()
-                        .map(|s| s.unwrap_or_default().to_string())
-                        .collect()
-                } else {
-                    col.as_string_view()
-                        .iter()
-                        .map(|s| s.unwrap_or_default().to_string())
-                        .collect()
-                };
-                table.files.extend(strings);
+                    .extend(column_f64(batch, field.name()));
             }
         }
     }
