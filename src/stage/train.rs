@@ -13,6 +13,13 @@
 //! recorded per fold. Each (fold, point) score is a per-item record keyed
 //! by the feature table, the selection, the fold and the point, so a grid
 //! that grows by one value scores only the new points.
+//!
+//! With an augmentation (`augmented` input), a fold's training rows also
+//! get the augmented copies whose source is one of its training
+//! utterances; grid search still scores on the fold's own utterances only.
+//! Before fitting, the assembled training set goes through the leak guard
+//! ([`ser_evaluate::leak`]): a row that is, or derives from, a test
+//! utterance stops the node.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -78,8 +78,8 @@ pub fn mutual_information(x: ArrayView2<f64>, y: &[usize], n_neighbors: usize) -
             let mut all: Vec<f64> = rows.iter().map(|&i| col[i]).collect();
             all.sort_by(f64::total_cmp);
             let mut psi_m = 0.0;
-            for class in 0..n_classes {
-                if counts[class] < 2 {
+            for (class, &count) in counts.iter().enumerate() {
+                if count < 2 {
                     continue;
                 }
                 let mut values: Vec<f64> = rows
@@ -90,11 +90,14 @@ pub fn mutual_information(x: ArrayView2<f64>, y: &[usize], n_neighbors: usize) -
                 values.sort_by(f64::total_cmp);
                 let k = n_neighbors.min(values.len() - 1);
                 for (p, &v) in values.iter().enumerate() {
-                    let radius = kth_neighbour_distance(&values, p, k);
-                    // Strictly closer than the k-th neighbour (sklearn
-                    // queries a radius of nextafter(d, 0), inclusive).
-                    let below = all.partition_point(|&a| a <= v - radius);
-                    let within = all.partition_point(|&a| a < v + radius);
+                    let d = kth_neighbour_distance(&values, p, k);
+                    // Strictly closer than the k-th neighbour: sklearn counts
+                    // distances <= nextafter(d, 0). Distances are compared as
+                    // |a - v|, not against v +- d, whose rounding can let the
+                    // neighbour itself in.
+                    let radius = if d > 0.0 { f64::from_bits(d.to_bits() - 1) } else { 0.0 };
+                    let below = all.partition_point(|&a| v - a > radius);
+                    let within = all.partition_point(|&a| a - v <= radius);
                     let m = within.saturating_sub(below).max(1);
                     psi_m += psi.at(m);
                 }
