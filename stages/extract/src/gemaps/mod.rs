@@ -202,6 +202,11 @@ impl Gemaps {
                 .map(|(a, w)| a * w)
                 .collect();
             let spec = Self::spectrum(&self.fft_short, &windowed);
+            // `norm` (hypot), not sqrt(re^2 + im^2): in some near-silent
+            // frames hypot gives exactly equal band maxima, so a Hammarberg
+            // index of exactly 0 that the UV means skip as "no value"; the
+            // sqrt form moves the last bits, lets those frames in and
+            // shifts hammarbergIndexUV_sma3nz_amean by up to ~3% per file.
             let mag: Vec<f64> = spec.iter().map(|c| c.norm()).collect();
             raw.spectral
                 .push(self.spectral.frame(&mag, prev_mag.as_deref()));
@@ -216,7 +221,10 @@ impl Gemaps {
             let windowed: Vec<f64> = frame.iter().zip(&self.gauss).map(|(a, w)| a * w).collect();
             rms.push((windowed.iter().map(|v| v * v).sum::<f64>() / LONG as f64).sqrt());
             let spec = Self::spectrum(&self.fft_long, &windowed);
-            let mag: Vec<f64> = spec.iter().map(|c| c.norm()).collect();
+            let mag: Vec<f64> = spec
+                .iter()
+                .map(|c| (c.re * c.re + c.im * c.im).sqrt())
+                .collect();
             candidates.push(self.shs.candidates(&mag));
             long_mags.push(mag);
         }

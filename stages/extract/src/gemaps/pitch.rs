@@ -30,6 +30,11 @@ struct Spline {
     sigma: Vec<f64>,
     diff1: Vec<f64>,
     diff2: Vec<f64>,
+    /// The forward sweep's pivots 1/(sigma y2[i-1] + 2) and initial
+    /// second-derivative factors (sigma - 1) * pivot, which depend on the
+    /// knots only.
+    pivot: Vec<f64>,
+    y2_fwd: Vec<f64>,
     /// For each target point, the index of the knot interval holding it.
     lower: Vec<usize>,
     targets: Vec<f64>,
@@ -45,6 +50,14 @@ impl Spline {
             sigma[i] = (x[i] - x[i - 1]) / (x[i + 1] - x[i - 1]);
             diff1[i] = (x[i + 1] - x[i]) * (x[i + 1] - x[i - 1]);
             diff2[i] = (x[i] - x[i - 1]) * (x[i + 1] - x[i - 1]);
+        }
+        let mut pivot = vec![0.0; n];
+        let mut y2_fwd = vec![0.0; n];
+        for i in 1..n - 1 {
+            let s = sigma[i];
+            let p = 1.0 / (s * y2_fwd[i - 1] + 2.0);
+            pivot[i] = p;
+            y2_fwd[i] = (s - 1.0) * p;
         }
         let lower = targets
             .iter()
@@ -66,6 +79,8 @@ impl Spline {
             sigma,
             diff1,
             diff2,
+            pivot,
+            y2_fwd,
             lower,
             targets,
         }
@@ -73,12 +88,11 @@ impl Spline {
 
     fn eval(&self, y: &[f64], out: &mut [f64]) {
         let n = self.x.len();
-        let mut y2 = vec![0.0; n];
+        let mut y2 = self.y2_fwd.clone();
         let mut u = vec![0.0; n];
         for i in 1..n - 1 {
             let s = self.sigma[i];
-            let p = 1.0 / (s * y2[i - 1] + 2.0);
-            y2[i] = (s - 1.0) * p;
+            let p = self.pivot[i];
             let ut = (y[i + 1] - y[i]) / self.diff1[i] - (y[i] - y[i - 1]) / self.diff2[i];
             u[i] = p * (6.0 * ut - s * u[i - 1]);
         }

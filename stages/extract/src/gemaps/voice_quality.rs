@@ -54,17 +54,32 @@ fn is_peak(x: &[f64], n: i64) -> bool {
 }
 
 /// The bin nearest `freq` at or after `start` (0 if beyond the spectrum).
+/// `frq[k]` is `k * bin_hz` (strictly increasing, `frq[0]` = 0): this is
+/// the first bin from `max(start, 1)` above `freq`, or the one before it if
+/// that is strictly nearer, found directly rather than by scanning.
 fn freq_to_bin(frq: &[f64], freq: f64, start: usize) -> usize {
-    for b in start.max(1)..frq.len() {
-        if frq[b] > freq {
-            return if frq[b] - freq > freq - frq[b - 1] {
-                b - 1
-            } else {
-                b
-            };
-        }
+    let n = frq.len();
+    let s = start.max(1);
+    // No bin from s on lies above freq (also for NaN).
+    if s >= n || !(frq[n - 1] > freq) {
+        return 0;
     }
-    0
+    // First bin above freq: from the quotient, corrected against the
+    // table itself so the comparison is exactly the scan's.
+    let q = freq / frq[1];
+    let mut b = if q > 0.0 { (q as usize).min(n - 1) } else { 0 };
+    while b > 0 && frq[b - 1] > freq {
+        b -= 1;
+    }
+    while frq[b] <= freq {
+        b += 1;
+    }
+    let b = b.max(s);
+    if frq[b] - freq > freq - frq[b - 1] {
+        b - 1
+    } else {
+        b
+    }
 }
 
 fn closest_peak(x: &[f64], idx: usize) -> usize {
@@ -108,7 +123,13 @@ struct Harmonic {
 /// relative to the fundamental's bin magnitude.
 fn harmonic_peaks(mag: &[f64], frq: &[f64], f0: f64) -> Vec<Harmonic> {
     let n_bins = mag.len();
-    let mut h = vec![Harmonic::default(); N_HARMONICS];
+    let mut h = vec![
+        Harmonic {
+            log_rel: FLOOR,
+            ..Harmonic::default()
+        };
+        N_HARMONICS
+    ];
     let mut last_bin = freq_to_bin(frq, 0.5 * f0, 1);
     let first_bin = freq_to_bin(frq, 0.5 * f0, last_bin);
     for (i, hi) in h.iter_mut().enumerate() {
@@ -154,6 +175,13 @@ fn harmonic_peaks(mag: &[f64], frq: &[f64], f0: f64) -> Vec<Harmonic> {
             hi.bin = cand;
         }
         last_bin = cand;
+        if cand == 0 {
+            // Past the top of the spectrum: every further harmonic's
+            // candidate is bin 0 too, with no peak, so it keeps the
+            // initial value (bin 0, frequency and magnitudes 0, level
+            // FLOOR), exactly as the per-harmonic search would leave it.
+            break;
+        }
     }
     // Levels relative to the fundamental; a harmonic landing on the same
     // bin as the previous one is void.
@@ -429,4 +457,52 @@ pub fn jitter_shimmer(x: &[f64], f0_hz: &[f64], hop: usize, frame: usize) -> Vec
         out.push(p);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The linear scan `freq_to_bin` replaced.
+    fn freq_to_bin_scan(frq: &[f64], freq: f64, start: usize) -> usize {
+        for b in start.max(1)..frq.len() {
+            if frq[b] > freq {
+                return if frq[b] - freq > freq - frq[b - 1] {
+                    b - 1
+                } else {
+                    b
+                };
+            }
+        }
+        0
+    }
+
+    #[test]
+    fn direct_bin_matches_scan() {
+        let bin_hz = 16000.0 / 1024.0;
+        let frq: Vec<f64> = (0..513).map(|k| k as f64 * bin_hz).collect();
+        let mut freqs: Vec<f64> = vec![-5.0, 0.0, f64::NAN, f64::INFINITY, 8000.0, 9000.0];
+        // Exact bin centres, midpoints and their neighbours.
+        for k in 0..514 {
+            let f = k as f64 * bin_hz;
+            for x in [f, f + 0.5 * bin_hz, f - 0.5 * bin_hz] {
+                freqs.extend([x, x.next_up(), x.next_down()]);
+            }
+        }
+        // Harmonic multiples of assorted F0 values.
+        for f0 in [55.0, 61.3, 100.0, 137.77, 200.0, 333.3, 512.0, 999.9] {
+            for i in 0..100 {
+                freqs.extend([(i as f64 + 0.5) * f0, (i as f64 + 1.0) * f0, (i as f64 + 1.5) * f0]);
+            }
+        }
+        for &f in &freqs {
+            for start in [0, 1, 2, 5, 17, 100, 255, 511, 512, 513, 600] {
+                assert_eq!(
+                    freq_to_bin(&frq, f, start),
+                    freq_to_bin_scan(&frq, f, start),
+                    "freq {f} start {start}"
+                );
+            }
+        }
+    }
 }
