@@ -50,13 +50,16 @@ const TARGET_ALL_THREADS: f64 = 20.0;
 /// Required speed-up of ser over librosa, `RAYON_NUM_THREADS=1`.
 const TARGET_ONE_THREAD: f64 = 10.0;
 /// Python modules the librosa side imports.
+mod common;
+use common::{corpus, fail};
+
 const PYTHON_MODULES: &str = "librosa, soxr, soundfile, opensmile, pandas, pyarrow";
 
 fn main() {
     // `cargo bench` passes --bench; nothing else is configurable.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let files = corpus(&root.join("../shared/corpora/ravdess"));
-    let python = python();
+    let python = common::python(PYTHON_MODULES, "librosa");
     check_ser_extract();
     let bytes = warm_page_cache(&files);
     let quarter: Vec<PathBuf> = files.iter().step_by(4).cloned().collect();
@@ -144,68 +147,6 @@ fn main() {
         &out.path().join("ser_one.parquet"),
         &out.path().join("ser_all.parquet"),
     );
-}
-
-/// Prints `msg` and ends the benchmark with a failure status.
-fn fail(msg: &str) -> ! {
-    eprintln!("extract bench: {msg}");
-    std::process::exit(1);
-}
-
-/// The corpus's FLAC files, `Actor_*/*.flac`, sorted.
-fn corpus(dir: &Path) -> Vec<PathBuf> {
-    let dir = dir.canonicalize().unwrap_or_else(|e| {
-        fail(&format!(
-            "RAVDESS corpus not found at {}: {e}",
-            dir.display()
-        ))
-    });
-    let mut files = Vec::new();
-    for actor in std::fs::read_dir(&dir).expect("read corpus folder") {
-        let actor = actor.expect("read corpus folder").path();
-        let is_actor = actor
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("Actor_"));
-        if !is_actor || !actor.is_dir() {
-            continue;
-        }
-        for file in std::fs::read_dir(&actor).expect("read actor folder") {
-            let file = file.expect("read actor folder").path();
-            if file.extension().is_some_and(|e| e == "flac") {
-                files.push(file);
-            }
-        }
-    }
-    files.sort();
-    if files.is_empty() {
-        fail(&format!("no Actor_*/*.flac files under {}", dir.display()));
-    }
-    files
-}
-
-/// The Python interpreter's real executable (not a pyenv shim, whose extra
-/// start-up would count against librosa), once the modules the librosa side
-/// needs are known to import.
-fn python() -> PathBuf {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = format!("import sys, {PYTHON_MODULES}; print(sys.executable)");
-    match Command::new(&python).args(["-c", &script]).output() {
-        Ok(out) if out.status.success() => {
-            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-        }
-        Ok(out) => {
-            let err = String::from_utf8_lossy(&out.stderr);
-            fail(&format!(
-                "the librosa side needs the Python packages {PYTHON_MODULES} ({}); \
-                 run scripts/bench-deps.sh",
-                err.lines().last().unwrap_or("import failed")
-            ))
-        }
-        Err(e) => fail(&format!(
-            "cannot run '{python}' ({e}); install Python 3 (or set PYTHON) and run scripts/bench-deps.sh"
-        )),
-    }
 }
 
 /// Ends the benchmark early, with a clear message, when the binary has no

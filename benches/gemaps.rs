@@ -30,7 +30,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -43,6 +43,9 @@ const TARGET_ALL_THREADS: f64 = 10.0;
 const TARGET_ONE_THREAD: f64 = 5.0;
 const SR: u32 = 16000;
 /// Python modules the openSMILE side imports.
+mod common;
+use common::{corpus, fail};
+
 const PYTHON_MODULES: &str = "opensmile, numpy";
 /// Files whose functionals the sanity check prints one by one.
 const SHOWN_FILES: usize = 3;
@@ -51,7 +54,7 @@ fn main() {
     // `cargo bench` passes --bench; nothing else is configurable.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let files = corpus(&root.join("../shared/corpora/ravdess"));
-    let python = python();
+    let python = common::python(PYTHON_MODULES, "openSMILE");
     let threads = rayon::current_num_threads();
     println!(
         "gemaps benchmark: eGeMAPSv02 functionals, RAVDESS {} files, {threads} threads, load average {}",
@@ -178,67 +181,6 @@ fn main() {
         }
     );
     sanity(&names, &signals, &ser_all.values, &smile_json);
-}
-
-/// Prints `msg` and ends the benchmark with a failure status.
-fn fail(msg: &str) -> ! {
-    eprintln!("gemaps bench: {msg}");
-    std::process::exit(1);
-}
-
-/// The corpus's FLAC files, `Actor_*/*.flac`, sorted.
-fn corpus(dir: &Path) -> Vec<PathBuf> {
-    let dir = dir.canonicalize().unwrap_or_else(|e| {
-        fail(&format!(
-            "RAVDESS corpus not found at {}: {e}",
-            dir.display()
-        ))
-    });
-    let mut files = Vec::new();
-    for actor in std::fs::read_dir(&dir).expect("read corpus folder") {
-        let actor = actor.expect("read corpus folder").path();
-        let is_actor = actor
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("Actor_"));
-        if !is_actor || !actor.is_dir() {
-            continue;
-        }
-        for file in std::fs::read_dir(&actor).expect("read actor folder") {
-            let file = file.expect("read actor folder").path();
-            if file.extension().is_some_and(|e| e == "flac") {
-                files.push(file);
-            }
-        }
-    }
-    files.sort();
-    if files.is_empty() {
-        fail(&format!("no Actor_*/*.flac files under {}", dir.display()));
-    }
-    files
-}
-
-/// The Python interpreter's real executable (not a pyenv shim), once the
-/// modules the openSMILE side needs are known to import.
-fn python() -> PathBuf {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = format!("import sys, {PYTHON_MODULES}; print(sys.executable)");
-    match Command::new(&python).args(["-c", &script]).output() {
-        Ok(out) if out.status.success() => {
-            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-        }
-        Ok(out) => {
-            let err = String::from_utf8_lossy(&out.stderr);
-            fail(&format!(
-                "the openSMILE side needs the Python packages {PYTHON_MODULES} ({}); \
-                 run scripts/bench-deps.sh",
-                err.lines().last().unwrap_or("import failed")
-            ))
-        }
-        Err(e) => fail(&format!(
-            "cannot run '{python}' ({e}); install Python 3 (or set PYTHON) and run scripts/bench-deps.sh"
-        )),
-    }
 }
 
 /// `/proc/loadavg`'s three load averages.

@@ -56,13 +56,20 @@ fn sklearn(cache: &Path, threads: usize) -> Result<f64, String> {
         .args(["--ser", env!("CARGO_BIN_EXE_ser")])
         .args(["--cache-dir", cache.to_str().unwrap()])
         .args(["--threads", &threads.to_string()])
-        .args(["--time-only", "--no-ovo", "--json-out", json.to_str().unwrap()])
+        .args([
+            "--time-only",
+            "--no-ovo",
+            "--json-out",
+            json.to_str().unwrap(),
+        ])
         .output()
         .map_err(|e| format!("python3: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err.lines().last().unwrap_or("");
-        return Err(format!("sklearn_matrix.py failed ({last}); run scripts/bench-deps.sh"));
+        return Err(format!(
+            "sklearn_matrix.py failed ({last}); run scripts/bench-deps.sh"
+        ));
     }
     let text = std::fs::read_to_string(&json).map_err(|e| e.to_string())?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
@@ -83,7 +90,12 @@ fn main() {
         "no-op rerun                    {noop:8.3} s   (target < 0.5 s: {})",
         if noop < 0.5 { "met" } else { "MISSED" }
     );
-    for dir in ["records/select", "records/train", "records/evaluate", "items/train-grid"] {
+    for dir in [
+        "records/select",
+        "records/train",
+        "records/evaluate",
+        "items/train-grid",
+    ] {
         let _ = std::fs::remove_dir_all(cache.path().join(dir));
     }
     let matrix = ser(cache.path(), &[]);
@@ -95,7 +107,9 @@ fn main() {
     );
     match sklearn(cache.path(), threads) {
         Ok(sk) => {
-            println!("scikit-learn matrix            {sk:8.2} s   (same feature tables and folds, {threads} processes)");
+            println!(
+                "scikit-learn matrix            {sk:8.2} s   (same feature tables and folds, {threads} processes)"
+            );
             println!(
                 "speed-up of ser over scikit-learn (their time / ser's): matrix {:.2}x; after a \
                  one-parameter change {:.1}x (scikit-learn reruns its script); target >= 5x: {}",
