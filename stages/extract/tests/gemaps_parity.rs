@@ -4,8 +4,8 @@
 //! exact 16 kHz signals in `audio/`, which these tests feed to the
 //! extractor through the public feature-set API.
 
-use std::collections::HashMap;
 use ser_extract::{ExtractParams, Extractor, feature_set};
+use std::collections::HashMap;
 
 mod common;
 use common::{column_f64, column_str, reference_dir};

@@ -95,7 +95,11 @@ pub fn mutual_information(x: ArrayView2<f64>, y: &[usize], n_neighbors: usize) -
                     // distances <= nextafter(d, 0). Distances are compared as
                     // |a - v|, not against v +- d, whose rounding can let the
                     // neighbour itself in.
-                    let radius = if d > 0.0 { f64::from_bits(d.to_bits() - 1) } else { 0.0 };
+                    let radius = if d > 0.0 {
+                        f64::from_bits(d.to_bits() - 1)
+                    } else {
+                        0.0
+                    };
                     let below = all.partition_point(|&a| v - a > radius);
                     let within = all.partition_point(|&a| a - v <= radius);
                     let m = within.saturating_sub(below).max(1);

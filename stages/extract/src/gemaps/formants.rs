@@ -270,6 +270,9 @@ mod tests {
             .zip(&slow)
             .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
         eprintln!("FFT vs direct resampling: max abs diff {max_diff:e} (peak {peak})");
-        assert!(max_diff <= 1e-12 * peak, "max diff {max_diff} (peak {peak})");
+        assert!(
+            max_diff <= 1e-12 * peak,
+            "max diff {max_diff} (peak {peak})"
+        );
     }
 }

@@ -492,7 +492,11 @@ mod tests {
         // Harmonic multiples of assorted F0 values.
         for f0 in [55.0, 61.3, 100.0, 137.77, 200.0, 333.3, 512.0, 999.9] {
             for i in 0..100 {
-                freqs.extend([(i as f64 + 0.5) * f0, (i as f64 + 1.0) * f0, (i as f64 + 1.5) * f0]);
+                freqs.extend([
+                    (i as f64 + 0.5) * f0,
+                    (i as f64 + 1.0) * f0,
+                    (i as f64 + 1.5) * f0,
+                ]);
             }
         }
         for &f in &freqs {
