@@ -39,6 +39,32 @@ pub struct Metrics {
     pub confusion: Vec<Vec<usize>>,
 }
 
+/// Precision, recall, F1 and support of each class of a confusion matrix
+/// (`confusion[true][predicted]`), 0 where a score divides by zero.
+pub fn class_scores(confusion: &[Vec<usize>]) -> Vec<ClassScores> {
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    (0..confusion.len())
+        .map(|c| {
+            let tp = confusion[c][c];
+            let support: usize = confusion[c].iter().sum();
+            let predicted_c: usize = confusion.iter().map(|row| row[c]).sum();
+            let precision = ratio(tp, predicted_c);
+            let recall = ratio(tp, support);
+            let f1 = if precision + recall == 0.0 {
+                0.0
+            } else {
+                2.0 * precision * recall / (precision + recall)
+            };
+            ClassScores {
+                precision,
+                recall,
+                f1,
+                support,
+            }
+        })
+        .collect()
+}
+
 impl Metrics {
     /// Score predictions; labels are indices below `n_classes`.
     pub fn compute(truth: &[usize], predicted: &[usize], n_classes: usize) -> Metrics {
@@ -47,27 +73,7 @@ impl Metrics {
         for (&t, &p) in truth.iter().zip(predicted) {
             confusion[t][p] += 1;
         }
-        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-        let per_class: Vec<ClassScores> = (0..n_classes)
-            .map(|c| {
-                let tp = confusion[c][c];
-                let support: usize = confusion[c].iter().sum();
-                let predicted_c: usize = confusion.iter().map(|row| row[c]).sum();
-                let precision = ratio(tp, predicted_c);
-                let recall = ratio(tp, support);
-                let f1 = if precision + recall == 0.0 {
-                    0.0
-                } else {
-                    2.0 * precision * recall / (precision + recall)
-                };
-                ClassScores {
-                    precision,
-                    recall,
-                    f1,
-                    support,
-                }
-            })
-            .collect();
+        let per_class = class_scores(&confusion);
         let present_truth: Vec<usize> = (0..n_classes)
             .filter(|&c| per_class[c].support > 0)
             .collect();
@@ -81,10 +87,14 @@ impl Metrics {
                 idx.iter().map(|&c| f(&per_class[c])).sum::<f64>() / idx.len() as f64
             }
         };
-        let correct = (0..n_classes).map(|c| confusion[c][c]).sum();
+        let correct: usize = (0..n_classes).map(|c| confusion[c][c]).sum();
         Metrics {
             ua: mean(&present_truth, &|s| s.recall),
-            wa: ratio(correct, truth.len()),
+            wa: if truth.is_empty() {
+                0.0
+            } else {
+                correct as f64 / truth.len() as f64
+            },
             macro_f1: mean(&present_any, &|s| s.f1),
             n: truth.len(),
             per_class,

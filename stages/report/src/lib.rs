@@ -275,32 +275,13 @@ pub(crate) mod tests_support {
 
     /// Pooled precision/recall/F1 from a confusion matrix.
     pub fn per_class_from(confusion: &[Vec<usize>]) -> Vec<ClassScore> {
-        (0..confusion.len())
-            .map(|c| {
-                let tp = confusion[c][c] as f64;
-                let support: usize = confusion[c].iter().sum();
-                let predicted: usize = confusion.iter().map(|r| r[c]).sum();
-                let precision = if predicted > 0 {
-                    tp / predicted as f64
-                } else {
-                    0.0
-                };
-                let recall = if support > 0 {
-                    tp / support as f64
-                } else {
-                    0.0
-                };
-                let f1 = if precision + recall > 0.0 {
-                    2.0 * precision * recall / (precision + recall)
-                } else {
-                    0.0
-                };
-                ClassScore {
-                    precision,
-                    recall,
-                    f1,
-                    support,
-                }
+        ser_evaluate::metrics::class_scores(confusion)
+            .into_iter()
+            .map(|s| ClassScore {
+                precision: s.precision,
+                recall: s.recall,
+                f1: s.f1,
+                support: s.support,
             })
             .collect()
     }
