@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
@@ -117,10 +117,6 @@ impl Stage for TrainStage {
                 };
                 let mut x_train = x.select(ndarray::Axis(0), &train);
                 let mut y_train: Vec<usize> = train.iter().map(|&i| y[i]).collect();
-                // Grid search scores on the fold's own utterances: an inner
-                // validation speaker's augmented copies would otherwise sit
-                // in the inner training rows.
-                let (x_original, y_original) = (x_train.clone(), y_train.clone());
                 let test_ids: BTreeSet<&str> = test.iter().map(|&i| ids[i].as_str()).collect();
                 let mut training_rows: Vec<TrainingRow> = train
                     .iter()
@@ -169,8 +165,14 @@ impl Stage for TrainStage {
                                 serde_json::to_string(fold)?
                             ),
                         };
+                        // Grid search scores on the fold's own utterances (the
+                        // first rows; augmented copies are appended after
+                        // them): an inner validation speaker's copies would
+                        // otherwise sit in the inner training rows.
+                        let n = train.len();
+                        let (x_own, y_own) = (x_train.slice(ndarray::s![..n, ..]), &y_train[..n]);
                         let (spec, search) = cell
-                            .search(&self.model, &x_original, &y_original, &s_train)
+                            .search(&self.model, x_own, y_own, &s_train)
                             .map_err(|e| {
                                 anyhow::anyhow!("fold {}: grid search: {e:#}", fold.name)
                             })?;
@@ -269,7 +271,7 @@ impl GridCell<'_> {
     fn search(
         &self,
         base: &ModelSpec,
-        x: &Array2<f64>,
+        x: ArrayView2<f64>,
         y: &[usize],
         speakers: &[String],
     ) -> anyhow::Result<(ModelSpec, Value)> {
@@ -290,7 +292,7 @@ impl GridCell<'_> {
                 }
                 let score = GridScore {
                     params: point.params.clone(),
-                    ua: inner_cv::mean_ua(&point.spec, x.view(), y, &splits),
+                    ua: inner_cv::mean_ua(&point.spec, x, y, &splits),
                 };
                 self.ctx.cache.write_json(&path, &score)?;
                 Ok((score, key, true))
