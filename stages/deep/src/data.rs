@@ -1,0 +1,240 @@
+//! Examples, their normalisation, and padded batches with lengths.
+
+use ndarray::Array2;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{DeepParams, Normalize};
+
+/// One utterance as a network reads it: `frames` rows of `dims` values,
+/// row-major (a functionals vector is one frame).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub values: Vec<f32>,
+    pub frames: usize,
+}
+
+impl Example {
+    pub fn new(values: Vec<f32>, frames: usize) -> Example {
+        Example { values, frames }
+    }
+}
+
+/// Per-descriptor mean and standard deviation, fitted on training frames.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normaliser {
+    pub mode: Normalize,
+    /// Global statistics (empty for `speaker` and `none`).
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+/// Mean and standard deviation of every column over all frames of
+/// `examples`; a constant column gets std 1 so it maps to 0.
+fn column_stats(examples: &[&Example], dims: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut sum = vec![0f64; dims];
+    let mut sq = vec![0f64; dims];
+    let mut n = 0usize;
+    for e in examples {
+        for row in e.values.chunks_exact(dims) {
+            for ((s, q), &v) in sum.iter_mut().zip(&mut sq).zip(row) {
+                *s += v as f64;
+                *q += (v as f64) * (v as f64);
+            }
+        }
+        n += e.frames;
+    }
+    let n = n.max(1) as f64;
+    let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+    let std = sq
+        .iter()
+        .zip(&mean)
+        .map(|(q, m)| {
+            let var = (q / n - m * m).max(0.0);
+            if var > 1e-12 { var.sqrt() as f32 } else { 1.0 }
+        })
+        .collect();
+    (mean.into_iter().map(|m| m as f32).collect(), std)
+}
+
+impl Normaliser {
+    pub fn fit(mode: Normalize, examples: &[Example], dims: usize) -> Normaliser {
+        let (mean, std) = match mode {
+            Normalize::Global => column_stats(&examples.iter().collect::<Vec<_>>(), dims),
+            Normalize::Speaker | Normalize::None => (vec![], vec![]),
+        };
+        Normaliser { mode, mean, std }
+    }
+
+    /// The examples normalised; `speakers` says whose each one is (used by
+    /// `speaker` mode, which takes each speaker's statistics from the
+    /// examples given here).
+    pub fn apply(&self, examples: &[Example], speakers: &[String], dims: usize) -> Vec<Example> {
+        let scale = |e: &Example, mean: &[f32], std: &[f32]| Example {
+            values: e
+                .values
+                .chunks_exact(dims)
+                .flat_map(|row| row.iter().zip(mean).zip(std).map(|((v, m), s)| (v - m) / s))
+                .collect(),
+            frames: e.frames,
+        };
+        match self.mode {
+            Normalize::None => examples.to_vec(),
+            Normalize::Global => examples
+                .iter()
+                .map(|e| scale(e, &self.mean, &self.std))
+                .collect(),
+            Normalize::Speaker => {
+                let mut by_speaker: std::collections::BTreeMap<&str, Vec<&Example>> =
+                    Default::default();
+                for (e, s) in examples.iter().zip(speakers) {
+                    by_speaker.entry(s).or_default().push(e);
+                }
+                let stats: std::collections::BTreeMap<&str, (Vec<f32>, Vec<f32>)> = by_speaker
+                    .into_iter()
+                    .map(|(s, es)| (s, column_stats(&es, dims)))
+                    .collect();
+                examples
+                    .iter()
+                    .zip(speakers)
+                    .map(|(e, s)| {
+                        let (m, sd) = &stats[s.as_str()];
+                        scale(e, m, sd)
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// A padded batch: `values` is batch x max_len x dims, row-major; padding
+/// is 0.0 (the normalised mean) and `lengths` says where each sequence
+/// ends.
+pub struct Batch {
+    pub values: Vec<f32>,
+    pub lengths: Vec<usize>,
+    pub max_len: usize,
+    pub dims: usize,
+}
+
+/// How a batch treats each example.
+pub enum Window<'a> {
+    /// A random window of at most `max_frames`, SpecAugment when set.
+    Train {
+        rng: &'a mut ChaCha8Rng,
+        params: &'a DeepParams,
+    },
+    /// The middle window of at most `max_frames`.
+    Eval { max_frames: Option<usize> },
+}
+
+pub fn batch(examples: &[&Example], dims: usize, mut window: Window) -> Batch {
+    let mut windows: Vec<(usize, usize)> = Vec::with_capacity(examples.len());
+    for e in examples {
+        let n = e.frames.max(1);
+        let (max, random) = match &mut window {
+            Window::Train { rng, params } => (params.max_frames, Some(rng)),
+            Window::Eval { max_frames } => (*max_frames, None),
+        };
+        let len = max.map_or(n, |m| m.min(n).max(1));
+        let start = match random {
+            Some(rng) if len < n => rng.random_range(0..=n - len),
+            _ => (n - len) / 2,
+        };
+        windows.push((start, len));
+    }
+    let max_len = windows.iter().map(|w| w.1).max().unwrap_or(1);
+    let mut values = vec![0f32; examples.len() * max_len * dims];
+    for (b, (e, &(start, len))) in examples.iter().zip(&windows).enumerate() {
+        let src = &e.values[start * dims..(start + len) * dims];
+        let dst = &mut values[b * max_len * dims..][..len * dims];
+        dst.copy_from_slice(src);
+        if let Window::Train { rng, params } = &mut window
+            && let Some(spec) = &params.specaugment
+        {
+            let mut m = Array2::from_shape_vec((len, dims), dst.to_vec()).expect("window shape");
+            spec.apply(&mut m, rng.random());
+            dst.copy_from_slice(m.as_slice().expect("standard layout"));
+        }
+    }
+    Batch {
+        values,
+        lengths: windows.into_iter().map(|w| w.1).collect(),
+        max_len,
+        dims,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn ex(rows: &[&[f32]]) -> Example {
+        Example::new(rows.concat(), rows.len())
+    }
+
+    #[test]
+    fn global_statistics_come_from_training_frames() {
+        let train = vec![ex(&[&[1.0, 10.0], &[3.0, 10.0]])];
+        let n = Normaliser::fit(Normalize::Global, &train, 2);
+        assert_eq!(n.mean, vec![2.0, 10.0]);
+        // A constant column keeps std 1 so it maps to 0, not NaN.
+        assert_eq!(n.std, vec![1.0, 1.0]);
+        let out = n.apply(&[ex(&[&[4.0, 12.0]])], &["s".into()], 2);
+        assert_eq!(out[0].values, vec![2.0, 2.0]);
+    }
+
+    #[test]
+    fn speaker_statistics_are_each_speakers_own() {
+        let n = Normaliser::fit(Normalize::Speaker, &[], 1);
+        let data = vec![ex(&[&[0.0], &[2.0]]), ex(&[&[10.0], &[30.0]])];
+        let out = n.apply(&data, &["a".into(), "b".into()], 1);
+        assert_eq!(out[0].values, vec![-1.0, 1.0]);
+        assert_eq!(out[1].values, vec![-1.0, 1.0]);
+    }
+
+    #[test]
+    fn batches_pad_with_zeros_and_record_lengths() {
+        let a = ex(&[&[1.0, 2.0], &[3.0, 4.0], &[5.0, 6.0]]);
+        let b = ex(&[&[7.0, 8.0]]);
+        let batch = batch(&[&a, &b], 2, Window::Eval { max_frames: None });
+        assert_eq!(batch.lengths, vec![3, 1]);
+        assert_eq!(batch.max_len, 3);
+        assert_eq!(
+            batch.values,
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 0.0, 0.0, 0.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn long_sequences_are_cut_to_a_window() {
+        let a = ex(&[&[1.0], &[2.0], &[3.0], &[4.0], &[5.0]]);
+        let mid = batch(
+            &[&a],
+            1,
+            Window::Eval {
+                max_frames: Some(3),
+            },
+        );
+        assert_eq!(mid.values, vec![2.0, 3.0, 4.0]);
+        let params = DeepParams {
+            max_frames: Some(2),
+            ..DeepParams::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..20 {
+            let w = batch(
+                &[&a],
+                1,
+                Window::Train {
+                    rng: &mut rng,
+                    params: &params,
+                },
+            );
+            assert_eq!(w.lengths, vec![2]);
+            assert_eq!(w.values[1] - w.values[0], 1.0, "a contiguous window");
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! The training loop: validation split, epochs, early stopping, curves.
+
+use std::collections::BTreeSet;
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamWConfig, GradientsParams, grad_clipping::GradientClippingConfig};
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::DeepError;
+use crate::data::{Batch, Example, Normaliser, Window, batch};
+use crate::net::Net;
+use crate::spec::{DeepKind, DeepParams, Device, Schedule};
+
+/// burn's CPU backend keeps one random generator per process (weight
+/// initialisation and dropout draw from it, and `seed` resets it), so two
+/// trainings at once would interleave their draws and neither would be
+/// reproducible. Every use of the generator holds this lock; a training's
+/// tensor operations still run on all cores inside the backend.
+static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn generator() -> std::sync::MutexGuard<'static, ()> {
+    // A panic in another training leaves no state behind that matters.
+    GENERATOR.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What one epoch did, for progress display.
+#[derive(Debug, Clone)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub epochs: usize,
+    pub train_loss: f64,
+    pub validation_ua: Option<f64>,
+}
+
+/// One line of a training-curve figure, as `ser report` draws it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Curve {
+    pub name: String,
+    pub panel: String,
+    /// (epoch, value) pairs.
+    pub points: Vec<[f64; 2]>,
+}
+
+/// A trained network: its settings, the best epoch's weights and how
+/// training went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainedNet {
+    pub kind: DeepKind,
+    pub params: DeepParams,
+    pub dims: usize,
+    pub classes: usize,
+    pub normaliser: Normaliser,
+    /// The epoch whose weights are kept (1-based).
+    pub best_epoch: usize,
+    pub epochs_run: usize,
+    pub validation_speakers: Vec<String>,
+    pub best_validation_ua: Option<f64>,
+    pub curves: Vec<Curve>,
+    /// burnpack bytes of the kept weights; stored as their own artifact,
+    /// not inside JSON.
+    #[serde(skip)]
+    pub weights: Vec<u8>,
+}
+
+fn device_for(params: &DeepParams) -> Result<burn::tensor::Device, DeepError> {
+    match params.device {
+        Device::Cpu => Ok(burn::tensor::Device::flex()),
+        #[cfg(feature = "gpu")]
+        Device::Gpu => Ok(burn::tensor::Device::wgpu(
+            burn::tensor::DeviceKind::DefaultDevice,
+        )),
+        #[cfg(not(feature = "gpu"))]
+        Device::Gpu => Err(DeepError::NoGpu),
+    }
+}
+
+/// The learning rate of `epoch` (0-based).
+fn learning_rate(p: &DeepParams, epoch: usize) -> f64 {
+    match p.schedule {
+        Schedule::Constant => p.learning_rate,
+        Schedule::Step => {
+            p.learning_rate * p.step_gamma.powi((epoch / p.step_epochs.max(1)) as i32)
+        }
+        Schedule::Cosine => {
+            if epoch < p.warmup_epochs {
+                p.learning_rate * (epoch + 1) as f64 / (p.warmup_epochs + 1) as f64
+            } else {
+                let span = (p.epochs - p.warmup_epochs).max(1) as f64;
+                let t = (epoch - p.warmup_epochs) as f64 / span;
+                0.5 * p.learning_rate * (1.0 + (std::f64::consts::PI * t).cos())
+            }
+        }
+    }
+}
+
+/// Unweighted average recall of predictions.
+fn unweighted_recall(truth: &[usize], predicted: &[usize], classes: usize) -> f64 {
+    let mut hit = vec![0usize; classes];
+    let mut n = vec![0usize; classes];
+    for (&t, &p) in truth.iter().zip(predicted) {
+        n[t] += 1;
+        hit[t] += (t == p) as usize;
+    }
+    let present: Vec<f64> = (0..classes)
+        .filter(|&c| n[c] > 0)
+        .map(|c| hit[c] as f64 / n[c] as f64)
+        .collect();
+    present.iter().sum::<f64>() / present.len().max(1) as f64
+}
+
+fn tensor(batch: &Batch, device: &burn::tensor::Device) -> Tensor<3> {
+    let b = batch.lengths.len();
+    Tensor::from_data(
+        TensorData::new(batch.values.clone(), [b, batch.max_len, batch.dims]),
+        device,
+    )
+}
+
+/// Train a network on `examples` (each `dims` wide) with labels in
+/// `0..classes`; `speakers` names each example's speaker, for the
+/// validation split and speaker normalisation. `on_epoch` is called after
+/// every epoch.
+pub fn fit(
+    kind: DeepKind,
+    params: &DeepParams,
+    examples: &[Example],
+    labels: &[usize],
+    speakers: &[String],
+    dims: usize,
+    classes: usize,
+    on_epoch: &mut dyn FnMut(&EpochReport),
+) -> Result<TrainedNet, DeepError> {
+    params.check(kind)?;
+    if examples.is_empty() || examples.len() != labels.len() || labels.len() != speakers.len() {
+        return Err(DeepError::Invalid(format!(
+            "{} examples, {} labels, {} speakers",
+            examples.len(),
+            labels.len(),
+            speakers.len()
+        )));
+    }
+    if let Some(bad) = examples
+        .iter()
+        .position(|e| e.values.len() != e.frames * dims)
+    {
+        return Err(DeepError::Invalid(format!(
+            "example {bad} has {} values, not {} frames x {dims}",
+            examples[bad].values.len(),
+            examples[bad].frames
+        )));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+
+    // Speaker-disjoint validation: the first speakers of a seeded shuffle.
+    let mut all_speakers: Vec<&String> = speakers
+        .iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    all_speakers.shuffle(&mut rng);
+    let n_val = if params.patience == 0 || all_speakers.len() < 2 {
+        0
+    } else {
+        params.validation_speakers.min(all_speakers.len() - 1)
+    };
+    let validation: BTreeSet<&String> = all_speakers[..n_val].iter().copied().collect();
+    let (train_idx, val_idx): (Vec<usize>, Vec<usize>) =
+        (0..examples.len()).partition(|&i| !validation.contains(&speakers[i]));
+
+    let train_examples: Vec<Example> = train_idx.iter().map(|&i| examples[i].clone()).collect();
+    let normaliser = Normaliser::fit(params.normalize, &train_examples, dims);
+    let normalised = normaliser.apply(examples, speakers, dims);
+
+    let _generator = generator();
+    let device = device_for(params)?.autodiff();
+    device.seed(params.seed);
+    let mut model = Net::new(kind, params, dims, classes, &device);
+    let mut optimizer = AdamWConfig::new()
+        .with_weight_decay(params.weight_decay as f32)
+        .with_grad_clipping(
+            (params.clip_norm > 0.0).then(|| GradientClippingConfig::Norm(params.clip_norm as f32)),
+        )
+        .init();
+    let weights: Option<Vec<f32>> = params.class_balanced.then(|| {
+        let mut n = vec![0usize; classes];
+        train_idx.iter().for_each(|&i| n[labels[i]] += 1);
+        let k = n.iter().filter(|&&c| c > 0).count() as f32;
+        n.iter()
+            .map(|&c| {
+                if c == 0 {
+                    0.0
+                } else {
+                    train_idx.len() as f32 / (k * c as f32)
+                }
+            })
+            .collect()
+    });
+    let loss_fn = CrossEntropyLossConfig::new()
+        .with_weights(weights)
+        .init(&device);
+
+    let mut curves = vec![Curve {
+        name: "training loss".into(),
+        panel: "loss".into(),
+        points: vec![],
+    }];
+    if n_val > 0 {
+        curves.push(Curve {
+            name: "validation loss".into(),
+            panel: "loss".into(),
+            points: vec![],
+        });
+        curves.push(Curve {
+            name: "validation UA".into(),
+            panel: "UA".into(),
+            points: vec![],
+        });
+    }
+    let mut best: Option<(f64, f64, usize, Vec<u8>)> = None; // (ua, -loss, epoch, weights)
+    let mut epochs_run = 0;
+    let mut order = train_idx.clone();
+    for epoch in 0..params.epochs {
+        epochs_run = epoch + 1;
+        let lr = learning_rate(params, epoch);
+        order.shuffle(&mut rng);
+        let (mut loss_sum, mut seen) = (0.0, 0usize);
+        for chunk in order.chunks(params.batch_size) {
+            let members: Vec<&Example> = chunk.iter().map(|&i| &normalised[i]).collect();
+            let b = batch(
+                &members,
+                dims,
+                Window::Train {
+                    rng: &mut rng,
+                    params,
+                },
+            );
+            let x = tensor(&b, &device);
+            let y: Vec<i64> = chunk.iter().map(|&i| labels[i] as i64).collect();
+            let y = Tensor::<1, Int>::from_data(TensorData::new(y, [chunk.len()]), &device);
+            let loss = loss_fn.forward(model.forward(x, &b.lengths), y);
+            let value: f32 = loss.clone().into_scalar();
+            loss_sum += value as f64 * chunk.len() as f64;
+            seen += chunk.len();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(lr, model, grads);
+        }
+        let train_loss = loss_sum / seen.max(1) as f64;
+        curves[0].points.push([epochs_run as f64, train_loss]);
+
+        let mut validation_ua = None;
+        if n_val > 0 {
+            let valid = model.valid();
+            let (logits, _) = forward_all(&valid, &normalised, &val_idx, dims, params, classes)?;
+            let truth: Vec<usize> = val_idx.iter().map(|&i| labels[i]).collect();
+            let predicted = argmax_rows(&logits, classes);
+            let ua = unweighted_recall(&truth, &predicted, classes);
+            let loss = mean_cross_entropy(&logits, &truth, classes);
+            curves[1].points.push([epochs_run as f64, loss]);
+            curves[2].points.push([epochs_run as f64, ua]);
+            validation_ua = Some(ua);
+            let better = best
+                .as_ref()
+                .is_none_or(|(bu, bl, _, _)| (ua, -loss) > (*bu, *bl));
+            if better {
+                best = Some((ua, -loss, epochs_run, record_bytes(&valid)?));
+            }
+        }
+        on_epoch(&EpochReport {
+            epoch: epochs_run,
+            epochs: params.epochs,
+            train_loss,
+            validation_ua,
+        });
+        if let Some((_, _, best_epoch, _)) = &best
+            && params.patience > 0
+            && epochs_run - best_epoch >= params.patience
+        {
+            break;
+        }
+    }
+    let (best_epoch, best_ua, weights) = match best {
+        Some((ua, _, epoch, weights)) => (epoch, Some(ua), weights),
+        None => (epochs_run, None, record_bytes(&model.valid())?),
+    };
+    Ok(TrainedNet {
+        kind,
+        params: params.clone(),
+        dims,
+        classes,
+        normaliser,
+        best_epoch,
+        epochs_run,
+        validation_speakers: validation.into_iter().cloned().collect(),
+        best_validation_ua: best_ua,
+        curves,
+        weights,
+    })
+}
+
+fn record_bytes(model: &Net) -> Result<Vec<u8>, DeepError> {
+    let bytes = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| DeepError::Weights(e.to_string()))?;
+    Ok(bytes.to_vec())
+}
+
+/// Logits for `idx` of `examples` (row-major, idx.len() x classes), in
+/// evaluation batches.
+fn forward_all(
+    model: &Net,
+    examples: &[Example],
+    idx: &[usize],
+    dims: usize,
+    params: &DeepParams,
+    classes: usize,
+) -> Result<(Vec<f32>, usize), DeepError> {
+    let device = device_for(params)?;
+    let mut out = Vec::with_capacity(idx.len() * classes);
+    // Similar lengths together, so little of a batch is padding; the
+    // results are put back in the order asked for.
+    let mut sorted: Vec<usize> = (0..idx.len()).collect();
+    sorted.sort_by_key(|&k| examples[idx[k]].frames);
+    let mut by_position = vec![0f32; idx.len() * classes];
+    for chunk in sorted.chunks(params.batch_size.max(1)) {
+        let members: Vec<&Example> = chunk.iter().map(|&k| &examples[idx[k]]).collect();
+        let b = batch(
+            &members,
+            dims,
+            Window::Eval {
+                max_frames: params.max_frames,
+            },
+        );
+        let logits: Vec<f32> = model
+            .forward(tensor(&b, &device), &b.lengths)
+            .to_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| DeepError::Weights(format!("{e:?}")))?;
+        for (row, &k) in logits.chunks_exact(classes).zip(chunk) {
+            by_position[k * classes..(k + 1) * classes].copy_from_slice(row);
+        }
+    }
+    out.extend(by_position);
+    Ok((out, classes))
+}
+
+fn argmax_rows(logits: &[f32], classes: usize) -> Vec<usize> {
+    logits
+        .chunks_exact(classes)
+        .map(|row| {
+            (0..classes)
+                .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a)))
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+fn mean_cross_entropy(logits: &[f32], truth: &[usize], classes: usize) -> f64 {
+    let total: f64 = logits
+        .chunks_exact(classes)
+        .zip(truth)
+        .map(|(row, &t)| {
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+            let lse = max
+                + row
+                    .iter()
+                    .map(|&v| (v as f64 - max).exp())
+                    .sum::<f64>()
+                    .ln();
+            lse - row[t] as f64
+        })
+        .sum();
+    total / truth.len().max(1) as f64
+}
+
+impl TrainedNet {
+    /// The network with the kept weights, on the inference device.
+    fn network(&self) -> Result<Net, DeepError> {
+        let device = device_for(&self.params)?;
+        // Initialisation draws from the shared generator before the record
+        // overwrites it: hold the lock so a training elsewhere is unmoved.
+        let _generator = generator();
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.weights.clone()))
+            .map_err(|e| DeepError::Weights(e.to_string()))?;
+        Ok(
+            Net::new(self.kind, &self.params, self.dims, self.classes, &device)
+                .load_record(record)
+                .valid(),
+        )
+    }
+
+    /// Class logits per example (examples x classes, row-major).
+    pub fn logits(&self, examples: &[Example], speakers: &[String]) -> Result<Vec<f32>, DeepError> {
+        let net = self.network()?;
+        let normalised = self.normaliser.apply(examples, speakers, self.dims);
+        let idx: Vec<usize> = (0..examples.len()).collect();
+        Ok(forward_all(
+            &net,
+            &normalised,
+            &idx,
+            self.dims,
+            &self.params,
+            self.classes,
+        )?
+        .0)
+    }
+
+    /// The predicted class of each example.
+    pub fn predict(
+        &self,
+        examples: &[Example],
+        speakers: &[String],
+    ) -> Result<Vec<usize>, DeepError> {
+        Ok(argmax_rows(&self.logits(examples, speakers)?, self.classes))
+    }
+
+    /// Mean cross-entropy of `examples` against `labels`.
+    pub fn loss(
+        &self,
+        examples: &[Example],
+        speakers: &[String],
+        labels: &[usize],
+    ) -> Result<f64, DeepError> {
+        Ok(mean_cross_entropy(
+            &self.logits(examples, speakers)?,
+            labels,
+            self.classes,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosine_schedule_warms_up_then_decays_to_zero() {
+        let p = DeepParams {
+            epochs: 10,
+            warmup_epochs: 2,
+            learning_rate: 1.0,
+            ..DeepParams::default()
+        };
+        let lrs: Vec<f64> = (0..10).map(|e| learning_rate(&p, e)).collect();
+        assert!(lrs[0] < lrs[1] && lrs[1] < lrs[2]);
+        assert_eq!(lrs[2], 1.0);
+        assert!(lrs.windows(2).skip(2).all(|w| w[1] < w[0]));
+        assert!(lrs[9] < 0.05);
+    }
+
+    #[test]
+    fn recall_is_averaged_over_present_classes() {
+        assert_eq!(unweighted_recall(&[0, 0, 0, 1], &[0, 0, 0, 0], 3), 0.5);
+    }
+}

@@ -1,0 +1,55 @@
+//! Deep emotion classifiers on burn: the neural half of ser's `train` stage.
+//!
+//! Given a training fold's examples (utterance functionals, frame-level
+//! sequences, log-mel spectrograms or raw waveforms) with labels and
+//! speakers, [`fit`] trains one of the networks named by [`DeepKind`] and
+//! returns a [`TrainedNet`]: the best epoch's weights (burnpack bytes), the
+//! input normaliser, the per-epoch curves and the settings it was made
+//! with, so that the artifact says how it was made.
+//!
+//! What happens in one fit, in order:
+//! - inputs are normalised per descriptor, with statistics of the training
+//!   examples (`normalize: global`) or of each speaker's own examples
+//!   (`normalize: speaker`, which needs no labels, so a test speaker is
+//!   normalised by its own audio only);
+//! - a speaker-disjoint validation split is taken from the training
+//!   speakers (`validation_speakers`); early stopping watches its UA and
+//!   the best epoch's weights are kept;
+//! - training: AdamW, a cosine (with linear warm-up) or step learning-rate
+//!   schedule, weight decay, dropout, He (Kaiming) initialisation of conv
+//!   and dense layers, optional class-balanced cross-entropy and
+//!   SpecAugment masks drawn per example per epoch;
+//! - everything random draws from seeded generators, so the same settings
+//!   on the same data give the same weights on the CPU backend.
+//!
+//! Variable lengths are handled by masks, not by padding into the
+//! statistics: a batch is padded to its longest member, every pooling over
+//! time averages (or attends) over each sequence's own frames only, the
+//! transformer gets a padding mask, and the backward direction of a
+//! bidirectional RNN runs over each sequence reversed within its own length,
+//! so padding never reaches a valid frame's state.
+//!
+//! Backends: burn's `flex` CPU backend by default; with the `gpu` cargo
+//! feature, `device: gpu` trains on burn's `wgpu` backend (Vulkan, Metal or
+//! DX12, found at run time). burn 0.22's `cuda` feature cannot be built
+//! offline (its cubecl-llvm build script downloads LLVM), wgpu can.
+
+mod data;
+mod fit;
+mod net;
+mod spec;
+
+pub use data::{Example, Normaliser};
+pub use fit::{Curve, EpochReport, TrainedNet, fit};
+pub use spec::{DeepKind, DeepParams, Device, Input, Normalize, Schedule};
+
+/// What can go wrong training or using a network.
+#[derive(Debug, thiserror::Error)]
+pub enum DeepError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the GPU backend is not compiled in: rebuild with `--features gpu`")]
+    NoGpu,
+    #[error("weights: {0}")]
+    Weights(String),
+}

@@ -1,0 +1,678 @@
+//! The networks. Every one maps a padded batch (batch x time x dims, with
+//! each sequence's length) to class logits (batch x classes), and pools
+//! over time with masks so padding never counts.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
+use burn::nn::gru::{Gru, GruConfig};
+use burn::nn::lstm::{Lstm, LstmConfig};
+use burn::nn::pool::{MaxPool1d, MaxPool1dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::transformer::{
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig,
+    PaddingConfig1d, PaddingConfig2d,
+};
+use burn::tensor::activation::{relu, softmax, tanh};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+use crate::spec::{DeepKind, DeepParams};
+
+/// He (Kaiming) normal initialisation, for layers followed by a ReLU.
+fn he() -> Initializer {
+    Initializer::KaimingNormal {
+        gain: std::f64::consts::SQRT_2,
+        fan_out_only: false,
+    }
+}
+
+fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+    LinearConfig::new(d_in, d_out)
+        .with_initializer(he())
+        .init(device)
+}
+
+/// A float mask (batch x time) with 1.0 on each sequence's frames.
+fn frame_mask(lengths: &[usize], max_len: usize, device: &Device) -> Tensor<2> {
+    let mut m = vec![0f32; lengths.len() * max_len];
+    for (b, &len) in lengths.iter().enumerate() {
+        m[b * max_len..b * max_len + len.min(max_len)].fill(1.0);
+    }
+    Tensor::from_data(TensorData::new(m, [lengths.len(), max_len]), device)
+}
+
+/// The mean over each sequence's own frames: x is batch x time x dims.
+fn masked_mean(x: Tensor<3>, lengths: &[usize]) -> Tensor<2> {
+    let [b, t, d] = x.dims();
+    let mask = frame_mask(lengths, t, &x.device());
+    let counts: Vec<f32> = lengths.iter().map(|&l| l.clamp(1, t) as f32).collect();
+    let counts = Tensor::<2>::from_data(TensorData::new(counts, [b, 1]), &x.device());
+    let summed = (x * mask.unsqueeze_dim::<3>(2)).sum_dim(1).reshape([b, d]);
+    summed / counts
+}
+
+/// Lengths after a pooling that maps t frames to `f(t)`, at least 1.
+fn pooled(lengths: &[usize], f: impl Fn(usize) -> usize) -> Vec<usize> {
+    lengths.iter().map(|&l| f(l).max(1)).collect()
+}
+
+/// Each sequence reversed within its own length (padding stays in place):
+/// what a backward RNN must read so it starts at the last real frame.
+fn reverse_within(x: Tensor<3>, lengths: &[usize]) -> Tensor<3> {
+    let [b, t, d] = x.dims();
+    let mut idx = Vec::with_capacity(b * t);
+    for &len in lengths {
+        let len = len.min(t);
+        idx.extend((0..t).map(|i| {
+            if i < len {
+                (len - 1 - i) as i64
+            } else {
+                i as i64
+            }
+        }));
+    }
+    let idx = Tensor::<2, Int>::from_data(TensorData::new(idx, [b, t]), &x.device())
+        .unsqueeze_dim::<3>(2)
+        .expand([b, t, d]);
+    x.gather(1, idx)
+}
+
+/// A conv block over time: conv (same padding), batch norm, ReLU, max-pool
+/// by `pool`, dropout.
+#[derive(Module, Debug)]
+struct ConvBlock1d {
+    conv: Conv1d,
+    norm: Option<BatchNorm>,
+    pool: MaxPool1d,
+    dropout: Dropout,
+}
+
+impl ConvBlock1d {
+    fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        pool: usize,
+        p: &DeepParams,
+        device: &Device,
+    ) -> Self {
+        ConvBlock1d {
+            conv: Conv1dConfig::new(c_in, c_out, kernel)
+                .with_padding(PaddingConfig1d::Same)
+                .with_initializer(he())
+                .init(device),
+            norm: p
+                .batch_norm
+                .then(|| BatchNormConfig::new(c_out).init(device)),
+            pool: MaxPool1dConfig::new(pool).init(),
+            dropout: DropoutConfig::new(p.dropout).init(),
+        }
+    }
+
+    /// x: batch x channels x time.
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let mut x = self.conv.forward(x);
+        if let Some(norm) = &self.norm {
+            x = norm.forward(x);
+        }
+        self.dropout.forward(self.pool.forward(relu(x)))
+    }
+}
+
+/// A 2-D conv block: conv k x k (same padding), batch norm, ReLU, 2x2
+/// max-pool, dropout.
+#[derive(Module, Debug)]
+struct ConvBlock2d {
+    conv: Conv2d,
+    norm: Option<BatchNorm>,
+    pool: MaxPool2d,
+    dropout: Dropout,
+}
+
+impl ConvBlock2d {
+    fn new(c_in: usize, c_out: usize, kernel: usize, p: &DeepParams, device: &Device) -> Self {
+        ConvBlock2d {
+            conv: Conv2dConfig::new([c_in, c_out], [kernel, kernel])
+                .with_padding(PaddingConfig2d::Same)
+                .with_initializer(he())
+                .init(device),
+            norm: p
+                .batch_norm
+                .then(|| BatchNormConfig::new(c_out).init(device)),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            dropout: DropoutConfig::new(p.dropout).init(),
+        }
+    }
+
+    /// x: batch x channels x time x bins.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut x = self.conv.forward(x);
+        if let Some(norm) = &self.norm {
+            x = norm.forward(x);
+        }
+        self.dropout.forward(self.pool.forward(relu(x)))
+    }
+}
+
+/// Stacked 2-D blocks on a spectrogram, averaged over bins and then over
+/// each sequence's own (pooled) frames: batch x channels.
+#[derive(Module, Debug)]
+struct Conv2dStack {
+    blocks: Vec<ConvBlock2d>,
+}
+
+impl Conv2dStack {
+    fn new(channels: &[usize], kernel: usize, p: &DeepParams, device: &Device) -> Self {
+        let mut c_in = 1;
+        let blocks = channels
+            .iter()
+            .map(|&c| {
+                let block = ConvBlock2d::new(c_in, c, kernel, p, device);
+                c_in = c;
+                block
+            })
+            .collect();
+        Conv2dStack { blocks }
+    }
+
+    /// x: batch x time x bins.
+    fn forward(&self, x: Tensor<3>, lengths: &[usize]) -> Tensor<2> {
+        let [b, t, d] = x.dims();
+        let mut x = x.reshape([b, 1, t, d]);
+        let mut lengths = lengths.to_vec();
+        for block in &self.blocks {
+            // Too few bins or frames left to pool: stop adding blocks'
+            // pooling rather than fail (short inputs in tests).
+            let [_, _, t, d] = x.dims();
+            if t < 2 || d < 2 {
+                break;
+            }
+            x = block.forward(x);
+            lengths = pooled(&lengths, |l| l / 2);
+        }
+        let [b, c, t, d] = x.dims();
+        // batch x time x channels, averaged over bins.
+        let x = x.mean_dim(3).reshape([b, c, t]).swap_dims(1, 2);
+        let _ = d;
+        masked_mean(x, &lengths)
+    }
+}
+
+/// A (possibly bidirectional, possibly multi-layer) recurrent encoder;
+/// output batch x time x (hidden x directions).
+#[derive(Module, Debug)]
+struct Recurrent {
+    forward_lstm: Vec<Lstm>,
+    backward_lstm: Vec<Lstm>,
+    forward_gru: Vec<Gru>,
+    backward_gru: Vec<Gru>,
+    dropout: Dropout,
+}
+
+impl Recurrent {
+    fn new(gru: bool, d_in: usize, p: &DeepParams, device: &Device) -> Self {
+        let dirs = if p.bidirectional { 2 } else { 1 };
+        let mut r = Recurrent {
+            forward_lstm: vec![],
+            backward_lstm: vec![],
+            forward_gru: vec![],
+            backward_gru: vec![],
+            dropout: DropoutConfig::new(p.dropout).init(),
+        };
+        for layer in 0..p.layers {
+            let d = if layer == 0 { d_in } else { p.hidden * dirs };
+            for dir in 0..dirs {
+                if gru {
+                    let g = GruConfig::new(d, p.hidden, true).init(device);
+                    if dir == 0 {
+                        r.forward_gru.push(g)
+                    } else {
+                        r.backward_gru.push(g)
+                    }
+                } else {
+                    let l = LstmConfig::new(d, p.hidden, true).init(device);
+                    if dir == 0 {
+                        r.forward_lstm.push(l)
+                    } else {
+                        r.backward_lstm.push(l)
+                    }
+                }
+            }
+        }
+        r
+    }
+
+    fn forward(&self, mut x: Tensor<3>, lengths: &[usize]) -> Tensor<3> {
+        let layers = self.forward_lstm.len().max(self.forward_gru.len());
+        for layer in 0..layers {
+            let run = |input: Tensor<3>, backward: bool| -> Tensor<3> {
+                let gru = if backward {
+                    &self.backward_gru
+                } else {
+                    &self.forward_gru
+                };
+                let lstm = if backward {
+                    &self.backward_lstm
+                } else {
+                    &self.forward_lstm
+                };
+                if gru.is_empty() {
+                    lstm[layer].forward(input, None).0
+                } else {
+                    gru[layer].forward(input, None)
+                }
+            };
+            let fwd = run(x.clone(), false);
+            let bidirectional = !self.backward_lstm.is_empty() || !self.backward_gru.is_empty();
+            x = if bidirectional {
+                let bwd = run(reverse_within(x, lengths), true);
+                Tensor::cat(vec![fwd, reverse_within(bwd, lengths)], 2)
+            } else {
+                fwd
+            };
+            if layer + 1 < layers {
+                x = self.dropout.forward(x);
+            }
+        }
+        x
+    }
+}
+
+/// Dense head: hidden ReLU layer with dropout, then the classes.
+#[derive(Module, Debug)]
+struct Head {
+    hidden: Linear,
+    dropout: Dropout,
+    out: Linear,
+}
+
+impl Head {
+    fn new(d_in: usize, hidden: usize, classes: usize, p: &DeepParams, device: &Device) -> Self {
+        Head {
+            hidden: linear(d_in, hidden, device),
+            dropout: DropoutConfig::new(p.dropout).init(),
+            out: LinearConfig::new(hidden, classes).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.out
+            .forward(self.dropout.forward(relu(self.hidden.forward(x))))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+    dropout: Dropout,
+    out: Linear,
+}
+
+#[derive(Module, Debug)]
+pub struct Cnn1d {
+    blocks: Vec<ConvBlock1d>,
+    head: Head,
+}
+
+#[derive(Module, Debug)]
+pub struct Cnn1dRaw {
+    front: ConvBlock1d,
+    /// Samples per output frame of `front` (its stride times its pool).
+    front_stride: usize,
+    front_kernel: usize,
+    blocks: Vec<ConvBlock1d>,
+    head: Head,
+}
+
+#[derive(Module, Debug)]
+pub struct Cnn2d {
+    convs: Conv2dStack,
+    head: Head,
+}
+
+#[derive(Module, Debug)]
+pub struct Rnn {
+    rnn: Recurrent,
+    head: Head,
+}
+
+#[derive(Module, Debug)]
+pub struct Crnn {
+    blocks: Vec<ConvBlock1d>,
+    rnn: Recurrent,
+    head: Head,
+}
+
+#[derive(Module, Debug)]
+pub struct AttentionRnn {
+    rnn: Recurrent,
+    score_hidden: Linear,
+    score: Linear,
+    head: Head,
+}
+
+#[derive(Module, Debug)]
+pub struct CnnTransformer {
+    branch3: Conv2dStack,
+    branch5: Conv2dStack,
+    pool: MaxPool1d,
+    project: Linear,
+    encoder: TransformerEncoder,
+    head: Head,
+}
+
+/// Frames the transformer branch pools together before attention, so its
+/// cost stays quadratic in a quarter of the length.
+const TRANSFORMER_POOL: usize = 4;
+
+#[derive(Module, Debug)]
+pub enum Net {
+    Mlp(Mlp),
+    Cnn1d(Cnn1d),
+    Cnn1dRaw(Cnn1dRaw),
+    Cnn2d(Cnn2d),
+    Rnn(Rnn),
+    Crnn(Crnn),
+    AttentionRnn(AttentionRnn),
+    CnnTransformer(CnnTransformer),
+}
+
+impl Net {
+    /// A freshly initialised network (draws from the device's seed).
+    pub fn new(
+        kind: DeepKind,
+        p: &DeepParams,
+        dims: usize,
+        classes: usize,
+        device: &Device,
+    ) -> Net {
+        let conv_stack = |d_in: usize, channels: &[usize], kernel: usize| -> Vec<ConvBlock1d> {
+            let mut c_in = d_in;
+            channels
+                .iter()
+                .map(|&c| {
+                    let b = ConvBlock1d::new(c_in, c, kernel, 2, p, device);
+                    c_in = c;
+                    b
+                })
+                .collect()
+        };
+        let last = |c: &[usize]| *c.last().expect("checked non-empty");
+        let dirs = if p.bidirectional { 2 } else { 1 };
+        match kind {
+            DeepKind::Mlp => {
+                let mut d = dims;
+                let layers = (0..p.layers)
+                    .map(|_| {
+                        let l = linear(d, p.hidden, device);
+                        d = p.hidden;
+                        l
+                    })
+                    .collect();
+                Net::Mlp(Mlp {
+                    layers,
+                    dropout: DropoutConfig::new(p.dropout).init(),
+                    out: LinearConfig::new(d, classes).init(device),
+                })
+            }
+            DeepKind::Cnn1d => Net::Cnn1d(Cnn1d {
+                blocks: conv_stack(dims, &p.channels, p.kernel),
+                head: Head::new(last(&p.channels), p.hidden, classes, p, device),
+            }),
+            DeepKind::Cnn1dRaw => {
+                // M5-like: an 80-sample (5 ms) kernel at stride 4, pooled by
+                // 4, then 3-wide blocks each pooled by 4.
+                let (kernel, stride) = (80, 4);
+                let c0 = p.channels[0];
+                let front = ConvBlock1d {
+                    conv: Conv1dConfig::new(dims, c0, kernel)
+                        .with_stride(stride)
+                        .with_initializer(he())
+                        .init(device),
+                    norm: p.batch_norm.then(|| BatchNormConfig::new(c0).init(device)),
+                    pool: MaxPool1dConfig::new(4).init(),
+                    dropout: DropoutConfig::new(p.dropout).init(),
+                };
+                let mut c_in = c0;
+                let blocks = p.channels[1..]
+                    .iter()
+                    .map(|&c| {
+                        let b = ConvBlock1d::new(c_in, c, 3, 4, p, device);
+                        c_in = c;
+                        b
+                    })
+                    .collect();
+                Net::Cnn1dRaw(Cnn1dRaw {
+                    front,
+                    front_stride: stride,
+                    front_kernel: kernel,
+                    blocks,
+                    head: Head::new(c_in, p.hidden, classes, p, device),
+                })
+            }
+            DeepKind::Cnn2d => Net::Cnn2d(Cnn2d {
+                convs: Conv2dStack::new(&p.channels, 3, p, device),
+                head: Head::new(last(&p.channels), p.hidden, classes, p, device),
+            }),
+            DeepKind::Lstm | DeepKind::Gru => Net::Rnn(Rnn {
+                rnn: Recurrent::new(kind == DeepKind::Gru, dims, p, device),
+                head: Head::new(p.hidden * dirs, p.hidden, classes, p, device),
+            }),
+            DeepKind::Crnn => {
+                let blocks = conv_stack(dims, &p.channels, p.kernel);
+                Net::Crnn(Crnn {
+                    blocks,
+                    rnn: Recurrent::new(false, last(&p.channels), p, device),
+                    head: Head::new(p.hidden * dirs, p.hidden, classes, p, device),
+                })
+            }
+            DeepKind::AttentionLstm => Net::AttentionRnn(AttentionRnn {
+                rnn: Recurrent::new(false, dims, p, device),
+                score_hidden: LinearConfig::new(p.hidden * dirs, p.hidden).init(device),
+                score: LinearConfig::new(p.hidden, 1).init(device),
+                head: Head::new(p.hidden * dirs, p.hidden, classes, p, device),
+            }),
+            DeepKind::CnnTransformer => {
+                let branch_channels = [16, 32];
+                let d_model = p.hidden;
+                Net::CnnTransformer(CnnTransformer {
+                    branch3: Conv2dStack::new(&branch_channels, 3, p, device),
+                    branch5: Conv2dStack::new(&branch_channels, 5, p, device),
+                    pool: MaxPool1dConfig::new(TRANSFORMER_POOL).init(),
+                    project: LinearConfig::new(dims, d_model).init(device),
+                    encoder: TransformerEncoderConfig::new(d_model, 2 * d_model, p.heads, p.layers)
+                        .with_dropout(p.dropout)
+                        .init(device),
+                    head: Head::new(32 + 32 + d_model, p.hidden, classes, p, device),
+                })
+            }
+        }
+    }
+
+    /// Logits (batch x classes) for x (batch x time x dims).
+    pub fn forward(&self, x: Tensor<3>, lengths: &[usize]) -> Tensor<2> {
+        match self {
+            Net::Mlp(m) => {
+                let [b, t, d] = x.dims();
+                let mut h = x.reshape([b, t * d]);
+                for layer in &m.layers {
+                    h = m.dropout.forward(relu(layer.forward(h)));
+                }
+                m.out.forward(h)
+            }
+            Net::Cnn1d(m) => {
+                let (h, lengths) = conv_over_time(&m.blocks, x.swap_dims(1, 2), lengths, 2);
+                m.head.forward(masked_mean(h.swap_dims(1, 2), &lengths))
+            }
+            Net::Cnn1dRaw(m) => {
+                let x = x.swap_dims(1, 2);
+                let h = m.front.forward(x);
+                let (k, s) = (m.front_kernel, m.front_stride);
+                let lengths = pooled(lengths, |l| (l.saturating_sub(k) / s + 1) / 4);
+                let (h, lengths) = conv_over_time(&m.blocks, h, &lengths, 4);
+                m.head.forward(masked_mean(h.swap_dims(1, 2), &lengths))
+            }
+            Net::Cnn2d(m) => m.head.forward(m.convs.forward(x, lengths)),
+            Net::Rnn(m) => {
+                let h = m.rnn.forward(x, lengths);
+                m.head.forward(masked_mean(h, lengths))
+            }
+            Net::Crnn(m) => {
+                let (h, lengths) = conv_over_time(&m.blocks, x.swap_dims(1, 2), lengths, 2);
+                let h = m.rnn.forward(h.swap_dims(1, 2), &lengths);
+                m.head.forward(masked_mean(h, &lengths))
+            }
+            Net::AttentionRnn(m) => {
+                let h = m.rnn.forward(x, lengths);
+                let [b, t, d] = h.dims();
+                let scores = m.score.forward(tanh(m.score_hidden.forward(h.clone())));
+                let padding: Tensor<2, Bool> = frame_mask(lengths, t, &h.device()).equal_elem(0.0);
+                let scores = scores.reshape([b, t]).mask_fill(padding, -1e9);
+                let weights = softmax(scores, 1);
+                let pooled = (h * weights.unsqueeze_dim::<3>(2))
+                    .sum_dim(1)
+                    .reshape([b, d]);
+                m.head.forward(pooled)
+            }
+            Net::CnnTransformer(m) => {
+                let a = m.branch3.forward(x.clone(), lengths);
+                let c = m.branch5.forward(x.clone(), lengths);
+                let [_, t, _] = x.dims();
+                let (x, lengths) = if t >= TRANSFORMER_POOL {
+                    let pooled_x = m.pool.forward(x.swap_dims(1, 2)).swap_dims(1, 2);
+                    (pooled_x, pooled(lengths, |l| l / TRANSFORMER_POOL))
+                } else {
+                    (x, lengths.to_vec())
+                };
+                let h = m.project.forward(x);
+                let [_, t, _] = h.dims();
+                let padding = frame_mask(&lengths, t, &h.device()).equal_elem(0.0);
+                let h = m
+                    .encoder
+                    .forward(TransformerEncoderInput::new(h).mask_pad(padding));
+                let e = masked_mean(h, &lengths);
+                m.head.forward(Tensor::cat(vec![a, c, e], 1))
+            }
+        }
+    }
+}
+
+/// 1-D blocks over time (x: batch x channels x time), each pooling by
+/// `pool`; blocks stop once fewer than `pool` frames are left.
+fn conv_over_time(
+    blocks: &[ConvBlock1d],
+    mut x: Tensor<3>,
+    lengths: &[usize],
+    pool: usize,
+) -> (Tensor<3>, Vec<usize>) {
+    let mut lengths = lengths.to_vec();
+    for block in blocks {
+        if x.dims()[2] < pool {
+            break;
+        }
+        x = block.forward(x);
+        lengths = pooled(&lengths, |l| l / pool);
+    }
+    (x, lengths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device() -> Device {
+        Device::flex()
+    }
+
+    fn params() -> DeepParams {
+        DeepParams {
+            hidden: 8,
+            layers: 1,
+            channels: vec![4, 8],
+            heads: 2,
+            dropout: 0.0,
+            ..DeepParams::default()
+        }
+    }
+
+    #[test]
+    fn every_network_maps_a_padded_batch_to_logits() {
+        let device = device();
+        for kind in [
+            DeepKind::Mlp,
+            DeepKind::Cnn1d,
+            DeepKind::Cnn1dRaw,
+            DeepKind::Cnn2d,
+            DeepKind::Lstm,
+            DeepKind::Gru,
+            DeepKind::Crnn,
+            DeepKind::AttentionLstm,
+            DeepKind::CnnTransformer,
+        ] {
+            let (t, d) = match kind {
+                DeepKind::Mlp => (1, 6),
+                DeepKind::Cnn1dRaw => (1600, 1),
+                _ => (20, 6),
+            };
+            let net = Net::new(kind, &params(), d, 3, &device);
+            let x = Tensor::<3>::random(
+                [2, t, d],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let lengths = [t, (t / 2).max(1)];
+            let y = net.forward(x, &lengths);
+            assert_eq!(y.dims(), [2, 3], "{kind:?}");
+        }
+    }
+
+    /// Padding a sequence with anything must not change its output: the
+    /// masks keep padded frames out of every pooling and of the backward
+    /// RNN's state.
+    #[test]
+    fn padding_does_not_reach_the_output() {
+        let device = device();
+        let (t, d) = (12, 3);
+        for kind in [DeepKind::Lstm, DeepKind::Gru, DeepKind::AttentionLstm] {
+            let p = DeepParams {
+                batch_norm: false,
+                ..params()
+            };
+            let net = Net::new(kind, &p, d, 3, &device);
+            let x = Tensor::<3>::random(
+                [1, t, d],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let alone = net.forward(x.clone(), &[t]);
+            let junk = Tensor::<3>::random(
+                [1, 5, d],
+                burn::tensor::Distribution::Normal(5.0, 3.0),
+                &device,
+            );
+            let padded = net.forward(Tensor::cat(vec![x, junk], 1), &[t]);
+            let (a, p): (Vec<f32>, Vec<f32>) = (
+                alone.to_data().try_to_vec::<f32>().unwrap(),
+                padded.to_data().try_to_vec::<f32>().unwrap(),
+            );
+            for (x, y) in a.iter().zip(&p) {
+                assert!((x - y).abs() <= 1e-5, "{kind:?}: {a:?} vs {p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn reversal_stays_within_each_length() {
+        let device = device();
+        let x = Tensor::<3>::from_data(
+            TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], [2, 4, 1]),
+            &device,
+        );
+        let r: Vec<f32> = reverse_within(x, &[4, 2])
+            .to_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(r, vec![4.0, 3.0, 2.0, 1.0, 6.0, 5.0, 7.0, 8.0]);
+    }
+}

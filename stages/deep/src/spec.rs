@@ -1,0 +1,272 @@
+//! The networks and their settings, as written in pipeline.yaml.
+
+use serde::{Deserialize, Serialize};
+
+/// The deep models ser trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeepKind {
+    /// Dense layers on utterance functionals.
+    Mlp,
+    /// 1-D convolutions over time on frame-level descriptors.
+    Cnn1d,
+    /// 1-D convolutions on the 16 kHz waveform (a strided first layer with
+    /// a long kernel, as in Dai et al.'s M5 network).
+    Cnn1dRaw,
+    /// 2-D convolution blocks on a spectrogram (frames x bins).
+    Cnn2d,
+    /// (Bi)LSTM on frame sequences, mean-pooled over each sequence.
+    Lstm,
+    /// (Bi)GRU on frame sequences, mean-pooled over each sequence.
+    Gru,
+    /// A 1-D CNN front end feeding a (bi)LSTM.
+    Crnn,
+    /// (Bi)LSTM with attention pooling over time.
+    AttentionLstm,
+    /// Parallel 2-D CNN branches (3x3 and 5x5 kernels) and a transformer
+    /// encoder branch, fused before the classifier.
+    CnnTransformer,
+}
+
+/// What a network reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    /// One vector per utterance (the feature table's row).
+    Functionals,
+    /// A frames x descriptors matrix per utterance (an extract node's
+    /// `frames`; for `cnn2d` and `cnn_transformer`, a log-mel spectrogram).
+    Frames,
+    /// The utterance's signal, samples x 1.
+    Waveform,
+}
+
+impl DeepKind {
+    pub fn input(self) -> Input {
+        match self {
+            DeepKind::Mlp => Input::Functionals,
+            DeepKind::Cnn1dRaw => Input::Waveform,
+            _ => Input::Frames,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DeepKind::Mlp => "mlp",
+            DeepKind::Cnn1d => "cnn1d",
+            DeepKind::Cnn1dRaw => "cnn1d_raw",
+            DeepKind::Cnn2d => "cnn2d",
+            DeepKind::Lstm => "lstm",
+            DeepKind::Gru => "gru",
+            DeepKind::Crnn => "crnn",
+            DeepKind::AttentionLstm => "attention_lstm",
+            DeepKind::CnnTransformer => "cnn_transformer",
+        }
+    }
+}
+
+/// How inputs are normalised per descriptor before the network sees them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Normalize {
+    /// Mean and standard deviation over the training examples' frames.
+    #[default]
+    Global,
+    /// Each speaker's own frames' mean and standard deviation (no labels
+    /// are used, so test speakers are normalised by their own audio).
+    Speaker,
+    /// As extracted.
+    None,
+}
+
+/// The learning-rate schedule over epochs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// Linear warm-up for `warmup_epochs`, then cosine decay to zero.
+    #[default]
+    Cosine,
+    /// Multiply by `step_gamma` every `step_epochs` epochs.
+    Step,
+    Constant,
+}
+
+/// Where training runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Device {
+    /// burn's flex CPU backend.
+    #[default]
+    Cpu,
+    /// burn's wgpu backend; needs the `gpu` cargo feature.
+    Gpu,
+}
+
+/// Optional SpecAugment masks drawn for every training example at every
+/// epoch (see `ser_augment::SpecAugment`).
+pub type SpecAugmentParams = ser_augment::SpecAugment;
+
+/// A deep model's settings: architecture and training. Every model kind
+/// reads the architecture fields it has and ignores none silently: the
+/// fields are shared so one name means one thing across models.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeepParams {
+    /// Width of dense and recurrent layers (per direction).
+    #[serde(default = "defaults::hidden")]
+    pub hidden: usize,
+    /// Dense layers (`mlp`), recurrent layers (`lstm`, `gru`, `crnn`,
+    /// `attention_lstm`) or transformer layers (`cnn_transformer`).
+    #[serde(default = "defaults::layers")]
+    pub layers: usize,
+    /// Output channels of each convolution block.
+    #[serde(default = "defaults::channels")]
+    pub channels: Vec<usize>,
+    /// Kernel size of the 1-D convolutions (2-D blocks use 3x3).
+    #[serde(default = "defaults::kernel")]
+    pub kernel: usize,
+    #[serde(default = "defaults::yes")]
+    pub bidirectional: bool,
+    /// Attention heads of the transformer branch.
+    #[serde(default = "defaults::heads")]
+    pub heads: usize,
+    #[serde(default = "defaults::dropout")]
+    pub dropout: f64,
+    #[serde(default = "defaults::yes")]
+    pub batch_norm: bool,
+    /// Longer sequences are cut to this many frames (samples for
+    /// `cnn1d_raw`): a random window in training, the middle one otherwise.
+    #[serde(default)]
+    pub max_frames: Option<usize>,
+    #[serde(default = "defaults::epochs")]
+    pub epochs: usize,
+    #[serde(default = "defaults::batch_size")]
+    pub batch_size: usize,
+    #[serde(default = "defaults::learning_rate")]
+    pub learning_rate: f64,
+    #[serde(default = "defaults::weight_decay")]
+    pub weight_decay: f64,
+    #[serde(default)]
+    pub schedule: Schedule,
+    #[serde(default = "defaults::warmup_epochs")]
+    pub warmup_epochs: usize,
+    #[serde(default = "defaults::step_epochs")]
+    pub step_epochs: usize,
+    #[serde(default = "defaults::step_gamma")]
+    pub step_gamma: f64,
+    /// Epochs without a better validation UA before training stops; 0
+    /// trains every epoch.
+    #[serde(default = "defaults::patience")]
+    pub patience: usize,
+    /// Training speakers held out for early stopping (0: none, train all
+    /// epochs and keep the last).
+    #[serde(default = "defaults::validation_speakers")]
+    pub validation_speakers: usize,
+    /// Weigh the cross-entropy by n / (k n_c) per class.
+    #[serde(default)]
+    pub class_balanced: bool,
+    #[serde(default)]
+    pub normalize: Normalize,
+    #[serde(default)]
+    pub specaugment: Option<SpecAugmentParams>,
+    /// Gradient norm clipping (0: none).
+    #[serde(default = "defaults::clip")]
+    pub clip_norm: f64,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub device: Device,
+}
+
+impl Default for DeepParams {
+    fn default() -> Self {
+        serde_json::from_value(serde_json::json!({})).expect("every field has a default")
+    }
+}
+
+impl DeepParams {
+    /// Settings that cannot train, named.
+    pub fn check(&self, kind: DeepKind) -> Result<(), crate::DeepError> {
+        let bad = |m: String| Err(crate::DeepError::Invalid(m));
+        if self.epochs == 0 || self.batch_size == 0 {
+            return bad("epochs and batch_size must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout {} is not in [0, 1)", self.dropout));
+        }
+        if self.hidden == 0 || self.layers == 0 {
+            return bad("hidden and layers must be at least 1".into());
+        }
+        let needs_channels = matches!(
+            kind,
+            DeepKind::Cnn1d | DeepKind::Cnn1dRaw | DeepKind::Cnn2d | DeepKind::Crnn
+        );
+        if needs_channels && (self.channels.is_empty() || self.channels.contains(&0)) {
+            return bad(format!("{} needs non-zero `channels`", kind.name()));
+        }
+        if kind == DeepKind::CnnTransformer && self.hidden % self.heads.max(1) != 0 {
+            return bad(format!(
+                "cnn_transformer: hidden {} is not a multiple of heads {}",
+                self.hidden, self.heads
+            ));
+        }
+        if !(self.learning_rate > 0.0) {
+            return bad("learning_rate must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+mod defaults {
+    pub fn hidden() -> usize {
+        128
+    }
+    pub fn layers() -> usize {
+        2
+    }
+    pub fn channels() -> Vec<usize> {
+        vec![32, 64, 128]
+    }
+    pub fn kernel() -> usize {
+        5
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn heads() -> usize {
+        4
+    }
+    pub fn dropout() -> f64 {
+        0.3
+    }
+    pub fn epochs() -> usize {
+        30
+    }
+    pub fn batch_size() -> usize {
+        32
+    }
+    pub fn learning_rate() -> f64 {
+        1e-3
+    }
+    pub fn weight_decay() -> f64 {
+        1e-2
+    }
+    pub fn warmup_epochs() -> usize {
+        2
+    }
+    pub fn step_epochs() -> usize {
+        10
+    }
+    pub fn step_gamma() -> f64 {
+        0.5
+    }
+    pub fn patience() -> usize {
+        8
+    }
+    pub fn validation_speakers() -> usize {
+        3
+    }
+    pub fn clip() -> f64 {
+        5.0
+    }
+}
