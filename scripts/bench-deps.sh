@@ -14,6 +14,10 @@
 #   pyyaml      sklearn_matrix.py: reading pipeline.yaml
 #   xgboost-cpu sklearn_matrix.py: models of kind xgboost (CPU-only wheel of
 #               XGBoost; imports as `xgboost`)
+#   torch       `cargo bench --bench deep` (benches/torch_deep.py): PyTorch's
+#               training speed beside ser's. Installed from PyTorch's CPU-only
+#               index (no CUDA wheels); where that host is unreachable, from
+#               PyPI (the default build, which pulls the nvidia-* wheels).
 #
 # Idempotent: only packages whose module does not import are installed; with
 # everything importable it changes nothing. The interpreter is $PYTHON
@@ -49,16 +53,32 @@ for req in "${REQUIREMENTS[@]}"; do
     "$PYTHON" -c "import $module" >/dev/null 2>&1 || missing+=("$package")
 done
 
-if ((${#missing[@]} == 0)); then
+# torch comes from its own index, so it is handled apart from the list above.
+need_torch=false
+"$PYTHON" -c "import torch" >/dev/null 2>&1 || need_torch=true
+
+if ((${#missing[@]} == 0)) && ! $need_torch; then
     echo "bench-deps.sh: all Python packages import ($("$PYTHON" --version 2>&1)); nothing to do"
     exit 0
 fi
 
-echo "bench-deps.sh: installing ${missing[*]} for $("$PYTHON" --version 2>&1)"
-"$PYTHON" -m pip install --quiet "${missing[@]}"
+if ((${#missing[@]} > 0)); then
+    echo "bench-deps.sh: installing ${missing[*]} for $("$PYTHON" --version 2>&1)"
+    "$PYTHON" -m pip install --quiet "${missing[@]}"
+fi
+
+if $need_torch; then
+    echo "bench-deps.sh: installing torch (CPU build) for $("$PYTHON" --version 2>&1)"
+    "$PYTHON" -m pip install --quiet --retries 1 torch \
+        --index-url https://download.pytorch.org/whl/cpu ||
+        {
+            echo "bench-deps.sh: PyTorch's CPU index failed; installing torch from PyPI" >&2
+            "$PYTHON" -m pip install --quiet torch
+        }
+fi
 
 # Check that the install gave us what the checks above look for.
-for req in "${REQUIREMENTS[@]}"; do
+for req in "${REQUIREMENTS[@]}" "torch:torch"; do
     module=${req#*:}
     "$PYTHON" -c "import $module" >/dev/null 2>&1 || {
         echo "bench-deps.sh: installed, but 'import $module' still fails:" >&2

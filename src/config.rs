@@ -44,8 +44,55 @@ pub struct PipelineConfig {
     /// Models by name; several names may share a kind with other settings.
     /// A model with a `grid:` is tuned by inner CV in every training fold.
     pub models: BTreeMap<String, ModelEntry>,
-    pub experiments: Matrix,
+    /// One matrix, or a list of them (say, classic models on functionals
+    /// and deep models on log-mel); cells they share are one node.
+    pub experiments: Matrices,
 }
+
+/// The experiment matrices of a pipeline.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct Matrices(pub Vec<Matrix>);
+
+impl std::ops::Deref for Matrices {
+    type Target = [Matrix];
+    fn deref(&self) -> &[Matrix] {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Matrices {
+    /// A mapping is one matrix, a sequence a list of them. Written as a
+    /// visitor rather than `#[serde(untagged)]` so an error inside a matrix
+    /// keeps its key path and line.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Matrices;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a matrix (features, models, protocols, ...) or a list of them")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Matrices, A::Error> {
+                let m = Matrix::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Matrices(vec![m]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Matrices, A::Error> {
+                let mut out = Vec::new();
+                while let Some(m) = seq.next_element::<Matrix>()? {
+                    out.push(m);
+                }
+                Ok(Matrices(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The pseudo feature set of models that read the signal itself.
+pub const WAVEFORM: &str = "waveform";
 
 fn default_sample_rate() -> u32 {
     16000
@@ -194,15 +241,61 @@ pub fn apply_override(root: &mut Value, assignment: &str) -> anyhow::Result<()> 
 }
 
 fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
-    let m = &config.experiments;
+    if config.experiments.is_empty() {
+        bail!("experiments: the list is empty");
+    }
+    for (name, spec) in &config.augmentations {
+        if name == "none" || name.contains(['/', '@', '+', '~']) {
+            bail!("augmentations.{name}: 'none' and names with / @ + ~ are reserved");
+        }
+        if spec.copies.is_empty() {
+            bail!("augmentations.{name}.copies: the list is empty");
+        }
+        for (i, copy) in spec.copies.iter().enumerate() {
+            copy.validate()
+                .map_err(|e| anyhow::anyhow!("augmentations.{name}.copies[{i}]: {e}"))?;
+        }
+    }
+    for (name, entry) in &config.models {
+        if let Some((kind, params)) = entry.spec.deep() {
+            params
+                .check(kind)
+                .map_err(|e| anyhow::anyhow!("models.{name}: {e}"))?;
+            if entry.grid.is_some() {
+                bail!(
+                    "models.{name}: grid search is for the classic models; a deep model's \
+                     early stopping already tunes on held-out speakers"
+                );
+            }
+        }
+    }
+    if config.sample_rate < 4000 {
+        bail!(
+            "sample_rate: {} Hz is too low for speech features",
+            config.sample_rate
+        );
+    }
+    let single = config.experiments.len() == 1;
+    for (i, m) in config.experiments.iter().enumerate() {
+        let at = if single {
+            "experiments".to_string()
+        } else {
+            format!("experiments[{i}]")
+        };
+        validate_matrix(config, m, &at)?;
+    }
+    Ok(())
+}
+
+fn validate_matrix(config: &PipelineConfig, m: &Matrix, at: &str) -> anyhow::Result<()> {
     let known = |what: &str, list: &[String], known: Vec<&str>| -> anyhow::Result<()> {
         if list.is_empty() {
-            bail!("experiments.{what}: the list is empty");
+            bail!("{at}.{what}: the list is empty");
         }
         for name in list {
             if !known.contains(&name.as_str()) {
                 bail!(
-                    "experiments.{what}: '{name}' is not defined (known: {})",
+                    "{at}.{what}: '{name}' is not defined (known: {})",
                     known.join(", ")
                 );
             }
@@ -212,7 +305,11 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
     known(
         "features",
         &m.features,
-        ser_extract::FEATURE_SETS.iter().map(|s| s.name).collect(),
+        ser_extract::FEATURE_SETS
+            .iter()
+            .map(|s| s.name)
+            .chain([WAVEFORM])
+            .collect(),
     )?;
     known(
         "selection",
@@ -228,18 +325,6 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
             .chain(config.augmentations.keys().map(String::as_str))
             .collect(),
     )?;
-    for (name, spec) in &config.augmentations {
-        if name == "none" || name.contains(['/', '@', '+', '~']) {
-            bail!("augmentations.{name}: 'none' and names with / @ + ~ are reserved");
-        }
-        if spec.copies.is_empty() {
-            bail!("augmentations.{name}.copies: the list is empty");
-        }
-        for (i, copy) in spec.copies.iter().enumerate() {
-            copy.validate()
-                .map_err(|e| anyhow::anyhow!("augmentations.{name}.copies[{i}]: {e}"))?;
-        }
-    }
     known(
         "models",
         &m.models,
@@ -250,11 +335,28 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
         &m.protocols,
         config.protocols.keys().map(String::as_str).collect(),
     )?;
-    if config.sample_rate < 4000 {
-        bail!(
-            "sample_rate: {} Hz is too low for speech features",
-            config.sample_rate
-        );
+    // What each model reads must be what each feature set gives.
+    for model in &m.models {
+        let input = config.models[model]
+            .spec
+            .deep()
+            .map_or(ser_deep::Input::Functionals, |(kind, _)| kind.input());
+        for set in &m.features {
+            let waveform = set == WAVEFORM;
+            if waveform != (input == ser_deep::Input::Waveform) {
+                bail!(
+                    "{at}: model {model} cannot read feature set {set}: `{WAVEFORM}` is the \
+                     signal itself, for waveform models (cnn1d_raw) only; put them in a matrix \
+                     of their own"
+                );
+            }
+        }
+        if input != ser_deep::Input::Functionals && m.selection.iter().any(|s| s != "none") {
+            bail!(
+                "{at}: model {model} reads sequences, and feature selection picks functionals \
+                 columns; give it a matrix with `selection: [none]`"
+            );
+        }
     }
     // openSMILE's parameter sets are defined at 16 kHz only.
     for set in &m.features {
@@ -262,7 +364,7 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
             .is_some_and(|s| s.descriptors.iter().any(|d| d.gemaps_set().is_some()));
         if fixed && config.sample_rate != 16000 {
             bail!(
-                "experiments.features: {set} needs sample_rate 16000 (got {})",
+                "{at}.features: {set} needs sample_rate 16000 (got {})",
                 config.sample_rate
             );
         }
@@ -296,7 +398,7 @@ experiments:
         assert_eq!(c.sample_rate, 16000);
         assert_eq!(c.extract.n_mfcc, 13);
         assert_eq!(c.extract.n_mels, 64);
-        assert_eq!(c.experiments.selection, ["none"]);
+        assert_eq!(c.experiments[0].selection, ["none"]);
     }
 
     #[test]

@@ -8,12 +8,15 @@
 //!
 //! Every cell of the matrix (feature set x selection x model x protocol)
 //! gets its own train and evaluate node; cells share the ingest, extract
-//! and folds nodes they have in common. Nodes are stored in topological
+//! and folds nodes they have in common, also across matrices. A train node
+//! reads the output its model eats: an extract node's `features`
+//! (functionals), its `frames` (sequence models; the extract node then keeps
+//! frames), or, for the `waveform` pseudo-set, the ingested signals. Nodes are stored in topological
 //! order: each node's dependencies come before it.
 
 use std::fmt::Write;
 
-use crate::config::Pipeline;
+use crate::config::{Pipeline, WAVEFORM};
 use crate::stage::Stage;
 use crate::stage::augment::AugmentStage;
 use crate::stage::evaluate::EvaluateStage;
@@ -71,162 +74,236 @@ pub struct Graph {
 impl Graph {
     pub fn build(pipeline: &Pipeline) -> Graph {
         let c = &pipeline.config;
-        let mut nodes: Vec<Node> = Vec::new();
-        let mut add = |name: String,
-                       deps: Vec<(&str, usize)>,
-                       stage: Box<dyn Stage>,
-                       experiment: Option<Experiment>| {
-            nodes.push(Node {
-                name,
-                deps: deps.into_iter().map(|(r, i)| (r.to_string(), i)).collect(),
-                stage,
-                experiment,
-            });
-            nodes.len() - 1
-        };
-        let ingest = add(
+        let mut graph = Graph { nodes: Vec::new() };
+        let ingest = graph.add(
             "ingest".into(),
             vec![],
-            Box::new(IngestStage::new(
-                c.corpus.kind,
-                pipeline.resolve(&c.corpus.path),
-                c.sample_rate,
-            )),
+            || {
+                Box::new(IngestStage::new(
+                    c.corpus.kind,
+                    pipeline.resolve(&c.corpus.path),
+                    c.sample_rate,
+                ))
+            },
             None,
         );
-        let m = &c.experiments;
-        let mut extract = Vec::new();
-        for set in &m.features {
-            let stage = ExtractStage::for_set(set, &c.extract, c.sample_rate);
-            extract.push(add(
-                format!("extract:{set}"),
-                vec![("signals", ingest)],
-                Box::new(stage),
-                None,
-            ));
-        }
-        // Augmented copies, and their features per set: (augment, node) and
-        // extract[set][augment].
-        let augment: Vec<(String, Option<usize>)> = m
-            .augment
+        // A feature set keeps frames when some sequence model reads it.
+        let frames_needed: std::collections::BTreeSet<&str> = c
+            .experiments
             .iter()
-            .map(|name| {
-                let node = c.augmentations.get(name).map(|spec| {
-                    let noise_files = spec
-                        .copies
+            .flat_map(|m| {
+                let sequence_model = m.models.iter().any(|model| {
+                    c.models[model]
+                        .spec
+                        .deep()
+                        .is_some_and(|(kind, _)| kind.input() == ser_deep::Input::Frames)
+                });
+                m.features
+                    .iter()
+                    .filter(move |_| sequence_model)
+                    .map(String::as_str)
+            })
+            .collect();
+        let extract_stage = |set: &str| -> Box<dyn Stage> {
+            let mut params = c.extract.clone();
+            params.frames |= frames_needed.contains(set);
+            Box::new(ExtractStage::for_set(set, &params, c.sample_rate))
+        };
+        for m in c.experiments.iter() {
+            let extract: Vec<Option<usize>> = m
+                .features
+                .iter()
+                .map(|set| {
+                    (set != WAVEFORM).then(|| {
+                        graph.add(
+                            format!("extract:{set}"),
+                            vec![("signals", ingest)],
+                            || extract_stage(set),
+                            None,
+                        )
+                    })
+                })
+                .collect();
+            // Augmented copies, and their features per set.
+            let augment: Vec<(String, Option<usize>)> = m
+                .augment
+                .iter()
+                .map(|name| {
+                    let node = c.augmentations.get(name).map(|spec| {
+                        graph.add(
+                            format!("augment:{name}"),
+                            vec![("signals", ingest)],
+                            || {
+                                let noise_files = spec
+                                    .copies
+                                    .iter()
+                                    .enumerate()
+                                    .filter_map(|(i, copy)| match copy {
+                                        ser_augment::Augmentation::Noise { files, .. }
+                                            if !files.is_empty() =>
+                                        {
+                                            Some((
+                                                i,
+                                                files.iter().map(|f| pipeline.resolve(f)).collect(),
+                                            ))
+                                        }
+                                        _ => None,
+                                    })
+                                    .collect();
+                                Box::new(AugmentStage {
+                                    name: name.clone(),
+                                    spec: spec.clone(),
+                                    sample_rate: c.sample_rate,
+                                    noise_files,
+                                })
+                            },
+                            None,
+                        )
+                    });
+                    (name.clone(), node)
+                })
+                .collect();
+            let augmented_extract: Vec<Vec<Option<usize>>> = m
+                .features
+                .iter()
+                .map(|set| {
+                    augment
                         .iter()
-                        .enumerate()
-                        .filter_map(|(i, copy)| match copy {
-                            ser_augment::Augmentation::Noise { files, .. } if !files.is_empty() => {
-                                Some((i, files.iter().map(|f| pipeline.resolve(f)).collect()))
+                        .map(|(name, node)| {
+                            let node = (*node)?;
+                            if set == WAVEFORM {
+                                return Some(node);
                             }
-                            _ => None,
+                            Some(graph.add(
+                                format!("extract:{set}+{name}"),
+                                vec![("signals", node)],
+                                || extract_stage(set),
+                                None,
+                            ))
                         })
-                        .collect();
-                    add(
-                        format!("augment:{name}"),
-                        vec![("signals", ingest)],
-                        Box::new(AugmentStage {
-                            name: name.clone(),
-                            spec: spec.clone(),
-                            sample_rate: c.sample_rate,
-                            noise_files,
-                        }),
+                        .collect()
+                })
+                .collect();
+            let folds: Vec<usize> = m
+                .protocols
+                .iter()
+                .map(|protocol| {
+                    let spec = c.protocols[protocol].clone();
+                    let file = match &spec {
+                        ser_evaluate::ProtocolSpec::FoldsFile { path, .. } => {
+                            Some(pipeline.resolve(path))
+                        }
+                        _ => None,
+                    };
+                    graph.add(
+                        format!("folds:{protocol}"),
+                        vec![("corpus", ingest)],
+                        || Box::new(FoldsStage { spec, file }),
                         None,
                     )
-                });
-                (name.clone(), node)
-            })
-            .collect();
-        let augmented_extract: Vec<Vec<Option<usize>>> = m
-            .features
-            .iter()
-            .map(|set| {
-                augment
-                    .iter()
-                    .map(|(name, node)| {
-                        let node = (*node)?;
-                        Some(add(
-                            format!("extract:{set}+{name}"),
-                            vec![("signals", node)],
-                            Box::new(ExtractStage::for_set(set, &c.extract, c.sample_rate)),
-                            None,
-                        ))
-                    })
-                    .collect()
-            })
-            .collect();
-        let mut folds = Vec::new();
-        for protocol in &m.protocols {
-            let spec = c.protocols[protocol].clone();
-            let file = match &spec {
-                ser_evaluate::ProtocolSpec::FoldsFile { path, .. } => Some(pipeline.resolve(path)),
-                _ => None,
-            };
-            folds.push(add(
-                format!("folds:{protocol}"),
-                vec![("corpus", ingest)],
-                Box::new(FoldsStage { spec, file }),
-                None,
-            ));
-        }
-        for (si, set) in m.features.iter().enumerate() {
-            for selection in &m.selection {
-                // One select node per (features, selection, protocol),
-                // shared by every model.
-                let select: Vec<Option<usize>> = m
-                    .protocols
-                    .iter()
-                    .enumerate()
-                    .map(|(pi, protocol)| {
-                        let spec = c.selection.get(selection)?;
-                        Some(add(
-                            format!("select:{set}/{selection}@{protocol}"),
-                            vec![("features", extract[si]), ("folds", folds[pi])],
-                            Box::new(SelectStage { spec: spec.clone() }),
-                            None,
-                        ))
-                    })
-                    .collect();
-                for (ai, (aug, _)) in augment.iter().enumerate() {
-                    for model in &m.models {
-                        for (pi, protocol) in m.protocols.iter().enumerate() {
-                            let exp = Experiment {
-                                features: set.clone(),
-                                augment: aug.clone(),
-                                selection: selection.clone(),
-                                model: model.clone(),
-                                protocol: protocol.clone(),
-                            };
-                            let cell = format!("{}@{protocol}", exp.name());
-                            let mut deps = vec![("features", extract[si]), ("folds", folds[pi])];
-                            if let Some(select) = select[pi] {
-                                deps.push(("selection", select));
-                            }
-                            if let Some(augmented) = augmented_extract[si][ai] {
-                                deps.push(("augmented", augmented));
-                            }
-                            let train = add(
-                                format!("train:{cell}"),
-                                deps,
-                                Box::new(TrainStage {
-                                    model: c.models[model].spec.clone(),
-                                    grid: c.models[model].grid.clone(),
-                                }),
+                })
+                .collect();
+            for (si, set) in m.features.iter().enumerate() {
+                for selection in &m.selection {
+                    // One select node per (features, selection, protocol),
+                    // shared by every model.
+                    let select: Vec<Option<usize>> = m
+                        .protocols
+                        .iter()
+                        .enumerate()
+                        .map(|(pi, protocol)| {
+                            let spec = c.selection.get(selection)?;
+                            Some(graph.add(
+                                format!("select:{set}/{selection}@{protocol}"),
+                                vec![("features", extract[si]?), ("folds", folds[pi])],
+                                || Box::new(SelectStage { spec: spec.clone() }),
                                 None,
-                            );
-                            add(
-                                format!("evaluate:{cell}"),
-                                vec![("predictions", train)],
-                                Box::new(EvaluateStage),
-                                Some(exp),
-                            );
+                            ))
+                        })
+                        .collect();
+                    for (ai, (aug, _)) in augment.iter().enumerate() {
+                        for model in &m.models {
+                            let entry = &c.models[model];
+                            let input = entry
+                                .spec
+                                .deep()
+                                .map_or(ser_deep::Input::Functionals, |(kind, _)| kind.input());
+                            for (pi, protocol) in m.protocols.iter().enumerate() {
+                                let exp = Experiment {
+                                    features: set.clone(),
+                                    augment: aug.clone(),
+                                    selection: selection.clone(),
+                                    model: model.clone(),
+                                    protocol: protocol.clone(),
+                                };
+                                let cell = format!("{}@{protocol}", exp.name());
+                                // The roles say which output of the upstream
+                                // node the model reads (see TrainStage::reads).
+                                let (role, augmented_role, source) = match input {
+                                    ser_deep::Input::Functionals => {
+                                        ("features", "augmented", extract[si])
+                                    }
+                                    ser_deep::Input::Frames => {
+                                        ("frames", "augmented_frames", extract[si])
+                                    }
+                                    ser_deep::Input::Waveform => {
+                                        ("signals", "augmented_signals", Some(ingest))
+                                    }
+                                };
+                                let source = source.expect("validated: set matches input");
+                                let mut deps = vec![(role, source), ("folds", folds[pi])];
+                                if let Some(select) = select[pi] {
+                                    deps.push(("selection", select));
+                                }
+                                if let Some(augmented) = augmented_extract[si][ai] {
+                                    deps.push((augmented_role, augmented));
+                                }
+                                let train = graph.add(
+                                    format!("train:{cell}"),
+                                    deps,
+                                    || {
+                                        Box::new(TrainStage {
+                                            model: entry.spec.clone(),
+                                            grid: entry.grid.clone(),
+                                        })
+                                    },
+                                    None,
+                                );
+                                graph.add(
+                                    format!("evaluate:{cell}"),
+                                    vec![("predictions", train)],
+                                    || Box::new(EvaluateStage),
+                                    Some(exp),
+                                );
+                            }
                         }
                     }
                 }
             }
         }
-        Graph { nodes }
+        graph
+    }
+
+    /// The node named `name`, added (with the stage `make` builds) unless
+    /// an earlier matrix already added it: matrices share their common
+    /// cells.
+    fn add(
+        &mut self,
+        name: String,
+        deps: Vec<(&str, usize)>,
+        make: impl FnOnce() -> Box<dyn Stage>,
+        experiment: Option<Experiment>,
+    ) -> usize {
+        if let Some(i) = self.nodes.iter().position(|n| n.name == name) {
+            return i;
+        }
+        self.nodes.push(Node {
+            name,
+            deps: deps.into_iter().map(|(r, i)| (r.to_string(), i)).collect(),
+            stage: make(),
+            experiment,
+        });
+        self.nodes.len() - 1
     }
 
     /// Indices of the nodes that depend on each node.

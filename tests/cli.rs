@@ -831,3 +831,149 @@ fn report_writes_a_page_a_table_sorted_by_ua_and_png_figures() {
     );
     assert!(ws.path("report/index.html").is_file());
 }
+
+/// The deep path end to end: burn networks on log-mel frames, eGeMAPS-like
+/// sequences and raw signals, one epoch each, in the same run as a classic
+/// model; cached per fold, reproducible, with curves and weights saved.
+#[test]
+fn deep_models_train_one_epoch_through_the_pipeline() {
+    let ws = Workspace::new(8);
+    let tiny = "epochs: 1, hidden: 8, layers: 1, channels: [4, 8], validation_speakers: 1";
+    std::fs::write(
+        ws.path("pipeline.yaml"),
+        format!(
+            "corpus: {{kind: ravdess, path: corpus}}\n\
+             extract: {{n_mfcc: 20, functionals: [mean, std]}}\n\
+             protocols:\n  two: {{kind: folds_file, path: folds.json, key: two}}\n\
+             models:\n\
+             \x20 lr: {{kind: logistic_regression}}\n\
+             \x20 mlp: {{kind: mlp, {tiny}}}\n\
+             \x20 cnn2d: {{kind: cnn2d, {tiny}}}\n\
+             \x20 gru: {{kind: gru, {tiny}, max_frames: 100}}\n\
+             \x20 raw: {{kind: cnn1d_raw, {tiny}, max_frames: 16000}}\n\
+             experiments:\n\
+             \x20 - {{features: [mfcc], models: [lr, mlp, gru], protocols: [two]}}\n\
+             \x20 - {{features: [logmel], models: [cnn2d], protocols: [two]}}\n\
+             \x20 - {{features: [waveform], models: [raw], protocols: [two]}}\n"
+        ),
+    )
+    .unwrap();
+    let first = ws.ok(&["run"]);
+    let ran = ran_nodes(&first);
+    for node in [
+        "train:mfcc/none/mlp@two",
+        "train:mfcc/none/gru@two",
+        "train:logmel/none/cnn2d@two",
+        "train:waveform/none/raw@two",
+        "evaluate:waveform/none/raw@two",
+    ] {
+        assert!(
+            ran.iter().any(|n| n == node),
+            "{node} did not run:\n{first}"
+        );
+    }
+    // The waveform model reads the signals: no extract node for it.
+    assert!(
+        !ran.iter().any(|n| n.contains("extract:waveform")),
+        "{first}"
+    );
+
+    let metrics = |ws: &Workspace, cache: Option<&str>| -> Vec<(String, f64)> {
+        let mut args = vec!["metrics", "--json"];
+        if let Some(c) = cache {
+            args.extend(["--cache-dir", c]);
+        }
+        let mut rows: Vec<(String, f64)> = ws
+            .ok(&args)
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|r| {
+                assert_eq!(r["n_test"], 32, "{r}");
+                (
+                    r["experiment"].as_str().unwrap().to_string(),
+                    r["ua"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows
+    };
+    let first_metrics = metrics(&ws, None);
+    assert_eq!(first_metrics.len(), 5, "{first_metrics:?}");
+
+    // Each fold's network is saved: JSON with curves, weights beside it.
+    let outputs = ws.ok(&["outputs", "train:logmel/none/cnn2d@two"]);
+    let models_path = outputs
+        .lines()
+        .find(|l| l.contains("\tmodels\t"))
+        .and_then(|l| l.split('\t').nth(2))
+        .unwrap_or_else(|| panic!("no models artifact:\n{outputs}"));
+    let models: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(models_path).unwrap()).unwrap();
+    let folds = models["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 2);
+    for fold in folds {
+        assert_eq!(fold["net"]["epochs_run"], 1);
+        assert_eq!(fold["curves"][0]["points"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            fold["net"]["validation_speakers"].as_array().unwrap().len(),
+            1
+        );
+        assert!(
+            fold["weights"].as_str().unwrap().ends_with(".bpk"),
+            "{fold}"
+        );
+    }
+
+    // Fresh on rerun; one model's change reruns only its own chain.
+    assert!(ran_nodes(&ws.ok(&["run"])).is_empty());
+    let changed = ws.ok(&["run", "--set", "models.gru.hidden=6"]);
+    let trained: Vec<String> = ran_nodes(&changed)
+        .into_iter()
+        .filter(|n| n.starts_with("train:"))
+        .collect();
+    assert_eq!(trained, ["train:mfcc/none/gru@two"], "{changed}");
+
+    // The same settings in a fresh cache give the same metrics.
+    let other = ws.path("other-cache");
+    ws.ok(&[
+        "run",
+        "--set",
+        "models.gru.hidden=6",
+        "--cache-dir",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        metrics(&ws, None),
+        metrics(&ws, Some(other.to_str().unwrap())),
+        "CPU training is not reproducible"
+    );
+
+    // What a model reads must be what the matrix gives it.
+    let text = std::fs::read_to_string(ws.path("pipeline.yaml")).unwrap();
+    let bad = text
+        .replace(
+            "models:\n",
+            "selection:\n  top4: {filter: {keep: 4}}\nmodels:\n",
+        )
+        .replace(
+            "models: [cnn2d], protocols",
+            "models: [cnn2d], selection: [top4], protocols",
+        );
+    std::fs::write(ws.path("bad.yaml"), bad).unwrap();
+    let err = ws.ser(&["run", "--pipeline", "bad.yaml"]);
+    let err = String::from_utf8_lossy(&err.stderr).to_string();
+    assert!(
+        err.contains("experiments[1]: model cnn2d reads sequences"),
+        "{err}"
+    );
+    let bad = text.replace("features: [waveform]", "features: [mfcc]");
+    std::fs::write(ws.path("bad.yaml"), bad).unwrap();
+    let err = ws.ser(&["run", "--pipeline", "bad.yaml"]);
+    let err = String::from_utf8_lossy(&err.stderr).to_string();
+    assert!(
+        err.contains("model raw cannot read feature set mfcc"),
+        "{err}"
+    );
+}

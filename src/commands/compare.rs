@@ -61,8 +61,8 @@ pub fn compare(
         None => pipeline
             .config
             .experiments
-            .protocols
             .first()
+            .and_then(|m| m.protocols.first())
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("the pipeline has no protocol"))?,
     };

@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod inner_cv;
 pub mod select;
 pub mod train;
+pub mod train_deep;
 
 use std::collections::BTreeMap;
 

@@ -73,11 +73,23 @@ impl Stage for TrainStage {
             "folds" => &["folds"],
             "selection" => &["selected"],
             "augmented" => &["features"],
+            // Deep models (see train_deep): frame sequences or signals.
+            "frames" | "augmented_frames" => &["frames"],
+            "signals" | "augmented_signals" => &["manifest"],
             _ => &[],
         }
     }
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
+        if let Some((kind, params)) = self.model.deep() {
+            return super::train_deep::run(
+                ctx,
+                inputs,
+                kind,
+                params,
+                &serde_json::to_value(&self.model)?,
+            );
+        }
         let (table, folds) = features_and_folds(ctx, inputs)?;
         let ids = table.utf8("id")?;
         let speakers = table.utf8("speaker")?;
@@ -387,7 +399,7 @@ pub fn class_indices(labels: &[String]) -> (Vec<String>, Vec<usize>) {
 }
 
 /// A select node's `selected` artifact as column indices per fold.
-fn selected_columns(
+pub(super) fn selected_columns(
     bytes: &[u8],
     names: &[String],
 ) -> anyhow::Result<BTreeMap<String, Vec<usize>>> {

@@ -21,6 +21,23 @@ impl Example {
     }
 }
 
+/// Each run of `k` consecutive frames averaged into one (a last, shorter
+/// run too), so a sequence of n frames becomes ceil(n / k).
+pub fn pool_frames(e: &Example, dims: usize, k: usize) -> Example {
+    if k <= 1 || e.frames <= 1 {
+        return e.clone();
+    }
+    let values = e
+        .values
+        .chunks(k * dims)
+        .flat_map(|run| {
+            let n = (run.len() / dims) as f32;
+            (0..dims).map(move |j| run.iter().skip(j).step_by(dims).sum::<f32>() / n)
+        })
+        .collect();
+    Example::new(values, e.frames.div_ceil(k))
+}
+
 /// Per-descriptor mean and standard deviation, fitted on training frames.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Normaliser {
@@ -173,6 +190,15 @@ mod tests {
 
     fn ex(rows: &[&[f32]]) -> Example {
         Example::new(rows.concat(), rows.len())
+    }
+
+    #[test]
+    fn pooling_averages_runs_of_frames() {
+        let e = ex(&[&[1.0, 10.0], &[3.0, 20.0], &[5.0, 30.0]]);
+        let p = pool_frames(&e, 2, 2);
+        assert_eq!(p.frames, 2);
+        assert_eq!(p.values, vec![2.0, 15.0, 5.0, 30.0]);
+        assert_eq!(pool_frames(&e, 2, 1), e);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::DeepError;
-use crate::data::{Batch, Example, Normaliser, Window, batch};
+use crate::data::{Batch, Example, Normaliser, Window, batch, pool_frames};
 use crate::net::Net;
 use crate::spec::{DeepKind, DeepParams, Device, Schedule};
 
@@ -173,9 +173,14 @@ pub fn fit(
     let (train_idx, val_idx): (Vec<usize>, Vec<usize>) =
         (0..examples.len()).partition(|&i| !validation.contains(&speakers[i]));
 
-    let train_examples: Vec<Example> = train_idx.iter().map(|&i| examples[i].clone()).collect();
+    let pooled: Vec<Example> = examples
+        .iter()
+        .map(|e| pool_frames(e, dims, params.pool_frames))
+        .collect();
+    let train_examples: Vec<Example> = train_idx.iter().map(|&i| pooled[i].clone()).collect();
     let normaliser = Normaliser::fit(params.normalize, &train_examples, dims);
-    let normalised = normaliser.apply(examples, speakers, dims);
+    let normalised = normaliser.apply(&pooled, speakers, dims);
+    drop(pooled);
 
     let _generator = generator();
     let device = device_for(params)?.autodiff();
@@ -399,7 +404,11 @@ impl TrainedNet {
     /// Class logits per example (examples x classes, row-major).
     pub fn logits(&self, examples: &[Example], speakers: &[String]) -> Result<Vec<f32>, DeepError> {
         let net = self.network()?;
-        let normalised = self.normaliser.apply(examples, speakers, self.dims);
+        let pooled: Vec<Example> = examples
+            .iter()
+            .map(|e| pool_frames(e, self.dims, self.params.pool_frames))
+            .collect();
+        let normalised = self.normaliser.apply(&pooled, speakers, self.dims);
         let idx: Vec<usize> = (0..examples.len()).collect();
         Ok(forward_all(
             &net,

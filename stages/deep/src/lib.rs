@@ -25,9 +25,10 @@
 //! Variable lengths are handled by masks, not by padding into the
 //! statistics: a batch is padded to its longest member, every pooling over
 //! time averages (or attends) over each sequence's own frames only, the
-//! transformer gets a padding mask, and the backward direction of a
-//! bidirectional RNN runs over each sequence reversed within its own length,
-//! so padding never reaches a valid frame's state.
+//! transformer gets a padding mask, and a recurrent cell holds its state
+//! outside a sequence, so the backward direction of a bidirectional RNN
+//! starts at each sequence's own last frame and padding never reaches a
+//! valid frame's state.
 //!
 //! Backends: burn's `flex` CPU backend by default; with the `gpu` cargo
 //! feature, `device: gpu` trains on burn's `wgpu` backend (Vulkan, Metal or

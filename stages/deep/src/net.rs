@@ -4,8 +4,6 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
-use burn::nn::gru::{Gru, GruConfig};
-use burn::nn::lstm::{Lstm, LstmConfig};
 use burn::nn::pool::{MaxPool1d, MaxPool1dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::transformer::{
     TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
@@ -14,8 +12,8 @@ use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig,
     PaddingConfig1d, PaddingConfig2d,
 };
-use burn::tensor::activation::{relu, softmax, tanh};
-use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use burn::tensor::activation::{relu, sigmoid, softmax, tanh};
+use burn::tensor::{Bool, Device, Tensor, TensorData};
 
 use crate::spec::{DeepKind, DeepParams};
 
@@ -55,27 +53,6 @@ fn masked_mean(x: Tensor<3>, lengths: &[usize]) -> Tensor<2> {
 /// Lengths after a pooling that maps t frames to `f(t)`, at least 1.
 fn pooled(lengths: &[usize], f: impl Fn(usize) -> usize) -> Vec<usize> {
     lengths.iter().map(|&l| f(l).max(1)).collect()
-}
-
-/// Each sequence reversed within its own length (padding stays in place):
-/// what a backward RNN must read so it starts at the last real frame.
-fn reverse_within(x: Tensor<3>, lengths: &[usize]) -> Tensor<3> {
-    let [b, t, d] = x.dims();
-    let mut idx = Vec::with_capacity(b * t);
-    for &len in lengths {
-        let len = len.min(t);
-        idx.extend((0..t).map(|i| {
-            if i < len {
-                (len - 1 - i) as i64
-            } else {
-                i as i64
-            }
-        }));
-    }
-    let idx = Tensor::<2, Int>::from_data(TensorData::new(idx, [b, t]), &x.device())
-        .unsqueeze_dim::<3>(2)
-        .expand([b, t, d]);
-    x.gather(1, idx)
 }
 
 /// A conv block over time: conv (same padding), batch norm, ReLU, max-pool
@@ -199,14 +176,84 @@ impl Conv2dStack {
     }
 }
 
+/// One direction of one recurrent layer: an LSTM or GRU cell (PyTorch's
+/// gate layout; GRU with the reset gate applied after the hidden
+/// projection), stepped over time.
+///
+/// burn's own `Lstm` writes each step into a preallocated (batch x time x
+/// hidden) tensor, which copies the whole sequence per step (quadratic in
+/// length: 40% of an LSTM training step was memmove here). These cells keep
+/// one tensor per step and stack them once.
+#[derive(Module, Debug)]
+struct Cell {
+    input: Linear,
+    hidden: Linear,
+    gates: usize,
+    d_hidden: usize,
+}
+
+impl Cell {
+    fn new(gru: bool, d_in: usize, d_hidden: usize, device: &Device) -> Self {
+        let gates = if gru { 3 } else { 4 };
+        Cell {
+            input: LinearConfig::new(d_in, gates * d_hidden).init(device),
+            hidden: LinearConfig::new(d_hidden, gates * d_hidden).init(device),
+            gates,
+            d_hidden,
+        }
+    }
+
+    /// Outputs per step (batch x hidden) over `steps`, each step's input
+    /// taken from `inputs`; `masks[t]` (batch x 1) is 1 where step t is a
+    /// real frame. Outside a sequence the state is held, so a backward pass
+    /// (steps in reverse) starts every sequence at its own last frame from
+    /// a zero state.
+    fn run(&self, inputs: &[Tensor<2>], masks: &[Tensor<2>], backward: bool) -> Vec<Tensor<2>> {
+        let b = inputs[0].dims()[0];
+        let device = inputs[0].device();
+        let h0 = Tensor::<2>::zeros([b, self.d_hidden], &device);
+        let (mut h, mut c) = (h0.clone(), h0);
+        let t_len = inputs.len();
+        let mut out: Vec<Option<Tensor<2>>> = vec![None; t_len];
+        for step in 0..t_len {
+            let t = if backward { t_len - 1 - step } else { step };
+            let xw = self.input.forward(inputs[t].clone());
+            let hw = self.hidden.forward(h.clone());
+            let d = self.d_hidden;
+            let part = |x: &Tensor<2>, k: usize| x.clone().slice([0..b, k * d..(k + 1) * d]);
+            let (h_new, c_new) = if self.gates == 4 {
+                let g = xw + hw;
+                let i = sigmoid(part(&g, 0));
+                let f = sigmoid(part(&g, 1));
+                let cand = tanh(part(&g, 2));
+                let o = sigmoid(part(&g, 3));
+                let c_new = f * c.clone() + i * cand;
+                (o * tanh(c_new.clone()), c_new)
+            } else {
+                let r = sigmoid(part(&xw, 0) + part(&hw, 0));
+                let z = sigmoid(part(&xw, 1) + part(&hw, 1));
+                let n = tanh(part(&xw, 2) + r * part(&hw, 2));
+                let h_new = (z.clone().neg() + 1.0) * n + z * h.clone();
+                (h_new, c.clone())
+            };
+            let m = masks[t].clone();
+            let keep = m.clone().neg() + 1.0;
+            h = h_new * m.clone() + h * keep.clone();
+            c = c_new * m + c * keep;
+            out[t] = Some(h.clone());
+        }
+        out.into_iter()
+            .map(|o| o.expect("every step ran"))
+            .collect()
+    }
+}
+
 /// A (possibly bidirectional, possibly multi-layer) recurrent encoder;
 /// output batch x time x (hidden x directions).
 #[derive(Module, Debug)]
 struct Recurrent {
-    forward_lstm: Vec<Lstm>,
-    backward_lstm: Vec<Lstm>,
-    forward_gru: Vec<Gru>,
-    backward_gru: Vec<Gru>,
+    forward_cells: Vec<Cell>,
+    backward_cells: Vec<Cell>,
     dropout: Dropout,
 }
 
@@ -214,68 +261,48 @@ impl Recurrent {
     fn new(gru: bool, d_in: usize, p: &DeepParams, device: &Device) -> Self {
         let dirs = if p.bidirectional { 2 } else { 1 };
         let mut r = Recurrent {
-            forward_lstm: vec![],
-            backward_lstm: vec![],
-            forward_gru: vec![],
-            backward_gru: vec![],
+            forward_cells: vec![],
+            backward_cells: vec![],
             dropout: DropoutConfig::new(p.dropout).init(),
         };
         for layer in 0..p.layers {
             let d = if layer == 0 { d_in } else { p.hidden * dirs };
-            for dir in 0..dirs {
-                if gru {
-                    let g = GruConfig::new(d, p.hidden, true).init(device);
-                    if dir == 0 {
-                        r.forward_gru.push(g)
-                    } else {
-                        r.backward_gru.push(g)
-                    }
-                } else {
-                    let l = LstmConfig::new(d, p.hidden, true).init(device);
-                    if dir == 0 {
-                        r.forward_lstm.push(l)
-                    } else {
-                        r.backward_lstm.push(l)
-                    }
-                }
+            r.forward_cells.push(Cell::new(gru, d, p.hidden, device));
+            if dirs == 2 {
+                r.backward_cells.push(Cell::new(gru, d, p.hidden, device));
             }
         }
         r
     }
 
-    fn forward(&self, mut x: Tensor<3>, lengths: &[usize]) -> Tensor<3> {
-        let layers = self.forward_lstm.len().max(self.forward_gru.len());
+    fn forward(&self, x: Tensor<3>, lengths: &[usize]) -> Tensor<3> {
+        let [b, t, d] = x.dims();
+        let device = x.device();
+        let mask = frame_mask(lengths, t, &device);
+        let masks: Vec<Tensor<2>> = (0..t)
+            .map(|i| mask.clone().slice([0..b, i..i + 1]))
+            .collect();
+        let mut steps: Vec<Tensor<2>> = (0..t)
+            .map(|i| x.clone().slice([0..b, i..i + 1, 0..d]).reshape([b, d]))
+            .collect();
+        let layers = self.forward_cells.len();
         for layer in 0..layers {
-            let run = |input: Tensor<3>, backward: bool| -> Tensor<3> {
-                let gru = if backward {
-                    &self.backward_gru
-                } else {
-                    &self.forward_gru
-                };
-                let lstm = if backward {
-                    &self.backward_lstm
-                } else {
-                    &self.forward_lstm
-                };
-                if gru.is_empty() {
-                    lstm[layer].forward(input, None).0
-                } else {
-                    gru[layer].forward(input, None)
+            let fwd = self.forward_cells[layer].run(&steps, &masks, false);
+            steps = match self.backward_cells.get(layer) {
+                Some(cell) => {
+                    let bwd = cell.run(&steps, &masks, true);
+                    fwd.into_iter()
+                        .zip(bwd)
+                        .map(|(f, b)| Tensor::cat(vec![f, b], 1))
+                        .collect()
                 }
-            };
-            let fwd = run(x.clone(), false);
-            let bidirectional = !self.backward_lstm.is_empty() || !self.backward_gru.is_empty();
-            x = if bidirectional {
-                let bwd = run(reverse_within(x, lengths), true);
-                Tensor::cat(vec![fwd, reverse_within(bwd, lengths)], 2)
-            } else {
-                fwd
+                None => fwd,
             };
             if layer + 1 < layers {
-                x = self.dropout.forward(x);
+                steps = steps.into_iter().map(|s| self.dropout.forward(s)).collect();
             }
         }
-        x
+        Tensor::stack(steps, 1)
     }
 }
 
@@ -660,19 +687,5 @@ mod tests {
                 assert!((x - y).abs() <= 1e-5, "{kind:?}: {a:?} vs {p:?}");
             }
         }
-    }
-
-    #[test]
-    fn reversal_stays_within_each_length() {
-        let device = device();
-        let x = Tensor::<3>::from_data(
-            TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], [2, 4, 1]),
-            &device,
-        );
-        let r: Vec<f32> = reverse_within(x, &[4, 2])
-            .to_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        assert_eq!(r, vec![4.0, 3.0, 2.0, 1.0, 6.0, 5.0, 7.0, 8.0]);
     }
 }

@@ -134,7 +134,12 @@ pub struct DeepParams {
     pub dropout: f64,
     #[serde(default = "defaults::yes")]
     pub batch_norm: bool,
-    /// Longer sequences are cut to this many frames (samples for
+    /// Average every this many consecutive frames first (1: keep every
+    /// frame). A recurrent network's cost grows with the number of steps,
+    /// and 10 ms frames are finer than emotion needs.
+    #[serde(default = "defaults::one")]
+    pub pool_frames: usize,
+    /// Longer sequences (after pooling) are cut to this many frames (samples for
     /// `cnn1d_raw`): a random window in training, the middle one otherwise.
     #[serde(default)]
     pub max_frames: Option<usize>,
@@ -194,6 +199,9 @@ impl DeepParams {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout {} is not in [0, 1)", self.dropout));
         }
+        if self.pool_frames == 0 {
+            return bad("pool_frames must be at least 1".into());
+        }
         if self.hidden == 0 || self.layers == 0 {
             return bad("hidden and layers must be at least 1".into());
         }
@@ -229,6 +237,9 @@ mod defaults {
     }
     pub fn kernel() -> usize {
         5
+    }
+    pub fn one() -> usize {
+        1
     }
     pub fn yes() -> bool {
         true

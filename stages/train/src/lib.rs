@@ -39,6 +39,7 @@ use linfa_nn::{LinearSearch, NearestNeighbour};
 use linfa_svm::Svm;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
+use ser_deep::{DeepKind, DeepParams};
 use serde::{Deserialize, Serialize};
 use smartcore::ensemble::random_forest_classifier::{
     RandomForestClassifier, RandomForestClassifierParameters,
@@ -122,6 +123,17 @@ pub enum ModelSpec {
         #[serde(default)]
         class_weight: ClassWeight,
     },
+    /// The deep models (burn, in ser-deep): trained by the train stage's
+    /// deep path on functionals, frames or waveforms, not by [`fit`].
+    Mlp(DeepParams),
+    Cnn1d(DeepParams),
+    Cnn1dRaw(DeepParams),
+    Cnn2d(DeepParams),
+    Lstm(DeepParams),
+    Gru(DeepParams),
+    Crnn(DeepParams),
+    AttentionLstm(DeepParams),
+    CnnTransformer(DeepParams),
 }
 
 /// How classes are weighted in the loss.
@@ -203,7 +215,25 @@ impl ModelSpec {
             ModelSpec::Knn { .. } => "knn",
             ModelSpec::RandomForest { .. } => "random_forest",
             ModelSpec::Xgboost { .. } => "xgboost",
+            _ => self.deep().map_or("?", |(kind, _)| kind.name()),
         }
+    }
+
+    /// The network and its settings, for a deep model.
+    pub fn deep(&self) -> Option<(DeepKind, &DeepParams)> {
+        let (kind, params) = match self {
+            ModelSpec::Mlp(p) => (DeepKind::Mlp, p),
+            ModelSpec::Cnn1d(p) => (DeepKind::Cnn1d, p),
+            ModelSpec::Cnn1dRaw(p) => (DeepKind::Cnn1dRaw, p),
+            ModelSpec::Cnn2d(p) => (DeepKind::Cnn2d, p),
+            ModelSpec::Lstm(p) => (DeepKind::Lstm, p),
+            ModelSpec::Gru(p) => (DeepKind::Gru, p),
+            ModelSpec::Crnn(p) => (DeepKind::Crnn, p),
+            ModelSpec::AttentionLstm(p) => (DeepKind::AttentionLstm, p),
+            ModelSpec::CnnTransformer(p) => (DeepKind::CnnTransformer, p),
+            _ => return None,
+        };
+        Some((kind, params))
     }
 }
 
@@ -304,6 +334,19 @@ pub fn fit(spec: &ModelSpec, x: ArrayView2<f64>, y: &[usize]) -> Result<TrainedM
         reason,
     };
     let fitted = match spec {
+        ModelSpec::Mlp(_)
+        | ModelSpec::Cnn1d(_)
+        | ModelSpec::Cnn1dRaw(_)
+        | ModelSpec::Cnn2d(_)
+        | ModelSpec::Lstm(_)
+        | ModelSpec::Gru(_)
+        | ModelSpec::Crnn(_)
+        | ModelSpec::AttentionLstm(_)
+        | ModelSpec::CnnTransformer(_) => {
+            return Err(fit_err(
+                "a deep model is trained by the train stage's deep path".into(),
+            ));
+        }
         ModelSpec::LogisticRegression {
             alpha,
             max_iterations,
@@ -467,6 +510,25 @@ fn dense(x: &Array2<f64>) -> DenseMatrix<f64> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn deep_models_parse_with_their_settings_and_reject_unknown_keys() {
+        let spec: ModelSpec =
+            serde_json::from_str(r#"{"kind": "cnn2d", "epochs": 3, "channels": [8, 16]}"#).unwrap();
+        let (kind, params) = spec.deep().unwrap();
+        assert_eq!(kind, DeepKind::Cnn2d);
+        assert_eq!((params.epochs, params.channels.clone()), (3, vec![8, 16]));
+        assert_eq!(spec.kind(), "cnn2d");
+        // It serialises back flat, as written.
+        let back = serde_json::to_value(&spec).unwrap();
+        assert_eq!(back["kind"], "cnn2d");
+        assert_eq!(back["epochs"], 3);
+        let err = serde_json::from_str::<ModelSpec>(r#"{"kind": "lstm", "epoch": 3}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `epoch`"), "{err}");
+        assert!(fit(&spec, ndarray::Array2::zeros((2, 1)).view(), &[0, 1]).is_err());
+    }
     use super::*;
 
     /// Three well-separated Gaussian blobs in 4-D, deterministic.

@@ -1,0 +1,381 @@
+//! The train node's deep path: one burn network per fold (ser-deep), on
+//! the input its kind reads.
+//!
+//! - `mlp` reads the feature table (`features`), after the fold's
+//!   selection when there is one;
+//! - sequence models read an extract node's `frames` index (one `.npy`
+//!   matrix, frames x descriptors, per utterance);
+//! - `cnn1d_raw` reads the ingested signals (`signals`, the manifest).
+//!
+//! Augmented copies (`augmented*` roles) join a fold's training set when
+//! their source is one of its training utterances, and the assembled set
+//! goes through the same leak guard as the classic models'. Validation
+//! speakers for early stopping are drawn from the fold's training
+//! speakers only.
+//!
+//! Each fold's result (the kept weights as a burnpack object, the network's
+//! JSON with its curves, the test predictions) is a per-item record keyed
+//! by the model's settings, the inputs and the fold, so an interrupted run
+//! keeps its finished folds and a rerun trains only the rest.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use ser_deep::{DeepKind, DeepParams, Example, Input, TrainedNet};
+use ser_evaluate::Fold;
+use ser_evaluate::leak::{self, TrainingRow};
+
+use super::train::{class_indices, feature_columns, selected_columns};
+use super::{Context, Inputs, Outputs, item_key};
+use crate::artifact::{Table, npy, parquet_read, parquet_write};
+
+const CODE_VERSION: u32 = 1;
+
+/// Utterances as a network reads them.
+struct Rows {
+    ids: Vec<String>,
+    speakers: Vec<String>,
+    labels: Vec<String>,
+    /// For augmented copies, the utterance each was made from.
+    sources: Vec<String>,
+    examples: Vec<Example>,
+    dims: usize,
+}
+
+/// What one fold left in the cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FoldRecord {
+    net: Value,
+    weights: String,
+    /// (row index among the corpus's utterances, predicted class index).
+    predictions: Vec<(usize, usize)>,
+    n_train: usize,
+    n_augmented: usize,
+}
+
+fn load_rows(
+    ctx: &Context,
+    table_object: &str,
+    input: Input,
+    columns: Option<&[usize]>,
+) -> anyhow::Result<Rows> {
+    let table = parquet_read::from_parquet(ctx.cache.read_object(table_object)?)?;
+    let ids = table.utf8("id")?;
+    let speakers = table.utf8("speaker")?;
+    let labels = table.utf8("label")?;
+    let sources = table.utf8("source").unwrap_or_default();
+    let (examples, dims) = match input {
+        Input::Functionals => {
+            let (_, x) = feature_columns(&table)?;
+            let x = match columns {
+                Some(c) => x.select(ndarray::Axis(1), c),
+                None => x,
+            };
+            let dims = x.ncols();
+            let examples = x
+                .rows()
+                .into_iter()
+                .map(|r| Example::new(r.iter().map(|&v| v as f32).collect(), 1))
+                .collect();
+            (examples, dims)
+        }
+        Input::Frames => {
+            let tensors = table.utf8("tensor")?;
+            let mut dims = None;
+            let mut examples = Vec::with_capacity(tensors.len());
+            for (id, object) in ids.iter().zip(&tensors) {
+                let m = npy::read_2d(&ctx.cache.read_object(object)?)
+                    .map_err(|e| anyhow::anyhow!("frames of {id}: {e:#}"))?;
+                let d = *dims.get_or_insert(m.ncols());
+                anyhow::ensure!(
+                    m.ncols() == d,
+                    "frames of {id}: {} columns, expected {d}",
+                    m.ncols()
+                );
+                let frames = m.nrows();
+                examples.push(Example::new(m.into_iter().collect(), frames));
+            }
+            (examples, dims.unwrap_or(1))
+        }
+        Input::Waveform => {
+            let signals = table.utf8("signal")?;
+            let mut examples = Vec::with_capacity(signals.len());
+            for (id, object) in ids.iter().zip(&signals) {
+                let s = npy::read_1d(&ctx.cache.read_object(object)?)
+                    .map_err(|e| anyhow::anyhow!("signal of {id}: {e:#}"))?;
+                let n = s.len();
+                examples.push(Example::new(s, n));
+            }
+            (examples, 1)
+        }
+    };
+    Ok(Rows {
+        ids,
+        speakers,
+        labels,
+        sources,
+        examples,
+        dims,
+    })
+}
+
+/// The roles a deep model's inputs come in, by what it reads.
+fn roles(input: Input) -> (&'static str, &'static str, &'static str) {
+    match input {
+        Input::Functionals => ("features", "features", "augmented"),
+        Input::Frames => ("frames", "frames", "augmented_frames"),
+        Input::Waveform => ("signals", "manifest", "augmented_signals"),
+    }
+}
+
+pub fn run(
+    ctx: &Context,
+    inputs: &Inputs,
+    kind: DeepKind,
+    params: &DeepParams,
+    spec: &Value,
+) -> anyhow::Result<Outputs> {
+    let input = kind.input();
+    let (role, file, augmented_role) = roles(input);
+    let table_object = inputs.file(role, file)?.clone();
+    let folds: Vec<Fold> =
+        serde_json::from_slice(&ctx.cache.read_object(inputs.file("folds", "folds")?)?)?;
+    // Functionals with a selection: columns per fold, so rows are loaded
+    // per fold; otherwise once.
+    let selection: Option<BTreeMap<String, Vec<usize>>> = match inputs.file("selection", "selected")
+    {
+        Ok(object) => {
+            let table = parquet_read::from_parquet(ctx.cache.read_object(&table_object)?)?;
+            let (names, _) = feature_columns(&table)?;
+            Some(selected_columns(&ctx.cache.read_object(object)?, &names)?)
+        }
+        Err(_) => None,
+    };
+    let augmented_object = inputs.file(augmented_role, file).ok().cloned();
+    let all_rows = load_rows(ctx, &table_object, input, None)?;
+    let (classes, y) = class_indices(&all_rows.labels);
+
+    let mut models = Vec::new();
+    let mut predictions: Vec<(usize, String, usize)> = Vec::new();
+    let (mut items, mut refs) = (Vec::new(), Vec::new());
+    for fold in &folds {
+        let columns = match &selection {
+            Some(by_fold) => Some(
+                by_fold
+                    .get(&fold.name)
+                    .ok_or_else(|| anyhow::anyhow!("no selection for fold {}", fold.name))?
+                    .as_slice(),
+            ),
+            None => None,
+        };
+        let key = item_key(
+            "train-deep",
+            CODE_VERSION,
+            &json!({ "spec": spec, "columns": columns }),
+            &format!(
+                "{table_object}\0{}\0{}",
+                augmented_object.as_deref().unwrap_or(""),
+                serde_json::to_string(fold)?
+            ),
+        );
+        let path = ctx.cache.item_record_path("train-deep", &key);
+        let record = match ctx.cache.read_json::<FoldRecord>(&path) {
+            Some(r) if ctx.cache.has_object(&r.weights) => r,
+            _ => {
+                let selected;
+                let rows = match columns {
+                    Some(c) => {
+                        selected = load_rows(ctx, &table_object, input, Some(c))?;
+                        &selected
+                    }
+                    None => &all_rows,
+                };
+                let augmented = match &augmented_object {
+                    Some(object) => Some(load_rows(ctx, object, input, columns)?),
+                    None => None,
+                };
+                let r = train_fold(
+                    ctx,
+                    fold,
+                    kind,
+                    params,
+                    rows,
+                    &y,
+                    &classes,
+                    augmented.as_ref(),
+                )
+                .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
+                ctx.cache.write_json(&path, &r)?;
+                r
+            }
+        };
+        items.push(format!("train-deep/{key}"));
+        refs.push(record.weights.clone());
+        models.push(json!({
+            "fold": fold.name,
+            "net": record.net,
+            "weights": record.weights,
+            "curves": record.net["curves"],
+            "n_train": record.n_train,
+            "n_augmented": record.n_augmented,
+        }));
+        predictions.extend(
+            record
+                .predictions
+                .iter()
+                .map(|&(i, p)| (i, fold.name.clone(), p)),
+        );
+    }
+
+    let rows = &all_rows;
+    let table = Table::new()
+        .strings(
+            "id",
+            predictions
+                .iter()
+                .map(|p| rows.ids[p.0].clone())
+                .collect::<Vec<_>>(),
+        )
+        .strings(
+            "speaker",
+            predictions
+                .iter()
+                .map(|p| rows.speakers[p.0].clone())
+                .collect::<Vec<_>>(),
+        )
+        .strings(
+            "fold",
+            predictions.iter().map(|p| p.1.clone()).collect::<Vec<_>>(),
+        )
+        .strings(
+            "label",
+            predictions
+                .iter()
+                .map(|p| rows.labels[p.0].clone())
+                .collect::<Vec<_>>(),
+        )
+        .strings(
+            "predicted",
+            predictions
+                .iter()
+                .map(|p| classes[p.2].clone())
+                .collect::<Vec<_>>(),
+        );
+    let cache = &ctx.cache;
+    let best_epochs: Vec<&Value> = models.iter().map(|m| &m["net"]["best_epoch"]).collect();
+    let files = BTreeMap::from([
+        (
+            "predictions".to_string(),
+            cache.put_object(&parquet_write::to_parquet(&table)?, "parquet")?,
+        ),
+        (
+            "models".to_string(),
+            cache.put_object(
+                &serde_json::to_vec(&json!({ "classes": classes, "folds": models }))?,
+                "json",
+            )?,
+        ),
+        (
+            "params".to_string(),
+            cache.put_object(&serde_json::to_vec_pretty(spec)?, "json")?,
+        ),
+    ]);
+    Ok(Outputs {
+        files,
+        refs,
+        items,
+        summary: json!({ "folds": folds.len(), "classes": classes, "best_epochs": best_epochs }),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_fold(
+    ctx: &Context,
+    fold: &Fold,
+    kind: DeepKind,
+    params: &DeepParams,
+    rows: &Rows,
+    y: &[usize],
+    classes: &[String],
+    augmented: Option<&Rows>,
+) -> anyhow::Result<FoldRecord> {
+    let ser_evaluate::protocol::Split { train, test } = fold.split(&rows.speakers, &rows.ids);
+    anyhow::ensure!(
+        !test.is_empty(),
+        "fold {} has no test utterances",
+        fold.name
+    );
+    let mut examples: Vec<Example> = train.iter().map(|&i| rows.examples[i].clone()).collect();
+    let mut labels: Vec<usize> = train.iter().map(|&i| y[i]).collect();
+    let mut speakers: Vec<String> = train.iter().map(|&i| rows.speakers[i].clone()).collect();
+    let mut training_rows: Vec<TrainingRow> = train
+        .iter()
+        .map(|&i| TrainingRow {
+            id: &rows.ids[i],
+            speaker: &rows.speakers[i],
+            source: None,
+        })
+        .collect();
+    let mut n_augmented = 0;
+    if let Some(aug) = augmented {
+        let train_ids: BTreeSet<&str> = train.iter().map(|&i| rows.ids[i].as_str()).collect();
+        for r in 0..aug.ids.len() {
+            if !train_ids.contains(aug.sources[r].as_str()) {
+                continue;
+            }
+            let label = classes.binary_search(&aug.labels[r]).map_err(|_| {
+                anyhow::anyhow!(
+                    "augmented copy {} has label {}, which no utterance has",
+                    aug.ids[r],
+                    aug.labels[r]
+                )
+            })?;
+            examples.push(aug.examples[r].clone());
+            labels.push(label);
+            speakers.push(aug.speakers[r].clone());
+            training_rows.push(TrainingRow {
+                id: &aug.ids[r],
+                speaker: &aug.speakers[r],
+                source: Some(&aug.sources[r]),
+            });
+            n_augmented += 1;
+        }
+    }
+    let test_ids: BTreeSet<&str> = test.iter().map(|&i| rows.ids[i].as_str()).collect();
+    leak::check_training_set(fold, &training_rows, &test_ids)
+        .map_err(|e| anyhow::anyhow!("refusing to train: {e}"))?;
+
+    let bar = ctx.progress.bar(
+        params.epochs,
+        &format!("{} fold {}", kind.name(), fold.name),
+    );
+    let net: TrainedNet = ser_deep::fit(
+        kind,
+        params,
+        &examples,
+        &labels,
+        &speakers,
+        rows.dims,
+        classes.len(),
+        &mut |report| {
+            bar.set_position(report.epoch as u64);
+            if let Some(ua) = report.validation_ua {
+                bar.set_message(format!("loss {:.3} val UA {ua:.3}", report.train_loss));
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    let test_examples: Vec<Example> = test.iter().map(|&i| rows.examples[i].clone()).collect();
+    let test_speakers: Vec<String> = test.iter().map(|&i| rows.speakers[i].clone()).collect();
+    let predicted = net.predict(&test_examples, &test_speakers)?;
+    let weights = ctx.cache.put_object(&net.weights, "bpk")?;
+    Ok(FoldRecord {
+        net: serde_json::to_value(&net)?,
+        weights,
+        predictions: test.into_iter().zip(predicted).collect(),
+        n_train: train.len(),
+        n_augmented,
+    })
+}
