@@ -447,6 +447,84 @@ experiments:
         );
     }
 
+    /// The shipped pipelines parse, and the full-strength one differs from
+    /// the default only in the deep models' settings.
+    #[test]
+    fn shipped_pipelines_are_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let default = Pipeline::load(&root.join("pipeline.yaml"), &[])
+            .unwrap()
+            .config;
+        let full = Pipeline::load(&root.join("pipeline-full.yaml"), &[])
+            .unwrap()
+            .config;
+        assert_eq!(default.experiments.len(), 4);
+        assert_eq!(
+            serde_json::to_value(&default.experiments).unwrap(),
+            serde_json::to_value(&full.experiments).unwrap()
+        );
+        for (name, entry) in &default.models {
+            let other = &full.models[name];
+            if entry.spec.deep().is_none() {
+                assert_eq!(entry.spec, other.spec, "{name}");
+            } else {
+                assert_eq!(entry.spec.kind(), other.spec.kind(), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn experiments_may_be_a_list_and_inputs_must_fit_models() {
+        let list = BASE.replace(
+            "experiments:\n  features: [mfcc]\n  models: [lr]\n  protocols: [six]\n",
+            "experiments:\n  - {features: [mfcc], models: [lr], protocols: [six]}\n  - {features: [logmel], models: [cnn], protocols: [six]}\n",
+        )
+        .replace("models:\n  lr:", "models:\n  cnn: {kind: cnn2d, epochs: 2}\n  lr:");
+        let c = parse(&list, &[]).unwrap();
+        assert_eq!(c.experiments.len(), 2);
+        let err = parse(
+            &list.replace("features: [logmel]", "features: [waveform]"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("experiments[1]: model cnn cannot read feature set waveform"),
+            "{err}"
+        );
+        let err = parse(
+            &list.replace(
+                "cnn: {kind: cnn2d, epochs: 2}",
+                "cnn: {kind: cnn2d, epochs: 2, dropout: 1.5}",
+            ),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("models.cnn: dropout 1.5"), "{err}");
+        let err = parse(
+            &list.replace(
+                "cnn: {kind: cnn2d, epochs: 2}",
+                "cnn: {kind: cnn2d, grid: {epochs: [1, 2]}}",
+            ),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("grid search is for the classic models"),
+            "{err}"
+        );
+        // A typo inside a listed matrix still names its place.
+        let err = parse(
+            &list.replace("- {features: [logmel]", "- {feature: [logmel]"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `feature`"), "{err}");
+    }
+
     #[test]
     fn matrix_names_must_exist() {
         let text = BASE.replace("models: [lr]", "models: [lr, svm]");
