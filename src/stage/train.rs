@@ -224,24 +224,7 @@ impl Stage for TrainStage {
             .strings("fold", p_fold)
             .strings("label", p_label)
             .strings("predicted", p_pred);
-        let cache = &ctx.cache;
-        let files = BTreeMap::from([
-            (
-                "predictions".to_string(),
-                cache.put_object(&parquet_write::to_parquet(&predictions)?, "parquet")?,
-            ),
-            (
-                "models".to_string(),
-                cache.put_object(
-                    &serde_json::to_vec(&json!({ "classes": classes, "folds": models }))?,
-                    "json",
-                )?,
-            ),
-            (
-                "params".to_string(),
-                cache.put_object(&serde_json::to_vec_pretty(&self.model)?, "json")?,
-            ),
-        ]);
+        let files = train_artifacts(ctx, &predictions, &classes, &models, &json!(self.model))?;
         let mut summary = json!({ "folds": folds.len(), "classes": classes });
         let mut items = Vec::new();
         if self.grid.is_some() {
@@ -266,6 +249,35 @@ impl Stage for TrainStage {
             ..Default::default()
         })
     }
+}
+
+/// A train node's artifacts: the predictions table, the fitted models per
+/// fold with the class list, and the model's settings beside them.
+pub(super) fn train_artifacts(
+    ctx: &Context,
+    predictions: &Table,
+    classes: &[String],
+    models: &[Value],
+    spec: &Value,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let cache = &ctx.cache;
+    Ok(BTreeMap::from([
+        (
+            "predictions".to_string(),
+            cache.put_object(&parquet_write::to_parquet(predictions)?, "parquet")?,
+        ),
+        (
+            "models".to_string(),
+            cache.put_object(
+                &serde_json::to_vec(&json!({ "classes": classes, "folds": models }))?,
+                "json",
+            )?,
+        ),
+        (
+            "params".to_string(),
+            cache.put_object(&serde_json::to_vec_pretty(spec)?, "json")?,
+        ),
+    ]))
 }
 
 /// Grid search in one training fold.

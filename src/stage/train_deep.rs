@@ -27,9 +27,9 @@ use ser_deep::{DeepKind, DeepParams, Example, Input, TrainedNet};
 use ser_evaluate::Fold;
 use ser_evaluate::leak::{self, TrainingRow};
 
-use super::train::{class_indices, feature_columns, selected_columns};
+use super::train::{class_indices, feature_columns, selected_columns, train_artifacts};
 use super::{Context, Inputs, Outputs, item_key};
-use crate::artifact::{Table, npy, parquet_read, parquet_write};
+use crate::artifact::{Table, npy, parquet_read};
 
 const CODE_VERSION: u32 = 1;
 
@@ -263,25 +263,11 @@ pub fn run(
                 .map(|p| classes[p.2].clone())
                 .collect::<Vec<_>>(),
         );
-    let cache = &ctx.cache;
-    let best_epochs: Vec<&Value> = models.iter().map(|m| &m["net"]["best_epoch"]).collect();
-    let files = BTreeMap::from([
-        (
-            "predictions".to_string(),
-            cache.put_object(&parquet_write::to_parquet(&table)?, "parquet")?,
-        ),
-        (
-            "models".to_string(),
-            cache.put_object(
-                &serde_json::to_vec(&json!({ "classes": classes, "folds": models }))?,
-                "json",
-            )?,
-        ),
-        (
-            "params".to_string(),
-            cache.put_object(&serde_json::to_vec_pretty(spec)?, "json")?,
-        ),
-    ]);
+    let best_epochs: Vec<Value> = models
+        .iter()
+        .map(|m| m["net"]["best_epoch"].clone())
+        .collect();
+    let files = train_artifacts(ctx, &table, &classes, &models, spec)?;
     Ok(Outputs {
         files,
         refs,

@@ -626,17 +626,7 @@ mod tests {
     #[test]
     fn every_network_maps_a_padded_batch_to_logits() {
         let device = device();
-        for kind in [
-            DeepKind::Mlp,
-            DeepKind::Cnn1d,
-            DeepKind::Cnn1dRaw,
-            DeepKind::Cnn2d,
-            DeepKind::Lstm,
-            DeepKind::Gru,
-            DeepKind::Crnn,
-            DeepKind::AttentionLstm,
-            DeepKind::CnnTransformer,
-        ] {
+        for kind in DeepKind::ALL {
             let (t, d) = match kind {
                 DeepKind::Mlp => (1, 6),
                 DeepKind::Cnn1dRaw => (1600, 1),

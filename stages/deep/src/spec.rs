@@ -42,6 +42,18 @@ pub enum Input {
 }
 
 impl DeepKind {
+    pub const ALL: [DeepKind; 9] = [
+        DeepKind::Mlp,
+        DeepKind::Cnn1d,
+        DeepKind::Cnn1dRaw,
+        DeepKind::Cnn2d,
+        DeepKind::Lstm,
+        DeepKind::Gru,
+        DeepKind::Crnn,
+        DeepKind::AttentionLstm,
+        DeepKind::CnnTransformer,
+    ];
+
     pub fn input(self) -> Input {
         match self {
             DeepKind::Mlp => Input::Functionals,

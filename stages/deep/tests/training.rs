@@ -5,18 +5,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use ser_deep::{DeepKind, DeepParams, Example, Normalize, fit};
 
-const ALL: [DeepKind; 9] = [
-    DeepKind::Mlp,
-    DeepKind::Cnn1d,
-    DeepKind::Cnn1dRaw,
-    DeepKind::Cnn2d,
-    DeepKind::Lstm,
-    DeepKind::Gru,
-    DeepKind::Crnn,
-    DeepKind::AttentionLstm,
-    DeepKind::CnnTransformer,
-];
-
 /// 16 random examples of 4 classes, of varying lengths, each with its own
 /// speaker; the shape suits `kind`'s input.
 fn tiny_set(kind: DeepKind) -> (Vec<Example>, Vec<usize>, Vec<String>, usize) {
@@ -68,7 +56,7 @@ fn memorising(kind: DeepKind) -> DeepParams {
 
 #[test]
 fn every_network_memorises_sixteen_examples() {
-    for kind in ALL {
+    for kind in DeepKind::ALL {
         let (x, y, s, dims) = tiny_set(kind);
         let params = memorising(kind);
         let net = fit(kind, &params, &x, &y, &s, dims, 4, &mut |_| {}).unwrap();
