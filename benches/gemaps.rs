@@ -7,7 +7,8 @@
 //!    a temporary folder as one float32 file (`signals.f32`) plus an index
 //!    (`index.tsv`: stem, offset, length).
 //! 2. ser: `Extractor::functionals` of the `egemaps` feature set (88
-//!    functionals, LLD matrix included, as `ser extract` computes them) over
+//!    functionals, as `ser extract` computes them when no model reads the
+//!    frames: the LLD pass without the formants of unvoiced frames) over
 //!    all signals with rayon across files, (a) on the global pool (all
 //!    threads) and (b) on a one-thread pool, in this process. Each is
 //!    preceded by a warm-up call; peak RSS is read from `/proc/self/status`

@@ -248,19 +248,27 @@ fn extract_item(
         return Ok((record, values));
     }
     let samples = npy::read_1d(&ctx.cache.read_object(signal)?)?;
-    let frames = extractor.frames(&samples)?;
-    let values = extractor.functionals_of(&frames);
-    let record = ItemRecord {
-        functionals: ctx.cache.put_object(&npy::write_1d(&values)?, "npy")?,
-        frames: if keep_frames {
-            Some(
+    let (record, values) = if keep_frames {
+        let frames = extractor.frames(&samples)?;
+        let values = extractor.functionals_of(&frames);
+        let record = ItemRecord {
+            functionals: ctx.cache.put_object(&npy::write_1d(&values)?, "npy")?,
+            frames: Some(
                 ctx.cache
                     .put_object(&npy::write_2d(&frames.values)?, "npy")?,
-            )
-        } else {
-            None
-        },
-        n_frames: frames.values.nrows(),
+            ),
+            n_frames: frames.values.nrows(),
+        };
+        (record, values)
+    } else {
+        // Functionals alone may skip frame-only work (GeMAPS formants).
+        let values = extractor.functionals(&samples)?;
+        let record = ItemRecord {
+            functionals: ctx.cache.put_object(&npy::write_1d(&values)?, "npy")?,
+            frames: None,
+            n_frames: 0,
+        };
+        (record, values)
     };
     ctx.cache.write_json(&record_path, &record)?;
     Ok((record, values))

@@ -217,7 +217,19 @@ impl Extractor {
 
     /// Utterance functionals of one signal, in the order of
     /// [`Extractor::functional_names`].
+    /// For GeMAPS sets this skips work that only the frame-level LLDs
+    /// show (formants of unvoiced frames); the values equal
+    /// `functionals_of(&frames(signal)?)`.
     pub fn functionals(&mut self, signal: &[f32]) -> Result<Vec<f32>, ExtractError> {
+        if let Some((set, analyser)) = &self.gemaps {
+            check_gemaps_length(signal)?;
+            let raw = analyser.raw_for_functionals(signal);
+            return Ok(analyser
+                .functionals(*set, &raw)
+                .into_iter()
+                .map(|v| v as f32)
+                .collect());
+        }
         let frames = self.frames(signal)?;
         Ok(self.functionals_of(&frames))
     }
@@ -464,16 +476,21 @@ impl Extractor {
     }
 }
 
+/// One 60 ms pitch frame is the least openSMILE produces output for.
+fn check_gemaps_length(signal: &[f32]) -> Result<(), ExtractError> {
+    if signal.len() < 960 {
+        return Err(ExtractError::TooShort(signal.len()));
+    }
+    Ok(())
+}
+
 /// LLDs and functionals of a GeMAPS set.
 fn gemaps_frames(
     set: gemaps::GemapsSet,
     analyser: &gemaps::Gemaps,
     signal: &[f32],
 ) -> Result<FrameFeatures, ExtractError> {
-    // One 60 ms pitch frame is the least openSMILE produces output for.
-    if signal.len() < 960 {
-        return Err(ExtractError::TooShort(signal.len()));
-    }
+    check_gemaps_length(signal)?;
     let raw = analyser.raw(signal);
     let names = gemaps::Gemaps::lld_names(set);
     let rows = analyser.lld(set, &raw);

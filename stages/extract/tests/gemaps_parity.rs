@@ -203,3 +203,26 @@ fn gemaps_sets_reject_what_does_not_apply() {
     let mut ex = extractor("gemaps");
     assert!(ex.frames(&[0.0; 500]).is_err());
 }
+
+/// `functionals` skips the formants of unvoiced frames; that must not
+/// change a single value against the functionals of the full LLD pass.
+#[test]
+fn functionals_alone_equal_functionals_of_the_lld_pass() {
+    let reference = read_table("egemaps_functionals.parquet");
+    for set in ["egemaps", "gemaps"] {
+        let mut ex = extractor(set);
+        for file in &reference.files {
+            let signal = load_signal(file);
+            let alone = ex.functionals(&signal).unwrap();
+            let frames = ex.frames(&signal).unwrap();
+            let with_llds = ex.functionals_of(&frames);
+            assert_eq!(alone.len(), with_llds.len(), "{set} {file}");
+            for (j, (a, b)) in alone.iter().zip(&with_llds).enumerate() {
+                assert!(
+                    a.to_bits() == b.to_bits(),
+                    "{set} {file}: functional {j} is {a} alone, {b} with LLDs"
+                );
+            }
+        }
+    }
+}

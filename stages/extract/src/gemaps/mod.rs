@@ -171,8 +171,23 @@ impl Gemaps {
         out
     }
 
-    /// Raw (unsmoothed) LLDs of a 16 kHz signal.
+    /// Raw (unsmoothed) LLDs of a 16 kHz signal, every frame's formants
+    /// included (what the LLD matrix shows).
     pub fn raw(&self, signal: &[f32]) -> RawLlds {
+        self.raw_with(signal, true)
+    }
+
+    /// Raw LLDs with formants only on voiced frames (zero elsewhere): all
+    /// that [`Gemaps::functionals`] reads, since formant frequencies and
+    /// bandwidths enter the functionals on voiced frames only and formant
+    /// amplitudes are only measured where there is an F0. The LPC root
+    /// search is the costliest step per 20 ms frame, and most frames of a
+    /// speech file are unvoiced.
+    pub fn raw_for_functionals(&self, signal: &[f32]) -> RawLlds {
+        self.raw_with(signal, false)
+    }
+
+    fn raw_with(&self, signal: &[f32], every_formant: bool) -> RawLlds {
         // 16-bit quantisation as the reference wrapper applies it
         // (truncation toward zero, with numpy's int16 wrap-around for
         // full-scale samples not reproduced: those don't occur in speech).
@@ -190,6 +205,26 @@ impl Gemaps {
         } else {
             0
         };
+        // Pitch first: it decides which short frames need formants.
+        let mut rms = Vec::with_capacity(n_long);
+        let mut long_mags = Vec::with_capacity(n_long);
+        for t in 0..n_long {
+            let frame = &x[t * HOP..t * HOP + LONG];
+            let windowed: Vec<f64> = frame.iter().zip(&self.gauss).map(|(a, w)| a * w).collect();
+            rms.push((windowed.iter().map(|v| v * v).sum::<f64>() / LONG as f64).sqrt());
+            let spec = Self::spectrum(&self.fft_long, &windowed);
+            let mag: Vec<f64> = spec
+                .iter()
+                .map(|c| (c.re * c.re + c.im * c.im).sqrt())
+                .collect();
+            long_mags.push(mag);
+        }
+        let candidates = self.shs.candidates_of_frames(&long_mags);
+        let f0_hz: Vec<f64> = pitch::viterbi(&candidates)
+            .into_iter()
+            .zip(&rms)
+            .map(|(f, &e)| if e > VOICING_RMS { f } else { 0.0 })
+            .collect();
         let mut raw = RawLlds::default();
         let mut prev_mag: Option<Vec<f64>> = None;
         for t in 0..n_short {
@@ -210,29 +245,14 @@ impl Gemaps {
             let mag: Vec<f64> = spec.iter().map(|c| c.norm()).collect();
             raw.spectral
                 .push(self.spectral.frame(&mag, prev_mag.as_deref()));
-            raw.formants.push(self.lpc.formants(&spec));
+            let voiced = f0_hz.get(t).is_some_and(|&f| f > 0.0);
+            raw.formants.push(if every_formant || voiced {
+                self.lpc.formants(&spec)
+            } else {
+                formants::Formants::default()
+            });
             prev_mag = Some(mag);
         }
-        let mut candidates = Vec::with_capacity(n_long);
-        let mut rms = Vec::with_capacity(n_long);
-        let mut long_mags = Vec::with_capacity(n_long);
-        for t in 0..n_long {
-            let frame = &x[t * HOP..t * HOP + LONG];
-            let windowed: Vec<f64> = frame.iter().zip(&self.gauss).map(|(a, w)| a * w).collect();
-            rms.push((windowed.iter().map(|v| v * v).sum::<f64>() / LONG as f64).sqrt());
-            let spec = Self::spectrum(&self.fft_long, &windowed);
-            let mag: Vec<f64> = spec
-                .iter()
-                .map(|c| (c.re * c.re + c.im * c.im).sqrt())
-                .collect();
-            candidates.push(self.shs.candidates(&mag));
-            long_mags.push(mag);
-        }
-        let f0_hz: Vec<f64> = pitch::viterbi(&candidates)
-            .into_iter()
-            .zip(&rms)
-            .map(|(f, &e)| if e > VOICING_RMS { f } else { 0.0 })
-            .collect();
         raw.f0_semitones = f0_hz.iter().map(|&f| pitch::semitones(f)).collect();
         let periods = voice_quality::jitter_shimmer(&x, &f0_hz, HOP, LONG);
         raw.voice = (0..n_long)

@@ -86,30 +86,68 @@ impl Spline {
         }
     }
 
-    fn eval(&self, y: &[f64], out: &mut [f64]) {
+    /// Evaluates the splines through `LANES` spectra at once, each lane
+    /// `y[i][lane]`, into `out[target][lane]`. The lanes are independent
+    /// and each gets exactly the arithmetic of a one-spectrum solve; they
+    /// are interleaved because the tridiagonal sweeps are serial chains
+    /// (each step waits on the previous one's multiply), and four chains
+    /// side by side keep the floating-point units busy.
+    fn eval_lanes(
+        &self,
+        y: &[[f64; LANES]],
+        out: &mut [[f64; LANES]],
+        scratch: &mut SplineScratch,
+    ) {
         let n = self.x.len();
-        let mut y2 = self.y2_fwd.clone();
-        let mut u = vec![0.0; n];
+        let u = &mut scratch.u;
+        u.clear();
+        u.resize(n, [0.0; LANES]);
         for i in 1..n - 1 {
             let s = self.sigma[i];
             let p = self.pivot[i];
-            let ut = (y[i + 1] - y[i]) / self.diff1[i] - (y[i] - y[i - 1]) / self.diff2[i];
-            u[i] = p * (6.0 * ut - s * u[i - 1]);
+            let (d1, d2) = (self.diff1[i], self.diff2[i]);
+            let prev = u[i - 1];
+            let mut next = [0.0; LANES];
+            for k in 0..LANES {
+                let ut = (y[i + 1][k] - y[i][k]) / d1 - (y[i][k] - y[i - 1][k]) / d2;
+                next[k] = p * (6.0 * ut - s * prev[k]);
+            }
+            u[i] = next;
         }
-        y2[n - 1] = 0.0;
+        let y2 = &mut scratch.y2;
+        y2.clear();
+        y2.resize(n, [0.0; LANES]);
         for j in (0..n - 1).rev() {
-            y2[j] = y2[j] * y2[j + 1] + u[j];
+            let f = self.y2_fwd[j];
+            let above = y2[j + 1];
+            let mut here = [0.0; LANES];
+            for k in 0..LANES {
+                here[k] = f * above[k] + u[j][k];
+            }
+            y2[j] = here;
         }
         for ((o, &t), &lo) in out.iter_mut().zip(&self.targets).zip(&self.lower) {
             let hi = lo + 1;
             let h = self.x[hi] - self.x[lo];
             let a = (self.x[hi] - t) / h;
             let b = 1.0 - a;
-            *o = a * y[lo]
-                + b * y[hi]
-                + ((a * a * a - a) * y2[lo] + (b * b * b - b) * y2[hi]) * (h * h) / 6.0;
+            let (ca, cb) = (a * a * a - a, b * b * b - b);
+            let hh = h * h;
+            for k in 0..LANES {
+                o[k] = a * y[lo][k] + b * y[hi][k] + (ca * y2[lo][k] + cb * y2[hi][k]) * hh / 6.0;
+            }
         }
     }
+}
+
+/// Spectra whose splines are solved together (see [`Spline::eval_lanes`]).
+const LANES: usize = 4;
+
+/// Buffers of [`Spline::eval_lanes`], kept across calls.
+#[derive(Default)]
+struct SplineScratch {
+    u: Vec<[f64; LANES]>,
+    y2: Vec<[f64; LANES]>,
 }
 
 /// Zero the spectrum away from its peaks (more than two bins from any
@@ -210,25 +248,64 @@ impl Shs {
         }
     }
 
+    /// Candidates of one frame's magnitude spectrum.
     pub fn candidates(&self, mag: &[f64]) -> Candidates {
-        let mut y = mag.to_vec();
-        enhance(&mut y);
-        smooth(&mut y);
+        self.candidates_of_frames(std::slice::from_ref(&mag.to_vec()))[0]
+    }
+
+    /// Candidates of many frames' magnitude spectra (each `n_bins` long),
+    /// `LANES` at a time through the octave-scale spline.
+    pub fn candidates_of_frames(&self, mags: &[Vec<f64>]) -> Vec<Candidates> {
         let n = self.n_points;
+        let mut scratch = SplineScratch::default();
+        let mut lanes_in = vec![[0.0; LANES]; n];
+        let mut lanes_out = vec![[0.0; LANES]; n];
+        let mut y = vec![0.0; n];
         let mut spec = vec![0.0; n];
-        self.spline.eval(&y, &mut spec);
+        let mut ss = vec![0.0; n];
+        let mut out = Vec::with_capacity(mags.len());
+        for group in mags.chunks(LANES) {
+            for k in 0..LANES {
+                // A short last group repeats its first frame in the spare
+                // lanes; their results are dropped.
+                let mag = group.get(k).unwrap_or(&group[0]);
+                y.copy_from_slice(mag);
+                enhance(&mut y);
+                smooth(&mut y);
+                for (lane, &v) in lanes_in.iter_mut().zip(&y) {
+                    lane[k] = v;
+                }
+            }
+            self.spline
+                .eval_lanes(&lanes_in, &mut lanes_out, &mut scratch);
+            for k in 0..group.len() {
+                for (s, lane) in spec.iter_mut().zip(&lanes_out) {
+                    *s = lane[k];
+                }
+                out.push(self.pick(&mut spec, &mut ss));
+            }
+        }
+        out
+    }
+
+    /// Candidates of one frame from its octave-scale spectrum (`spec`,
+    /// overwritten) with `ss` as the subharmonic sum's buffer.
+    fn pick(&self, spec: &mut [f64], ss: &mut [f64]) -> Candidates {
+        let n = self.n_points;
         for (s, w) in spec.iter_mut().zip(&self.audw) {
             *s = if *s > 0.0 { *s * w } else { 0.0 };
         }
         // Subharmonic summation: add the spectrum compressed by each
         // harmonic number (a shift on the octave axis), with decaying
         // weights.
-        let mut ss = spec.clone();
+        ss.copy_from_slice(spec);
         let mut scale = COMPRESSION;
         for h in 2..=N_HARMONICS {
             let shift = (self.points_per_octave * (h as f64).log2()).floor() as usize;
-            for j in shift..n {
-                ss[j - shift] += spec[j] * scale;
+            if shift < n {
+                for (sum, &v) in ss[..n - shift].iter_mut().zip(&spec[shift..]) {
+                    *sum += v * scale;
+                }
             }
             scale *= COMPRESSION;
         }
