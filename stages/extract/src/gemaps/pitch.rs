@@ -157,18 +157,18 @@ fn enhance(a: &mut [f64]) {
     if n < 2 {
         return;
     }
-    let mut peaks = Vec::new();
-    if a[0] > a[1] {
-        peaks.push(0usize);
-    }
+    // Branch-free collection: every index is written, and the count only
+    // advances past peaks (whether a bin is a peak is unpredictable, so a
+    // branch per bin mispredicts often).
+    let mut peaks = vec![0usize; n];
+    let mut n_peaks = usize::from(a[0] > a[1]);
     for i in 1..n - 1 {
-        if a[i] > a[i - 1] && a[i] >= a[i + 1] {
-            peaks.push(i);
-        }
+        peaks[n_peaks] = i;
+        n_peaks += usize::from((a[i] > a[i - 1]) & (a[i] >= a[i + 1]));
     }
-    if a[n - 1] > a[n - 2] {
-        peaks.push(n - 1);
-    }
+    peaks[n_peaks] = n - 1;
+    n_peaks += usize::from(a[n - 1] > a[n - 2]);
+    let peaks = &peaks[..n_peaks];
     if peaks.len() == 1 {
         // openSMILE reads the (zero-initialised) second slot here, which
         // clears everything from bin 3 on.
@@ -320,22 +320,30 @@ impl Shs {
         let mut cand_score = [0.0f64; N_CANDIDATES];
         let mut n_cand = 0usize;
         let mut ss_mean = ss[0];
+        for &v in &ss[1..n - 1] {
+            ss_mean += v;
+        }
+        // Local maxima first, branch-free (as in `enhance`), then the
+        // insertion into the candidate list for those few.
+        let mut peaks = vec![0usize; n];
+        let mut n_peaks = 0;
         for i in 1..n - 1 {
-            if ss[i - 1] < ss[i] && ss[i] > ss[i + 1] {
-                for j in 0..N_CANDIDATES {
-                    if cand_score[j] == 0.0 || cand_score[j] < ss[i] {
-                        for jj in (j + 1..N_CANDIDATES).rev() {
-                            cand_score[jj] = cand_score[jj - 1];
-                            cand_idx[jj] = cand_idx[jj - 1];
-                        }
-                        cand_idx[j] = i;
-                        cand_score[j] = ss[i];
-                        n_cand = (n_cand + 1).min(N_CANDIDATES);
-                        break;
+            peaks[n_peaks] = i;
+            n_peaks += usize::from((ss[i - 1] < ss[i]) & (ss[i] > ss[i + 1]));
+        }
+        for &i in &peaks[..n_peaks] {
+            for j in 0..N_CANDIDATES {
+                if cand_score[j] == 0.0 || cand_score[j] < ss[i] {
+                    for jj in (j + 1..N_CANDIDATES).rev() {
+                        cand_score[jj] = cand_score[jj - 1];
+                        cand_idx[jj] = cand_idx[jj - 1];
                     }
+                    cand_idx[j] = i;
+                    cand_score[j] = ss[i];
+                    n_cand = (n_cand + 1).min(N_CANDIDATES);
+                    break;
                 }
             }
-            ss_mean += ss[i];
         }
         ss_mean = (ss_mean + ss[n - 1]) / n as f64;
         let mut f0 = [0.0f64; N_CANDIDATES];
