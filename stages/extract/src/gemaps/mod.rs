@@ -138,6 +138,50 @@ fn parabola_vertex(x: [f64; 3], y: [f64; 3]) -> (f64, f64) {
     }
 }
 
+/// A real FFT with its buffers, reused across the frames of a signal.
+///
+/// The frame is windowed straight into the middle of the input buffer and
+/// zero-padded symmetrically to the FFT size: openSMILE centres the frame.
+/// Magnitudes don't depend on where the zeros go, but the complex spectrum
+/// the formant tracker resamples does.
+struct FrameFft {
+    fft: Arc<dyn RealToComplex<f64>>,
+    input: Vec<f64>,
+    output: Vec<realfft::num_complex::Complex<f64>>,
+    scratch: Vec<realfft::num_complex::Complex<f64>>,
+}
+
+impl FrameFft {
+    fn new(fft: &Arc<dyn RealToComplex<f64>>) -> FrameFft {
+        FrameFft {
+            fft: fft.clone(),
+            input: fft.make_input_vec(),
+            output: fft.make_output_vec(),
+            scratch: fft.make_scratch_vec(),
+        }
+    }
+
+    /// Windows `frame` into the input buffer (returned as the windowed
+    /// frame, valid until the transform) without transforming it.
+    fn window(&mut self, frame: &[f64], window: &[f64]) -> &[f64] {
+        let pad = (self.input.len() - frame.len()) / 2;
+        self.input.fill(0.0);
+        let windowed = &mut self.input[pad..pad + frame.len()];
+        for ((o, a), w) in windowed.iter_mut().zip(frame).zip(window) {
+            *o = a * w;
+        }
+        windowed
+    }
+
+    /// Spectrum of the frame last given to [`FrameFft::window`].
+    fn transform(&mut self) -> &[realfft::num_complex::Complex<f64>] {
+        self.fft
+            .process_with_scratch(&mut self.input, &mut self.output, &mut self.scratch)
+            .expect("FFT sizes match");
+        &self.output
+    }
+}
+
 impl Gemaps {
     pub fn new() -> Gemaps {
         let mut planner = RealFftPlanner::<f64>::new();
@@ -152,23 +196,6 @@ impl Gemaps {
             shs: pitch::Shs::new(LONG_FFT / 2 + 1, sr / LONG_FFT as f64),
             lpc: formants::FormantTracker::new(),
         }
-    }
-
-    /// Magnitude spectrum of a windowed frame zero-padded symmetrically to
-    /// the FFT size (openSMILE centres the frame; magnitudes don't depend
-    /// on where the zeros go, but the complex spectrum the formant tracker
-    /// resamples does).
-    fn spectrum(
-        fft: &Arc<dyn RealToComplex<f64>>,
-        frame: &[f64],
-    ) -> Vec<realfft::num_complex::Complex<f64>> {
-        let n = fft.len();
-        let mut input = vec![0.0; n];
-        let pad = (n - frame.len()) / 2;
-        input[pad..pad + frame.len()].copy_from_slice(frame);
-        let mut out = fft.make_output_vec();
-        fft.process(&mut input, &mut out).expect("FFT sizes match");
-        out
     }
 
     /// Raw (unsmoothed) LLDs of a 16 kHz signal, every frame's formants
@@ -208,11 +235,12 @@ impl Gemaps {
         // Pitch first: it decides which short frames need formants.
         let mut rms = Vec::with_capacity(n_long);
         let mut long_mags = Vec::with_capacity(n_long);
+        let mut long_fft = FrameFft::new(&self.fft_long);
         for t in 0..n_long {
             let frame = &x[t * HOP..t * HOP + LONG];
-            let windowed: Vec<f64> = frame.iter().zip(&self.gauss).map(|(a, w)| a * w).collect();
+            let windowed = long_fft.window(frame, &self.gauss);
             rms.push((windowed.iter().map(|v| v * v).sum::<f64>() / LONG as f64).sqrt());
-            let spec = Self::spectrum(&self.fft_long, &windowed);
+            let spec = long_fft.transform();
             let mag: Vec<f64> = spec
                 .iter()
                 .map(|c| (c.re * c.re + c.im * c.im).sqrt())
@@ -227,16 +255,13 @@ impl Gemaps {
             .collect();
         let mut raw = RawLlds::default();
         let mut prev_mag: Option<Vec<f64>> = None;
+        let mut short_fft = FrameFft::new(&self.fft_short);
         for t in 0..n_short {
             let frame = &x[t * HOP..t * HOP + SHORT];
             raw.energy
                 .push(frame.iter().map(|v| v * v).sum::<f64>() / SHORT as f64);
-            let windowed: Vec<f64> = frame
-                .iter()
-                .zip(&self.hamming)
-                .map(|(a, w)| a * w)
-                .collect();
-            let spec = Self::spectrum(&self.fft_short, &windowed);
+            short_fft.window(frame, &self.hamming);
+            let spec = short_fft.transform();
             // `norm` (hypot), not sqrt(re^2 + im^2): in some near-silent
             // frames hypot gives exactly equal band maxima, so a Hammarberg
             // index of exactly 0 that the UV means skip as "no value"; the
@@ -247,7 +272,7 @@ impl Gemaps {
                 .push(self.spectral.frame(&mag, prev_mag.as_deref()));
             let voiced = f0_hz.get(t).is_some_and(|&f| f > 0.0);
             raw.formants.push(if every_formant || voiced {
-                self.lpc.formants(&spec)
+                self.lpc.formants(spec)
             } else {
                 formants::Formants::default()
             });
