@@ -126,6 +126,7 @@ fn tensor(batch: &Batch, device: &burn::tensor::Device) -> Tensor<3> {
 /// `0..classes`; `speakers` names each example's speaker, for the
 /// validation split and speaker normalisation. `on_epoch` is called after
 /// every epoch.
+#[allow(clippy::too_many_arguments)] // each is a distinct input of one training run
 pub fn fit(
     kind: DeepKind,
     params: &DeepParams,
@@ -189,7 +190,8 @@ pub fn fit(
     let mut optimizer = AdamWConfig::new()
         .with_weight_decay(params.weight_decay as f32)
         .with_grad_clipping(
-            (params.clip_norm > 0.0).then(|| GradientClippingConfig::Norm(params.clip_norm as f32)),
+            (params.clip_norm > 0.0)
+                .then_some(GradientClippingConfig::Norm(params.clip_norm as f32)),
         )
         .init();
     let weights: Option<Vec<f32>> = params.class_balanced.then(|| {

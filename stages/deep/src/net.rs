@@ -393,6 +393,8 @@ pub struct CnnTransformer {
 /// cost stays quadratic in a quarter of the length.
 const TRANSFORMER_POOL: usize = 4;
 
+// One network per training run: boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Net {
     Mlp(Mlp),

@@ -224,7 +224,7 @@ impl DeepParams {
         if needs_channels && (self.channels.is_empty() || self.channels.contains(&0)) {
             return bad(format!("{} needs non-zero `channels`", kind.name()));
         }
-        if kind == DeepKind::CnnTransformer && self.hidden % self.heads.max(1) != 0 {
+        if kind == DeepKind::CnnTransformer && !self.hidden.is_multiple_of(self.heads.max(1)) {
             return bad(format!(
                 "cnn_transformer: hidden {} is not a multiple of heads {}",
                 self.hidden, self.heads
