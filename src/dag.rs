@@ -265,6 +265,7 @@ impl Graph {
                                         Box::new(TrainStage {
                                             model: entry.spec.clone(),
                                             grid: entry.grid.clone(),
+                                            normalize: entry.normalize,
                                         })
                                     },
                                     None,

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use ser_evaluate::Fold;
 use ser_evaluate::leak::{self, TrainingRow};
-use ser_train::{GridSearch, ModelSpec};
+use ser_train::{FeatureNormalize, GridSearch, ModelSpec, SpeakerNormaliser};
 
 use super::{Context, Inputs, Outputs, Stage, inner_cv, item_key};
 use crate::artifact::{ColumnData, Table, parquet_read, parquet_write};
@@ -42,6 +42,9 @@ pub const KEY_COLUMNS: [&str; 4] = ["id", "speaker", "label", "source"];
 pub struct TrainStage {
     pub model: ModelSpec,
     pub grid: Option<GridSearch>,
+    /// Per-speaker z-scoring before the fold's standardiser (classic
+    /// models; see [`ser_train::SpeakerNormaliser`]).
+    pub normalize: FeatureNormalize,
 }
 
 /// A grid point's inner-CV score in one fold, as cached.
@@ -61,10 +64,16 @@ impl Stage for TrainStage {
     }
 
     fn params(&self) -> Value {
-        match &self.grid {
+        let mut params = match &self.grid {
             None => json!({ "model": self.model }),
             Some(grid) => json!({ "model": self.model, "grid": grid }),
+        };
+        // Only when set, so the default keeps the keys cached before the
+        // option existed.
+        if self.normalize == FeatureNormalize::Speaker {
+            params["normalize"] = json!(self.normalize);
         }
+        params
     }
 
     fn reads(&self, role: &str) -> &'static [&'static str] {
@@ -95,17 +104,31 @@ impl Stage for TrainStage {
         let speakers = table.utf8("speaker")?;
         let labels = table.utf8("label")?;
         let (classes, y) = class_indices(&labels);
-        let (names, x) = feature_columns(&table)?;
+        let (names, mut x) = feature_columns(&table)?;
         // Per fold, the columns a select node kept (all columns without one).
         let selected: Option<BTreeMap<String, Vec<usize>>> =
             match inputs.file("selection", "selected") {
                 Ok(object) => Some(selected_columns(&ctx.cache.read_object(object)?, &names)?),
                 Err(_) => None,
             };
-        let augmented = match inputs.file("augmented", "features") {
+        let mut augmented = match inputs.file("augmented", "features") {
             Ok(object) => Some(Augmented::load(ctx, object, &names, &classes)?),
             Err(_) => None,
         };
+        if self.normalize == FeatureNormalize::Speaker {
+            // Statistics from each speaker's own utterances (features, not
+            // labels); augmented copies are scaled by their source
+            // speaker's, so a copy moves with the utterance it came from.
+            let normaliser = SpeakerNormaliser::fit(x.view(), &speakers);
+            x = normaliser
+                .transform(x.view(), &speakers)
+                .map_err(anyhow::Error::msg)?;
+            if let Some(aug) = &mut augmented {
+                aug.x = normaliser
+                    .transform(aug.x.view(), &aug.speakers)
+                    .map_err(|e| anyhow::anyhow!("augmented features: {e}"))?;
+            }
+        }
 
         let per_fold: Vec<anyhow::Result<FoldResult>> = folds
             .par_iter()

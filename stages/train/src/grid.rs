@@ -13,7 +13,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::ModelSpec;
+use crate::{FeatureNormalize, ModelSpec};
 
 /// Values to try per parameter; every combination is one point.
 pub type Grid = BTreeMap<String, Vec<Value>>;
@@ -31,6 +31,9 @@ pub type Grid = BTreeMap<String, Vec<Value>>;
 pub struct ModelEntry {
     pub spec: ModelSpec,
     pub grid: Option<GridSearch>,
+    /// `normalize: speaker` on a classic model (a deep model keeps its
+    /// `normalize` in its own parameters).
+    pub normalize: FeatureNormalize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +113,22 @@ impl<'de> Deserialize<'de> for ModelEntry {
         let mut fields = Map::<String, Value>::deserialize(deserializer)?;
         let grid = fields.remove("grid");
         let folds = fields.remove("grid_folds");
+        // Deep models read `normalize` among their own parameters.
+        let is_deep = fields
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| ser_deep::DeepKind::ALL.iter().any(|d| d.name() == k));
+        let normalize = if is_deep {
+            None
+        } else {
+            fields.remove("normalize")
+        };
+        let normalize = match normalize {
+            None => FeatureNormalize::default(),
+            Some(v) => serde_json::from_value(v).map_err(|e| {
+                D::Error::custom(format!("normalize: {e} (expected global or speaker)"))
+            })?,
+        };
         let spec = ModelSpec::deserialize(Value::Object(fields)).map_err(D::Error::custom)?;
         let grid = match grid {
             None => {
@@ -135,7 +154,11 @@ impl<'de> Deserialize<'de> for ModelEntry {
                 Some(search)
             }
         };
-        Ok(ModelEntry { spec, grid })
+        Ok(ModelEntry {
+            spec,
+            grid,
+            normalize,
+        })
     }
 }
 
@@ -155,6 +178,10 @@ impl Serialize for ModelEntry {
                 serde_json::to_value(&search.grid).map_err(serde::ser::Error::custom)?,
             );
             fields.insert("grid_folds".into(), search.folds.into());
+        }
+        // Written only when set, so entries without it read as before.
+        if self.normalize == FeatureNormalize::Speaker {
+            fields.insert("normalize".into(), "speaker".into());
         }
         fields.serialize(serializer)
     }
@@ -188,6 +215,31 @@ mod tests {
         let back: ModelEntry =
             serde_json::from_value(serde_json::to_value(&entry).unwrap()).unwrap();
         assert_eq!(back, entry);
+    }
+
+    #[test]
+    fn normalize_belongs_to_the_entry_for_classic_models_and_to_the_params_for_deep_ones() {
+        let logreg: ModelEntry =
+            serde_json::from_str(r#"{"kind":"logistic_regression","normalize":"speaker"}"#)
+                .unwrap();
+        assert_eq!(logreg.normalize, FeatureNormalize::Speaker);
+        let back: ModelEntry =
+            serde_json::from_value(serde_json::to_value(&logreg).unwrap()).unwrap();
+        assert_eq!(back, logreg);
+        // The default is not written, so older entries serialise as before.
+        let plain: ModelEntry = serde_json::from_str(r#"{"kind":"gaussian_nb"}"#).unwrap();
+        assert_eq!(plain.normalize, FeatureNormalize::Global);
+        assert!(serde_json::to_value(&plain).unwrap().get("normalize").is_none());
+        // A deep model's normalize stays among its parameters.
+        let mlp: ModelEntry =
+            serde_json::from_str(r#"{"kind":"mlp","normalize":"speaker"}"#).unwrap();
+        assert_eq!(mlp.normalize, FeatureNormalize::Global);
+        let (_, params) = mlp.spec.deep().unwrap();
+        assert_eq!(params.normalize, ser_deep::Normalize::Speaker);
+        let err = serde_json::from_str::<ModelEntry>(r#"{"kind":"svm","normalize":"fold"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected global or speaker"), "{err}");
     }
 
     #[test]

@@ -31,6 +31,8 @@
 //! smartcore's forest take none, so they reject the key rather than
 //! ignore it.
 
+use std::collections::BTreeMap;
+
 use linfa::prelude::*;
 use linfa_bayes::GaussianNb;
 use linfa_logistic::{MultiFittedLogisticRegression, MultiLogisticRegression};
@@ -276,6 +278,65 @@ impl Standardiser {
             }
         }
         out
+    }
+}
+
+/// How a classic model's features are scaled before the fold's
+/// [`Standardiser`]: `global` (the default) leaves them as extracted;
+/// `speaker` first z-scores every utterance by its own speaker's
+/// statistics ([`SpeakerNormaliser`]), as the deep models'
+/// `normalize: speaker` does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureNormalize {
+    #[default]
+    Global,
+    Speaker,
+}
+
+/// Per-speaker z-scoring: each speaker's column means and deviations,
+/// taken from that speaker's own utterances. It reads features only, never
+/// labels, so fitting it on a test speaker's utterances is transductive
+/// but not a leak: speaker-independent evaluation with speaker
+/// normalisation assumes a new speaker's unlabelled speech is at hand.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpeakerNormaliser {
+    pub by_speaker: BTreeMap<String, Standardiser>,
+}
+
+impl SpeakerNormaliser {
+    /// Statistics of every speaker in `speakers` (one per row of `x`).
+    pub fn fit(x: ArrayView2<f64>, speakers: &[String]) -> Self {
+        let mut rows: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, s) in speakers.iter().enumerate() {
+            rows.entry(s.as_str()).or_default().push(i);
+        }
+        let by_speaker = rows
+            .into_iter()
+            .map(|(s, rows)| {
+                (
+                    s.to_string(),
+                    Standardiser::fit(x.select(Axis(0), &rows).view()),
+                )
+            })
+            .collect();
+        SpeakerNormaliser { by_speaker }
+    }
+
+    /// Each row scaled by its speaker's statistics; a speaker the
+    /// normaliser was not fitted on is an error naming them.
+    pub fn transform(&self, x: ArrayView2<f64>, speakers: &[String]) -> Result<Array2<f64>, String> {
+        let mut out = x.to_owned();
+        for (mut row, speaker) in out.axis_iter_mut(Axis(0)).zip(speakers) {
+            let st = self
+                .by_speaker
+                .get(speaker)
+                .ok_or_else(|| format!("no statistics for speaker {speaker}"))?;
+            for ((v, m), sd) in row.iter_mut().zip(&st.mean).zip(&st.scale) {
+                *v = (*v - m) / sd;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -684,6 +745,21 @@ mod tests {
             .len();
         // multi:softprob grows one tree per class per round.
         assert_eq!(trees, 31 * 3);
+    }
+
+    #[test]
+    fn speaker_normaliser_scales_each_speaker_by_its_own_utterances() {
+        let x = ndarray::array![[1.0, 10.0], [3.0, 30.0], [100.0, 5.0], [300.0, 7.0]];
+        let speakers: Vec<String> = ["a", "a", "b", "b"].iter().map(|s| s.to_string()).collect();
+        let norm = SpeakerNormaliser::fit(x.view(), &speakers);
+        let z = norm.transform(x.view(), &speakers).unwrap();
+        // Two utterances per speaker: each column becomes -1, +1 within
+        // the speaker, whatever the speaker's own level and spread.
+        assert_eq!(z, ndarray::array![[-1.0, -1.0], [1.0, 1.0], [-1.0, -1.0], [1.0, 1.0]]);
+        let err = norm
+            .transform(x.view(), &["a", "a", "b", "c"].map(String::from))
+            .unwrap_err();
+        assert!(err.contains("speaker c"), "{err}");
     }
 
     #[test]
