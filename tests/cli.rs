@@ -169,6 +169,38 @@ fn rerun_is_a_no_op_and_a_model_change_reruns_only_that_model() {
 }
 
 #[test]
+fn speaker_normalisation_reruns_only_the_model_that_asks_for_it() {
+    let ws = Workspace::new(8);
+    ws.ok(&["run"]);
+    let global = ws.ok(&["metrics", "--json"]);
+    let changed = ws.ok(&["run", "--set", "models.lr.normalize=speaker"]);
+    let mut trained: Vec<String> = ran_nodes(&changed)
+        .into_iter()
+        .filter(|n| n.starts_with("train:"))
+        .collect();
+    trained.sort();
+    assert_eq!(
+        trained,
+        ["train:logmel/none/lr@two", "train:mfcc/none/lr@two"],
+        "{changed}"
+    );
+    assert!(changed.contains("normalize"), "{changed}");
+    // Naive Bayes keeps its numbers; logistic regression sees other
+    // features, so its predictions (and here its UA) move.
+    let ua = |json: &str, experiment: &str| -> f64 {
+        json.lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|row| row["experiment"] == experiment)
+            .and_then(|row| row["ua"].as_f64())
+            .unwrap_or_else(|| panic!("no {experiment} in {json}"))
+    };
+    let speaker = ws.ok(&["metrics", "--json", "--set", "models.lr.normalize=speaker"]);
+    assert_eq!(ua(&global, "mfcc/none/nb"), ua(&speaker, "mfcc/none/nb"));
+    assert_ne!(ua(&global, "mfcc/none/lr"), ua(&speaker, "mfcc/none/lr"));
+}
+
+#[test]
 fn status_names_the_reason_for_every_stale_node() {
     let ws = Workspace::new(4);
     let before = ws.ok(&["status"]);

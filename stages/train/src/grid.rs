@@ -229,7 +229,12 @@ mod tests {
         // The default is not written, so older entries serialise as before.
         let plain: ModelEntry = serde_json::from_str(r#"{"kind":"gaussian_nb"}"#).unwrap();
         assert_eq!(plain.normalize, FeatureNormalize::Global);
-        assert!(serde_json::to_value(&plain).unwrap().get("normalize").is_none());
+        assert!(
+            serde_json::to_value(&plain)
+                .unwrap()
+                .get("normalize")
+                .is_none()
+        );
         // A deep model's normalize stays among its parameters.
         let mlp: ModelEntry =
             serde_json::from_str(r#"{"kind":"mlp","normalize":"speaker"}"#).unwrap();

@@ -325,7 +325,11 @@ impl SpeakerNormaliser {
 
     /// Each row scaled by its speaker's statistics; a speaker the
     /// normaliser was not fitted on is an error naming them.
-    pub fn transform(&self, x: ArrayView2<f64>, speakers: &[String]) -> Result<Array2<f64>, String> {
+    pub fn transform(
+        &self,
+        x: ArrayView2<f64>,
+        speakers: &[String],
+    ) -> Result<Array2<f64>, String> {
         let mut out = x.to_owned();
         for (mut row, speaker) in out.axis_iter_mut(Axis(0)).zip(speakers) {
             let st = self
@@ -755,7 +759,10 @@ mod tests {
         let z = norm.transform(x.view(), &speakers).unwrap();
         // Two utterances per speaker: each column becomes -1, +1 within
         // the speaker, whatever the speaker's own level and spread.
-        assert_eq!(z, ndarray::array![[-1.0, -1.0], [1.0, 1.0], [-1.0, -1.0], [1.0, 1.0]]);
+        assert_eq!(
+            z,
+            ndarray::array![[-1.0, -1.0], [1.0, 1.0], [-1.0, -1.0], [1.0, 1.0]]
+        );
         let err = norm
             .transform(x.view(), &["a", "a", "b", "c"].map(String::from))
             .unwrap_err();
