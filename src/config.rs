@@ -458,7 +458,7 @@ experiments:
         let full = Pipeline::load(&root.join("pipeline-full.yaml"), &[])
             .unwrap()
             .config;
-        assert_eq!(default.experiments.len(), 4);
+        assert_eq!(default.experiments.len(), 5);
         assert_eq!(
             serde_json::to_value(&default.experiments).unwrap(),
             serde_json::to_value(&full.experiments).unwrap()
@@ -467,6 +467,7 @@ experiments:
             let other = &full.models[name];
             if entry.spec.deep().is_none() {
                 assert_eq!(entry.spec, other.spec, "{name}");
+                assert_eq!(entry.normalize, other.normalize, "{name}");
             } else {
                 assert_eq!(entry.spec.kind(), other.spec.kind(), "{name}");
             }
