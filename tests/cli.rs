@@ -198,6 +198,15 @@ fn speaker_normalisation_reruns_only_the_model_that_asks_for_it() {
     let speaker = ws.ok(&["metrics", "--json", "--set", "models.lr.normalize=speaker"]);
     assert_eq!(ua(&global, "mfcc/none/nb"), ua(&speaker, "mfcc/none/nb"));
     assert_ne!(ua(&global, "mfcc/none/lr"), ua(&speaker, "mfcc/none/lr"));
+    // The params saved beside the models say how their inputs were scaled.
+    let params = artifact(
+        &ws,
+        "train:mfcc/none/lr@two",
+        "params",
+        &["--set", "models.lr.normalize=speaker"],
+    );
+    assert_eq!(params["normalize"], "speaker", "{params}");
+    assert_eq!(params["kind"], "logistic_regression", "{params}");
 }
 
 #[test]

@@ -247,7 +247,15 @@ impl Stage for TrainStage {
             .strings("fold", p_fold)
             .strings("label", p_label)
             .strings("predicted", p_pred);
-        let files = train_artifacts(ctx, &predictions, &classes, &models, &json!(self.model))?;
+        // The params artifact says how the models were made: the spec, and
+        // the speaker normalisation their inputs went through (its
+        // statistics come from each speaker's own utterances at prediction
+        // time, as for the deep models, so only the mode is kept).
+        let mut spec = json!(self.model);
+        if self.normalize == FeatureNormalize::Speaker {
+            spec["normalize"] = json!(self.normalize);
+        }
+        let files = train_artifacts(ctx, &predictions, &classes, &models, &spec)?;
         let mut summary = json!({ "folds": folds.len(), "classes": classes });
         let mut items = Vec::new();
         if self.grid.is_some() {

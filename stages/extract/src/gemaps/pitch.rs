@@ -248,11 +248,6 @@ impl Shs {
         }
     }
 
-    /// Candidates of one frame's magnitude spectrum.
-    pub fn candidates(&self, mag: &[f64]) -> Candidates {
-        self.candidates_of_frames(std::slice::from_ref(&mag.to_vec()))[0]
-    }
-
     /// Candidates of many frames' magnitude spectra (each `n_bins` long),
     /// `LANES` at a time through the octave-scale spline.
     pub fn candidates_of_frames(&self, mags: &[Vec<f64>]) -> Vec<Candidates> {
