@@ -316,9 +316,27 @@ def model_defaults(spec):
                     "subsample": 1.0, "colsample_bytree": 1.0, "min_child_weight": 1.0,
                     "reg_lambda": 1.0, "seed": 0, "class_weight": "none"},
     }.get(kind, {})
+    if defaults:
+        # ser's FeatureNormalize (stages/train/src/lib.rs), any classic kind.
+        defaults["normalize"] = "global"
     full = {**defaults, **{k: v for k, v in spec.items()}}
     unknown = set(spec) - set(defaults) - {"kind"}
     return full, unknown
+
+
+def speaker_normalised(x, speakers):
+    """ser's SpeakerNormaliser: every row z-scored by its own speaker's
+    column means and population deviations (constant columns unscaled),
+    from features alone, test speakers' included."""
+    out = np.empty_like(x)
+    speakers = np.asarray(speakers)
+    for sp in np.unique(speakers):
+        rows = speakers == sp
+        mean = x[rows].mean(axis=0)
+        std = x[rows].std(axis=0)
+        std = np.where((std > 1e-12) & np.isfinite(std), std, 1.0)
+        out[rows] = (x[rows] - mean) / std
+    return out
 
 
 def balanced_weights(y, n_classes):
@@ -446,6 +464,8 @@ def train_fold(spec, grid, x, y, speakers, train, test, columns, n_jobs, variant
     started = time.perf_counter()
     chosen = None
     with threadpool_limits(limits=n_jobs):
+        if spec.get("normalize", "global") == "speaker":
+            x = speaker_normalised(x, speakers)
         xs = x if columns is None else x[:, columns]
         x_train, y_train = xs[train], y[train]
         if grid is not None:
@@ -614,11 +634,27 @@ def main(args):
     if args.ser is None:
         args.ser = str(REPO / "target" / "release" / "ser")
     pipeline = yaml.safe_load(pipeline_path.read_text())
+    # `experiments` is one matrix or a list of them (src/config.rs); each
+    # matrix keeps its own combinations, and a cell two matrices share is
+    # run once, as ser's DAG does.
     exp = pipeline.get("experiments") or {}
-    features = [f for f in exp.get("features", []) if not args.only_features or f in args.only_features]
-    selections = [s for s in exp.get("selection", ["none"]) if not args.only_selection or s in args.only_selection]
-    model_names = [m for m in exp.get("models", []) if not args.only_models or m in args.only_models]
-    protocols = [p for p in exp.get("protocols", []) if not args.only_protocols or p in args.only_protocols]
+    matrices = exp if isinstance(exp, list) else [exp]
+    cells = []  # (features, selection, model, protocol), first-listed order
+    for matrix in matrices:
+        if matrix.get("augment", ["none"]) != ["none"]:
+            print("skip augmented cells: the scikit-learn side has no augmentation",
+                  file=sys.stderr)
+        for f, s, m, p in itertools.product(
+                matrix.get("features", []), matrix.get("selection", ["none"]),
+                matrix.get("models", []), matrix.get("protocols", [])):
+            keep = ((not args.only_features or f in args.only_features)
+                    and (not args.only_selection or s in args.only_selection)
+                    and (not args.only_models or m in args.only_models)
+                    and (not args.only_protocols or p in args.only_protocols))
+            if keep and (f, s, m, p) not in cells:
+                cells.append((f, s, m, p))
+    model_names = list(dict.fromkeys(c[2] for c in cells))
+    selections = list(dict.fromkeys(c[1] for c in cells))
     models = {}
     for name in model_names:
         raw = (pipeline.get("models") or {}).get(name)
@@ -660,6 +696,9 @@ def main(args):
                 print(f"skip selection {s}: not defined under selection", file=sys.stderr)
                 continue
             sel_specs[s] = selection_defaults(raw)
+    cells = [c for c in cells if c[2] in models and c[1] in sel_specs]
+    features = list(dict.fromkeys(c[0] for c in cells))
+    protocols = list(dict.fromkeys(c[3] for c in cells))
 
     outputs, ser_metric_rows = ser_results(args)
     data = {}
@@ -700,6 +739,9 @@ def main(args):
             workers = min(threads, len(splits))
             inner_jobs = max(1, threads // workers)
             for s, sel in sel_specs.items():
+                cell_models = [m for m in models if (f, s, m, p) in cells]
+                if not cell_models:
+                    continue
                 columns_by_fold = [None] * len(splits)
                 if sel is not None:
                     node = f"select:{f}/{s}@{p}"
@@ -745,7 +787,8 @@ def main(args):
                              f" jaccard {[round(e.get('jaccard_with_ser', float('nan')), 2) for e in per_fold]})"
                              if ser_sel is not None else ""),
                           file=sys.stderr, flush=True)
-                for m, (spec, grid) in models.items():
+                for m in cell_models:
+                    spec, grid = models[m]
                     variants = [None]
                     if spec["kind"] == "svm" and not args.no_ovo:
                         variants.append("ovo")

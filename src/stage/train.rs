@@ -34,7 +34,17 @@ use ser_train::{FeatureNormalize, GridSearch, ModelSpec, SpeakerNormaliser};
 use super::{Context, Inputs, Outputs, Stage, inner_cv, item_key};
 use crate::artifact::{ColumnData, Table, parquet_read, parquet_write};
 
-const CODE_VERSION: u32 = 1;
+/// The train stage's code version for a model: bumped per model family
+/// when the numbers it fits change, so that change reruns only that
+/// family's nodes and grid scores (deep nodes are costly to redo).
+/// 2: the SVM on LIBSVM's solver with one Gram matrix per fit, k-NN by
+/// matrix products (both were linfa's).
+fn code_version_of(model: &ModelSpec) -> u32 {
+    match model {
+        ModelSpec::Svm { .. } | ModelSpec::Knn { .. } => 2,
+        _ => 1,
+    }
+}
 
 /// Columns of a feature table that are not features.
 pub const KEY_COLUMNS: [&str; 4] = ["id", "speaker", "label", "source"];
@@ -60,7 +70,7 @@ impl Stage for TrainStage {
     }
 
     fn code_version(&self) -> u32 {
-        CODE_VERSION
+        code_version_of(&self.model)
     }
 
     fn params(&self) -> Value {
@@ -337,7 +347,7 @@ impl GridCell<'_> {
             .map(|point| {
                 let key = item_key(
                     "train-grid",
-                    CODE_VERSION,
+                    code_version_of(&point.spec),
                     &json!({ "spec": point.spec, "folds": self.grid.folds }),
                     &self.input,
                 );

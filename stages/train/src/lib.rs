@@ -5,15 +5,17 @@
 //! statistics never leak into training) and a model from a [`ModelSpec`],
 //! and returns a [`TrainedModel`] that predicts and serialises to JSON.
 //!
-//! Models are built on linfa:
+//! Models are built on linfa where it does the job well:
 //! - multinomial logistic regression (`linfa-logistic`, L-BFGS);
 //! - Gaussian naive Bayes (`linfa-bayes`);
-//! - SVM with an RBF kernel (`linfa-svm`, which is binary only): one
-//!   binary SVM per class against the rest, the class with the largest
-//!   decision value wins (one-vs-rest);
-//! - k-nearest neighbours: `linfa-nn`'s exact linear search for the
-//!   neighbours, the vote (uniform or 1/distance) here, since linfa-nn has
-//!   no classifier;
+//! - SVM with an RBF kernel, one-vs-rest: LIBSVM's solver (`libsvm-rs`)
+//!   on one precomputed Gram matrix shared by every class's machine
+//!   ([`svm`]; linfa-svm recomputed the kernel per machine and per pair of
+//!   rows, which was most of the node's time); the class with the largest
+//!   decision value wins;
+//! - k-nearest neighbours: brute-force search on matrix products and the
+//!   vote (uniform or 1/distance) in [`knn`] (linfa-nn's linear search
+//!   has no classifier and walks the rows one query at a time);
 //! - random forest: smartcore's `RandomForestClassifier` (Gini, bootstrap,
 //!   `max_features` columns drawn per split as in scikit-learn). linfa has
 //!   no per-split feature sampling, its `linfa-ensemble` forest cannot be
@@ -36,11 +38,7 @@ use std::collections::BTreeMap;
 use linfa::prelude::*;
 use linfa_bayes::GaussianNb;
 use linfa_logistic::{MultiFittedLogisticRegression, MultiLogisticRegression};
-use linfa_nn::distance::L2Dist;
-use linfa_nn::{LinearSearch, NearestNeighbour};
-use linfa_svm::Svm;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
-use rayon::prelude::*;
 use ser_deep::{DeepKind, DeepParams};
 use serde::{Deserialize, Serialize};
 use smartcore::ensemble::random_forest_classifier::{
@@ -49,6 +47,8 @@ use smartcore::ensemble::random_forest_classifier::{
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 pub mod grid;
+mod knn;
+mod svm;
 mod xgb;
 
 pub use grid::{GridPoint, GridSearch, ModelEntry};
@@ -352,8 +352,8 @@ impl SpeakerNormaliser {
 enum Fitted {
     LogisticRegression(MultiFittedLogisticRegression<f64, usize>),
     GaussianNb(GaussianNb<f64, usize>),
-    /// One binary SVM per class (index = class).
-    Svm(Vec<Svm<f64, bool>>),
+    /// One binary machine per class, on shared support vectors.
+    Svm(svm::RbfSvm),
     /// The standardised training set itself.
     Knn {
         records: Array2<f64>,
@@ -435,30 +435,17 @@ pub fn fit(spec: &ModelSpec, x: ArrayView2<f64>, y: &[usize]) -> Result<TrainedM
         } => {
             let gamma = gamma.unwrap_or(1.0 / x.ncols() as f64);
             let n_classes = y.iter().copied().max().map_or(0, |m| m + 1);
-            let machines = (0..n_classes)
-                .into_par_iter()
-                .map(|class| {
-                    let targets = Array1::from_iter(y.iter().map(|&t| t == class));
-                    // Balanced weights of the binary problem this machine
-                    // solves: the class against all others.
-                    let binary_y: Vec<usize> = targets.iter().map(|&t| t as usize).collect();
-                    let w = class_weight.weights(&binary_y, 2);
-                    let binary = Dataset::new(dataset.records.clone(), targets);
-                    // linfa's Gaussian kernel is exp(-|x - x'|^2 / eps).
-                    // Stopping tolerance as libsvm's default: linfa's 1e-7
-                    // costs several times the time, and scikit-learn at 1e-3
-                    // gave the same predictions on RAVDESS. (linfa 0.8.1's
-                    // shrinking would help too, but panics with an index
-                    // of -1 in its SMO solver.)
-                    Svm::<f64, bool>::params()
-                        .eps(1e-3)
-                        .pos_neg_weights(c * w[1], c * w[0])
-                        .gaussian_kernel(1.0 / gamma)
-                        .fit(&binary)
-                        .map_err(|e| fit_err(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Fitted::Svm(machines)
+            Fitted::Svm(
+                svm::fit(
+                    dataset.records.view(),
+                    y,
+                    n_classes,
+                    *c,
+                    gamma,
+                    *class_weight,
+                )
+                .map_err(fit_err)?,
+            )
         }
         ModelSpec::Knn {
             k,
@@ -512,49 +499,13 @@ impl TrainedModel {
         match &self.fitted {
             Fitted::LogisticRegression(m) => m.predict(&records).to_vec(),
             Fitted::GaussianNb(m) => m.predict(&records).to_vec(),
-            Fitted::Svm(machines) => records
-                .outer_iter()
-                .map(|row| {
-                    let decision = |m: &Svm<f64, bool>| m.weighted_sum(&row) - m.rho;
-                    (0..machines.len())
-                        .max_by(|&a, &b| decision(&machines[a]).total_cmp(&decision(&machines[b])))
-                        .unwrap_or(0)
-                })
-                .collect(),
+            Fitted::Svm(svm) => svm.predict(records.view()),
             Fitted::Knn {
                 records: train,
                 labels,
                 k,
                 distance_weighted,
-            } => {
-                let index = LinearSearch
-                    .from_batch(train, L2Dist)
-                    .expect("training records are a valid batch");
-                let n_classes = labels.iter().copied().max().map_or(0, |m| m + 1);
-                records
-                    .outer_iter()
-                    .map(|row| {
-                        let mut votes = vec![0f64; n_classes];
-                        for (point, i) in index.k_nearest(row, *k).expect("same dimensionality") {
-                            let d = point
-                                .iter()
-                                .zip(row.iter())
-                                .map(|(a, b)| (a - b).powi(2))
-                                .sum::<f64>()
-                                .sqrt();
-                            votes[labels[i]] += if *distance_weighted {
-                                1.0 / d.max(1e-12)
-                            } else {
-                                1.0
-                            };
-                        }
-                        // Ties go to the lower class index.
-                        (0..n_classes)
-                            .max_by(|&a, &b| votes[a].total_cmp(&votes[b]).then(b.cmp(&a)))
-                            .unwrap_or(0)
-                    })
-                    .collect()
-            }
+            } => knn::predict(train.view(), labels, *k, *distance_weighted, records.view()),
             Fitted::RandomForest(forest) => forest
                 .predict(&dense(&records))
                 .expect("same columns as in training")

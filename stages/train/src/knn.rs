@@ -1,0 +1,118 @@
+//! k-nearest neighbours by brute force on matrix products.
+//!
+//! Squared Euclidean distances come from |t|^2 + |r|^2 - 2 t.r, one matrix
+//! product per block of test rows (as scikit-learn's brute-force search
+//! computes them), then the k smallest per row are picked with a partial
+//! selection. linfa-nn's `LinearSearch`, which ser used first, walks the
+//! training rows one by one per query with a heap; on the 645-column
+//! acoustic set it made k-NN's grid search the slowest part of its node.
+
+use ndarray::{Array1, ArrayView2, Axis, s};
+
+/// Test rows handled per matrix product, to bound the distance block's
+/// memory (rows x training rows x 8 bytes).
+const BLOCK_ROWS: usize = 512;
+
+/// The `k` nearest training rows of each test row, nearest first, as
+/// (training row, squared distance); ties go to the lower training row.
+pub fn neighbours(
+    train: ArrayView2<f64>,
+    test: ArrayView2<f64>,
+    k: usize,
+) -> Vec<Vec<(usize, f64)>> {
+    let k = k.min(train.nrows());
+    let train_sq: Array1<f64> = train.map_axis(Axis(1), |r| r.dot(&r));
+    let mut out = Vec::with_capacity(test.nrows());
+    for start in (0..test.nrows()).step_by(BLOCK_ROWS) {
+        let block = test.slice(s![start..(start + BLOCK_ROWS).min(test.nrows()), ..]);
+        let cross = block.dot(&train.t());
+        for (row, t) in cross.outer_iter().zip(block.outer_iter()) {
+            let t_sq = t.dot(&t);
+            let mut d: Vec<(usize, f64)> = row
+                .iter()
+                .zip(&train_sq)
+                .enumerate()
+                .map(|(i, (&c, &r_sq))| (i, (t_sq + r_sq - 2.0 * c).max(0.0)))
+                .collect();
+            let nearer =
+                |a: &(usize, f64), b: &(usize, f64)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
+            if k < d.len() {
+                d.select_nth_unstable_by(k, nearer);
+                d.truncate(k);
+            }
+            d.sort_unstable_by(nearer);
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The vote of each test row's `k` nearest training rows: one vote each,
+/// or 1 / distance with `distance_weighted`; ties go to the lower class.
+pub fn predict(
+    train: ArrayView2<f64>,
+    labels: &[usize],
+    k: usize,
+    distance_weighted: bool,
+    test: ArrayView2<f64>,
+) -> Vec<usize> {
+    let n_classes = labels.iter().copied().max().map_or(0, |m| m + 1);
+    neighbours(train, test, k)
+        .into_iter()
+        .map(|near| {
+            let mut votes = vec![0f64; n_classes];
+            for (i, d_sq) in near {
+                votes[labels[i]] += if distance_weighted {
+                    1.0 / d_sq.sqrt().max(1e-12)
+                } else {
+                    1.0
+                };
+            }
+            (0..n_classes)
+                .max_by(|&a, &b| votes[a].total_cmp(&votes[b]).then(b.cmp(&a)))
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn neighbours_are_the_nearest_by_direct_distance() {
+        let train =
+            Array2::from_shape_fn((700, 9), |(i, j)| ((i * 31 + j * 7) as f64 * 0.11).sin());
+        let test = Array2::from_shape_fn((600, 9), |(i, j)| ((i * 17 + j * 5) as f64 * 0.23).cos());
+        let found = neighbours(train.view(), test.view(), 4);
+        assert_eq!(found.len(), 600, "rows of every block");
+        for (t, near) in test.outer_iter().zip(&found) {
+            let mut direct: Vec<(usize, f64)> = train
+                .outer_iter()
+                .enumerate()
+                .map(|(i, r)| (i, r.iter().zip(&t).map(|(a, b)| (a - b).powi(2)).sum()))
+                .collect();
+            direct.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            let ids: Vec<usize> = near.iter().map(|n| n.0).collect();
+            let want: Vec<usize> = direct[..4].iter().map(|n| n.0).collect();
+            assert_eq!(ids, want);
+            for ((_, got), (_, exact)) in near.iter().zip(&direct) {
+                assert!((got - exact).abs() < 1e-9);
+            }
+        }
+    }
+
+    #[test]
+    fn votes_uniform_or_by_inverse_distance() {
+        // One test point at 0: two class-1 rows at distance 1, one class-0
+        // row at distance 0.1.
+        let train = ndarray::array![[1.0], [-1.0], [0.1], [50.0]];
+        let labels = [1, 1, 0, 0];
+        let test = ndarray::array![[0.0]];
+        assert_eq!(predict(train.view(), &labels, 3, false, test.view()), [1]);
+        assert_eq!(predict(train.view(), &labels, 3, true, test.view()), [0]);
+        // k beyond the training rows uses them all; a tie goes to class 0.
+        assert_eq!(predict(train.view(), &labels, 10, false, test.view()), [0]);
+    }
+}
