@@ -40,11 +40,11 @@ What is replicated, and how (see stages/train/src/lib.rs, stages/select):
   class_weight balanced: per binary machine in ser, as OvR(SVC(balanced)).
 - knn {k, distance_weighted}: KNeighborsClassifier(k, uniform|distance,
   brute force Euclidean); ties go to the lower class index in both.
-- random_forest {n_trees, max_depth, max_features, seed}: smartcore (Gini,
-  bootstrap, max_features per split, default floor(sqrt(p))) vs
-  RandomForestClassifier(n_estimators, max_depth, max_features or "sqrt",
-  random_state=seed). Different random streams (and smartcore draws a
-  per-class bootstrap and votes by majority), so only statistically equal.
+- random_forest {n_trees, max_depth, max_features, seed}: rafor (Gini,
+  bootstrap, max_features per split, default floor(sqrt(p)), probabilities
+  averaged over trees) vs RandomForestClassifier(n_estimators, max_depth,
+  max_features or "sqrt", random_state=seed). Different random streams, so
+  only statistically equal.
 - xgboost {n_estimators, max_depth, learning_rate, subsample,
   colsample_bytree, min_child_weight, reg_lambda, seed, class_weight}:
   XGBClassifier(objective="multi:softprob", tree_method="hist", same names).

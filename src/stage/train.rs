@@ -38,10 +38,11 @@ use crate::artifact::{ColumnData, Table, parquet_read, parquet_write};
 /// when the numbers it fits change, so that change reruns only that
 /// family's nodes and grid scores (deep nodes are costly to redo).
 /// 2: the SVM on LIBSVM's solver with one Gram matrix per fit, k-NN by
-/// matrix products (both were linfa's).
+/// matrix products (both were linfa's), the random forest on rafor (was
+/// smartcore's).
 fn code_version_of(model: &ModelSpec) -> u32 {
     match model {
-        ModelSpec::Svm { .. } | ModelSpec::Knn { .. } => 2,
+        ModelSpec::Svm { .. } | ModelSpec::Knn { .. } | ModelSpec::RandomForest { .. } => 2,
         _ => 1,
     }
 }

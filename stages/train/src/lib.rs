@@ -16,11 +16,14 @@
 //! - k-nearest neighbours: brute-force search on matrix products and the
 //!   vote (uniform or 1/distance) in [`knn`] (linfa-nn's linear search
 //!   has no classifier and walks the rows one query at a time);
-//! - random forest: smartcore's `RandomForestClassifier` (Gini, bootstrap,
-//!   `max_features` columns drawn per split as in scikit-learn). linfa has
-//!   no per-split feature sampling, its `linfa-ensemble` forest cannot be
-//!   saved (no serde), and `linfa-trees` breaks ties through hash maps, so
-//!   the same seed gave different forests from run to run;
+//! - random forest: rafor's classifier (Gini, bootstrap, `max_features`
+//!   columns drawn per split, more drawn only when none splits, as in
+//!   scikit-learn; probabilities averaged over trees; per-tree seeds drawn
+//!   from the forest's seed, so one seed gives one forest). linfa has no
+//!   per-split feature sampling and `linfa-trees` breaks ties through hash
+//!   maps (the same seed gave different forests); smartcore's forest, used
+//!   before, argsorts every column again for every tree (42% of a forest
+//!   node's time in a profile);
 //! - XGBoost (`xgboost-rs`, the C++ library built from source by cmake),
 //!   `multi:softprob`, boosted one round at a time (0.3's `Booster::train`
 //!   fixes the round count) from a matrix whose missing value is NaN, so a
@@ -29,9 +32,8 @@
 //! `class_weight: balanced` (each class weighs n / (k n_c), as
 //! scikit-learn's) is offered where the model takes weights: the SVM (its
 //! positive and negative C per binary machine) and XGBoost (sample
-//! weights). linfa's logistic regression, naive Bayes and k-NN and
-//! smartcore's forest take none, so they reject the key rather than
-//! ignore it.
+//! weights). The logistic regression, naive Bayes, k-NN and the forest
+//! take none here, so they reject the key rather than ignore it.
 
 use std::collections::BTreeMap;
 
@@ -39,12 +41,9 @@ use linfa::prelude::*;
 use linfa_bayes::GaussianNb;
 use linfa_logistic::{MultiFittedLogisticRegression, MultiLogisticRegression};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
+use rafor::prelude::*;
 use ser_deep::{DeepKind, DeepParams};
 use serde::{Deserialize, Serialize};
-use smartcore::ensemble::random_forest_classifier::{
-    RandomForestClassifier, RandomForestClassifierParameters,
-};
-use smartcore::linalg::basic::matrix::DenseMatrix;
 
 pub mod grid;
 mod knn;
@@ -346,7 +345,6 @@ impl SpeakerNormaliser {
 
 // Externally tagged: linfa's naive Bayes keeps a map keyed by class, which
 // serde's internally tagged enums cannot read back.
-// Not Clone: smartcore's forest is not.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Fitted {
@@ -361,7 +359,7 @@ enum Fitted {
         k: usize,
         distance_weighted: bool,
     },
-    RandomForest(Box<RandomForestClassifier<f64, u32, DenseMatrix<f64>, Vec<u32>>>),
+    RandomForest(Box<rafor::rf::Classifier>),
     /// XGBoost's own JSON model.
     Xgboost {
         model: String,
@@ -467,16 +465,22 @@ pub fn fit(spec: &ModelSpec, x: ArrayView2<f64>, y: &[usize]) -> Result<TrainedM
             max_features,
             seed,
         } => {
-            let params = RandomForestClassifierParameters {
-                n_trees: *n_trees,
-                max_depth: *max_depth,
-                m: *max_features,
-                seed: *seed,
-                ..Default::default()
-            };
-            let labels: Vec<u32> = y.iter().map(|&c| c as u32).collect();
-            let forest = RandomForestClassifier::fit(&dense(&dataset.records), &labels, params)
-                .map_err(|e| fit_err(e.to_string()))?;
+            if *n_trees == 0 {
+                return Err(fit_err("n_trees must be at least 1".into()));
+            }
+            let mut trainer = rafor::rf::Classifier::trainer();
+            trainer
+                .with_trees(usize::from(*n_trees))
+                .with_max_depth(max_depth.map_or(usize::MAX, usize::from))
+                .with_max_features(match max_features {
+                    Some(n) => MaxFeaturesPolicy::NUMBER((*n).max(1)),
+                    None => MaxFeaturesPolicy::SQRT,
+                })
+                .with_seed(*seed)
+                // Folds and grid points already run in parallel.
+                .with_threads(1);
+            let labels: Vec<i64> = y.iter().map(|&c| c as i64).collect();
+            let forest = trainer.train(&row_major_f32(&dataset.records), &labels);
             Fitted::RandomForest(Box::new(forest))
         }
         ModelSpec::Xgboost { .. } => {
@@ -507,8 +511,7 @@ impl TrainedModel {
                 distance_weighted,
             } => knn::predict(train.view(), labels, *k, *distance_weighted, records.view()),
             Fitted::RandomForest(forest) => forest
-                .predict(&dense(&records))
-                .expect("same columns as in training")
+                .predict_batch(&row_major_f32(&records), 1)
                 .into_iter()
                 .map(|c| c as usize)
                 .collect(),
@@ -518,10 +521,9 @@ impl TrainedModel {
     }
 }
 
-/// An ndarray matrix as smartcore's (row-major copy).
-fn dense(x: &Array2<f64>) -> DenseMatrix<f64> {
-    let values: Vec<f64> = x.as_standard_layout().iter().copied().collect();
-    DenseMatrix::new(x.nrows(), x.ncols(), values, false).expect("shape matches the data")
+/// The rows of `x`, one after another, as f32 (the forest's input).
+fn row_major_f32(x: &Array2<f64>) -> Vec<f32> {
+    x.as_standard_layout().iter().map(|&v| v as f32).collect()
 }
 
 #[cfg(test)]
@@ -583,6 +585,8 @@ mod tests {
             },
             serde_json::from_str(r#"{"kind":"xgboost","n_estimators":20}"#).unwrap(),
             serde_json::from_str(r#"{"kind":"svm","class_weight":"balanced"}"#).unwrap(),
+            serde_json::from_str(r#"{"kind":"knn","k":3}"#).unwrap(),
+            serde_json::from_str(r#"{"kind":"random_forest","n_trees":20,"seed":1}"#).unwrap(),
         ] {
             let model = fit(&spec, x.view(), &y).unwrap();
             let pred = model.predict(x.view());
