@@ -464,8 +464,6 @@ def train_fold(spec, grid, x, y, speakers, train, test, columns, n_jobs, variant
     started = time.perf_counter()
     chosen = None
     with threadpool_limits(limits=n_jobs):
-        if spec.get("normalize", "global") == "speaker":
-            x = speaker_normalised(x, speakers)
         xs = x if columns is None else x[:, columns]
         x_train, y_train = xs[train], y[train]
         if grid is not None:
@@ -641,9 +639,12 @@ def main(args):
     matrices = exp if isinstance(exp, list) else [exp]
     cells = []  # (features, selection, model, protocol), first-listed order
     for matrix in matrices:
-        if matrix.get("augment", ["none"]) != ["none"]:
-            print("skip augmented cells: the scikit-learn side has no augmentation",
-                  file=sys.stderr)
+        augments = matrix.get("augment", ["none"])
+        if augments != ["none"]:
+            print(f"skip the augmented cells of a matrix ({[a for a in augments if a != 'none']}): "
+                  "the scikit-learn side has no augmentation", file=sys.stderr)
+        if "none" not in augments:
+            continue
         for f, s, m, p in itertools.product(
                 matrix.get("features", []), matrix.get("selection", ["none"]),
                 matrix.get("models", []), matrix.get("protocols", [])):
@@ -794,10 +795,13 @@ def main(args):
                         variants.append("ovo")
                     for variant in variants:
                         experiment = f"{f}/{s}/{m}"
-                        tasks = [(spec, grid, x, y, speakers, train, test, columns_by_fold[i],
+                        started = time.perf_counter()
+                        # Once per train node, as ser's train stage does.
+                        xm = (speaker_normalised(x, speakers)
+                              if spec.get("normalize", "global") == "speaker" else x)
+                        tasks = [(spec, grid, xm, y, speakers, train, test, columns_by_fold[i],
                                   inner_jobs, variant)
                                  for i, (_, train, test) in enumerate(splits)]
-                        started = time.perf_counter()
                         results = parallel_map(train_fold, tasks, workers)
                         seconds = time.perf_counter() - started
                         if variant is None:

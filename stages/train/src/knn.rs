@@ -1,13 +1,16 @@
 //! k-nearest neighbours by brute force on matrix products.
 //!
-//! Squared Euclidean distances come from |t|^2 + |r|^2 - 2 t.r, one matrix
-//! product per block of test rows (as scikit-learn's brute-force search
+//! Squared Euclidean distances come from one matrix product per block of
+//! test rows ([`crate::distance`], as scikit-learn's brute-force search
 //! computes them), then the k smallest per row are picked with a partial
 //! selection. linfa-nn's `LinearSearch`, which ser used first, walks the
 //! training rows one by one per query with a heap; on the 645-column
 //! acoustic set it made k-NN's grid search the slowest part of its node.
 
-use ndarray::{Array1, ArrayView2, Axis, s};
+use ndarray::{ArrayView2, s};
+
+use crate::argmax;
+use crate::distance::{row_norms_sq, squared_distances};
 
 /// Test rows handled per matrix product, to bound the distance block's
 /// memory (rows x training rows x 8 bytes).
@@ -21,19 +24,12 @@ pub fn neighbours(
     k: usize,
 ) -> Vec<Vec<(usize, f64)>> {
     let k = k.min(train.nrows());
-    let train_sq: Array1<f64> = train.map_axis(Axis(1), |r| r.dot(&r));
+    let train_sq = row_norms_sq(train);
     let mut out = Vec::with_capacity(test.nrows());
     for start in (0..test.nrows()).step_by(BLOCK_ROWS) {
         let block = test.slice(s![start..(start + BLOCK_ROWS).min(test.nrows()), ..]);
-        let cross = block.dot(&train.t());
-        for (row, t) in cross.outer_iter().zip(block.outer_iter()) {
-            let t_sq = t.dot(&t);
-            let mut d: Vec<(usize, f64)> = row
-                .iter()
-                .zip(&train_sq)
-                .enumerate()
-                .map(|(i, (&c, &r_sq))| (i, (t_sq + r_sq - 2.0 * c).max(0.0)))
-                .collect();
+        for row in squared_distances(block, train, &train_sq).outer_iter() {
+            let mut d: Vec<(usize, f64)> = row.iter().copied().enumerate().collect();
             let nearer =
                 |a: &(usize, f64), b: &(usize, f64)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
             if k < d.len() {
@@ -68,9 +64,7 @@ pub fn predict(
                     1.0
                 };
             }
-            (0..n_classes)
-                .max_by(|&a, &b| votes[a].total_cmp(&votes[b]).then(b.cmp(&a)))
-                .unwrap_or(0)
+            argmax(votes)
         })
         .collect()
 }

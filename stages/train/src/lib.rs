@@ -45,6 +45,7 @@ use rafor::prelude::*;
 use ser_deep::{DeepKind, DeepParams};
 use serde::{Deserialize, Serialize};
 
+mod distance;
 pub mod grid;
 mod knn;
 mod svm;
@@ -521,6 +522,18 @@ impl TrainedModel {
     }
 }
 
+/// The index of the largest value; the first of equal ones, so ties go to
+/// the lower class. 0 for no values.
+fn argmax(values: impl IntoIterator<Item = f64>) -> usize {
+    let mut best = (0, f64::NEG_INFINITY);
+    for (i, v) in values.into_iter().enumerate() {
+        if i == 0 || v.total_cmp(&best.1).is_gt() {
+            best = (i, v);
+        }
+    }
+    best.0
+}
+
 /// The rows of `x`, one after another, as f32 (the forest's input).
 fn row_major_f32(x: &Array2<f64>) -> Vec<f32> {
     x.as_standard_layout().iter().map(|&v| v as f32).collect()
@@ -722,6 +735,14 @@ mod tests {
             .transform(x.view(), &["a", "a", "b", "c"].map(String::from))
             .unwrap_err();
         assert!(err.contains("speaker c"), "{err}");
+    }
+
+    #[test]
+    fn argmax_takes_the_first_of_equal_values() {
+        assert_eq!(argmax([0.1, 0.7, 0.7, 0.2]), 1);
+        assert_eq!(argmax([f64::NEG_INFINITY, f64::NEG_INFINITY]), 0);
+        assert_eq!(argmax([-3.0]), 0);
+        assert_eq!(argmax(Vec::new()), 0);
     }
 
     #[test]

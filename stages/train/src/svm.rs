@@ -19,10 +19,11 @@
 
 use libsvm_rs::train::svm_train;
 use libsvm_rs::{KernelType, SvmNode, SvmParameter, SvmProblem, SvmType};
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-use crate::ClassWeight;
+use crate::distance::{row_norms_sq, squared_distances};
+use crate::{ClassWeight, argmax};
 
 /// A fitted one-vs-rest RBF SVM.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,16 +41,8 @@ pub struct RbfSvm {
 
 /// exp(-gamma |a_i - b_j|^2) for every row pair, by one matrix product.
 pub fn rbf_kernel(a: ArrayView2<f64>, b: ArrayView2<f64>, gamma: f64) -> Array2<f64> {
-    let sq = |m: ArrayView2<f64>| -> Array1<f64> { m.map_axis(Axis(1), |r| r.dot(&r)) };
-    let (na, nb) = (sq(a), sq(b));
-    let mut k = a.dot(&b.t());
-    for (mut row, &ni) in k.axis_iter_mut(Axis(0)).zip(&na) {
-        for (v, &nj) in row.iter_mut().zip(&nb) {
-            // Rounding can leave a tiny negative distance for equal rows.
-            let d = (ni + nj - 2.0 * *v).max(0.0);
-            *v = (-gamma * d).exp();
-        }
-    }
+    let mut k = squared_distances(a, b, &row_norms_sq(b));
+    k.mapv_inplace(|d| (-gamma * d).exp());
     k
 }
 
@@ -164,11 +157,7 @@ impl RbfSvm {
     pub fn predict(&self, x: ArrayView2<f64>) -> Vec<usize> {
         self.decision(x)
             .outer_iter()
-            .map(|row| {
-                (0..row.len())
-                    .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a)))
-                    .unwrap_or(0)
-            })
+            .map(|row| argmax(row.iter().copied()))
             .collect()
     }
 }

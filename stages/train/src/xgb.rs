@@ -107,10 +107,6 @@ pub(crate) fn predict(
     }
     Ok(probabilities
         .chunks(n_classes)
-        .map(|p| {
-            (0..n_classes)
-                .max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a)))
-                .unwrap_or(0)
-        })
+        .map(|p| crate::argmax(p.iter().map(|&v| f64::from(v))))
         .collect())
 }
