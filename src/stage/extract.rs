@@ -25,7 +25,8 @@ use ser_extract::{Descriptor, ExtractParams, Extractor};
 use super::{Context, Inputs, Outputs, Stage, item_key};
 use crate::artifact::{ColumnData, Table, npy, parquet_read, parquet_write};
 
-const CODE_VERSION: u32 = 2;
+/// 3: spectral shape and RMS summed lane-parallel (last-bit differences).
+const CODE_VERSION: u32 = 3;
 
 pub struct ExtractStage {
     pub set: String,

@@ -23,7 +23,8 @@ use ser_ingest::{CorpusKind, UtteranceMeta};
 use super::{Context, Inputs, Outputs, Stage, item_key};
 use crate::artifact::{ColumnData, Table, npy, parquet_write};
 
-const CODE_VERSION: u32 = 2;
+/// 3: signals resampled by libsoxr (soxr_hq) instead of rubato.
+const CODE_VERSION: u32 = 3;
 
 pub struct IngestStage {
     pub kind: CorpusKind,

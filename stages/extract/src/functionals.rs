@@ -67,6 +67,41 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
+/// Sum of `f(x)` over `xs` in f64, in four independent partial sums: one
+/// running sum makes every add wait for the one before it.
+fn lane_sum(xs: &[f32], f: impl Fn(f64) -> f64) -> f64 {
+    let mut lanes = [0f64; 4];
+    let mut blocks = xs.chunks_exact(4);
+    for block in &mut blocks {
+        for l in 0..4 {
+            lanes[l] += f(block[l] as f64);
+        }
+    }
+    let tail: f64 = blocks.remainder().iter().map(|&v| f(v as f64)).sum();
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail
+}
+
+/// Smallest and largest value (NaNs ignored, as `f32::min`/`max` do).
+fn min_max(xs: &[f32]) -> (f32, f32) {
+    let mut lo = [f32::INFINITY; 8];
+    let mut hi = [f32::NEG_INFINITY; 8];
+    let mut blocks = xs.chunks_exact(8);
+    for block in &mut blocks {
+        for l in 0..8 {
+            lo[l] = lo[l].min(block[l]);
+            hi[l] = hi[l].max(block[l]);
+        }
+    }
+    let fold = |init: (f32, f32), v: &f32| (init.0.min(*v), init.1.max(*v));
+    let lanes = lo
+        .iter()
+        .zip(&hi)
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |acc, (l, h)| {
+            (acc.0.min(*l), acc.1.max(*h))
+        });
+    blocks.remainder().iter().fold(lanes, fold)
+}
+
 /// Functionals of every column of `frames` (frames x descriptors), in the
 /// order of [`names`]. Statistics are accumulated in f64.
 pub fn compute(frames: &Array2<f32>, functionals: &[Functional]) -> Vec<f32> {
@@ -78,12 +113,16 @@ pub fn compute(frames: &Array2<f32>, functionals: &[Functional]) -> Vec<f32> {
     // Column-major copy, so each descriptor's values are contiguous.
     let by_column = frames.t().as_standard_layout().into_owned();
     for col in by_column.axis_iter(Axis(0)) {
+        let col = col.to_slice().expect("rows of a standard-layout copy");
         let n = col.len().max(1) as f64;
-        let mean = col.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let moment = |k: i32| col.iter().map(|&v| (v as f64 - mean).powi(k)).sum::<f64>() / n;
+        let mean = lane_sum(col, |v| v) / n;
+        let moment = |k: i32| match k {
+            2 => lane_sum(col, |v| (v - mean) * (v - mean)) / n,
+            3 => lane_sum(col, |v| (v - mean) * (v - mean) * (v - mean)) / n,
+            _ => lane_sum(col, |v| ((v - mean) * (v - mean)).powi(2)) / n,
+        };
         let var = moment(2);
-        let min = col.iter().copied().fold(f32::INFINITY, f32::min);
-        let max = col.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let (min, max) = min_max(col);
         if needs_sort {
             sorted.clear();
             sorted.extend(col.iter().map(|&v| v as f64));
@@ -149,5 +188,52 @@ mod tests {
         );
         let constant = Array2::from_elem((5, 1), 3.0f32);
         assert_eq!(compute(&constant, &f[..2]), [0.0, 0.0]);
+    }
+
+    #[test]
+    fn long_columns_equal_the_definitions() {
+        // 37 frames (lanes plus a tail), two columns, one with its extremes
+        // in the tail.
+        let a: Vec<f32> = (0..37)
+            .map(|i| ((i * 7919) % 37) as f32 * 0.5 - 3.0)
+            .collect();
+        let mut b: Vec<f32> = (0..37).map(|i| (i as f32).sin()).collect();
+        b[36] = 9.0;
+        b[35] = -9.0;
+        let mut frames = Array2::<f32>::zeros((37, 2));
+        for i in 0..37 {
+            frames[[i, 0]] = a[i];
+            frames[[i, 1]] = b[i];
+        }
+        let f = [
+            Functional::Mean,
+            Functional::Std,
+            Functional::Min,
+            Functional::Max,
+            Functional::Skew,
+            Functional::Kurtosis,
+        ];
+        let got = compute(&frames, &f);
+        for (c, col) in [a, b].iter().enumerate() {
+            let n = col.len() as f64;
+            let mean = col.iter().map(|&v| v as f64).sum::<f64>() / n;
+            let m = |k: i32| col.iter().map(|&v| (v as f64 - mean).powi(k)).sum::<f64>() / n;
+            let want = [
+                mean,
+                m(2).sqrt(),
+                col.iter().copied().fold(f32::INFINITY, f32::min) as f64,
+                col.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64,
+                m(3) / m(2).powf(1.5),
+                m(4) / (m(2) * m(2)) - 3.0,
+            ];
+            for (k, w) in want.iter().enumerate() {
+                let g = got[c * f.len() + k] as f64;
+                assert!(
+                    (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                    "column {c}, {:?}: {g} vs {w}",
+                    f[k]
+                );
+            }
+        }
     }
 }

@@ -270,8 +270,9 @@ pub struct Extractor {
     dct: Array2<f32>,
     chroma: chroma::ChromaFilterbank,
     contrast_bands: Vec<spectral::ContrastBand>,
-    /// Centre frequency of each FFT bin, Hz.
-    fft_freqs: Vec<f64>,
+    /// Centre frequency of each FFT bin, Hz (f32, as the lane-parallel
+    /// loops of the spectral shape read it).
+    fft_freqs: Vec<f32>,
     /// Set when the descriptor is a GeMAPS set, which replaces the whole
     /// librosa pipeline.
     gemaps: Option<(gemaps::GemapsSet, gemaps::Gemaps)>,
@@ -357,7 +358,7 @@ impl Extractor {
             dct,
             chroma,
             contrast_bands,
-            fft_freqs,
+            fft_freqs: fft_freqs.iter().map(|&f| f as f32).collect(),
             gemaps,
         })
     }
@@ -412,8 +413,7 @@ impl Extractor {
             return gemaps_frames(*set, analyser, signal);
         }
         let p = &self.params;
-        let magnitude = self.stft.magnitude(signal);
-        let power = magnitude.mapv(|m| m * m);
+        let (magnitude, power) = self.stft.magnitude_and_power(signal);
         // Log-mel and MFCC share one dB conversion; MFCC's top_db floor is
         // applied to a copy.
         let mel_db = self

@@ -68,13 +68,25 @@ impl Stft {
     /// faint bins near Nyquist, which spectral contrast reads, keep their
     /// precision).
     pub fn magnitude(&mut self, signal: &[f32]) -> Array2<f32> {
-        let mut out = Array2::zeros((self.n_frames(signal.len()), self.n_bins()));
+        self.magnitude_and_power(signal).0
+    }
+
+    /// |X| and |X|^2 (the square of the f32 magnitude, as librosa squares
+    /// its float32 `abs(stft)`), filled in one pass over the spectra.
+    pub fn magnitude_and_power(&mut self, signal: &[f32]) -> (Array2<f32>, Array2<f32>) {
+        let shape = (self.n_frames(signal.len()), self.n_bins());
+        let mut magnitude = Array2::zeros(shape);
+        let mut power = Array2::zeros(shape);
         self.for_each_frame(signal, |t, spectrum| {
-            for (o, c) in out.row_mut(t).iter_mut().zip(spectrum) {
-                *o = c.norm_sqr().sqrt() as f32;
+            let (mut m_row, mut p_row) = (magnitude.row_mut(t), power.row_mut(t));
+            let m_row = m_row.as_slice_mut().expect("standard layout");
+            let p_row = p_row.as_slice_mut().expect("standard layout");
+            for ((m, p), c) in m_row.iter_mut().zip(p_row.iter_mut()).zip(spectrum) {
+                *m = c.norm_sqr().sqrt() as f32;
+                *p = *m * *m;
             }
         });
-        out
+        (magnitude, power)
     }
 
     /// Run `f(frame_index, spectrum)` for every frame.

@@ -130,15 +130,10 @@ fn functionals_match_librosa() {
 }
 
 /// The whole ingest path instead of the reference's soxr signal: the
-/// corpus FLAC (48 kHz) decoded by symphonia and resampled by rubato.
-///
-/// rubato's FFT resampler and soxr_hq differ in their transition bands
-/// (the signals agree to 53-60 dB SNR), and some functionals measure
-/// little else: minima at the noise floor, contrast valleys near Nyquist,
-/// means of high MFCCs that hover near zero (so a relative error is large
-/// on a small value). The 1e-2 holds for most columns, not all;
-/// this test pins what was measured (604 of 645 within 1e-2, worst 0.093)
-/// so a resampler regression shows.
+/// corpus FLAC (48 kHz) decoded by symphonia and resampled by ingest
+/// (libsoxr's HQ recipe, as librosa's soxr_hq). The bound is 1e-2
+/// for every functional; with rubato's FFT resampler 41 of the 645 were
+/// beyond it (worst 0.093), which is why ingest uses libsoxr.
 #[test]
 fn functionals_through_our_resampler_stay_close() {
     let batches = read_table("acoustic_functionals.parquet");
@@ -169,27 +164,25 @@ fn functionals_through_our_resampler_stay_close() {
         .map(|n| (relative_rms(&ours[n.as_str()], &reference[n.as_str()]), n))
         .collect();
     errors.sort_by(|a, b| b.0.total_cmp(&a.0));
-    eprintln!("worst functionals through rubato:");
+    eprintln!("worst functionals through ingest's decoder and resampler:");
     for (err, name) in errors.iter().take(12) {
         eprintln!("  {name:<24} {err:.2e}");
     }
     let within = errors.iter().filter(|(e, _)| *e <= 1e-2).count();
     eprintln!("{within} of {} functionals within 1e-2", errors.len());
     assert!(
-        within * 10 >= errors.len() * 9,
-        "only {within} of {} functionals within 1e-2",
-        errors.len()
-    );
-    assert!(
-        errors[0].0 <= 0.15,
-        "{} is off by {:.2e}",
+        errors[0].0 <= 1e-2,
+        "{} is off by {:.2e} (> 1e-2); {within} of {} functionals within 1e-2",
         errors[0].1,
-        errors[0].0
+        errors[0].0,
+        errors.len()
     );
 }
 
-/// rubato (as ingest configures it) against soxr_hq, the resampler of the
-/// reference signals: the same FLACs, 48 -> 16 kHz, sample by sample.
+/// Ingest's resampler against soxr_hq, the resampler of the reference
+/// signals: the same FLACs, 48 -> 16 kHz, sample by sample. Both are
+/// libsoxr's HQ recipe, so anything short of (near) identity means the
+/// decoder, the downmix or the resampler's set-up drifted.
 #[test]
 fn resampler_matches_soxr() {
     let corpus = reference_dir().join("../../corpora/ravdess");
@@ -215,6 +208,6 @@ fn resampler_matches_soxr() {
         let power: f64 = reference.iter().map(|&b| (b as f64).powi(2)).sum();
         let snr = 10.0 * (power / err).log10();
         eprintln!("{stem}: {snr:.1} dB SNR against soxr_hq");
-        assert!(snr >= 55.0, "{stem}: {snr:.1} dB");
+        assert!(snr >= 120.0, "{stem}: {snr:.1} dB");
     }
 }

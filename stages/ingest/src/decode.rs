@@ -88,7 +88,6 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<DecodedAudio, IngestError> {
         .map_err(|e| IngestError::UnsupportedCodec(format!("{} ({e})", params.codec)))?;
 
     let mut planes: Vec<Vec<f32>> = Vec::new();
-    let mut packet_planes: Vec<Vec<f32>> = Vec::new();
     let mut sample_rate = params.sample_rate.unwrap_or(0);
     let mut decode_errors = 0usize;
     let mut decoded_packets = 0usize;
@@ -113,21 +112,29 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<DecodedAudio, IngestError> {
             Ok(buf) => {
                 decoded_packets += 1;
                 sample_rate = buf.spec().rate();
-                buf.copy_to_vecs_planar::<f32>(&mut packet_planes);
                 if planes.is_empty() {
-                    planes.resize_with(packet_planes.len(), Vec::new);
+                    // The declared length, when there is one, saves the
+                    // copies of growing each plane packet by packet.
+                    let capacity = expected_frames.map_or(0, |n| n.min(1 << 28) as usize);
+                    planes.resize_with(buf.num_planes(), || Vec::with_capacity(capacity));
                 }
-                if planes.len() != packet_planes.len() {
+                if planes.len() != buf.num_planes() {
                     return Err(IngestError::Corrupt(
                         "channel count changes mid-stream".into(),
                     ));
                 }
-                for (plane, part) in planes.iter_mut().zip(&packet_planes) {
-                    plane.extend_from_slice(part);
-                }
+                // Converted straight into the end of each plane: no
+                // per-packet buffer to copy from.
+                let (start, frames) = (planes[0].len(), buf.frames());
+                let mut tails: Vec<&mut [f32]> = planes
+                    .iter_mut()
+                    .map(|plane| {
+                        plane.resize(start + frames, 0.0);
+                        &mut plane[start..]
+                    })
+                    .collect();
+                buf.copy_to_slice_planar::<f32, _>(&mut tails);
             }
-            // Lossy decoders report damaged packets and continue; a file
-            // where nothing decodes is rejected below.
             Err(SymphoniaError::DecodeError(_)) | Err(SymphoniaError::IoError(_)) => {
                 decode_errors += 1;
             }
