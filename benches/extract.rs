@@ -115,6 +115,25 @@ fn main() {
         TARGET_ONE_THREAD,
     );
 
+    // The floor under ser's time: decoding (symphonia) and resampling
+    // (libsoxr, the resampler librosa uses too) with no feature at all.
+    // Whatever the features cost, ser can't beat librosa by more than
+    // librosa's time over this.
+    println!("decode + resample alone (ser_ingest::load_signal, in this process, no features):");
+    for (label, n_threads, target) in [
+        ("all threads", threads, TARGET_ALL_THREADS),
+        ("1 thread", 1, TARGET_ONE_THREAD),
+    ] {
+        let load_s = decode_and_resample(&files, n_threads);
+        let budget = librosa.wall_s / target;
+        println!(
+            "  {label:<12} {load_s:6.3} s: at most {:5.1}x librosa with free features; \
+             the {target:.0}x budget is {budget:.3} s, of which this is {:.0}%",
+            librosa.wall_s / load_s,
+            100.0 * load_s / budget
+        );
+    }
+
     println!("peak RSS:");
     println!(
         "  ser, all threads,  {:4} files  {:>9}",
@@ -147,6 +166,33 @@ fn main() {
         &out.path().join("ser_one.parquet"),
         &out.path().join("ser_all.parquet"),
     );
+}
+
+/// Seconds to decode and resample every file to 16 kHz on `threads`
+/// threads (files already in the page cache, read inside the timing as ser
+/// extract reads them).
+fn decode_and_resample(files: &[PathBuf], threads: usize) -> f64 {
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool");
+    let started = Instant::now();
+    let samples: usize = pool.install(|| {
+        files
+            .par_iter()
+            .map(|f| {
+                let bytes = std::fs::read(f).expect("read corpus file");
+                ser_ingest::load_signal(&bytes, 16000)
+                    .unwrap_or_else(|e| fail(&format!("{}: {e}", f.display())))
+                    .samples
+                    .len()
+            })
+            .sum()
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(samples > 0);
+    elapsed
 }
 
 /// Ends the benchmark early, with a clear message, when the binary has no

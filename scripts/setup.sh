@@ -3,6 +3,8 @@
 #
 #   cmake, libclang-dev, pkg-config  building native dependencies (xgboost-rs
 #                                    runs cmake and bindgen, which needs libclang)
+#   libsoxr-dev                      libsoxr, ingest's resampler (librosa's
+#                                    soxr_hq); found through pkg-config
 #   lame                             MP3 encoder   \
 #   vorbis-tools (oggenc)            Ogg Vorbis     } the ingest format tests
 #   sox                              AIFF writer   /  encode fixtures at test time
@@ -21,6 +23,7 @@ REQUIREMENTS=(
     "cmake:cmd:cmake"
     "pkg-config:cmd:pkg-config"
     "libclang-dev:pkg"
+    "libsoxr-dev:pkg"
     "lame:cmd:lame"
     "vorbis-tools:cmd:oggenc"
     "sox:cmd:sox"
@@ -50,7 +53,7 @@ for req in "${REQUIREMENTS[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-    echo "setup.sh: all system packages are present (cmake, pkg-config, libclang-dev, lame, oggenc, sox, chromium); nothing to do"
+    echo "setup.sh: all system packages are present (cmake, pkg-config, libclang-dev, libsoxr-dev, lame, oggenc, sox, chromium); nothing to do"
     exit 0
 fi
 
