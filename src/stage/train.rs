@@ -41,6 +41,9 @@ use crate::artifact::{ColumnData, Table, parquet_read, parquet_write};
 /// matrix products (both were linfa's), the random forest on rafor (was
 /// smartcore's).
 fn code_version_of(model: &ModelSpec) -> u32 {
+    if let Some((kind, _)) = model.deep() {
+        return super::train_deep::code_version(kind);
+    }
     match model {
         ModelSpec::Svm { .. } | ModelSpec::Knn { .. } | ModelSpec::RandomForest { .. } => 2,
         _ => 1,

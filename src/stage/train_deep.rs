@@ -31,7 +31,17 @@ use super::train::{class_indices, feature_columns, selected_columns, train_artif
 use super::{Context, Inputs, Outputs, item_key};
 use crate::artifact::{Table, npy, parquet_read};
 
-const CODE_VERSION: u32 = 1;
+/// The deep path's code version for a network kind, in each fold's cache
+/// key and (through the train stage's) in the node's: bumped per kind when
+/// the numbers it trains to change, so only those nodes rerun.
+/// 2: recurrent cells skip the mask on steps every sequence covers (the
+/// GRU takes one sigmoid over its reset and update gates).
+pub(super) fn code_version(kind: DeepKind) -> u32 {
+    match kind {
+        DeepKind::Lstm | DeepKind::Gru | DeepKind::Crnn | DeepKind::AttentionLstm => 2,
+        _ => 1,
+    }
+}
 
 /// Utterances as a network reads them.
 struct Rows {
@@ -172,7 +182,7 @@ pub fn run(
         };
         let key = item_key(
             "train-deep",
-            CODE_VERSION,
+            code_version(kind),
             &json!({ "spec": spec, "columns": columns }),
             &format!(
                 "{table_object}\0{}\0{}",
