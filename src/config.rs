@@ -458,7 +458,7 @@ experiments:
         let full = Pipeline::load(&root.join("pipeline-full.yaml"), &[])
             .unwrap()
             .config;
-        assert_eq!(default.experiments.len(), 5);
+        assert_eq!(default.experiments.len(), 6);
         assert_eq!(
             serde_json::to_value(&default.experiments).unwrap(),
             serde_json::to_value(&full.experiments).unwrap()
