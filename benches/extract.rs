@@ -134,6 +134,21 @@ fn main() {
         );
     }
 
+    let mut load_only = Command::new(&python);
+    load_only
+        .arg(root.join("benches/librosa_acoustic.py"))
+        .arg("--load-only")
+        .args(&files);
+    let librosa_load = measure(&mut load_only, "benches/librosa_acoustic.py --load-only");
+    if let Some(line) = librosa_load
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("librosa_acoustic:"))
+    {
+        println!("  librosa's own decode + resample (librosa.load, libsndfile + soxr_hq): {line}");
+    }
+
     println!("peak RSS:");
     println!(
         "  ser, all threads,  {:4} files  {:>9}",

@@ -2,6 +2,7 @@
 """librosa side of `cargo bench --bench extract`: the acoustic feature set in one process.
 
 Usage: librosa_acoustic.py OUT.parquet AUDIO_FILE...
+       librosa_acoustic.py --load-only AUDIO_FILE...
 
 Does, per file, the same work as `ser extract --set acoustic`:
   y, _ = librosa.load(path, sr=16000, mono=True, res_type="soxr_hq")
@@ -15,6 +16,11 @@ Writes one Parquet row per file, a `file` column (the file stem) first, then
 the 645 functionals as float64. Prints, on its last stdout line,
 `librosa_acoustic: N files, work loop X.XXX s` (the loop alone, without
 interpreter start-up and imports, which the caller's wall time includes).
+
+With --load-only it only runs the `librosa.load` of every file (libsndfile's
+decoder and soxr_hq: librosa's share of the floor that decoding and
+resampling put under any implementation) and prints
+`librosa_acoustic: N files, load loop X.XXX s`.
 """
 import importlib.util
 import os
@@ -38,6 +44,14 @@ def main():
     if len(sys.argv) < 3:
         sys.exit("usage: librosa_acoustic.py OUT.parquet AUDIO_FILE...")
     out, files = sys.argv[1], sys.argv[2:]
+    if out == "--load-only":
+        import librosa
+        started = time.perf_counter()
+        for path in files:
+            librosa.load(path, sr=16000, mono=True, res_type="soxr_hq")
+        elapsed = time.perf_counter() - started
+        print(f"librosa_acoustic: {len(files)} files, load loop {elapsed:.3f} s", flush=True)
+        return
     try:
         import librosa
         import pandas as pd
