@@ -63,20 +63,7 @@ pub fn resample(mono: &[f32], from: u32, to: u32) -> Result<Vec<f32>, IngestErro
         // Room for soxr's rounding of the count; what is beyond `expected`
         // is cut below, as librosa cuts it.
         let mut out = vec![0f32; expected + 16];
-        let processed = resampler.process(mono, &mut out);
-        let result = processed.and_then(|p| {
-            debug_assert_eq!(p.input_frames, mono.len(), "soxr takes all input at once");
-            let mut produced = p.output_frames;
-            // Flush the filter's delay line: the input has ended.
-            while produced < out.len() {
-                let n = resampler.drain(&mut out[produced..])?;
-                if n == 0 {
-                    break;
-                }
-                produced += n;
-            }
-            Ok(produced)
-        });
+        let result = feed_and_flush(resampler, mono, &mut out);
         // Ready for the next utterance whatever happened to this one.
         resampler.clear().map_err(error)?;
         let produced = result.map_err(error)?;
@@ -84,6 +71,36 @@ pub fn resample(mono: &[f32], from: u32, to: u32) -> Result<Vec<f32>, IngestErro
         out.resize(expected, 0.0);
         Ok(out)
     })
+}
+
+/// Runs all of `input` through `resampler` and flushes it, writing into
+/// `out` from the start; returns how many samples were written (at most
+/// `out.len()`: what would go beyond is not wanted). soxr takes a whole
+/// utterance in one call when the output has room, but nothing here
+/// relies on it: input it leaves is fed again.
+fn feed_and_flush(
+    resampler: &mut Soxr<Mono<f32>>,
+    input: &[f32],
+    out: &mut [f32],
+) -> Result<usize, soxr::Error> {
+    let (mut consumed, mut produced) = (0, 0);
+    while consumed < input.len() && produced < out.len() {
+        let step = resampler.process(&input[consumed..], &mut out[produced..])?;
+        consumed += step.input_frames;
+        produced += step.output_frames;
+        if step.input_frames == 0 && step.output_frames == 0 {
+            break;
+        }
+    }
+    // Flush the filter's delay line: the input has ended.
+    while produced < out.len() {
+        let n = resampler.drain(&mut out[produced..])?;
+        if n == 0 {
+            break;
+        }
+        produced += n;
+    }
+    Ok(produced)
 }
 
 #[cfg(test)]
