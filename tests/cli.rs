@@ -375,7 +375,14 @@ fn two_concurrent_runs_on_one_cache() {
         .spawn()
         .unwrap();
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    assert!(a.status.success() && b.status.success());
+    assert!(
+        a.status.success() && b.status.success(),
+        "a: {}\n{}\nb: {}\n{}",
+        a.status,
+        String::from_utf8_lossy(&a.stderr),
+        b.status,
+        String::from_utf8_lossy(&b.stderr)
+    );
     // Whichever ran second found everything fresh.
     let logs = [
         String::from_utf8_lossy(&a.stderr).to_string(),

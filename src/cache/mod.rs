@@ -70,7 +70,18 @@ impl Cache {
                 root.display(),
                 v.trim()
             ),
-            Err(_) => fs::write(&version_file, LAYOUT_VERSION)?,
+            // A new cache. Written whole and renamed into place: two runs
+            // opening a fresh cache at once must not see each other's
+            // empty, half-created file (which read as "layout version ''").
+            // The temp file sits beside it, not in tmp/, which a run
+            // holding the lock may be clearing.
+            Err(_) => {
+                let tmp = root.join(format!("VERSION.{}.tmp", std::process::id()));
+                fs::write(&tmp, LAYOUT_VERSION)?;
+                fs::rename(&tmp, &version_file).inspect_err(|_| {
+                    let _ = fs::remove_file(&tmp);
+                })?;
+            }
         }
         Ok(Cache {
             root: root.to_path_buf(),
