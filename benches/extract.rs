@@ -91,12 +91,7 @@ fn main() {
         &librosa_out,
     );
     report("librosa, 1 process", &librosa, files.len());
-    if let Some(line) = librosa
-        .stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("librosa_acoustic:"))
-    {
+    if let Some(line) = summary_line(&librosa) {
         println!("    ({line})");
     }
 
@@ -140,12 +135,7 @@ fn main() {
         .arg("--load-only")
         .args(&files);
     let librosa_load = measure(&mut load_only, "benches/librosa_acoustic.py --load-only");
-    if let Some(line) = librosa_load
-        .stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("librosa_acoustic:"))
-    {
+    if let Some(line) = summary_line(&librosa_load) {
         println!("  librosa's own decode + resample (librosa.load, libsndfile + soxr_hq): {line}");
     }
 
@@ -328,6 +318,15 @@ fn run_librosa(python: &Path, script: &Path, files: &[PathBuf], out: &Path) -> R
     let mut cmd = Command::new(python);
     cmd.arg(script).arg(out).args(files);
     measure(&mut cmd, "benches/librosa_acoustic.py")
+}
+
+/// The last `librosa_acoustic: ...` line the script printed (its own
+/// timing of its loop).
+fn summary_line(run: &Run) -> Option<&str> {
+    run.stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("librosa_acoustic:"))
 }
 
 fn mib(bytes: u64) -> String {
