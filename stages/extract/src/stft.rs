@@ -64,15 +64,11 @@ impl Stft {
         1 + len / self.hop
     }
 
-    /// Magnitude spectrogram |X|, frames x bins, from the f64 spectrum (so
-    /// faint bins near Nyquist, which spectral contrast reads, keep their
-    /// precision).
-    pub fn magnitude(&mut self, signal: &[f32]) -> Array2<f32> {
-        self.magnitude_and_power(signal).0
-    }
-
-    /// |X| and |X|^2 (the square of the f32 magnitude, as librosa squares
-    /// its float32 `abs(stft)`), filled in one pass over the spectra.
+    /// Magnitude |X| and power |X|^2 spectrograms, frames x bins, filled in
+    /// one pass. |X| comes from the f64 spectrum (so faint bins near
+    /// Nyquist, which spectral contrast reads, keep their precision); the
+    /// power is the square of the f32 magnitude, as librosa squares its
+    /// float32 `abs(stft)`.
     pub fn magnitude_and_power(&mut self, signal: &[f32]) -> (Array2<f32>, Array2<f32>) {
         let shape = (self.n_frames(signal.len()), self.n_bins());
         let mut magnitude = Array2::zeros(shape);
@@ -128,11 +124,12 @@ mod tests {
     fn frame_count_and_parseval_for_a_dc_frame() {
         let mut stft = Stft::new(8, 8, 4).unwrap();
         assert_eq!(stft.n_frames(16), 5);
-        let mag = stft.magnitude(&[1.0; 16]);
+        let (mag, power) = stft.magnitude_and_power(&[1.0; 16]);
         assert_eq!(mag.dim(), (5, 5));
         // The middle frame sees only ones: its DC bin is the window's sum.
         let wsum = stft.window.iter().sum::<f64>() as f32;
         assert!((mag[[2, 0]] - wsum).abs() < 1e-5);
+        assert_eq!(power, mag.mapv(|m| m * m));
     }
 
     #[test]

@@ -125,7 +125,7 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<DecodedAudio, IngestError> {
                 }
                 // Converted straight into the end of each plane: no
                 // per-packet buffer to copy from.
-                let (start, frames) = (planes[0].len(), buf.frames());
+                let (start, frames) = (planes.first().map_or(0, Vec::len), buf.frames());
                 let mut tails: Vec<&mut [f32]> = planes
                     .iter_mut()
                     .map(|plane| {
@@ -135,6 +135,8 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<DecodedAudio, IngestError> {
                     .collect();
                 buf.copy_to_slice_planar::<f32, _>(&mut tails);
             }
+            // Lossy decoders report damaged packets and continue; a file
+            // where nothing decodes is rejected below.
             Err(SymphoniaError::DecodeError(_)) | Err(SymphoniaError::IoError(_)) => {
                 decode_errors += 1;
             }

@@ -123,9 +123,9 @@ fn check_samples(mono: &[f32]) -> Result<(), IngestError> {
 }
 
 /// The largest |x| and whether every sample is finite, in one pass of
-/// eight independent lanes (this runs over every decoded sample, before
-/// resampling: a sample-at-a-time loop with an early exit cost as much as
-/// the downmix and the resampler's input conversion together).
+/// eight independent lanes. It runs over every decoded sample before
+/// resampling, and a sample-at-a-time loop that returns at the first bad
+/// sample can't be vectorised.
 fn peak_and_finite(samples: &[f32]) -> (f32, bool) {
     const LANES: usize = 8;
     let split = samples.len() - samples.len() % LANES;

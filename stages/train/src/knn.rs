@@ -85,7 +85,7 @@ mod tests {
             let mut direct: Vec<(usize, f64)> = train
                 .outer_iter()
                 .enumerate()
-                .map(|(i, r)| (i, r.iter().zip(&t).map(|(a, b)| (a - b).powi(2)).sum()))
+                .map(|(i, r)| (i, crate::distance::direct_squared_distance(r, t)))
                 .collect();
             direct.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
             let ids: Vec<usize> = near.iter().map(|n| n.0).collect();
