@@ -47,7 +47,37 @@ pub struct PipelineConfig {
     /// One matrix, or a list of them (say, classic models on functionals
     /// and deep models on log-mel); cells they share are one node.
     pub experiments: Matrices,
+    /// Ensembles by name: each combines experiments of the matrices
+    /// (its `members`) into one prediction per test utterance, on each of
+    /// its protocols. It fits nothing, so it costs only its members.
+    #[serde(default)]
+    pub ensembles: BTreeMap<String, EnsembleSpec>,
 }
+
+/// One ensemble: experiments of the matrices, combined.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnsembleSpec {
+    /// Experiment names as `ser metrics` prints them,
+    /// `features[+augment]/selection/model`.
+    pub members: Vec<String>,
+    /// `mean` (of the members' class probabilities) or `vote`.
+    #[serde(default)]
+    pub combine: ser_train::ensemble::Combine,
+    /// One weight per member; equal when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<f64>>,
+    /// Per fold, combine only this many members: those with the highest
+    /// validation UA (speakers held out of the fold's training set; deep
+    /// models record it). Absent: every member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_best: Option<usize>,
+    pub protocols: Vec<String>,
+}
+
+/// The pseudo feature set of an ensemble's experiments: their names are
+/// `ensemble/<combine>/<name>`.
+pub const ENSEMBLE: &str = "ensemble";
 
 /// The experiment matrices of a pipeline.
 #[derive(Debug, Clone, Serialize)]
@@ -127,6 +157,31 @@ pub struct Matrix {
     pub selection: Vec<String>,
     pub models: Vec<String>,
     pub protocols: Vec<String>,
+}
+
+impl Matrix {
+    /// Each cell as (experiment name, protocol), in the order the graph
+    /// adds them.
+    pub fn cells(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for set in &self.features {
+            for selection in &self.selection {
+                for augment in &self.augment {
+                    let features = if augment == "none" {
+                        set.clone()
+                    } else {
+                        format!("{set}+{augment}")
+                    };
+                    for model in &self.models {
+                        for protocol in &self.protocols {
+                            out.push((format!("{features}/{selection}/{model}"), protocol.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 fn just_none() -> Vec<String> {
@@ -284,6 +339,95 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
         };
         validate_matrix(config, m, &at)?;
     }
+    validate_ensembles(config)
+}
+
+fn validate_ensembles(config: &PipelineConfig) -> anyhow::Result<()> {
+    let cells: std::collections::BTreeSet<(String, String)> =
+        config.experiments.iter().flat_map(Matrix::cells).collect();
+    for (name, spec) in &config.ensembles {
+        let at = format!("ensembles.{name}");
+        if name.contains(['/', '@', '+', '~']) {
+            bail!("{at}: names with / @ + ~ are reserved");
+        }
+        if spec.members.len() < 2 {
+            bail!("{at}.members: an ensemble needs two members or more");
+        }
+        if spec.protocols.is_empty() {
+            bail!("{at}.protocols: the list is empty");
+        }
+        if let Some(keep) = spec.keep_best {
+            if keep == 0 || keep > spec.members.len() {
+                bail!(
+                    "{at}.keep_best: {keep} of {} members; keep 1 to {}",
+                    spec.members.len(),
+                    spec.members.len()
+                );
+            }
+            // Only deep models record a validation UA to rank by.
+            for member in &spec.members {
+                let model = member.rsplit('/').next().unwrap_or_default();
+                if config
+                    .models
+                    .get(model)
+                    .is_some_and(|m| m.spec.deep().is_none())
+                {
+                    bail!(
+                        "{at}.keep_best ranks members by validation UA, which only the deep \
+                         models record; {member} is a classic model"
+                    );
+                }
+            }
+        }
+        for (i, member) in spec.members.iter().enumerate() {
+            if spec.members[..i].contains(member) {
+                bail!("{at}.members: {member} is listed twice");
+            }
+        }
+        if let Some(weights) = &spec.weights {
+            if weights.len() != spec.members.len() {
+                bail!(
+                    "{at}.weights: {} weights for {} members",
+                    weights.len(),
+                    spec.members.len()
+                );
+            }
+            if weights.iter().any(|w| !w.is_finite() || *w < 0.0)
+                || weights.iter().sum::<f64>() <= 0.0
+            {
+                bail!("{at}.weights: weights must be non-negative with a positive sum");
+            }
+        }
+        for protocol in &spec.protocols {
+            if !config.protocols.contains_key(protocol) {
+                bail!(
+                    "{at}.protocols: '{protocol}' is not defined (known: {})",
+                    config
+                        .protocols
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            for member in &spec.members {
+                if !cells.contains(&(member.clone(), protocol.clone())) {
+                    let on_protocol: Vec<&str> = cells
+                        .iter()
+                        .filter(|(_, p)| p == protocol)
+                        .map(|(e, _)| e.as_str())
+                        .collect();
+                    bail!(
+                        "{at}.members: {member} is not an experiment of the matrices on \
+                         {protocol} (members are experiment names, as `ser metrics` prints \
+                         them; {} on {protocol}: {})",
+                        on_protocol.len(),
+                        on_protocol.join(", ")
+                    );
+                }
+            }
+        }
+    }
     Ok(())
 }
 
@@ -393,6 +537,74 @@ experiments:
 ";
 
     #[test]
+    fn ensembles_name_cells_of_the_matrices() {
+        let with = |ensemble: &str| {
+            format!(
+                "{}  - {{features: [mfcc], models: [lr, nb], protocols: [six]}}\nensembles:\n{ensemble}",
+                BASE.replace(
+                    "  lr: {kind: logistic_regression}",
+                    "  lr: {kind: logistic_regression}\n  nb: {kind: gaussian_nb}"
+                )
+                .replace(
+                    "experiments:\n  features: [mfcc]\n  models: [lr]\n  protocols: [six]\n",
+                    "experiments:\n"
+                )
+            )
+        };
+        let c = parse(
+            &with("  both: {members: [mfcc/none/lr, mfcc/none/nb], protocols: [six]}\n"),
+            &[],
+        )
+        .unwrap();
+        let both = &c.ensembles["both"];
+        assert_eq!(both.combine, ser_train::ensemble::Combine::Mean);
+        assert_eq!(both.members, ["mfcc/none/lr", "mfcc/none/nb"]);
+
+        let err = |text: &str| parse(&with(text), &[]).unwrap_err().to_string();
+        let e = err("  both: {members: [mfcc/none/lr, mfcc/none/svm], protocols: [six]}\n");
+        assert!(
+            e.contains("ensembles.both.members: mfcc/none/svm is not an experiment")
+                && e.contains("2 on six: mfcc/none/lr, mfcc/none/nb"),
+            "{e}"
+        );
+        let e = err("  both: {members: [mfcc/none/lr], protocols: [six]}\n");
+        assert!(e.contains("two members or more"), "{e}");
+        let e = err("  both: {members: [mfcc/none/lr, mfcc/none/nb], protocols: [ten]}\n");
+        assert!(
+            e.contains("ensembles.both.protocols: 'ten' is not defined"),
+            "{e}"
+        );
+        let e = err(
+            "  both: {members: [mfcc/none/lr, mfcc/none/nb], weights: [1], protocols: [six]}\n",
+        );
+        assert!(
+            e.contains("ensembles.both.weights: 1 weights for 2 members"),
+            "{e}"
+        );
+        let e = err(
+            "  both: {members: [mfcc/none/lr, mfcc/none/nb], combine: median, protocols: [six]}\n",
+        );
+        assert!(
+            e.contains("ensembles.both.combine") && e.contains("median"),
+            "{e}"
+        );
+        let e = err(
+            "  both: {members: [mfcc/none/lr, mfcc/none/nb], keep_best: 1, protocols: [six]}\n",
+        );
+        assert!(
+            e.contains("validation UA") && e.contains("mfcc/none/lr is a classic"),
+            "{e}"
+        );
+        let e = err(
+            "  both: {members: [mfcc/none/lr, mfcc/none/nb], keep_best: 3, protocols: [six]}\n",
+        );
+        assert!(
+            e.contains("ensembles.both.keep_best: 3 of 2 members"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn parses_with_defaults() {
         let c = parse(BASE, &[]).unwrap();
         assert_eq!(c.sample_rate, 16000);
@@ -458,10 +670,15 @@ experiments:
         let full = Pipeline::load(&root.join("pipeline-full.yaml"), &[])
             .unwrap()
             .config;
-        assert_eq!(default.experiments.len(), 6);
+        assert_eq!(default.experiments.len(), 7);
         assert_eq!(
             serde_json::to_value(&default.experiments).unwrap(),
             serde_json::to_value(&full.experiments).unwrap()
+        );
+        assert!(!default.ensembles.is_empty());
+        assert_eq!(
+            serde_json::to_value(&default.ensembles).unwrap(),
+            serde_json::to_value(&full.ensembles).unwrap()
         );
         for (name, entry) in &default.models {
             let other = &full.models[name];

@@ -11,14 +11,18 @@
 //! and folds nodes they have in common, also across matrices. A train node
 //! reads the output its model eats: an extract node's `features`
 //! (functionals), its `frames` (sequence models; the extract node then keeps
-//! frames), or, for the `waveform` pseudo-set, the ingested signals. Nodes are stored in topological
-//! order: each node's dependencies come before it.
+//! frames), or, for the `waveform` pseudo-set, the ingested signals.
+//! An ensemble (`ensembles:` in pipeline.yaml) adds, per protocol, a node
+//! `train:ensemble/<combine>/<name>@<protocol>` over its members' train
+//! nodes, and its evaluate node. Nodes are stored in topological order:
+//! each node's dependencies come before it.
 
 use std::fmt::Write;
 
-use crate::config::{Pipeline, WAVEFORM};
+use crate::config::{ENSEMBLE, Pipeline, WAVEFORM};
 use crate::stage::Stage;
 use crate::stage::augment::AugmentStage;
+use crate::stage::ensemble::EnsembleStage;
 use crate::stage::evaluate::EvaluateStage;
 use crate::stage::extract::ExtractStage;
 use crate::stage::folds::FoldsStage;
@@ -282,7 +286,55 @@ impl Graph {
                 }
             }
         }
+        // Ensembles sit where a train node would, reading their members'
+        // train nodes, so evaluate, compare and report treat them as one.
+        for (name, spec) in &c.ensembles {
+            for protocol in &spec.protocols {
+                let members: Vec<(String, usize)> = spec
+                    .members
+                    .iter()
+                    .enumerate()
+                    .map(|(i, member)| {
+                        let node = graph
+                            .index(&format!("train:{member}@{protocol}"))
+                            .expect("validated: members are cells of the matrices");
+                        (EnsembleStage::role(i), node)
+                    })
+                    .collect();
+                let exp = Experiment {
+                    features: ENSEMBLE.into(),
+                    augment: "none".into(),
+                    selection: spec.combine.name().into(),
+                    model: name.clone(),
+                    protocol: protocol.clone(),
+                };
+                let cell = format!("{}@{protocol}", exp.name());
+                let train = graph.add(
+                    format!("train:{cell}"),
+                    members.iter().map(|(r, i)| (r.as_str(), *i)).collect(),
+                    || {
+                        Box::new(EnsembleStage {
+                            members: spec.members.clone(),
+                            combine: spec.combine,
+                            weights: spec.weights.clone(),
+                            keep_best: spec.keep_best,
+                        })
+                    },
+                    None,
+                );
+                graph.add(
+                    format!("evaluate:{cell}"),
+                    vec![("predictions", train)],
+                    || Box::new(EvaluateStage),
+                    Some(exp),
+                );
+            }
+        }
         graph
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
     }
 
     /// The node named `name`, added (with the stage `make` builds) unless
@@ -295,7 +347,7 @@ impl Graph {
         make: impl FnOnce() -> Box<dyn Stage>,
         experiment: Option<Experiment>,
     ) -> usize {
-        if let Some(i) = self.nodes.iter().position(|n| n.name == name) {
+        if let Some(i) = self.index(&name) {
             return i;
         }
         self.nodes.push(Node {

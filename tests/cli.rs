@@ -1025,3 +1025,229 @@ fn deep_models_train_one_epoch_through_the_pipeline() {
         "{err}"
     );
 }
+
+/// A predictions table of a node, from `ser outputs`.
+fn predictions_table(ws: &Workspace, node: &str) -> ser::artifact::Table {
+    let listing = ws.ok(&["outputs", node]);
+    let path = listing
+        .lines()
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .find(|cols| cols[0] == node && cols[1] == "predictions")
+        .unwrap_or_else(|| panic!("no predictions of {node}: {listing}"))[2]
+        .to_string();
+    ser::artifact::parquet_read::from_parquet(std::fs::read(path).unwrap()).unwrap()
+}
+
+/// An ensemble end to end: its node averages its members' probabilities
+/// (a classic member without them counts as a one-hot vote), is evaluated
+/// and compared like any experiment, and reruns only when a member's
+/// predictions change.
+#[test]
+fn an_ensemble_averages_its_members_and_reruns_with_them() {
+    let ws = Workspace::new(8);
+    let tiny = "epochs: 2, hidden: 8, layers: 1, validation_speakers: 1";
+    std::fs::write(
+        ws.path("pipeline.yaml"),
+        format!(
+            "corpus: {{kind: ravdess, path: corpus}}\n\
+             extract: {{n_mfcc: 20, functionals: [mean, std]}}\n\
+             protocols:\n  two: {{kind: folds_file, path: folds.json, key: two}}\n\
+             models:\n\
+             \x20 lr: {{kind: logistic_regression}}\n\
+             \x20 mlp: {{kind: mlp, {tiny}}}\n\
+             \x20 mlp2: {{kind: mlp, {tiny}, seed: 1}}\n\
+             experiments:\n\
+             \x20 - {{features: [mfcc], models: [lr, mlp, mlp2], protocols: [two]}}\n\
+             ensembles:\n\
+             \x20 trio: {{members: [mfcc/none/mlp, mfcc/none/mlp2, mfcc/none/lr], protocols: [two]}}\n\
+             \x20 best: {{members: [mfcc/none/mlp, mfcc/none/mlp2], keep_best: 1, protocols: [two]}}\n"
+        ),
+    )
+    .unwrap();
+    let first = ws.ok(&["run"]);
+    let ran = ran_nodes(&first);
+    for node in [
+        "train:ensemble/mean/trio@two",
+        "evaluate:ensemble/mean/trio@two",
+    ] {
+        assert!(
+            ran.iter().any(|n| n == node),
+            "{node} did not run:\n{first}"
+        );
+    }
+    let metrics = ws.ok(&["metrics", "--json"]);
+    let row: serde_json::Value = metrics
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["experiment"] == "ensemble/mean/trio")
+        .unwrap_or_else(|| panic!("no ensemble row:\n{metrics}"));
+    assert_eq!(row["n_test"], 32, "{row}");
+    assert_eq!(row["features"], "ensemble", "{row}");
+
+    // The combined scores are the mean of the members' (lr one-hot).
+    let mlp = predictions_table(&ws, "train:mfcc/none/mlp@two");
+    let mlp2 = predictions_table(&ws, "train:mfcc/none/mlp2@two");
+    let lr = predictions_table(&ws, "train:mfcc/none/lr@two");
+    let trio = predictions_table(&ws, "train:ensemble/mean/trio@two");
+    let classes: Vec<String> = trio
+        .columns
+        .iter()
+        .filter_map(|(n, _)| n.strip_prefix("p_").map(String::from))
+        .collect();
+    assert!(classes.len() >= 2, "{classes:?}");
+    assert!(lr.columns.iter().all(|(n, _)| !n.starts_with("p_")));
+    let ids = trio.utf8("id").unwrap();
+    let row_of = |t: &ser::artifact::Table, id: &str| {
+        t.utf8("id").unwrap().iter().position(|i| i == id).unwrap()
+    };
+    let predicted = trio.utf8("predicted").unwrap();
+    for (r, id) in ids.iter().enumerate() {
+        let mut best = (f64::NEG_INFINITY, String::new());
+        for class in &classes {
+            let p = |t: &ser::artifact::Table| t.f64(&format!("p_{class}")).unwrap()[row_of(t, id)];
+            let vote = (lr.utf8("predicted").unwrap()[row_of(&lr, id)] == *class) as u8 as f64;
+            let expected = (p(&mlp) + p(&mlp2) + vote) / 3.0;
+            let got = trio.f64(&format!("p_{class}")).unwrap()[r];
+            assert!(
+                (got - expected).abs() < 1e-5,
+                "{id} {class}: {got} vs {expected}"
+            );
+            if expected > best.0 {
+                best = (expected, class.clone());
+            }
+        }
+        assert_eq!(predicted[r], best.1, "{id}");
+    }
+    // keep_best: 1 takes, per fold, the member whose network did better on
+    // that fold's validation speakers.
+    let best = predictions_table(&ws, "train:ensemble/mean/best@two");
+    let validation = |node: &str| -> std::collections::BTreeMap<String, f64> {
+        artifact(&ws, node, "models", &[])["folds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["fold"].as_str().unwrap().to_string(),
+                    f["net"]["best_validation_ua"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (v1, v2) = (
+        validation("train:mfcc/none/mlp@two"),
+        validation("train:mfcc/none/mlp2@two"),
+    );
+    let best_ids = best.utf8("id").unwrap();
+    for (r, (id, fold)) in best_ids.iter().zip(best.utf8("fold").unwrap()).enumerate() {
+        let chosen = if v2[&fold] > v1[&fold] { &mlp2 } else { &mlp };
+        for class in &classes {
+            let column = format!("p_{class}");
+            let want = chosen.f64(&column).unwrap()[row_of(chosen, id)];
+            let got = best.f64(&column).unwrap()[r];
+            assert!((got - want).abs() < 1e-6, "{id} {class}: {got} vs {want}");
+        }
+    }
+
+    // compare reads it like any experiment.
+    let compared = ws.ok(&["compare", "ensemble/mean/trio", "mfcc/none/mlp"]);
+    assert!(compared.contains("32 test utterances"), "{compared}");
+
+    // A cache made before networks kept probabilities: its fold records
+    // get them from the kept weights, without training again. The
+    // records' n_train is set to a sentinel that a retraining would
+    // overwrite; the node records are removed so the train nodes rerun.
+    let records = |dir: &str| -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![ws.path(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    out.push(e.path());
+                }
+            }
+        }
+        out
+    };
+    let fold_records = records(".ser/items/train-deep");
+    assert_eq!(fold_records.len(), 4, "{fold_records:?}");
+    for path in &fold_records {
+        let mut r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        assert!(
+            r["probabilities"].as_array().is_some_and(|p| !p.is_empty()),
+            "{r}"
+        );
+        r.as_object_mut().unwrap().remove("probabilities");
+        r["n_train"] = 999_999.into();
+        std::fs::write(path, serde_json::to_vec(&r).unwrap()).unwrap();
+    }
+    for path in records(".ser/records/train") {
+        let text = std::fs::read_to_string(&path).unwrap();
+        if text.contains("\"train:mfcc/none/mlp") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let refilled = ran_nodes(&ws.ok(&["run"]));
+    // The same probabilities leave trio fresh; best also reads the
+    // members' models, whose n_train the sentinel changed.
+    assert!(
+        refilled.iter().any(|n| n == "train:mfcc/none/mlp@two")
+            && !refilled.iter().any(|n| n.contains("ensemble/mean/trio")),
+        "{refilled:?}"
+    );
+    let models = artifact(&ws, "train:mfcc/none/mlp@two", "models", &[]);
+    for fold in models["folds"].as_array().unwrap() {
+        assert_eq!(fold["n_train"], 999_999, "retrained: {fold}");
+    }
+    assert_eq!(predictions_table(&ws, "train:mfcc/none/mlp@two"), mlp);
+
+    // Fresh on rerun; a member's change reruns that member and the
+    // ensemble, nothing else; an ensemble-only change trains nothing.
+    assert!(ran_nodes(&ws.ok(&["run"])).is_empty());
+    let changed = ran_nodes(&ws.ok(&["run", "--set", "models.mlp.hidden=6"]));
+    let mut trained: Vec<&str> = changed
+        .iter()
+        .filter(|n| n.starts_with("train:"))
+        .map(String::as_str)
+        .collect();
+    trained.sort();
+    assert_eq!(
+        trained,
+        [
+            "train:ensemble/mean/best@two",
+            "train:ensemble/mean/trio@two",
+            "train:mfcc/none/mlp@two"
+        ],
+        "{changed:?}"
+    );
+    let voted = ran_nodes(&ws.ok(&[
+        "run",
+        "--set",
+        "models.mlp.hidden=6",
+        "--set",
+        "ensembles.trio.combine=vote",
+    ]));
+    assert!(
+        voted.iter().any(|n| n == "train:ensemble/vote/trio@two")
+            && voted
+                .iter()
+                .all(|n| !n.starts_with("train:mfcc") && !n.starts_with("extract")),
+        "{voted:?}"
+    );
+
+    // A member that is no cell of the matrices is named.
+    let err = ws.ser(&[
+        "run",
+        "--set",
+        "ensembles.trio.members=[mfcc/none/mlp, mfcc/none/svm]",
+    ]);
+    let err = String::from_utf8_lossy(&err.stderr).to_string();
+    assert!(
+        err.contains("ensembles.trio.members: mfcc/none/svm is not an experiment"),
+        "{err}"
+    );
+}

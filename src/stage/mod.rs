@@ -8,6 +8,7 @@
 //! extracts ten files.
 
 pub mod augment;
+pub mod ensemble;
 pub mod evaluate;
 pub mod extract;
 pub mod folds;

@@ -42,7 +42,7 @@ use crate::artifact::{ColumnData, Table, parquet_read, parquet_write};
 /// smartcore's).
 fn code_version_of(model: &ModelSpec) -> u32 {
     if let Some((kind, _)) = model.deep() {
-        return super::train_deep::code_version(kind);
+        return super::train_deep::node_code_version(kind);
     }
     match model {
         ModelSpec::Svm { .. } | ModelSpec::Knn { .. } | ModelSpec::RandomForest { .. } => 2,

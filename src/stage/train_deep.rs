@@ -29,10 +29,19 @@ use ser_evaluate::leak::{self, TrainingRow};
 
 use super::train::{class_indices, feature_columns, selected_columns, train_artifacts};
 use super::{Context, Inputs, Outputs, item_key};
-use crate::artifact::{Table, npy, parquet_read};
+use crate::artifact::{ColumnData, Table, npy, parquet_read};
+
+/// The train node's version for a deep kind: the fold records' version
+/// plus the predictions table's. The table gained `p_<class>` columns
+/// (table version 1), which reruns the nodes, not their trainings: the fold
+/// records keep their keys and get the probabilities from their weights.
+pub(super) fn node_code_version(kind: DeepKind) -> u32 {
+    const PREDICTIONS_TABLE_VERSION: u32 = 1;
+    code_version(kind) + 100 * PREDICTIONS_TABLE_VERSION
+}
 
 /// The deep path's code version for a network kind, in each fold's cache
-/// key and (through the train stage's) in the node's: bumped per kind when
+/// key and (through [`node_code_version`]) in the node's: bumped per kind when
 /// the numbers it trains to change, so only those nodes rerun.
 /// 2: recurrent cells skip the mask on steps every sequence covers (the
 /// GRU takes one sigmoid over its reset and update gates).
@@ -61,6 +70,11 @@ struct FoldRecord {
     weights: String,
     /// (row index among the corpus's utterances, predicted class index).
     predictions: Vec<(usize, usize)>,
+    /// Class probabilities of the same test rows, in the same order.
+    /// Records made before they were kept have none; the node computes them
+    /// from the kept weights once (no retraining) and rewrites the record.
+    #[serde(default)]
+    probabilities: Vec<Vec<f32>>,
     n_train: usize,
     n_augmented: usize,
 }
@@ -169,6 +183,7 @@ pub fn run(
 
     let mut models = Vec::new();
     let mut predictions: Vec<(usize, String, usize)> = Vec::new();
+    let mut probabilities: Vec<Vec<f32>> = Vec::new();
     let (mut items, mut refs) = (Vec::new(), Vec::new());
     for fold in &folds {
         let columns = match &selection {
@@ -192,7 +207,21 @@ pub fn run(
         );
         let path = ctx.cache.item_record_path("train-deep", &key);
         let record = match ctx.cache.read_json::<FoldRecord>(&path) {
-            Some(r) if ctx.cache.has_object(&r.weights) => r,
+            Some(r) if ctx.cache.has_object(&r.weights) && !r.probabilities.is_empty() => r,
+            Some(mut r) if ctx.cache.has_object(&r.weights) => {
+                let selected;
+                let rows = match columns {
+                    Some(c) => {
+                        selected = load_rows(ctx, &table_object, input, Some(c))?;
+                        &selected
+                    }
+                    None => &all_rows,
+                };
+                r.probabilities = probabilities_from_weights(ctx, &r, rows)
+                    .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
+                ctx.cache.write_json(&path, &r)?;
+                r
+            }
             _ => {
                 let selected;
                 let rows = match columns {
@@ -231,12 +260,20 @@ pub fn run(
             "n_train": record.n_train,
             "n_augmented": record.n_augmented,
         }));
+        anyhow::ensure!(
+            record.probabilities.len() == record.predictions.len(),
+            "fold {}: {} probability rows for {} predictions in record {key}",
+            fold.name,
+            record.probabilities.len(),
+            record.predictions.len()
+        );
         predictions.extend(
             record
                 .predictions
                 .iter()
                 .map(|&(i, p)| (i, fold.name.clone(), p)),
         );
+        probabilities.extend(record.probabilities.iter().cloned());
     }
 
     let rows = &all_rows;
@@ -273,6 +310,7 @@ pub fn run(
                 .map(|p| classes[p.2].clone())
                 .collect::<Vec<_>>(),
         );
+    let table = with_probabilities(table, &classes, &probabilities);
     let best_epochs: Vec<Value> = models
         .iter()
         .map(|m| m["net"]["best_epoch"].clone())
@@ -365,13 +403,49 @@ fn train_fold(
     bar.finish_and_clear();
     let test_examples: Vec<Example> = test.iter().map(|&i| rows.examples[i].clone()).collect();
     let test_speakers: Vec<String> = test.iter().map(|&i| rows.speakers[i].clone()).collect();
+    let probabilities = net.probabilities(&test_examples, &test_speakers)?;
     let predicted = net.predict(&test_examples, &test_speakers)?;
     let weights = ctx.cache.put_object(&net.weights, "bpk")?;
     Ok(FoldRecord {
         net: serde_json::to_value(&net)?,
         weights,
         predictions: test.into_iter().zip(predicted).collect(),
+        probabilities,
         n_train: train.len(),
         n_augmented,
     })
 }
+
+/// The test rows' class probabilities of a record kept before they were:
+/// its network rebuilt from the kept weights and run on the same rows.
+fn probabilities_from_weights(
+    ctx: &Context,
+    record: &FoldRecord,
+    rows: &Rows,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut net: TrainedNet = serde_json::from_value(record.net.clone())?;
+    net.weights = ctx.cache.read_object(&record.weights)?;
+    let test: Vec<usize> = record.predictions.iter().map(|&(i, _)| i).collect();
+    let examples: Vec<Example> = test.iter().map(|&i| rows.examples[i].clone()).collect();
+    let speakers: Vec<String> = test.iter().map(|&i| rows.speakers[i].clone()).collect();
+    Ok(net.probabilities(&examples, &speakers)?)
+}
+
+/// A predictions table with one `p_<class>` column per class (the
+/// probabilities ensembles average), in class order.
+pub(super) fn with_probabilities(
+    mut table: Table,
+    classes: &[String],
+    probabilities: &[Vec<f32>],
+) -> Table {
+    for (c, class) in classes.iter().enumerate() {
+        table = table.with(
+            &format!("{PROBABILITY_PREFIX}{class}"),
+            ColumnData::Float64(probabilities.iter().map(|row| row[c] as f64).collect()),
+        );
+    }
+    table
+}
+
+/// Prefix of a predictions table's probability columns.
+pub const PROBABILITY_PREFIX: &str = "p_";

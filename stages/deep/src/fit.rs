@@ -400,6 +400,20 @@ fn argmax_rows(logits: &[f32], classes: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Softmax of each row, in f64 so that large logits neither overflow nor
+/// lose the small probabilities.
+fn softmax_rows(logits: &[f32], classes: usize) -> Vec<Vec<f32>> {
+    logits
+        .chunks_exact(classes)
+        .map(|row| {
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+            let exp: Vec<f64> = row.iter().map(|&v| (v as f64 - max).exp()).collect();
+            let total: f64 = exp.iter().sum();
+            exp.iter().map(|&e| (e / total) as f32).collect()
+        })
+        .collect()
+}
+
 fn mean_cross_entropy(logits: &[f32], truth: &[usize], classes: usize) -> f64 {
     let total: f64 = logits
         .chunks_exact(classes)
@@ -454,6 +468,20 @@ impl TrainedNet {
         .0)
     }
 
+    /// Class probabilities per example (softmax of the logits; one row of
+    /// `classes` values per example, each summing to 1). Ensembles average
+    /// these across networks.
+    pub fn probabilities(
+        &self,
+        examples: &[Example],
+        speakers: &[String],
+    ) -> Result<Vec<Vec<f32>>, DeepError> {
+        Ok(softmax_rows(
+            &self.logits(examples, speakers)?,
+            self.classes,
+        ))
+    }
+
     /// The predicted class of each example.
     pub fn predict(
         &self,
@@ -495,6 +523,14 @@ mod tests {
         assert_eq!(lrs[2], 1.0);
         assert!(lrs.windows(2).skip(2).all(|w| w[1] < w[0]));
         assert!(lrs[9] < 0.05);
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one_without_overflow() {
+        let rows = softmax_rows(&[1.0, 1.0, 1.0, 1000.0, -1000.0, 1000.0], 3);
+        assert_eq!(rows[0], [1.0 / 3.0; 3]);
+        assert_eq!(rows[1], [0.5, 0.0, 0.5]);
+        assert!(rows.iter().all(|r| r.iter().all(|p| p.is_finite())));
     }
 
     #[test]

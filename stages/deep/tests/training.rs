@@ -70,6 +70,19 @@ fn every_network_memorises_sixteen_examples() {
         );
         assert!(loss < 0.1, "{kind:?} did not memorise: loss {loss}");
         assert_eq!(predicted, y, "{kind:?}");
+        // Probabilities are the same network's: rows sum to one, their
+        // argmax is the prediction, and a memorised label is near certain.
+        let probabilities = net.probabilities(&x, &s).unwrap();
+        for (row, &label) in probabilities.iter().zip(&y) {
+            assert_eq!(row.len(), 4);
+            assert!(
+                (row.iter().sum::<f32>() - 1.0).abs() < 1e-5,
+                "{kind:?}: {row:?}"
+            );
+            let top = (0..4).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+            assert_eq!(top, label, "{kind:?}: {row:?}");
+            assert!(row[label] > 0.5, "{kind:?}: {row:?}");
+        }
     }
 }
 

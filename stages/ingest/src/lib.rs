@@ -126,6 +126,8 @@ fn check_samples(mono: &[f32]) -> Result<(), IngestError> {
 /// eight independent lanes. It runs over every decoded sample before
 /// resampling, and a sample-at-a-time loop that returns at the first bad
 /// sample can't be vectorised.
+// x - x below is the point (see the comment there), not a slip.
+#[allow(clippy::eq_op)]
 fn peak_and_finite(samples: &[f32]) -> (f32, bool) {
     const LANES: usize = 8;
     let split = samples.len() - samples.len() % LANES;

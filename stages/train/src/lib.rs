@@ -34,6 +34,9 @@
 //! positive and negative C per binary machine) and XGBoost (sample
 //! weights). The logistic regression, naive Bayes, k-NN and the forest
 //! take none here, so they reject the key rather than ignore it.
+//!
+//! [`ensemble`] combines trained models' class scores (soft or hard
+//! voting); it fits nothing.
 
 use std::collections::BTreeMap;
 
@@ -46,6 +49,7 @@ use ser_deep::{DeepKind, DeepParams};
 use serde::{Deserialize, Serialize};
 
 mod distance;
+pub mod ensemble;
 pub mod grid;
 mod knn;
 mod svm;

@@ -1,0 +1,357 @@
+//! The ensemble node: its members' predictions combined
+//! ([`ser_train::ensemble`]), written as a train node's predictions table
+//! so that evaluate, `ser compare` and `ser report` read it as one.
+//!
+//! Inputs: each member's train node (`member0`, `member1`, ...), its
+//! `predictions` only. A member's class scores are its `p_<class>` columns
+//! (the deep models keep their softmax probabilities there); a member
+//! without them (the classic models keep labels only) takes part with a
+//! one-hot row of its predicted class, i.e. as one vote. The members must
+//! have predicted the same utterances with the same folds and labels: they
+//! are cells of one protocol on one corpus.
+//!
+//! With `keep_best: N`, each fold combines only the N members whose
+//! networks scored the highest validation UA in that fold (on speakers held
+//! out of its training set, read from each member's `models`), so choosing
+//! members never looks at test speakers; the summary lists the choice.
+//!
+//! Output: `predictions` (id, speaker, fold, label, predicted and the
+//! combined `p_<class>` scores, in the first member's row order) and
+//! `params` (the ensemble's settings). Nothing is fitted, so the node
+//! costs a few table reads; it reruns when a member's predictions change.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Value, json};
+
+use ser_train::ensemble::{self, Combine};
+
+use super::train_deep::{PROBABILITY_PREFIX, with_probabilities};
+use super::{Context, Inputs, Outputs, Stage};
+use crate::artifact::{Table, parquet_read, parquet_write};
+
+const CODE_VERSION: u32 = 1;
+
+pub struct EnsembleStage {
+    /// Experiment names, in the order of the `member<i>` roles.
+    pub members: Vec<String>,
+    pub combine: Combine,
+    pub weights: Option<Vec<f64>>,
+    /// Per fold, only the members with the highest validation UA.
+    pub keep_best: Option<usize>,
+}
+
+impl EnsembleStage {
+    /// The input role of the `i`-th member.
+    pub fn role(i: usize) -> String {
+        format!("member{i}")
+    }
+}
+
+/// One member's predictions, keyed for alignment.
+struct MemberTable {
+    ids: Vec<String>,
+    speakers: Vec<String>,
+    folds: Vec<String>,
+    labels: Vec<String>,
+    predicted: Vec<String>,
+    /// (class, its score per row), when the member kept probabilities.
+    probabilities: Option<Vec<(String, Vec<f64>)>>,
+}
+
+impl MemberTable {
+    fn read(table: &Table) -> anyhow::Result<MemberTable> {
+        let probability_columns: Vec<String> = table
+            .columns
+            .iter()
+            .filter_map(|(name, _)| name.strip_prefix(PROBABILITY_PREFIX).map(String::from))
+            .collect();
+        let probabilities = if probability_columns.is_empty() {
+            None
+        } else {
+            Some(
+                probability_columns
+                    .into_iter()
+                    .map(|class| {
+                        let values = table.f64(&format!("{PROBABILITY_PREFIX}{class}"))?;
+                        Ok((class, values))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+            )
+        };
+        Ok(MemberTable {
+            ids: table.utf8("id")?,
+            speakers: table.utf8("speaker")?,
+            folds: table.utf8("fold")?,
+            labels: table.utf8("label")?,
+            predicted: table.utf8("predicted")?,
+            probabilities,
+        })
+    }
+
+    /// Class scores per row of `order` (row indices into this table), over
+    /// `classes`.
+    fn scores(&self, order: &[usize], classes: &[String]) -> anyhow::Result<Vec<Vec<f64>>> {
+        let class_index = |c: &str| {
+            classes
+                .binary_search_by(|k| k.as_str().cmp(c))
+                .map_err(|_| anyhow::anyhow!("class {c} is not among the labels"))
+        };
+        match &self.probabilities {
+            Some(columns) => {
+                let mut by_class: Vec<Option<&Vec<f64>>> = vec![None; classes.len()];
+                for (class, values) in columns {
+                    by_class[class_index(class)?] = Some(values);
+                }
+                Ok(order
+                    .iter()
+                    .map(|&r| by_class.iter().map(|v| v.map_or(0.0, |v| v[r])).collect())
+                    .collect())
+            }
+            None => order
+                .iter()
+                .map(|&r| {
+                    Ok(ensemble::one_hot(
+                        class_index(&self.predicted[r])?,
+                        classes.len(),
+                    ))
+                })
+                .collect(),
+        }
+    }
+}
+
+impl EnsembleStage {
+    /// Each fold's rows combined over the `keep` members that did best on
+    /// that fold's validation speakers; with the members kept per fold.
+    fn combine_best(
+        &self,
+        ctx: &Context,
+        inputs: &Inputs,
+        keep: usize,
+        folds: &[String],
+        member_scores: &[Vec<Vec<f64>>],
+    ) -> anyhow::Result<(ensemble::Combined, Value)> {
+        // validation[m][fold name]
+        let mut validation: Vec<BTreeMap<String, f64>> = Vec::new();
+        for (i, member) in self.members.iter().enumerate() {
+            let models: Value = serde_json::from_slice(
+                &ctx.cache
+                    .read_object(inputs.file(&Self::role(i), "models")?)?,
+            )?;
+            let mut by_fold = BTreeMap::new();
+            for fold in models["folds"].as_array().into_iter().flatten() {
+                let name = fold["fold"].as_str().unwrap_or_default().to_string();
+                let Some(ua) = fold["net"]["best_validation_ua"].as_f64() else {
+                    anyhow::bail!(
+                        "member {member}, fold {name}: no validation UA to rank by (keep_best \
+                         needs deep models trained with validation speakers)"
+                    );
+                };
+                by_fold.insert(name, ua);
+            }
+            validation.push(by_fold);
+        }
+        let rows = folds.len();
+        let classes = member_scores[0].first().map_or(0, Vec::len);
+        let mut combined = ensemble::Combined {
+            predicted: vec![0; rows],
+            scores: vec![vec![0.0; classes]; rows],
+        };
+        let mut fold_names: Vec<&String> = folds.iter().collect();
+        fold_names.sort();
+        fold_names.dedup();
+        let mut kept = Vec::new();
+        for fold in fold_names {
+            let ua: Vec<f64> = self
+                .members
+                .iter()
+                .zip(&validation)
+                .map(|(member, by_fold)| {
+                    by_fold.get(fold).copied().ok_or_else(|| {
+                        anyhow::anyhow!("member {member} has no network for fold {fold}")
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let best = ensemble::best_members(&ua, keep);
+            let fold_rows: Vec<usize> = (0..rows).filter(|&r| &folds[r] == fold).collect();
+            let scores: Vec<Vec<Vec<f64>>> = best
+                .iter()
+                .map(|&m| {
+                    fold_rows
+                        .iter()
+                        .map(|&r| member_scores[m][r].clone())
+                        .collect()
+                })
+                .collect();
+            let weights: Option<Vec<f64>> = self
+                .weights
+                .as_ref()
+                .map(|w| best.iter().map(|&m| w[m]).collect());
+            let part = ensemble::combine(&scores, weights.as_deref(), self.combine)
+                .map_err(|e| anyhow::anyhow!("fold {fold}: {e}"))?;
+            for (k, &r) in fold_rows.iter().enumerate() {
+                combined.predicted[r] = part.predicted[k];
+                combined.scores[r] = part.scores[k].clone();
+            }
+            kept.push(json!({
+                "fold": fold,
+                "members": best.iter().map(|&m| &self.members[m]).collect::<Vec<_>>(),
+                "validation_ua": best.iter().map(|&m| ua[m]).collect::<Vec<_>>(),
+            }));
+        }
+        Ok((combined, Value::Array(kept)))
+    }
+}
+
+impl Stage for EnsembleStage {
+    fn stage(&self) -> &'static str {
+        "ensemble"
+    }
+
+    fn code_version(&self) -> u32 {
+        CODE_VERSION
+    }
+
+    fn params(&self) -> Value {
+        let mut params =
+            json!({ "members": self.members, "combine": self.combine, "weights": self.weights });
+        // Only when set, so ensembles without it keep their keys.
+        if let Some(keep) = self.keep_best {
+            params["keep_best"] = json!(keep);
+        }
+        params
+    }
+
+    fn reads(&self, role: &str) -> &'static [&'static str] {
+        match (role.starts_with("member"), self.keep_best) {
+            // The validation UA to rank by is in each fold's network record.
+            (true, Some(_)) => &["predictions", "models"],
+            (true, None) => &["predictions"],
+            (false, _) => &[],
+        }
+    }
+
+    fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
+        let mut tables = Vec::with_capacity(self.members.len());
+        for (i, member) in self.members.iter().enumerate() {
+            let object = inputs.file(&Self::role(i), "predictions")?;
+            let table = parquet_read::from_parquet(ctx.cache.read_object(object)?)?;
+            tables.push(
+                MemberTable::read(&table).map_err(|e| anyhow::anyhow!("member {member}: {e:#}"))?,
+            );
+        }
+        let first = &tables[0];
+        let mut classes: Vec<String> = tables
+            .iter()
+            .flat_map(|t| t.labels.iter().chain(&t.predicted))
+            .cloned()
+            .collect();
+        classes.sort();
+        classes.dedup();
+        // Every member's rows in the first member's order.
+        let mut member_scores = Vec::with_capacity(tables.len());
+        for (member, table) in self.members.iter().zip(&tables) {
+            let row_of: HashMap<&str, usize> = table
+                .ids
+                .iter()
+                .enumerate()
+                .map(|(r, id)| (id.as_str(), r))
+                .collect();
+            anyhow::ensure!(
+                row_of.len() == table.ids.len() && table.ids.len() == first.ids.len(),
+                "member {member} predicted {} utterances ({} distinct), {} predicted {}; \
+                 members must be experiments of one protocol on one corpus",
+                table.ids.len(),
+                row_of.len(),
+                self.members[0],
+                first.ids.len()
+            );
+            let mut order = Vec::with_capacity(first.ids.len());
+            for (r, id) in first.ids.iter().enumerate() {
+                let Some(&m) = row_of.get(id.as_str()) else {
+                    anyhow::bail!(
+                        "member {member} has no prediction for {id}, which {} has",
+                        self.members[0]
+                    );
+                };
+                anyhow::ensure!(
+                    table.folds[m] == first.folds[r] && table.labels[m] == first.labels[r],
+                    "utterance {id} is in fold {} with label {} for {member} but fold {} with \
+                     label {} for {}",
+                    table.folds[m],
+                    table.labels[m],
+                    first.folds[r],
+                    first.labels[r],
+                    self.members[0]
+                );
+                order.push(m);
+            }
+            member_scores.push(table.scores(&order, &classes)?);
+        }
+        let (combined, kept) = match self.keep_best {
+            None => (
+                ensemble::combine(&member_scores, self.weights.as_deref(), self.combine)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                Value::Null,
+            ),
+            Some(keep) => self.combine_best(ctx, inputs, keep, &first.folds, &member_scores)?,
+        };
+        let probabilities: Vec<Vec<f32>> = combined
+            .scores
+            .iter()
+            .map(|row| row.iter().map(|&p| p as f32).collect())
+            .collect();
+        let predictions = Table::new()
+            .strings("id", &first.ids)
+            .strings("speaker", &first.speakers)
+            .strings("fold", &first.folds)
+            .strings("label", &first.labels)
+            .strings(
+                "predicted",
+                combined.predicted.iter().map(|&c| classes[c].as_str()),
+            );
+        let predictions = with_probabilities(predictions, &classes, &probabilities);
+        // How often the ensemble's choice differs from each member's: an
+        // ensemble that agrees with one member everywhere adds nothing.
+        let members: Vec<Value> = self
+            .members
+            .iter()
+            .zip(&tables)
+            .zip(&member_scores)
+            .map(|((name, table), scores)| {
+                let changed = scores
+                    .iter()
+                    .zip(&combined.predicted)
+                    .filter(|&(row, &c)| {
+                        let top = (0..row.len())
+                            .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a)))
+                            .unwrap_or(0);
+                        top != c
+                    })
+                    .count();
+                json!({
+                    "experiment": name,
+                    "probabilities": table.probabilities.is_some(),
+                    "changed": changed,
+                })
+            })
+            .collect();
+        let cache = &ctx.cache;
+        let files = BTreeMap::from([
+            (
+                "predictions".to_string(),
+                cache.put_object(&parquet_write::to_parquet(&predictions)?, "parquet")?,
+            ),
+            (
+                "params".to_string(),
+                cache.put_object(&serde_json::to_vec_pretty(&self.params())?, "json")?,
+            ),
+        ]);
+        Ok(Outputs {
+            files,
+            summary: json!({ "classes": classes, "members": members, "kept": kept }),
+            ..Default::default()
+        })
+    }
+}

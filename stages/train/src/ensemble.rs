@@ -1,0 +1,229 @@
+//! Ensembles: several trained models' predictions for the same test
+//! utterances combined into one.
+//!
+//! Nothing is fitted: an ensemble reads its members' class scores (a deep
+//! network's softmax probabilities; a one-hot of the predicted class for a
+//! model that keeps no probabilities) and combines them row by row.
+//!
+//! - `mean` averages the members' scores (weighted when weights are given)
+//!   and predicts the top class: soft voting.
+//! - `vote` gives each member's predicted class the member's weight and
+//!   predicts the class with most; ties go to the higher mean score, then
+//!   to the first class.
+//!
+//! Either way the combined scores are returned normalised to sum to one,
+//! so an ensemble's output reads like a member's. [`best_members`] picks,
+//! per fold, the members that did best on held-out training speakers.
+
+use serde::{Deserialize, Serialize};
+
+/// How members' scores become one prediction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Combine {
+    /// Weighted mean of the members' class scores (soft voting).
+    #[default]
+    Mean,
+    /// Weighted count of the members' predicted classes (hard voting).
+    Vote,
+}
+
+impl Combine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Combine::Mean => "mean",
+            Combine::Vote => "vote",
+        }
+    }
+}
+
+/// The combined prediction of each row and its class scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Combined {
+    pub predicted: Vec<usize>,
+    pub scores: Vec<Vec<f64>>,
+}
+
+/// Combine `members[m][row][class]` scores. Every member must score the
+/// same rows over the same classes; `weights` (one per member, default
+/// equal) must be non-negative with a positive sum.
+pub fn combine(
+    members: &[Vec<Vec<f64>>],
+    weights: Option<&[f64]>,
+    mode: Combine,
+) -> Result<Combined, String> {
+    let Some(first) = members.first() else {
+        return Err("an ensemble needs at least one member".into());
+    };
+    let rows = first.len();
+    let classes = first.first().map_or(0, Vec::len);
+    for (m, member) in members.iter().enumerate() {
+        if member.len() != rows {
+            return Err(format!(
+                "member {m} scores {} rows, member 0 scores {rows}",
+                member.len()
+            ));
+        }
+        if let Some(row) = member.iter().position(|r| r.len() != classes) {
+            return Err(format!(
+                "member {m} row {row} has {} class scores, expected {classes}",
+                member[row].len()
+            ));
+        }
+    }
+    let equal = vec![1.0; members.len()];
+    let weights = weights.unwrap_or(&equal);
+    if weights.len() != members.len() {
+        return Err(format!(
+            "{} weights for {} members",
+            weights.len(),
+            members.len()
+        ));
+    }
+    if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || weights.iter().sum::<f64>() <= 0.0 {
+        return Err(format!(
+            "weights must be non-negative with a positive sum, got {weights:?}"
+        ));
+    }
+    let mut predicted = Vec::with_capacity(rows);
+    let mut scores = Vec::with_capacity(rows);
+    for row in 0..rows {
+        let mut mean = vec![0.0; classes];
+        let mut votes = vec![0.0; classes];
+        for (member, &w) in members.iter().zip(weights) {
+            let r = &member[row];
+            for (c, &s) in r.iter().enumerate() {
+                mean[c] += w * s;
+            }
+            votes[top(r, None)] += w;
+        }
+        let total: f64 = mean.iter().sum();
+        if total > 0.0 {
+            mean.iter_mut().for_each(|s| *s /= total);
+        }
+        let best = match mode {
+            Combine::Mean => top(&mean, None),
+            Combine::Vote => top(&votes, Some(&mean)),
+        };
+        predicted.push(best);
+        scores.push(match mode {
+            Combine::Mean => mean,
+            Combine::Vote => {
+                let n: f64 = votes.iter().sum();
+                votes.iter().map(|v| v / n).collect()
+            }
+        });
+    }
+    Ok(Combined { predicted, scores })
+}
+
+/// The index of the largest value; ties go to the larger `tie_break`
+/// value, then to the first index.
+fn top(values: &[f64], tie_break: Option<&[f64]>) -> usize {
+    let mut best = 0;
+    for c in 1..values.len() {
+        let better = match values[c].total_cmp(&values[best]) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => tie_break.is_some_and(|t| t[c] > t[best]),
+        };
+        if better {
+            best = c;
+        }
+    }
+    best
+}
+
+/// The members to keep in one fold: the `keep` with the highest validation
+/// UA (ties to the one listed first), in member order. Validation UA is
+/// measured on speakers held out of the fold's training set, so choosing
+/// by it never looks at the fold's test speakers.
+pub fn best_members(validation_ua: &[f64], keep: usize) -> Vec<usize> {
+    let mut ranked: Vec<usize> = (0..validation_ua.len()).collect();
+    ranked.sort_by(|&a, &b| {
+        validation_ua[b]
+            .total_cmp(&validation_ua[a])
+            .then(a.cmp(&b))
+    });
+    ranked.truncate(keep.max(1));
+    ranked.sort_unstable();
+    ranked
+}
+
+/// A one-hot score row: how a member without probabilities takes part.
+pub fn one_hot(class: usize, classes: usize) -> Vec<f64> {
+    let mut row = vec![0.0; classes];
+    row[class] = 1.0;
+    row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_is_soft_voting_and_can_overrule_the_majority() {
+        // Two members lean weakly to class 0, one is sure of class 1: the
+        // mean picks 1, the vote picks 0.
+        let weak = vec![vec![0.55, 0.45]];
+        let sure = vec![vec![0.0, 1.0]];
+        let members = [weak.clone(), weak, sure];
+        let mean = combine(&members, None, Combine::Mean).unwrap();
+        assert_eq!(mean.predicted, [1]);
+        assert!((mean.scores[0][0] - 1.1 / 3.0).abs() < 1e-12);
+        assert!((mean.scores[0].iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        let vote = combine(&members, None, Combine::Vote).unwrap();
+        assert_eq!(vote.predicted, [0]);
+        assert_eq!(vote.scores[0], [2.0 / 3.0, 1.0 / 3.0]);
+    }
+
+    #[test]
+    fn weights_scale_members_and_vote_ties_fall_to_the_mean_score() {
+        let a = vec![vec![0.9, 0.1, 0.0]];
+        let b = vec![vec![0.0, 0.4, 0.6]];
+        // Equal votes for classes 0 and 2; class 0's mean score is higher.
+        let tie = combine(&[a.clone(), b.clone()], None, Combine::Vote).unwrap();
+        assert_eq!(tie.predicted, [0]);
+        // Weighted, b outvotes a.
+        let weighted = combine(&[a, b], Some(&[1.0, 2.0]), Combine::Vote).unwrap();
+        assert_eq!(weighted.predicted, [2]);
+    }
+
+    #[test]
+    fn one_hot_members_make_mean_a_vote() {
+        let members: Vec<Vec<Vec<f64>>> = [0, 2, 2].iter().map(|&c| vec![one_hot(c, 3)]).collect();
+        let mean = combine(&members, None, Combine::Mean).unwrap();
+        assert_eq!(mean.predicted, [2]);
+        assert_eq!(
+            mean.predicted,
+            combine(&members, None, Combine::Vote).unwrap().predicted
+        );
+    }
+
+    #[test]
+    fn best_members_rank_by_validation_and_keep_member_order() {
+        assert_eq!(best_members(&[0.4, 0.6, 0.5, 0.6], 2), [1, 3]);
+        assert_eq!(best_members(&[0.4, 0.6, 0.5, 0.6], 3), [1, 2, 3]);
+        // Ties go to the member listed first; keeping more than there are
+        // keeps all, and at least one is kept.
+        assert_eq!(best_members(&[0.5, 0.5, 0.5], 1), [0]);
+        assert_eq!(best_members(&[0.1, 0.2], 5), [0, 1]);
+        assert_eq!(best_members(&[0.1, 0.2], 0), [1]);
+    }
+
+    #[test]
+    fn mismatched_members_and_bad_weights_are_errors() {
+        let a = vec![vec![0.5, 0.5], vec![1.0, 0.0]];
+        let short = vec![vec![0.5, 0.5]];
+        let err = combine(&[a.clone(), short], None, Combine::Mean).unwrap_err();
+        assert!(err.contains("member 1 scores 1 rows"), "{err}");
+        let narrow = vec![vec![1.0], vec![1.0]];
+        let err = combine(&[a.clone(), narrow], None, Combine::Mean).unwrap_err();
+        assert!(err.contains("member 1 row 0 has 1 class scores"), "{err}");
+        let err = combine(&[a.clone(), a.clone()], Some(&[1.0]), Combine::Mean).unwrap_err();
+        assert!(err.contains("1 weights for 2 members"), "{err}");
+        let err = combine(&[a.clone(), a], Some(&[0.0, -1.0]), Combine::Mean).unwrap_err();
+        assert!(err.contains("non-negative"), "{err}");
+        assert!(combine(&[], None, Combine::Mean).is_err());
+    }
+}
