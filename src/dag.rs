@@ -274,12 +274,7 @@ impl Graph {
                                     },
                                     None,
                                 );
-                                graph.add(
-                                    format!("evaluate:{cell}"),
-                                    vec![("predictions", train)],
-                                    || Box::new(EvaluateStage),
-                                    Some(exp),
-                                );
+                                graph.add_evaluate(&cell, train, exp);
                             }
                         }
                     }
@@ -322,15 +317,20 @@ impl Graph {
                     },
                     None,
                 );
-                graph.add(
-                    format!("evaluate:{cell}"),
-                    vec![("predictions", train)],
-                    || Box::new(EvaluateStage),
-                    Some(exp),
-                );
+                graph.add_evaluate(&cell, train, exp);
             }
         }
         graph
+    }
+
+    /// The evaluate node of a matrix cell (or ensemble), scoring `train`.
+    fn add_evaluate(&mut self, cell: &str, train: usize, exp: Experiment) -> usize {
+        self.add(
+            format!("evaluate:{cell}"),
+            vec![("predictions", train)],
+            || Box::new(EvaluateStage),
+            Some(exp),
+        )
     }
 
     fn index(&self, name: &str) -> Option<usize> {

@@ -145,6 +145,22 @@ fn load_rows(
     })
 }
 
+/// A fold's rows: all of them, or, with a selection, its columns only
+/// (loaded into `selected`, which holds them for the caller).
+fn fold_rows<'a>(
+    ctx: &Context,
+    table_object: &str,
+    input: Input,
+    columns: Option<&[usize]>,
+    all_rows: &'a Rows,
+    selected: &'a mut Option<Rows>,
+) -> anyhow::Result<&'a Rows> {
+    Ok(match columns {
+        Some(c) => selected.insert(load_rows(ctx, table_object, input, Some(c))?),
+        None => all_rows,
+    })
+}
+
 /// The roles a deep model's inputs come in, by what it reads.
 fn roles(input: Input) -> (&'static str, &'static str, &'static str) {
     match input {
@@ -209,28 +225,16 @@ pub fn run(
         let record = match ctx.cache.read_json::<FoldRecord>(&path) {
             Some(r) if ctx.cache.has_object(&r.weights) && !r.probabilities.is_empty() => r,
             Some(mut r) if ctx.cache.has_object(&r.weights) => {
-                let selected;
-                let rows = match columns {
-                    Some(c) => {
-                        selected = load_rows(ctx, &table_object, input, Some(c))?;
-                        &selected
-                    }
-                    None => &all_rows,
-                };
+                let mut selected = None;
+                let rows = fold_rows(ctx, &table_object, input, columns, &all_rows, &mut selected)?;
                 r.probabilities = probabilities_from_weights(ctx, &r, rows)
                     .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
                 ctx.cache.write_json(&path, &r)?;
                 r
             }
             _ => {
-                let selected;
-                let rows = match columns {
-                    Some(c) => {
-                        selected = load_rows(ctx, &table_object, input, Some(c))?;
-                        &selected
-                    }
-                    None => &all_rows,
-                };
+                let mut selected = None;
+                let rows = fold_rows(ctx, &table_object, input, columns, &all_rows, &mut selected)?;
                 let augmented = match &augmented_object {
                     Some(object) => Some(load_rows(ctx, object, input, columns)?),
                     None => None,
