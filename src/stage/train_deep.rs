@@ -407,8 +407,8 @@ fn train_fold(
     bar.finish_and_clear();
     let test_examples: Vec<Example> = test.iter().map(|&i| rows.examples[i].clone()).collect();
     let test_speakers: Vec<String> = test.iter().map(|&i| rows.speakers[i].clone()).collect();
-    let probabilities = net.probabilities(&test_examples, &test_speakers)?;
-    let predicted = net.predict(&test_examples, &test_speakers)?;
+    let (predicted, probabilities) =
+        net.predict_with_probabilities(&test_examples, &test_speakers)?;
     let weights = ctx.cache.put_object(&net.weights, "bpk")?;
     Ok(FoldRecord {
         net: serde_json::to_value(&net)?,

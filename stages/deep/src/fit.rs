@@ -482,6 +482,20 @@ impl TrainedNet {
         ))
     }
 
+    /// The predicted class and the class probabilities of each example,
+    /// from one forward pass.
+    pub fn predict_with_probabilities(
+        &self,
+        examples: &[Example],
+        speakers: &[String],
+    ) -> Result<(Vec<usize>, Vec<Vec<f32>>), DeepError> {
+        let logits = self.logits(examples, speakers)?;
+        Ok((
+            argmax_rows(&logits, self.classes),
+            softmax_rows(&logits, self.classes),
+        ))
+    }
+
     /// The predicted class of each example.
     pub fn predict(
         &self,

@@ -73,6 +73,8 @@ fn every_network_memorises_sixteen_examples() {
         // Probabilities are the same network's: rows sum to one, their
         // argmax is the prediction, and a memorised label is near certain.
         let probabilities = net.probabilities(&x, &s).unwrap();
+        let (again, same) = net.predict_with_probabilities(&x, &s).unwrap();
+        assert_eq!((&again, &same), (&predicted, &probabilities), "{kind:?}");
         for (row, &label) in probabilities.iter().zip(&y) {
             assert_eq!(row.len(), 4);
             assert!(
