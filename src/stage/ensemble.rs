@@ -26,11 +26,12 @@ use serde_json::{Value, json};
 
 use ser_train::ensemble::{self, Combine};
 
-use super::train_deep::{PROBABILITY_PREFIX, with_probabilities};
+use super::train::{PROBABILITY_PREFIX, with_probabilities};
 use super::{Context, Inputs, Outputs, Stage};
 use crate::artifact::{Table, parquet_read, parquet_write};
 
-const CODE_VERSION: u32 = 1;
+// 2: combined scores kept in f64 (were rounded through f32).
+const CODE_VERSION: u32 = 2;
 
 pub struct EnsembleStage {
     /// Experiment names, in the order of the `member<i>` roles.
@@ -122,16 +123,16 @@ impl MemberTable {
 }
 
 impl EnsembleStage {
-    /// Each fold's rows combined over the `keep` members that did best on
-    /// that fold's validation speakers; with the members kept per fold.
-    fn combine_best(
+    /// Per fold, the members to combine (indices, in member order): the
+    /// `keep` whose networks scored the highest validation UA in that fold,
+    /// with the choice for the summary.
+    fn best_by_fold(
         &self,
         ctx: &Context,
         inputs: &Inputs,
         keep: usize,
-        folds: &[String],
-        member_scores: &[Vec<Vec<f64>>],
-    ) -> anyhow::Result<(ensemble::Combined, Value)> {
+        folds: &[&str],
+    ) -> anyhow::Result<(BTreeMap<String, Vec<usize>>, Value)> {
         // validation[m][fold name]
         let mut validation: Vec<BTreeMap<String, f64>> = Vec::new();
         for (i, member) in self.members.iter().enumerate() {
@@ -152,17 +153,8 @@ impl EnsembleStage {
             }
             validation.push(by_fold);
         }
-        let rows = folds.len();
-        let classes = member_scores[0].first().map_or(0, Vec::len);
-        let mut combined = ensemble::Combined {
-            predicted: vec![0; rows],
-            scores: vec![vec![0.0; classes]; rows],
-        };
-        let mut fold_names: Vec<&String> = folds.iter().collect();
-        fold_names.sort();
-        fold_names.dedup();
-        let mut kept = Vec::new();
-        for fold in fold_names {
+        let (mut chosen, mut kept) = (BTreeMap::new(), Vec::new());
+        for &fold in folds {
             let ua: Vec<f64> = self
                 .members
                 .iter()
@@ -174,33 +166,14 @@ impl EnsembleStage {
                 })
                 .collect::<anyhow::Result<_>>()?;
             let best = ensemble::best_members(&ua, keep);
-            let fold_rows: Vec<usize> = (0..rows).filter(|&r| &folds[r] == fold).collect();
-            let scores: Vec<Vec<Vec<f64>>> = best
-                .iter()
-                .map(|&m| {
-                    fold_rows
-                        .iter()
-                        .map(|&r| member_scores[m][r].clone())
-                        .collect()
-                })
-                .collect();
-            let weights: Option<Vec<f64>> = self
-                .weights
-                .as_ref()
-                .map(|w| best.iter().map(|&m| w[m]).collect());
-            let part = ensemble::combine(&scores, weights.as_deref(), self.combine)
-                .map_err(|e| anyhow::anyhow!("fold {fold}: {e}"))?;
-            for (k, &r) in fold_rows.iter().enumerate() {
-                combined.predicted[r] = part.predicted[k];
-                combined.scores[r] = part.scores[k].clone();
-            }
             kept.push(json!({
                 "fold": fold,
                 "members": best.iter().map(|&m| &self.members[m]).collect::<Vec<_>>(),
                 "validation_ua": best.iter().map(|&m| ua[m]).collect::<Vec<_>>(),
             }));
+            chosen.insert(fold.to_string(), best);
         }
-        Ok((combined, Value::Array(kept)))
+        Ok((chosen, Value::Array(kept)))
     }
 }
 
@@ -289,29 +262,54 @@ impl Stage for EnsembleStage {
             }
             member_scores.push(table.scores(&order, &classes)?);
         }
-        let (combined, kept) = match self.keep_best {
-            None => (
-                ensemble::combine(&member_scores, self.weights.as_deref(), self.combine)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?,
-                Value::Null,
-            ),
-            Some(keep) => self.combine_best(ctx, inputs, keep, &first.folds, &member_scores)?,
+        // Each fold is combined over its members: all of them, or with
+        // keep_best those its validation speakers favoured.
+        let mut fold_names: Vec<&str> = first.folds.iter().map(String::as_str).collect();
+        fold_names.sort_unstable();
+        fold_names.dedup();
+        let (chosen, kept) = match self.keep_best {
+            None => {
+                let all: Vec<usize> = (0..self.members.len()).collect();
+                let chosen = fold_names
+                    .iter()
+                    .map(|f| (f.to_string(), all.clone()))
+                    .collect();
+                (chosen, Value::Null)
+            }
+            Some(keep) => self.best_by_fold(ctx, inputs, keep, &fold_names)?,
         };
-        let probabilities: Vec<Vec<f32>> = combined
-            .scores
-            .iter()
-            .map(|row| row.iter().map(|&p| p as f32).collect())
-            .collect();
+        let rows = first.ids.len();
+        let mut predicted = vec![0; rows];
+        let mut scores: Vec<Vec<f64>> = vec![Vec::new(); rows];
+        for (fold, members) in &chosen {
+            let fold_rows: Vec<usize> = (0..rows).filter(|&r| &first.folds[r] == fold).collect();
+            let fold_scores: Vec<Vec<Vec<f64>>> = members
+                .iter()
+                .map(|&m| {
+                    fold_rows
+                        .iter()
+                        .map(|&r| member_scores[m][r].clone())
+                        .collect()
+                })
+                .collect();
+            let weights: Option<Vec<f64>> = self
+                .weights
+                .as_ref()
+                .map(|w| members.iter().map(|&m| w[m]).collect());
+            let part = ensemble::combine(&fold_scores, weights.as_deref(), self.combine)
+                .map_err(|e| anyhow::anyhow!("fold {fold}: {e}"))?;
+            for ((&r, p), row) in fold_rows.iter().zip(part.predicted).zip(part.scores) {
+                predicted[r] = p;
+                scores[r] = row;
+            }
+        }
         let predictions = Table::new()
             .strings("id", &first.ids)
             .strings("speaker", &first.speakers)
             .strings("fold", &first.folds)
             .strings("label", &first.labels)
-            .strings(
-                "predicted",
-                combined.predicted.iter().map(|&c| classes[c].as_str()),
-            );
-        let predictions = with_probabilities(predictions, &classes, &probabilities);
+            .strings("predicted", predicted.iter().map(|&c| classes[c].as_str()));
+        let predictions = with_probabilities(predictions, &classes, &scores);
         // How often the ensemble's choice differs from each member's: an
         // ensemble that agrees with one member everywhere adds nothing.
         let members: Vec<Value> = self
@@ -322,13 +320,8 @@ impl Stage for EnsembleStage {
             .map(|((name, table), scores)| {
                 let changed = scores
                     .iter()
-                    .zip(&combined.predicted)
-                    .filter(|&(row, &c)| {
-                        let top = (0..row.len())
-                            .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a)))
-                            .unwrap_or(0);
-                        top != c
-                    })
+                    .zip(&predicted)
+                    .filter(|&(row, &c)| ensemble::top(row, None) != c)
                     .count();
                 json!({
                     "experiment": name,

@@ -1,7 +1,8 @@
 //! The train node: one model fitted per fold of a protocol on a feature
 //! table, with predictions for each fold's test speakers.
 //!
-//! Outputs: `predictions` (Parquet: id, speaker, fold, label, predicted),
+//! Outputs: `predictions` (Parquet: id, speaker, fold, label, predicted;
+//! deep models add `p_<class>` probabilities),
 //! `models` (JSON: classes and each fold's standardiser and fitted model)
 //! and `params` (JSON: the model spec), saved beside the models so an
 //! artifact says how it was made.
@@ -323,6 +324,25 @@ pub(super) fn train_artifacts(
             cache.put_object(&serde_json::to_vec_pretty(spec)?, "json")?,
         ),
     ]))
+}
+
+/// Prefix of a predictions table's probability columns.
+pub const PROBABILITY_PREFIX: &str = "p_";
+
+/// A predictions table with one `p_<class>` column per class (the scores
+/// ensembles combine), in class order; `scores` has one row per table row.
+pub(super) fn with_probabilities<T: Copy + Into<f64>>(
+    mut table: Table,
+    classes: &[String],
+    scores: &[Vec<T>],
+) -> Table {
+    for (c, class) in classes.iter().enumerate() {
+        table = table.with(
+            &format!("{PROBABILITY_PREFIX}{class}"),
+            ColumnData::Float64(scores.iter().map(|row| row[c].into()).collect()),
+        );
+    }
+    table
 }
 
 /// Grid search in one training fold.

@@ -27,9 +27,11 @@ use ser_deep::{DeepKind, DeepParams, Example, Input, TrainedNet};
 use ser_evaluate::Fold;
 use ser_evaluate::leak::{self, TrainingRow};
 
-use super::train::{class_indices, feature_columns, selected_columns, train_artifacts};
+use super::train::{
+    class_indices, feature_columns, selected_columns, train_artifacts, with_probabilities,
+};
 use super::{Context, Inputs, Outputs, item_key};
-use crate::artifact::{ColumnData, Table, npy, parquet_read};
+use crate::artifact::{Table, npy, parquet_read};
 
 /// The train node's version for a deep kind: the fold records' version
 /// plus the predictions table's. The table gained `p_<class>` columns
@@ -434,22 +436,3 @@ fn probabilities_from_weights(
     let speakers: Vec<String> = test.iter().map(|&i| rows.speakers[i].clone()).collect();
     Ok(net.probabilities(&examples, &speakers)?)
 }
-
-/// A predictions table with one `p_<class>` column per class (the
-/// probabilities ensembles average), in class order.
-pub(super) fn with_probabilities(
-    mut table: Table,
-    classes: &[String],
-    probabilities: &[Vec<f32>],
-) -> Table {
-    for (c, class) in classes.iter().enumerate() {
-        table = table.with(
-            &format!("{PROBABILITY_PREFIX}{class}"),
-            ColumnData::Float64(probabilities.iter().map(|row| row[c] as f64).collect()),
-        );
-    }
-    table
-}
-
-/// Prefix of a predictions table's probability columns.
-pub const PROBABILITY_PREFIX: &str = "p_";

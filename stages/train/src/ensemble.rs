@@ -117,9 +117,9 @@ pub fn combine(
     Ok(Combined { predicted, scores })
 }
 
-/// The index of the largest value; ties go to the larger `tie_break`
-/// value, then to the first index.
-fn top(values: &[f64], tie_break: Option<&[f64]>) -> usize {
+/// The index of the largest value (a row's top class); ties go to the
+/// larger `tie_break` value, then to the first index.
+pub fn top(values: &[f64], tie_break: Option<&[f64]>) -> usize {
     let mut best = 0;
     for c in 1..values.len() {
         let better = match values[c].total_cmp(&values[best]) {
