@@ -47,9 +47,12 @@ pub(super) fn node_code_version(kind: DeepKind) -> u32 {
 /// the numbers it trains to change, so only those nodes rerun.
 /// 2: recurrent cells skip the mask on steps every sequence covers (the
 /// GRU takes one sigmoid over its reset and update gates).
+/// 3: LSTM layers on the CPU are one fused operation (vectorised gate
+/// arithmetic, dropout between layers drawn over the whole sequence).
 pub(super) fn code_version(kind: DeepKind) -> u32 {
     match kind {
-        DeepKind::Lstm | DeepKind::Gru | DeepKind::Crnn | DeepKind::AttentionLstm => 2,
+        DeepKind::Lstm | DeepKind::Crnn | DeepKind::AttentionLstm => 3,
+        DeepKind::Gru => 2,
         _ => 1,
     }
 }

@@ -37,6 +37,7 @@
 
 mod data;
 mod fit;
+mod fused_lstm;
 mod net;
 mod spec;
 

@@ -203,6 +203,16 @@ impl Cell {
         }
     }
 
+    /// The LSTM's parameters for the fused layer.
+    fn weights(&self) -> Option<crate::fused_lstm::LstmWeights> {
+        Some(crate::fused_lstm::LstmWeights {
+            w_ih: self.input.weight.val(),
+            b_ih: self.input.bias.as_ref()?.val(),
+            w_hh: self.hidden.weight.val(),
+            b_hh: self.hidden.bias.as_ref()?.val(),
+        })
+    }
+
     /// Outputs per step (batch x hidden) over `inputs` (one batch x
     /// features tensor per step); `masks[t]`, when given, is (mask, 1 -
     /// mask) for step t, mask (batch x 1) being 1 where step t is a real
@@ -296,6 +306,36 @@ impl Recurrent {
     }
 
     fn forward(&self, x: Tensor<3>, lengths: &[usize]) -> Tensor<3> {
+        match self.forward_fused(&x, lengths) {
+            Some(out) => out,
+            None => self.forward_per_op(x, lengths),
+        }
+    }
+
+    /// LSTM layers on the flex backend as one fused operation each (see
+    /// [`crate::fused_lstm`]); `None` for a GRU or another backend.
+    fn forward_fused(&self, x: &Tensor<3>, lengths: &[usize]) -> Option<Tensor<3>> {
+        if self.forward_cells.first()?.gates != 4 {
+            return None;
+        }
+        let layers = self.forward_cells.len();
+        let mut x = x.clone();
+        for layer in 0..layers {
+            let mut directions = vec![self.forward_cells[layer].weights()?];
+            if let Some(cell) = self.backward_cells.get(layer) {
+                directions.push(cell.weights()?);
+            }
+            x = crate::fused_lstm::lstm_layer(&x, &directions, lengths)?;
+            if layer + 1 < layers {
+                x = self.dropout.forward(x);
+            }
+        }
+        Some(x)
+    }
+
+    /// The same network from burn's tensor ops, one step at a time: the
+    /// GRU's path, and the LSTM's on the GPU backend.
+    fn forward_per_op(&self, x: Tensor<3>, lengths: &[usize]) -> Tensor<3> {
         let [b, t, d] = x.dims();
         let device = x.device();
         // Steps before the shortest sequence's end are real frames in every
@@ -731,5 +771,99 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The fused LSTM layer computes what the per-op cells compute, forward
+    /// and backward: outputs, the input's gradient and every weight's, for
+    /// a two-layer bidirectional LSTM over a ragged batch.
+    #[test]
+    fn the_fused_lstm_matches_the_per_op_cells() {
+        let device = device().autodiff();
+        let (b, t, d) = (3, 9, 5);
+        let p = DeepParams {
+            layers: 2,
+            hidden: 6,
+            ..params()
+        };
+        let rnn = Recurrent::new(false, d, &p, &device);
+        let lengths = [t, 4, 7];
+        let x = Tensor::<3>::random(
+            [b, t, d],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        )
+        .require_grad();
+        let weights = Tensor::<3>::random(
+            [b, t, 12],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let fused = rnn
+            .forward_fused(&x, &lengths)
+            .expect("flex tensors take the fused path");
+        let per_op = rnn.forward_per_op(x.clone(), &lengths);
+        let values = |t: &Tensor<3>| t.to_data().try_to_vec::<f32>().unwrap();
+        let close = |what: &str, a: Vec<f32>, b: Vec<f32>| {
+            assert_eq!(a.len(), b.len(), "{what}");
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                assert!(
+                    (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                    "{what}[{i}]: {x} vs {y}"
+                );
+            }
+        };
+        close("outputs", values(&fused), values(&per_op));
+        let grads_fused = (fused * weights.clone()).sum().backward();
+        let grads_per_op = (per_op * weights).sum().backward();
+        let grad = |g: &_, t: &Tensor<2>| t.grad(g).unwrap().to_data().try_to_vec::<f32>().unwrap();
+        close(
+            "x gradient",
+            x.grad(&grads_fused)
+                .unwrap()
+                .to_data()
+                .try_to_vec::<f32>()
+                .unwrap(),
+            x.grad(&grads_per_op)
+                .unwrap()
+                .to_data()
+                .try_to_vec::<f32>()
+                .unwrap(),
+        );
+        for (layer, cell) in rnn
+            .forward_cells
+            .iter()
+            .chain(&rnn.backward_cells)
+            .enumerate()
+        {
+            for (name, w) in [("input", &cell.input), ("hidden", &cell.hidden)] {
+                let (weight, bias) = (w.weight.val(), w.bias.as_ref().unwrap().val());
+                close(
+                    &format!("cell {layer} {name} weight"),
+                    grad(&grads_fused, &weight),
+                    grad(&grads_per_op, &weight),
+                );
+                close(
+                    &format!("cell {layer} {name} bias"),
+                    bias.grad(&grads_fused)
+                        .unwrap()
+                        .to_data()
+                        .try_to_vec::<f32>()
+                        .unwrap(),
+                    bias.grad(&grads_per_op)
+                        .unwrap()
+                        .to_data()
+                        .try_to_vec::<f32>()
+                        .unwrap(),
+                );
+            }
+        }
+        // Without autodiff (evaluation), the same numbers.
+        let plain = rnn.valid();
+        let x_plain = x.inner();
+        close(
+            "outputs without autodiff",
+            values(&plain.forward_fused(&x_plain, &lengths).unwrap()),
+            values(&plain.forward_per_op(x_plain.clone(), &lengths)),
+        );
     }
 }

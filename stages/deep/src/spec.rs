@@ -230,7 +230,7 @@ impl DeepParams {
                 self.hidden, self.heads
             ));
         }
-        if !(self.learning_rate > 0.0) {
+        if self.learning_rate.is_nan() || self.learning_rate <= 0.0 {
             return bad("learning_rate must be positive".into());
         }
         Ok(())
