@@ -75,14 +75,11 @@ fn run<const N: usize>(
     let h = directions[0].w_hh.dims()[0];
     let shape = Shape { b, t, d, h };
     let tensors = parents(x, directions);
-    let tracked = tensors
+    let tracked: Option<Vec<_>> = tensors
         .iter()
-        .all(|p| p.clone().try_into_primitive::<Autodiff<Flex>>().is_ok());
-    if tracked {
-        let prims: Vec<_> = tensors
-            .into_iter()
-            .map(|p| p.try_into_primitive::<Autodiff<Flex>>().ok())
-            .collect::<Option<_>>()?;
+        .map(|p| p.clone().try_into_primitive::<Autodiff<Flex>>().ok())
+        .collect();
+    if let Some(prims) = tracked {
         let values: Vec<Vec<f32>> = prims.iter().map(|p| values(p.primitive())).collect();
         let (out, tape) = forward(shape, &values, lengths);
         let nodes: [_; N] = std::array::from_fn(|i| prims[i].node());
@@ -137,6 +134,8 @@ struct DirectionTape {
     gates: Vec<f32>,
     /// Cell state after each step (held outside a sequence): b x t x h.
     cell: Vec<f32>,
+    /// tanh of the cell state of each real step (0 elsewhere): b x t x h.
+    cell_tanh: Vec<f32>,
     /// Hidden state after each step: b x t x h.
     hidden: Vec<f32>,
 }
@@ -295,7 +294,7 @@ fn forward_direction(
     let mut hidden = vec![0f32; b * t * h];
     let mut h_prev = vec![0f32; b * h];
     let mut c_prev = vec![0f32; b * h];
-    let mut tanh_c = vec![0f32; h];
+    let mut cell_tanh = vec![0f32; b * t * h];
     for step in 0..t {
         let tt = step_time(step, t, reverse);
         // gates[:, tt] += h_prev W_hh: rows of step tt are t * 4h apart.
@@ -325,10 +324,11 @@ fn forward_direction(
                 for j in 0..h {
                     cp[j] = f[j] * cp[j] + i[j] * gg[j];
                 }
-                tanh_c.copy_from_slice(cp);
-                tanh_in_place(&mut tanh_c);
+                let tc = &mut cell_tanh[at..at + h];
+                tc.copy_from_slice(cp);
+                tanh_in_place(tc);
                 for j in 0..h {
-                    hp[j] = o[j] * tanh_c[j];
+                    hp[j] = o[j] * tc[j];
                 }
             } else {
                 // Outside the sequence: the state is held; no gates.
@@ -344,6 +344,7 @@ fn forward_direction(
         w_hh: w_hh.to_vec(),
         gates,
         cell,
+        cell_tanh,
         hidden,
     }
 }
@@ -380,11 +381,9 @@ fn backward_direction(
             }
             let g = &dir.gates[(r * t + tt) * g4..(r * t + tt + 1) * g4];
             let (i, f, gg, o) = (&g[..h], &g[h..2 * h], &g[2 * h..3 * h], &g[3 * h..]);
-            let c = &dir.cell[at..at + h];
             let c_prev = before(r, step);
             let da = &mut d_gates[(r * t + tt) * g4..(r * t + tt + 1) * g4];
-            let mut tc = c.to_vec();
-            tanh_in_place(&mut tc);
+            let tc = &dir.cell_tanh[at..at + h];
             for j in 0..h {
                 let cp = c_prev.map_or(0.0, |p| dir.cell[p + j]);
                 let d_o = dh[j] * tc[j];

@@ -815,19 +815,14 @@ mod tests {
         close("outputs", values(&fused), values(&per_op));
         let grads_fused = (fused * weights.clone()).sum().backward();
         let grads_per_op = (per_op * weights).sum().backward();
-        let grad = |g: &_, t: &Tensor<2>| t.grad(g).unwrap().to_data().try_to_vec::<f32>().unwrap();
+        fn grad<const D: usize>(grads: &burn::tensor::Gradients, t: &Tensor<D>) -> Vec<f32> {
+            let g = t.grad(grads).expect("a gradient reaches every parameter");
+            g.to_data().try_to_vec::<f32>().unwrap()
+        }
         close(
             "x gradient",
-            x.grad(&grads_fused)
-                .unwrap()
-                .to_data()
-                .try_to_vec::<f32>()
-                .unwrap(),
-            x.grad(&grads_per_op)
-                .unwrap()
-                .to_data()
-                .try_to_vec::<f32>()
-                .unwrap(),
+            grad(&grads_fused, &x),
+            grad(&grads_per_op, &x),
         );
         for (layer, cell) in rnn
             .forward_cells
@@ -844,16 +839,8 @@ mod tests {
                 );
                 close(
                     &format!("cell {layer} {name} bias"),
-                    bias.grad(&grads_fused)
-                        .unwrap()
-                        .to_data()
-                        .try_to_vec::<f32>()
-                        .unwrap(),
-                    bias.grad(&grads_per_op)
-                        .unwrap()
-                        .to_data()
-                        .try_to_vec::<f32>()
-                        .unwrap(),
+                    grad(&grads_fused, &bias),
+                    grad(&grads_per_op, &bias),
                 );
             }
         }
