@@ -670,7 +670,7 @@ experiments:
         let full = Pipeline::load(&root.join("pipeline-full.yaml"), &[])
             .unwrap()
             .config;
-        assert_eq!(default.experiments.len(), 7);
+        assert_eq!(default.experiments.len(), 8);
         assert_eq!(
             serde_json::to_value(&default.experiments).unwrap(),
             serde_json::to_value(&full.experiments).unwrap()

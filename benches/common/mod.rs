@@ -11,6 +11,9 @@ pub fn fail(msg: &str) -> ! {
 }
 
 /// The corpus's FLAC files, `Actor_*/*.flac`, sorted.
+// Each bench compiles its own copy of this module; the deep bench trains
+// on random data and never reads the corpus.
+#[allow(dead_code)]
 pub fn corpus(dir: &Path) -> Vec<PathBuf> {
     let dir = dir.canonicalize().unwrap_or_else(|e| {
         fail(&format!(

@@ -15,7 +15,7 @@ use burn::nn::{
 use burn::tensor::activation::{relu, sigmoid, softmax, tanh};
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 
-use crate::spec::{DeepKind, DeepParams};
+use crate::spec::{BinPooling, DeepKind, DeepParams};
 
 /// He (Kaiming) normal initialisation, for layers followed by a ReLU.
 fn he() -> Initializer {
@@ -132,15 +132,24 @@ impl ConvBlock2d {
     }
 }
 
-/// Stacked 2-D blocks on a spectrogram, averaged over bins and then over
-/// each sequence's own (pooled) frames: batch x channels.
+/// Stacked 2-D blocks on a spectrogram, then pooled to one vector per
+/// sequence over its own (pooled) frames: batch x channels, the bins
+/// averaged, or batch x (channels x bins) with `BinPooling::Keep`.
 #[derive(Module, Debug)]
 struct Conv2dStack {
     blocks: Vec<ConvBlock2d>,
+    /// Bins left after the blocks when they are kept (0: averaged away).
+    bins_kept: usize,
 }
 
 impl Conv2dStack {
-    fn new(channels: &[usize], kernel: usize, p: &DeepParams, device: &Device) -> Self {
+    fn new(
+        channels: &[usize],
+        kernel: usize,
+        bins: usize,
+        p: &DeepParams,
+        device: &Device,
+    ) -> Self {
         let mut c_in = 1;
         let blocks = channels
             .iter()
@@ -150,28 +159,58 @@ impl Conv2dStack {
                 block
             })
             .collect();
-        Conv2dStack { blocks }
+        let bins_kept = match p.bin_pooling {
+            BinPooling::Mean => 0,
+            BinPooling::Keep => Self::min_size(channels.len()).max(bins) >> channels.len(),
+        };
+        Conv2dStack { blocks, bins_kept }
+    }
+
+    /// Frames and bins every block's 2x2 pooling needs.
+    fn min_size(blocks: usize) -> usize {
+        1 << blocks
+    }
+
+    /// Width of [`Conv2dStack::forward`]'s output.
+    fn out_dims(&self, channels: &[usize]) -> usize {
+        let last = *channels.last().expect("checked non-empty");
+        last * self.bins_kept.max(1)
     }
 
     /// x: batch x time x bins.
     fn forward(&self, x: Tensor<3>, lengths: &[usize]) -> Tensor<2> {
+        // A spectrogram too short (or too narrow) for every block's pooling
+        // is padded with zeros, so every block runs and the output's width
+        // is the same for every input; the masks keep padded frames out of
+        // the mean.
+        let need = Self::min_size(self.blocks.len());
+        let [b, t, d] = x.dims();
+        let device = x.device();
+        let x = if t < need {
+            Tensor::cat(vec![x, Tensor::zeros([b, need - t, d], &device)], 1)
+        } else {
+            x
+        };
+        let x = if d < need {
+            let t = x.dims()[1];
+            Tensor::cat(vec![x, Tensor::zeros([b, t, need - d], &device)], 2)
+        } else {
+            x
+        };
         let [b, t, d] = x.dims();
         let mut x = x.reshape([b, 1, t, d]);
         let mut lengths = lengths.to_vec();
         for block in &self.blocks {
-            // Too few bins or frames left to pool: stop adding blocks'
-            // pooling rather than fail (short inputs in tests).
-            let [_, _, t, d] = x.dims();
-            if t < 2 || d < 2 {
-                break;
-            }
             x = block.forward(x);
             lengths = pooled(&lengths, |l| l / 2);
         }
         let [b, c, t, d] = x.dims();
-        // batch x time x channels, averaged over bins.
-        let x = x.mean_dim(3).reshape([b, c, t]).swap_dims(1, 2);
-        let _ = d;
+        // batch x time x features, then the mean over each sequence's frames.
+        let x = if self.bins_kept == 0 {
+            x.mean_dim(3).reshape([b, c, t]).swap_dims(1, 2)
+        } else {
+            x.swap_dims(1, 2).reshape([b, t, c * d])
+        };
         masked_mean(x, &lengths)
     }
 }
@@ -548,10 +587,14 @@ impl Net {
                     head: Head::new(c_in, p.hidden, classes, p, device),
                 })
             }
-            DeepKind::Cnn2d => Net::Cnn2d(Cnn2d {
-                convs: Conv2dStack::new(&p.channels, 3, p, device),
-                head: Head::new(last(&p.channels), p.hidden, classes, p, device),
-            }),
+            DeepKind::Cnn2d => {
+                let convs = Conv2dStack::new(&p.channels, 3, dims, p, device);
+                let width = convs.out_dims(&p.channels);
+                Net::Cnn2d(Cnn2d {
+                    convs,
+                    head: Head::new(width, p.hidden, classes, p, device),
+                })
+            }
             DeepKind::Lstm | DeepKind::Gru => Net::Rnn(Rnn {
                 rnn: Recurrent::new(kind == DeepKind::Gru, dims, p, device),
                 head: Head::new(p.hidden * dirs, p.hidden, classes, p, device),
@@ -573,15 +616,18 @@ impl Net {
             DeepKind::CnnTransformer => {
                 let branch_channels = [16, 32];
                 let d_model = p.hidden;
+                let branch3 = Conv2dStack::new(&branch_channels, 3, dims, p, device);
+                let branch5 = Conv2dStack::new(&branch_channels, 5, dims, p, device);
+                let branches = 2 * branch3.out_dims(&branch_channels);
                 Net::CnnTransformer(CnnTransformer {
-                    branch3: Conv2dStack::new(&branch_channels, 3, p, device),
-                    branch5: Conv2dStack::new(&branch_channels, 5, p, device),
+                    branch3,
+                    branch5,
                     pool: MaxPool1dConfig::new(TRANSFORMER_POOL).init(),
                     project: LinearConfig::new(dims, d_model).init(device),
                     encoder: TransformerEncoderConfig::new(d_model, 2 * d_model, p.heads, p.layers)
                         .with_dropout(p.dropout)
                         .init(device),
-                    head: Head::new(32 + 32 + d_model, p.hidden, classes, p, device),
+                    head: Head::new(branches + d_model, p.hidden, classes, p, device),
                 })
             }
         }
@@ -711,6 +757,53 @@ mod tests {
             let lengths = [t, (t / 2).max(1)];
             let y = net.forward(x, &lengths);
             assert_eq!(y.dims(), [2, 3], "{kind:?}");
+        }
+    }
+
+    /// A spectrogram stack's width is the last block's channels (bins
+    /// averaged) or channels x the bins its blocks leave (bins kept),
+    /// whatever the input's length: a sequence too short or too narrow
+    /// for every block's pooling is padded, not cut short of blocks.
+    #[test]
+    fn spectrogram_stacks_give_one_width_for_every_length() {
+        let device = device();
+        for (pooling, bins, width) in [
+            (BinPooling::Mean, 16, 8),
+            (BinPooling::Keep, 16, 8 * 4),
+            (BinPooling::Keep, 3, 8),
+        ] {
+            let p = DeepParams {
+                bin_pooling: pooling,
+                ..params()
+            };
+            let stack = Conv2dStack::new(&p.channels, 3, bins, &p, &device);
+            assert_eq!(
+                stack.out_dims(&p.channels),
+                width,
+                "{pooling:?}, {bins} bins"
+            );
+            for t in [1, 2, 3, 20] {
+                let x = Tensor::<3>::random(
+                    [2, t, bins],
+                    burn::tensor::Distribution::Normal(0.0, 1.0),
+                    &device,
+                );
+                let y = stack.forward(x, &[t, 1]);
+                assert_eq!(y.dims(), [2, width], "{pooling:?}, {bins} bins, {t} frames");
+            }
+        }
+        for kind in [DeepKind::Cnn2d, DeepKind::CnnTransformer] {
+            let p = DeepParams {
+                bin_pooling: BinPooling::Keep,
+                ..params()
+            };
+            let net = Net::new(kind, &p, 16, 3, &device);
+            let x = Tensor::<3>::random(
+                [2, 3, 16],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            assert_eq!(net.forward(x, &[3, 2]).dims(), [2, 3], "{kind:?}");
         }
     }
 

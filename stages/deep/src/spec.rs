@@ -103,6 +103,20 @@ pub enum Schedule {
     Constant,
 }
 
+/// How a 2-D conv stack (`cnn2d`, `cnn_transformer`'s branches) turns its
+/// last feature map (channels x time x bins) into one vector per utterance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BinPooling {
+    /// Average over bins, then over time: one value per channel (global
+    /// average pooling; blind to where in the spectrum a pattern is).
+    #[default]
+    Mean,
+    /// Average over time only and keep every bin: channels x bins values,
+    /// so the head sees which frequency band a pattern is in.
+    Keep,
+}
+
 /// Where training runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -155,6 +169,9 @@ pub struct DeepParams {
     /// `cnn1d_raw`): a random window in training, the middle one otherwise.
     #[serde(default)]
     pub max_frames: Option<usize>,
+    /// What the 2-D conv stacks do with the spectrogram's remaining bins.
+    #[serde(default)]
+    pub bin_pooling: BinPooling,
     #[serde(default = "defaults::epochs")]
     pub epochs: usize,
     #[serde(default = "defaults::batch_size")]
