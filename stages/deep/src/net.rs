@@ -140,6 +140,8 @@ struct Conv2dStack {
     blocks: Vec<ConvBlock2d>,
     /// Bins left after the blocks when they are kept (0: averaged away).
     bins_kept: usize,
+    /// Width of [`Conv2dStack::forward`]'s output.
+    out_dims: usize,
 }
 
 impl Conv2dStack {
@@ -163,18 +165,17 @@ impl Conv2dStack {
             BinPooling::Mean => 0,
             BinPooling::Keep => Self::min_size(channels.len()).max(bins) >> channels.len(),
         };
-        Conv2dStack { blocks, bins_kept }
+        let last = *channels.last().expect("checked non-empty");
+        Conv2dStack {
+            blocks,
+            bins_kept,
+            out_dims: last * bins_kept.max(1),
+        }
     }
 
     /// Frames and bins every block's 2x2 pooling needs.
     fn min_size(blocks: usize) -> usize {
         1 << blocks
-    }
-
-    /// Width of [`Conv2dStack::forward`]'s output.
-    fn out_dims(&self, channels: &[usize]) -> usize {
-        let last = *channels.last().expect("checked non-empty");
-        last * self.bins_kept.max(1)
     }
 
     /// x: batch x time x bins.
@@ -589,7 +590,7 @@ impl Net {
             }
             DeepKind::Cnn2d => {
                 let convs = Conv2dStack::new(&p.channels, 3, dims, p, device);
-                let width = convs.out_dims(&p.channels);
+                let width = convs.out_dims;
                 Net::Cnn2d(Cnn2d {
                     convs,
                     head: Head::new(width, p.hidden, classes, p, device),
@@ -618,7 +619,7 @@ impl Net {
                 let d_model = p.hidden;
                 let branch3 = Conv2dStack::new(&branch_channels, 3, dims, p, device);
                 let branch5 = Conv2dStack::new(&branch_channels, 5, dims, p, device);
-                let branches = 2 * branch3.out_dims(&branch_channels);
+                let branches = 2 * branch3.out_dims;
                 Net::CnnTransformer(CnnTransformer {
                     branch3,
                     branch5,
@@ -777,11 +778,7 @@ mod tests {
                 ..params()
             };
             let stack = Conv2dStack::new(&p.channels, 3, bins, &p, &device);
-            assert_eq!(
-                stack.out_dims(&p.channels),
-                width,
-                "{pooling:?}, {bins} bins"
-            );
+            assert_eq!(stack.out_dims, width, "{pooling:?}, {bins} bins");
             for t in [1, 2, 3, 20] {
                 let x = Tensor::<3>::random(
                     [2, t, bins],
