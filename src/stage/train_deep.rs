@@ -49,11 +49,15 @@ pub(super) fn node_code_version(kind: DeepKind) -> u32 {
 /// GRU takes one sigmoid over its reset and update gates).
 /// 3: LSTM layers on the CPU are one fused operation (vectorised gate
 /// arithmetic, dropout between layers drawn over the whole sequence).
+/// +1 for every kind: dropout masks come from each training's own generator
+/// and initial weights are drawn at once, in parameter order, so trainings
+/// run side by side (the transformer's attention weights are no longer
+/// dropped).
 pub(super) fn code_version(kind: DeepKind) -> u32 {
     match kind {
-        DeepKind::Lstm | DeepKind::Crnn | DeepKind::AttentionLstm => 3,
-        DeepKind::Gru => 2,
-        _ => 1,
+        DeepKind::Lstm | DeepKind::Crnn | DeepKind::AttentionLstm => 4,
+        DeepKind::Gru => 3,
+        _ => 2,
     }
 }
 

@@ -17,16 +17,40 @@ use crate::data::{Batch, Example, Normaliser, Window, batch, pool_frames};
 use crate::net::Net;
 use crate::spec::{DeepKind, DeepParams, Device, Schedule};
 
-/// burn's CPU backend keeps one random generator per process (weight
-/// initialisation and dropout draw from it, and `seed` resets it), so two
-/// trainings at once would interleave their draws and neither would be
-/// reproducible. Every use of the generator holds this lock; a training's
-/// tensor operations still run on all cores inside the backend.
+/// burn's CPU backend keeps one random generator per process, and a fresh
+/// network's weights are drawn from it (lazily, at first use, unless
+/// [`fresh_net`] draws them at once). Each draw of initial weights holds
+/// this lock with the generator just seeded, so a network's initial weights
+/// depend on its own seed only. Nothing else draws from that generator:
+/// dropout masks come from each training's own ([`crate::dropout`]), so
+/// the lock is held for a network's initialisation only and trainings run
+/// side by side. The section holds no rayon join, so no worker waiting in
+/// it can pick up another training that would wait on the lock in turn.
 static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn generator() -> std::sync::MutexGuard<'static, ()> {
-    // A panic in another training leaves no state behind that matters.
-    GENERATOR.lock().unwrap_or_else(|e| e.into_inner())
+/// A network of `kind` with every parameter drawn now, from burn's
+/// generator seeded by `seed`.
+fn fresh_net(
+    kind: DeepKind,
+    params: &DeepParams,
+    dims: usize,
+    classes: usize,
+    device: &burn::tensor::Device,
+    seed: u64,
+) -> Net {
+    struct DrawNow;
+    impl burn::module::ModuleVisitor for DrawNow {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            // `val` runs a lazy parameter's initialiser.
+            let _ = param.val();
+        }
+    }
+    // A panic in another initialisation leaves no state behind that matters.
+    let _generator = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    let net = Net::new(kind, params, dims, classes, device);
+    net.visit(&mut DrawNow);
+    net
 }
 
 /// What one epoch did, for progress display.
@@ -214,10 +238,9 @@ pub fn fit(
     let normalised = normaliser.apply(&pooled, speakers, dims);
     drop(pooled);
 
-    let _generator = generator();
     let device = device_for(params)?.autodiff();
-    device.seed(params.seed);
-    let mut model = Net::new(kind, params, dims, classes, &device);
+    let mut model = fresh_net(kind, params, dims, classes, &device, params.seed);
+    let _masks = crate::dropout::masks_from(params.seed);
     let mut optimizer = AdamWConfig::new()
         .with_weight_decay(params.weight_decay as f32)
         .with_grad_clipping(
@@ -436,16 +459,13 @@ impl TrainedNet {
     /// The network with the kept weights, on the inference device.
     fn network(&self) -> Result<Net, DeepError> {
         let device = device_for(&self.params)?;
-        // Initialisation draws from the shared generator before the record
-        // overwrites it: hold the lock so a training elsewhere is unmoved.
-        let _generator = generator();
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.weights.clone()))
             .map_err(|e| DeepError::Weights(e.to_string()))?;
-        Ok(
-            Net::new(self.kind, &self.params, self.dims, self.classes, &device)
-                .load_record(record)
-                .valid(),
-        )
+        // Drawn through `fresh_net` (and then overwritten) rather than left
+        // lazy, so no draw happens later outside the lock and moves the
+        // generator under a training that is initialising elsewhere.
+        let net = fresh_net(self.kind, &self.params, self.dims, self.classes, &device, 0);
+        Ok(net.load_record(record).valid())
     }
 
     /// Class logits per example (examples x classes, row-major).

@@ -24,10 +24,11 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use wide::f32x8;
+
+use crate::kernels::{flex_tensor, gemm, values};
 
 /// One direction's parameters, as burn's `Linear` keeps them: input
 /// weight (inputs x 4 hidden) and bias, hidden weight (hidden x 4 hidden)
@@ -105,17 +106,6 @@ fn run<const N: usize>(
     )))
 }
 
-fn values(t: &FlexTensor) -> Vec<f32> {
-    t.clone()
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("f32 tensor")
-}
-
-fn flex_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(data, shape))
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Shape {
     b: usize,
@@ -146,61 +136,6 @@ struct Tape {
     x: Vec<f32>,
     lengths: Vec<usize>,
     directions: Vec<DirectionTape>,
-}
-
-/// `dst = (accumulate ? dst : 0) + lhs * rhs` on row-major `dst` (m x n,
-/// row stride `dst_rs`); lhs (m x k) and rhs (k x n) by (row, column)
-/// strides, so transposes are views.
-#[allow(clippy::too_many_arguments)]
-fn gemm(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    dst_rs: usize,
-    accumulate: bool,
-    (lhs, lhs_rs, lhs_cs): (&[f32], usize, usize),
-    (rhs, rhs_rs, rhs_cs): (&[f32], usize, usize),
-    parallel: bool,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    // The raw call reads and writes through strides; these bounds make the
-    // views it is given lie inside the slices.
-    assert!(dst.len() > (m - 1) * dst_rs + n - 1);
-    if k > 0 {
-        assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
-        assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    }
-    let parallelism = if parallel {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the asserts above keep every strided access in bounds, and
-    // `dst` is borrowed mutably, apart from `lhs` and `rhs`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
 }
 
 /// `1 / (1 + e^-x)` over a slice, eight lanes at a time.

@@ -36,8 +36,11 @@
 //! offline (its cubecl-llvm build script downloads LLVM), wgpu can.
 
 mod data;
+mod dropout;
 mod fit;
+mod fused_conv;
 mod fused_lstm;
+mod kernels;
 mod net;
 mod spec;
 

@@ -5,16 +5,15 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool1d, MaxPool1dConfig, MaxPool2d, MaxPool2dConfig};
-use burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
-};
+use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig,
+    BatchNorm, BatchNormConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
     PaddingConfig1d, PaddingConfig2d,
 };
-use burn::tensor::activation::{relu, sigmoid, softmax, tanh};
+use burn::tensor::activation::{gelu, relu, sigmoid, softmax, tanh};
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 
+use crate::dropout::Dropout;
 use crate::spec::{BinPooling, DeepKind, DeepParams};
 
 /// He (Kaiming) normal initialisation, for layers followed by a ReLU.
@@ -83,13 +82,16 @@ impl ConvBlock1d {
                 .batch_norm
                 .then(|| BatchNormConfig::new(c_out).init(device)),
             pool: MaxPool1dConfig::new(pool).init(),
-            dropout: DropoutConfig::new(p.dropout).init(),
+            dropout: Dropout::new(p.dropout),
         }
     }
 
     /// x: batch x channels x time.
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let mut x = self.conv.forward(x);
+        let mut x = match crate::fused_conv::conv1d_same(&self.conv, &x) {
+            Some(y) => y,
+            None => self.conv.forward(x),
+        };
         if let Some(norm) = &self.norm {
             x = norm.forward(x);
         }
@@ -118,13 +120,16 @@ impl ConvBlock2d {
                 .batch_norm
                 .then(|| BatchNormConfig::new(c_out).init(device)),
             pool: MaxPool2dConfig::new([2, 2]).init(),
-            dropout: DropoutConfig::new(p.dropout).init(),
+            dropout: Dropout::new(p.dropout),
         }
     }
 
     /// x: batch x channels x time x bins.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = self.conv.forward(x);
+        let mut x = match crate::fused_conv::conv2d_same(&self.conv, &x) {
+            Some(y) => y,
+            None => self.conv.forward(x),
+        };
         if let Some(norm) = &self.norm {
             x = norm.forward(x);
         }
@@ -333,7 +338,7 @@ impl Recurrent {
         let mut r = Recurrent {
             forward_cells: vec![],
             backward_cells: vec![],
-            dropout: DropoutConfig::new(p.dropout).init(),
+            dropout: Dropout::new(p.dropout),
         };
         for layer in 0..p.layers {
             let d = if layer == 0 { d_in } else { p.hidden * dirs };
@@ -426,7 +431,7 @@ impl Head {
     fn new(d_in: usize, hidden: usize, classes: usize, p: &DeepParams, device: &Device) -> Self {
         Head {
             hidden: linear(d_in, hidden, device),
-            dropout: DropoutConfig::new(p.dropout).init(),
+            dropout: Dropout::new(p.dropout),
             out: LinearConfig::new(hidden, classes).init(device),
         }
     }
@@ -493,8 +498,63 @@ pub struct CnnTransformer {
     branch5: Conv2dStack,
     pool: MaxPool1d,
     project: Linear,
-    encoder: TransformerEncoder,
+    encoder: Vec<EncoderLayer>,
     head: Head,
+}
+
+/// A post-norm transformer encoder layer, as burn's
+/// `TransformerEncoderLayer` (self-attention, then a GELU feed-forward of
+/// twice the width, each with dropout on its residual branch and a layer
+/// norm after the sum), built here so that its dropout is [`Dropout`]
+/// (the training's own masks). Unlike burn's, the attention weights
+/// themselves are not dropped.
+#[derive(Module, Debug)]
+struct EncoderLayer {
+    attention: MultiHeadAttention,
+    norm_attention: LayerNorm,
+    inner: Linear,
+    outer: Linear,
+    norm_feed_forward: LayerNorm,
+    dropout: Dropout,
+}
+
+impl EncoderLayer {
+    fn new(d_model: usize, p: &DeepParams, device: &Device) -> Self {
+        // burn's transformer initialisation: Kaiming uniform, gain 1/sqrt(3).
+        let init = Initializer::KaimingUniform {
+            gain: 1.0 / 3f64.sqrt(),
+            fan_out_only: false,
+        };
+        let dense = |d_in, d_out| {
+            LinearConfig::new(d_in, d_out)
+                .with_initializer(init.clone())
+                .init(device)
+        };
+        EncoderLayer {
+            attention: MultiHeadAttentionConfig::new(d_model, p.heads)
+                .with_initializer(init.clone())
+                .with_dropout(0.0)
+                .init(device),
+            norm_attention: LayerNormConfig::new(d_model).init(device),
+            inner: dense(d_model, 2 * d_model),
+            outer: dense(2 * d_model, d_model),
+            norm_feed_forward: LayerNormConfig::new(d_model).init(device),
+            dropout: Dropout::new(p.dropout),
+        }
+    }
+
+    /// x: batch x time x d_model; `padding` is true on padded frames.
+    fn forward(&self, x: Tensor<3>, padding: Tensor<2, Bool>) -> Tensor<3> {
+        let attended = self
+            .attention
+            .forward(MhaInput::self_attn(x.clone()).mask_pad(padding))
+            .context;
+        let x = self.norm_attention.forward(x + self.dropout.forward(attended));
+        let fed = self
+            .outer
+            .forward(self.dropout.forward(gelu(self.inner.forward(x.clone()))));
+        self.norm_feed_forward.forward(x + self.dropout.forward(fed))
+    }
 }
 
 /// Frames the transformer branch pools together before attention, so its
@@ -549,7 +609,7 @@ impl Net {
                     .collect();
                 Net::Mlp(Mlp {
                     layers,
-                    dropout: DropoutConfig::new(p.dropout).init(),
+                    dropout: Dropout::new(p.dropout),
                     out: LinearConfig::new(d, classes).init(device),
                 })
             }
@@ -569,7 +629,7 @@ impl Net {
                         .init(device),
                     norm: p.batch_norm.then(|| BatchNormConfig::new(c0).init(device)),
                     pool: MaxPool1dConfig::new(4).init(),
-                    dropout: DropoutConfig::new(p.dropout).init(),
+                    dropout: Dropout::new(p.dropout),
                 };
                 let mut c_in = c0;
                 let blocks = p.channels[1..]
@@ -625,9 +685,9 @@ impl Net {
                     branch5,
                     pool: MaxPool1dConfig::new(TRANSFORMER_POOL).init(),
                     project: LinearConfig::new(dims, d_model).init(device),
-                    encoder: TransformerEncoderConfig::new(d_model, 2 * d_model, p.heads, p.layers)
-                        .with_dropout(p.dropout)
-                        .init(device),
+                    encoder: (0..p.layers)
+                        .map(|_| EncoderLayer::new(d_model, p, device))
+                        .collect(),
                     head: Head::new(branches + d_model, p.hidden, classes, p, device),
                 })
             }
@@ -694,7 +754,8 @@ impl Net {
                 let padding = frame_mask(&lengths, t, &h.device()).equal_elem(0.0);
                 let h = m
                     .encoder
-                    .forward(TransformerEncoderInput::new(h).mask_pad(padding));
+                    .iter()
+                    .fold(h, |h, layer| layer.forward(h, padding.clone()));
                 let e = masked_mean(h, &lengths);
                 m.head.forward(Tensor::cat(vec![a, c, e], 1))
             }

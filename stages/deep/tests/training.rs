@@ -122,6 +122,46 @@ fn the_same_settings_give_the_same_network() {
     }
 }
 
+/// Trainings run side by side (as the scheduler runs a pipeline's models,
+/// on rayon's pool) give what each gives alone: dropout, initial weights
+/// and batches depend on a training's own seed, not on who else is drawing.
+#[test]
+fn trainings_side_by_side_match_trainings_alone() {
+    let kinds = [
+        DeepKind::Mlp,
+        DeepKind::Cnn2d,
+        DeepKind::Lstm,
+        DeepKind::Gru,
+        DeepKind::CnnTransformer,
+    ];
+    let train = |kind: DeepKind| {
+        let (x, y, s, dims) = tiny_set(kind);
+        let params = DeepParams {
+            epochs: 2,
+            dropout: 0.3,
+            validation_speakers: 4,
+            patience: 2,
+            ..memorising(kind)
+        };
+        let net = fit(kind, &params, &x, &y, &s, dims, 4, &mut |_| {}).unwrap();
+        (net.logits(&x, &s).unwrap(), net.curves)
+    };
+    let alone: Vec<_> = kinds.iter().map(|&k| train(k)).collect();
+    let together = std::sync::Mutex::new(vec![None; kinds.len()]);
+    rayon::scope(|scope| {
+        for (i, &kind) in kinds.iter().enumerate() {
+            let together = &together;
+            scope.spawn(move |_| {
+                let result = train(kind);
+                together.lock().unwrap()[i] = Some(result);
+            });
+        }
+    });
+    for ((kind, alone), together) in kinds.iter().zip(alone).zip(together.into_inner().unwrap()) {
+        assert_eq!(Some(alone), together, "{kind:?}");
+    }
+}
+
 #[test]
 fn early_stopping_keeps_the_best_validation_epoch() {
     let kind = DeepKind::Mlp;

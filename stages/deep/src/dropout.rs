@@ -1,0 +1,145 @@
+//! Dropout whose masks come from the current training's own generator.
+//!
+//! burn's `Dropout` draws its masks from the backend's generator, and on
+//! the CPU backend that generator is one per process: two trainings at once
+//! would interleave their draws and neither would be reproducible, so
+//! trainings had to take turns and a many-core node trained one network at
+//! a time. This dropout draws from a generator that belongs to the training
+//! running on the calling thread ([`masks_from`]), so trainings run side by
+//! side and each one's masks depend on its own seed only.
+//!
+//! The generator lives in a thread-local stack rather than in the module
+//! because a rayon worker that waits inside one training's tensor operation
+//! may pick up another whole training; that one pushes its generator, runs
+//! to the end and pops it before the first resumes, so neither sees the
+//! other's draws.
+
+use std::cell::RefCell;
+
+use burn::module::Module;
+use burn::tensor::{Tensor, TensorData};
+use rand::RngCore;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+thread_local! {
+    static GENERATORS: RefCell<Vec<ChaCha8Rng>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Until dropped, dropout on this thread draws from a generator seeded by
+/// `seed` (on its own stream, apart from the data's shuffles and windows).
+#[must_use = "masks come from this seed only while the guard lives"]
+pub(crate) fn masks_from(seed: u64) -> MaskGenerator {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(1);
+    GENERATORS.with(|g| g.borrow_mut().push(rng));
+    MaskGenerator { _not_send: std::marker::PhantomData }
+}
+
+/// Restores the previous generator (if any) when dropped.
+pub(crate) struct MaskGenerator {
+    // The generator is this thread's: the guard must drop here too.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for MaskGenerator {
+    fn drop(&mut self) {
+        GENERATORS.with(|g| g.borrow_mut().pop());
+    }
+}
+
+/// Zeroes each element with probability `prob` during training and scales
+/// the rest by `1 / (1 - prob)`; the identity outside autodiff.
+#[derive(Module, Debug)]
+pub struct Dropout {
+    prob: f64,
+}
+
+impl Dropout {
+    pub fn new(prob: f64) -> Self {
+        assert!(
+            prob.is_finite() && (0.0..1.0).contains(&prob),
+            "dropout probability {prob} is not in [0, 1)"
+        );
+        Dropout { prob }
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        if self.prob == 0.0 || !x.device().is_autodiff() {
+            return x;
+        }
+        let shape = x.dims();
+        let n: usize = shape.iter().product();
+        let keep = 1.0 - self.prob;
+        // An element is kept when a uniform u32 falls below keep x 2^32.
+        let threshold = (keep * 4_294_967_296.0).min(u32::MAX as f64) as u32;
+        let scale = (1.0 / keep) as f32;
+        let mask: Vec<f32> = GENERATORS.with(|g| {
+            let mut stack = g.borrow_mut();
+            let rng = stack.last_mut().expect(
+                "dropout in training needs a mask generator: wrap the training in masks_from(seed)",
+            );
+            (0..n)
+                .map(|_| if rng.next_u32() < threshold { scale } else { 0.0 })
+                .collect()
+        });
+        let mask = Tensor::<D>::from_data(TensorData::new(mask, shape), &x.device());
+        x * mask
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ones(device: &burn::tensor::Device) -> Tensor<2> {
+        Tensor::<2>::ones([64, 64], device)
+    }
+
+    fn values(t: Tensor<2>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn masks_follow_the_seed_and_keep_the_expectation() {
+        let device = burn::tensor::Device::flex().autodiff();
+        let dropout = Dropout::new(0.25);
+        let draw = |seed| {
+            let _masks = masks_from(seed);
+            values(dropout.forward(ones(&device)))
+        };
+        let a = draw(3);
+        assert_eq!(a, draw(3));
+        assert_ne!(a, draw(4));
+        let kept = a.iter().filter(|&&v| v != 0.0).count() as f64 / a.len() as f64;
+        assert!((kept - 0.75).abs() < 0.03, "kept {kept}");
+        assert!(a.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6));
+    }
+
+    #[test]
+    fn a_nested_training_leaves_the_outer_draws_alone() {
+        let device = burn::tensor::Device::flex().autodiff();
+        let dropout = Dropout::new(0.5);
+        let alone = {
+            let _masks = masks_from(1);
+            (values(dropout.forward(ones(&device))), values(dropout.forward(ones(&device))))
+        };
+        let interrupted = {
+            let _masks = masks_from(1);
+            let first = values(dropout.forward(ones(&device)));
+            {
+                let _inner = masks_from(2);
+                dropout.forward(ones(&device));
+            }
+            (first, values(dropout.forward(ones(&device))))
+        };
+        assert_eq!(alone, interrupted);
+    }
+
+    #[test]
+    fn inference_is_the_identity() {
+        let device = burn::tensor::Device::flex();
+        let x = ones(&device);
+        assert_eq!(values(Dropout::new(0.5).forward(x.clone())), values(x));
+    }
+}
