@@ -20,7 +20,10 @@
 //!   and dense layers, optional class-balanced cross-entropy and
 //!   SpecAugment masks drawn per example per epoch;
 //! - everything random draws from seeded generators, so the same settings
-//!   on the same data give the same weights on the CPU backend.
+//!   on the same data give the same weights on the CPU backend, whether
+//!   the training runs alone or beside others (dropout masks come from the
+//!   training's own generator, see `dropout`; only the drawing of initial
+//!   weights takes turns on burn's per-process one).
 //!
 //! Variable lengths are handled by masks, not by padding into the
 //! statistics: a batch is padded to its longest member, every pooling over
@@ -29,6 +32,10 @@
 //! outside a sequence, so the backward direction of a bidirectional RNN
 //! starts at each sequence's own last frame and padding never reaches a
 //! valid frame's state.
+//!
+//! On the flex backend, LSTM layers and convolutions with odd kernels and
+//! "same" padding are fused autodiff operations of ours (`fused_lstm`,
+//! `fused_conv`), each held by a test to burn's own ops.
 //!
 //! Backends: burn's `flex` CPU backend by default; with the `gpu` cargo
 //! feature, `device: gpu` trains on burn's `wgpu` backend (Vulkan, Metal or
