@@ -7,7 +7,7 @@
 //! `SER_DEEP_BENCH_MODELS` picks models (default `cnn2d,lstm`); the thread
 //! count is RAYON_NUM_THREADS for ser and `--threads` for PyTorch (both 2,
 //! this machine's cores, unless set). `SER_DEEP_BENCH_SER_ONLY=1` times
-//! ser alone (for profiling); PyTorch has only `cnn2d` and `lstm`.
+//! ser alone (for profiling); PyTorch has only `cnn2d`, `lstm` and `gru`.
 
 mod common;
 
@@ -133,7 +133,7 @@ fn main() {
         .unwrap_or_else(|e| common::fail(&format!("{}: {e}", shape.name)));
         let ser = (examples * epochs) as f64 / start.elapsed().as_secs_f64();
         let ser_only = std::env::var_os("SER_DEEP_BENCH_SER_ONLY").is_some();
-        let torch = if !ser_only && matches!(shape.name, "cnn2d" | "lstm") {
+        let torch = if !ser_only && matches!(shape.name, "cnn2d" | "lstm" | "gru") {
             torch_speed(shape, examples, epochs, batch, threads)
         } else {
             None

@@ -8,6 +8,7 @@ throughputs (samples/s) can be put side by side.
 
     python3 benches/torch_deep.py --model cnn2d --threads 2
     python3 benches/torch_deep.py --model lstm --threads 1 --json
+    python3 benches/torch_deep.py --model gru
     python3 benches/torch_deep.py --model lstm --compare-builtin   # cuDNN-style LSTM, for information
 
 Needs torch (CPU build is enough): `bash scripts/bench-deps.sh`.
@@ -62,20 +63,20 @@ class Cnn2d(nn.Module):
         return self.head(h.mean(dim=3).mean(dim=2))
 
 
-class BiLstm(nn.Module):
-    """ser's Rnn (LSTM, 2 layers, bidirectional, hidden 128), built the way
-    ser builds it: per layer, two separate unidirectional LSTMs, the backward
-    one reading the time-reversed input, its output reversed back and
-    concatenated with the forward one; dropout between layers."""
+class BiRnn(nn.Module):
+    """ser's Rnn (LSTM or GRU, 2 layers, bidirectional, hidden 128), built
+    the way ser builds it: per layer, two separate unidirectional cells, the
+    backward one reading the time-reversed input, its output reversed back
+    and concatenated with the forward one; dropout between layers."""
 
-    def __init__(self, dims: int, classes: int, layers: int = 2):
+    def __init__(self, dims: int, classes: int, cell=nn.LSTM, layers: int = 2):
         super().__init__()
         self.fwd = nn.ModuleList()
         self.bwd = nn.ModuleList()
         for layer in range(layers):
             d_in = dims if layer == 0 else 2 * HIDDEN
-            self.fwd.append(nn.LSTM(d_in, HIDDEN, batch_first=True))
-            self.bwd.append(nn.LSTM(d_in, HIDDEN, batch_first=True))
+            self.fwd.append(cell(d_in, HIDDEN, batch_first=True))
+            self.bwd.append(cell(d_in, HIDDEN, batch_first=True))
         self.dropout = nn.Dropout(DROPOUT)
         self.head = head(2 * HIDDEN, classes)
 
@@ -105,7 +106,7 @@ class BuiltinBiLstm(nn.Module):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", choices=["cnn2d", "lstm"], default="cnn2d")
+    ap.add_argument("--model", choices=["cnn2d", "lstm", "gru"], default="cnn2d")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--dims", type=int, default=64)
@@ -131,7 +132,7 @@ def main() -> None:
     elif args.compare_builtin:
         model = BuiltinBiLstm(args.dims, args.classes)
     else:
-        model = BiLstm(args.dims, args.classes)
+        model = BiRnn(args.dims, args.classes, nn.GRU if args.model == "gru" else nn.LSTM)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
     loss_fn = nn.CrossEntropyLoss()

@@ -1251,3 +1251,146 @@ fn an_ensemble_averages_its_members_and_reruns_with_them() {
         "{err}"
     );
 }
+
+#[test]
+fn a_model_of_several_networks_averages_them_and_shares_their_trainings() {
+    let ws = Workspace::new(8);
+    let tiny = "epochs: 2, hidden: 8, layers: 1, validation_speakers: 1";
+    let pipeline = |extra_model: &str, extra_ensemble: &str| {
+        format!(
+            "corpus: {{kind: ravdess, path: corpus}}\n\
+             extract: {{n_mfcc: 20, functionals: [mean, std]}}\n\
+             protocols:\n  two: {{kind: folds_file, path: folds.json, key: two}}\n\
+             models:\n\
+             \x20 mlp: {{kind: mlp, {tiny}}}\n\
+             \x20 mlp2: {{kind: mlp, {tiny}, seed: 1}}\n\
+             {extra_model}\
+             experiments:\n\
+             \x20 - {{features: [mfcc], models: [mlp, mlp2{}], protocols: [two]}}\n\
+             {extra_ensemble}",
+            if extra_model.is_empty() { "" } else { ", mlpn" }
+        )
+    };
+    std::fs::write(ws.path("pipeline.yaml"), pipeline("", "")).unwrap();
+    ws.ok(&["run"]);
+    assert_eq!(ws.count_files(".ser/items/train-deep"), 4);
+
+    // Two networks with seeds 0 and 1 are the two one-network models'
+    // trainings: nothing trains again.
+    std::fs::write(
+        ws.path("pipeline.yaml"),
+        pipeline(
+            &format!("\x20 mlpn: {{kind: mlp, {tiny}, networks: 2}}\n"),
+            "ensembles:\n\
+             \x20 best: {members: [mfcc/none/mlpn, mfcc/none/mlp], keep_best: 1, protocols: [two]}\n",
+        ),
+    )
+    .unwrap();
+    let second = ws.ok(&["run"]);
+    let ran = ran_nodes(&second);
+    assert!(
+        ran.iter().any(|n| n == "train:mfcc/none/mlpn@two"),
+        "{second}"
+    );
+    assert!(
+        !ran.iter().any(|n| n == "train:mfcc/none/mlp@two" || n == "train:mfcc/none/mlp2@two"),
+        "{ran:?}"
+    );
+    assert_eq!(ws.count_files(".ser/items/train-deep"), 4, "trained again");
+
+    // Its probabilities are the two networks' mean, its prediction their
+    // argmax.
+    let mlp = predictions_table(&ws, "train:mfcc/none/mlp@two");
+    let mlp2 = predictions_table(&ws, "train:mfcc/none/mlp2@two");
+    let mlpn = predictions_table(&ws, "train:mfcc/none/mlpn@two");
+    let classes: Vec<String> = mlpn
+        .columns
+        .iter()
+        .filter_map(|(n, _)| n.strip_prefix("p_").map(String::from))
+        .collect();
+    assert!(classes.len() >= 2, "{classes:?}");
+    let row_of = |t: &ser::artifact::Table, id: &str| {
+        t.utf8("id").unwrap().iter().position(|i| i == id).unwrap()
+    };
+    let ids = mlpn.utf8("id").unwrap();
+    assert_eq!(ids.len(), 32);
+    let predicted = mlpn.utf8("predicted").unwrap();
+    let mut disagreements = 0;
+    for (r, id) in ids.iter().enumerate() {
+        let mut best = (f64::NEG_INFINITY, String::new());
+        for class in &classes {
+            let p = |t: &ser::artifact::Table| t.f64(&format!("p_{class}")).unwrap()[row_of(t, id)];
+            let expected = (p(&mlp) + p(&mlp2)) / 2.0;
+            let got = mlpn.f64(&format!("p_{class}")).unwrap()[r];
+            assert!(
+                (got - expected).abs() < 1e-5,
+                "{id} {class}: {got} vs {expected}"
+            );
+            if expected > best.0 {
+                best = (expected, class.clone());
+            }
+        }
+        assert_eq!(predicted[r], best.1, "{id}");
+        let one = mlp.utf8("predicted").unwrap()[row_of(&mlp, id)].clone();
+        disagreements += (one != predicted[r]) as usize;
+    }
+    eprintln!("{disagreements} of 32 predictions differ from the first network's alone");
+
+    // Its models list both networks and rank it by their mean validation UA.
+    let validation = |node: &str| -> Vec<f64> {
+        artifact(&ws, node, "models", &[])["folds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["net"]["best_validation_ua"].as_f64().unwrap())
+            .collect()
+    };
+    let (v1, v2) = (
+        validation("train:mfcc/none/mlp@two"),
+        validation("train:mfcc/none/mlp2@two"),
+    );
+    let models = artifact(&ws, "train:mfcc/none/mlpn@two", "models", &[]);
+    let folds = models["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 2);
+    for (f, fold) in folds.iter().enumerate() {
+        let mean = fold["validation_ua"].as_f64().unwrap();
+        assert!((mean - (v1[f] + v2[f]) / 2.0).abs() < 1e-9, "{fold}");
+        let seeds: Vec<u64> = fold["networks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["seed"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seeds, [0, 1], "{fold}");
+    }
+    // keep_best ranks the two-network member by that mean.
+    let best = predictions_table(&ws, "train:ensemble/mean/best@two");
+    for (r, (id, fold)) in best
+        .utf8("id")
+        .unwrap()
+        .iter()
+        .zip(best.utf8("fold").unwrap())
+        .enumerate()
+    {
+        let f = folds.iter().position(|x| x["fold"] == fold.as_str()).unwrap();
+        let mean = (v1[f] + v2[f]) / 2.0;
+        let chosen = if v1[f] > mean { &mlp } else { &mlpn };
+        let column = format!("p_{}", classes[0]);
+        let want = chosen.f64(&column).unwrap()[row_of(chosen, id)];
+        let got = best.f64(&column).unwrap()[r];
+        assert!((got - want).abs() < 1e-6, "{id}: {got} vs {want}");
+    }
+
+    // A third network trains only itself, once per fold.
+    ws.ok(&["run", "--set", "models.mlpn.networks=3"]);
+    assert_eq!(ws.count_files(".ser/items/train-deep"), 6);
+
+    // No networks at all is refused, naming the model.
+    let out = ws.ser(&["run", "--set", "models.mlpn.networks=0"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success());
+    assert!(
+        err.contains("models.mlpn") && err.contains("networks must be at least 1"),
+        "{err}"
+    );
+}

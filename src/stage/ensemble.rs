@@ -12,7 +12,8 @@
 //!
 //! With `keep_best: N`, each fold combines only the N members whose
 //! networks scored the highest validation UA in that fold (on speakers held
-//! out of its training set, read from each member's `models`), so choosing
+//! out of its training set, read from each member's `models`; a member of
+//! several networks per fold ranks by their mean), so choosing
 //! members never looks at test speakers; the summary lists the choice.
 //!
 //! Output: `predictions` (id, speaker, fold, label, predicted and the
@@ -143,7 +144,9 @@ impl EnsembleStage {
             let mut by_fold = BTreeMap::new();
             for fold in models["folds"].as_array().into_iter().flatten() {
                 let name = fold["fold"].as_str().unwrap_or_default().to_string();
-                let Some(ua) = fold["net"]["best_validation_ua"].as_f64() else {
+                // A model of several networks per fold ranks by their mean.
+                let ua = fold["validation_ua"].as_f64();
+                let Some(ua) = ua.or_else(|| fold["net"]["best_validation_ua"].as_f64()) else {
                     anyhow::bail!(
                         "member {member}, fold {name}: no validation UA to rank by (keep_best \
                          needs deep models trained with validation speakers)"

@@ -17,6 +17,13 @@
 //! JSON with its curves, the test predictions) is a per-item record keyed
 //! by the model's settings, the inputs and the fold, so an interrupted run
 //! keeps its finished folds and a rerun trains only the rest.
+//!
+//! With `networks: N` a fold trains N networks, seeds `seed` to
+//! `seed + N - 1`, and the model's test probabilities are their mean. Each
+//! network's record is keyed as a one-network model with its seed would
+//! key it, so such models share their trainings: raising N trains only the
+//! new networks, and an `mlp` with seed 1 is the second network of one with
+//! seed 0 and two networks.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -53,10 +60,10 @@ pub(super) fn node_code_version(kind: DeepKind) -> u32 {
 /// and initial weights are drawn at once, in parameter order, so trainings
 /// run side by side (the transformer's attention weights are no longer
 /// dropped).
+/// GRU 4: its layers on the CPU are one fused operation too.
 pub(super) fn code_version(kind: DeepKind) -> u32 {
     match kind {
-        DeepKind::Lstm | DeepKind::Crnn | DeepKind::AttentionLstm => 4,
-        DeepKind::Gru => 3,
+        DeepKind::Lstm | DeepKind::Crnn | DeepKind::AttentionLstm | DeepKind::Gru => 4,
         _ => 2,
     }
 }
@@ -210,6 +217,7 @@ pub fn run(
     let mut predictions: Vec<(usize, String, usize)> = Vec::new();
     let mut probabilities: Vec<Vec<f32>> = Vec::new();
     let (mut items, mut refs) = (Vec::new(), Vec::new());
+    let networks = params.networks.max(1);
     for fold in &folds {
         let columns = match &selection {
             Some(by_fold) => Some(
@@ -220,73 +228,114 @@ pub fn run(
             ),
             None => None,
         };
-        let key = item_key(
-            "train-deep",
-            code_version(kind),
-            &json!({ "spec": spec, "columns": columns }),
-            &format!(
-                "{table_object}\0{}\0{}",
-                augmented_object.as_deref().unwrap_or(""),
-                serde_json::to_string(fold)?
-            ),
-        );
-        let path = ctx.cache.item_record_path("train-deep", &key);
-        let record = match ctx.cache.read_json::<FoldRecord>(&path) {
-            Some(r) if ctx.cache.has_object(&r.weights) && !r.probabilities.is_empty() => r,
-            Some(mut r) if ctx.cache.has_object(&r.weights) => {
-                let mut selected = None;
-                let rows = fold_rows(ctx, &table_object, input, columns, &all_rows, &mut selected)?;
-                r.probabilities = probabilities_from_weights(ctx, &r, rows)
+        let mut records: Vec<(u64, FoldRecord)> = Vec::with_capacity(networks);
+        for n in 0..networks {
+            let (net_params, net_spec) = network_settings(params, spec, n);
+            let key = item_key(
+                "train-deep",
+                code_version(kind),
+                &json!({ "spec": net_spec, "columns": columns }),
+                &format!(
+                    "{table_object}\0{}\0{}",
+                    augmented_object.as_deref().unwrap_or(""),
+                    serde_json::to_string(fold)?
+                ),
+            );
+            let path = ctx.cache.item_record_path("train-deep", &key);
+            let record = match ctx.cache.read_json::<FoldRecord>(&path) {
+                Some(r) if ctx.cache.has_object(&r.weights) && !r.probabilities.is_empty() => r,
+                Some(mut r) if ctx.cache.has_object(&r.weights) => {
+                    let mut selected = None;
+                    let rows =
+                        fold_rows(ctx, &table_object, input, columns, &all_rows, &mut selected)?;
+                    r.probabilities = probabilities_from_weights(ctx, &r, rows)
+                        .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
+                    ctx.cache.write_json(&path, &r)?;
+                    r
+                }
+                _ => {
+                    let mut selected = None;
+                    let rows =
+                        fold_rows(ctx, &table_object, input, columns, &all_rows, &mut selected)?;
+                    let augmented = match &augmented_object {
+                        Some(object) => Some(load_rows(ctx, object, input, columns)?),
+                        None => None,
+                    };
+                    let label = match networks {
+                        1 => format!("{} fold {}", kind.name(), fold.name),
+                        _ => format!(
+                            "{} fold {} network {}/{networks}",
+                            kind.name(),
+                            fold.name,
+                            n + 1
+                        ),
+                    };
+                    let r = train_fold(
+                        ctx,
+                        fold,
+                        kind,
+                        &net_params,
+                        &label,
+                        rows,
+                        &y,
+                        &classes,
+                        augmented.as_ref(),
+                    )
                     .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
-                ctx.cache.write_json(&path, &r)?;
-                r
-            }
-            _ => {
-                let mut selected = None;
-                let rows = fold_rows(ctx, &table_object, input, columns, &all_rows, &mut selected)?;
-                let augmented = match &augmented_object {
-                    Some(object) => Some(load_rows(ctx, object, input, columns)?),
-                    None => None,
-                };
-                let r = train_fold(
-                    ctx,
-                    fold,
-                    kind,
-                    params,
-                    rows,
-                    &y,
-                    &classes,
-                    augmented.as_ref(),
-                )
-                .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
-                ctx.cache.write_json(&path, &r)?;
-                r
-            }
-        };
-        items.push(format!("train-deep/{key}"));
-        refs.push(record.weights.clone());
-        models.push(json!({
+                    ctx.cache.write_json(&path, &r)?;
+                    r
+                }
+            };
+            anyhow::ensure!(
+                record.probabilities.len() == record.predictions.len(),
+                "fold {}: {} probability rows for {} predictions in record {key}",
+                fold.name,
+                record.probabilities.len(),
+                record.predictions.len()
+            );
+            items.push(format!("train-deep/{key}"));
+            refs.push(record.weights.clone());
+            records.push((net_params.seed, record));
+        }
+        let (fold_predictions, fold_probabilities) = mean_of_networks(&records)
+            .map_err(|e| anyhow::anyhow!("fold {}: {e}", fold.name))?;
+        let (_, first) = &records[0];
+        let mut entry = json!({
             "fold": fold.name,
-            "net": record.net,
-            "weights": record.weights,
-            "curves": record.net["curves"],
-            "n_train": record.n_train,
-            "n_augmented": record.n_augmented,
-        }));
-        anyhow::ensure!(
-            record.probabilities.len() == record.predictions.len(),
-            "fold {}: {} probability rows for {} predictions in record {key}",
-            fold.name,
-            record.probabilities.len(),
-            record.predictions.len()
-        );
-        predictions.extend(
-            record
-                .predictions
+            "net": first.net,
+            "weights": first.weights,
+            "curves": first.net["curves"],
+            "n_train": first.n_train,
+            "n_augmented": first.n_augmented,
+        });
+        if networks > 1 {
+            // `net`, `weights` and `curves` above are the first network's.
+            let validation: Vec<f64> = records
                 .iter()
-                .map(|&(i, p)| (i, fold.name.clone(), p)),
+                .filter_map(|(_, r)| r.net["best_validation_ua"].as_f64())
+                .collect();
+            if validation.len() == networks {
+                entry["validation_ua"] = json!(validation.iter().sum::<f64>() / networks as f64);
+            }
+            entry["networks"] = records
+                .iter()
+                .map(|(seed, r)| {
+                    json!({
+                        "seed": seed,
+                        "weights": r.weights,
+                        "best_epoch": r.net["best_epoch"],
+                        "best_validation_ua": r.net["best_validation_ua"],
+                    })
+                })
+                .collect();
+        }
+        models.push(entry);
+        predictions.extend(
+            fold_predictions
+                .into_iter()
+                .map(|(i, p)| (i, fold.name.clone(), p)),
         );
-        probabilities.extend(record.probabilities.iter().cloned());
+        probabilities.extend(fold_probabilities);
     }
 
     let rows = &all_rows;
@@ -337,12 +386,86 @@ pub fn run(
     })
 }
 
+/// The `n`-th network's settings and spec: the model's, with seed
+/// `seed + n` and one network, so its fold record is the one a
+/// one-network model with that seed makes (and shares with it).
+fn network_settings(params: &DeepParams, spec: &Value, n: usize) -> (DeepParams, Value) {
+    let mut net_params = params.clone();
+    net_params.seed = params.seed + n as u64;
+    net_params.networks = 1;
+    let mut net_spec = spec.clone();
+    if let Some(fields) = net_spec.as_object_mut() {
+        fields.remove("networks");
+        fields.insert("seed".into(), json!(net_params.seed));
+    }
+    (net_params, net_spec)
+}
+
+/// One fold's test predictions from its networks' records: (row, class)
+/// and the class probabilities, the mean of the networks' (one network's
+/// as they are).
+#[allow(clippy::type_complexity)]
+fn mean_of_networks(
+    records: &[(u64, FoldRecord)],
+) -> Result<(Vec<(usize, usize)>, Vec<Vec<f32>>), String> {
+    let (_, first) = &records[0];
+    if records.len() == 1 {
+        return Ok((first.predictions.clone(), first.probabilities.clone()));
+    }
+    let rows: Vec<usize> = first.predictions.iter().map(|&(i, _)| i).collect();
+    let mut sums: Vec<Vec<f64>> = first
+        .probabilities
+        .iter()
+        .map(|p| vec![0.0; p.len()])
+        .collect();
+    for (seed, record) in records {
+        let same_rows = record.predictions.len() == rows.len()
+            && record.predictions.iter().zip(&rows).all(|(p, &i)| p.0 == i);
+        if !same_rows {
+            return Err(format!(
+                "the network with seed {seed} predicted other test rows than the first"
+            ));
+        }
+        for (sum, p) in sums.iter_mut().zip(&record.probabilities) {
+            if p.len() != sum.len() {
+                return Err(format!(
+                    "the network with seed {seed} has {} classes, the first {}",
+                    p.len(),
+                    sum.len()
+                ));
+            }
+            for (s, &v) in sum.iter_mut().zip(p) {
+                *s += f64::from(v);
+            }
+        }
+    }
+    let n = records.len() as f64;
+    let probabilities: Vec<Vec<f32>> = sums
+        .iter()
+        .map(|sum| sum.iter().map(|s| (s / n) as f32).collect())
+        .collect();
+    // The first of the most probable classes, as argmax in the networks.
+    let predictions = rows
+        .iter()
+        .zip(&probabilities)
+        .map(|(&i, p)| {
+            let best = p
+                .iter()
+                .enumerate()
+                .fold(0, |best, (c, &v)| if v > p[best] { c } else { best });
+            (i, best)
+        })
+        .collect();
+    Ok((predictions, probabilities))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn train_fold(
     ctx: &Context,
     fold: &Fold,
     kind: DeepKind,
     params: &DeepParams,
+    label: &str,
     rows: &Rows,
     y: &[usize],
     classes: &[String],
@@ -394,10 +517,7 @@ fn train_fold(
     leak::check_training_set(fold, &training_rows, &test_ids)
         .map_err(|e| anyhow::anyhow!("refusing to train: {e}"))?;
 
-    let bar = ctx.progress.bar(
-        params.epochs,
-        &format!("{} fold {}", kind.name(), fold.name),
-    );
+    let bar = ctx.progress.bar(params.epochs, label);
     let net: TrainedNet = ser_deep::fit(
         kind,
         params,
@@ -442,4 +562,67 @@ fn probabilities_from_weights(
     let examples: Vec<Example> = test.iter().map(|&i| rows.examples[i].clone()).collect();
     let speakers: Vec<String> = test.iter().map(|&i| rows.speakers[i].clone()).collect();
     Ok(net.probabilities(&examples, &speakers)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(predictions: Vec<(usize, usize)>, probabilities: Vec<Vec<f32>>) -> FoldRecord {
+        FoldRecord {
+            net: json!({}),
+            weights: "w".into(),
+            predictions,
+            probabilities,
+            n_train: 0,
+            n_augmented: 0,
+        }
+    }
+
+    #[test]
+    fn one_network_keeps_the_key_of_a_model_without_the_setting() {
+        let params: DeepParams = serde_json::from_value(json!({"seed": 3})).unwrap();
+        let spec = serde_json::to_value(&params).unwrap();
+        assert!(spec.get("networks").is_none(), "{spec}");
+        let (net, net_spec) = network_settings(&params, &spec, 0);
+        assert_eq!((net.seed, net.networks), (3, 1));
+        assert_eq!(net_spec, spec);
+
+        // The third of three networks is the one-network model with seed 5.
+        let three: DeepParams =
+            serde_json::from_value(json!({"seed": 3, "networks": 3})).unwrap();
+        let three_spec = serde_json::to_value(&three).unwrap();
+        assert_eq!(three_spec["networks"], 3);
+        let (net, net_spec) = network_settings(&three, &three_spec, 2);
+        let five: DeepParams = serde_json::from_value(json!({"seed": 5})).unwrap();
+        assert_eq!((net.seed, net.networks), (5, 1));
+        assert_eq!(net_spec, serde_json::to_value(&five).unwrap());
+    }
+
+    #[test]
+    fn networks_average_their_probabilities_and_take_the_argmax() {
+        let a = record(vec![(4, 0), (9, 1)], vec![vec![0.6, 0.4], vec![0.2, 0.8]]);
+        let b = record(vec![(4, 1), (9, 1)], vec![vec![0.2, 0.8], vec![0.4, 0.6]]);
+        let (predictions, probabilities) = mean_of_networks(&[(0, a), (1, b)]).unwrap();
+        assert_eq!(predictions, [(4, 1), (9, 1)]);
+        for (got, want) in probabilities.iter().flatten().zip([0.4, 0.6, 0.3, 0.7]) {
+            assert!((got - want).abs() < 1e-6, "{probabilities:?}");
+        }
+        // A tie goes to the first class, as each network's argmax does.
+        let c = record(vec![(1, 0)], vec![vec![0.5, 0.5]]);
+        let d = record(vec![(1, 0)], vec![vec![0.5, 0.5]]);
+        assert_eq!(mean_of_networks(&[(0, c), (1, d)]).unwrap().0, [(1, 0)]);
+    }
+
+    #[test]
+    fn networks_that_disagree_on_the_test_rows_are_an_error() {
+        let a = record(vec![(4, 0)], vec![vec![0.6, 0.4]]);
+        let b = record(vec![(5, 0)], vec![vec![0.6, 0.4]]);
+        let err = mean_of_networks(&[(0, a), (7, b)]).unwrap_err();
+        assert!(err.contains("seed 7"), "{err}");
+        let a = record(vec![(4, 0)], vec![vec![0.6, 0.4]]);
+        let b = record(vec![(4, 0)], vec![vec![0.6, 0.3, 0.1]]);
+        let err = mean_of_networks(&[(0, a), (1, b)]).unwrap_err();
+        assert!(err.contains("3 classes"), "{err}");
+    }
 }

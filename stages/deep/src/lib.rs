@@ -33,9 +33,9 @@
 //! starts at each sequence's own last frame and padding never reaches a
 //! valid frame's state.
 //!
-//! On the flex backend, LSTM layers and convolutions with odd kernels and
-//! "same" padding are fused autodiff operations of ours (`fused_lstm`,
-//! `fused_conv`), each held by a test to burn's own ops.
+//! On the flex backend, LSTM and GRU layers and convolutions with odd
+//! kernels and "same" padding are fused autodiff operations of ours
+//! (`fused_rnn`, `fused_conv`), each held by a test to burn's own ops.
 //!
 //! Backends: burn's `flex` CPU backend by default; with the `gpu` cargo
 //! feature, `device: gpu` trains on burn's `wgpu` backend (Vulkan, Metal or
@@ -46,7 +46,7 @@ mod data;
 mod dropout;
 mod fit;
 mod fused_conv;
-mod fused_lstm;
+mod fused_rnn;
 mod kernels;
 mod net;
 mod spec;

@@ -248,9 +248,9 @@ impl Cell {
         }
     }
 
-    /// The LSTM's parameters for the fused layer.
-    fn weights(&self) -> Option<crate::fused_lstm::LstmWeights> {
-        Some(crate::fused_lstm::LstmWeights {
+    /// The cell's parameters for the fused layer.
+    fn weights(&self) -> Option<crate::fused_rnn::RnnWeights> {
+        Some(crate::fused_rnn::RnnWeights {
             w_ih: self.input.weight.val(),
             b_ih: self.input.bias.as_ref()?.val(),
             w_hh: self.hidden.weight.val(),
@@ -357,12 +357,14 @@ impl Recurrent {
         }
     }
 
-    /// LSTM layers on the flex backend as one fused operation each (see
-    /// [`crate::fused_lstm`]); `None` for a GRU or another backend.
+    /// LSTM and GRU layers on the flex backend as one fused operation each
+    /// (see [`crate::fused_rnn`]); `None` on another backend.
     fn forward_fused(&self, x: &Tensor<3>, lengths: &[usize]) -> Option<Tensor<3>> {
-        if self.forward_cells.first()?.gates != 4 {
-            return None;
-        }
+        use crate::fused_rnn::CellKind;
+        let cell = match self.forward_cells.first()?.gates {
+            4 => CellKind::Lstm,
+            _ => CellKind::Gru,
+        };
         let layers = self.forward_cells.len();
         let mut x = x.clone();
         for layer in 0..layers {
@@ -370,7 +372,7 @@ impl Recurrent {
             if let Some(cell) = self.backward_cells.get(layer) {
                 directions.push(cell.weights()?);
             }
-            x = crate::fused_lstm::lstm_layer(&x, &directions, lengths)?;
+            x = crate::fused_rnn::recurrent_layer(&x, cell, &directions, lengths)?;
             if layer + 1 < layers {
                 x = self.dropout.forward(x);
             }
@@ -379,7 +381,7 @@ impl Recurrent {
     }
 
     /// The same network from burn's tensor ops, one step at a time: the
-    /// GRU's path, and the LSTM's on the GPU backend.
+    /// path on the GPU backend.
     fn forward_per_op(&self, x: Tensor<3>, lengths: &[usize]) -> Tensor<3> {
         let [b, t, d] = x.dims();
         let device = x.device();
@@ -924,11 +926,21 @@ mod tests {
         }
     }
 
-    /// The fused LSTM layer computes what the per-op cells compute, forward
-    /// and backward: outputs, the input's gradient and every weight's, for
-    /// a two-layer bidirectional LSTM over a ragged batch.
+    /// The fused LSTM and GRU layers compute what the per-op cells
+    /// compute, forward and backward: outputs, the input's gradient and
+    /// every weight's, for two-layer bidirectional networks over a ragged
+    /// batch.
     #[test]
     fn the_fused_lstm_matches_the_per_op_cells() {
+        fused_matches_per_op(false);
+    }
+
+    #[test]
+    fn the_fused_gru_matches_the_per_op_cells() {
+        fused_matches_per_op(true);
+    }
+
+    fn fused_matches_per_op(gru: bool) {
         let device = device().autodiff();
         let (b, t, d) = (3, 9, 5);
         let p = DeepParams {
@@ -936,7 +948,7 @@ mod tests {
             hidden: 6,
             ..params()
         };
-        let rnn = Recurrent::new(false, d, &p, &device);
+        let rnn = Recurrent::new(gru, d, &p, &device);
         let lengths = [t, 4, 7];
         let x = Tensor::<3>::random(
             [b, t, d],

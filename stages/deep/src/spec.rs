@@ -208,6 +208,14 @@ pub struct DeepParams {
     pub clip_norm: f64,
     #[serde(default)]
     pub seed: u64,
+    /// Networks trained per fold, with seeds `seed`, `seed + 1`, ...: the
+    /// model's test probabilities are their mean. Each network holds out
+    /// its own seed's validation speakers, so each also trains on a
+    /// different set of speakers, and a network is the same cached fold
+    /// record a one-network model with its seed would have (absent when 1,
+    /// so one-network specs keep their cache keys).
+    #[serde(default = "defaults::one", skip_serializing_if = "defaults::is_one")]
+    pub networks: usize,
     #[serde(default)]
     pub device: Device,
 }
@@ -230,6 +238,9 @@ impl DeepParams {
         }
         if self.pool_frames == 0 {
             return bad("pool_frames must be at least 1".into());
+        }
+        if self.networks == 0 {
+            return bad("networks must be at least 1".into());
         }
         if self.hidden == 0 || self.layers == 0 {
             return bad("hidden and layers must be at least 1".into());
@@ -269,6 +280,9 @@ mod defaults {
     }
     pub fn one() -> usize {
         1
+    }
+    pub fn is_one(n: &usize) -> bool {
+        *n == 1
     }
     pub fn yes() -> bool {
         true
