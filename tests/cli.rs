@@ -1026,6 +1026,59 @@ fn deep_models_train_one_epoch_through_the_pipeline() {
     );
 }
 
+/// The classes of a predictions table's `p_<class>` columns (at least two).
+fn probability_classes(table: &ser::artifact::Table) -> Vec<String> {
+    let classes: Vec<String> = table
+        .columns
+        .iter()
+        .filter_map(|(n, _)| n.strip_prefix("p_").map(String::from))
+        .collect();
+    assert!(classes.len() >= 2, "{classes:?}");
+    classes
+}
+
+/// The row of utterance `id` in a predictions table.
+fn row_of(table: &ser::artifact::Table, id: &str) -> usize {
+    table.utf8("id").unwrap().iter().position(|i| i == id).unwrap()
+}
+
+/// Every row of `combined` holds the mean of the `soft` members' class
+/// probabilities and the `hard` members' one-hot votes, and predicts its
+/// largest (the first of equal ones).
+fn assert_mean_of(
+    combined: &ser::artifact::Table,
+    soft: &[&ser::artifact::Table],
+    hard: &[&ser::artifact::Table],
+) {
+    let classes = probability_classes(&combined);
+    let predicted = combined.utf8("predicted").unwrap();
+    let members = (soft.len() + hard.len()) as f64;
+    for (r, id) in combined.utf8("id").unwrap().iter().enumerate() {
+        let mut best = (f64::NEG_INFINITY, String::new());
+        for class in &classes {
+            let column = format!("p_{class}");
+            let probabilities: f64 = soft
+                .iter()
+                .map(|t| t.f64(&column).unwrap()[row_of(t, id)])
+                .sum();
+            let votes = hard
+                .iter()
+                .filter(|t| t.utf8("predicted").unwrap()[row_of(t, id)] == *class)
+                .count() as f64;
+            let expected = (probabilities + votes) / members;
+            let got = combined.f64(&column).unwrap()[r];
+            assert!(
+                (got - expected).abs() < 1e-5,
+                "{id} {class}: {got} vs {expected}"
+            );
+            if expected > best.0 {
+                best = (expected, class.clone());
+            }
+        }
+        assert_eq!(predicted[r], best.1, "{id}");
+    }
+}
+
 /// A predictions table of a node, from `ser outputs`.
 fn predictions_table(ws: &Workspace, node: &str) -> ser::artifact::Table {
     let listing = ws.ok(&["outputs", node]);
@@ -1090,35 +1143,11 @@ fn an_ensemble_averages_its_members_and_reruns_with_them() {
     let mlp2 = predictions_table(&ws, "train:mfcc/none/mlp2@two");
     let lr = predictions_table(&ws, "train:mfcc/none/lr@two");
     let trio = predictions_table(&ws, "train:ensemble/mean/trio@two");
-    let classes: Vec<String> = trio
-        .columns
-        .iter()
-        .filter_map(|(n, _)| n.strip_prefix("p_").map(String::from))
-        .collect();
-    assert!(classes.len() >= 2, "{classes:?}");
+    let classes = probability_classes(&trio);
     assert!(lr.columns.iter().all(|(n, _)| !n.starts_with("p_")));
     let ids = trio.utf8("id").unwrap();
-    let row_of = |t: &ser::artifact::Table, id: &str| {
-        t.utf8("id").unwrap().iter().position(|i| i == id).unwrap()
-    };
-    let predicted = trio.utf8("predicted").unwrap();
-    for (r, id) in ids.iter().enumerate() {
-        let mut best = (f64::NEG_INFINITY, String::new());
-        for class in &classes {
-            let p = |t: &ser::artifact::Table| t.f64(&format!("p_{class}")).unwrap()[row_of(t, id)];
-            let vote = (lr.utf8("predicted").unwrap()[row_of(&lr, id)] == *class) as u8 as f64;
-            let expected = (p(&mlp) + p(&mlp2) + vote) / 3.0;
-            let got = trio.f64(&format!("p_{class}")).unwrap()[r];
-            assert!(
-                (got - expected).abs() < 1e-5,
-                "{id} {class}: {got} vs {expected}"
-            );
-            if expected > best.0 {
-                best = (expected, class.clone());
-            }
-        }
-        assert_eq!(predicted[r], best.1, "{id}");
-    }
+    assert_eq!(ids.len(), 32);
+    assert_mean_of(&trio, &[&mlp, &mlp2], &[&lr]);
     // keep_best: 1 takes, per fold, the member whose network did better on
     // that fold's validation speakers.
     let best = predictions_table(&ws, "train:ensemble/mean/best@two");
@@ -1303,38 +1332,9 @@ fn a_model_of_several_networks_averages_them_and_shares_their_trainings() {
     let mlp = predictions_table(&ws, "train:mfcc/none/mlp@two");
     let mlp2 = predictions_table(&ws, "train:mfcc/none/mlp2@two");
     let mlpn = predictions_table(&ws, "train:mfcc/none/mlpn@two");
-    let classes: Vec<String> = mlpn
-        .columns
-        .iter()
-        .filter_map(|(n, _)| n.strip_prefix("p_").map(String::from))
-        .collect();
-    assert!(classes.len() >= 2, "{classes:?}");
-    let row_of = |t: &ser::artifact::Table, id: &str| {
-        t.utf8("id").unwrap().iter().position(|i| i == id).unwrap()
-    };
-    let ids = mlpn.utf8("id").unwrap();
-    assert_eq!(ids.len(), 32);
-    let predicted = mlpn.utf8("predicted").unwrap();
-    let mut disagreements = 0;
-    for (r, id) in ids.iter().enumerate() {
-        let mut best = (f64::NEG_INFINITY, String::new());
-        for class in &classes {
-            let p = |t: &ser::artifact::Table| t.f64(&format!("p_{class}")).unwrap()[row_of(t, id)];
-            let expected = (p(&mlp) + p(&mlp2)) / 2.0;
-            let got = mlpn.f64(&format!("p_{class}")).unwrap()[r];
-            assert!(
-                (got - expected).abs() < 1e-5,
-                "{id} {class}: {got} vs {expected}"
-            );
-            if expected > best.0 {
-                best = (expected, class.clone());
-            }
-        }
-        assert_eq!(predicted[r], best.1, "{id}");
-        let one = mlp.utf8("predicted").unwrap()[row_of(&mlp, id)].clone();
-        disagreements += (one != predicted[r]) as usize;
-    }
-    eprintln!("{disagreements} of 32 predictions differ from the first network's alone");
+    let classes = probability_classes(&mlpn);
+    assert_eq!(mlpn.utf8("id").unwrap().len(), 32);
+    assert_mean_of(&mlpn, &[&mlp, &mlp2], &[]);
 
     // Its models list both networks and rank it by their mean validation UA.
     let validation = |node: &str| -> Vec<f64> {

@@ -61,10 +61,14 @@ pub(super) fn node_code_version(kind: DeepKind) -> u32 {
 /// run side by side (the transformer's attention weights are no longer
 /// dropped).
 /// GRU 4: its layers on the CPU are one fused operation too.
+/// +1 for the kinds with conv blocks: batch normalisation in training is
+/// one fused operation on the CPU (statistics summed in f64).
 pub(super) fn code_version(kind: DeepKind) -> u32 {
     match kind {
-        DeepKind::Lstm | DeepKind::Crnn | DeepKind::AttentionLstm | DeepKind::Gru => 4,
-        _ => 2,
+        DeepKind::Lstm | DeepKind::AttentionLstm | DeepKind::Gru => 4,
+        DeepKind::Crnn => 5,
+        DeepKind::Cnn1d | DeepKind::Cnn1dRaw | DeepKind::Cnn2d | DeepKind::CnnTransformer => 3,
+        DeepKind::Mlp => 2,
     }
 }
 

@@ -33,7 +33,7 @@ use burn::nn::conv::{Conv1d, Conv2d};
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use crate::kernels::{flex_tensor, gemm, values};
+use crate::kernels::{View, flex_tensor, gemm, into_values};
 
 /// Examples per unit of parallel work in the backward pass (fixed, so the
 /// order weight gradients are summed in never depends on the threads).
@@ -97,7 +97,7 @@ fn run(geometry: Geometry, x: Tensor<1>, weight: Tensor<1>, bias: Tensor<1>) -> 
         .map(|p| p.clone().try_into_primitive::<Autodiff<Flex>>().ok())
         .collect();
     if let Some(prims) = tracked {
-        let [x, weight, bias] = [0, 1, 2].map(|i| values(prims[i].primitive()));
+        let [x, weight, bias] = [0, 1, 2].map(|i| View::of(prims[i].primitive()));
         let out = forward(geometry, &x, &weight, &bias);
         let output = flex_tensor(out, [b * c_out * h * w]);
         let nodes: [_; 3] = std::array::from_fn(|i| prims[i].node());
@@ -111,9 +111,9 @@ fn run(geometry: Geometry, x: Tensor<1>, weight: Tensor<1>, bias: Tensor<1>) -> 
         };
         return Some(Tensor::from_primitive::<Autodiff<Flex>>(result));
     }
-    let plain: Vec<Vec<f32>> = parents
+    let plain: Vec<View> = parents
         .into_iter()
-        .map(|p| p.try_into_primitive::<Flex>().ok().map(|f| values(&f)))
+        .map(|p| p.try_into_primitive::<Flex>().ok().map(|f| View::of(&f)))
         .collect::<Option<_>>()?;
     let out = forward(geometry, &plain[0], &plain[1], &plain[2]);
     Some(Tensor::from_primitive::<Flex>(flex_tensor(out, [b * c_out * h * w])))
@@ -233,8 +233,8 @@ fn forward(g: Geometry, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
 #[derive(Debug)]
 struct Tape {
     geometry: Geometry,
-    x: Vec<f32>,
-    weight: Vec<f32>,
+    x: View,
+    weight: View,
 }
 
 /// Gradients (x, weight, bias) for the output gradient `dy`; the input's
@@ -301,7 +301,7 @@ impl Backward<Flex, 3> for Conv2dBackward {
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let tape = ops.state;
-        let dy = values(&grads.consume::<Flex>(&ops.node));
+        let dy = into_values(grads.consume::<Flex>(&ops.node));
         let [x_node, weight_node, bias_node] = ops.parents;
         let (dx, d_weight, d_bias) = backward(&tape, &dy, x_node.is_some());
         for (node, grad) in [(x_node, dx), (weight_node, Some(d_weight)), (bias_node, Some(d_bias))] {
@@ -316,21 +316,11 @@ impl Backward<Flex, 3> for Conv2dBackward {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::testing::{close, vec_of};
     use burn::module::Module;
     use burn::nn::PaddingConfig2d;
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::Distribution;
-
-    fn close(what: &str, a: Vec<f32>, b: Vec<f32>) {
-        assert_eq!(a.len(), b.len(), "{what}");
-        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what}[{i}]: {x} vs {y}");
-        }
-    }
-
-    fn vec_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
 
     /// Outputs and every gradient equal burn's convolution's, for kernels
     /// 1, 3 and 5, feature maps smaller than the kernel, odd batch sizes.

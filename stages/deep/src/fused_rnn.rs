@@ -31,7 +31,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::Tensor;
 use wide::f32x8;
 
-use crate::kernels::{flex_tensor, gemm, values};
+use crate::kernels::{View, flex_tensor, gemm, into_values};
 
 /// Which recurrent cell a layer steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +103,7 @@ fn run<const N: usize>(
         .map(|p| p.clone().try_into_primitive::<Autodiff<Flex>>().ok())
         .collect();
     if let Some(prims) = tracked {
-        let values: Vec<Vec<f32>> = prims.iter().map(|p| values(p.primitive())).collect();
+        let values: Vec<View> = prims.iter().map(|p| View::of(p.primitive())).collect();
         let (out, tape) = forward(shape, &values, lengths);
         let nodes: [_; N] = std::array::from_fn(|i| prims[i].node());
         let output = flex_tensor(out, [b, t, h * directions.len()]);
@@ -117,9 +117,9 @@ fn run<const N: usize>(
         };
         return Some(Tensor::from_primitive::<Autodiff<Flex>>(result));
     }
-    let values: Vec<Vec<f32>> = tensors
+    let values: Vec<View> = tensors
         .into_iter()
-        .map(|p| p.try_into_primitive::<Flex>().ok().map(|f| values(&f)))
+        .map(|p| p.try_into_primitive::<Flex>().ok().map(|f| View::of(&f)))
         .collect::<Option<_>>()?;
     let (out, _) = forward(shape, &values, lengths);
     Some(Tensor::from_primitive::<Flex>(flex_tensor(
@@ -163,7 +163,7 @@ struct DirectionTape {
 #[derive(Debug)]
 struct Tape {
     shape: Shape,
-    x: Vec<f32>,
+    x: View,
     lengths: Vec<usize>,
     directions: Vec<DirectionTape>,
 }
@@ -192,7 +192,7 @@ fn tanh_in_place(v: &mut [f32]) {
     }
 }
 
-fn forward(shape: Shape, values: &[Vec<f32>], lengths: &[usize]) -> (Vec<f32>, Tape) {
+fn forward(shape: Shape, values: &[View], lengths: &[usize]) -> (Vec<f32>, Tape) {
     let Shape { b, t, h, .. } = shape;
     let dirs = (values.len() - 1) / 4;
     let x = &values[0];
@@ -497,7 +497,7 @@ impl<const N: usize> Backward<Flex, N> for RnnBackward<N> {
         let tape = ops.state;
         let Shape { b, t, d, h, .. } = tape.shape;
         let dirs = tape.directions.len();
-        let grad_out = values(&grads.consume::<Flex>(&ops.node));
+        let grad_out = into_values(grads.consume::<Flex>(&ops.node));
         let width = h * dirs;
         let per_direction =
             |k: usize| backward_direction(&tape, &tape.directions[k], &grad_out, k * h, width);

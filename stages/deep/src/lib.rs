@@ -33,9 +33,11 @@
 //! starts at each sequence's own last frame and padding never reaches a
 //! valid frame's state.
 //!
-//! On the flex backend, LSTM and GRU layers and convolutions with odd
-//! kernels and "same" padding are fused autodiff operations of ours
-//! (`fused_rnn`, `fused_conv`), each held by a test to burn's own ops.
+//! On the flex backend, LSTM and GRU layers, convolutions with odd
+//! kernels and "same" padding, batch normalisation in training, and the
+//! conv blocks' ReLU and max-pool are fused autodiff operations of ours
+//! (`fused_rnn`, `fused_conv`, `fused_norm`, `fused_pool`), each held by a
+//! test to burn's own ops.
 //!
 //! Backends: burn's `flex` CPU backend by default; with the `gpu` cargo
 //! feature, `device: gpu` trains on burn's `wgpu` backend (Vulkan, Metal or
@@ -46,6 +48,8 @@ mod data;
 mod dropout;
 mod fit;
 mod fused_conv;
+mod fused_norm;
+mod fused_pool;
 mod fused_rnn;
 mod kernels;
 mod net;

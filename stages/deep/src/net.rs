@@ -93,9 +93,16 @@ impl ConvBlock1d {
             None => self.conv.forward(x),
         };
         if let Some(norm) = &self.norm {
-            x = norm.forward(x);
+            x = match crate::fused_norm::batch_norm_train(norm, &x) {
+                Some(y) => y,
+                None => norm.forward(x),
+            };
         }
-        self.dropout.forward(self.pool.forward(relu(x)))
+        let pooled = match crate::fused_pool::relu_max_pool1d(&self.pool, &x) {
+            Some(y) => y,
+            None => self.pool.forward(relu(x)),
+        };
+        self.dropout.forward(pooled)
     }
 }
 
@@ -131,9 +138,16 @@ impl ConvBlock2d {
             None => self.conv.forward(x),
         };
         if let Some(norm) = &self.norm {
-            x = norm.forward(x);
+            x = match crate::fused_norm::batch_norm_train(norm, &x) {
+                Some(y) => y,
+                None => norm.forward(x),
+            };
         }
-        self.dropout.forward(self.pool.forward(relu(x)))
+        let pooled = match crate::fused_pool::relu_max_pool2d(&self.pool, &x) {
+            Some(y) => y,
+            None => self.pool.forward(relu(x)),
+        };
+        self.dropout.forward(pooled)
     }
 }
 
