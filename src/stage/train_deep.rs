@@ -25,6 +25,7 @@
 //! new networks, and an `mlp` with seed 1 is the second network of one with
 //! seed 0 and two networks.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -166,19 +167,42 @@ fn load_rows(
 }
 
 /// A fold's rows: all of them, or, with a selection, its columns only
-/// (loaded into `selected`, which holds them for the caller).
+/// (loaded into `selected` on first need, which keeps them for the fold's
+/// other networks).
 fn fold_rows<'a>(
     ctx: &Context,
     table_object: &str,
     input: Input,
     columns: Option<&[usize]>,
     all_rows: &'a Rows,
-    selected: &'a mut Option<Rows>,
+    selected: &'a OnceCell<Rows>,
 ) -> anyhow::Result<&'a Rows> {
-    Ok(match columns {
-        Some(c) => selected.insert(load_rows(ctx, table_object, input, Some(c))?),
-        None => all_rows,
-    })
+    let Some(c) = columns else {
+        return Ok(all_rows);
+    };
+    if selected.get().is_none() {
+        let _ = selected.set(load_rows(ctx, table_object, input, Some(c))?);
+    }
+    Ok(selected.get().expect("set above"))
+}
+
+/// A fold's augmented copies (none without an augmentation), loaded into
+/// `augmented` on first need and kept for the fold's other networks.
+fn fold_augmented<'a>(
+    ctx: &Context,
+    augmented_object: Option<&str>,
+    input: Input,
+    columns: Option<&[usize]>,
+    augmented: &'a OnceCell<Option<Rows>>,
+) -> anyhow::Result<Option<&'a Rows>> {
+    if augmented.get().is_none() {
+        let loaded = match augmented_object {
+            Some(object) => Some(load_rows(ctx, object, input, columns)?),
+            None => None,
+        };
+        let _ = augmented.set(loaded);
+    }
+    Ok(augmented.get().expect("set above").as_ref())
 }
 
 /// The roles a deep model's inputs come in, by what it reads.
@@ -232,6 +256,8 @@ pub fn run(
             ),
             None => None,
         };
+        // Loaded once per fold, on first need, for all its networks.
+        let (selected, augmented) = (OnceCell::new(), OnceCell::new());
         let mut records: Vec<(u64, FoldRecord)> = Vec::with_capacity(networks);
         for n in 0..networks {
             let (net_params, net_spec) = network_settings(params, spec, n);
@@ -249,22 +275,21 @@ pub fn run(
             let record = match ctx.cache.read_json::<FoldRecord>(&path) {
                 Some(r) if ctx.cache.has_object(&r.weights) && !r.probabilities.is_empty() => r,
                 Some(mut r) if ctx.cache.has_object(&r.weights) => {
-                    let mut selected = None;
-                    let rows =
-                        fold_rows(ctx, &table_object, input, columns, &all_rows, &mut selected)?;
+                    let rows = fold_rows(ctx, &table_object, input, columns, &all_rows, &selected)?;
                     r.probabilities = probabilities_from_weights(ctx, &r, rows)
                         .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
                     ctx.cache.write_json(&path, &r)?;
                     r
                 }
                 _ => {
-                    let mut selected = None;
-                    let rows =
-                        fold_rows(ctx, &table_object, input, columns, &all_rows, &mut selected)?;
-                    let augmented = match &augmented_object {
-                        Some(object) => Some(load_rows(ctx, object, input, columns)?),
-                        None => None,
-                    };
+                    let rows = fold_rows(ctx, &table_object, input, columns, &all_rows, &selected)?;
+                    let augmented = fold_augmented(
+                        ctx,
+                        augmented_object.as_deref(),
+                        input,
+                        columns,
+                        &augmented,
+                    )?;
                     let label = match networks {
                         1 => format!("{} fold {}", kind.name(), fold.name),
                         _ => format!(
@@ -283,7 +308,7 @@ pub fn run(
                         rows,
                         &y,
                         &classes,
-                        augmented.as_ref(),
+                        augmented,
                     )
                     .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
                     ctx.cache.write_json(&path, &r)?;
@@ -301,8 +326,8 @@ pub fn run(
             refs.push(record.weights.clone());
             records.push((net_params.seed, record));
         }
-        let (fold_predictions, fold_probabilities) = mean_of_networks(&records)
-            .map_err(|e| anyhow::anyhow!("fold {}: {e}", fold.name))?;
+        let (fold_predictions, fold_probabilities) =
+            mean_of_networks(&records).map_err(|e| anyhow::anyhow!("fold {}: {e}", fold.name))?;
         let (_, first) = &records[0];
         let mut entry = json!({
             "fold": fold.name,
@@ -593,8 +618,7 @@ mod tests {
         assert_eq!(net_spec, spec);
 
         // The third of three networks is the one-network model with seed 5.
-        let three: DeepParams =
-            serde_json::from_value(json!({"seed": 3, "networks": 3})).unwrap();
+        let three: DeepParams = serde_json::from_value(json!({"seed": 3, "networks": 3})).unwrap();
         let three_spec = serde_json::to_value(&three).unwrap();
         assert_eq!(three_spec["networks"], 3);
         let (net, net_spec) = network_settings(&three, &three_spec, 2);

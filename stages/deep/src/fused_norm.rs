@@ -30,7 +30,10 @@ use crate::kernels::{View, flex_tensor, into_values};
 /// `norm` applied to x (batch x channels x ...) in training: `None` when x
 /// is not a tracked flex tensor or the layer is frozen (burn's
 /// `BatchNorm::forward` then does what it does).
-pub(crate) fn batch_norm_train<const D: usize>(norm: &BatchNorm, x: &Tensor<D>) -> Option<Tensor<D>> {
+pub(crate) fn batch_norm_train<const D: usize>(
+    norm: &BatchNorm,
+    x: &Tensor<D>,
+) -> Option<Tensor<D>> {
     if !x.device().is_autodiff() || !norm.training.is_enabled() {
         return None;
     }
@@ -148,17 +151,22 @@ fn forward(
     .into_iter()
     .map(|s| s / count)
     .collect();
-    let inv_std: Vec<f64> = variance.iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
+    let inv_std: Vec<f64> = variance
+        .iter()
+        .map(|v| 1.0 / (v + epsilon).sqrt())
+        .collect();
     let mut out = vec![0f32; b * c * spatial];
-    out.par_chunks_mut(spatial).enumerate().for_each(|(p, out)| {
-        let ch = p % c;
-        let (m, s) = (mean[ch] as f32, inv_std[ch] as f32);
-        let (g, bias) = (gamma[ch], beta[ch]);
-        let scale = g * s;
-        for (o, &v) in out.iter_mut().zip(&x[p * spatial..(p + 1) * spatial]) {
-            *o = (v - m) * scale + bias;
-        }
-    });
+    out.par_chunks_mut(spatial)
+        .enumerate()
+        .for_each(|(p, out)| {
+            let ch = p % c;
+            let (m, s) = (mean[ch] as f32, inv_std[ch] as f32);
+            let (g, bias) = (gamma[ch], beta[ch]);
+            let scale = g * s;
+            for (o, &v) in out.iter_mut().zip(&x[p * spatial..(p + 1) * spatial]) {
+                *o = (v - m) * scale + bias;
+            }
+        });
     let to_f32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
     let stats = Stats {
         mean: to_f32(mean),
@@ -250,14 +258,23 @@ mod tests {
             };
             let (norm, reference_norm) = (layer(), layer());
             let n: usize = dims.iter().product();
-            let data: Vec<f32> = vec_of(Tensor::<1>::random([n], Distribution::Normal(2.0, 3.0), &device));
-            let weights: Vec<f32> = vec_of(Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device));
+            let data: Vec<f32> = vec_of(Tensor::<1>::random(
+                [n],
+                Distribution::Normal(2.0, 3.0),
+                &device,
+            ));
+            let weights: Vec<f32> = vec_of(Tensor::<1>::random(
+                [n],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            ));
             macro_rules! check {
                 ($d:literal) => {{
                     let shape: [usize; $d] = dims.clone().try_into().unwrap();
                     let x = Tensor::<$d>::from_data(TensorData::new(data.clone(), shape), &device)
                         .require_grad();
-                    let w = Tensor::<$d>::from_data(TensorData::new(weights.clone(), shape), &device);
+                    let w =
+                        Tensor::<$d>::from_data(TensorData::new(weights.clone(), shape), &device);
                     let fused = batch_norm_train(&norm, &x).expect("flex takes the fused path");
                     let reference = reference_norm.forward(x.clone());
                     close("outputs", vec_of(fused.clone()), vec_of(reference.clone()));
@@ -294,7 +311,12 @@ mod tests {
                 vec_of(norm.running_var.value_sync()),
                 vec_of(reference_norm.running_var.value_sync()),
             );
-            assert!(vec_of(norm.running_mean.value_sync()).iter().all(|m| *m > 0.05), "updated");
+            assert!(
+                vec_of(norm.running_mean.value_sync())
+                    .iter()
+                    .all(|m| *m > 0.05),
+                "updated"
+            );
         }
     }
 

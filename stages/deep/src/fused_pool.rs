@@ -45,7 +45,13 @@ pub(crate) fn relu_max_pool2d(pool: &MaxPool2d, x: &Tensor<4>) -> Option<Tensor<
     }
     let [b, c, h, w] = x.dims();
     let [kh, kw] = pool.kernel_size;
-    let window = Window { planes: b * c, h, w, kh, kw };
+    let window = Window {
+        planes: b * c,
+        h,
+        w,
+        kh,
+        kw,
+    };
     run(window, x.clone().flatten::<1>(0, 3)).map(|y| y.reshape([b, c, h / kh, w / kw]))
 }
 
@@ -61,7 +67,13 @@ pub(crate) fn relu_max_pool1d(pool: &MaxPool1d, x: &Tensor<3>) -> Option<Tensor<
     }
     let [b, c, t] = x.dims();
     let k = pool.kernel_size;
-    let window = Window { planes: b * c, h: t, w: 1, kh: k, kw: 1 };
+    let window = Window {
+        planes: b * c,
+        h: t,
+        w: 1,
+        kh: k,
+        kw: 1,
+    };
     run(window, x.clone().flatten::<1>(0, 2)).map(|y| y.reshape([b, c, t / k]))
 }
 
@@ -85,7 +97,13 @@ impl Window {
 const NONE: u32 = u32::MAX;
 
 fn run(window: Window, x: Tensor<1>) -> Option<Tensor<1>> {
-    let Window { planes, h, w, kh, kw } = window;
+    let Window {
+        planes,
+        h,
+        w,
+        kh,
+        kw,
+    } = window;
     let (oh, ow) = window.out();
     if kh == 0 || kw == 0 || oh == 0 || ow == 0 || x.dims()[0] != planes * h * w {
         return None;
@@ -119,7 +137,13 @@ fn run(window: Window, x: Tensor<1>) -> Option<Tensor<1>> {
 /// Pooled outputs and, per output, the plane index of the window's first
 /// largest element when it is positive ([`NONE`] otherwise).
 fn forward(window: Window, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
-    let Window { planes, h, w, kh, kw } = window;
+    let Window {
+        planes,
+        h,
+        w,
+        kh,
+        kw,
+    } = window;
     let (oh, ow) = window.out();
     let per_plane = oh * ow;
     let mut out = vec![0f32; planes * per_plane];
@@ -231,9 +255,8 @@ mod tests {
         );
         let g_fused = (fused * weights.clone()).sum().backward();
         let g_reference = (reference * weights).sum().backward();
-        let grad = |g: &burn::tensor::Gradients| {
-            x.grad(g).unwrap().to_data().try_to_vec::<f32>().unwrap()
-        };
+        let grad =
+            |g: &burn::tensor::Gradients| x.grad(g).unwrap().to_data().try_to_vec::<f32>().unwrap();
         close("gradient", grad(&g_fused), grad(&g_reference));
 
         // 1-D, window 4 over 18 steps (two left over).

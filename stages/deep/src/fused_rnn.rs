@@ -238,14 +238,28 @@ fn forward_direction(
     lengths: &[usize],
     reverse: bool,
 ) -> DirectionTape {
-    let Shape { b, t, d, h, cell: kind } = shape;
+    let Shape {
+        b,
+        t,
+        d,
+        h,
+        cell: kind,
+    } = shape;
     let lstm = kind == CellKind::Lstm;
     let g = kind.gates() * h;
     // Every step's input projection in one product, biases added (an
     // LSTM's gates see both biases; a GRU's reset gate scales the hidden
     // projection with its own bias, so that bias is added per step).
     let mut gates = vec![0f32; b * t * g];
-    gemm((b * t, g, d), &mut gates, g, false, (x, d, 1), (w_ih, g, 1), true);
+    gemm(
+        (b * t, g, d),
+        &mut gates,
+        g,
+        false,
+        (x, d, 1),
+        (w_ih, g, 1),
+        true,
+    );
     let bias: Vec<f32> = match kind {
         CellKind::Lstm => b_ih.iter().zip(b_hh).map(|(a, c)| a + c).collect(),
         CellKind::Gru => b_ih.to_vec(),
@@ -253,7 +267,11 @@ fn forward_direction(
     for row in gates.chunks_exact_mut(g) {
         row.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
     }
-    let mut hidden_projection = if lstm { Vec::new() } else { vec![0f32; b * t * g] };
+    let mut hidden_projection = if lstm {
+        Vec::new()
+    } else {
+        vec![0f32; b * t * g]
+    };
     let (mut cell, mut cell_tanh) = if lstm {
         (vec![0f32; b * t * h], vec![0f32; b * t * h])
     } else {
@@ -351,14 +369,24 @@ fn backward_direction(
     column: usize,
     width: usize,
 ) -> [Vec<f32>; 5] {
-    let Shape { b, t, d, h, cell: kind } = tape.shape;
+    let Shape {
+        b,
+        t,
+        d,
+        h,
+        cell: kind,
+    } = tape.shape;
     let lstm = kind == CellKind::Lstm;
     let g = kind.gates() * h;
     // Gradients of the input projection's outputs; a GRU's hidden
     // projection has its own (they differ in the n block, which the reset
     // gate scales), an LSTM's is the same.
     let mut d_gates = vec![0f32; b * t * g];
-    let mut d_hidden_projection = if lstm { Vec::new() } else { vec![0f32; b * t * g] };
+    let mut d_hidden_projection = if lstm {
+        Vec::new()
+    } else {
+        vec![0f32; b * t * g]
+    };
     let mut dh_next = vec![0f32; b * h];
     let mut dc_next = vec![0f32; if lstm { b * h } else { 0 }];
     // The state before step tt (zero before the first step).

@@ -98,7 +98,6 @@ pub(crate) fn gemm(
     }
 }
 
-
 /// What the fused operations' tests share: comparing their numbers with
 /// burn's.
 #[cfg(test)]
@@ -109,7 +108,10 @@ pub(crate) mod testing {
     pub(crate) fn close(what: &str, a: Vec<f32>, b: Vec<f32>) {
         assert_eq!(a.len(), b.len(), "{what}");
         for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what}[{i}]: {x} vs {y}");
+            assert!(
+                (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                "{what}[{i}]: {x} vs {y}"
+            );
         }
     }
 

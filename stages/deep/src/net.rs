@@ -54,6 +54,12 @@ fn pooled(lengths: &[usize], f: impl Fn(usize) -> usize) -> Vec<usize> {
     lengths.iter().map(|&l| f(l).max(1)).collect()
 }
 
+/// `norm` applied to x; in training on the CPU one fused operation (see
+/// [`crate::fused_norm`]).
+fn batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    crate::fused_norm::batch_norm_train(norm, &x).unwrap_or_else(|| norm.forward(x))
+}
+
 /// A conv block over time: conv (same padding), batch norm, ReLU, max-pool
 /// by `pool`, dropout.
 #[derive(Module, Debug)]
@@ -93,10 +99,7 @@ impl ConvBlock1d {
             None => self.conv.forward(x),
         };
         if let Some(norm) = &self.norm {
-            x = match crate::fused_norm::batch_norm_train(norm, &x) {
-                Some(y) => y,
-                None => norm.forward(x),
-            };
+            x = batch_norm(norm, x);
         }
         let pooled = match crate::fused_pool::relu_max_pool1d(&self.pool, &x) {
             Some(y) => y,
@@ -138,10 +141,7 @@ impl ConvBlock2d {
             None => self.conv.forward(x),
         };
         if let Some(norm) = &self.norm {
-            x = match crate::fused_norm::batch_norm_train(norm, &x) {
-                Some(y) => y,
-                None => norm.forward(x),
-            };
+            x = batch_norm(norm, x);
         }
         let pooled = match crate::fused_pool::relu_max_pool2d(&self.pool, &x) {
             Some(y) => y,
