@@ -18,6 +18,9 @@
 #               training speed beside ser's. Installed from PyTorch's CPU-only
 #               index (no CUDA wheels); where that host is unreachable, from
 #               PyPI (the default build, which pulls the nvidia-* wheels).
+#   dvc[s3]     `cargo bench --bench remote`: DVC 3 beside `ser push`/`pull`.
+#               In its own virtualenv (target/dvc-venv), since its S3 stack
+#               pins botocore versions the tests' moto server may not want.
 #
 # Idempotent: only packages whose module does not import are installed; with
 # everything importable it changes nothing. The interpreter is $PYTHON
@@ -56,6 +59,14 @@ done
 # torch comes from its own index, so it is handled apart from the list above.
 need_torch=false
 "$PYTHON" -c "import torch" >/dev/null 2>&1 || need_torch=true
+
+# DVC in a virtualenv of its own (see above).
+DVC_VENV="$(dirname "$0")/../target/dvc-venv"
+if [[ ! -x "$DVC_VENV/bin/dvc" ]]; then
+    echo "bench-deps.sh: installing dvc[s3] into $DVC_VENV"
+    "$PYTHON" -m venv "$DVC_VENV"
+    "$DVC_VENV/bin/pip" install --quiet "dvc[s3]>=3,<4"
+fi
 
 if ((${#missing[@]} == 0)) && ! $need_torch; then
     echo "bench-deps.sh: all Python packages import ($("$PYTHON" --version 2>&1)); nothing to do"

@@ -11,6 +11,11 @@
 #   chromium                         headless browser: the report's page is
 #                                    tested by loading it (ser-report tests)
 #
+# and one Python package, with pip:
+#
+#   moto[server]                     a real S3-compatible server the remote
+#                                    tests start on 127.0.0.1 (tests/remote.rs)
+#
 # Idempotent: only packages whose command (or, for libraries, whose dpkg
 # entry) is missing are installed, and `apt-get update` runs once, only when
 # something is to be installed. With everything present it needs no root and
@@ -29,6 +34,16 @@ REQUIREMENTS=(
     "sox:cmd:sox"
     "chromium:cmd:chromium"
 )
+
+# The S3 server of the remote tests (PyPI), for the machine's python3.
+install_moto() {
+    if python3 -c "import moto.server, flask, flask_cors" >/dev/null 2>&1; then
+        return 0
+    fi
+    echo "setup.sh: installing moto[server] (S3 server for the remote tests)"
+    python3 -m pip install --quiet "moto[server]>=5,<6"
+    python3 -c "import moto.server" || { echo "setup.sh: moto[server] installed, but 'import moto.server' fails" >&2; exit 1; }
+}
 
 dpkg_installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
@@ -51,6 +66,8 @@ for req in "${REQUIREMENTS[@]}"; do
             ;;
     esac
 done
+
+install_moto
 
 if ((${#missing[@]} == 0)); then
     echo "setup.sh: all system packages are present (cmake, pkg-config, libclang-dev, libsoxr-dev, lame, oggenc, sox, chromium); nothing to do"

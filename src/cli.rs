@@ -75,10 +75,34 @@ pub enum Command {
         #[arg(long, short = 'o')]
         out: Option<PathBuf>,
     },
-    /// Remove cache entries that no pipeline's last run uses.
+    /// Remove cache entries that no pipeline's last run uses (`--remote`: remote packs no pushed state uses).
     Gc {
         #[command(flatten)]
         pipeline: PipelineArgs,
+        #[command(flatten)]
+        gc: commands::gc::GcArgs,
+    },
+    /// Upload what this pipeline's last run references, and its state, to the remote.
+    Push {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// The name to store this pipeline's state under, e.g. alice/nightly
+        /// (default: cache.remote.name, else <user>/<pipeline file stem>).
+        #[arg(long = "as", value_name = "NAME")]
+        name: Option<String>,
+    },
+    /// Download from the remote what this pipeline needs (`--from NAME`: everything a pushed state references).
+    Pull {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// A state pushed with `ser push --as NAME`.
+        #[arg(long, value_name = "NAME")]
+        from: Option<String>,
+    },
+    /// Remote tools.
+    Remote {
+        #[command(subcommand)]
+        command: RemoteCommand,
     },
     /// Forget this pipeline's runs and collect garbage (`--all`: delete the cache folder).
     Clean {
@@ -116,6 +140,15 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Each node of this pipeline as local, remote, both or neither; and the pushed states.
+    Status {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum CorpusCommand {
     /// Count utterances per label, speaker and gender, and list rejected files.
     Inspect {
@@ -148,7 +181,12 @@ pub fn main() -> i32 {
             commands::outputs::outputs(pipeline, pattern.as_deref())
         }
         Command::Report { pipeline, out } => commands::report::report(pipeline, out.as_deref()),
-        Command::Gc { pipeline } => commands::gc::gc(pipeline),
+        Command::Gc { pipeline, gc } => commands::gc::gc(pipeline, gc),
+        Command::Push { pipeline, name } => commands::remote::push(pipeline, name.as_deref()),
+        Command::Pull { pipeline, from } => commands::remote::pull(pipeline, from.as_deref()),
+        Command::Remote {
+            command: RemoteCommand::Status { pipeline },
+        } => commands::remote::status(pipeline),
         Command::Clean { pipeline, all } => commands::gc::clean(pipeline, *all),
         Command::Extract {
             set,

@@ -142,6 +142,27 @@ pub struct CacheConfig {
     /// Cache folder; default `.ser` beside pipeline.yaml. The environment
     /// variable `SER_CACHE_DIR` wins over this.
     pub dir: Option<String>,
+    /// `group`: new files 0664 and folders 2775, for a folder a Unix
+    /// group shares (`--shared group` wins over this).
+    #[serde(default)]
+    pub shared: crate::cache::Sharing,
+    /// `ser gc` keeps unreferenced files younger than this (`30m`, `1h`,
+    /// `2days`; default 1h), locally and with `--remote`.
+    #[serde(default)]
+    pub gc_grace: Option<String>,
+    /// A team remote (directory or S3): read-through, push, pull.
+    #[serde(default)]
+    pub remote: Option<crate::remote::RemoteConfig>,
+}
+
+impl CacheConfig {
+    pub fn gc_grace(&self) -> anyhow::Result<std::time::Duration> {
+        match &self.gc_grace {
+            None => Ok(std::time::Duration::from_secs(3600)),
+            Some(text) => humantime::parse_duration(text)
+                .map_err(|e| anyhow::anyhow!("cache.gc_grace '{text}': {e} (say e.g. 30m, 1h, 2days)")),
+        }
+    }
 }
 
 /// The experiment matrix: every combination becomes one
@@ -296,6 +317,12 @@ pub fn apply_override(root: &mut Value, assignment: &str) -> anyhow::Result<()> 
 }
 
 fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
+    config.cache.gc_grace()?;
+    if let Some(remote) = &config.cache.remote
+        && let Some(name) = &remote.name
+    {
+        crate::remote::check_state_name(name).map_err(|e| anyhow::anyhow!("cache.remote.name: {e}"))?;
+    }
     if config.experiments.is_empty() {
         bail!("experiments: the list is empty");
     }

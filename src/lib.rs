@@ -7,7 +7,8 @@
 //! - [`config`]: pipeline.yaml, strict parsing, `--set` overrides.
 //! - [`dag`]: the experiment matrix expanded into a graph of nodes.
 //! - [`fingerprint`]: node keys and typed dirty reasons.
-//! - [`cache`]: the content-addressed store (layout, atomic writes, lock).
+//! - [`cache`]: the content-addressed store (layout, atomic writes, locks).
+//! - [`remote`]: team remotes (directory, S3): packs, push, pull, read-through.
 //! - [`scheduler`]: runs stale nodes in parallel, reuses fresh ones.
 //! - [`stage`]: the stage adapters; [`artifact`]: Parquet and `.npy` I/O.
 //! - [`commands`], [`cli`]: the `ser` subcommands.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod dag;
 pub mod fingerprint;
 pub mod progress;
+pub mod remote;
 pub mod scheduler;
 pub mod stage;
 pub mod state;

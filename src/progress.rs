@@ -42,6 +42,26 @@ impl Progress {
         }
     }
 
+    /// A bar over `total` bytes (pushes and pulls); hidden when progress
+    /// is off.
+    pub fn bytes_bar(&self, total: u64, what: &str) -> ProgressBar {
+        match &self.multi {
+            Some(m) => {
+                let bar = m.add(ProgressBar::new(total));
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                    )
+                    .expect("static template")
+                    .progress_chars("=> "),
+                );
+                bar.set_prefix(what.to_string());
+                bar
+            }
+            None => ProgressBar::hidden(),
+        }
+    }
+
     /// Print a line without tearing the bars.
     pub fn println(&self, line: &str) {
         match &self.multi {

@@ -7,6 +7,12 @@
 //! models) or deep (one big extraction). A failed node fails only its
 //! dependents: independent branches still run, and everything finished is
 //! kept in the cache.
+//!
+//! Many processes may run on one cache at once (see [`crate::cache::lock`]).
+//! Before computing a node a run takes that node's lock; a run that finds
+//! the lock held waits, then looks in the cache again, so two runs that
+//! reach one node compute it once. With a remote (read-through), a node
+//! whose record and outputs are on the remote is downloaded, not computed.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +27,10 @@ use crate::state::{NodeState, PipelineState};
 pub enum Outcome {
     /// Cached outputs reused.
     Fresh(NodeRecord),
+    /// Downloaded from the remote (read-through) instead of computed.
+    Fetched(NodeRecord),
+    /// `ser status` only: cached, but some of it only on the remote.
+    FreshOnRemote(NodeRecord),
     /// Ran, for this reason.
     Ran {
         record: NodeRecord,
@@ -38,21 +48,31 @@ pub enum Outcome {
 impl Outcome {
     pub fn record(&self) -> Option<&NodeRecord> {
         match self {
-            Outcome::Fresh(r) | Outcome::Ran { record: r, .. } => Some(r),
+            Outcome::Fresh(r)
+            | Outcome::Fetched(r)
+            | Outcome::FreshOnRemote(r)
+            | Outcome::Ran { record: r, .. } => Some(r),
             _ => None,
         }
     }
 }
 
-/// A node's fingerprint given its dependencies' records, and its cached
-/// record if that is complete.
-fn check(
+/// Where a cached record was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Local,
+    /// Some of it only on the remote (downloaded by a run, only named by
+    /// `ser status`).
+    Remote,
+}
+
+/// The fingerprint of node `i` given its dependencies' records.
+pub fn fingerprint(
     graph: &Graph,
     i: usize,
     ctx: &Context,
     deps: &[&NodeRecord],
-    state: &PipelineState,
-) -> anyhow::Result<(Fingerprint, Result<NodeRecord, DirtyReason>)> {
+) -> anyhow::Result<Fingerprint> {
     let node = &graph.nodes[i];
     let mut inputs = node.stage.external_inputs(ctx)?;
     for (role, files) in read_inputs(graph, i, deps).by_role {
@@ -60,29 +80,58 @@ fn check(
             inputs.insert(format!("{role}.{name}"), object);
         }
     }
-    let fingerprint = Fingerprint {
+    Ok(Fingerprint {
         stage: node.stage.stage().to_string(),
         code_version: node.stage.code_version(),
         params: node.stage.params(),
         inputs,
-    };
+    })
+}
+
+/// Whether a record and its outputs are all here (`Some(true)`), complete
+/// only with what the remote has (`Some(false)`), or incomplete (`None`).
+pub fn completeness(ctx: &Context, record: &NodeRecord, record_local: bool) -> Option<bool> {
+    let objects = || record.outputs.files.values().chain(&record.outputs.refs);
+    let items = || record.outputs.items.iter();
+    let local = record_local
+        && objects().all(|o| ctx.cache.object_path(o).is_file())
+        && items().all(|i| ctx.cache.root().join(crate::cache::closure::item_path(i)).is_file());
+    if local {
+        return Some(true);
+    }
+    let anywhere = objects().all(|o| ctx.cache.has_object(o)) && items().all(|i| ctx.cache.has_item(i));
+    anywhere.then_some(false)
+}
+
+/// A node's fingerprint given its dependencies' records, and its cached
+/// record if that is complete. `fetch`: download what is only on the
+/// remote (a run); without it the remote is only looked at (status).
+fn check(
+    graph: &Graph,
+    i: usize,
+    ctx: &Context,
+    deps: &[&NodeRecord],
+    state: &PipelineState,
+    fetch: bool,
+) -> anyhow::Result<(Fingerprint, Result<(NodeRecord, Found), DirtyReason>)> {
+    let node = &graph.nodes[i];
+    let fingerprint = fingerprint(graph, i, ctx, deps)?;
     let key = fingerprint.key();
-    let record: Option<NodeRecord> = ctx
-        .cache
-        .read_json(&ctx.cache.node_record_path(node.stage.stage(), &key));
+    let record_path = ctx.cache.node_record_path(node.stage.stage(), &key);
+    let record_local = record_path.is_file();
+    let record: Option<NodeRecord> = ctx.cache.read_json(&record_path);
     if let Some(record) = record {
-        let complete = record
-            .outputs
-            .files
-            .values()
-            .chain(&record.outputs.refs)
-            .all(|o| ctx.cache.has_object(o))
-            && record.outputs.items.iter().all(|item| {
-                let (stage, k) = item.split_once('/').unwrap_or(("", item));
-                ctx.cache.item_record_path(stage, k).is_file()
-            });
-        if complete {
-            return Ok((fingerprint, Ok(record)));
+        match completeness(ctx, &record, record_local) {
+            Some(true) => return Ok((fingerprint, Ok((record, Found::Local)))),
+            Some(false) if !fetch => return Ok((fingerprint, Ok((record, Found::Remote)))),
+            Some(false) => {
+                // The whole node comes down now, in a few batches; a
+                // failed or refused fetch computes it here instead.
+                if fetch_node(ctx, &record) {
+                    return Ok((fingerprint, Ok((record, Found::Remote))));
+                }
+            }
+            None => {}
         }
     }
     let reason = match state.get(&node.name) {
@@ -109,6 +158,46 @@ fn check(
         },
     };
     Ok((fingerprint, Err(reason)))
+}
+
+/// Download a node's closure (its record, outputs, per-item records and
+/// their objects) from the remote, so the local cache holds the node
+/// whole, as if computed here; true when all of it is then here.
+fn fetch_node(ctx: &Context, record: &NodeRecord) -> bool {
+    use crate::cache::closure;
+    let Some(read_through) = ctx.cache.remote() else {
+        return false;
+    };
+    let root = ctx.cache.root();
+    let mut refused = Vec::new();
+    let roots = [(record.fingerprint.stage.clone(), record.fingerprint.key())];
+    let paths = closure::closure(&roots, &mut |paths: &[String]| {
+        let report = crate::remote::fetch::fetch_into(
+            &ctx.cache,
+            &read_through.remote,
+            &read_through.index,
+            paths,
+            &ctx.progress,
+        );
+        refused.extend(report.refused);
+        closure::local_reader(root)(paths)
+    });
+    let objects: Vec<String> = paths.iter().filter(|p| p.starts_with("objects/")).cloned().collect();
+    let report = crate::remote::fetch::fetch_into(
+        &ctx.cache,
+        &read_through.remote,
+        &read_through.index,
+        &objects,
+        &ctx.progress,
+    );
+    refused.extend(report.refused);
+    for line in refused.iter().take(3) {
+        read_through.warn(&format!(
+            "remote {}: refused {line}; computing it here",
+            read_through.remote.url
+        ));
+    }
+    completeness(ctx, record, true) == Some(true)
 }
 
 /// The dependency outputs node `i` declares it reads, by role.
@@ -157,8 +246,9 @@ pub fn status(graph: &Graph, ctx: &Context, state: &PipelineState) -> Vec<Outcom
                     _ => Outcome::Stale(DirtyReason::UpstreamStale { upstream }),
                 }
             }
-            None => match check(graph, i, ctx, &deps, state) {
-                Ok((_, Ok(record))) => Outcome::Fresh(record),
+            None => match check(graph, i, ctx, &deps, state, false) {
+                Ok((_, Ok((record, Found::Local)))) => Outcome::Fresh(record),
+                Ok((_, Ok((record, Found::Remote)))) => Outcome::FreshOnRemote(record),
                 Ok((_, Err(reason))) => Outcome::Stale(reason),
                 Err(e) => Outcome::Failed(format!("{e:#}")),
             },
@@ -271,12 +361,31 @@ impl<'a> Shared<'a> {
                 }
             }
         }
-        let (fingerprint, cached) = match check(self.graph, i, self.ctx, &deps, self.state) {
-            Ok(v) => v,
-            Err(e) => return self.fail(&node.name, format!("{e:#}")),
-        };
+        let (fingerprint, mut cached) =
+            match check(self.graph, i, self.ctx, &deps, self.state, true) {
+                Ok(v) => v,
+                Err(e) => return self.fail(&node.name, format!("{e:#}")),
+            };
+        // Another process may be computing this node: wait for it, then
+        // look again (it has usually written the record by then).
+        let mut _node_lock = None;
+        if cached.is_err() {
+            match self.ctx.cache.node_lock(&fingerprint.key()) {
+                Ok((lock, waited)) => {
+                    _node_lock = Some(lock);
+                    if waited {
+                        match check(self.graph, i, self.ctx, &deps, self.state, true) {
+                            Ok((_, again @ Ok(_))) => cached = again,
+                            Ok(_) => {}
+                            Err(e) => return self.fail(&node.name, format!("{e:#}")),
+                        }
+                    }
+                }
+                Err(e) => return self.fail(&node.name, format!("{e:#}")),
+            }
+        }
         let reason = match cached {
-            Ok(record) => {
+            Ok((record, found)) => {
                 // Keep this pipeline's state pointing at what it uses.
                 if self
                     .state
@@ -292,7 +401,15 @@ impl<'a> Shared<'a> {
                         },
                     );
                 }
-                return Outcome::Fresh(record);
+                return match found {
+                    Found::Local => Outcome::Fresh(record),
+                    Found::Remote => {
+                        self.ctx
+                            .progress
+                            .println(&format!("{:>9} {} (from the remote)", "fetched", node.name));
+                        Outcome::Fetched(record)
+                    }
+                };
             }
             Err(reason) => reason,
         };

@@ -4,6 +4,11 @@
 //! each node of *this* pipeline had last time, so a changed node can be
 //! told apart from a new one (for its dirty reason), `ser metrics` can find
 //! the latest results, and `ser gc` knows what is still in use.
+//!
+//! Several runs of one pipeline may share a cache at once. Each write takes
+//! a short lock on `state/<pipeline>/nodes.lock`, reads the file again and
+//! changes only its own node (last writer wins, per node), so no run loses
+//! another's entries.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -41,12 +46,32 @@ impl PipelineState {
         self.nodes.lock().expect("state lock").get(node).cloned()
     }
 
-    /// Record a node's run and write the state file (atomically).
+    /// Record a node's run and write the state file (atomically), merged
+    /// with what other processes wrote meanwhile.
     pub fn set(&self, node: &str, state: NodeState) -> std::io::Result<()> {
         let mut nodes = self.nodes.lock().expect("state lock");
-        nodes.insert(node.to_string(), state);
-        let path = self.cache.state_dir(&self.pipeline_id).join("nodes.json");
-        self.cache.write_json(&path, &*nodes)
+        nodes.insert(node.to_string(), state.clone());
+        let dir = self.cache.state_dir(&self.pipeline_id);
+        self.cache.create_dirs(&dir)?;
+        let lock_path = dir.join("nodes.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| crate::cache::io_error(&lock_path, e))?;
+        self.cache.set_file_mode(&lock_path);
+        lock.lock()?;
+        let path = dir.join("nodes.json");
+        let mut on_disk: BTreeMap<String, NodeState> =
+            self.cache.read_json(&path).unwrap_or_default();
+        on_disk.insert(node.to_string(), state);
+        self.cache.write_json(&path, &on_disk)
+    }
+
+    /// This pipeline's nodes as loaded and since set (for pushes).
+    pub fn snapshot(&self) -> BTreeMap<String, NodeState> {
+        self.nodes.lock().expect("state lock").clone()
     }
 
     /// Every pipeline's node states in a cache (the roots of `ser gc`).
@@ -61,5 +86,51 @@ impl PipelineState {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node_state(key: &str) -> NodeState {
+        NodeState {
+            stage: "extract".into(),
+            key: key.into(),
+            fingerprint: Fingerprint {
+                stage: "extract".into(),
+                code_version: 1,
+                params: serde_json::Value::Null,
+                inputs: Default::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn two_writers_of_one_pipeline_keep_each_others_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        // Two processes' views, loaded before either wrote.
+        let a = PipelineState::load(&cache, "p");
+        let b = PipelineState::load(&cache, "p");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..50 {
+                    a.set(&format!("a{i}"), node_state("ka")).unwrap();
+                }
+            });
+            s.spawn(|| {
+                for i in 0..50 {
+                    b.set(&format!("b{i}"), node_state("kb")).unwrap();
+                }
+            });
+        });
+        b.set("shared", node_state("last")).unwrap();
+        let merged = PipelineState::load(&cache, "p");
+        for i in 0..50 {
+            assert_eq!(merged.get(&format!("a{i}")).unwrap().key, "ka");
+            assert_eq!(merged.get(&format!("b{i}")).unwrap().key, "kb");
+        }
+        assert_eq!(merged.get("shared").unwrap().key, "last");
     }
 }

@@ -56,6 +56,7 @@ pub fn compare(
     as_json: bool,
 ) -> anyhow::Result<i32> {
     let (pipeline, cache) = args.load()?;
+    let _lock = cache.lock(crate::cache::LockMode::Shared)?;
     let protocol = match protocol {
         Some(p) => p.to_string(),
         None => pipeline

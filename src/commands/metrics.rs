@@ -74,6 +74,7 @@ pub fn print_table(rows: &[Row]) {
 
 pub fn metrics(args: &PipelineArgs, as_json: bool) -> anyhow::Result<i32> {
     let (pipeline, cache) = args.load()?;
+    let _lock = cache.lock(crate::cache::LockMode::Shared)?;
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
     let mut rows = Vec::new();

@@ -7,14 +7,17 @@ pub mod extract;
 pub mod gc;
 pub mod metrics;
 pub mod outputs;
+pub mod remote;
 pub mod report;
 pub mod run;
 pub mod status;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Sharing};
 use crate::config::Pipeline;
+use crate::remote::{ReadThrough, RemoteConfig};
 
 /// Options every pipeline command shares.
 #[derive(Debug, Clone, clap::Args)]
@@ -31,6 +34,14 @@ pub struct PipelineArgs {
     /// Cache folder (default: cache.dir, else .ser beside the pipeline file).
     #[arg(long, env = "SER_CACHE_DIR", global = true)]
     pub cache_dir: Option<PathBuf>,
+    /// `group`: new cache files 0664 and folders 2775, for a folder a Unix
+    /// group shares (default: cache.shared).
+    #[arg(long, global = true, value_enum)]
+    pub shared: Option<Sharing>,
+    /// A team remote: s3://bucket/prefix or a folder (else SER_REMOTE, else
+    /// cache.remote.url). `ser gc --remote` collects the remote.
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "", value_name = "URL")]
+    pub remote: Option<String>,
 }
 
 impl PipelineArgs {
@@ -45,7 +56,56 @@ impl PipelineArgs {
             Some(d) if !d.as_os_str().is_empty() => d.clone(),
             _ => pipeline.cache_dir(),
         };
-        let cache = Cache::open(&dir)?;
+        let sharing = self.shared.unwrap_or(pipeline.config.cache.shared);
+        let cache = Cache::open_shared(&dir, sharing)?;
         Ok((pipeline, cache))
     }
+
+    /// The remote: `--remote URL`, else `SER_REMOTE`, else cache.remote
+    /// (a URL given either way keeps cache.remote's other settings).
+    pub fn remote_config(&self, pipeline: &Pipeline) -> Option<RemoteConfig> {
+        let configured = pipeline.config.cache.remote.clone();
+        let env = std::env::var("SER_REMOTE").ok();
+        let given = self
+            .remote
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .or(env.as_deref().map(str::trim).filter(|u| !u.is_empty()));
+        match given {
+            Some(url) => Some(match configured {
+                Some(c) => RemoteConfig {
+                    url: url.to_string(),
+                    ..c
+                },
+                None => RemoteConfig::from_url(url),
+            }),
+            _ => configured,
+        }
+    }
+
+    /// The cache reading through to the remote, if one is configured for
+    /// reading. A remote that cannot be reached costs one line, and the
+    /// cache is used alone.
+    pub fn with_read_through(&self, pipeline: &Pipeline, cache: Cache) -> Cache {
+        let Some(config) = self.remote_config(pipeline).filter(|c| c.read) else {
+            return cache;
+        };
+        match ReadThrough::open(&config, &remote_index_dir(&cache, &config)) {
+            Ok(read_through) => cache.with_remote(Arc::new(read_through)),
+            Err(e) => {
+                eprintln!(
+                    "warning: {}; computing locally",
+                    format!("{e:#}").replace('\n', " ")
+                );
+                cache
+            }
+        }
+    }
+}
+
+/// Where a cache keeps its copies of a remote's pack indexes.
+pub fn remote_index_dir(cache: &Cache, config: &RemoteConfig) -> PathBuf {
+    let id = blake3::hash(config.url.trim().as_bytes()).to_hex();
+    cache.root().join("remotes").join(&id[..16])
 }

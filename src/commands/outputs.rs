@@ -8,6 +8,7 @@ use crate::state::PipelineState;
 
 pub fn outputs(args: &PipelineArgs, pattern: Option<&str>) -> anyhow::Result<i32> {
     let (pipeline, cache) = args.load()?;
+    let _lock = cache.lock(crate::cache::LockMode::Shared)?;
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
     let mut shown = 0;

@@ -27,6 +27,7 @@ use crate::state::PipelineState;
 
 pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
     let (pipeline, cache) = args.load()?;
+    let _lock = cache.lock(crate::cache::LockMode::Shared)?;
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
     let record = |index: usize| -> Option<(String, NodeRecord)> {

@@ -1,5 +1,6 @@
 //! `ser run`: bring every node of the pipeline up to date.
 
+use crate::cache::LockMode;
 use crate::commands::PipelineArgs;
 use crate::commands::metrics::{Row, collect_rows, print_table};
 use crate::dag::Graph;
@@ -10,8 +11,9 @@ use crate::state::PipelineState;
 
 pub fn run(args: &PipelineArgs, strict: bool) -> anyhow::Result<i32> {
     let (pipeline, cache) = args.load()?;
-    let _lock = cache.lock()?;
+    let _lock = cache.lock(LockMode::Shared)?;
     cache.clear_tmp()?;
+    let cache = args.with_read_through(&pipeline, cache);
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
     let ctx = Context {
@@ -22,10 +24,11 @@ pub fn run(args: &PipelineArgs, strict: bool) -> anyhow::Result<i32> {
     let started = std::time::Instant::now();
     let outcomes = scheduler::run(&graph, &ctx, &state);
 
-    let (mut fresh, mut ran, mut failed) = (0, 0, Vec::new());
+    let (mut fresh, mut fetched, mut ran, mut failed) = (0, 0, 0, Vec::new());
     for (node, outcome) in graph.nodes.iter().zip(&outcomes) {
         match outcome {
-            Outcome::Fresh(_) => fresh += 1,
+            Outcome::Fresh(_) | Outcome::FreshOnRemote(_) => fresh += 1,
+            Outcome::Fetched(_) => fetched += 1,
             Outcome::Ran { .. } => ran += 1,
             Outcome::Failed(e) => failed.push(format!("{}: {e}", node.name)),
             Outcome::Skipped { upstream } => {
@@ -34,6 +37,14 @@ pub fn run(args: &PipelineArgs, strict: bool) -> anyhow::Result<i32> {
             Outcome::Stale(_) => {}
         }
     }
+    let remote_line = match ctx.cache.remote() {
+        Some(r) if fetched > 0 || r.files.load(std::sync::atomic::Ordering::Relaxed) > 0 => format!(
+            ", {fetched} from the remote ({} file(s), {:.1} MB read through)",
+            r.files.load(std::sync::atomic::Ordering::Relaxed),
+            r.bytes.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6
+        ),
+        _ => String::new(),
+    };
     if let Some(record) = outcomes[0].record() {
         print_rejects(&record.outputs.summary);
     }
@@ -42,15 +53,42 @@ pub fn run(args: &PipelineArgs, strict: bool) -> anyhow::Result<i32> {
         print_table(&rows);
     }
     eprintln!(
-        "{ran} node(s) ran, {fresh} fresh, {} failed in {:.2}s (cache {})",
+        "{ran} node(s) ran, {fresh} fresh{remote_line}, {} failed in {:.2}s (cache {})",
         failed.len(),
         started.elapsed().as_secs_f64(),
         ctx.cache.root().display()
     );
+    publish(args, &pipeline, &ctx);
     if let Some(first) = failed.first() {
         anyhow::bail!("{} node(s) failed; first: {first}", failed.len());
     }
     Ok(0)
+}
+
+/// `cache.remote.write: true`: push what this run computed. A failed push
+/// is one line; the run's results stand.
+fn publish(args: &PipelineArgs, pipeline: &crate::config::Pipeline, ctx: &Context) {
+    let Some(config) = args.remote_config(pipeline).filter(|c| c.write) else {
+        return;
+    };
+    let name = config
+        .name
+        .clone()
+        .unwrap_or_else(|| super::remote::default_state_name(pipeline));
+    let pushed = crate::remote::Remote::open(&config).and_then(|remote| {
+        // Listed again: a teammate may have pushed during the run.
+        let mut index = crate::remote::RemoteIndex::load(
+            &remote,
+            &super::remote_index_dir(&ctx.cache, &config),
+        )?;
+        super::remote::push_state(pipeline, &ctx.cache, &remote, &mut index, &name, &ctx.progress)
+    });
+    if let Err(e) = pushed {
+        eprintln!(
+            "warning: cache.remote.write: {}; the run's results are in the local cache",
+            format!("{e:#}").replace('\n', " ")
+        );
+    }
 }
 
 fn print_rejects(summary: &serde_json::Value) {

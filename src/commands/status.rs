@@ -9,6 +9,8 @@ use crate::state::PipelineState;
 
 pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
     let (pipeline, cache) = args.load()?;
+    let _lock = cache.lock(crate::cache::LockMode::Shared)?;
+    let cache = args.with_read_through(&pipeline, cache);
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
     let ctx = Context {
@@ -21,6 +23,7 @@ pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
     for (node, outcome) in graph.nodes.iter().zip(&outcomes) {
         let line = match outcome {
             Outcome::Fresh(_) => "fresh".to_string(),
+            Outcome::FreshOnRemote(_) => "fresh on remote".to_string(),
             Outcome::Stale(reason) => {
                 stale += 1;
                 format!("stale ({reason})")
@@ -30,7 +33,7 @@ pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
                 format!("error ({e})")
             }
             Outcome::Skipped { upstream } => format!("blocked ({upstream} has an error)"),
-            Outcome::Ran { .. } => unreachable!("status runs nothing"),
+            Outcome::Ran { .. } | Outcome::Fetched(_) => unreachable!("status runs nothing"),
         };
         println!("{:<48} {line}", node.name);
     }
