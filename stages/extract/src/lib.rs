@@ -101,6 +101,45 @@ pub enum ExtractError {
     Params(String),
     #[error("signal too short: {0} samples")]
     TooShort(usize),
+    #[error("signal contains NaN or infinite samples")]
+    NonFinite,
+}
+
+impl ExtractError {
+    /// A short stable code for reject tables (`too_short`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ExtractError::Params(_) => "params",
+            ExtractError::TooShort(_) => "too_short",
+            ExtractError::NonFinite => "non_finite",
+        }
+    }
+}
+
+/// The shortest signal every feature set accepts, in seconds: the same
+/// minimum ingest applies (100 ms), longer than the widest window of any
+/// set at its default parameters (eGeMAPS' 60 ms pitch frame; 9 frames of
+/// 10 ms for the acoustic set's deltas).
+pub const MIN_DURATION_S: f64 = 0.1;
+
+/// The length half of [`check_signal`], for a signal not yet read.
+pub fn check_length(n_samples: usize, sample_rate: u32) -> Result<(), ExtractError> {
+    if n_samples < (MIN_DURATION_S * sample_rate as f64).ceil() as usize {
+        return Err(ExtractError::TooShort(n_samples));
+    }
+    Ok(())
+}
+
+/// The checks a signal passes before any feature set sees it, the same
+/// for every set (so every set of a pipeline rejects the same utterances
+/// for these reasons): at least [`MIN_DURATION_S`] long, all samples
+/// finite.
+pub fn check_signal(signal: &[f32], sample_rate: u32) -> Result<(), ExtractError> {
+    check_length(signal.len(), sample_rate)?;
+    if !signal.iter().all(|x| x.is_finite()) {
+        return Err(ExtractError::NonFinite);
+    }
+    Ok(())
 }
 
 /// The descriptor families an [`Extractor`] can produce per frame.
