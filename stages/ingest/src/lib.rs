@@ -35,11 +35,7 @@ pub enum IngestError {
     Truncated { decoded: u64, expected: u64 },
     #[error("no audio frames")]
     NoFrames,
-    #[error(
-        "silent: peak {:.1} dBFS is below {:.0} dBFS",
-        db_fs(*peak),
-        db_fs(*threshold)
-    )]
+    #[error("{}", silent_reason(*peak, *threshold))]
     Silent { peak: f32, threshold: f32 },
     #[error("too short: {:.3} s, under the minimum of {:.3} s", *frames as f64 / *rate as f64, MIN_DURATION_S)]
     TooShort { frames: u64, rate: u32 },
@@ -88,6 +84,18 @@ pub const MIN_DURATION_S: f64 = 0.1;
 /// Fewest frames a file at `rate` Hz must have ([`MIN_DURATION_S`]).
 pub fn min_frames(rate: u32) -> u64 {
     (MIN_DURATION_S * rate as f64).ceil() as u64
+}
+
+fn silent_reason(peak: f32, threshold: f32) -> String {
+    if peak == 0.0 {
+        "silent: every sample is 0 (digital silence)".to_string()
+    } else {
+        format!(
+            "silent: peak {:.1} dBFS is below {:.0} dBFS",
+            db_fs(peak),
+            db_fs(threshold)
+        )
+    }
 }
 
 /// Amplitude in dB relative to full scale (1.0).
@@ -225,6 +233,10 @@ mod tests {
             Err(IngestError::Silent { .. })
         ));
         let quiet: Vec<f32> = ok(16000).iter().map(|x| x * 0.0019).collect();
+        assert_eq!(
+            check_samples(&[0.0; 16000], 16000).unwrap_err().to_string(),
+            "silent: every sample is 0 (digital silence)"
+        );
         let e = check_samples(&quiet, 16000).unwrap_err();
         assert_eq!(e.code(), "silent");
         assert_eq!(e.to_string(), "silent: peak -60.4 dBFS is below -60 dBFS");
