@@ -118,7 +118,10 @@ impl Corpus {
                     1 => std::fs::rename(&pcm, out("wav")).unwrap(),
                     2 => std::fs::write(out("wav"), wav(&mono, rate, true)).unwrap(),
                     3 => tool("lame", &[Path::new("--quiet"), &pcm, &out("mp3")]),
-                    4 => tool("oggenc", &[Path::new("-Q"), Path::new("-o"), &out("ogg"), &pcm]),
+                    4 => tool(
+                        "oggenc",
+                        &[Path::new("-Q"), Path::new("-o"), &out("ogg"), &pcm],
+                    ),
                     5 => tool("sox", &[&pcm, &out("aiff")]),
                     _ => {
                         let peak = mono.iter().fold(0f32, |m, x| m.max(x.abs()));
@@ -150,9 +153,17 @@ impl Corpus {
             "truncated",
         );
         let random: Vec<u8> = (0..20_000u64)
-            .map(|i| (i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 33) as u8)
+            .map(|i| {
+                (i.wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407)
+                    >> 33) as u8
+            })
             .collect();
-        bad("Actor_01/03-01-03-01-01-09-01.wav", &random, "not a recognised audio file");
+        bad(
+            "Actor_01/03-01-03-01-01-09-01.wav",
+            &random,
+            "not a recognised audio file",
+        );
         bad(
             "Actor_02/03-01-04-01-01-09-02.wav",
             &b"minutes of the meeting, not audio\n".repeat(40),
@@ -192,11 +203,16 @@ impl Corpus {
             "emotion code 09",
         );
         let (source, id) = first_good.unwrap();
-        let copy = format!("Actor_01/copies/{}", source.file_name().unwrap().to_string_lossy());
+        let copy = format!(
+            "Actor_01/copies/{}",
+            source.file_name().unwrap().to_string_lossy()
+        );
         let first_path = format!("{id}.flac");
         std::fs::create_dir_all(root.join("Actor_01/copies")).unwrap();
         std::fs::copy(&source, root.join(&copy)).unwrap();
-        corpus.bad.push((copy, "duplicate: same content as Actor_01/"));
+        corpus
+            .bad
+            .push((copy, "duplicate: same content as Actor_01/"));
         assert!(first_path.starts_with("Actor_01/"));
 
         std::fs::write(
@@ -253,7 +269,11 @@ fn bad_files_are_listed_once_and_every_good_file_reaches_every_feature_table() {
     for (path, why) in &corpus.bad {
         let lines: Vec<&str> = log.lines().filter(|l| l.contains(path.as_str())).collect();
         assert_eq!(lines.len(), 1, "{path} should be listed once:\n{log}");
-        assert!(lines[0].contains(why), "{path}: no '{why}' in {:?}", lines[0]);
+        assert!(
+            lines[0].contains(why),
+            "{path}: no '{why}' in {:?}",
+            lines[0]
+        );
     }
     assert!(
         log.contains(&format!("{} file(s) rejected at ingest", corpus.bad.len())),
@@ -277,8 +297,15 @@ fn bad_files_are_listed_once_and_every_good_file_reaches_every_feature_table() {
     for set in ["extract:egemaps", "extract:acoustic"] {
         let ids = corpus.ids(set, "features");
         assert_eq!(ids.len(), corpus.good.len(), "{set}: one row per good file");
-        assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), corpus.good, "{set}");
-        assert!(corpus.ids(set, "rejects").is_empty(), "{set}: nothing left to reject");
+        assert_eq!(
+            ids.into_iter().collect::<BTreeSet<_>>(),
+            corpus.good,
+            "{set}"
+        );
+        assert!(
+            corpus.ids(set, "rejects").is_empty(),
+            "{set}: nothing left to reject"
+        );
     }
     // Every experiment ran and tested every good file once.
     for model in ["lr", "nb"] {
@@ -286,18 +313,30 @@ fn bad_files_are_listed_once_and_every_good_file_reaches_every_feature_table() {
             let node = format!("train:{set}/none/{model}@speakers");
             let ids = corpus.ids(&node, "predictions");
             assert_eq!(ids.len(), corpus.good.len(), "{node}");
-            assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), corpus.good, "{node}");
+            assert_eq!(
+                ids.into_iter().collect::<BTreeSet<_>>(),
+                corpus.good,
+                "{node}"
+            );
         }
     }
 
     // The report lists every rejected file once, with its reason.
     let report = corpus.ser(&["report"]);
-    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
     let html = std::fs::read_to_string(corpus.path("report/index.html")).unwrap();
     assert!(html.contains("<h2>Rejected inputs</h2>"));
     let readme = std::fs::read_to_string(corpus.path("report/README.md")).unwrap();
     for (path, _) in &corpus.bad {
-        assert_eq!(html.matches(&format!("<code>{path}</code>")).count(), 1, "{path}");
+        assert_eq!(
+            html.matches(&format!("<code>{path}</code>")).count(),
+            1,
+            "{path}"
+        );
         let md_path = path.replace('_', "\\_");
         assert_eq!(readme.matches(&md_path).count(), 1, "{path} in README.md");
     }

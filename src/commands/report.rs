@@ -15,9 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use ser_report::{
-    ClassScore, Curve, ExperimentResult, FeatureKept, RejectedInput, ReportInput,
-};
+use ser_report::{ClassScore, Curve, ExperimentResult, FeatureKept, RejectedInput, ReportInput};
 
 use crate::artifact::parquet_read;
 use crate::cache::Cache;
@@ -226,12 +224,16 @@ fn rejected_inputs(
         let Some(r) = record(i) else { continue };
         let rejects = listed(&r.outputs.summary);
         if stage == "ingest" {
-            out.extend(rejects.into_iter().map(|(path, code, reason)| RejectedInput {
-                stage: node.name.clone(),
-                path,
-                code,
-                reason,
-            }));
+            out.extend(
+                rejects
+                    .into_iter()
+                    .map(|(path, code, reason)| RejectedInput {
+                        stage: node.name.clone(),
+                        path,
+                        code,
+                        reason,
+                    }),
+            );
         } else {
             n_extract += 1;
             for reject in rejects {

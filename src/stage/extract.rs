@@ -204,7 +204,11 @@ impl Stage for ExtractStage {
         for (i, row) in rows.into_iter().enumerate() {
             let (key, record, values) = match row {
                 Ok(row) => row,
-                Err(Reject::Utterance { code, reason, common }) => {
+                Err(Reject::Utterance {
+                    code,
+                    reason,
+                    common,
+                }) => {
                     let path = paths.as_ref().map_or(&ids[i], |p| &p[i]).clone();
                     rejects.push((path, ids[i].clone(), code.into(), reason, common));
                     continue;
@@ -236,7 +240,8 @@ impl Stage for ExtractStage {
                 rejects.first().map_or("?", |r| r.3.as_str()),
             );
         }
-        let pick = |col: &[String]| -> Vec<String> { kept.iter().map(|&i| col[i].clone()).collect() };
+        let pick =
+            |col: &[String]| -> Vec<String> { kept.iter().map(|&i| col[i].clone()).collect() };
         let ids_kept = pick(&ids);
         let (speakers, labels) = (
             pick(&manifest.utf8("speaker")?),
@@ -463,7 +468,11 @@ mod tests {
         ];
         let objects: Vec<String> = signals
             .iter()
-            .map(|(_, s)| ctx.cache.put_object(&npy::write_1d(s).unwrap(), "npy").unwrap())
+            .map(|(_, s)| {
+                ctx.cache
+                    .put_object(&npy::write_1d(s).unwrap(), "npy")
+                    .unwrap()
+            })
             .collect();
         let ids: Vec<&str> = signals.iter().map(|(id, _)| *id).collect();
         let paths: Vec<String> = ids.iter().map(|id| format!("Actor_01/{id}.wav")).collect();

@@ -125,7 +125,10 @@ fn acoustic_functionals_match_librosa_on_edge_files() {
     want.sort();
     let mut have = names.clone();
     have.sort();
-    assert_eq!(have, want, "the reference has the acoustic set's 645 functionals");
+    assert_eq!(
+        have, want,
+        "the reference has the acoustic set's 645 functionals"
+    );
     let ours: Vec<Vec<f32>> = reference
         .files
         .iter()
@@ -230,9 +233,7 @@ fn check_gemaps(set: &str, table: &str) {
     }
     let mut misses = Vec::new();
     for (r, name, _) in &rs {
-        let known = KNOWN_MISSES
-            .iter()
-            .find(|(s, n, _)| *s == set && n == name);
+        let known = KNOWN_MISSES.iter().find(|(s, n, _)| *s == set && n == name);
         if r.is_nan() || *r < 0.9995 {
             match known {
                 Some((_, _, measured)) => assert!(
@@ -242,10 +243,17 @@ fn check_gemaps(set: &str, table: &str) {
                 None => misses.push(format!("{name} (r = {r:.6})")),
             }
         } else {
-            assert!(known.is_none(), "{set}: {name} now meets the bound; drop it from KNOWN_MISSES");
+            assert!(
+                known.is_none(),
+                "{set}: {name} now meets the bound; drop it from KNOWN_MISSES"
+            );
         }
     }
-    assert!(misses.is_empty(), "{set}: below r = 0.9995: {}", misses.join(", "));
+    assert!(
+        misses.is_empty(),
+        "{set}: below r = 0.9995: {}",
+        misses.join(", ")
+    );
 }
 
 #[test]
@@ -311,7 +319,10 @@ fn float_beyond_full_scale_is_not_clamped() {
     eprintln!(
         "equivalentSoundLevel_dBp rises {rise:.3} dB (gain {gain_db:.3} dB); clamped {rise_clamped:.3} dB"
     );
-    assert!((rise - gain_db).abs() <= 0.05, "rise {rise} dB for a gain of {gain_db} dB");
+    assert!(
+        (rise - gain_db).abs() <= 0.05,
+        "rise {rise} dB for a gain of {gain_db} dB"
+    );
     assert!(
         (rise_clamped - gain_db).abs() > 0.05,
         "clamping should lower the level ({rise_clamped} dB)"

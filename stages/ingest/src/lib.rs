@@ -250,7 +250,11 @@ mod tests {
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
             let mut x = vec![0.25f32; 1003];
             x[517] = bad;
-            assert_eq!(check_samples(&x, 16000), Err(IngestError::NonFinite), "{bad}");
+            assert_eq!(
+                check_samples(&x, 16000),
+                Err(IngestError::NonFinite),
+                "{bad}"
+            );
         }
         let mut x = vec![1e-7f32; 1003];
         x[333] = -0.75;
@@ -272,7 +276,10 @@ mod tests {
             frames: 441,
             rate: 44100,
         };
-        assert_eq!(e.to_string(), "too short: 0.010 s, under the minimum of 0.100 s");
+        assert_eq!(
+            e.to_string(),
+            "too short: 0.010 s, under the minimum of 0.100 s"
+        );
         assert_eq!(e.code(), "too_short");
     }
 }
