@@ -12,10 +12,12 @@
 //! - `rejects`: utterances this set could not process (`path, id, code,
 //!   reason`), also listed in the node summary. One bad utterance never
 //!   fails the node. Every set applies the same checks first
-//!   ([`ser_extract::check_signal`]: at least 100 ms, finite samples), so
-//!   the sets of a pipeline reject the same utterances for those reasons;
-//!   a failure of one set's own (an error, a non-finite value) is listed
-//!   with `every_set: false`.
+//!   ([`ser_extract::check_signal`]: finite samples, and at least the
+//!   length the most demanding set of the pipeline needs, never under
+//!   100 ms), so the sets of a pipeline reject the same utterances for
+//!   those reasons and their feature tables hold the same utterances (the
+//!   common set); a failure of one set's own (a non-finite value) is
+//!   listed with `every_set: false`.
 //!
 //! Each utterance is cached under a key of the set's parameters and the
 //! utterance's signal digest, so a grown corpus extracts only new signals
@@ -52,6 +54,11 @@ pub struct ExtractStage {
     pub descriptors: Vec<Descriptor>,
     pub params: ExtractParams,
     pub sample_rate: u32,
+    /// Utterances shorter than this are rejected before any extraction:
+    /// the most any feature set of the pipeline needs (see
+    /// [`ExtractStage::with_common_minimum`]), so every set rejects the same
+    /// short utterances.
+    pub min_samples: usize,
 }
 
 /// What one utterance's extraction left in the cache.
@@ -79,12 +86,32 @@ impl ExtractStage {
             // librosa options (deltas among them) do not apply.
             params.deltas = 0;
         }
-        ExtractStage {
+        let mut stage = ExtractStage {
             set: set.to_string(),
             descriptors,
             params,
             sample_rate,
-        }
+            min_samples: 0,
+        };
+        stage.min_samples = stage.own_min_samples();
+        stage
+    }
+
+    /// The fewest samples this set needs, and at least ingest's minimum
+    /// ([`ser_extract::MIN_DURATION_S`]).
+    pub fn own_min_samples(&self) -> usize {
+        let floor = ser_extract::min_samples(self.sample_rate);
+        // Invalid parameters fail the node when it runs, with the reason.
+        Extractor::new(self.sample_rate, &self.params, &self.descriptors)
+            .map_or(floor, |ex| ex.min_samples().max(floor))
+    }
+
+    /// The same set, rejecting utterances under `min_samples`: the graph
+    /// gives every extract node of a pipeline the largest
+    /// [`ExtractStage::own_min_samples`] of its sets.
+    pub fn with_common_minimum(mut self, min_samples: usize) -> ExtractStage {
+        self.min_samples = min_samples.max(self.min_samples);
+        self
     }
 
     /// Only the parameters this set's numbers depend on, so tweaking
@@ -141,8 +168,10 @@ impl Stage for ExtractStage {
 
     fn params(&self) -> Value {
         let mut v = self.numeric_params();
-        // Whether frames are kept changes the node's outputs, not its numbers.
+        // Whether frames are kept changes the node's outputs, not its numbers;
+        // so does the length under which an utterance is rejected.
         v["frames"] = json!(self.params.frames);
+        v["min_samples"] = json!(self.min_samples);
         v
     }
 
@@ -183,7 +212,7 @@ impl Stage for ExtractStage {
                             &key,
                             signal,
                             lengths.as_ref().map(|l| l[i]),
-                            self.sample_rate,
+                            self.min_samples,
                             extractor,
                             keep_frames,
                         ),
@@ -350,7 +379,7 @@ fn extract_item(
     key: &str,
     signal: &str,
     n_samples: Option<i64>,
-    rate: u32,
+    min_samples: usize,
     extractor: &mut Extractor,
     keep_frames: bool,
 ) -> Result<(ItemRecord, Vec<f32>), Reject> {
@@ -371,7 +400,7 @@ fn extract_item(
             n
         }
     };
-    ser_extract::check_length(n, rate).map_err(common)?;
+    ser_extract::check_length(n, min_samples).map_err(common)?;
     let record_path = ctx.cache.item_record_path("extract", key);
     if let Some(record) = ctx.cache.read_json::<ItemRecord>(&record_path)
         && (!keep_frames
@@ -388,7 +417,7 @@ fn extract_item(
         Some(s) => s,
         None => npy::read_1d(&ctx.cache.read_object(signal)?)?,
     };
-    ser_extract::check_signal(&samples, rate).map_err(common)?;
+    ser_extract::check_signal(&samples, min_samples).map_err(common)?;
     // Past the common checks, a failure is this set's own.
     let own = |e: ser_extract::ExtractError| Reject::Utterance {
         code: e.code(),
@@ -515,10 +544,82 @@ mod tests {
                 );
                 let shown = out.summary["rejects"].as_array().unwrap();
                 assert_eq!(shown[0]["path"], "Actor_01/b.wav");
-                assert_eq!(shown[0]["reason"], "signal too short: 160 samples");
+                assert_eq!(
+                    shown[0]["reason"],
+                    "signal too short: 160 samples, under the 1600 every feature set needs"
+                );
                 assert!(shown.iter().all(|r| r["every_set"] == true));
                 assert_eq!(out.summary["utterances"], 3);
             }
+        }
+    }
+
+    /// A set that needs longer signals (deltas over 512-sample hops need
+    /// 4096 samples) raises the minimum of every set it is given to, so
+    /// all reject the same utterances and keep the same ones.
+    #[test]
+    fn the_common_minimum_makes_every_set_reject_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context {
+            cache: Cache::open(dir.path()).unwrap(),
+            progress: Progress::hidden(),
+            strict: false,
+        };
+        let lengths = [16000usize, 3000, 4096, 4095];
+        let objects: Vec<String> = lengths
+            .iter()
+            .map(|&n| {
+                let s: Vec<f32> = (0..n).map(|i| 0.3 * (i as f32 * 0.09).sin()).collect();
+                ctx.cache
+                    .put_object(&npy::write_1d(&s).unwrap(), "npy")
+                    .unwrap()
+            })
+            .collect();
+        let ids = ["a", "b", "c", "d"];
+        let manifest = Table::new()
+            .strings("id", ids)
+            .strings("speaker", ["01"; 4])
+            .strings("label", ["neutral"; 4])
+            .strings("signal", &objects);
+        let manifest = ctx
+            .cache
+            .put_object(&parquet_write::to_parquet(&manifest).unwrap(), "parquet")
+            .unwrap();
+        let inputs = Inputs {
+            by_role: BTreeMap::from([(
+                "signals".to_string(),
+                BTreeMap::from([("manifest".to_string(), manifest)]),
+            )]),
+        };
+        let params = ExtractParams {
+            deltas: 1,
+            hop_length: 512,
+            ..ExtractParams::default()
+        };
+        let sets = ["egemaps", "mfcc"];
+        let stages: Vec<ExtractStage> = sets
+            .iter()
+            .map(|set| ExtractStage::for_set(set, &params, 16000))
+            .collect();
+        assert_eq!(
+            stages[0].min_samples, 1600,
+            "eGeMAPS alone: ingest's 100 ms"
+        );
+        assert_eq!(stages[1].min_samples, 4096, "9 frames of 512");
+        let common = stages.iter().map(|s| s.own_min_samples()).max().unwrap();
+        for stage in stages {
+            let stage = stage.with_common_minimum(common);
+            let out = stage.run(&ctx, &inputs).unwrap();
+            let features =
+                parquet_read::from_parquet(ctx.cache.read_object(&out.files["features"]).unwrap())
+                    .unwrap();
+            assert_eq!(features.utf8("id").unwrap(), ["a", "c"], "{}", stage.set);
+            let shown = out.summary["rejects"].as_array().unwrap();
+            assert_eq!(shown.len(), 2);
+            assert_eq!(
+                shown[1]["reason"],
+                "signal too short: 4095 samples, under the 4096 every feature set needs"
+            );
         }
     }
 
@@ -552,7 +653,7 @@ mod tests {
         let stage = ExtractStage::for_set("mfcc", &ExtractParams::default(), 16000);
         let err = stage.run(&ctx, &inputs).unwrap_err().to_string();
         assert!(
-            err.contains("no utterance could be extracted (1 rejected; first: x: signal too short: 100 samples)"),
+            err.contains("no utterance could be extracted (1 rejected; first: x: signal too short: 100 samples, under the 1600"),
             "{err}"
         );
     }
