@@ -349,3 +349,119 @@ fn bad_files_are_listed_once_and_every_good_file_reaches_every_feature_table() {
         "{err}"
     );
 }
+
+/// An utterance ingest takes but a feature set cannot (150 ms, while MFCC
+/// deltas over 512-sample hops need 256 ms): every extract node of the
+/// pipeline rejects it alike, `ser run` lists it once with the common set,
+/// the models of both sets see the same utterances, and `--strict` fails.
+#[test]
+fn an_utterance_no_feature_set_can_take_is_rejected_at_extract_by_every_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("corpus");
+    let mut good = BTreeSet::new();
+    let mut short = None;
+    for actor in 1..=2 {
+        let name = format!("Actor_{actor:02}");
+        std::fs::create_dir_all(root.join(&name)).unwrap();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(ravdess().join(&name))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for flac in files.iter().step_by(8).take(5) {
+            let stem = flac.file_stem().unwrap().to_string_lossy().to_string();
+            std::os::unix::fs::symlink(flac, root.join(&name).join(format!("{stem}.flac")))
+                .unwrap();
+            good.insert(format!("{name}/{stem}"));
+            if short.is_none() {
+                let decoded =
+                    ser_ingest::decode::decode_bytes(&std::fs::read(flac).unwrap()).unwrap();
+                let rate = decoded.sample_rate as usize;
+                let mono = decoded.into_mono();
+                let mid = mono.len() / 2;
+                short = Some(wav(&mono[mid..mid + rate * 15 / 100], rate as u32, false));
+            }
+        }
+    }
+    let short_rel = "Actor_02/03-01-05-01-01-09-02.wav";
+    std::fs::write(root.join(short_rel), short.unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("folds.json"),
+        r#"{"two": {"test_speakers": [[1], [2]]}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("pipeline.yaml"),
+        "corpus: {kind: ravdess, path: corpus}\n\
+         extract: {n_mfcc: 13, hop_length: 512, deltas: 1, functionals: [mean, std]}\n\
+         protocols:\n  speakers: {kind: folds_file, path: folds.json, key: two}\n\
+         models:\n  nb: {kind: gaussian_nb}\n\
+         experiments: {features: [egemaps, mfcc], models: [nb], protocols: [speakers]}\n",
+    )
+    .unwrap();
+    let corpus = Corpus {
+        dir,
+        good: good.clone(),
+        bad: Vec::new(),
+    };
+    let out = corpus.ser(&["run"]);
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{log}");
+    assert!(out.status.success(), "ser run failed:\n{log}");
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(short_rel)).collect();
+    assert_eq!(lines.len(), 1, "listed once:\n{log}");
+    assert!(
+        lines[0].contains("signal too short: 2400 samples, under the 4096 every feature set needs"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        log.contains("1 utterance(s) rejected at extract (by every feature set)"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "common set: {} utterance(s) in every feature table (every feature set's models see the same utterances)",
+            good.len()
+        )),
+        "{log}"
+    );
+    let manifest = corpus.ids("ingest", "manifest");
+    assert_eq!(
+        manifest.len(),
+        good.len() + 1,
+        "ingest takes the 150 ms file"
+    );
+    for set in ["egemaps", "mfcc"] {
+        let node = format!("extract:{set}");
+        let ids: BTreeSet<String> = corpus.ids(&node, "features").into_iter().collect();
+        assert_eq!(ids, good, "{node}");
+        assert_eq!(
+            corpus.ids(&node, "rejects"),
+            ["Actor_02/03-01-05-01-01-09-02"],
+            "{node}"
+        );
+        let train = format!("train:{set}/none/nb@speakers");
+        let ids: BTreeSet<String> = corpus.ids(&train, "predictions").into_iter().collect();
+        assert_eq!(ids, good, "{train}");
+    }
+    let report = corpus.ser(&["report"]);
+    assert!(report.status.success());
+    let html = std::fs::read_to_string(corpus.path("report/index.html")).unwrap();
+    assert!(
+        html.contains(&format!(
+            "<tr><td>extract</td><td><code>{short_rel}</code></td><td>too_short</td>"
+        )),
+        "the report lists it once, as every set's reject"
+    );
+
+    let strict = corpus.ser(&["run", "--strict"]);
+    assert!(!strict.status.success());
+    let err = String::from_utf8_lossy(&strict.stderr);
+    assert!(err.contains("extract:"), "{err}");
+    assert!(err.contains("--strict: 1 file(s) rejected"), "{err}");
+}
