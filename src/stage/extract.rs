@@ -46,7 +46,8 @@ const CODE_VERSION: u32 = 4;
 const ITEM_VERSION: u32 = 3;
 
 /// In the GeMAPS sets' parameters, so only their items are recomputed:
-/// 2: float samples beyond full scale are no longer clamped to 16 bits.
+/// 2: float samples beyond full scale are no longer clamped to 16 bits;
+/// jitter's pitch periods are 32-bit floats, as openSMILE's.
 const GEMAPS_VERSION: u32 = 2;
 
 pub struct ExtractStage {
