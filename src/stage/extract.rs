@@ -200,7 +200,7 @@ impl Stage for ExtractStage {
         let bar = ctx
             .progress
             .bar(ids.len(), &format!("extract: {}", self.set));
-        let rows: Vec<Result<(String, ItemRecord, Vec<f32>), Reject>> = (0..ids.len())
+        let rows: Vec<Result<ExtractedRow, Reject>> = (0..ids.len())
             .into_par_iter()
             .map_init(
                 || Extractor::new(self.sample_rate, &self.params, &self.descriptors),
@@ -345,6 +345,9 @@ impl Stage for ExtractStage {
         })
     }
 }
+
+/// An utterance's item key, cache record and functionals.
+type ExtractedRow = (String, ItemRecord, Vec<f32>);
 
 /// Why an utterance has no row.
 enum Reject {
