@@ -108,10 +108,24 @@ impl Graph {
                     .map(String::as_str)
             })
             .collect();
+        // Every extract node rejects utterances shorter than the most any
+        // set of the pipeline needs, so all feature tables hold the same
+        // utterances.
+        let common_minimum = c
+            .experiments
+            .iter()
+            .flat_map(|m| m.features.iter())
+            .filter(|set| *set != WAVEFORM)
+            .map(|set| ExtractStage::for_set(set, &c.extract, c.sample_rate).own_min_samples())
+            .max()
+            .unwrap_or(0);
         let extract_stage = |set: &str| -> Box<dyn Stage> {
             let mut params = c.extract.clone();
             params.frames |= frames_needed.contains(set);
-            Box::new(ExtractStage::for_set(set, &params, c.sample_rate))
+            Box::new(
+                ExtractStage::for_set(set, &params, c.sample_rate)
+                    .with_common_minimum(common_minimum),
+            )
         };
         for m in c.experiments.iter() {
             let extract: Vec<Option<usize>> = m

@@ -4,7 +4,7 @@
 //! concurrency.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 mod common;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use ser_report::{ClassScore, Curve, ExperimentResult, FeatureKept, ReportInput};
+use ser_report::{ClassScore, Curve, ExperimentResult, FeatureKept, RejectedInput, ReportInput};
 
 use crate::artifact::parquet_read;
 use crate::cache::Cache;
@@ -152,6 +152,7 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
         title: format!("ser report: {file_name}"),
         config_hash: blake3::hash(&config).to_hex()[..16].to_string(),
         experiments,
+        rejects: rejected_inputs(&graph, |i| record(i).map(|(_, r)| r)),
     };
     // An explicit --out is relative to the working directory, as every
     // command-line path; the default sits beside the pipeline file.
@@ -194,6 +195,69 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
         ),
     }
     Ok(0)
+}
+
+/// Ingest's rejected files, then the utterances extract nodes rejected:
+/// once as `extract` when every feature set rejected it, else per node.
+fn rejected_inputs(
+    graph: &Graph,
+    record: impl Fn(usize) -> Option<NodeRecord>,
+) -> Vec<RejectedInput> {
+    let listed = |summary: &Value| -> Vec<(String, String, String)> {
+        summary["rejects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                let s = |k: &str| r[k].as_str().unwrap_or("?").to_string();
+                (s("path"), s("code"), s("reason"))
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    let mut by_reject: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
+    let mut n_extract = 0;
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let stage = node.stage.stage();
+        if stage != "ingest" && stage != "extract" {
+            continue;
+        }
+        let Some(r) = record(i) else { continue };
+        let rejects = listed(&r.outputs.summary);
+        if stage == "ingest" {
+            out.extend(
+                rejects
+                    .into_iter()
+                    .map(|(path, code, reason)| RejectedInput {
+                        stage: node.name.clone(),
+                        path,
+                        code,
+                        reason,
+                    }),
+            );
+        } else {
+            n_extract += 1;
+            for reject in rejects {
+                by_reject.entry(reject).or_default().push(node.name.clone());
+            }
+        }
+    }
+    for ((path, code, reason), nodes) in by_reject {
+        let stages = if nodes.len() == n_extract {
+            vec!["extract".to_string()]
+        } else {
+            nodes
+        };
+        for stage in stages {
+            out.push(RejectedInput {
+                stage,
+                path: path.clone(),
+                code: code.clone(),
+                reason: reason.clone(),
+            });
+        }
+    }
+    out
 }
 
 /// The graph index of `node`'s dependency in `role`.

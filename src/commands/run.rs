@@ -1,5 +1,7 @@
 //! `ser run`: bring every node of the pipeline up to date.
 
+use std::collections::BTreeMap;
+
 use crate::cache::LockMode;
 use crate::commands::PipelineArgs;
 use crate::commands::metrics::{Row, collect_rows, print_table};
@@ -47,7 +49,9 @@ pub fn run(args: &PipelineArgs, strict: bool) -> anyhow::Result<i32> {
     };
     if let Some(record) = outcomes[0].record() {
         print_rejects(&record.outputs.summary);
+        print_beyond_full_scale(&record.outputs.summary);
     }
+    print_extract_rejects(&graph, &outcomes);
     let rows: Vec<Row> = collect_rows(&graph, &outcomes);
     if !rows.is_empty() {
         print_table(&rows);
@@ -110,6 +114,85 @@ fn print_rejects(summary: &serde_json::Value) {
         eprintln!(
             "  ... and {} more (ser corpus inspect lists all)",
             rejects.len() - 20
+        );
+    }
+}
+
+/// Float files whose samples exceed full scale: kept as decoded, said once.
+fn print_beyond_full_scale(summary: &serde_json::Value) {
+    let Some(loud) = summary
+        .get("beyond_full_scale")
+        .and_then(|r| r.as_array())
+        .filter(|l| !l.is_empty())
+    else {
+        return;
+    };
+    let peak = loud
+        .iter()
+        .filter_map(|l| l["peak"].as_f64())
+        .fold(0.0, f64::max);
+    let first = loud[0]["path"].as_str().unwrap_or("?");
+    eprintln!(
+        "warning: {} file(s) have float samples beyond full scale (peak up to {peak:.2}, first {first}); kept as decoded",
+        loud.len()
+    );
+}
+
+/// Utterances the extract nodes rejected: those every feature set
+/// rejected once, then any one set's own, and the common set the models
+/// of every feature set see.
+fn print_extract_rejects(graph: &Graph, outcomes: &[Outcome]) {
+    // (path, reason) -> the extract nodes that rejected it.
+    let mut rejected: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for (node, outcome) in graph.nodes.iter().zip(outcomes) {
+        if node.stage.stage() != "extract" {
+            continue;
+        }
+        let Some(record) = outcome.record() else {
+            continue;
+        };
+        let summary = &record.outputs.summary;
+        counts.insert(&node.name, summary["utterances"].as_u64().unwrap_or(0));
+        for r in summary["rejects"].as_array().into_iter().flatten() {
+            let key = (
+                r["path"].as_str().unwrap_or("?").to_string(),
+                r["reason"].as_str().unwrap_or("?").to_string(),
+            );
+            rejected.entry(key).or_default().push(&node.name);
+        }
+    }
+    let (every, own): (Vec<_>, Vec<_>) = rejected
+        .iter()
+        .partition(|(_, nodes)| nodes.len() == counts.len());
+    if !every.is_empty() {
+        eprintln!(
+            "{} utterance(s) rejected at extract (by every feature set):",
+            every.len()
+        );
+        for ((path, reason), _) in &every {
+            eprintln!("  {path}: {reason}");
+        }
+    }
+    if !own.is_empty() {
+        eprintln!(
+            "{} utterance(s) rejected by some feature sets only (their experiments test fewer utterances):",
+            own.len()
+        );
+        for ((path, reason), nodes) in &own {
+            eprintln!("  {path}: {reason} ({})", nodes.join(", "));
+        }
+    }
+    if !rejected.is_empty()
+        && let Some(&n) = counts.values().min()
+    {
+        eprintln!(
+            "common set: {n} utterance(s) in every feature table{}",
+            if own.is_empty() {
+                " (every feature set's models see the same utterances)"
+            } else {
+                ""
+            }
         );
     }
 }

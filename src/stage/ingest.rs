@@ -8,6 +8,12 @@
 //! by its content hash and the sample rate, so only new or changed files
 //! are decoded again. Paths in the tables are relative to the corpus root,
 //! so the same corpus at another path (another machine) shares the cache.
+//!
+//! Files with identical content (the same BLAKE3 hash) are one utterance:
+//! the first in path order is kept and every other copy is rejected as a
+//! `duplicate` of it (with utterance-level folds a copy on both sides of a
+//! split would be a leak). Files whose float samples exceed full scale are
+//! kept as decoded and listed in the summary (`beyond_full_scale`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +30,10 @@ use super::{Context, Inputs, Outputs, Stage, item_key};
 use crate::artifact::{ColumnData, Table, npy, parquet_write};
 
 /// 3: signals resampled by libsoxr (soxr_hq) instead of rubato.
-const CODE_VERSION: u32 = 3;
+/// 4: files under 100 ms and near-silent files (peak below -60 dBFS, was
+/// -120) are rejected; duplicates by content are rejected; records keep
+/// the peak, for the beyond-full-scale warning.
+const CODE_VERSION: u32 = 4;
 
 pub struct IngestStage {
     pub kind: CorpusKind,
@@ -54,6 +63,10 @@ pub enum ItemRecord {
         n_samples: u64,
         source_rate: u32,
         channels: u16,
+        /// Largest |x| as decoded; above 1.0 for float files beyond full
+        /// scale.
+        #[serde(default)]
+        peak: f32,
     },
     Rejected {
         code: String,
@@ -203,6 +216,10 @@ impl Stage for IngestStage {
             .collect();
         let mut refs = vec![listing_object];
         let mut item_keys = Vec::new();
+        // Content hash -> the path kept for it (utterances are in id order,
+        // which is path order within a corpus).
+        let mut first_of: BTreeMap<&str, String> = BTreeMap::new();
+        let mut loud: Vec<(String, f32)> = Vec::new();
         for ((u, hash), (key, result)) in listing.utterances.iter().zip(&listing.hashes).zip(items)
         {
             match result {
@@ -211,8 +228,21 @@ impl Stage for IngestStage {
                     n_samples,
                     source_rate,
                     channels,
+                    peak,
                 }) => {
                     item_keys.push(format!("ingest/{key}"));
+                    if let Some(first) = first_of.get(hash.as_str()) {
+                        rejects.push((
+                            self.rel(&u.path),
+                            "duplicate".into(),
+                            format!("duplicate: same content as {first}"),
+                        ));
+                        continue;
+                    }
+                    first_of.insert(hash, self.rel(&u.path));
+                    if peak > 1.0 {
+                        loud.push((self.rel(&u.path), peak));
+                    }
                     manifest.push(
                         u,
                         &self.rel(&u.path),
@@ -264,7 +294,14 @@ impl Stage for IngestStage {
             ]),
             refs,
             items: item_keys,
-            summary: json!({ "utterances": n_utterances, "rejects": shown }),
+            summary: json!({
+                "utterances": n_utterances,
+                "rejects": shown,
+                "beyond_full_scale": loud
+                    .iter()
+                    .map(|(p, peak)| json!({"path": p, "peak": peak}))
+                    .collect::<Vec<_>>(),
+            }),
         })
     }
 }
@@ -300,6 +337,7 @@ fn decode_item(
                 n_samples: signal.samples.len() as u64,
                 source_rate: signal.source_rate,
                 channels: signal.source_channels,
+                peak: signal.peak,
             }
         }
         Err(e) => ItemRecord::Rejected {

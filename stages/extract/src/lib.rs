@@ -101,6 +101,56 @@ pub enum ExtractError {
     Params(String),
     #[error("signal too short: {0} samples")]
     TooShort(usize),
+    #[error("signal too short: {n} samples, under the {min} every feature set needs")]
+    ShorterThan { n: usize, min: usize },
+    #[error("signal contains NaN or infinite samples")]
+    NonFinite,
+}
+
+impl ExtractError {
+    /// A short stable code for reject tables (`too_short`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ExtractError::Params(_) => "params",
+            ExtractError::TooShort(_) | ExtractError::ShorterThan { .. } => "too_short",
+            ExtractError::NonFinite => "non_finite",
+        }
+    }
+}
+
+/// The shortest signal any feature set is given, in seconds: the minimum
+/// ingest applies (100 ms), longer than the widest window of every set at
+/// its default parameters (eGeMAPS' 60 ms pitch frame; 9 frames of 10 ms
+/// for the acoustic set's deltas).
+pub const MIN_DURATION_S: f64 = 0.1;
+
+/// [`MIN_DURATION_S`] in samples at `sample_rate`.
+pub fn min_samples(sample_rate: u32) -> usize {
+    (MIN_DURATION_S * sample_rate as f64).ceil() as usize
+}
+
+/// The checks a signal passes before any feature set sees it, the same
+/// for every set of a pipeline (so they all reject the same utterances
+/// for these reasons): at least `min_samples` long (the most any of the
+/// pipeline's sets needs, and at least [`min_samples`]), all samples
+/// finite.
+pub fn check_signal(signal: &[f32], min_samples: usize) -> Result<(), ExtractError> {
+    check_length(signal.len(), min_samples)?;
+    if !signal.iter().all(|x| x.is_finite()) {
+        return Err(ExtractError::NonFinite);
+    }
+    Ok(())
+}
+
+/// The length half of [`check_signal`], for a signal not yet read.
+pub fn check_length(n_samples: usize, min_samples: usize) -> Result<(), ExtractError> {
+    if n_samples < min_samples {
+        return Err(ExtractError::ShorterThan {
+            n: n_samples,
+            min: min_samples,
+        });
+    }
+    Ok(())
 }
 
 /// The descriptor families an [`Extractor`] can produce per frame.
@@ -207,6 +257,19 @@ pub fn feature_set(name: &str) -> Option<&'static FeatureSet> {
 }
 
 impl Extractor {
+    /// The fewest samples this extractor turns into features: a 60 ms
+    /// pitch frame for the GeMAPS sets, [`deltas::WIDTH`] frames when
+    /// deltas are on, else one sample.
+    pub fn min_samples(&self) -> usize {
+        if self.gemaps.is_some() {
+            GEMAPS_MIN_SAMPLES
+        } else if self.params.deltas > 0 {
+            self.params.hop_length * (deltas::WIDTH - 1)
+        } else {
+            1
+        }
+    }
+
     /// Column names of [`Extractor::functionals`].
     pub fn functional_names(&self) -> Vec<String> {
         if let Some((set, _)) = &self.gemaps {
@@ -477,8 +540,10 @@ impl Extractor {
 }
 
 /// One 60 ms pitch frame is the least openSMILE produces output for.
+const GEMAPS_MIN_SAMPLES: usize = 960;
+
 fn check_gemaps_length(signal: &[f32]) -> Result<(), ExtractError> {
-    if signal.len() < 960 {
+    if signal.len() < GEMAPS_MIN_SAMPLES {
         return Err(ExtractError::TooShort(signal.len()));
     }
     Ok(())
@@ -511,4 +576,49 @@ fn gemaps_frames(
         frame_rate: 100.0,
         utterance_functionals: Some(utterance),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `min_samples` is what `frames` needs, to the sample.
+    #[test]
+    fn min_samples_is_the_shortest_signal_each_extractor_takes() {
+        let tone =
+            |n: usize| -> Vec<f32> { (0..n).map(|i| (i as f32 * 0.07).sin() * 0.3).collect() };
+        let with_deltas = ExtractParams {
+            deltas: 2,
+            hop_length: 512,
+            ..ExtractParams::default()
+        };
+        for (params, descriptors, want) in [
+            (
+                ExtractParams::default(),
+                feature_set("egemaps").unwrap().descriptors,
+                960,
+            ),
+            (ExtractParams::default(), &Descriptor::ACOUSTIC[..], 1),
+            (with_deltas, &[Descriptor::Mfcc][..], 4096),
+        ] {
+            let mut ex = Extractor::new(16000, &params, descriptors).unwrap();
+            assert_eq!(ex.min_samples(), want);
+            assert!(ex.frames(&tone(want)).is_ok(), "{want} samples");
+            if want > 1 {
+                assert!(ex.frames(&tone(want - 1)).is_err(), "{} samples", want - 1);
+            }
+        }
+        assert_eq!(min_samples(16000), 1600);
+        assert_eq!(min_samples(22050), 2205);
+        let e = check_signal(&tone(1599), 1600).unwrap_err();
+        assert_eq!(e.code(), "too_short");
+        assert_eq!(
+            e.to_string(),
+            "signal too short: 1599 samples, under the 1600 every feature set needs"
+        );
+        assert!(check_signal(&tone(1600), 1600).is_ok());
+        let mut nan = tone(2000);
+        nan[3] = f32::NAN;
+        assert_eq!(check_signal(&nan, 1600), Err(ExtractError::NonFinite));
+    }
 }

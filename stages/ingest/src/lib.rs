@@ -35,8 +35,10 @@ pub enum IngestError {
     Truncated { decoded: u64, expected: u64 },
     #[error("no audio frames")]
     NoFrames,
-    #[error("silent: peak amplitude {peak:.1e} is below {threshold:.0e}")]
+    #[error("{}", silent_reason(*peak, *threshold))]
     Silent { peak: f32, threshold: f32 },
+    #[error("too short: {:.3} s, under the minimum of {:.3} s", *frames as f64 / *rate as f64, MIN_DURATION_S)]
+    TooShort { frames: u64, rate: u32 },
     #[error("contains NaN or infinite samples")]
     NonFinite,
     #[error("corrupt audio data: {0}")]
@@ -57,6 +59,7 @@ impl IngestError {
             IngestError::Truncated { .. } => "truncated",
             IngestError::NoFrames => "no_frames",
             IngestError::Silent { .. } => "silent",
+            IngestError::TooShort { .. } => "too_short",
             IngestError::NonFinite => "non_finite",
             IngestError::Corrupt(_) => "corrupt",
             IngestError::Resample(_) => "resample",
@@ -65,10 +68,40 @@ impl IngestError {
     }
 }
 
-/// Peak amplitude under which a file counts as silent (-120 dBFS): such a
-/// file carries no speech, and every spectral feature of it would be the
-/// floor value.
-pub const SILENCE_PEAK: f32 = 1e-6;
+/// Peak amplitude under which a file counts as silent or near-silent
+/// (-60 dBFS, 0.001 of full scale): digital silence, a dead microphone or
+/// a file of dither carries no speech, and every spectral feature of it
+/// would sit at its floor. Quiet but real speech peaks far above this
+/// (RAVDESS's quietest file peaks near -30 dBFS).
+pub const SILENCE_PEAK: f32 = 1e-3;
+
+/// The shortest usable file, in seconds (100 ms): longer than the widest
+/// analysis window of every feature set (eGeMAPS' 60 ms pitch frame; the
+/// acoustic set's deltas need 9 frames of 10 ms), so an utterance that
+/// passes ingest can be extracted by every set.
+pub const MIN_DURATION_S: f64 = 0.1;
+
+/// Fewest frames a file at `rate` Hz must have ([`MIN_DURATION_S`]).
+pub fn min_frames(rate: u32) -> u64 {
+    (MIN_DURATION_S * rate as f64).ceil() as u64
+}
+
+fn silent_reason(peak: f32, threshold: f32) -> String {
+    if peak == 0.0 {
+        "silent: every sample is 0 (digital silence)".to_string()
+    } else {
+        format!(
+            "silent: peak {:.1} dBFS is below {:.0} dBFS",
+            db_fs(peak),
+            db_fs(threshold)
+        )
+    }
+}
+
+/// Amplitude in dB relative to full scale (1.0).
+pub fn db_fs(amplitude: f32) -> f64 {
+    20.0 * (amplitude.max(1e-30) as f64).log10()
+}
 
 /// A decoded, downmixed and resampled utterance.
 #[derive(Debug, Clone)]
@@ -79,6 +112,10 @@ pub struct Signal {
     /// The file's own rate and channel count, kept for the manifest.
     pub source_rate: u32,
     pub source_channels: u16,
+    /// Largest |x| of the decoded mono signal (before resampling). Float
+    /// files may exceed 1.0 (full scale): such samples are kept as decoded,
+    /// as librosa and openSMILE keep them, and the caller may warn.
+    pub peak: f32,
 }
 
 impl Signal {
@@ -94,18 +131,21 @@ pub fn load_signal(bytes: &[u8], target_rate: u32) -> Result<Signal, IngestError
     let source_rate = decoded.sample_rate;
     let source_channels = decoded.channels;
     let mono = decoded.into_mono();
-    check_samples(&mono)?;
+    let peak = check_samples(&mono, source_rate)?;
     let samples = resample::resample(&mono, source_rate, target_rate)?;
     Ok(Signal {
         samples,
         sample_rate: target_rate,
         source_rate,
         source_channels,
+        peak,
     })
 }
 
-/// The usability checks every decoded signal passes before resampling.
-fn check_samples(mono: &[f32]) -> Result<(), IngestError> {
+/// The usability checks every decoded signal passes before resampling, in
+/// this order: some frames, all finite, at least [`MIN_DURATION_S`] long,
+/// peak at or above [`SILENCE_PEAK`]. Returns the peak.
+fn check_samples(mono: &[f32], rate: u32) -> Result<f32, IngestError> {
     if mono.is_empty() {
         return Err(IngestError::NoFrames);
     }
@@ -113,13 +153,19 @@ fn check_samples(mono: &[f32]) -> Result<(), IngestError> {
     if !finite {
         return Err(IngestError::NonFinite);
     }
+    if (mono.len() as u64) < min_frames(rate) {
+        return Err(IngestError::TooShort {
+            frames: mono.len() as u64,
+            rate,
+        });
+    }
     if peak < SILENCE_PEAK {
         return Err(IngestError::Silent {
             peak,
             threshold: SILENCE_PEAK,
         });
     }
-    Ok(())
+    Ok(peak)
 }
 
 /// The largest |x| and whether every sample is finite, in one pass of
@@ -156,19 +202,59 @@ mod tests {
     use super::*;
 
     #[test]
-    fn checks_reject_silence_nan_and_empty() {
-        assert_eq!(check_samples(&[]), Err(IngestError::NoFrames));
-        assert_eq!(check_samples(&[0.0, f32::NAN]), Err(IngestError::NonFinite));
+    fn checks_reject_silence_nan_short_and_empty() {
+        let ok = |n: usize| -> Vec<f32> { (0..n).map(|i| 0.5 * (i as f32 * 0.1).sin()).collect() };
+        assert_eq!(check_samples(&[], 16000), Err(IngestError::NoFrames));
+        assert_eq!(
+            check_samples(&[0.0, f32::NAN], 16000),
+            Err(IngestError::NonFinite)
+        );
+        // 10 ms, and one frame short of 100 ms, at two rates.
+        assert_eq!(
+            check_samples(&ok(160), 16000),
+            Err(IngestError::TooShort {
+                frames: 160,
+                rate: 16000
+            })
+        );
         assert!(matches!(
-            check_samples(&[0.0; 100]),
+            check_samples(&ok(1599), 16000),
+            Err(IngestError::TooShort { .. })
+        ));
+        assert!(matches!(
+            check_samples(&ok(4409), 44100),
+            Err(IngestError::TooShort { .. })
+        ));
+        assert!(check_samples(&ok(1600), 16000).is_ok());
+        assert!(check_samples(&ok(4410), 44100).is_ok());
+        // Digital silence, and near-silence just under -60 dBFS.
+        assert!(matches!(
+            check_samples(&[0.0; 16000], 16000),
             Err(IngestError::Silent { .. })
         ));
-        assert_eq!(check_samples(&[0.0, 0.5, -0.2]), Ok(()));
+        let quiet: Vec<f32> = ok(16000).iter().map(|x| x * 0.0019).collect();
+        assert_eq!(
+            check_samples(&[0.0; 16000], 16000).unwrap_err().to_string(),
+            "silent: every sample is 0 (digital silence)"
+        );
+        let e = check_samples(&quiet, 16000).unwrap_err();
+        assert_eq!(e.code(), "silent");
+        assert_eq!(e.to_string(), "silent: peak -60.4 dBFS is below -60 dBFS");
+        let soft: Vec<f32> = ok(16000).iter().map(|x| x * 0.0021).collect();
+        assert!(check_samples(&soft, 16000).is_ok());
+        // Float samples beyond full scale are kept, and their peak reported.
+        let loud: Vec<f32> = ok(16000).iter().map(|x| x * 4.54).collect();
+        let peak = check_samples(&loud, 16000).unwrap();
+        assert!((peak - 2.27).abs() < 1e-3, "{peak}");
         // Inside the lane-parallel part, not only in its tail.
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
             let mut x = vec![0.25f32; 1003];
             x[517] = bad;
-            assert_eq!(check_samples(&x), Err(IngestError::NonFinite), "{bad}");
+            assert_eq!(
+                check_samples(&x, 16000),
+                Err(IngestError::NonFinite),
+                "{bad}"
+            );
         }
         let mut x = vec![1e-7f32; 1003];
         x[333] = -0.75;
@@ -186,5 +272,14 @@ mod tests {
             "truncated: decoded 10 of the 100 frames the header announces"
         );
         assert_eq!(e.code(), "truncated");
+        let e = IngestError::TooShort {
+            frames: 441,
+            rate: 44100,
+        };
+        assert_eq!(
+            e.to_string(),
+            "too short: 0.010 s, under the minimum of 0.100 s"
+        );
+        assert_eq!(e.code(), "too_short");
     }
 }

@@ -137,6 +137,28 @@ pub(crate) fn render(input: &ReportInput, entries: &[Entry<'_>]) -> String {
     }
     h.push_str("</tbody>\n</table>\n</div>\n</section>\n");
 
+    if !input.rejects.is_empty() {
+        let _ = writeln!(
+            h,
+            "<section id=\"rejects\">\n<h2>Rejected inputs</h2>\n<p class=\"hint\">{} input(s) left out, \
+             each with the stage that rejected it and why; no experiment saw them.</p>\n\
+             <div class=\"table-wrap\">\n<table class=\"rejects\">\n<thead><tr><th>stage</th><th>file</th>\
+             <th>code</th><th>reason</th></tr></thead>\n<tbody>",
+            input.rejects.len()
+        );
+        for r in &input.rejects {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                e(&r.stage),
+                e(&r.path),
+                e(&r.code),
+                e(&r.reason)
+            );
+        }
+        h.push_str("</tbody>\n</table>\n</div>\n</section>\n");
+    }
+
     // One section per experiment, best first.
     for entry in entries {
         section(&mut h, entry);

@@ -42,6 +42,23 @@ pub struct ReportInput {
     pub config_hash: String,
     /// In any order: the report sorts them by UA.
     pub experiments: Vec<ExperimentResult>,
+    /// Inputs a stage left out, with the reason (ingest's files, extract's
+    /// utterances), in the order given; shown as one table.
+    #[serde(default)]
+    pub rejects: Vec<RejectedInput>,
+}
+
+/// One input a stage rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedInput {
+    /// The node that rejected it (`ingest`, `extract:egemaps`, or
+    /// `extract` for an utterance every feature set rejected).
+    pub stage: String,
+    /// The file, relative to the corpus.
+    pub path: String,
+    /// A short stable code (`silent`, `duplicate`, `too_short`, ...).
+    pub code: String,
+    pub reason: String,
 }
 
 /// One cell of the experiment matrix, evaluated.

@@ -75,6 +75,24 @@ pub(crate) fn render(input: &ReportInput, entries: &[Entry<'_>]) -> String {
             figures.join(" · ")
         );
     }
+    if !input.rejects.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Rejected inputs\n\n{} input(s) left out; no experiment saw them.\n\n\
+             | stage | file | code | reason |\n|---|---|---|---|",
+            input.rejects.len()
+        );
+        for r in &input.rejects {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                md(&r.stage),
+                md(&r.path),
+                md(&r.code),
+                md(&r.reason)
+            );
+        }
+    }
     s
 }
 

@@ -288,6 +288,7 @@ fn untrusted_text_is_escaped() {
         title: "R&D <report>".into(),
         config_hash: "\"><img src=x>".into(),
         experiments: vec![evil],
+        rejects: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     write_report(&input, dir.path()).unwrap();
@@ -326,6 +327,7 @@ fn malformed_results_are_rejected_by_name() {
         title: "t".into(),
         config_hash: "h".into(),
         experiments: vec![bad],
+        rejects: Vec::new(),
     };
     match write_report(&input, dir.path()) {
         Err(ReportError::InvalidInput { experiment, reason }) => {
@@ -340,6 +342,7 @@ fn malformed_results_are_rejected_by_name() {
         title: "t".into(),
         config_hash: "h".into(),
         experiments: vec![bad],
+        rejects: Vec::new(),
     };
     assert!(matches!(
         write_report(&input, dir.path()),
@@ -363,6 +366,7 @@ fn results_without_details_give_a_table_only_report() {
             title: "t".into(),
             config_hash: "h".into(),
             experiments: vec![bare],
+            rejects: Vec::new(),
         },
         dir.path(),
     )
@@ -383,6 +387,7 @@ fn empty_report_says_so() {
             title: "t".into(),
             config_hash: "h".into(),
             experiments: vec![],
+            rejects: Vec::new(),
         },
         &out,
     )

@@ -6,9 +6,10 @@
 //! Every parameter is fixed by the standard, so [`Gemaps`] takes none. The
 //! analysis mirrors openSMILE's pipeline for those configurations:
 //!
-//! - the signal is quantised to 16-bit PCM first, as the openSMILE Python
+//! - the signal is quantised to 16-bit steps first, as the openSMILE Python
 //!   wrapper does before analysis (`int16(x * 32768)`), because silent
 //!   stretches then become exact zeros, which decides several values;
+//!   samples beyond full scale are not clamped (see [`Gemaps::raw`]);
 //! - 20 ms Hamming frames (10 ms hop, 512-point FFT) give loudness,
 //!   spectral shape, flux, MFCC ([`spectral`]), formants ([`formants`]) and
 //!   the energy behind the equivalent sound level;
@@ -216,11 +217,16 @@ impl Gemaps {
 
     fn raw_with(&self, signal: &[f32], every_formant: bool) -> RawLlds {
         // 16-bit quantisation as the reference wrapper applies it
-        // (truncation toward zero, with numpy's int16 wrap-around for
-        // full-scale samples not reproduced: those don't occur in speech).
+        // (truncation toward zero), but without a 16-bit range: float
+        // samples beyond full scale (|x| > 1, which float WAV files of some
+        // corpora hold) keep their value, as openSMILE keeps them when it
+        // reads such a file. Clamping them to +-1 changed loudness,
+        // spectral slopes and formants against openSMILE's (and numpy's
+        // int16 wrap-around in the wrapper's `process_signal` is garbage,
+        // not a reference to follow).
         let x: Vec<f64> = signal
             .iter()
-            .map(|&s| ((s as f64 * 32768.0).trunc().clamp(-32768.0, 32767.0)) / 32768.0)
+            .map(|&s| (s as f64 * 32768.0).trunc() / 32768.0)
             .collect();
         let n_short = if x.len() >= SHORT {
             (x.len() - SHORT) / HOP + 1

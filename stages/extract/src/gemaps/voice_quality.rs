@@ -402,7 +402,11 @@ pub fn jitter_shimmer(x: &[f64], f0_hz: &[f64], hop: usize, frame: usize) -> Vec
                         [cc[mi - 1], cc[mi], cc[mi + 1]],
                     );
                     if cci > MIN_CC {
-                        let period = (t0min_f as f64 + xv).abs() * t_s;
+                        // openSMILE keeps periods as 32-bit floats: two
+                        // periods equal to float precision (a synthetic
+                        // voice's) differ by exactly 0, not by 1e-19,
+                        // which the `nz` smoothing would count as a value.
+                        let period = ((t0min_f as f64 + xv).abs() * t_s) as f32 as f64;
                         avg_period += period;
                         n_periods += 1.0;
                         if last_t0 > 0.0 {

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test binary uses a part of it
 //! Reading the reference tables of `../shared/reference/ravdess24`, shared
 //! by the librosa and openSMILE parity tests.
 

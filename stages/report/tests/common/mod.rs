@@ -255,5 +255,6 @@ pub fn sample_input() -> ReportInput {
             mlp,
             experiment("mfcc", "none", "random_forest", 0.47, 4),
         ],
+        rejects: Vec::new(),
     }
 }
