@@ -68,9 +68,10 @@ fn two_pipelines_run_at_once_on_one_cache_and_share_their_common_nodes() {
 
 #[test]
 fn gc_during_a_run_waits_and_deletes_nothing_the_run_needs() {
-    let ws = Workspace::new(6);
+    // eGeMAPS on 48 files keeps the run busy for a few seconds.
+    let ws = Workspace::new(12);
     let run = ws
-        .cmd(&["run"])
+        .cmd(&["run", "--set", "experiments.features=[mfcc, egemaps]"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -87,8 +88,13 @@ fn gc_during_a_run_waits_and_deletes_nothing_the_run_needs() {
     let gc = ws.ser(&["gc", "--grace", "0s"]);
     let run = run.wait_with_output().unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    assert!(gc.status.success(), "{}", String::from_utf8_lossy(&gc.stderr));
-    let again = ws.ok(&["run"]);
+    let gc_log = String::from_utf8_lossy(&gc.stderr);
+    assert!(gc.status.success(), "{gc_log}");
+    assert!(
+        gc_log.contains("waiting for the cache lock"),
+        "gc waited for the running run: {gc_log}"
+    );
+    let again = ws.ok(&["run", "--set", "experiments.features=[mfcc, egemaps]"]);
     assert!(
         ran_nodes(&again).is_empty(),
         "gc kept everything the run made: {again}"

@@ -83,7 +83,9 @@ impl PushedState {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteConfig {
-    /// `s3://bucket/prefix`, `file:///path` or a folder path.
+    /// `s3://bucket/prefix`, `file:///path` or a folder path (may be left
+    /// to `--remote` or `SER_REMOTE`).
+    #[serde(default)]
     pub url: String,
     /// S3 endpoint of a non-AWS store (else `AWS_ENDPOINT_URL`).
     #[serde(default)]
@@ -158,7 +160,10 @@ pub const PARALLEL_TRANSFERS: usize = 8;
 impl Remote {
     pub fn open(config: &RemoteConfig) -> anyhow::Result<Remote> {
         let url = config.url.trim();
-        anyhow::ensure!(!url.is_empty(), "cache.remote.url is empty");
+        anyhow::ensure!(
+            !url.is_empty(),
+            "no remote URL: set cache.remote.url, give --remote URL or set SER_REMOTE"
+        );
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("ser-remote")

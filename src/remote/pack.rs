@@ -136,7 +136,7 @@ mod tests {
         assert!(verify(record, b"{").unwrap_err().contains("truncated"));
         // An index that lies about an object's hash is caught by the name.
         let mut lying = index.members[0].clone();
-        lying.blake3 = blake3::hash(b"other").to_hex().to_string();
-        assert!(verify(&lying, b"other").unwrap_err().contains("object's name"));
+        lying.blake3 = blake3::hash(b"signal BYTES").to_hex().to_string();
+        assert!(verify(&lying, b"signal BYTES").unwrap_err().contains("object's name"));
     }
 }
