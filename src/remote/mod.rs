@@ -28,13 +28,14 @@
 //!
 //! Kinds: `s3://bucket/prefix` (any S3-compatible store, through
 //! `object_store`; credentials and endpoint from the standard `AWS_*`
-//! variables or pipeline.yaml) and a directory (`/path`, `file:///path`:
+//! variables, the AWS profile files, or pipeline.yaml) and a directory (`/path`, `file:///path`:
 //! local disk, NFS, a mounted share).
 
 pub mod fetch;
 pub mod gc;
 pub mod index;
 pub mod pack;
+pub mod profile;
 pub mod push;
 pub mod read_through;
 
@@ -175,7 +176,7 @@ impl Remote {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             anyhow::ensure!(!bucket.is_empty(), "remote {url}: no bucket named");
-            let mut builder = object_store::aws::AmazonS3Builder::from_env()
+            let mut builder = profile::apply(object_store::aws::AmazonS3Builder::from_env())
                 .with_bucket_name(bucket)
                 .with_virtual_hosted_style_request(!config.path_style)
                 .with_retry(object_store::RetryConfig {
@@ -188,11 +189,6 @@ impl Remote {
                         .with_connect_timeout(Duration::from_secs(5))
                         .with_timeout(Duration::from_secs(120)),
                 );
-            if std::env::var_os("AWS_REGION").is_none()
-                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-            {
-                builder = builder.with_region("us-east-1");
-            }
             if let Some(region) = &config.region {
                 builder = builder.with_region(region);
             }
