@@ -15,17 +15,31 @@ use crate::commands::{self, PipelineArgs};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Worker threads (default: the CPUs this process may use: its cgroup
+    /// quota and affinity, as Slurm sets them).
+    #[arg(long, env = "SER_THREADS", global = true)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the pipeline: every stale node, then print results sorted by UA.
+    ///
+    /// Exit codes: 0 all nodes ok, 1 some node failed, 2 bad pipeline file
+    /// or usage, 130/143 stopped by SIGINT/SIGTERM (the next run resumes).
     Run {
         #[command(flatten)]
         pipeline: PipelineArgs,
-        /// Fail if any input file is rejected (default: list rejects and go on).
+        #[command(flatten)]
+        options: commands::run::RunOptions,
+    },
+    /// This pipeline's past runs (state/<pipeline>/runs/): outcome counts, time, memory.
+    Runs {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// Print the newest run's summary in full (JSON).
         #[arg(long)]
-        strict: bool,
+        last: bool,
     },
     /// Show each node as fresh or stale, with the reason it would rerun.
     Status {
@@ -165,8 +179,18 @@ pub enum CorpusCommand {
 
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    // One pool for nodes, per-item work and training: by default the CPUs
+    // this process may use (std reads the cgroup quota and the affinity).
+    let threads = cli
+        .threads
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
     let result = match &cli.command {
-        Command::Run { pipeline, strict } => commands::run::run(pipeline, *strict),
+        Command::Run { pipeline, options } => commands::run::run(pipeline, options),
+        Command::Runs { pipeline, last } => commands::runs::runs(pipeline, *last),
         Command::Status { pipeline } => commands::status::status(pipeline),
         Command::Dag { pipeline } => commands::status::dag(pipeline),
         Command::Metrics { pipeline, json } => commands::metrics::metrics(pipeline, *json),
@@ -216,7 +240,11 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
-            1
+            if e.downcast_ref::<commands::ConfigError>().is_some() {
+                2
+            } else {
+                1
+            }
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod commands;
 pub mod config;
 pub mod dag;
 pub mod fingerprint;
+pub mod interrupt;
 pub mod progress;
 pub mod remote;
 pub mod scheduler;

@@ -37,6 +37,9 @@ pub enum Outcome {
         reason: DirtyReason,
     },
     Failed(String),
+    /// Not started, or not recorded, because SIGINT or SIGTERM asked the
+    /// run to stop ([`crate::interrupt`]).
+    Interrupted,
     /// Not run because a dependency failed.
     Skipped {
         upstream: String,
@@ -305,6 +308,21 @@ impl<'a> Shared<'a> {
         'a: 's,
     {
         let outcome = self.run_node(i);
+        let name = &self.graph.nodes[i].name;
+        let progress = &self.ctx.progress;
+        match &outcome {
+            Outcome::Fresh(_) | Outcome::FreshOnRemote(_) => progress.node_finished(name, "fresh", None),
+            Outcome::Fetched(_) => progress.node_finished(name, "fetched", None),
+            Outcome::Ran { .. } => progress.node_finished(name, "ran", None),
+            Outcome::Failed(e) => progress.node_finished(name, "failed", Some(e)),
+            Outcome::Interrupted => progress.node_finished(name, "not_started", None),
+            Outcome::Skipped { upstream } => progress.node_finished(
+                name,
+                "skipped",
+                Some(&format!("{upstream} failed")),
+            ),
+            Outcome::Stale(_) => {}
+        }
         let _ = self.outcomes[i].set(outcome);
         for &d in &self.dependents[i] {
             if self.pending[d].fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -349,6 +367,9 @@ impl<'a> Shared<'a> {
     }
 
     fn run_node_unchecked(self, i: usize) -> Outcome {
+        if crate::interrupt::requested().is_some() {
+            return Outcome::Interrupted;
+        }
         let node = &self.graph.nodes[i];
         let mut deps = Vec::new();
         for (_, d) in &node.deps {
@@ -403,19 +424,12 @@ impl<'a> Shared<'a> {
                 }
                 return match found {
                     Found::Local => Outcome::Fresh(record),
-                    Found::Remote => {
-                        self.ctx
-                            .progress
-                            .println(&format!("{:>9} {} (from the remote)", "fetched", node.name));
-                        Outcome::Fetched(record)
-                    }
+                    Found::Remote => Outcome::Fetched(record),
                 };
             }
             Err(reason) => reason,
         };
-        self.ctx
-            .progress
-            .println(&format!("{:>9} {} ({reason})", "run", node.name));
+        self.ctx.progress.node_started(&node.name, &reason.to_string());
         let inputs = read_inputs(self.graph, i, &deps);
         let started = Instant::now();
         // A panic in a stage (say, inside a model library) fails this node
@@ -424,6 +438,11 @@ impl<'a> Shared<'a> {
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             node.stage.run(self.ctx, &inputs)
         }));
+        // A stop request during the run may have cut its per-item work
+        // short: its items are cached, the node itself is not recorded.
+        if crate::interrupt::requested().is_some() {
+            return Outcome::Interrupted;
+        }
         let outputs = match run {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => return self.fail(&node.name, format!("{e:#}")),
@@ -461,17 +480,11 @@ impl<'a> Shared<'a> {
         ) {
             return self.fail(&node.name, format!("cannot write state: {e}"));
         }
-        self.ctx.progress.println(&format!(
-            "{:>9} {} in {:.2}s",
-            "done", node.name, record.seconds
-        ));
         Outcome::Ran { record, reason }
     }
 
-    fn fail(self, name: &str, message: String) -> Outcome {
-        self.ctx
-            .progress
-            .println(&format!("{:>9} {name}: {message}", "FAILED"));
+    /// A failed node (the progress log prints it when it is recorded).
+    fn fail(self, _name: &str, message: String) -> Outcome {
         Outcome::Failed(message)
     }
 }

@@ -10,6 +10,7 @@ pub mod outputs;
 pub mod remote;
 pub mod report;
 pub mod run;
+pub mod runs;
 pub mod status;
 
 use std::path::PathBuf;
@@ -51,7 +52,8 @@ impl PipelineArgs {
             let abs = std::path::absolute(corpus)?;
             overrides.push(format!("corpus.path={}", abs.display()));
         }
-        let pipeline = Pipeline::load(&self.pipeline, &overrides)?;
+        let pipeline = Pipeline::load(&self.pipeline, &overrides)
+            .map_err(|e| anyhow::Error::new(ConfigError(format!("{e:#}"))))?;
         let dir = match &self.cache_dir {
             Some(d) if !d.as_os_str().is_empty() => d.clone(),
             _ => pipeline.cache_dir(),
@@ -103,6 +105,18 @@ impl PipelineArgs {
         }
     }
 }
+
+/// A pipeline file or option that cannot be used: exit code 2.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// Where a cache keeps its copies of a remote's pack indexes.
 pub fn remote_index_dir(cache: &Cache, config: &RemoteConfig) -> PathBuf {

@@ -6,23 +6,57 @@ use crate::cache::LockMode;
 use crate::commands::PipelineArgs;
 use crate::commands::metrics::{Row, collect_rows, print_table};
 use crate::dag::Graph;
-use crate::progress::Progress;
+use crate::commands::runs::SummaryWriter;
+use crate::progress::{LogFormat, Progress};
 use crate::scheduler::{self, Outcome};
 use crate::stage::Context;
 use crate::state::PipelineState;
 
-pub fn run(args: &PipelineArgs, strict: bool) -> anyhow::Result<i32> {
+/// `ser run`'s options beyond the pipeline's.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunOptions {
+    /// Fail if any input file is rejected (default: list rejects and go on).
+    #[arg(long)]
+    pub strict: bool,
+    /// `json`: one JSON object per event on stderr (run, done, failed, progress, summary).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Without a terminal, print each long node's progress every this many seconds (0: never).
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub progress_every: f64,
+    /// After SIGINT/SIGTERM, wait this long for running nodes before exiting.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub stop_timeout: f64,
+}
+
+pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
+    let strict = options.strict;
     let (pipeline, cache) = args.load()?;
     let _lock = cache.lock(LockMode::Shared)?;
     cache.clear_tmp()?;
+    crate::interrupt::install()?;
     let cache = args.with_read_through(&pipeline, cache);
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
+    let progress = Progress::for_run(
+        options.log_format,
+        std::time::Duration::from_secs_f64(options.progress_every.max(0.0)),
+    );
     let ctx = Context {
         cache,
-        progress: Progress::for_terminal(),
+        progress: progress.clone(),
         strict,
     };
+    let summary = SummaryWriter {
+        cache: ctx.cache.clone(),
+        pipeline_id: pipeline.id.clone(),
+        pipeline_file: pipeline.file.display().to_string(),
+        node_names: graph.nodes.iter().map(|n| n.name.clone()).collect(),
+        progress,
+        started_at: std::time::SystemTime::now(),
+        started: std::time::Instant::now(),
+    };
+    watch_for_stop(summary.clone(), options.stop_timeout);
     let started = std::time::Instant::now();
     let outcomes = scheduler::run(&graph, &ctx, &state);
 
@@ -36,7 +70,7 @@ pub fn run(args: &PipelineArgs, strict: bool) -> anyhow::Result<i32> {
             Outcome::Skipped { upstream } => {
                 failed.push(format!("{}: skipped, {upstream} failed", node.name))
             }
-            Outcome::Stale(_) => {}
+            Outcome::Stale(_) | Outcome::Interrupted => {}
         }
     }
     let remote_line = match ctx.cache.remote() {
@@ -48,25 +82,90 @@ pub fn run(args: &PipelineArgs, strict: bool) -> anyhow::Result<i32> {
         _ => String::new(),
     };
     if let Some(record) = outcomes[0].record() {
-        print_rejects(&record.outputs.summary);
-        print_beyond_full_scale(&record.outputs.summary);
+        print_rejects(&ctx.progress, &record.outputs.summary);
+        print_beyond_full_scale(&ctx.progress, &record.outputs.summary);
     }
-    print_extract_rejects(&graph, &outcomes);
+    print_extract_rejects(&ctx.progress, &graph, &outcomes);
     let rows: Vec<Row> = collect_rows(&graph, &outcomes);
     if !rows.is_empty() {
         print_table(&rows);
     }
-    eprintln!(
+    ctx.progress.println(&format!(
         "{ran} node(s) ran, {fresh} fresh{remote_line}, {} failed in {:.2}s (cache {})",
         failed.len(),
         started.elapsed().as_secs_f64(),
         ctx.cache.root().display()
-    );
+    ));
+    if let Some(signal) = crate::interrupt::requested() {
+        let code = crate::interrupt::exit_code(signal);
+        let path = summary.write(code, Some(signal_name(signal)))?;
+        ctx.progress.emit(
+            "summary",
+            serde_json::json!({ "exit_code": code, "ran": ran, "fresh": fresh, "failed": failed.len(), "summary": path }),
+            &format!(
+                "stopped by {}: {ran} node(s) finished before it; the next run resumes from them (summary {})",
+                signal_name(signal),
+                path.display()
+            ),
+        );
+        return Ok(code);
+    }
     publish(args, &pipeline, &ctx);
+    let code = if failed.is_empty() { 0 } else { 1 };
+    let path = summary.write(code, None)?;
+    ctx.progress.emit(
+        "summary",
+        serde_json::json!({ "exit_code": code, "ran": ran, "fresh": fresh, "fetched": fetched, "failed": failed.len(), "seconds": started.elapsed().as_secs_f64(), "summary": path }),
+        &format!("run summary: {}", path.display()),
+    );
     if let Some(first) = failed.first() {
         anyhow::bail!("{} node(s) failed; first: {first}", failed.len());
     }
     Ok(0)
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        2 => "SIGINT",
+        15 => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+/// After a stop signal: say so, give running nodes `timeout` seconds, then
+/// write the summary and exit (the run's own end usually comes first).
+fn watch_for_stop(summary: SummaryWriter, timeout: f64) {
+    std::thread::Builder::new()
+        .name("ser-stop".into())
+        .spawn(move || {
+            let signal = loop {
+                if let Some(signal) = crate::interrupt::requested() {
+                    break signal;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            };
+            summary.progress.emit(
+                "stopping",
+                serde_json::json!({ "signal": signal_name(signal), "timeout_s": timeout }),
+                &format!(
+                    "{} received: starting no new node; running nodes have {timeout:.0}s (a second signal exits now)",
+                    signal_name(signal)
+                ),
+            );
+            std::thread::sleep(std::time::Duration::from_secs_f64(timeout.max(0.0)));
+            let code = crate::interrupt::exit_code(signal);
+            let written = summary.write(code, Some(signal_name(signal)));
+            summary.progress.emit(
+                "summary",
+                serde_json::json!({ "exit_code": code, "timed_out": true }),
+                &format!(
+                    "stop timeout: exiting with running nodes unfinished (their finished items are cached){}",
+                    written.map(|p| format!("; summary {}", p.display())).unwrap_or_default()
+                ),
+            );
+            std::process::exit(code);
+        })
+        .expect("spawn the stop watchdog");
 }
 
 /// `cache.remote.write: true`: push what this run computed. A failed push
@@ -88,38 +187,38 @@ fn publish(args: &PipelineArgs, pipeline: &crate::config::Pipeline, ctx: &Contex
         super::remote::push_state(pipeline, &ctx.cache, &remote, &mut index, &name, &ctx.progress)
     });
     if let Err(e) = pushed {
-        eprintln!(
+        ctx.progress.println(&format!(
             "warning: cache.remote.write: {}; the run's results are in the local cache",
             format!("{e:#}").replace('\n', " ")
-        );
+        ));
     }
 }
 
-fn print_rejects(summary: &serde_json::Value) {
+fn print_rejects(out: &Progress, summary: &serde_json::Value) {
     let Some(rejects) = summary.get("rejects").and_then(|r| r.as_array()) else {
         return;
     };
     if rejects.is_empty() {
         return;
     }
-    eprintln!("{} file(s) rejected at ingest:", rejects.len());
+    out.println(&format!("{} file(s) rejected at ingest:", rejects.len()));
     for r in rejects.iter().take(20) {
-        eprintln!(
+        out.println(&format!(
             "  {}: {}",
             r["path"].as_str().unwrap_or("?"),
             r["reason"].as_str().unwrap_or("?")
-        );
+        ));
     }
     if rejects.len() > 20 {
-        eprintln!(
+        out.println(&format!(
             "  ... and {} more (ser corpus inspect lists all)",
             rejects.len() - 20
-        );
+        ));
     }
 }
 
 /// Float files whose samples exceed full scale: kept as decoded, said once.
-fn print_beyond_full_scale(summary: &serde_json::Value) {
+fn print_beyond_full_scale(out: &Progress, summary: &serde_json::Value) {
     let Some(loud) = summary
         .get("beyond_full_scale")
         .and_then(|r| r.as_array())
@@ -132,16 +231,16 @@ fn print_beyond_full_scale(summary: &serde_json::Value) {
         .filter_map(|l| l["peak"].as_f64())
         .fold(0.0, f64::max);
     let first = loud[0]["path"].as_str().unwrap_or("?");
-    eprintln!(
+    out.println(&format!(
         "warning: {} file(s) have float samples beyond full scale (peak up to {peak:.2}, first {first}); kept as decoded",
         loud.len()
-    );
+    ));
 }
 
 /// Utterances the extract nodes rejected: those every feature set
 /// rejected once, then any one set's own, and the common set the models
 /// of every feature set see.
-fn print_extract_rejects(graph: &Graph, outcomes: &[Outcome]) {
+fn print_extract_rejects(out: &Progress, graph: &Graph, outcomes: &[Outcome]) {
     // (path, reason) -> the extract nodes that rejected it.
     let mut rejected: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
@@ -166,33 +265,33 @@ fn print_extract_rejects(graph: &Graph, outcomes: &[Outcome]) {
         .iter()
         .partition(|(_, nodes)| nodes.len() == counts.len());
     if !every.is_empty() {
-        eprintln!(
+        out.println(&format!(
             "{} utterance(s) rejected at extract (by every feature set):",
             every.len()
-        );
+        ));
         for ((path, reason), _) in &every {
-            eprintln!("  {path}: {reason}");
+            out.println(&format!("  {path}: {reason}"));
         }
     }
     if !own.is_empty() {
-        eprintln!(
+        out.println(&format!(
             "{} utterance(s) rejected by some feature sets only (their experiments test fewer utterances):",
             own.len()
-        );
+        ));
         for ((path, reason), nodes) in &own {
-            eprintln!("  {path}: {reason} ({})", nodes.join(", "));
+            out.println(&format!("  {path}: {reason} ({})", nodes.join(", ")));
         }
     }
     if !rejected.is_empty()
         && let Some(&n) = counts.values().min()
     {
-        eprintln!(
+        out.println(&format!(
             "common set: {n} utterance(s) in every feature table{}",
             if own.is_empty() {
                 " (every feature set's models see the same utterances)"
             } else {
                 ""
             }
-        );
+        ));
     }
 }

@@ -33,7 +33,9 @@ pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
                 format!("error ({e})")
             }
             Outcome::Skipped { upstream } => format!("blocked ({upstream} has an error)"),
-            Outcome::Ran { .. } | Outcome::Fetched(_) => unreachable!("status runs nothing"),
+            Outcome::Ran { .. } | Outcome::Fetched(_) | Outcome::Interrupted => {
+                unreachable!("status runs nothing")
+            }
         };
         println!("{:<48} {line}", node.name);
     }

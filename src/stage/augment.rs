@@ -142,6 +142,9 @@ impl Stage for AugmentStage {
                     &signals[row],
                 );
                 let path = ctx.cache.item_record_path("augment", &key);
+                if crate::interrupt::requested().is_some() {
+                    return Err(anyhow::anyhow!("interrupted"));
+                }
                 let result = match ctx.cache.read_json::<CopyRecord>(&path) {
                     Some(record) if ctx.cache.has_object(&record.signal) => Ok(record.signal),
                     _ => (|| {

@@ -207,6 +207,12 @@ impl Stage for ExtractStage {
                 |extractor, i| {
                     let signal = &signals[i];
                     let key = item_key("extract", ITEM_VERSION, &item_params, signal);
+                    // After a stop signal the remaining utterances are left
+                    // (the node fails and is not recorded; finished items stay).
+                    if crate::interrupt::requested().is_some() {
+                        bar.inc(1);
+                        return Err(Reject::Failed(anyhow::anyhow!("interrupted")));
+                    }
                     let result = match extractor.as_mut() {
                         Ok(extractor) => extract_item(
                             ctx,

@@ -201,7 +201,12 @@ impl Stage for IngestStage {
             .zip(&listing.hashes)
             .map(|(u, hash)| {
                 let key = item_key("ingest", CODE_VERSION, &item_params, hash);
-                let result = decode_item(ctx, &key, u, self.sample_rate);
+                // After a stop signal, remaining files are not decoded (the
+                // scheduler does not record this node); decoded ones stay cached.
+                let result = match crate::interrupt::requested() {
+                    Some(_) => Err("interrupted".to_string()),
+                    None => decode_item(ctx, &key, u, self.sample_rate),
+                };
                 bar.inc(1);
                 (key, result)
             })

@@ -500,6 +500,10 @@ fn train_fold(
     classes: &[String],
     augmented: Option<&Rows>,
 ) -> anyhow::Result<FoldRecord> {
+    // After a stop signal no new network starts; trained ones stay cached.
+    if crate::interrupt::requested().is_some() {
+        anyhow::bail!("interrupted");
+    }
     let ser_evaluate::protocol::Split { train, test } = fold.split(&rows.speakers, &rows.ids);
     anyhow::ensure!(
         !test.is_empty(),

@@ -108,10 +108,19 @@ pub fn walk(dir: &Path) -> usize {
 
 pub fn ran_nodes(log: &str) -> Vec<String> {
     log.lines()
-        .filter_map(|l| l.trim().strip_prefix("run "))
+        .map(|l| strip_timestamp(l).trim())
+        .filter_map(|l| l.strip_prefix("run "))
         .map(|l| l.split(" (").next().unwrap().to_string())
         .collect()
 }
 
 
 pub mod s3;
+
+/// A headless log line without its leading RFC 3339 timestamp.
+pub fn strip_timestamp(line: &str) -> &str {
+    match line.split_once(' ') {
+        Some((first, rest)) if first.len() == 20 && first.ends_with('Z') && first.contains('T') => rest,
+        _ => line,
+    }
+}
