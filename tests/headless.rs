@@ -212,3 +212,51 @@ fn a_second_signal_exits_at_once() {
     assert_eq!(status.code(), Some(143));
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn the_nightly_batch_script_runs_publishes_reports_and_forwards_sigterm() {
+    let ws = Workspace::new(4);
+    let team = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nightly.sbatch");
+    let nightly = |extra: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(&script)
+            .current_dir(ws.path(""))
+            .env("SLURM_SUBMIT_DIR", ws.path(""))
+            .env("SER_BIN", env!("CARGO_BIN_EXE_ser"))
+            .env("SER_PIPELINE", "pipeline.yaml")
+            .env("SER_REMOTE", team.path())
+            .env_remove("SER_CACHE_DIR");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd
+    };
+    let out = nightly(&[]).output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(ws.path("report-nightly/index.html").is_file());
+    assert!(team.path().join("states/team/nightly.json").is_file(), "{log}");
+
+    // Slurm's SIGTERM reaches the batch shell, which hands it to ser.
+    let busy = Workspace::new(15);
+    let child = std::process::Command::new("bash")
+        .arg(&script)
+        .current_dir(busy.path(""))
+        .env("SLURM_SUBMIT_DIR", busy.path(""))
+        .env("SER_BIN", env!("CARGO_BIN_EXE_ser"))
+        .env("SER_PIPELINE", "pipeline.yaml")
+        .env_remove("SER_CACHE_DIR")
+        .env_remove("SER_REMOTE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_files(&busy.path(".ser/items/ingest"), 3, Duration::from_secs(60));
+    sigterm(&child);
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{log}");
+    assert!(log.contains("stopped by SIGTERM"), "{log}");
+    assert_eq!(last_summary(&busy)["exit_code"], 143);
+}
