@@ -17,26 +17,24 @@ fn with_s3(mut cmd: Command, s3: &S3Server) -> Command {
     cmd
 }
 
-fn ok(mut cmd: Command) -> String {
+/// Run `cmd`, asserting it succeeds (or fails); its stdout and stderr.
+fn expect(mut cmd: Command, success: bool) -> String {
     let out = cmd.output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    assert_eq!(out.status.success(), success, "{cmd:?}:\n{text}");
     text
 }
 
-fn fails(mut cmd: Command) -> String {
-    let out = cmd.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success(), "{cmd:?} should fail:\n{text}");
-    text
+fn ok(cmd: Command) -> String {
+    expect(cmd, true)
+}
+
+fn fails(cmd: Command) -> String {
+    expect(cmd, false)
 }
 
 /// Every cache path a folder remote's indexes list, by pack.

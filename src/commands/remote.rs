@@ -131,14 +131,8 @@ pub fn pull(args: &PipelineArgs, from: Option<&str>) -> anyhow::Result<i32> {
         }
         None => {
             let cache = cache.clone().with_remote(read_through.clone());
-            let graph = Graph::build(&pipeline);
-            let state = PipelineState::load(&cache, &pipeline.id);
-            let ctx = Context {
-                cache: cache.clone(),
-                progress: Progress::hidden(),
-                strict: false,
-            };
-            scheduler::status(&graph, &ctx, &state)
+            let (_, outcomes) = walk(&pipeline, &cache);
+            outcomes
                 .iter()
                 .filter_map(|o| match o {
                     Outcome::Fresh(r) | Outcome::FreshOnRemote(r) => Some(node_root(r)),
@@ -193,6 +187,19 @@ pub fn pull(args: &PipelineArgs, from: Option<&str>) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Each node's freshness, as `ser status` sees it through the remote.
+fn walk(pipeline: &Pipeline, cache: &Cache) -> (Graph, Vec<Outcome>) {
+    let graph = Graph::build(pipeline);
+    let state = PipelineState::load(cache, &pipeline.id);
+    let ctx = Context {
+        cache: cache.clone(),
+        progress: Progress::hidden(),
+        strict: false,
+    };
+    let outcomes = scheduler::status(&graph, &ctx, &state);
+    (graph, outcomes)
+}
+
 fn node_root(record: &NodeRecord) -> (String, String) {
     (record.fingerprint.stage.clone(), record.fingerprint.key())
 }
@@ -207,14 +214,7 @@ pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
     let Some(read_through) = cache.remote().cloned() else {
         anyhow::bail!("remote {} could not be read (see above)", config.url);
     };
-    let graph = Graph::build(&pipeline);
-    let state = PipelineState::load(&cache, &pipeline.id);
-    let ctx = Context {
-        cache: cache.clone(),
-        progress: Progress::hidden(),
-        strict: false,
-    };
-    let outcomes = scheduler::status(&graph, &ctx, &state);
+    let (graph, outcomes) = walk(&pipeline, &cache);
     let index = &read_through.index;
     let on_remote = |r: &NodeRecord| {
         index.contains(&closure::record_path(&r.fingerprint.stage, &r.fingerprint.key()))

@@ -116,7 +116,7 @@ pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
     ctx.progress.emit(
         "summary",
         serde_json::json!({ "exit_code": code, "ran": ran, "fresh": fresh, "fetched": fetched, "failed": failed.len(), "seconds": started.elapsed().as_secs_f64(), "summary": path }),
-        &format!("run summary: {}", path.display()),
+        &format!("summary in {}", path.display()),
     );
     if let Some(first) = failed.first() {
         anyhow::bail!("{} node(s) failed; first: {first}", failed.len());

@@ -561,9 +561,10 @@ fn train_fold(
         classes.len(),
         &mut |report| {
             bar.set_position(report.epoch as u64);
-            if let Some(ua) = report.validation_ua {
-                bar.set_message(format!("loss {:.3} val UA {ua:.3}", report.train_loss));
-            }
+            bar.set_message(match report.validation_ua {
+                Some(ua) => format!("epoch loss {:.3} val UA {ua:.3}", report.train_loss),
+                None => format!("epoch loss {:.3}", report.train_loss),
+            });
         },
     )?;
     bar.finish_and_clear();
