@@ -387,19 +387,18 @@ impl<'a> Shared<'a> {
                 Ok(v) => v,
                 Err(e) => return self.fail(&node.name, format!("{e:#}")),
             };
-        // Another process may be computing this node: wait for it, then
-        // look again (it has usually written the record by then).
+        // Another process may be computing this node: wait for it. Then
+        // look again, waited or not: it may have finished between our
+        // first look and our taking the lock.
         let mut _node_lock = None;
         if cached.is_err() {
             match self.ctx.cache.node_lock(&fingerprint.key()) {
-                Ok((lock, waited)) => {
+                Ok((lock, _waited)) => {
                     _node_lock = Some(lock);
-                    if waited {
-                        match check(self.graph, i, self.ctx, &deps, self.state, true) {
-                            Ok((_, again @ Ok(_))) => cached = again,
-                            Ok(_) => {}
-                            Err(e) => return self.fail(&node.name, format!("{e:#}")),
-                        }
+                    match check(self.graph, i, self.ctx, &deps, self.state, true) {
+                        Ok((_, again @ Ok(_))) => cached = again,
+                        Ok(_) => {}
+                        Err(e) => return self.fail(&node.name, format!("{e:#}")),
                     }
                 }
                 Err(e) => return self.fail(&node.name, format!("{e:#}")),
