@@ -12,7 +12,7 @@
 //!    push` to the same server, then `dvc pull` in a fresh project. DVC's
 //!    `add` (hashing into its own cache) is timed apart; ser needs none.
 //!
-//! Targets (issue 29): pull + run on a fresh machine under 10% of the cold
+//! Every timed step starts after `sync`. Targets (issue 29): pull + run on a fresh machine under 10% of the cold
 //! run, and ser's pull at least 8x faster than DVC's.
 //!
 //! Run with `cargo bench --bench remote` (after `bash scripts/setup.sh` for
@@ -66,8 +66,11 @@ fn workspace(dir: &Path) {
     std::fs::write(dir.join("pipeline.yaml"), PIPELINE).unwrap();
 }
 
-/// Run a command in `dir`; its wall time in seconds.
+/// Run a command in `dir`; its wall time in seconds. The disk's pending
+/// writes are flushed first, so no step pays for the previous one's
+/// writeback (the same for ser and DVC).
 fn timed(dir: &Path, program: &str, args: &[&str], env: &[(&str, String)]) -> (f64, String) {
+    let _ = Command::new("sync").status();
     let started = Instant::now();
     let out = Command::new(program)
         .args(args)

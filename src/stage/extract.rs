@@ -478,6 +478,20 @@ mod tests {
     use crate::cache::Cache;
     use crate::progress::Progress;
 
+    /// A manifest table stored in the cache, as the node's `signals` input.
+    fn signals_input(ctx: &Context, manifest: &Table) -> Inputs {
+        let manifest = ctx
+            .cache
+            .put_object(&parquet_write::to_parquet(manifest).unwrap(), "parquet")
+            .unwrap();
+        Inputs {
+            by_role: BTreeMap::from([(
+                "signals".to_string(),
+                BTreeMap::from([("manifest".to_string(), manifest)]),
+            )]),
+        }
+    }
+
     /// A manifest of three good signals and three an extractor cannot take
     /// (as a manifest ingest made before its minimum, or an augmented copy,
     /// might hold); each feature set goes on without them and rejects the
@@ -523,16 +537,7 @@ mod tests {
             .strings("label", ids.iter().map(|_| "neutral"))
             .with("n_samples", ColumnData::Int64(n))
             .strings("signal", &objects);
-        let manifest = ctx
-            .cache
-            .put_object(&parquet_write::to_parquet(&manifest).unwrap(), "parquet")
-            .unwrap();
-        let inputs = Inputs {
-            by_role: BTreeMap::from([(
-                "signals".to_string(),
-                BTreeMap::from([("manifest".to_string(), manifest)]),
-            )]),
-        };
+        let inputs = signals_input(&ctx, &manifest);
         for set in ["egemaps", "acoustic"] {
             let stage = ExtractStage::for_set(set, &ExtractParams::default(), 16000);
             // Twice: the second run reads the cached items.
@@ -591,16 +596,7 @@ mod tests {
             .strings("speaker", ["01"; 4])
             .strings("label", ["neutral"; 4])
             .strings("signal", &objects);
-        let manifest = ctx
-            .cache
-            .put_object(&parquet_write::to_parquet(&manifest).unwrap(), "parquet")
-            .unwrap();
-        let inputs = Inputs {
-            by_role: BTreeMap::from([(
-                "signals".to_string(),
-                BTreeMap::from([("manifest".to_string(), manifest)]),
-            )]),
-        };
+        let inputs = signals_input(&ctx, &manifest);
         let params = ExtractParams {
             deltas: 1,
             hop_length: 512,
@@ -650,16 +646,7 @@ mod tests {
             .strings("speaker", ["01"])
             .strings("label", ["neutral"])
             .strings("signal", [&object]);
-        let manifest = ctx
-            .cache
-            .put_object(&parquet_write::to_parquet(&manifest).unwrap(), "parquet")
-            .unwrap();
-        let inputs = Inputs {
-            by_role: BTreeMap::from([(
-                "signals".to_string(),
-                BTreeMap::from([("manifest".to_string(), manifest)]),
-            )]),
-        };
+        let inputs = signals_input(&ctx, &manifest);
         let stage = ExtractStage::for_set("mfcc", &ExtractParams::default(), 16000);
         let err = stage.run(&ctx, &inputs).unwrap_err().to_string();
         assert!(
