@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Edge-case audio unlike RAVDESS, and what librosa and openSMILE compute on it.
 
-Usage: python3 scripts/make_edge_references.py [OUT_DIR]
-       (default OUT_DIR: stages/extract/tests/fixtures/edge)
+Usage: python3 scripts/make_edge_references.py OUT_DIR
+       (stages/extract/tests/edge_parity.rs runs it into its temp folder)
 
 Makes, deterministically (fixed seeds; espeak-ng 1.51 for the voices), a few
 16 kHz mono signals that RAVDESS does not cover -- other voices and languages,
@@ -114,9 +114,9 @@ def signals():
 
 
 def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        HERE, "..", "stages", "extract", "tests", "fixtures", "edge"
-    )
+    if len(sys.argv) != 2:
+        sys.exit("usage: make_edge_references.py OUT_DIR")
+    out_dir = sys.argv[1]
     os.makedirs(os.path.join(out_dir, "audio"), exist_ok=True)
     smiles = [
         opensmile.Smile(opensmile.FeatureSet.eGeMAPSv02, opensmile.FeatureLevel.LowLevelDescriptors),

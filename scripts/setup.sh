@@ -8,6 +8,8 @@
 #   lame                             MP3 encoder   \
 #   vorbis-tools (oggenc)            Ogg Vorbis     } the ingest format tests
 #   sox                              AIFF writer   /  encode fixtures at test time
+#   espeak-ng                        voices for the edge-case parity audio,
+#                                    made at test time (edge_parity.rs)
 #   chromium                         headless browser: the report's page is
 #                                    tested by loading it (ser-report tests)
 #
@@ -15,6 +17,8 @@
 #
 #   moto[server]                     a real S3-compatible server the remote
 #                                    tests start on 127.0.0.1 (tests/remote.rs)
+#   librosa 0.11, opensmile 2.6,     the reference tools the edge-case parity
+#   soundfile, pandas, pyarrow       test runs on the audio it makes
 #
 # Idempotent: only packages whose command (or, for libraries, whose dpkg
 # entry) is missing are installed, and `apt-get update` runs once, only when
@@ -33,16 +37,17 @@ REQUIREMENTS=(
     "vorbis-tools:cmd:oggenc"
     "sox:cmd:sox"
     "chromium:cmd:chromium"
+    "espeak-ng:cmd:espeak-ng"
 )
 
 # The S3 server of the remote tests (PyPI), for the machine's python3.
-install_moto() {
-    if python3 -c "import moto.server, flask, flask_cors" >/dev/null 2>&1; then
+install_python() {
+    if python3 -c "import moto.server, flask, flask_cors, librosa, opensmile, soundfile, pandas, pyarrow" >/dev/null 2>&1; then
         return 0
     fi
-    echo "setup.sh: installing moto[server] (S3 server for the remote tests)"
-    python3 -m pip install --quiet "moto[server]>=5,<6"
-    python3 -c "import moto.server" || { echo "setup.sh: moto[server] installed, but 'import moto.server' fails" >&2; exit 1; }
+    echo "setup.sh: installing moto[server], librosa, opensmile (test servers and reference tools)"
+    python3 -m pip install --quiet "moto[server]>=5,<6" "librosa==0.11.0" "opensmile==2.6.0" soundfile pandas pyarrow
+    python3 -c "import moto.server, librosa, opensmile" || { echo "setup.sh: Python packages installed, but an import fails" >&2; exit 1; }
 }
 
 dpkg_installed() {
@@ -67,10 +72,10 @@ for req in "${REQUIREMENTS[@]}"; do
     esac
 done
 
-install_moto
+install_python
 
 if ((${#missing[@]} == 0)); then
-    echo "setup.sh: all system packages are present (cmake, pkg-config, libclang-dev, libsoxr-dev, lame, oggenc, sox, chromium); nothing to do"
+    echo "setup.sh: all system packages are present (cmake, pkg-config, libclang-dev, libsoxr-dev, lame, oggenc, sox, chromium, espeak-ng); nothing to do"
     exit 0
 fi
 
@@ -97,6 +102,6 @@ ${SUDO[@]+"${SUDO[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 # Check that the install gave us what the checks above look for.
 command -v cmake >/dev/null && command -v pkg-config >/dev/null && command -v lame >/dev/null \
     && command -v oggenc >/dev/null && command -v sox >/dev/null && dpkg_installed libclang-dev \
-    && command -v chromium >/dev/null \
+    && command -v chromium >/dev/null && command -v espeak-ng >/dev/null \
     || { echo "setup.sh: packages installed, but a required tool is still missing" >&2; exit 1; }
 echo "setup.sh: done"

@@ -1,5 +1,5 @@
-//! Parity on audio unlike RAVDESS: `tests/fixtures/edge`, made by
-//! `scripts/make_edge_references.py` (other voices and a language, a quiet
+//! Parity on audio unlike RAVDESS, made at test time by
+//! `scripts/make_edge_references.py` into the test's temp folder (other voices and a language, a quiet
 //! and a hot level, hard clipping, float samples beyond full scale, long
 //! digital silences, white noise, speech in pink noise). The openSMILE
 //! tables cover the 9 files within 16-bit full scale (openSMILE 2.6 wraps
@@ -21,8 +21,29 @@ use ser_extract::{Descriptor, ExtractParams, Extractor, feature_set};
 mod common;
 use common::{column_f64, column_str};
 
+/// The edge files and their references, made once per test run: the
+/// script synthesises the audio (espeak-ng, fixed seeds) and runs librosa
+/// and openSMILE on it (`scripts/setup.sh` installs them). No audio is kept
+/// in the repository.
 fn edge_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/edge")
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("edge");
+        let _ = std::fs::remove_dir_all(&dir);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make_edge_references.py");
+        let out = std::process::Command::new("python3")
+            .arg(&script)
+            .arg(&dir)
+            .output()
+            .expect("python3 runs scripts/make_edge_references.py");
+        assert!(
+            out.status.success(),
+            "scripts/make_edge_references.py failed (run scripts/setup.sh for espeak-ng, librosa, opensmile):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+    .clone()
 }
 
 /// A long table (`file, name, value`): files in order, and per file its
