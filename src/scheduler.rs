@@ -167,34 +167,18 @@ fn check(
 /// their objects) from the remote, so the local cache holds the node
 /// whole, as if computed here; true when all of it is then here.
 fn fetch_node(ctx: &Context, record: &NodeRecord) -> bool {
-    use crate::cache::closure;
     let Some(read_through) = ctx.cache.remote() else {
         return false;
     };
-    let root = ctx.cache.root();
-    let mut refused = Vec::new();
     let roots = [(record.fingerprint.stage.clone(), record.fingerprint.key())];
-    let paths = closure::closure(&roots, &mut |paths: &[String]| {
-        let report = crate::remote::fetch::fetch_into(
-            &ctx.cache,
-            &read_through.remote,
-            &read_through.index,
-            paths,
-            &ctx.progress,
-        );
-        refused.extend(report.refused);
-        closure::local_reader(root)(paths)
-    });
-    let objects: Vec<String> = paths.iter().filter(|p| p.starts_with("objects/")).cloned().collect();
-    let report = crate::remote::fetch::fetch_into(
+    let report = crate::remote::fetch::fetch_closure(
         &ctx.cache,
         &read_through.remote,
         &read_through.index,
-        &objects,
+        &roots,
         &ctx.progress,
     );
-    refused.extend(report.refused);
-    for line in refused.iter().take(3) {
+    for line in report.refused.iter().take(3) {
         read_through.warn(&format!(
             "remote {}: refused {line}; computing it here",
             read_through.remote.url

@@ -284,20 +284,12 @@ impl Cache {
         self.write_atomic(&self.root.join(rel), bytes)
     }
 
-    fn record_path(&self, kind: &str, stage: &str, key: &str) -> PathBuf {
-        self.root
-            .join(kind)
-            .join(stage)
-            .join(&key[..2])
-            .join(format!("{key}.json"))
-    }
-
     pub fn node_record_path(&self, stage: &str, key: &str) -> PathBuf {
-        self.record_path("records", stage, key)
+        self.root.join(closure::record_path(stage, key))
     }
 
     pub fn item_record_path(&self, stage: &str, key: &str) -> PathBuf {
-        self.record_path("items", stage, key)
+        self.root.join(closure::item_path(&format!("{stage}/{key}")))
     }
 
     /// Read a JSON file of the cache (a record); read-through fetches

@@ -10,7 +10,7 @@ use crate::commands::gc::no_remote;
 use crate::config::Pipeline;
 use crate::dag::Graph;
 use crate::progress::Progress;
-use crate::remote::fetch::{FetchReport, fetch_into};
+use crate::remote::fetch::fetch_closure;
 use std::sync::Arc;
 
 use crate::remote::{PushedState, ReadThrough, Remote, RemoteIndex, check_state_name, push};
@@ -142,22 +142,8 @@ pub fn pull(args: &PipelineArgs, from: Option<&str>) -> anyhow::Result<i32> {
         }
     };
     let (remote, index) = (&read_through.remote, &read_through.index);
-    let mut report = FetchReport::default();
     let present_before = closure::closure(&roots, &mut closure::local_reader(cache.root())).len();
-    let paths = closure::closure(&roots, &mut |paths: &[String]| {
-        let round = fetch_into(&cache, remote, index, paths, &progress);
-        report.files += round.files;
-        report.bytes += round.bytes;
-        report.refused.extend(round.refused);
-        closure::local_reader(cache.root())(paths)
-    });
-    // Objects named by items come in the closure's last round; fetch them.
-    let objects: Vec<String> = paths.iter().filter(|p| p.starts_with("objects/")).cloned().collect();
-    let round = fetch_into(&cache, remote, index, &objects, &progress);
-    report.files += round.files;
-    report.bytes += round.bytes;
-    report.refused.extend(round.refused);
-    report.missing = round.missing;
+    let report = fetch_closure(&cache, remote, index, &roots, &progress);
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "pulled {} file(s), {:.1} MB in {seconds:.2}s ({:.1} MB/s) for {} node(s); {} already here",

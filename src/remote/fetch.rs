@@ -79,6 +79,33 @@ pub fn fetch_into(
     report
 }
 
+/// Download the closure of `roots` (stage, key) into the cache: node
+/// records, then the items and objects they name, then the objects the
+/// items name (see [`crate::cache::closure`]).
+pub fn fetch_closure(
+    cache: &Cache,
+    remote: &Remote,
+    index: &RemoteIndex,
+    roots: &[(String, String)],
+    progress: &Progress,
+) -> FetchReport {
+    let mut report = FetchReport::default();
+    let add = |report: &mut FetchReport, round: FetchReport| {
+        report.files += round.files;
+        report.bytes += round.bytes;
+        report.refused.extend(round.refused);
+        round.missing
+    };
+    let paths = crate::cache::closure::closure(roots, &mut |paths: &[String]| {
+        add(&mut report, fetch_into(cache, remote, index, paths, progress));
+        crate::cache::closure::local_reader(cache.root())(paths)
+    });
+    // The objects items name are only known after the last round.
+    let objects: Vec<String> = paths.iter().filter(|p| p.starts_with("objects/")).cloned().collect();
+    report.missing = add(&mut report, fetch_into(cache, remote, index, &objects, progress));
+    report
+}
+
 /// Read `paths` from the remote into memory, verified (small files:
 /// records, for `ser gc --remote`). Returns what was read and what was refused.
 pub fn read_many(
