@@ -151,6 +151,21 @@ pub enum Command {
         #[command(subcommand)]
         command: CorpusCommand,
     },
+    /// One node of the pipeline, its dependencies read from the cache: the
+    /// job an executor submits (`ser run --executor slurm`).
+    #[command(hide = true)]
+    Worker {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// The node, as `ser dag` names it.
+        #[arg(long)]
+        node: String,
+        /// Only this share of a per-item node's items (`i/n`, 0-based).
+        #[arg(long)]
+        shard: Option<crate::stage::Shard>,
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,6 +250,12 @@ pub fn main() -> i32 {
                     sample_rate,
                 },
         } => commands::corpus::inspect(path, *kind, *sample_rate),
+        Command::Worker {
+            pipeline,
+            node,
+            shard,
+            strict,
+        } => commands::worker::worker(pipeline, node, *shard, *strict),
     };
     match result {
         Ok(code) => code,

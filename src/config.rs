@@ -52,6 +52,10 @@ pub struct PipelineConfig {
     /// its protocols. It fits nothing, so it costs only its members.
     #[serde(default)]
     pub ensembles: BTreeMap<String, EnsembleSpec>,
+    /// Where stale nodes are computed: this process (`local`) or Slurm
+    /// jobs (`slurm`); not part of any cache key.
+    #[serde(default)]
+    pub executor: crate::executor::ExecutorConfig,
 }
 
 /// One ensemble: experiments of the matrices, combined.

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod dag;
+pub mod executor;
 pub mod fingerprint;
 pub mod interrupt;
 pub mod progress;

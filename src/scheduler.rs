@@ -212,8 +212,18 @@ fn read_inputs(graph: &Graph, i: usize, deps: &[&NodeRecord]) -> Inputs {
 
 /// Freshness of every node without running anything.
 pub fn status(graph: &Graph, ctx: &Context, state: &PipelineState) -> Vec<Outcome> {
+    status_of(graph, ctx, state, &vec![true; graph.nodes.len()])
+}
+
+/// Freshness of the `wanted` nodes (which must include their ancestors);
+/// the others are `Stale(NeverRun)` unlooked-at.
+fn status_of(graph: &Graph, ctx: &Context, state: &PipelineState, wanted: &[bool]) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(graph.nodes.len());
     for (i, node) in graph.nodes.iter().enumerate() {
+        if !wanted[i] {
+            outcomes.push(Outcome::Stale(DirtyReason::NeverRun));
+            continue;
+        }
         let mut deps = Vec::new();
         let mut blocked = None;
         for (_, d) in &node.deps {
@@ -274,6 +284,69 @@ pub fn run(graph: &Graph, ctx: &Context, state: &PipelineState) -> Vec<Outcome> 
         .into_iter()
         .map(|o| o.into_inner().expect("every node is visited"))
         .collect()
+}
+
+/// One node's work in a job of an executor (`ser worker`): every
+/// dependency must already be in the cache (an earlier job made it).
+pub enum Work {
+    /// Bring the node up to date and record it, as `ser run` would.
+    Node,
+    /// Compute and cache this shard of a per-item node's items only; the
+    /// node is recorded by a later `Node` job (see [`Context::shard`]).
+    Shard,
+}
+
+/// Run node `i` alone (an executor's job): its dependencies are read from
+/// the cache, never computed here.
+pub fn run_one(graph: &Graph, ctx: &Context, state: &PipelineState, i: usize, work: Work) -> Outcome {
+    let mut wanted = vec![false; graph.nodes.len()];
+    let mut stack: Vec<usize> = graph.nodes[i].deps.iter().map(|(_, d)| *d).collect();
+    while let Some(d) = stack.pop() {
+        if !std::mem::replace(&mut wanted[d], true) {
+            stack.extend(graph.nodes[d].deps.iter().map(|(_, d)| *d));
+        }
+    }
+    let ancestors = status_of(graph, ctx, state, &wanted);
+    let outcomes: Vec<OnceLock<Outcome>> = (0..graph.nodes.len()).map(|_| OnceLock::new()).collect();
+    for (_, d) in &graph.nodes[i].deps {
+        match &ancestors[*d] {
+            Outcome::Fresh(_) => {}
+            Outcome::Stale(reason) => {
+                return Outcome::Failed(format!(
+                    "dependency {} is not in the cache ({reason}); its job should have made it",
+                    graph.nodes[*d].name
+                ));
+            }
+            Outcome::Failed(e) => {
+                return Outcome::Failed(format!("dependency {}: {e}", graph.nodes[*d].name));
+            }
+            other => {
+                return Outcome::Failed(format!(
+                    "dependency {} is not usable here ({other:?})",
+                    graph.nodes[*d].name
+                ));
+            }
+        }
+    }
+    for (d, outcome) in ancestors.into_iter().enumerate() {
+        if wanted[d] {
+            let _ = outcomes[d].set(outcome);
+        }
+    }
+    let pending: Vec<AtomicUsize> = Vec::new();
+    let dependents: Vec<Vec<usize>> = Vec::new();
+    let shared = Shared {
+        graph,
+        ctx,
+        state,
+        outcomes: &outcomes,
+        pending: &pending,
+        dependents: &dependents,
+    };
+    match work {
+        Work::Node => shared.run_node(i),
+        Work::Shard => shared.run_shard(i),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -430,12 +503,7 @@ impl<'a> Shared<'a> {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => return self.fail(&node.name, format!("{e:#}")),
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                return self.fail(&node.name, format!("panicked: {message}"));
+                return self.fail(&node.name, format!("panicked: {}", panic_message(&*panic)));
             }
         };
         let key = fingerprint.key();
@@ -466,8 +534,60 @@ impl<'a> Shared<'a> {
         Outcome::Ran { record, reason }
     }
 
+    /// A shard of per-item node `i` (its dependencies' outcomes are set):
+    /// nothing to do when the node is already cached; else its items in
+    /// `ctx.shard`, cached one by one and not recorded as the node.
+    fn run_shard(self, i: usize) -> Outcome {
+        let node = &self.graph.nodes[i];
+        if !node.stage.placement().per_item || self.ctx.shard.is_none() {
+            return Outcome::Failed(format!("{} has no items to shard", node.name));
+        }
+        let deps: Vec<&NodeRecord> = node
+            .deps
+            .iter()
+            .filter_map(|(_, d)| self.outcomes[*d].get().and_then(Outcome::record))
+            .collect();
+        let (fingerprint, cached) = match check(self.graph, i, self.ctx, &deps, self.state, true) {
+            Ok(v) => v,
+            Err(e) => return Outcome::Failed(format!("{e:#}")),
+        };
+        let reason = match cached {
+            Ok((record, _)) => return Outcome::Fresh(record),
+            Err(reason) => reason,
+        };
+        let inputs = read_inputs(self.graph, i, &deps);
+        let started = Instant::now();
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            node.stage.run(self.ctx, &inputs)
+        }));
+        if crate::interrupt::requested().is_some() {
+            return Outcome::Interrupted;
+        }
+        match run {
+            Ok(Ok(outputs)) => Outcome::Ran {
+                record: NodeRecord {
+                    node: node.name.clone(),
+                    fingerprint,
+                    outputs,
+                    seconds: started.elapsed().as_secs_f64(),
+                },
+                reason,
+            },
+            Ok(Err(e)) => Outcome::Failed(format!("{e:#}")),
+            Err(panic) => Outcome::Failed(format!("panicked: {}", panic_message(&*panic))),
+        }
+    }
+
     /// A failed node (the progress log prints it when it is recorded).
     fn fail(self, _name: &str, message: String) -> Outcome {
         Outcome::Failed(message)
     }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }

@@ -12,6 +12,7 @@ pub mod report;
 pub mod run;
 pub mod runs;
 pub mod status;
+pub mod worker;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -181,6 +181,7 @@ fn walk(pipeline: &Pipeline, cache: &Cache) -> (Graph, Vec<Outcome>) {
         cache: cache.clone(),
         progress: Progress::hidden(),
         strict: false,
+        shard: None,
     };
     let outcomes = scheduler::status(&graph, &ctx, &state);
     (graph, outcomes)

@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 
 use crate::cache::LockMode;
-use crate::commands::PipelineArgs;
+use crate::commands::{ConfigError, PipelineArgs};
 use crate::commands::metrics::{Row, collect_rows, print_table};
 use crate::dag::Graph;
+use crate::executor::ExecutorKind;
+use crate::executor::slurm::WorkerCommand;
 use crate::commands::runs::SummaryWriter;
 use crate::progress::{LogFormat, Progress};
 use crate::scheduler::{self, Outcome};
@@ -27,6 +29,11 @@ pub struct RunOptions {
     /// After SIGINT/SIGTERM, wait this long for running nodes before exiting.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub stop_timeout: f64,
+    /// Where stale nodes run: `local` (this process) or `slurm` (one job per
+    /// node, job arrays for per-item stages; settings in executor.slurm).
+    /// Default: executor.kind.
+    #[arg(long, value_enum)]
+    pub executor: Option<ExecutorKind>,
 }
 
 pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
@@ -46,6 +53,7 @@ pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
         cache,
         progress: progress.clone(),
         strict,
+        shard: None,
     };
     let summary = SummaryWriter {
         cache: ctx.cache.clone(),
@@ -58,7 +66,18 @@ pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
     };
     watch_for_stop(summary.clone(), options.stop_timeout);
     let started = std::time::Instant::now();
-    let outcomes = scheduler::run(&graph, &ctx, &state);
+    let executor = options.executor.unwrap_or(pipeline.config.executor.kind);
+    let outcomes = match executor {
+        ExecutorKind::Local => scheduler::run(&graph, &ctx, &state),
+        ExecutorKind::Slurm => crate::executor::slurm::run(
+            &graph,
+            &ctx,
+            &state,
+            &pipeline.config.executor.slurm,
+            &worker_command(args, &pipeline, &ctx, strict)?,
+        )
+        .map_err(|e| ConfigError(format!("--executor slurm: {e:#}")))?,
+    };
 
     let (mut fresh, mut fetched, mut ran, mut failed) = (0, 0, 0, Vec::new());
     for (node, outcome) in graph.nodes.iter().zip(&outcomes) {
@@ -122,6 +141,50 @@ pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
         anyhow::bail!("{} node(s) failed; first: {first}", failed.len());
     }
     Ok(0)
+}
+
+/// How a Slurm job runs `ser worker` on this run's pipeline and cache:
+/// this binary, absolute paths, and the same overrides.
+fn worker_command(
+    args: &PipelineArgs,
+    pipeline: &crate::config::Pipeline,
+    ctx: &Context,
+    strict: bool,
+) -> anyhow::Result<WorkerCommand> {
+    let mut worker_args = vec![
+        "-p".to_string(),
+        pipeline.file.display().to_string(),
+        "--cache-dir".to_string(),
+        std::path::absolute(ctx.cache.root())?.display().to_string(),
+    ];
+    for o in &args.overrides {
+        worker_args.push("--set".into());
+        worker_args.push(o.clone());
+    }
+    if let Some(corpus) = &args.corpus {
+        worker_args.push("--corpus".into());
+        worker_args.push(std::path::absolute(corpus)?.display().to_string());
+    }
+    if let Some(shared) = args.shared {
+        worker_args.push(format!(
+            "--shared={}",
+            match shared {
+                crate::cache::Sharing::Private => "private",
+                crate::cache::Sharing::Group => "group",
+            }
+        ));
+    }
+    if let Some(remote) = &args.remote {
+        worker_args.push(format!("--remote={remote}"));
+    }
+    if strict {
+        worker_args.push("--strict".into());
+    }
+    Ok(WorkerCommand {
+        exe: std::env::current_exe()?,
+        args: worker_args,
+        cwd: std::env::current_dir()?,
+    })
 }
 
 fn signal_name(signal: i32) -> &'static str {

@@ -17,6 +17,7 @@ pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
         cache,
         progress: Progress::hidden(),
         strict: false,
+        shard: None,
     };
     let outcomes = scheduler::status(&graph, &ctx, &state);
     let mut stale = 0;

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use ser_augment::{Augmentation, derive_seed};
 
-use super::{Context, Inputs, Outputs, Stage, item_key};
+use super::{Context, Inputs, Outputs, Placement, Shard, Stage, item_key};
 use crate::artifact::{Table, npy, parquet_read, parquet_write};
 
 const CODE_VERSION: u32 = 1;
@@ -109,6 +109,14 @@ impl Stage for AugmentStage {
         Ok(inputs)
     }
 
+    fn placement(&self) -> Placement {
+        Placement {
+            class: "augment",
+            per_item: true,
+            gpu: false,
+        }
+    }
+
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
         let manifest = parquet_read::from_parquet(
             ctx.cache.read_object(inputs.file("signals", "manifest")?)?,
@@ -127,10 +135,11 @@ impl Stage for AugmentStage {
         let jobs: Vec<(usize, usize)> = (0..ids.len())
             .flat_map(|row| (0..self.spec.copies.len()).map(move |c| (row, c)))
             .collect();
+        let range = Shard::range(ctx.shard, jobs.len());
         let bar = ctx
             .progress
-            .bar(jobs.len(), &format!("augment: {}", self.name));
-        let made: Vec<anyhow::Result<(String, String)>> = jobs
+            .bar(range.len(), &format!("augment: {}", self.name));
+        let made: Vec<anyhow::Result<(String, String)>> = jobs[range]
             .par_iter()
             .map(|&(row, c)| {
                 let transform = &self.spec.copies[c];
@@ -175,6 +184,11 @@ impl Stage for AugmentStage {
             })
             .collect();
         bar.finish_and_clear();
+        if let Some(shard) = ctx.shard {
+            let done = made.len();
+            made.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+            return Ok(Outputs::shard(shard, done, jobs.len()));
+        }
         let (mut a_id, mut a_source, mut a_speaker, mut a_label, mut a_signal) =
             (vec![], vec![], vec![], vec![], vec![]);
         let mut items = Vec::with_capacity(jobs.len());

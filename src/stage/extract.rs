@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 
 use ser_extract::{Descriptor, ExtractParams, Extractor};
 
-use super::{Context, Inputs, Outputs, Stage, item_key};
+use super::{Context, Inputs, Outputs, Placement, Shard, Stage, item_key};
 use crate::artifact::{ColumnData, Table, npy, parquet_read, parquet_write};
 
 /// 3: spectral shape and RMS summed lane-parallel (last-bit differences).
@@ -183,6 +183,14 @@ impl Stage for ExtractStage {
         }
     }
 
+    fn placement(&self) -> Placement {
+        Placement {
+            class: "extract",
+            per_item: true,
+            gpu: false,
+        }
+    }
+
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
         let manifest = parquet_read::from_parquet(
             ctx.cache.read_object(inputs.file("signals", "manifest")?)?,
@@ -197,10 +205,11 @@ impl Stage for ExtractStage {
         let probe = Extractor::new(self.sample_rate, &self.params, &self.descriptors)?;
         let names = probe.functional_names();
         let keep_frames = self.params.frames;
+        let range = Shard::range(ctx.shard, ids.len());
         let bar = ctx
             .progress
-            .bar(ids.len(), &format!("extract: {}", self.set));
-        let rows: Vec<Result<ExtractedRow, Reject>> = (0..ids.len())
+            .bar(range.len(), &format!("extract: {}", self.set));
+        let rows: Vec<Result<ExtractedRow, Reject>> = range
             .into_par_iter()
             .map_init(
                 || Extractor::new(self.sample_rate, &self.params, &self.descriptors),
@@ -231,6 +240,14 @@ impl Stage for ExtractStage {
             )
             .collect();
         bar.finish_and_clear();
+        if let Some(shard) = ctx.shard {
+            // Cache failures fail the shard; rejected utterances are the
+            // assembling run's to report.
+            if let Some(Err(Reject::Failed(e))) = rows.into_iter().find(|r| matches!(r, Err(Reject::Failed(_)))) {
+                return Err(e.context(format!("shard {shard}")));
+            }
+            return Ok(Outputs::shard(shard, Shard::range(Some(shard), ids.len()).len(), ids.len()));
+        }
         let mut columns: Vec<Vec<f32>> = vec![Vec::with_capacity(ids.len()); names.len()];
         let mut items = Vec::with_capacity(ids.len());
         let (mut tensors, mut n_frames) = (Vec::new(), Vec::new());
@@ -503,6 +520,7 @@ mod tests {
             cache: Cache::open(dir.path()).unwrap(),
             progress: Progress::hidden(),
             strict: false,
+            shard: None,
         };
         let tone = |n: usize, f: f32| -> Vec<f32> {
             (0..n)
@@ -579,6 +597,7 @@ mod tests {
             cache: Cache::open(dir.path()).unwrap(),
             progress: Progress::hidden(),
             strict: false,
+            shard: None,
         };
         let lengths = [16000usize, 3000, 4096, 4095];
         let objects: Vec<String> = lengths
@@ -636,6 +655,7 @@ mod tests {
             cache: Cache::open(dir.path()).unwrap(),
             progress: Progress::hidden(),
             strict: false,
+            shard: None,
         };
         let object = ctx
             .cache

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use ser_ingest::corpus::{self, NameReject};
 use ser_ingest::{CorpusKind, UtteranceMeta};
 
-use super::{Context, Inputs, Outputs, Stage, item_key};
+use super::{Context, Inputs, Outputs, Placement, Shard, Stage, item_key};
 use crate::artifact::{ColumnData, Table, npy, parquet_write};
 
 /// 3: signals resampled by libsoxr (soxr_hq) instead of rubato.
@@ -189,16 +189,29 @@ impl Stage for IngestStage {
         (input == "corpus").then(|| listing_change(&String::from_utf8_lossy(&old), &listing.text))
     }
 
+    fn placement(&self) -> Placement {
+        Placement {
+            class: "ingest",
+            per_item: true,
+            gpu: false,
+        }
+    }
+
+    fn items_hint(&self) -> Option<usize> {
+        self.listing().ok().map(|l| l.utterances.len())
+    }
+
     fn run(&self, ctx: &Context, _inputs: &Inputs) -> anyhow::Result<Outputs> {
         let listing = self.listing()?;
         let listing_object = ctx.cache.put_object(listing.text.as_bytes(), "tsv")?;
         debug_assert_eq!(listing_object, listing.digest);
         let item_params = json!({ "sample_rate": self.sample_rate });
-        let bar = ctx.progress.bar(listing.utterances.len(), "ingest: decode");
-        let items: Vec<(String, Result<ItemRecord, String>)> = listing
-            .utterances
+        let total = listing.utterances.len();
+        let range = Shard::range(ctx.shard, total);
+        let bar = ctx.progress.bar(range.len(), "ingest: decode");
+        let items: Vec<(String, Result<ItemRecord, String>)> = listing.utterances[range.clone()]
             .par_iter()
-            .zip(&listing.hashes)
+            .zip(&listing.hashes[range])
             .map(|(u, hash)| {
                 let key = item_key("ingest", CODE_VERSION, &item_params, hash);
                 // After a stop signal, remaining files are not decoded (the
@@ -212,6 +225,9 @@ impl Stage for IngestStage {
             })
             .collect();
         bar.finish_and_clear();
+        if let Some(shard) = ctx.shard {
+            return Ok(Outputs::shard(shard, items.len(), total));
+        }
 
         let mut manifest = ManifestColumns::default();
         let mut rejects: Vec<(String, String, String)> = listing

@@ -44,6 +44,17 @@ pub struct Outputs {
     pub summary: Value,
 }
 
+impl Outputs {
+    /// What a shard of a per-item node returns: its items are cached, the
+    /// node is assembled later by a run without a shard.
+    pub fn shard(shard: Shard, items: usize, total: usize) -> Outputs {
+        Outputs {
+            summary: serde_json::json!({ "shard": shard.to_string(), "items": items, "total": total }),
+            ..Outputs::default()
+        }
+    }
+}
+
 /// The cache record of one node run, stored under its key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeRecord {
@@ -59,6 +70,68 @@ pub struct Context {
     pub progress: Progress,
     /// `--strict`: a rejected input file fails the run.
     pub strict: bool,
+    /// Set in a Slurm array task (`ser worker --shard i/n`): per-item
+    /// stages compute and cache only this share of their items and return
+    /// [`Outputs::shard`], which is never recorded as the node's result.
+    pub shard: Option<Shard>,
+}
+
+/// One share of a per-item node's items: contiguous ranges, so shard `i`
+/// of `n` over `total` items is `[i*total/n, (i+1)*total/n)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub fn contains(&self, item: usize, total: usize) -> bool {
+        let start = self.index * total / self.count;
+        let end = (self.index + 1) * total / self.count;
+        (start..end).contains(&item)
+    }
+
+    /// The items of `0..total` in this shard, or all of them without one.
+    pub fn range(shard: Option<Shard>, total: usize) -> std::ops::Range<usize> {
+        match shard {
+            Some(s) => s.index * total / s.count..(s.index + 1) * total / s.count,
+            None => 0..total,
+        }
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `i/n`, 0-based: `0/4` is the first of four.
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let bad = || format!("shard '{text}': say i/n with 0 <= i < n, e.g. 0/4");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse::<usize>().map_err(|_| bad())?,
+            n.trim().parse::<usize>().map_err(|_| bad())?,
+        );
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// How an executor places a node: the resource class its job asks for
+/// (`executor.slurm.resources.<class>`), whether its items can be split
+/// over an array of jobs, and whether it wants a GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    pub class: &'static str,
+    pub per_item: bool,
+    pub gpu: bool,
 }
 
 /// The artifacts a node reads from its dependencies: role -> output name
@@ -97,6 +170,20 @@ pub trait Stage: Send + Sync {
     /// A few words on how an external input changed since the digest
     /// `old` (e.g. `4 added, 0 removed, 1 changed`), for dirty reasons.
     fn describe_input_change(&self, _ctx: &Context, _input: &str, _old: &str) -> Option<String> {
+        None
+    }
+    /// How an executor places this node (see [`Placement`]); per-item
+    /// stages must honour [`Context::shard`] when they say `per_item`.
+    fn placement(&self) -> Placement {
+        Placement {
+            class: self.stage(),
+            per_item: false,
+            gpu: false,
+        }
+    }
+    /// About how many items a per-item source node has (ingest: the
+    /// corpus's files), for sizing job arrays before anything has run.
+    fn items_hint(&self) -> Option<usize> {
         None
     }
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs>;

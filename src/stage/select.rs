@@ -275,6 +275,7 @@ mod tests {
                 cache,
                 progress: Progress::hidden(),
                 strict: false,
+                shard: None,
             },
             inputs,
         )

@@ -32,7 +32,7 @@ use ser_evaluate::Fold;
 use ser_evaluate::leak::{self, TrainingRow};
 use ser_train::{FeatureNormalize, GridSearch, ModelSpec, SpeakerNormaliser};
 
-use super::{Context, Inputs, Outputs, Stage, inner_cv, item_key};
+use super::{Context, Inputs, Outputs, Placement, Stage, inner_cv, item_key};
 use crate::artifact::{ColumnData, Table, parquet_read, parquet_write};
 
 /// The train stage's code version for a model: bumped per model family
@@ -89,6 +89,22 @@ impl Stage for TrainStage {
             params["normalize"] = json!(self.normalize);
         }
         params
+    }
+
+    /// Deep models get the `deep` resources (and a GPU with `device: gpu`).
+    fn placement(&self) -> Placement {
+        match self.model.deep() {
+            Some((_, params)) => Placement {
+                class: "deep",
+                per_item: false,
+                gpu: params.device == ser_deep::Device::Gpu,
+            },
+            None => Placement {
+                class: "train",
+                per_item: false,
+                gpu: false,
+            },
+        }
     }
 
     fn reads(&self, role: &str) -> &'static [&'static str] {

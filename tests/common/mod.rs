@@ -116,6 +116,7 @@ pub fn ran_nodes(log: &str) -> Vec<String> {
 
 
 pub mod s3;
+pub mod slurm;
 
 /// A headless log line without its leading RFC 3339 timestamp.
 pub fn strip_timestamp(line: &str) -> &str {

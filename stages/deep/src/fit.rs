@@ -364,9 +364,27 @@ pub fn fit(
     })
 }
 
+/// Numbers a network's parameters 1, 2, ... in module order. burn draws
+/// each parameter's id at random and the burnpack stores it, so without
+/// this the same weights would be different bytes in every run (and a
+/// different object in the content-addressed cache).
+struct NumberParameters(u64);
+
+impl burn::module::ModuleMapper for NumberParameters {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        let (_, value, mapper) = param.consume();
+        self.0 += 1;
+        burn::module::Param::from_mapped_value(burn::module::ParamId::from(self.0), value, mapper)
+    }
+}
+
 fn record_bytes(model: &Net) -> Result<Vec<u8>, DeepError> {
     let bytes = model
         .clone()
+        .map(&mut NumberParameters(0))
         .into_record()
         .into_bytes()
         .map_err(|e| DeepError::Weights(e.to_string()))?;
