@@ -12,6 +12,9 @@
 #                                    made at test time (edge_parity.rs)
 #   chromium                         headless browser: the report's page is
 #                                    tested by loading it (ser-report tests)
+#   slurmctld, slurmd, slurm-client, a real one-node Slurm cluster (22.05) the
+#   munge                            Slurm executor's tests start and stop
+#                                    (scripts/slurm-cluster.sh, tests/slurm.rs)
 #
 # and one Python package, with pip:
 #
@@ -38,6 +41,10 @@ REQUIREMENTS=(
     "sox:cmd:sox"
     "chromium:cmd:chromium"
     "espeak-ng:cmd:espeak-ng"
+    "slurmctld:pkg"
+    "slurmd:pkg"
+    "slurm-client:cmd:sbatch"
+    "munge:cmd:munged"
 )
 
 # The S3 server of the remote tests (PyPI), for the machine's python3.
@@ -75,7 +82,7 @@ done
 install_python
 
 if ((${#missing[@]} == 0)); then
-    echo "setup.sh: all system packages are present (cmake, pkg-config, libclang-dev, libsoxr-dev, lame, oggenc, sox, chromium, espeak-ng); nothing to do"
+    echo "setup.sh: all system packages are present (cmake, pkg-config, libclang-dev, libsoxr-dev, lame, oggenc, sox, chromium, espeak-ng, slurm, munge); nothing to do"
     exit 0
 fi
 
@@ -103,5 +110,6 @@ ${SUDO[@]+"${SUDO[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 command -v cmake >/dev/null && command -v pkg-config >/dev/null && command -v lame >/dev/null \
     && command -v oggenc >/dev/null && command -v sox >/dev/null && dpkg_installed libclang-dev \
     && command -v chromium >/dev/null && command -v espeak-ng >/dev/null \
+    && command -v sbatch >/dev/null && dpkg_installed slurmctld && dpkg_installed slurmd \
     || { echo "setup.sh: packages installed, but a required tool is still missing" >&2; exit 1; }
 echo "setup.sh: done"

@@ -1,4 +1,5 @@
 //! A real single-node Slurm cluster for the tests: Debian's slurmctld,
+#![allow(dead_code)]
 //! slurmd and munge, started by scripts/slurm-cluster.sh in a temp folder
 //! on free ports, and stopped (no daemon left) when dropped.
 
