@@ -206,3 +206,20 @@ fn the_slurm_executor_runs_arrays_resumes_a_cancelled_shard_and_matches_a_local_
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Without Slurm's commands the run fails with a line that says what is
+/// missing, and nothing is computed here instead.
+#[test]
+fn without_sbatch_the_slurm_executor_says_so() {
+    let ws = Workspace::new(2);
+    let empty = tempfile::tempdir().unwrap();
+    let out = ws
+        .cmd(&["run", "--executor", "slurm"])
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("sbatch not found on PATH"), "{log}");
+    assert!(!ws.path(".ser/records/ingest").exists(), "nothing ran locally: {log}");
+}

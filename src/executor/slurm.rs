@@ -142,12 +142,14 @@ pub fn run(
         if let Some((_, d)) = node.deps.iter().find(|(_, d)| {
             matches!(outcomes[*d], Some(Outcome::Failed(_) | Outcome::Skipped { .. }))
         }) {
-            outcomes[i] = Some(Outcome::Skipped {
-                upstream: graph.nodes[*d].name.clone(),
-            });
+            let upstream = graph.nodes[*d].name.clone();
+            ctx.progress
+                .node_finished(&node.name, "skipped", Some(&format!("{upstream} failed")));
+            outcomes[i] = Some(Outcome::Skipped { upstream });
             continue;
         }
         if submit_error.is_some() {
+            ctx.progress.node_finished(&node.name, "not_started", None);
             outcomes[i] = Some(Outcome::Interrupted);
             continue;
         }
@@ -168,7 +170,9 @@ pub fn run(
     }
     if submit_error.is_some() {
         cancel_all(ctx, &node_jobs);
-        for (i, _) in &node_jobs {
+        for i in node_jobs.keys() {
+            ctx.progress
+                .node_finished(&graph.nodes[*i].name, "not_started", None);
             outcomes[*i] = Some(Outcome::Interrupted);
         }
         return Ok(outcomes
