@@ -49,6 +49,20 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// A few words for messages (no record dumps).
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::Fresh(_) => "fresh".into(),
+            Outcome::Fetched(_) => "fetched from the remote".into(),
+            Outcome::FreshOnRemote(_) => "only on the remote".into(),
+            Outcome::Ran { reason, .. } => format!("ran: {reason}"),
+            Outcome::Failed(e) => format!("failed: {e}"),
+            Outcome::Interrupted => "stopped by a signal".into(),
+            Outcome::Skipped { upstream } => format!("skipped: {upstream} failed"),
+            Outcome::Stale(reason) => format!("stale: {reason}"),
+        }
+    }
+
     pub fn record(&self) -> Option<&NodeRecord> {
         match self {
             Outcome::Fresh(r)
@@ -322,8 +336,9 @@ pub fn run_one(graph: &Graph, ctx: &Context, state: &PipelineState, i: usize, wo
             }
             other => {
                 return Outcome::Failed(format!(
-                    "dependency {} is not usable here ({other:?})",
-                    graph.nodes[*d].name
+                    "dependency {} is not usable here ({})",
+                    graph.nodes[*d].name,
+                    other.describe()
                 ));
             }
         }

@@ -88,7 +88,7 @@ pub fn worker(
             Ok(1)
         }
         (other, _) => {
-            ctx.progress.println(&format!("{what}: not run ({other:?})"));
+            ctx.progress.println(&format!("{what}: not run ({})", other.describe()));
             Ok(1)
         }
     }

@@ -399,10 +399,7 @@ pub fn run(
                 Outcome::Fresh(record) => ran(&before[i], record.clone()),
                 other => Outcome::Failed(format!(
                     "its Slurm job ended, but the node is not in the cache ({})",
-                    match other {
-                        Outcome::Stale(reason) => reason.to_string(),
-                        _ => format!("{other:?}"),
-                    }
+                    other.describe()
                 )),
             }
         };
