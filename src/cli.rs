@@ -71,6 +71,10 @@ pub enum Command {
         /// The protocol both were evaluated on (default: the first in the matrix).
         #[arg(long)]
         protocol: Option<String>,
+        /// What the bootstrap resamples: whole test speakers (default) or
+        /// single utterances (narrower; treats a speaker's utterances as independent).
+        #[arg(long, value_enum, default_value = "speaker")]
+        unit: BootstrapUnit,
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -168,6 +172,13 @@ pub enum Command {
     },
 }
 
+/// What `ser compare`'s bootstrap resamples.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum BootstrapUnit {
+    Speaker,
+    Utterance,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum RemoteCommand {
     /// Each node of this pipeline as local, remote, both or neither; and the pushed states.
@@ -214,8 +225,19 @@ pub fn main() -> i32 {
             a,
             b,
             protocol,
+            unit,
             json,
-        } => commands::compare::compare(pipeline, a, b, protocol.as_deref(), *json),
+        } => commands::compare::compare(
+            pipeline,
+            a,
+            b,
+            protocol.as_deref(),
+            match unit {
+                BootstrapUnit::Speaker => ser_evaluate::metrics::Unit::Speaker,
+                BootstrapUnit::Utterance => ser_evaluate::metrics::Unit::Utterance,
+            },
+            *json,
+        ),
         Command::Outputs { pipeline, pattern } => {
             commands::outputs::outputs(pipeline, pattern.as_deref())
         }

@@ -39,6 +39,9 @@ pub struct Experiment {
     pub selection: String,
     pub model: String,
     pub protocol: String,
+    /// Test speakers normalised by their own audio (`normalize: speaker`,
+    /// here or in an ensemble member); `ser metrics` and the report mark it.
+    pub transductive: bool,
 }
 
 impl Experiment {
@@ -253,6 +256,7 @@ impl Graph {
                                     selection: selection.clone(),
                                     model: model.clone(),
                                     protocol: protocol.clone(),
+                                    transductive: entry.transductive(),
                                 };
                                 let cell = format!("{}@{protocol}", exp.name());
                                 // The roles say which output of the upstream
@@ -316,6 +320,13 @@ impl Graph {
                     selection: spec.combine.name().into(),
                     model: name.clone(),
                     protocol: protocol.clone(),
+                    transductive: spec.members.iter().any(|member| {
+                        member
+                            .rsplit('/')
+                            .next()
+                            .and_then(|model| c.models.get(model))
+                            .is_some_and(|entry| entry.transductive())
+                    }),
                 };
                 let cell = format!("{}@{protocol}", exp.name());
                 let train = graph.add(

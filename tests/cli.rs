@@ -96,6 +96,33 @@ fn speaker_normalisation_reruns_only_the_model_that_asks_for_it() {
     let speaker = ws.ok(&["metrics", "--json", "--set", "models.lr.normalize=speaker"]);
     assert_eq!(ua(&global, "mfcc/none/nb"), ua(&speaker, "mfcc/none/nb"));
     assert_ne!(ua(&global, "mfcc/none/lr"), ua(&speaker, "mfcc/none/lr"));
+    // Results that normalised test speakers by their own audio are marked
+    // transductive; every interval resamples the 4 test speakers, and the
+    // utterance-level interval is kept beside it.
+    for line in speaker.lines().filter(|l| l.starts_with('{')) {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let lr = row["model"] == "lr";
+        assert_eq!(row["transductive"], lr, "{row}");
+        assert_eq!(row["ci_unit"], "speaker", "{row}");
+        let (low, high) = (row["ua_ci"][0].as_f64().unwrap(), row["ua_ci"][1].as_f64().unwrap());
+        let ua = row["ua"].as_f64().unwrap();
+        assert!(low <= ua && ua <= high, "{row}");
+        assert!(row["ua_ci_utterance"][0].is_f64(), "{row}");
+    }
+    let table = ws.ok(&["metrics", "--set", "models.lr.normalize=speaker"]);
+    assert!(table.contains("mfcc/none/lr (T)") && !table.contains("mfcc/none/nb (T)"), "{table}");
+    assert!(table.contains("(T) transductive"), "{table}");
+    for (unit, words) in [("speaker", "resamples of speakers"), ("utterance", "resamples of utterances")] {
+        let compared = ws.ok(&[
+            "compare", "mfcc/none/lr", "mfcc/none/nb", "--unit", unit, "--json",
+            "--set", "models.lr.normalize=speaker",
+        ]);
+        let compared: serde_json::Value = serde_json::from_str(compared.trim()).unwrap();
+        assert_eq!(compared["paired_bootstrap"]["unit"], unit, "{compared}");
+        let text = ws.ok(&["compare", "mfcc/none/lr", "mfcc/none/nb", "--unit", unit,
+            "--set", "models.lr.normalize=speaker"]);
+        assert!(text.contains(words) && text.contains("4 speakers"), "{text}");
+    }
     // The params saved beside the models say how their inputs were scaled.
     let params = artifact(
         &ws,

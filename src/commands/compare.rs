@@ -3,15 +3,17 @@
 //! Both experiments must have been evaluated on the same protocol, so they
 //! predicted the same test utterances in the same folds. Their predictions
 //! are paired by utterance id and compared two ways: a paired bootstrap of
-//! the fold-mean UA difference (utterances resampled within folds, the
-//! same resample for both systems) and McNemar's test on which utterances
-//! each gets right (exact binomial and mid-p).
+//! the fold-mean UA difference (test speakers resampled within folds, each
+//! with all its utterances, the same resample for both systems; or, with
+//! `--unit utterance`, utterances one by one) and McNemar's test on which
+//! utterances each gets right (exact binomial and mid-p; it treats
+//! utterances as independent, so read it beside the speaker bootstrap).
 
 use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use ser_evaluate::metrics::{Bootstrap, mcnemar, paired_bootstrap};
+use ser_evaluate::metrics::{Bootstrap, Unit, mcnemar, paired_bootstrap};
 
 use crate::artifact::parquet_read;
 use crate::cache::Cache;
@@ -19,8 +21,8 @@ use crate::commands::PipelineArgs;
 use crate::stage::NodeRecord;
 use crate::state::PipelineState;
 
-/// One experiment's predictions: id -> (fold, label, predicted).
-type Predictions = BTreeMap<String, (String, String, String)>;
+/// One experiment's predictions: id -> (fold, label, predicted, speaker).
+type Predictions = BTreeMap<String, (String, String, String, String)>;
 
 fn predictions(cache: &Cache, state: &PipelineState, node: &str) -> anyhow::Result<Predictions> {
     let stored = state.get(node).ok_or_else(|| {
@@ -39,12 +41,14 @@ fn predictions(cache: &Cache, state: &PipelineState, node: &str) -> anyhow::Resu
     let table = parquet_read::from_parquet(cache.read_object(object)?)?;
     let (ids, folds) = (table.utf8("id")?, table.utf8("fold")?);
     let (labels, predicted) = (table.utf8("label")?, table.utf8("predicted")?);
+    let speakers = table.utf8("speaker")?;
     Ok(ids
         .into_iter()
         .zip(folds)
         .zip(labels)
         .zip(predicted)
-        .map(|(((id, f), l), p)| (id, (f, l, p)))
+        .zip(speakers)
+        .map(|((((id, f), l), p), s)| (id, (f, l, p, s)))
         .collect())
 }
 
@@ -53,6 +57,7 @@ pub fn compare(
     a: &str,
     b: &str,
     protocol: Option<&str>,
+    unit: Unit,
     as_json: bool,
 ) -> anyhow::Result<i32> {
     let (pipeline, cache) = args.load()?;
@@ -76,17 +81,22 @@ pub fn compare(
         pa.len(),
         pb.len()
     );
-    let mut classes: Vec<&String> = pa.values().flat_map(|(_, l, p)| [l, p]).collect();
-    classes.extend(pb.values().map(|(_, _, p)| p));
+    let mut classes: Vec<&String> = pa.values().flat_map(|(_, l, p, _)| [l, p]).collect();
+    classes.extend(pb.values().map(|(_, _, p, _)| p));
     classes.sort();
     classes.dedup();
     let index = |c: &String| classes.binary_search(&c).expect("collected above");
-    let mut fold_names: Vec<&String> = pa.values().map(|(f, _, _)| f).collect();
+    let mut fold_names: Vec<&String> = pa.values().map(|(f, _, _, _)| f).collect();
     fold_names.sort();
     fold_names.dedup();
+    let mut speaker_names: Vec<&String> = pa.values().map(|(_, _, _, s)| s).collect();
+    speaker_names.sort();
+    speaker_names.dedup();
     let (mut truth, mut pred_a, mut pred_b, mut fold) = (vec![], vec![], vec![], vec![]);
-    for (id, (f, label, p)) in &pa {
-        let (fb, label_b, q) = &pb[id];
+    let mut speaker = vec![];
+    for (id, (f, label, p, s)) in &pa {
+        let (fb, label_b, q, _) = &pb[id];
+        speaker.push(speaker_names.binary_search(&s).expect("collected above"));
         anyhow::ensure!(
             f == fb && label == label_b,
             "utterance {id} is in fold {f} with label {label} for {a} but fold {fb} with label {label_b} for {b}"
@@ -102,6 +112,7 @@ pub fn compare(
         &pred_a,
         &pred_b,
         Some(&fold),
+        (unit == Unit::Speaker).then_some(speaker.as_slice()),
         classes.len(),
         &bootstrap,
     );
@@ -113,7 +124,11 @@ pub fn compare(
                     "paired_bootstrap": paired, "mcnemar": test })
         );
     } else {
-        println!("{a} vs {b} on {protocol} ({} test utterances)", truth.len());
+        println!(
+            "{a} vs {b} on {protocol} ({} test utterances, {} speakers)",
+            truth.len(),
+            speaker_names.len()
+        );
         println!(
             "  UA (fold mean)      {:.4} vs {:.4}   difference {:+.4}, 95% CI [{:+.4}, {:+.4}]",
             paired.ua_a,
@@ -123,8 +138,14 @@ pub fn compare(
             paired.difference.high
         );
         println!(
-            "  paired bootstrap    p = {:.4}  ({} resamples within folds, seed {})",
-            paired.p_value, bootstrap.resamples, bootstrap.seed
+            "  paired bootstrap    p = {:.4}  ({} resamples of {} within folds, seed {})",
+            paired.p_value,
+            bootstrap.resamples,
+            match unit {
+                Unit::Speaker => "speakers",
+                Unit::Utterance => "utterances",
+            },
+            bootstrap.seed
         );
         println!(
             "  McNemar             only {a} right: {}, only {b} right: {}; p = {:.4} (mid-p), {:.4} (exact)",

@@ -2,8 +2,12 @@
 //!
 //! `--json` prints one object per line with the keys `experiment`,
 //! `features`, `selection`, `model`, `protocol`, `ua`, `wa`, `macro_f1`,
-//! `n_test`, `augment`, and `ua_ci`, `wa_ci` ([low, high], 95% bootstrap): a stable
-//! contract for scripts.
+//! `n_test`, `augment`, `ua_ci`, `wa_ci` ([low, high], 95% bootstrap over
+//! test speakers), `ci_unit` (`speaker`), `ua_ci_utterance`, `wa_ci_utterance`
+//! (the same over single utterances, narrower), and `transductive` (true
+//! when test speakers were normalised by their own audio, `normalize:
+//! speaker`): a stable contract for scripts. Results evaluated before
+//! speaker intervals existed have `ci_unit: utterance` until rerun.
 
 use serde_json::json;
 
@@ -30,6 +34,10 @@ fn row(experiment: &crate::dag::Experiment, record: &NodeRecord) -> Row {
             "protocol": experiment.protocol,
             "ua": s["ua"], "wa": s["wa"], "macro_f1": s["macro_f1"], "n_test": s["n_test"],
             "ua_ci": s["ua_ci"], "wa_ci": s["wa_ci"],
+            "ci_unit": s.get("ci_unit").cloned().unwrap_or_else(|| json!("utterance")),
+            "ua_ci_utterance": s.get("ua_ci_utterance").cloned().unwrap_or_else(|| s["ua_ci"].clone()),
+            "wa_ci_utterance": s.get("wa_ci_utterance").cloned().unwrap_or_else(|| s["wa_ci"].clone()),
+            "transductive": experiment.transductive,
         }),
     }
 }
@@ -59,9 +67,10 @@ pub fn print_table(rows: &[Row]) {
             (Some(low), Some(high)) => format!("  [{low:.3}, {high:.3}]"),
             _ => String::new(),
         };
+        let mark = if j["transductive"] == true { " (T)" } else { "" };
         println!(
             "{:<36} {:<16} {:>7.4} {:<17} {:>7.4} {:>8.4} {:>6}",
-            j["experiment"].as_str().unwrap_or(""),
+            format!("{}{mark}", j["experiment"].as_str().unwrap_or("")),
             j["protocol"].as_str().unwrap_or(""),
             ua(r),
             ci,
@@ -69,6 +78,12 @@ pub fn print_table(rows: &[Row]) {
             j["macro_f1"].as_f64().unwrap_or(f64::NAN),
             j["n_test"]
         );
+    }
+    if rows.iter().any(|r| r.json["ci_unit"] == "speaker") {
+        println!("UA 95% CI: bootstrap over test speakers within folds (`ser metrics --json` has the utterance-level one too)");
+    }
+    if rows.iter().any(|r| r.json["transductive"] == true) {
+        println!("(T) transductive: test speakers normalised by their own audio (normalize: speaker); not comparable with inductive results");
     }
 }
 

@@ -93,6 +93,8 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
             ua_ci: interval(&s["ua_ci"]),
             wa_ci: interval(&s["wa_ci"]),
             macro_f1_ci: interval(&s["macro_f1_ci"]),
+            ci_unit: Some(s["ci_unit"].as_str().unwrap_or("utterance").to_string()),
+            transductive: experiment.transductive,
             n_test: s["n_test"].as_u64().unwrap_or(0) as usize,
             node_key: key,
             classes: strings(&s["classes"]),

@@ -1,8 +1,11 @@
 //! The evaluate node: metrics of a train node's predictions, per fold,
 //! averaged over folds (the headline numbers, as EmoBox reports them) and
 //! pooled over all test utterances, with 95% bootstrap intervals on the
-//! headline UA and WA (test utterances resampled within each fold, fixed
-//! seed, so the interval is as reproducible as the score).
+//! headline UA and WA: test speakers resampled within each fold, each with
+//! all its utterances (`ua_ci`, `wa_ci`), and, beside them, utterances
+//! resampled one by one (`ua_ci_utterance`, narrower, as if a speaker's
+//! utterances were independent). The seed is fixed, so an interval is as
+//! reproducible as the score.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +18,8 @@ use super::{Context, Inputs, Outputs, Stage};
 use crate::artifact::{ColumnData, Table, parquet_read, parquet_write};
 
 // 2: bootstrap intervals, normalised confusion.
-const CODE_VERSION: u32 = 2;
+// 3: intervals resample speakers (utterance intervals kept beside them).
+const CODE_VERSION: u32 = 3;
 
 pub struct EvaluateStage;
 
@@ -45,6 +49,7 @@ impl Stage for EvaluateStage {
                 .read_object(inputs.file("predictions", "predictions")?)?,
         )?;
         let folds = table.utf8("fold")?;
+        let speaker_names = table.utf8("speaker")?;
         let labels = table.utf8("label")?;
         let predicted = table.utf8("predicted")?;
         let mut classes: Vec<String> = labels.iter().chain(&predicted).cloned().collect();
@@ -109,18 +114,38 @@ impl Stage for EvaluateStage {
                     .expect("listed above")
             })
             .collect();
-        let intervals = bootstrap_intervals(
+        let mut speaker_list = speaker_names.clone();
+        speaker_list.sort();
+        speaker_list.dedup();
+        let speakers: Vec<usize> = speaker_names
+            .iter()
+            .map(|s| speaker_list.binary_search(s).expect("from the same list"))
+            .collect();
+        let by_speaker = bootstrap_intervals(
             &truth,
             &pred,
             Some(&fold_index),
+            Some(&speakers),
+            classes.len(),
+            &Bootstrap::default(),
+        );
+        let by_utterance = bootstrap_intervals(
+            &truth,
+            &pred,
+            Some(&fold_index),
+            None,
             classes.len(),
             &Bootstrap::default(),
         );
         let summary = json!({
             "ua": ua, "wa": wa, "macro_f1": macro_f1, "n_test": pooled.n,
-            "ua_ci": [intervals.ua.low, intervals.ua.high],
-            "wa_ci": [intervals.wa.low, intervals.wa.high],
-            "bootstrap": intervals.bootstrap,
+            "n_speakers": speaker_list.len(),
+            "ua_ci": [by_speaker.ua.low, by_speaker.ua.high],
+            "wa_ci": [by_speaker.wa.low, by_speaker.wa.high],
+            "ci_unit": by_speaker.unit,
+            "ua_ci_utterance": [by_utterance.ua.low, by_utterance.ua.high],
+            "wa_ci_utterance": [by_utterance.wa.low, by_utterance.wa.high],
+            "bootstrap": by_speaker.bootstrap,
             "classes": classes, "pooled": pooled,
             "confusion_normalized": pooled.confusion_normalized(),
             "folds": scopes.iter().map(|(name, m)| json!({

@@ -113,13 +113,18 @@ pub(crate) fn render(input: &ReportInput, entries: &[Entry<'_>]) -> String {
         let _ = writeln!(
             h,
             "<tr data-experiment=\"{slug}\"><td class=\"num\" data-value=\"{rank}\">{rank}</td>\
-             <td><a href=\"#exp-{slug}\">{name}</a></td><td>{feat}</td><td>{sel}</td><td>{model}</td><td>{prot}</td>\
+             <td><a href=\"#exp-{slug}\">{name}</a>{mark}</td><td>{feat}</td><td>{sel}</td><td>{model}</td><td>{prot}</td>\
              <td class=\"num\" data-value=\"{ua_v}\">{ua}</td><td class=\"num\" data-value=\"{wa_v}\">{wa}</td>\
              <td class=\"num\" data-value=\"{f1_v}\">{f1}</td><td class=\"num\" data-value=\"{n}\">{n}</td>\
              <td><code title=\"{key}\">{key_short}</code></td></tr>",
             slug = e(&entry.slug),
             rank = entry.rank,
             name = e(&x.name),
+            mark = if x.transductive {
+                " <abbr class=\"transductive\" title=\"transductive: test speakers normalised by their own audio\">(T)</abbr>"
+            } else {
+                ""
+            },
             feat = e(&x.features),
             sel = e(&x.selection),
             model = e(&x.model),
@@ -135,7 +140,11 @@ pub(crate) fn render(input: &ReportInput, entries: &[Entry<'_>]) -> String {
             key_short = e(&short_key(&x.node_key)),
         );
     }
-    h.push_str("</tbody>\n</table>\n</div>\n</section>\n");
+    h.push_str("</tbody>\n</table>\n</div>\n");
+    for line in notes(&entries.iter().map(|x| x.exp).collect::<Vec<_>>()).lines() {
+        let _ = writeln!(h, "<p class=\"hint\">{}</p>", e(line));
+    }
+    h.push_str("</section>\n");
 
     if !input.rejects.is_empty() {
         let _ = writeln!(
@@ -242,6 +251,35 @@ fn section(h: &mut String, entry: &Entry<'_>) {
 
 /// `0.449 <span class="ci">[0.42, 0.48]</span>`: the interval set smaller
 /// so a column of values stays easy to scan.
+/// What the results table's marks and intervals mean, a line each (empty
+/// when there is nothing to say); both documents print them.
+pub(crate) fn notes(experiments: &[&crate::ExperimentResult]) -> String {
+    let mut out = String::new();
+    let units: std::collections::BTreeSet<&str> = experiments
+        .iter()
+        .filter(|x| x.ua_ci.is_some())
+        .filter_map(|x| x.ci_unit.as_deref())
+        .collect();
+    match units.iter().copied().collect::<Vec<_>>().as_slice() {
+        ["speaker"] => out.push_str(
+            "Intervals: 95% bootstrap over test speakers within folds (each speaker with all its utterances).\n",
+        ),
+        ["utterance"] => out.push_str(
+            "Intervals: 95% bootstrap over single test utterances within folds (treats a speaker's utterances as independent, so narrower than a speaker bootstrap).\n",
+        ),
+        [] => {}
+        _ => out.push_str(
+            "Intervals: 95% bootstrap over test speakers, or over single utterances for results evaluated before speaker intervals (narrower); rerun to make them alike.\n",
+        ),
+    }
+    if experiments.iter().any(|x| x.transductive) {
+        out.push_str(
+            "(T) transductive: test speakers normalised by their own audio (normalize: speaker); not comparable with inductive results.\n",
+        );
+    }
+    out
+}
+
 fn metric_html(v: f64, ci: Option<(f64, f64)>) -> String {
     format!("{}{}", metric(v), ci_span(ci))
 }

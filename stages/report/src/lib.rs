@@ -80,6 +80,13 @@ pub struct ExperimentResult {
     pub ua_ci: Option<(f64, f64)>,
     pub wa_ci: Option<(f64, f64)>,
     pub macro_f1_ci: Option<(f64, f64)>,
+    /// What the intervals' bootstrap resampled: `speaker` or `utterance`.
+    #[serde(default)]
+    pub ci_unit: Option<String>,
+    /// Test speakers normalised by their own audio (`normalize: speaker`):
+    /// marked in both documents, not comparable with inductive results.
+    #[serde(default)]
+    pub transductive: bool,
     /// Test utterances scored, over all folds.
     pub n_test: usize,
     /// Fingerprint key of the evaluate node that produced the numbers.
@@ -280,6 +287,8 @@ pub(crate) mod tests_support {
             ua_ci: Some((0.6, 0.85)),
             wa_ci: None,
             macro_f1_ci: None,
+            ci_unit: Some("speaker".into()),
+            transductive: false,
             n_test: 30,
             node_key: "3f9a0c1d2e4b5a6978877665544332211".into(),
             classes,

@@ -63,7 +63,7 @@ pub(crate) fn render(input: &ReportInput, entries: &[Entry<'_>]) -> String {
             s,
             "| {} | {} | {} | {} | {} | {} | {} | `{}` | {} |",
             entry.rank,
-            md(&x.name),
+            format!("{}{}", md(&x.name), if x.transductive { " (T)" } else { "" }),
             md(&x.protocol),
             metric_ci(x.ua, x.ua_ci),
             metric_ci(x.wa, x.wa_ci),
@@ -74,6 +74,10 @@ pub(crate) fn render(input: &ReportInput, entries: &[Entry<'_>]) -> String {
             short_key(&x.node_key).replace('`', "'").replace('|', "\\|"),
             figures.join(" · ")
         );
+    }
+    let notes = crate::html::notes(&entries.iter().map(|x| x.exp).collect::<Vec<_>>());
+    if !notes.is_empty() {
+        let _ = write!(s, "\n{notes}");
     }
     if !input.rejects.is_empty() {
         let _ = writeln!(

@@ -404,3 +404,33 @@ fn empty_report_says_so() {
             .contains("No experiments were evaluated.")
     );
 }
+
+#[test]
+fn transductive_results_and_the_interval_unit_are_marked() {
+    let transductive = ExperimentResult {
+        transductive: true,
+        ..common::experiment("egemaps", "none", "svm_speaker", 0.6, 3)
+    };
+    let inductive = common::experiment("egemaps", "none", "svm", 0.5, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_report(
+        &ReportInput {
+            title: "t".into(),
+            config_hash: "h".into(),
+            experiments: vec![transductive, inductive],
+            rejects: Vec::new(),
+        },
+        dir.path(),
+    )
+    .unwrap();
+    let html = std::fs::read_to_string(&files.index_html).unwrap();
+    let md = std::fs::read_to_string(&files.readme_md).unwrap();
+    assert!(html.contains("egemaps/none/svm_speaker</a> <abbr class=\"transductive\""), "{html}");
+    assert!(!html.contains("egemaps/none/svm</a> <abbr"), "{html}");
+    assert!(md.contains(r"| egemaps/none/svm\_speaker (T) |"), "{md}");
+    assert!(md.contains("| egemaps/none/svm |"), "{md}");
+    for doc in [&html, &md] {
+        assert!(doc.contains("(T) transductive"), "{doc}");
+        assert!(doc.contains("bootstrap over test speakers"), "{doc}");
+    }
+}

@@ -108,6 +108,20 @@ impl GridSearch {
     }
 }
 
+impl ModelEntry {
+    /// Whether the model normalises test speakers by their own unlabelled
+    /// audio (`normalize: speaker`, classic or deep): a transductive
+    /// result, not comparable with inductive ones (EmoBox's), and not
+    /// available for one file at prediction time.
+    pub fn transductive(&self) -> bool {
+        self.normalize == FeatureNormalize::Speaker
+            || self
+                .spec
+                .deep()
+                .is_some_and(|(_, p)| p.normalize == ser_deep::Normalize::Speaker)
+    }
+}
+
 impl<'de> Deserialize<'de> for ModelEntry {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut fields = Map::<String, Value>::deserialize(deserializer)?;

@@ -125,6 +125,8 @@ pub fn experiment(
         ua_ci: ci(ua),
         wa_ci: ci(wa),
         macro_f1_ci: ci(macro_f1),
+        ci_unit: Some("speaker".into()),
+        transductive: false,
         n_test,
         node_key: {
             // 64 hex digits, like the BLAKE3 keys of the cache.
