@@ -262,17 +262,34 @@ fn sigkill_at_any_moment_then_rerun_gives_identical_results() {
     let want = reference.ok(&["metrics", "--json"]);
 
     let ws = Workspace::new(6);
-    for delay_ms in [50, 150, 300, 500, 800] {
+    // Each run is killed as soon as it has written a few files, so the
+    // kill lands mid-run; it counts when the process was still running,
+    // died of the signal, and left work to do (stale nodes).
+    let mut killed_mid_run = 0;
+    for _ in 0..5 {
+        let before = common::walk(&ws.path(".ser"));
         let mut child = ws
             .cmd(&["run"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() && common::walk(&ws.path(".ser")) < before + 3 {
+            assert!(started.elapsed() < Duration::from_secs(60), "the run never wrote");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let running = child.try_wait().unwrap().is_none();
         child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        if running && status.signal() == Some(libc::SIGKILL) {
+            let left = ws.ok(&["status"]);
+            assert!(left.contains(" stale ("), "killed mid-run, yet nothing left:\n{left}");
+            killed_mid_run += 1;
+        }
     }
+    assert!(killed_mid_run >= 3, "only {killed_mid_run} of 5 kills landed mid-run");
     ws.ok(&["run"]);
     assert_eq!(ws.ok(&["metrics", "--json"]), want);
     assert_eq!(

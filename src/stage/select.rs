@@ -230,7 +230,10 @@ mod tests {
                 ids.push(format!("{s}_{i}"));
                 speakers.push(format!("s{s}"));
                 labels.push(if class == 0 { "sad" } else { "happy" }.to_string());
-                let wobble = ((i * 7 + s * 3) % 5) as f32 / 10.0;
+                // Wide enough that over all four speakers `leak` scores
+                // higher (ANOVA F 53 against 39), over s2 and s3 lower
+                // (0 against 19).
+                let wobble = ((i * 7 + s * 3) % 5) as f32 / 2.0;
                 signal.push(class as f32 + wobble);
                 let test_speaker = s < 2;
                 leak.push(if test_speaker {
@@ -298,6 +301,14 @@ mod tests {
         // Fold 1 trains on s2 and s3, where `leak` is noise.
         assert_eq!(folds[0].fold, "fold1");
         assert_eq!(folds[0].columns, ["signal"]);
+        // The fixture can tell: the same filter fitted on every speaker,
+        // test speakers included, keeps `leak` instead.
+        let (table, _) = features_and_folds(&ctx, &inputs).unwrap();
+        let (names, x) = feature_columns(&table).unwrap();
+        let (_, y) = class_indices(&table.utf8("label").unwrap());
+        let speakers = table.utf8("speaker").unwrap();
+        let (leaky, _) = stage.select(&x, &y, &speakers).unwrap();
+        assert_eq!(names[leaky[0]], "leak");
     }
 
     #[test]
