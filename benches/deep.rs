@@ -5,8 +5,9 @@
 //! Both sides train `--epochs` passes over the same number of random
 //! examples (frames x dims) in mini-batches and report samples per second.
 //! `SER_DEEP_BENCH_MODELS` picks models (default `cnn2d,lstm`); the thread
-//! count is RAYON_NUM_THREADS for ser and `--threads` for PyTorch (both 2,
-//! this machine's cores, unless set). `SER_DEEP_BENCH_SER_ONLY=1` times
+//! count is RAYON_NUM_THREADS (default 2) for both: ser's pool is built
+//! with it, PyTorch gets it as `--threads`. PyTorch's LSTM and GRU are its
+//! built-in bidirectional modules, as its users write them. `SER_DEEP_BENCH_SER_ONLY=1` times
 //! ser alone (for profiling); PyTorch has only `cnn2d`, `lstm` and `gru`.
 
 mod common;
@@ -29,6 +30,12 @@ fn main() {
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(2);
+    // ser's pool gets exactly the threads PyTorch gets (`--threads`),
+    // whatever the machine has.
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .expect("ser's thread pool");
     let (examples, epochs, batch) = (256usize, 2usize, 32usize);
     let wanted = std::env::var("SER_DEEP_BENCH_MODELS").unwrap_or_else(|_| "cnn2d,lstm".into());
     let shapes = [
@@ -88,7 +95,9 @@ fn main() {
         },
     ];
     println!(
-        "training speed, {examples} random examples x {epochs} epochs, batch {batch}, {threads} thread(s)"
+        "training speed, {examples} random examples x {epochs} epochs, batch {batch}, {threads} thread(s) \
+         each side (ser's rayon pool, torch.set_num_threads); PyTorch's LSTM and GRU are one \
+         bidirectional nn.LSTM/nn.GRU, as PyTorch users write them"
     );
     println!(
         "{:<16} {:>12} {:>14} {:>10}",

@@ -15,7 +15,7 @@ use crate::commands::{self, PipelineArgs};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Worker threads (default: the CPUs this process may use: its cgroup
+    /// Worker threads (default: RAYON_NUM_THREADS if set, else the CPUs this process may use: its cgroup
     /// quota and affinity, as Slurm sets them).
     #[arg(long, env = "SER_THREADS", global = true)]
     pub threads: Option<usize>,
@@ -207,8 +207,13 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     // One pool for nodes, per-item work and training: by default the CPUs
     // this process may use (std reads the cgroup quota and the affinity).
+    // RAYON_NUM_THREADS still counts for those used to rayon's knob.
+    let rayon_threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|t| t.trim().parse::<usize>().ok());
     let threads = cli
         .threads
+        .or(rayon_threads)
         .filter(|&n| n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let _ = rayon::ThreadPoolBuilder::new()
