@@ -736,6 +736,41 @@ fn chrono_stamp() -> String {
 mod tests {
     use super::*;
 
+    /// Placements of a pipeline's nodes: per-item stages shard, networks
+    /// get the `deep` class and a GPU only with `device: gpu`.
+    #[test]
+    fn nodes_are_placed_by_class() {
+        let config = crate::config::parse(
+            "corpus: {kind: ravdess, path: c}\n\
+             protocols: {two: {kind: holdout, test_speakers: ['1']}}\n\
+             models:\n  lr: {kind: logistic_regression}\n  \
+             mlp: {kind: mlp, device: gpu}\n  mlp_cpu: {kind: mlp}\n\
+             experiments: {features: [mfcc], models: [lr, mlp, mlp_cpu], protocols: [two]}\n",
+            &[],
+        )
+        .unwrap();
+        let pipeline = crate::config::Pipeline {
+            config,
+            file: "/p.yaml".into(),
+            id: "p".into(),
+        };
+        let graph = Graph::build(&pipeline);
+        let placement = |name: &str| {
+            let node = graph.nodes.iter().find(|n| n.name == name).unwrap();
+            node.stage.placement()
+        };
+        let ingest = placement("ingest");
+        assert!(ingest.per_item && ingest.class == "ingest" && !ingest.gpu);
+        assert!(placement("extract:mfcc").per_item);
+        let lr = placement("train:mfcc/none/lr@two");
+        assert!(!lr.per_item && lr.class == "train" && !lr.gpu);
+        let gpu = placement("train:mfcc/none/mlp@two");
+        assert!(gpu.class == "deep" && gpu.gpu);
+        let cpu = placement("train:mfcc/none/mlp_cpu@two");
+        assert!(cpu.class == "deep" && !cpu.gpu);
+        assert_eq!(placement("evaluate:mfcc/none/lr@two").class, "evaluate");
+    }
+
     #[test]
     fn the_script_quotes_arguments_and_writes_the_exit_file() {
         let dir = tempfile::tempdir().unwrap();
