@@ -347,11 +347,26 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
             params
                 .check(kind)
                 .map_err(|e| anyhow::anyhow!("models.{name}: {e}"))?;
-            if entry.grid.is_some() {
-                bail!(
-                    "models.{name}: grid search is for the classic models; a deep model's \
-                     early stopping already tunes on held-out speakers"
-                );
+            if let Some(grid) = &entry.grid {
+                // A deep grid chooses per fold on the validation speakers
+                // its networks hold out, so every point needs some.
+                let points = grid
+                    .points(&entry.spec)
+                    .map_err(|e| anyhow::anyhow!("models.{name}.grid: {e}"))?;
+                for point in &points {
+                    let Some((kind, params)) = point.spec.deep() else {
+                        bail!("models.{name}.grid: a point is not a deep model");
+                    };
+                    params
+                        .check(kind)
+                        .map_err(|e| anyhow::anyhow!("models.{name}.grid: {e}"))?;
+                    if params.validation_speakers == 0 {
+                        bail!(
+                            "models.{name}.grid: a deep model's grid is chosen on validation \
+                             speakers; set validation_speakers above 0"
+                        );
+                    }
+                }
             }
         }
     }
@@ -751,19 +766,36 @@ experiments:
         .unwrap_err()
         .to_string();
         assert!(err.contains("models.cnn: dropout 1.5"), "{err}");
-        let err = parse(
+        // A deep grid is chosen on validation speakers: it needs some, and
+        // every point must be a valid network.
+        parse(
             &list.replace(
                 "cnn: {kind: cnn2d, epochs: 2}",
                 "cnn: {kind: cnn2d, grid: {epochs: [1, 2]}}",
             ),
             &[],
         )
+        .unwrap();
+        let err = parse(
+            &list.replace(
+                "cnn: {kind: cnn2d, epochs: 2}",
+                "cnn: {kind: cnn2d, validation_speakers: 0, grid: {epochs: [1, 2]}}",
+            ),
+            &[],
+        )
         .unwrap_err()
         .to_string();
-        assert!(
-            err.contains("grid search is for the classic models"),
-            "{err}"
-        );
+        assert!(err.contains("models.cnn.grid") && err.contains("validation_speakers"), "{err}");
+        let err = parse(
+            &list.replace(
+                "cnn: {kind: cnn2d, epochs: 2}",
+                "cnn: {kind: cnn2d, grid: {dropout: [0.1, 1.5]}}",
+            ),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("models.cnn.grid") && err.contains("dropout"), "{err}");
         // A typo inside a listed matrix still names its place.
         let err = parse(
             &list.replace("- {features: [logmel]", "- {feature: [logmel]"),

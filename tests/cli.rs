@@ -1338,3 +1338,69 @@ fn a_model_of_several_networks_averages_them_and_shares_their_trainings() {
         "{err}"
     );
 }
+
+/// A grid on a deep model: every point trained in every fold, the point
+/// with the best validation UA (speakers held out of the fold's training
+/// speakers) chosen per fold, and each point's networks the same cached
+/// trainings a model with those settings makes.
+#[test]
+fn a_deep_grid_is_chosen_per_fold_on_validation_speakers() {
+    let ws = Workspace::new(8);
+    let tiny = "epochs: 2, layers: 1, validation_speakers: 1";
+    std::fs::write(
+        ws.path("pipeline.yaml"),
+        format!(
+            "corpus: {{kind: ravdess, path: corpus}}\n\
+             extract: {{n_mfcc: 20, functionals: [mean, std]}}\n\
+             protocols:\n  two: {{kind: folds_file, path: folds.json, key: two}}\n\
+             models:\n\
+             \x20 grid: {{kind: mlp, {tiny}, hidden: 8, grid: {{hidden: [4, 16]}}}}\n\
+             \x20 h4: {{kind: mlp, {tiny}, hidden: 4}}\n\
+             \x20 h16: {{kind: mlp, {tiny}, hidden: 16}}\n\
+             experiments: {{features: [mfcc], models: [grid, h4, h16], protocols: [two]}}\n"
+        ),
+    )
+    .unwrap();
+    ws.ok(&["run"]);
+    // 2 folds x 2 points: the plain models' trainings are the grid's.
+    assert_eq!(ws.count_files(".ser/items/train-deep"), 4);
+    let models = artifact(&ws, "train:mfcc/none/grid@", "models", &[]);
+    let predictions = |model: &str| -> ser::artifact::Table {
+        let listing = ws.ok(&["outputs", &format!("train:mfcc/none/{model}@")]);
+        let path = listing
+            .lines()
+            .map(|l| l.split('\t').collect::<Vec<_>>())
+            .find(|c| c[1] == "predictions")
+            .unwrap()[2]
+            .to_string();
+        ser::artifact::parquet_read::from_parquet(std::fs::read(path).unwrap()).unwrap()
+    };
+    let grid = predictions("grid");
+    for fold in models["folds"].as_array().unwrap() {
+        let choice = &fold["grid"];
+        let points = choice["points"].as_array().unwrap();
+        assert_eq!(points.len(), 2, "{choice}");
+        let best = points
+            .iter()
+            .map(|p| p["validation_ua"].as_f64().unwrap())
+            .fold(f64::MIN, f64::max);
+        assert_eq!(choice["validation_ua"].as_f64().unwrap(), best, "{choice}");
+        // The fold's predictions are the chosen setting's own.
+        let hidden = choice["chosen"]["hidden"].as_u64().unwrap();
+        let plain = predictions(&format!("h{hidden}"));
+        let name = fold["fold"].as_str().unwrap();
+        let folds = grid.utf8("fold").unwrap();
+        let (ids, predicted) = (grid.utf8("id").unwrap(), grid.utf8("predicted").unwrap());
+        let plain_predicted = plain.utf8("predicted").unwrap();
+        let mut compared = 0;
+        for r in (0..ids.len()).filter(|&r| folds[r] == name) {
+            assert_eq!(predicted[r], plain_predicted[row_of(&plain, &ids[r])], "{}", ids[r]);
+            compared += 1;
+        }
+        assert_eq!(compared, 16, "fold {name}");
+    }
+    // A point that cannot be chosen on validation speakers is refused.
+    let err = ws.ser(&["run", "--set", "models.grid.validation_speakers=0"]);
+    assert_eq!(err.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&err.stderr).contains("validation_speakers"));
+}

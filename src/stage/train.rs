@@ -122,12 +122,17 @@ impl Stage for TrainStage {
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
         if let Some((kind, params)) = self.model.deep() {
+            let points = match &self.grid {
+                Some(grid) => Some(grid.points(&self.model).map_err(anyhow::Error::msg)?),
+                None => None,
+            };
             return super::train_deep::run(
                 ctx,
                 inputs,
                 kind,
                 params,
                 &serde_json::to_value(&self.model)?,
+                points.as_deref(),
             );
         }
         let (table, folds) = features_and_folds(ctx, inputs)?;

@@ -214,12 +214,171 @@ fn roles(input: Input) -> (&'static str, &'static str, &'static str) {
     }
 }
 
+/// What one fold's networks of one model setting gave: each network's seed
+/// and record, and the per-item keys of those records.
+struct FoldFit {
+    records: Vec<(u64, FoldRecord)>,
+    keys: Vec<String>,
+}
+
+impl FoldFit {
+    /// The mean of the networks' best validation UAs, when every network
+    /// held validation speakers out.
+    fn validation_ua(&self) -> Option<f64> {
+        let scores: Vec<f64> = self
+            .records
+            .iter()
+            .filter_map(|(_, r)| r.net["best_validation_ua"].as_f64())
+            .collect();
+        (scores.len() == self.records.len() && !scores.is_empty())
+            .then(|| scores.iter().sum::<f64>() / scores.len() as f64)
+    }
+}
+
+/// The inputs every fold of a train node shares.
+struct Shared<'a> {
+    ctx: &'a Context,
+    kind: DeepKind,
+    input: Input,
+    table_object: String,
+    augmented_object: Option<String>,
+    all_rows: &'a Rows,
+    y: &'a [usize],
+    classes: &'a [String],
+}
+
+/// Train (or read from the cache) the networks of one model setting on one
+/// fold.
+#[allow(clippy::too_many_arguments)]
+fn fit_fold(
+    shared: &Shared<'_>,
+    fold: &Fold,
+    columns: Option<&[usize]>,
+    params: &DeepParams,
+    spec: &Value,
+    label_suffix: &str,
+    rows_cell: &OnceCell<Rows>,
+    augmented_cell: &OnceCell<Option<Rows>>,
+) -> anyhow::Result<FoldFit> {
+    let Shared {
+        ctx,
+        kind,
+        input,
+        ref table_object,
+        ref augmented_object,
+        all_rows,
+        y,
+        classes,
+    } = *shared;
+    let networks = params.networks.max(1);
+    let mut records: Vec<(u64, FoldRecord)> = Vec::with_capacity(networks);
+    let mut keys = Vec::with_capacity(networks);
+    for n in 0..networks {
+        let (net_params, net_spec) = network_settings(params, spec, n);
+        let key = item_key(
+            "train-deep",
+            code_version(kind),
+            &json!({ "spec": net_spec, "columns": columns }),
+            &format!(
+                "{table_object}\0{}\0{}",
+                augmented_object.as_deref().unwrap_or(""),
+                serde_json::to_string(fold)?
+            ),
+        );
+        let path = ctx.cache.item_record_path("train-deep", &key);
+        let record = match ctx.cache.read_json::<FoldRecord>(&path) {
+            Some(r) if ctx.cache.has_object(&r.weights) && !r.probabilities.is_empty() => r,
+            Some(mut r) if ctx.cache.has_object(&r.weights) => {
+                let rows = fold_rows(ctx, table_object, input, columns, all_rows, rows_cell)?;
+                r.probabilities = probabilities_from_weights(ctx, &r, rows)
+                    .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
+                ctx.cache.write_json(&path, &r)?;
+                r
+            }
+            _ => {
+                let rows = fold_rows(ctx, table_object, input, columns, all_rows, rows_cell)?;
+                let augmented = fold_augmented(
+                    ctx,
+                    augmented_object.as_deref(),
+                    input,
+                    columns,
+                    augmented_cell,
+                )?;
+                let label = match networks {
+                    1 => format!("{} fold {}{label_suffix}", kind.name(), fold.name),
+                    _ => format!(
+                        "{} fold {}{label_suffix} network {}/{networks}",
+                        kind.name(),
+                        fold.name,
+                        n + 1
+                    ),
+                };
+                let r = train_fold(
+                    ctx, fold, kind, &net_params, &label, rows, y, classes, augmented,
+                )
+                .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
+                ctx.cache.write_json(&path, &r)?;
+                r
+            }
+        };
+        anyhow::ensure!(
+            record.probabilities.len() == record.predictions.len(),
+            "fold {}: {} probability rows for {} predictions in record {key}",
+            fold.name,
+            record.probabilities.len(),
+            record.predictions.len()
+        );
+        keys.push(key);
+        records.push((net_params.seed, record));
+    }
+    Ok(FoldFit { records, keys })
+}
+
+/// The fold's entry in the `models` artifact: the first network's net,
+/// weights and curves, and every network's seed and scores when several.
+fn fold_entry(fold: &Fold, fit: &FoldFit) -> Value {
+    let records = &fit.records;
+    let (_, first) = &records[0];
+    let mut entry = json!({
+        "fold": fold.name,
+        "net": first.net,
+        "weights": first.weights,
+        "curves": first.net["curves"],
+        "n_train": first.n_train,
+        "n_augmented": first.n_augmented,
+    });
+    if records.len() > 1 {
+        // `net`, `weights` and `curves` above are the first network's.
+        if let Some(validation) = fit.validation_ua() {
+            entry["validation_ua"] = json!(validation);
+        }
+        entry["networks"] = records
+            .iter()
+            .map(|(seed, r)| {
+                json!({
+                    "seed": seed,
+                    "weights": r.weights,
+                    "best_epoch": r.net["best_epoch"],
+                    "best_validation_ua": r.net["best_validation_ua"],
+                })
+            })
+            .collect();
+    }
+    entry
+}
+
+/// The deep path of a train node. With a `grid`, every grid point is
+/// trained in every fold (each point's networks cached as the same model
+/// without a grid would cache them) and, per fold, the point with the best
+/// validation UA (on speakers held out of the fold's training speakers,
+/// never its test speakers) gives the fold's predictions.
 pub fn run(
     ctx: &Context,
     inputs: &Inputs,
     kind: DeepKind,
     params: &DeepParams,
     spec: &Value,
+    grid: Option<&[ser_train::GridPoint]>,
 ) -> anyhow::Result<Outputs> {
     let input = kind.input();
     let (role, file, augmented_role) = roles(input);
@@ -240,12 +399,22 @@ pub fn run(
     let augmented_object = inputs.file(augmented_role, file).ok().cloned();
     let all_rows = load_rows(ctx, &table_object, input, None)?;
     let (classes, y) = class_indices(&all_rows.labels);
+    let shared = Shared {
+        ctx,
+        kind,
+        input,
+        table_object: table_object.clone(),
+        augmented_object,
+        all_rows: &all_rows,
+        y: &y,
+        classes: &classes,
+    };
 
     let mut models = Vec::new();
+    let mut chosen = Vec::new();
     let mut predictions: Vec<(usize, String, usize)> = Vec::new();
     let mut probabilities: Vec<Vec<f32>> = Vec::new();
     let (mut items, mut refs) = (Vec::new(), Vec::new());
-    let networks = params.networks.max(1);
     for fold in &folds {
         let columns = match &selection {
             Some(by_fold) => Some(
@@ -258,105 +427,71 @@ pub fn run(
         };
         // Loaded once per fold, on first need, for all its networks.
         let (selected, augmented) = (OnceCell::new(), OnceCell::new());
-        let mut records: Vec<(u64, FoldRecord)> = Vec::with_capacity(networks);
-        for n in 0..networks {
-            let (net_params, net_spec) = network_settings(params, spec, n);
-            let key = item_key(
-                "train-deep",
-                code_version(kind),
-                &json!({ "spec": net_spec, "columns": columns }),
-                &format!(
-                    "{table_object}\0{}\0{}",
-                    augmented_object.as_deref().unwrap_or(""),
-                    serde_json::to_string(fold)?
-                ),
-            );
-            let path = ctx.cache.item_record_path("train-deep", &key);
-            let record = match ctx.cache.read_json::<FoldRecord>(&path) {
-                Some(r) if ctx.cache.has_object(&r.weights) && !r.probabilities.is_empty() => r,
-                Some(mut r) if ctx.cache.has_object(&r.weights) => {
-                    let rows = fold_rows(ctx, &table_object, input, columns, &all_rows, &selected)?;
-                    r.probabilities = probabilities_from_weights(ctx, &r, rows)
-                        .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
-                    ctx.cache.write_json(&path, &r)?;
-                    r
-                }
-                _ => {
-                    let rows = fold_rows(ctx, &table_object, input, columns, &all_rows, &selected)?;
-                    let augmented = fold_augmented(
-                        ctx,
-                        augmented_object.as_deref(),
-                        input,
+        let mut fits: Vec<(FoldFit, Option<&ser_train::GridPoint>)> = Vec::new();
+        match grid {
+            None => fits.push((
+                fit_fold(&shared, fold, columns, params, spec, "", &selected, &augmented)?,
+                None,
+            )),
+            Some(points) => {
+                for (p, point) in points.iter().enumerate() {
+                    let (_, point_params) = point
+                        .spec
+                        .deep()
+                        .ok_or_else(|| anyhow::anyhow!("grid point {p} is not a deep model"))?;
+                    let suffix = format!(" grid point {}/{}", p + 1, points.len());
+                    let fit = fit_fold(
+                        &shared,
+                        fold,
                         columns,
+                        point_params,
+                        &serde_json::to_value(&point.spec)?,
+                        &suffix,
+                        &selected,
                         &augmented,
                     )?;
-                    let label = match networks {
-                        1 => format!("{} fold {}", kind.name(), fold.name),
-                        _ => format!(
-                            "{} fold {} network {}/{networks}",
-                            kind.name(),
-                            fold.name,
-                            n + 1
-                        ),
-                    };
-                    let r = train_fold(
-                        ctx,
-                        fold,
-                        kind,
-                        &net_params,
-                        &label,
-                        rows,
-                        &y,
-                        &classes,
-                        augmented,
-                    )
-                    .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
-                    ctx.cache.write_json(&path, &r)?;
-                    r
+                    fits.push((fit, Some(point)));
                 }
-            };
-            anyhow::ensure!(
-                record.probabilities.len() == record.predictions.len(),
-                "fold {}: {} probability rows for {} predictions in record {key}",
-                fold.name,
-                record.probabilities.len(),
-                record.predictions.len()
-            );
-            items.push(format!("train-deep/{key}"));
-            refs.push(record.weights.clone());
-            records.push((net_params.seed, record));
-        }
-        let (fold_predictions, fold_probabilities) =
-            mean_of_networks(&records).map_err(|e| anyhow::anyhow!("fold {}: {e}", fold.name))?;
-        let (_, first) = &records[0];
-        let mut entry = json!({
-            "fold": fold.name,
-            "net": first.net,
-            "weights": first.weights,
-            "curves": first.net["curves"],
-            "n_train": first.n_train,
-            "n_augmented": first.n_augmented,
-        });
-        if networks > 1 {
-            // `net`, `weights` and `curves` above are the first network's.
-            let validation: Vec<f64> = records
-                .iter()
-                .filter_map(|(_, r)| r.net["best_validation_ua"].as_f64())
-                .collect();
-            if validation.len() == networks {
-                entry["validation_ua"] = json!(validation.iter().sum::<f64>() / networks as f64);
             }
-            entry["networks"] = records
+        }
+        for (fit, _) in &fits {
+            items.extend(fit.keys.iter().map(|k| format!("train-deep/{k}")));
+            refs.extend(fit.records.iter().map(|(_, r)| r.weights.clone()));
+        }
+        // The grid point with the best validation UA (the first on a tie).
+        let mut best = 0;
+        if grid.is_some() {
+            let scores: Vec<f64> = fits
                 .iter()
-                .map(|(seed, r)| {
-                    json!({
-                        "seed": seed,
-                        "weights": r.weights,
-                        "best_epoch": r.net["best_epoch"],
-                        "best_validation_ua": r.net["best_validation_ua"],
+                .map(|(fit, _)| {
+                    fit.validation_ua().ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "fold {}: a grid point has no validation UA (set validation_speakers)",
+                            fold.name
+                        )
                     })
                 })
-                .collect();
+                .collect::<anyhow::Result<_>>()?;
+            for (i, score) in scores.iter().enumerate() {
+                if *score > scores[best] {
+                    best = i;
+                }
+            }
+            chosen.push(json!({
+                "fold": fold.name,
+                "chosen": fits[best].1.map(|p| &p.params),
+                "validation_ua": scores[best],
+                "points": fits.iter().zip(&scores).map(|((_, p), s)| json!({
+                    "params": p.map(|p| &p.params), "validation_ua": s,
+                })).collect::<Vec<_>>(),
+            }));
+        }
+        let fit = &fits[best].0;
+        let (fold_predictions, fold_probabilities) = mean_of_networks(&fit.records)
+            .map_err(|e| anyhow::anyhow!("fold {}: {e}", fold.name))?;
+        let mut entry = fold_entry(fold, fit);
+        if let Some(choice) = chosen.last().filter(|_| grid.is_some()) {
+            entry["grid"] = choice.clone();
         }
         models.push(entry);
         predictions.extend(
@@ -407,11 +542,16 @@ pub fn run(
         .map(|m| m["net"]["best_epoch"].clone())
         .collect();
     let files = train_artifacts(ctx, &table, &classes, &models, spec)?;
+    let mut summary =
+        json!({ "folds": folds.len(), "classes": classes, "best_epochs": best_epochs });
+    if grid.is_some() {
+        summary["grid"] = json!({ "chosen_on": "validation speakers", "folds": chosen });
+    }
     Ok(Outputs {
         files,
         refs,
         items,
-        summary: json!({ "folds": folds.len(), "classes": classes, "best_epochs": best_epochs }),
+        summary,
     })
 }
 
