@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 
 use ser_evaluate::Fold;
 use ser_evaluate::leak::{self, TrainingRow};
-use ser_train::{FeatureNormalize, GridSearch, ModelSpec, SpeakerNormaliser};
+use ser_train::{FeatureNormalize, GridSearch, ModelSpec, OnlineSpeakerNormaliser, SpeakerNormaliser};
 
 use super::{Context, Inputs, Outputs, Placement, Stage, inner_cv, item_key};
 use crate::artifact::{ColumnData, Table, parquet_read, parquet_write};
@@ -85,7 +85,7 @@ impl Stage for TrainStage {
         };
         // Only when set, so the default keeps the keys cached before the
         // option existed.
-        if self.normalize == FeatureNormalize::Speaker {
+        if self.normalize != FeatureNormalize::Global {
             params["normalize"] = json!(self.normalize);
         }
         params
@@ -151,6 +151,10 @@ impl Stage for TrainStage {
             Ok(object) => Some(Augmented::load(ctx, object, &names, &classes)?),
             Err(_) => None,
         };
+        anyhow::ensure!(
+            !(self.normalize == FeatureNormalize::SpeakerOnline && augmented.is_some()),
+            "normalize: speaker_online does not take augmented copies yet (use augment: [none] for this model)"
+        );
         if self.normalize == FeatureNormalize::Speaker {
             // Statistics from each speaker's own utterances (features, not
             // labels); augmented copies are scaled by their source
@@ -182,6 +186,17 @@ impl Stage for TrainStage {
                         })?),
                         None => None,
                     };
+                // speaker_online: per fold, with the fold's training rows
+                // as the prior, so no test utterance informs another's scale.
+                let online;
+                let x = if self.normalize == FeatureNormalize::SpeakerOnline {
+                    let normaliser =
+                        OnlineSpeakerNormaliser::fit(x.select(ndarray::Axis(0), &train).view());
+                    online = normaliser.transform(x.view(), &speakers, &ids);
+                    &online
+                } else {
+                    &x
+                };
                 let x = match columns {
                     Some(columns) => x.select(ndarray::Axis(1), columns),
                     None => x.clone(),
@@ -288,7 +303,7 @@ impl Stage for TrainStage {
         // statistics come from each speaker's own utterances at prediction
         // time, as for the deep models, so only the mode is kept).
         let mut spec = json!(self.model);
-        if self.normalize == FeatureNormalize::Speaker {
+        if self.normalize != FeatureNormalize::Global {
             spec["normalize"] = json!(self.normalize);
         }
         let files = train_artifacts(ctx, &predictions, &classes, &models, &spec)?;

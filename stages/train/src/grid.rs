@@ -140,7 +140,9 @@ impl<'de> Deserialize<'de> for ModelEntry {
         let normalize = match normalize {
             None => FeatureNormalize::default(),
             Some(v) => serde_json::from_value(v).map_err(|e| {
-                D::Error::custom(format!("normalize: {e} (expected global or speaker)"))
+                D::Error::custom(format!(
+                    "normalize: {e} (expected global, speaker or speaker_online)"
+                ))
             })?,
         };
         let spec = ModelSpec::deserialize(Value::Object(fields)).map_err(D::Error::custom)?;
@@ -194,8 +196,11 @@ impl Serialize for ModelEntry {
             fields.insert("grid_folds".into(), search.folds.into());
         }
         // Written only when set, so entries without it read as before.
-        if self.normalize == FeatureNormalize::Speaker {
-            fields.insert("normalize".into(), "speaker".into());
+        if self.normalize != FeatureNormalize::Global {
+            fields.insert(
+                "normalize".into(),
+                serde_json::to_value(self.normalize).map_err(serde::ser::Error::custom)?,
+            );
         }
         fields.serialize(serializer)
     }
