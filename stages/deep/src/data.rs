@@ -42,10 +42,18 @@ pub fn pool_frames(e: &Example, dims: usize, k: usize) -> Example {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Normaliser {
     pub mode: Normalize,
-    /// Global statistics (empty for `speaker` and `none`).
+    /// Global statistics (empty for `speaker` and `none`; the prior for
+    /// `speaker_online`).
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
+    /// `speaker_online`: how many frames the prior counts as.
+    #[serde(default)]
+    pub prior_frames: f64,
 }
+
+/// Examples of one `speaker_online` speaker are taken in this many
+/// examples' worth of prior.
+const ONLINE_PRIOR_EXAMPLES: f64 = 10.0;
 
 /// Mean and standard deviation of every column over all frames of
 /// `examples`; a constant column gets std 1 so it maps to 0.
@@ -78,10 +86,24 @@ fn column_stats(examples: &[&Example], dims: usize) -> (Vec<f32>, Vec<f32>) {
 impl Normaliser {
     pub fn fit(mode: Normalize, examples: &[Example], dims: usize) -> Normaliser {
         let (mean, std) = match mode {
-            Normalize::Global => column_stats(&examples.iter().collect::<Vec<_>>(), dims),
+            Normalize::Global | Normalize::SpeakerOnline => {
+                column_stats(&examples.iter().collect::<Vec<_>>(), dims)
+            }
             Normalize::Speaker | Normalize::None => (vec![], vec![]),
         };
-        Normaliser { mode, mean, std }
+        let prior_frames = match mode {
+            Normalize::SpeakerOnline if !examples.is_empty() => {
+                let frames: usize = examples.iter().map(|e| e.frames).sum();
+                ONLINE_PRIOR_EXAMPLES * frames as f64 / examples.len() as f64
+            }
+            _ => 0.0,
+        };
+        Normaliser {
+            mode,
+            mean,
+            std,
+            prior_frames,
+        }
     }
 
     /// The examples normalised; `speakers` says whose each one is (used by
@@ -102,6 +124,54 @@ impl Normaliser {
                 .iter()
                 .map(|e| scale(e, &self.mean, &self.std))
                 .collect(),
+            Normalize::SpeakerOnline => {
+                let mut by_speaker: std::collections::BTreeMap<&str, Vec<usize>> =
+                    Default::default();
+                for (i, s) in speakers.iter().enumerate() {
+                    by_speaker.entry(s).or_default().push(i);
+                }
+                let w = self.prior_frames;
+                let prior_square: Vec<f64> = self
+                    .mean
+                    .iter()
+                    .zip(&self.std)
+                    .map(|(&m, &s)| (s as f64).powi(2) + (m as f64).powi(2))
+                    .collect();
+                let mut out: Vec<Option<Example>> = vec![None; examples.len()];
+                for rows in by_speaker.values_mut() {
+                    // A hash of the example, not the input order (RAVDESS
+                    // ids sort by emotion).
+                    rows.sort_by_cached_key(|&i| {
+                        let bytes: Vec<u8> =
+                            examples[i].values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                        *blake3::hash(&bytes).as_bytes()
+                    });
+                    let (mut sum, mut sum_sq, mut n) = (vec![0f64; dims], vec![0f64; dims], 0usize);
+                    for &i in rows.iter() {
+                        let e = &examples[i];
+                        for row in e.values.chunks_exact(dims) {
+                            for ((s, q), &v) in sum.iter_mut().zip(&mut sum_sq).zip(row) {
+                                *s += v as f64;
+                                *q += (v as f64) * (v as f64);
+                            }
+                        }
+                        n += e.frames;
+                        let total = w + n as f64;
+                        let (mut mean, mut sd) = (vec![0f32; dims], vec![1f32; dims]);
+                        for j in 0..dims {
+                            let m = (w * self.mean[j] as f64 + sum[j]) / total;
+                            let square = (w * prior_square[j] + sum_sq[j]) / total;
+                            let var = (square - m * m).max(0.0);
+                            mean[j] = m as f32;
+                            sd[j] = if var > 1e-12 { var.sqrt() as f32 } else { 1.0 };
+                        }
+                        out[i] = Some(scale(e, &mean, &sd));
+                    }
+                }
+                out.into_iter()
+                    .map(|e| e.expect("every example has a speaker"))
+                    .collect()
+            }
             Normalize::Speaker => {
                 let mut by_speaker: std::collections::BTreeMap<&str, Vec<&Example>> =
                     Default::default();
@@ -219,6 +289,42 @@ mod tests {
         let out = n.apply(&data, &["a".into(), "b".into()], 1);
         assert_eq!(out[0].values, vec![-1.0, 1.0]);
         assert_eq!(out[1].values, vec![-1.0, 1.0]);
+    }
+
+    #[test]
+    fn online_speaker_statistics_never_look_ahead() {
+        // One speaker's six examples: changing one changes it and those
+        // after it in the normaliser's order, never those before.
+        let data: Vec<Example> = (0..6)
+            .map(|i| ex(&[&[i as f32], &[2.0 * i as f32 + 1.0]]))
+            .collect();
+        let speakers = vec!["a".to_string(); 6];
+        let n = Normaliser::fit(Normalize::SpeakerOnline, &data, 1);
+        assert!(n.prior_frames > 0.0 && n.mean.len() == 1);
+        let before = n.apply(&data, &speakers, 1);
+        let mut changed = data.clone();
+        changed[3] = ex(&[&[100.0], &[-100.0]]);
+        let after = n.apply(&changed, &speakers, 1);
+        // The changed example's position in the hash order decides which
+        // others move: exactly those after it.
+        let moved: Vec<usize> = (0..6)
+            .filter(|&i| i != 3 && before[i].values != after[i].values)
+            .collect();
+        let key = |e: &Example| {
+            let bytes: Vec<u8> = e.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            *blake3::hash(&bytes).as_bytes()
+        };
+        // With the new content the example sorts by its new hash.
+        let position = |set: &[Example], i: usize| set.iter().filter(|e| key(e) < key(&set[i])).count();
+        for i in (0..6).filter(|&i| i != 3) {
+            let later_than_change = position(&changed, i) > position(&changed, 3);
+            let later_than_original = position(&data, i) > position(&data, 3);
+            if !later_than_change && !later_than_original {
+                assert!(!moved.contains(&i), "example {i} moved but came before the change");
+            }
+        }
+        // The prior keeps a speaker's first example near the training scale.
+        assert!(before.iter().all(|e| e.values.iter().all(|v| v.is_finite())));
     }
 
     #[test]

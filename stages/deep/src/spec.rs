@@ -87,6 +87,11 @@ pub enum Normalize {
     /// Each speaker's own frames' mean and standard deviation (no labels
     /// are used, so test speakers are normalised by their own audio).
     Speaker,
+    /// Inductive speaker normalisation: each example scaled by the frames
+    /// of its speaker's examples seen so far (itself included, none after,
+    /// in a fixed pseudo-random order), shrunk towards the training frames'
+    /// statistics with the weight of ten examples' frames.
+    SpeakerOnline,
     /// As extracted.
     None,
 }
