@@ -263,7 +263,7 @@ mod tests {
         let err = serde_json::from_str::<ModelEntry>(r#"{"kind":"svm","normalize":"fold"}"#)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("expected global or speaker"), "{err}");
+        assert!(err.contains("expected global, speaker or speaker_online"), "{err}");
     }
 
     #[test]
