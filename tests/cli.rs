@@ -104,24 +104,49 @@ fn speaker_normalisation_reruns_only_the_model_that_asks_for_it() {
         let lr = row["model"] == "lr";
         assert_eq!(row["transductive"], lr, "{row}");
         assert_eq!(row["ci_unit"], "speaker", "{row}");
-        let (low, high) = (row["ua_ci"][0].as_f64().unwrap(), row["ua_ci"][1].as_f64().unwrap());
+        let (low, high) = (
+            row["ua_ci"][0].as_f64().unwrap(),
+            row["ua_ci"][1].as_f64().unwrap(),
+        );
         let ua = row["ua"].as_f64().unwrap();
         assert!(low <= ua && ua <= high, "{row}");
         assert!(row["ua_ci_utterance"][0].is_f64(), "{row}");
     }
     let table = ws.ok(&["metrics", "--set", "models.lr.normalize=speaker"]);
-    assert!(table.contains("mfcc/none/lr (T)") && !table.contains("mfcc/none/nb (T)"), "{table}");
+    assert!(
+        table.contains("mfcc/none/lr (T)") && !table.contains("mfcc/none/nb (T)"),
+        "{table}"
+    );
     assert!(table.contains("(T) transductive"), "{table}");
-    for (unit, words) in [("speaker", "resamples of speakers"), ("utterance", "resamples of utterances")] {
+    for (unit, words) in [
+        ("speaker", "resamples of speakers"),
+        ("utterance", "resamples of utterances"),
+    ] {
         let compared = ws.ok(&[
-            "compare", "mfcc/none/lr", "mfcc/none/nb", "--unit", unit, "--json",
-            "--set", "models.lr.normalize=speaker",
+            "compare",
+            "mfcc/none/lr",
+            "mfcc/none/nb",
+            "--unit",
+            unit,
+            "--json",
+            "--set",
+            "models.lr.normalize=speaker",
         ]);
         let compared: serde_json::Value = serde_json::from_str(compared.trim()).unwrap();
         assert_eq!(compared["paired_bootstrap"]["unit"], unit, "{compared}");
-        let text = ws.ok(&["compare", "mfcc/none/lr", "mfcc/none/nb", "--unit", unit,
-            "--set", "models.lr.normalize=speaker"]);
-        assert!(text.contains(words) && text.contains("4 speakers"), "{text}");
+        let text = ws.ok(&[
+            "compare",
+            "mfcc/none/lr",
+            "mfcc/none/nb",
+            "--unit",
+            unit,
+            "--set",
+            "models.lr.normalize=speaker",
+        ]);
+        assert!(
+            text.contains(words) && text.contains("4 speakers"),
+            "{text}"
+        );
     }
     // The params saved beside the models say how their inputs were scaled.
     let params = artifact(
@@ -276,7 +301,10 @@ fn sigkill_at_any_moment_then_rerun_gives_identical_results() {
             .unwrap();
         let started = std::time::Instant::now();
         while child.try_wait().unwrap().is_none() && common::walk(&ws.path(".ser")) < before + 3 {
-            assert!(started.elapsed() < Duration::from_secs(60), "the run never wrote");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the run never wrote"
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         let running = child.try_wait().unwrap().is_none();
@@ -285,11 +313,17 @@ fn sigkill_at_any_moment_then_rerun_gives_identical_results() {
         use std::os::unix::process::ExitStatusExt;
         if running && status.signal() == Some(libc::SIGKILL) {
             let left = ws.ok(&["status"]);
-            assert!(left.contains(" stale ("), "killed mid-run, yet nothing left:\n{left}");
+            assert!(
+                left.contains(" stale ("),
+                "killed mid-run, yet nothing left:\n{left}"
+            );
             killed_mid_run += 1;
         }
     }
-    assert!(killed_mid_run >= 3, "only {killed_mid_run} of 5 kills landed mid-run");
+    assert!(
+        killed_mid_run >= 3,
+        "only {killed_mid_run} of 5 kills landed mid-run"
+    );
     ws.ok(&["run"]);
     assert_eq!(ws.ok(&["metrics", "--json"]), want);
     assert_eq!(
@@ -383,7 +417,11 @@ fn dag_gc_and_corpus_inspect() {
     assert_eq!(ws.count_files(".ser/objects"), objects);
     let dry = ws.ok(&["gc", "--grace", "0s", "--dry-run"]);
     assert!(dry.contains("would remove"), "{dry}");
-    assert_eq!(ws.count_files(".ser/objects"), objects, "a dry run deletes nothing");
+    assert_eq!(
+        ws.count_files(".ser/objects"),
+        objects,
+        "a dry run deletes nothing"
+    );
     let gc = ws.ok(&["gc", "--grace", "0s"]);
     assert!(gc.contains("removed"), "{gc}");
     assert!(
@@ -831,13 +869,8 @@ fn report_writes_a_page_a_table_sorted_by_ua_and_png_figures() {
 fn deep_models_train_one_epoch_through_the_pipeline() {
     let ws = Workspace::new(8);
     let tiny = "epochs: 1, hidden: 8, layers: 1, channels: [4, 8], validation_speakers: 1";
-    std::fs::write(
-        ws.path("pipeline.yaml"),
-        format!(
-            "corpus: {{kind: ravdess, path: corpus}}\n\
-             extract: {{n_mfcc: 20, functionals: [mean, std]}}\n\
-             protocols:\n  two: {{kind: folds_file, path: folds.json, key: two}}\n\
-             models:\n\
+    ws.write_pipeline(&format!(
+        "models:\n\
              \x20 lr: {{kind: logistic_regression}}\n\
              \x20 mlp: {{kind: mlp, {tiny}}}\n\
              \x20 cnn2d: {{kind: cnn2d, {tiny}}}\n\
@@ -847,9 +880,7 @@ fn deep_models_train_one_epoch_through_the_pipeline() {
              \x20 - {{features: [mfcc], models: [lr, mlp, gru], protocols: [two]}}\n\
              \x20 - {{features: [logmel], models: [cnn2d], protocols: [two]}}\n\
              \x20 - {{features: [waveform], models: [raw], protocols: [two]}}\n"
-        ),
-    )
-    .unwrap();
+    ));
     let first = ws.ok(&["run"]);
     let ran = ran_nodes(&first);
     for node in [
@@ -983,7 +1014,12 @@ fn probability_classes(table: &ser::artifact::Table) -> Vec<String> {
 
 /// The row of utterance `id` in a predictions table.
 fn row_of(table: &ser::artifact::Table, id: &str) -> usize {
-    table.utf8("id").unwrap().iter().position(|i| i == id).unwrap()
+    table
+        .utf8("id")
+        .unwrap()
+        .iter()
+        .position(|i| i == id)
+        .unwrap()
 }
 
 /// Every row of `combined` holds the mean of the `soft` members' class
@@ -1043,13 +1079,8 @@ fn predictions_table(ws: &Workspace, node: &str) -> ser::artifact::Table {
 fn an_ensemble_averages_its_members_and_reruns_with_them() {
     let ws = Workspace::new(8);
     let tiny = "epochs: 2, hidden: 8, layers: 1, validation_speakers: 1";
-    std::fs::write(
-        ws.path("pipeline.yaml"),
-        format!(
-            "corpus: {{kind: ravdess, path: corpus}}\n\
-             extract: {{n_mfcc: 20, functionals: [mean, std]}}\n\
-             protocols:\n  two: {{kind: folds_file, path: folds.json, key: two}}\n\
-             models:\n\
+    ws.write_pipeline(&format!(
+            "models:\n\
              \x20 lr: {{kind: logistic_regression}}\n\
              \x20 mlp: {{kind: mlp, {tiny}}}\n\
              \x20 mlp2: {{kind: mlp, {tiny}, seed: 1}}\n\
@@ -1058,9 +1089,7 @@ fn an_ensemble_averages_its_members_and_reruns_with_them() {
              ensembles:\n\
              \x20 trio: {{members: [mfcc/none/mlp, mfcc/none/mlp2, mfcc/none/lr], protocols: [two]}}\n\
              \x20 best: {{members: [mfcc/none/mlp, mfcc/none/mlp2], keep_best: 1, protocols: [two]}}\n"
-        ),
-    )
-    .unwrap();
+    ));
     let first = ws.ok(&["run"]);
     let ran = ran_nodes(&first);
     for node in [
@@ -1266,7 +1295,8 @@ fn a_model_of_several_networks_averages_them_and_shares_their_trainings() {
         "{second}"
     );
     assert!(
-        !ran.iter().any(|n| n == "train:mfcc/none/mlp@two" || n == "train:mfcc/none/mlp2@two"),
+        !ran.iter()
+            .any(|n| n == "train:mfcc/none/mlp@two" || n == "train:mfcc/none/mlp2@two"),
         "{ran:?}"
     );
     assert_eq!(ws.count_files(".ser/items/train-deep"), 4, "trained again");
@@ -1316,7 +1346,10 @@ fn a_model_of_several_networks_averages_them_and_shares_their_trainings() {
         .zip(best.utf8("fold").unwrap())
         .enumerate()
     {
-        let f = folds.iter().position(|x| x["fold"] == fold.as_str()).unwrap();
+        let f = folds
+            .iter()
+            .position(|x| x["fold"] == fold.as_str())
+            .unwrap();
         let mean = (v1[f] + v2[f]) / 2.0;
         let chosen = if v1[f] > mean { &mlp } else { &mlpn };
         let column = format!("p_{}", classes[0]);
@@ -1347,20 +1380,13 @@ fn a_model_of_several_networks_averages_them_and_shares_their_trainings() {
 fn a_deep_grid_is_chosen_per_fold_on_validation_speakers() {
     let ws = Workspace::new(8);
     let tiny = "epochs: 2, layers: 1, validation_speakers: 1";
-    std::fs::write(
-        ws.path("pipeline.yaml"),
-        format!(
-            "corpus: {{kind: ravdess, path: corpus}}\n\
-             extract: {{n_mfcc: 20, functionals: [mean, std]}}\n\
-             protocols:\n  two: {{kind: folds_file, path: folds.json, key: two}}\n\
-             models:\n\
+    ws.write_pipeline(&format!(
+        "models:\n\
              \x20 grid: {{kind: mlp, {tiny}, hidden: 8, grid: {{hidden: [4, 16]}}}}\n\
              \x20 h4: {{kind: mlp, {tiny}, hidden: 4}}\n\
              \x20 h16: {{kind: mlp, {tiny}, hidden: 16}}\n\
              experiments: {{features: [mfcc], models: [grid, h4, h16], protocols: [two]}}\n"
-        ),
-    )
-    .unwrap();
+    ));
     ws.ok(&["run"]);
     // 2 folds x 2 points: the plain models' trainings are the grid's.
     assert_eq!(ws.count_files(".ser/items/train-deep"), 4);
@@ -1394,7 +1420,12 @@ fn a_deep_grid_is_chosen_per_fold_on_validation_speakers() {
         let plain_predicted = plain.utf8("predicted").unwrap();
         let mut compared = 0;
         for r in (0..ids.len()).filter(|&r| folds[r] == name) {
-            assert_eq!(predicted[r], plain_predicted[row_of(&plain, &ids[r])], "{}", ids[r]);
+            assert_eq!(
+                predicted[r],
+                plain_predicted[row_of(&plain, &ids[r])],
+                "{}",
+                ids[r]
+            );
             compared += 1;
         }
         assert_eq!(compared, 16, "fold {name}");

@@ -19,22 +19,15 @@ use serde_json::Value;
 
 fn pipeline(ws: &Workspace) {
     let tiny = "epochs: 2, hidden: 8, layers: 1, validation_speakers: 1";
-    std::fs::write(
-        ws.path("pipeline.yaml"),
-        format!(
-            "corpus: {{kind: ravdess, path: corpus}}\n\
-             extract: {{n_mfcc: 20, functionals: [mean, std]}}\n\
-             protocols:\n  two: {{kind: folds_file, path: folds.json, key: two}}\n\
-             models:\n\
+    ws.write_pipeline(&format!(
+            "models:\n\
              \x20 lr: {{kind: logistic_regression, alpha: 1.0, max_iterations: 100}}\n\
              \x20 nb: {{kind: gaussian_nb}}\n\
              \x20 mlp: {{kind: mlp, {tiny}}}\n\
              experiments: {{features: [mfcc], models: [lr, nb, mlp], protocols: [two]}}\n\
              executor:\n\
              \x20 slurm: {{items_per_task: 8, poll_max_seconds: 1, resources: {{default: {{cpus: 1, mem: 1G}}}}}}\n"
-        ),
-    )
-    .unwrap();
+    ));
 }
 
 fn slurm_run(ws: &Workspace, cluster: &SlurmCluster, extra: &[&str]) -> Command {
@@ -80,7 +73,10 @@ fn wait_for_event(path: &std::path::Path, what: impl Fn(&Value) -> bool) -> Valu
         {
             return v;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "no such event in:\n{text}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no such event in:\n{text}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -114,15 +110,24 @@ fn the_slurm_executor_runs_arrays_resumes_a_cancelled_shard_and_matches_a_local_
     let log = String::from_utf8_lossy(&first).to_string();
     assert_eq!(status.code(), Some(1), "{log}");
     let first_events = events(&first);
-    let failed: Vec<&Value> = first_events.iter().filter(|v| v["event"] == "failed").collect();
+    let failed: Vec<&Value> = first_events
+        .iter()
+        .filter(|v| v["event"] == "failed")
+        .collect();
     assert_eq!(failed.len(), 1, "only the cancelled node fails: {log}");
     assert_eq!(failed[0]["node"], "extract:mfcc");
     let error = failed[0]["error"].as_str().unwrap();
-    assert!(error.contains(&last) && error.contains(".log"), "names the task and its log: {error}");
+    assert!(
+        error.contains(&last) && error.contains(".log"),
+        "names the task and its log: {error}"
+    );
     let summary: Value = serde_json::from_str(&ws.ok(&["runs", "--last"])).unwrap();
     assert_eq!(summary["exit_code"], 1);
     assert_eq!(summary["nodes"]["ingest"]["outcome"], "ran", "{summary}");
-    assert_eq!(summary["nodes"]["train:mfcc/none/lr@two"]["outcome"], "skipped", "{summary}");
+    assert_eq!(
+        summary["nodes"]["train:mfcc/none/lr@two"]["outcome"], "skipped",
+        "{summary}"
+    );
 
     // Ingest and extract ran as arrays: one log per task, each naming its shard.
     let run_dirs: Vec<_> = std::fs::read_dir(ws.path(".ser/slurm/runs"))
@@ -140,9 +145,16 @@ fn the_slurm_executor_runs_arrays_resumes_a_cancelled_shard_and_matches_a_local_
             .find(|l| l.starts_with("ingest.") && l.ends_with(&format!("_{t}.log")))
             .unwrap_or_else(|| panic!("ingest task {t}'s log in {logs:?}"));
         let text = std::fs::read_to_string(run_dirs[0].join("logs").join(ingest_log)).unwrap();
-        assert!(text.contains(&format!("ingest shard {t}/{tasks}: 8 of 24 item(s)")), "{text}");
+        assert!(
+            text.contains(&format!("ingest shard {t}/{tasks}: 8 of 24 item(s)")),
+            "{text}"
+        );
     }
-    assert!(logs.iter().any(|l| l == &format!("extract_mfcc.{array}_0.log")), "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l == &format!("extract_mfcc.{array}_0.log")),
+        "{logs:?}"
+    );
 
     // 2. The rerun submits only the cancelled shard, then the rest.
     let out = slurm_run(&ws, &cluster, &[]).output().unwrap();
@@ -155,7 +167,9 @@ fn the_slurm_executor_runs_arrays_resumes_a_cancelled_shard_and_matches_a_local_
     assert_eq!(extract_arrays.len(), 1, "{}", text(&out));
     assert_eq!(extract_arrays[0]["tasks"], serde_json::json!([tasks - 1]));
     assert!(
-        !second.iter().any(|v| v["event"] == "submitted" && v["node"] == "ingest"),
+        !second
+            .iter()
+            .any(|v| v["event"] == "submitted" && v["node"] == "ingest"),
         "ingest is cached: {}",
         text(&out)
     );
@@ -171,7 +185,9 @@ fn the_slurm_executor_runs_arrays_resumes_a_cancelled_shard_and_matches_a_local_
     let again = slurm_run(&ws, &cluster, &[]).output().unwrap();
     assert!(again.status.success());
     assert!(
-        !events(&again.stderr).iter().any(|v| v["event"] == "submitted"),
+        !events(&again.stderr)
+            .iter()
+            .any(|v| v["event"] == "submitted"),
         "nothing stale, nothing submitted: {}",
         text(&again)
     );
@@ -184,7 +200,10 @@ fn the_slurm_executor_runs_arrays_resumes_a_cancelled_shard_and_matches_a_local_
         .spawn()
         .unwrap();
     let evaluate = wait_for_event(&stderr_path, |v| {
-        v["event"] == "submitted" && v["node"].as_str().is_some_and(|n| n.starts_with("evaluate:"))
+        v["event"] == "submitted"
+            && v["node"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("evaluate:"))
     });
     // SAFETY: kill(2) on our own child's pid.
     unsafe {
@@ -198,11 +217,17 @@ fn the_slurm_executor_runs_arrays_resumes_a_cancelled_shard_and_matches_a_local_
     let started = Instant::now();
     loop {
         let queue = cluster.queue();
-        let state = queue.iter().find(|(id, _)| id == job).map(|(_, s)| s.clone());
+        let state = queue
+            .iter()
+            .find(|(id, _)| id == job)
+            .map(|(_, s)| s.clone());
         if state.as_deref().is_none_or(|s| s == "CANCELLED") {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "job {job} still {state:?}: {queue:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "job {job} still {state:?}: {queue:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -221,5 +246,8 @@ fn without_sbatch_the_slurm_executor_says_so() {
     let log = text(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");
     assert!(log.contains("sbatch not found on PATH"), "{log}");
-    assert!(!ws.path(".ser/records/ingest").exists(), "nothing ran locally: {log}");
+    assert!(
+        !ws.path(".ser/records/ingest").exists(),
+        "nothing ran locally: {log}"
+    );
 }

@@ -56,6 +56,20 @@ impl Workspace {
         Workspace { dir }
     }
 
+    /// Replace pipeline.yaml: this workspace's corpus, MFCC functionals and
+    /// two-fold protocol, then `rest` (models, experiments, ...).
+    pub fn write_pipeline(&self, rest: &str) {
+        std::fs::write(
+            self.path("pipeline.yaml"),
+            format!(
+                "corpus: {{kind: ravdess, path: corpus}}\n\
+                 extract: {{n_mfcc: 20, functionals: [mean, std]}}\n\
+                 protocols:\n  two: {{kind: folds_file, path: folds.json, key: two}}\n{rest}"
+            ),
+        )
+        .unwrap();
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
@@ -114,14 +128,15 @@ pub fn ran_nodes(log: &str) -> Vec<String> {
         .collect()
 }
 
-
 pub mod s3;
 pub mod slurm;
 
 /// A headless log line without its leading RFC 3339 timestamp.
 pub fn strip_timestamp(line: &str) -> &str {
     match line.split_once(' ') {
-        Some((first, rest)) if first.len() == 20 && first.ends_with('Z') && first.contains('T') => rest,
+        Some((first, rest)) if first.len() == 20 && first.ends_with('Z') && first.contains('T') => {
+            rest
+        }
         _ => line,
     }
 }

@@ -22,10 +22,17 @@ impl S3Server {
             .unwrap()
             .port();
         let mut cmd = Command::new("python3");
-        cmd.args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -60,7 +67,10 @@ impl S3Server {
         .unwrap();
         let mut reply = String::new();
         stream.read_to_string(&mut reply).unwrap();
-        assert!(reply.starts_with("HTTP/1.1 200"), "create bucket {bucket}: {reply}");
+        assert!(
+            reply.starts_with("HTTP/1.1 200"),
+            "create bucket {bucket}: {reply}"
+        );
     }
 
     /// The environment a `ser` process needs to reach this server.
