@@ -384,7 +384,27 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
             format!("experiments[{i}]")
         };
         validate_matrix(config, m, &at)?;
+        // The classic speaker_online scaling is per fold over the corpus's
+        // rows; augmented copies have no place in its order yet.
+        if m.augment.iter().any(|a| a != "none")
+            && let Some(model) = m.models.iter().find(|model| {
+                config.models.get(*model).is_some_and(|e| {
+                    e.spec.deep().is_none()
+                        && e.normalize == ser_train::FeatureNormalize::SpeakerOnline
+                })
+            })
+        {
+            bail!(
+                "{at}: models.{model} has normalize: speaker_online, which does not take \
+                 augmented copies yet; give it a matrix with augment: [none]"
+            );
+        }
     }
+    config
+        .executor
+        .slurm
+        .validate()
+        .map_err(|e| anyhow::anyhow!("executor.slurm: {e}"))?;
     validate_ensembles(config)
 }
 
@@ -702,6 +722,24 @@ experiments:
                 .unwrap_err()
                 .to_string()
                 .contains("key.path=value")
+        );
+    }
+
+    #[test]
+    fn speaker_online_classic_models_refuse_augmented_copies() {
+        let online = BASE.replace(
+            "lr: {kind: logistic_regression}",
+            "lr: {kind: logistic_regression, normalize: speaker_online}",
+        );
+        parse(&online, &[]).unwrap();
+        let augmented = format!(
+            "{online}augmentations: {{noisy: {{copies: [{{kind: noise, snr_db: 10}}]}}}}\n"
+        )
+        .replace("  models: [lr]\n", "  models: [lr]\n  augment: [none, noisy]\n");
+        let err = parse(&augmented, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("experiments: models.lr has normalize: speaker_online"),
+            "{err}"
         );
     }
 

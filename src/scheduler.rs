@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use crate::dag::Graph;
 use crate::fingerprint::{DirtyReason, Fingerprint};
-use crate::stage::{Context, Inputs, NodeRecord};
+use crate::stage::{Context, Inputs, NodeRecord, Outputs};
 use crate::state::{NodeState, PipelineState};
 
 #[derive(Debug, Clone)]
@@ -501,32 +501,16 @@ impl<'a> Shared<'a> {
             Err(reason) => reason,
         };
         self.ctx.progress.node_started(&node.name, &reason.to_string());
-        let inputs = read_inputs(self.graph, i, &deps);
-        let started = Instant::now();
-        // A panic in a stage (say, inside a model library) fails this node
-        // and its dependents like an error would; the rest of the run goes
-        // on and everything already computed stays cached.
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            node.stage.run(self.ctx, &inputs)
-        }));
-        // A stop request during the run may have cut its per-item work
-        // short: its items are cached, the node itself is not recorded.
-        if crate::interrupt::requested().is_some() {
-            return Outcome::Interrupted;
-        }
-        let outputs = match run {
-            Ok(Ok(o)) => o,
-            Ok(Err(e)) => return self.fail(&node.name, format!("{e:#}")),
-            Err(panic) => {
-                return self.fail(&node.name, format!("panicked: {}", panic_message(&*panic)));
-            }
+        let (outputs, seconds) = match self.compute(i, &deps) {
+            Ok(done) => done,
+            Err(outcome) => return outcome,
         };
         let key = fingerprint.key();
         let record = NodeRecord {
             node: node.name.clone(),
             fingerprint: fingerprint.clone(),
             outputs,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds,
         };
         let stage = node.stage.stage();
         if let Err(e) = self
@@ -570,26 +554,44 @@ impl<'a> Shared<'a> {
             Ok((record, _)) => return Outcome::Fresh(record),
             Err(reason) => reason,
         };
-        let inputs = read_inputs(self.graph, i, &deps);
-        let started = Instant::now();
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            node.stage.run(self.ctx, &inputs)
-        }));
-        if crate::interrupt::requested().is_some() {
-            return Outcome::Interrupted;
-        }
-        match run {
-            Ok(Ok(outputs)) => Outcome::Ran {
+        match self.compute(i, &deps) {
+            Ok((outputs, seconds)) => Outcome::Ran {
                 record: NodeRecord {
                     node: node.name.clone(),
                     fingerprint,
                     outputs,
-                    seconds: started.elapsed().as_secs_f64(),
+                    seconds,
                 },
                 reason,
             },
-            Ok(Err(e)) => Outcome::Failed(format!("{e:#}")),
-            Err(panic) => Outcome::Failed(format!("panicked: {}", panic_message(&*panic))),
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Run node `i`'s stage on its dependencies' outputs: the outputs and
+    /// seconds, or the outcome that ends the node (failed, interrupted).
+    fn compute(self, i: usize, deps: &[&NodeRecord]) -> Result<(Outputs, f64), Outcome> {
+        let node = &self.graph.nodes[i];
+        let inputs = read_inputs(self.graph, i, deps);
+        let started = Instant::now();
+        // A panic in a stage (say, inside a model library) fails this node
+        // and its dependents like an error would; the rest of the run goes
+        // on and everything already computed stays cached.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            node.stage.run(self.ctx, &inputs)
+        }));
+        // A stop request during the run may have cut its per-item work
+        // short: its items are cached, the node itself is not recorded.
+        if crate::interrupt::requested().is_some() {
+            return Err(Outcome::Interrupted);
+        }
+        match run {
+            Ok(Ok(outputs)) => Ok((outputs, started.elapsed().as_secs_f64())),
+            Ok(Err(e)) => Err(self.fail(&node.name, format!("{e:#}"))),
+            Err(panic) => Err(self.fail(
+                &node.name,
+                format!("panicked: {}", panic_message(&*panic)),
+            )),
         }
     }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::cache::LockMode;
-use crate::commands::{ConfigError, PipelineArgs};
+use crate::commands::PipelineArgs;
 use crate::commands::metrics::{Row, collect_rows, print_table};
 use crate::dag::Graph;
 use crate::executor::ExecutorKind;
@@ -75,8 +75,7 @@ pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
             &state,
             &pipeline.config.executor.slurm,
             &worker_command(args, &pipeline, &ctx, strict)?,
-        )
-        .map_err(|e| ConfigError(format!("--executor slurm: {e:#}")))?,
+        )?,
     };
 
     let (mut fresh, mut fetched, mut ran, mut failed) = (0, 0, 0, Vec::new());

@@ -127,13 +127,13 @@ impl SlurmConfig {
         for class in self.resources.keys() {
             anyhow::ensure!(
                 RESOURCE_CLASSES.contains(&class.as_str()),
-                "executor.slurm.resources.{class}: no such class (classes: {})",
+                "resources.{class}: no such class (classes: {})",
                 RESOURCE_CLASSES.join(", ")
             );
         }
         anyhow::ensure!(
             self.items_per_task > 0 && self.max_array_tasks > 0,
-            "executor.slurm: items_per_task and max_array_tasks must be at least 1"
+            "items_per_task and max_array_tasks must be at least 1"
         );
         Ok(())
     }
@@ -182,6 +182,17 @@ mod tests {
         let config: SlurmConfig = serde_yaml_ng::from_str("resources: {extrct: {cpus: 2}}").unwrap();
         let error = config.validate().unwrap_err().to_string();
         assert!(error.contains("resources.extrct"), "{error}");
+        // pipeline.yaml says where.
+        let error = crate::config::parse(
+            "corpus: {kind: ravdess, path: c}\nprotocols: {p: {kind: leave_one_speaker_out}}\n\
+             models: {lr: {kind: logistic_regression}}\n\
+             experiments: {features: [mfcc], models: [lr], protocols: [p]}\n\
+             executor: {slurm: {resources: {extrct: {cpus: 2}}}}\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("executor.slurm: resources.extrct"), "{error}");
     }
 
     #[test]

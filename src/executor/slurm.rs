@@ -101,7 +101,6 @@ pub fn run(
     config: &SlurmConfig,
     worker: &WorkerCommand,
 ) -> anyhow::Result<Vec<Outcome>> {
-    config.validate()?;
     let before = scheduler::status(graph, ctx, state);
     let n = graph.nodes.len();
     let run_dir = ctx.cache.root().join("slurm/runs").join(format!(
@@ -109,11 +108,9 @@ pub fn run(
         chrono_stamp(),
         std::process::id()
     ));
-    for sub in ["scripts", "logs", "exit"] {
-        ctx.cache
-            .create_dirs(&run_dir.join(sub))
-            .with_context(|| format!("creating {}", run_dir.join(sub).display()))?;
-    }
+    // Made when the first job is submitted, so a run with nothing stale
+    // leaves no folder behind.
+    let mut run_dir_made = false;
     let items_hint = graph
         .nodes
         .iter()
@@ -125,7 +122,7 @@ pub fn run(
     let mut node_jobs: BTreeMap<usize, NodeJobs> = BTreeMap::new();
     let mut final_job: BTreeMap<usize, String> = BTreeMap::new();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
-    let mut submit_error = None;
+    let mut submit_failed = false;
     for (i, node) in graph.nodes.iter().enumerate() {
         match &before[i] {
             Outcome::Fresh(_) => {
@@ -148,10 +145,18 @@ pub fn run(
             outcomes[i] = Some(Outcome::Skipped { upstream });
             continue;
         }
-        if submit_error.is_some() {
+        if submit_failed {
             ctx.progress.node_finished(&node.name, "not_started", None);
             outcomes[i] = Some(Outcome::Interrupted);
             continue;
+        }
+        if !run_dir_made {
+            for sub in ["scripts", "logs", "exit"] {
+                ctx.cache
+                    .create_dirs(&run_dir.join(sub))
+                    .with_context(|| format!("creating {}", run_dir.join(sub).display()))?;
+            }
+            run_dir_made = true;
         }
         match submit_node(graph, ctx, &before, i, config, worker, &run_dir, items_hint, &final_job) {
             Ok((node_jobs_i, submitted, final_id)) => {
@@ -164,11 +169,11 @@ pub fn run(
                 ctx.progress
                     .node_finished(&node.name, "failed", Some(&format!("{e:#}")));
                 outcomes[i] = Some(Outcome::Failed(format!("{e:#}")));
-                submit_error = Some(e);
+                submit_failed = true;
             }
         }
     }
-    if submit_error.is_some() {
+    if submit_failed {
         cancel_all(ctx, &node_jobs);
         for i in node_jobs.keys() {
             ctx.progress
@@ -358,8 +363,6 @@ pub fn run(
                 }
             }
         }
-        // Jobs of cancelled dependents end without exit files; that is
-        // their upstream's failure, already said.
         if changed {
             wait = Duration::from_millis(500);
         } else {

@@ -243,10 +243,13 @@ impl Stage for ExtractStage {
         if let Some(shard) = ctx.shard {
             // Cache failures fail the shard; rejected utterances are the
             // assembling run's to report.
-            if let Some(Err(Reject::Failed(e))) = rows.into_iter().find(|r| matches!(r, Err(Reject::Failed(_)))) {
-                return Err(e.context(format!("shard {shard}")));
+            let done = rows.len();
+            for row in rows {
+                if let Err(Reject::Failed(e)) = row {
+                    return Err(e.context(format!("shard {shard}")));
+                }
             }
-            return Ok(Outputs::shard(shard, Shard::range(Some(shard), ids.len()).len(), ids.len()));
+            return Ok(Outputs::shard(shard, done, ids.len()));
         }
         let mut columns: Vec<Vec<f32>> = vec![Vec::with_capacity(ids.len()); names.len()];
         let mut items = Vec::with_capacity(ids.len());

@@ -85,12 +85,6 @@ pub struct Shard {
 }
 
 impl Shard {
-    pub fn contains(&self, item: usize, total: usize) -> bool {
-        let start = self.index * total / self.count;
-        let end = (self.index + 1) * total / self.count;
-        (start..end).contains(&item)
-    }
-
     /// The items of `0..total` in this shard, or all of them without one.
     pub fn range(shard: Option<Shard>, total: usize) -> std::ops::Range<usize> {
         match shard {

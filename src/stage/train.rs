@@ -151,9 +151,10 @@ impl Stage for TrainStage {
             Ok(object) => Some(Augmented::load(ctx, object, &names, &classes)?),
             Err(_) => None,
         };
+        // Refused by config validation; a guard for a graph built otherwise.
         anyhow::ensure!(
             !(self.normalize == FeatureNormalize::SpeakerOnline && augmented.is_some()),
-            "normalize: speaker_online does not take augmented copies yet (use augment: [none] for this model)"
+            "normalize: speaker_online does not take augmented copies yet"
         );
         if self.normalize == FeatureNormalize::Speaker {
             // Statistics from each speaker's own utterances (features, not
