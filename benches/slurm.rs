@@ -9,7 +9,7 @@
 //! nodes and items at once. Both must give the same metrics (checked).
 //!
 //!   cargo bench --bench slurm                       # pipeline.yaml (hours on 2 cores)
-//!   SER_BENCH_PIPELINE=path/to.yaml cargo bench --bench slurm
+//!   SER_BENCH_PIPELINE=benches/slurm_classic.yaml cargo bench --bench slurm   # minutes
 //!
 //! Needs Slurm and munge from scripts/setup.sh.
 
