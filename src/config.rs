@@ -18,7 +18,7 @@ use serde_yaml_ng::Value;
 use ser_evaluate::ProtocolSpec;
 use ser_extract::ExtractParams;
 use ser_ingest::CorpusKind;
-use ser_train::ModelEntry;
+use crate::model::ModelEntry;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -343,22 +343,23 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
         }
     }
     for (name, entry) in &config.models {
-        if let Some((kind, params)) = entry.spec.deep() {
+        if let Some(ser_deep::DeepSpec { kind, params }) = entry.spec.deep() {
             params
-                .check(kind)
+                .check(*kind)
                 .map_err(|e| anyhow::anyhow!("models.{name}: {e}"))?;
             if let Some(grid) = &entry.grid {
                 // A deep grid chooses per fold on the validation speakers
                 // its networks hold out, so every point needs some.
-                let points = grid
-                    .points(&entry.spec)
+                let points = entry
+                    .spec
+                    .grid_points(grid)
                     .map_err(|e| anyhow::anyhow!("models.{name}.grid: {e}"))?;
                 for point in &points {
-                    let Some((kind, params)) = point.spec.deep() else {
+                    let Some(ser_deep::DeepSpec { kind, params }) = point.spec.deep() else {
                         bail!("models.{name}.grid: a point is not a deep model");
                     };
                     params
-                        .check(kind)
+                        .check(*kind)
                         .map_err(|e| anyhow::anyhow!("models.{name}.grid: {e}"))?;
                     if params.validation_speakers == 0 {
                         bail!(
@@ -547,13 +548,10 @@ fn validate_matrix(config: &PipelineConfig, m: &Matrix, at: &str) -> anyhow::Res
     )?;
     // What each model reads must be what each feature set gives.
     for model in &m.models {
-        let input = config.models[model]
-            .spec
-            .deep()
-            .map_or(ser_deep::Input::Functionals, |(kind, _)| kind.input());
+        let input = config.models[model].spec.input();
         for set in &m.features {
             let waveform = set == WAVEFORM;
-            if waveform != (input == ser_deep::Input::Waveform) {
+            if waveform != (input == ser_learn::Input::Waveform) {
                 bail!(
                     "{at}: model {model} cannot read feature set {set}: `{WAVEFORM}` is the \
                      signal itself, for waveform models (cnn1d_raw) only; put them in a matrix \
@@ -561,7 +559,7 @@ fn validate_matrix(config: &PipelineConfig, m: &Matrix, at: &str) -> anyhow::Res
                 );
             }
         }
-        if input != ser_deep::Input::Functionals && m.selection.iter().any(|s| s != "none") {
+        if input != ser_learn::Input::Functionals && m.selection.iter().any(|s| s != "none") {
             bail!(
                 "{at}: model {model} reads sequences, and feature selection picks functionals \
                  columns; give it a matrix with `selection: [none]`"
@@ -708,10 +706,10 @@ experiments:
         assert_eq!(c.extract.n_mfcc, 20);
         assert_eq!(
             c.models["lr"].spec,
-            ser_train::ModelSpec::LogisticRegression {
+            crate::model::ModelSpec::Classic(ser_train::ClassicSpec::LogisticRegression {
                 alpha: 0.5,
                 max_iterations: 300
-            }
+            })
         );
         let err = parse(BASE, &["extract.n_mfcc=lots".into()])
             .unwrap_err()

@@ -20,7 +20,8 @@
 use std::fmt::Write;
 
 use crate::config::{ENSEMBLE, Pipeline, WAVEFORM};
-use crate::stage::Stage;
+use crate::stage::{Role, Stage};
+use ser_learn::Input;
 use crate::stage::augment::AugmentStage;
 use crate::stage::ensemble::EnsembleStage;
 use crate::stage::evaluate::EvaluateStage;
@@ -68,7 +69,7 @@ impl Experiment {
 pub struct Node {
     pub name: String,
     /// (role, index of the dependency node).
-    pub deps: Vec<(String, usize)>,
+    pub deps: Vec<(Role, usize)>,
     pub stage: Box<dyn Stage>,
     /// Set on evaluate nodes: the matrix cell they score.
     pub experiment: Option<Experiment>,
@@ -100,10 +101,7 @@ impl Graph {
             .iter()
             .flat_map(|m| {
                 let sequence_model = m.models.iter().any(|model| {
-                    c.models[model]
-                        .spec
-                        .deep()
-                        .is_some_and(|(kind, _)| kind.input() == ser_deep::Input::Frames)
+                    c.models[model].spec.input() == Input::Frames
                 });
                 m.features
                     .iter()
@@ -138,7 +136,7 @@ impl Graph {
                     (set != WAVEFORM).then(|| {
                         graph.add(
                             format!("extract:{set}"),
-                            vec![("signals", ingest)],
+                            vec![(Role::Signals, ingest)],
                             || extract_stage(set),
                             None,
                         )
@@ -153,7 +151,7 @@ impl Graph {
                     let node = c.augmentations.get(name).map(|spec| {
                         graph.add(
                             format!("augment:{name}"),
-                            vec![("signals", ingest)],
+                            vec![(Role::Signals, ingest)],
                             || {
                                 let noise_files = spec
                                     .copies
@@ -197,7 +195,7 @@ impl Graph {
                             }
                             Some(graph.add(
                                 format!("extract:{set}+{name}"),
-                                vec![("signals", node)],
+                                vec![(Role::Signals, node)],
                                 || extract_stage(set),
                                 None,
                             ))
@@ -218,7 +216,7 @@ impl Graph {
                     };
                     graph.add(
                         format!("folds:{protocol}"),
-                        vec![("corpus", ingest)],
+                        vec![(Role::Corpus, ingest)],
                         || Box::new(FoldsStage { spec, file }),
                         None,
                     )
@@ -236,7 +234,7 @@ impl Graph {
                             let spec = c.selection.get(selection)?;
                             Some(graph.add(
                                 format!("select:{set}/{selection}@{protocol}"),
-                                vec![("features", extract[si]?), ("folds", folds[pi])],
+                                vec![(Role::Features, extract[si]?), (Role::Folds, folds[pi])],
                                 || Box::new(SelectStage { spec: spec.clone() }),
                                 None,
                             ))
@@ -245,10 +243,7 @@ impl Graph {
                     for (ai, (aug, _)) in augment.iter().enumerate() {
                         for model in &m.models {
                             let entry = &c.models[model];
-                            let input = entry
-                                .spec
-                                .deep()
-                                .map_or(ser_deep::Input::Functionals, |(kind, _)| kind.input());
+                            let input = entry.spec.input();
                             for (pi, protocol) in m.protocols.iter().enumerate() {
                                 let exp = Experiment {
                                     features: set.clone(),
@@ -262,20 +257,20 @@ impl Graph {
                                 // The roles say which output of the upstream
                                 // node the model reads (see TrainStage::reads).
                                 let (role, augmented_role, source) = match input {
-                                    ser_deep::Input::Functionals => {
-                                        ("features", "augmented", extract[si])
+                                    Input::Functionals => {
+                                        (Role::Features, Role::Augmented, extract[si])
                                     }
-                                    ser_deep::Input::Frames => {
-                                        ("frames", "augmented_frames", extract[si])
+                                    Input::Frames => {
+                                        (Role::Frames, Role::AugmentedFrames, extract[si])
                                     }
-                                    ser_deep::Input::Waveform => {
-                                        ("signals", "augmented_signals", Some(ingest))
+                                    Input::Waveform => {
+                                        (Role::Signals, Role::AugmentedSignals, Some(ingest))
                                     }
                                 };
                                 let source = source.expect("validated: set matches input");
-                                let mut deps = vec![(role, source), ("folds", folds[pi])];
+                                let mut deps = vec![(role, source), (Role::Folds, folds[pi])];
                                 if let Some(select) = select[pi] {
-                                    deps.push(("selection", select));
+                                    deps.push((Role::Selection, select));
                                 }
                                 if let Some(augmented) = augmented_extract[si][ai] {
                                     deps.push((augmented_role, augmented));
@@ -303,7 +298,7 @@ impl Graph {
         // train nodes, so evaluate, compare and report treat them as one.
         for (name, spec) in &c.ensembles {
             for protocol in &spec.protocols {
-                let members: Vec<(String, usize)> = spec
+                let members: Vec<(Role, usize)> = spec
                     .members
                     .iter()
                     .enumerate()
@@ -311,7 +306,7 @@ impl Graph {
                         let node = graph
                             .index(&format!("train:{member}@{protocol}"))
                             .expect("validated: members are cells of the matrices");
-                        (EnsembleStage::role(i), node)
+                        (Role::Member(i), node)
                     })
                     .collect();
                 let exp = Experiment {
@@ -331,7 +326,7 @@ impl Graph {
                 let cell = format!("{}@{protocol}", exp.name());
                 let train = graph.add(
                     format!("train:{cell}"),
-                    members.iter().map(|(r, i)| (r.as_str(), *i)).collect(),
+                    members.clone(),
                     || {
                         Box::new(EnsembleStage {
                             members: spec.members.clone(),
@@ -352,7 +347,7 @@ impl Graph {
     fn add_evaluate(&mut self, cell: &str, train: usize, exp: Experiment) -> usize {
         self.add(
             format!("evaluate:{cell}"),
-            vec![("predictions", train)],
+            vec![(Role::Predictions, train)],
             || Box::new(EvaluateStage),
             Some(exp),
         )
@@ -368,7 +363,7 @@ impl Graph {
     fn add(
         &mut self,
         name: String,
-        deps: Vec<(&str, usize)>,
+        deps: Vec<(Role, usize)>,
         make: impl FnOnce() -> Box<dyn Stage>,
         experiment: Option<Experiment>,
     ) -> usize {
@@ -377,7 +372,7 @@ impl Graph {
         }
         self.nodes.push(Node {
             name,
-            deps: deps.into_iter().map(|(r, i)| (r.to_string(), i)).collect(),
+            deps: deps,
             stage: make(),
             experiment,
         });

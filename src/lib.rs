@@ -22,6 +22,7 @@ pub mod dag;
 pub mod executor;
 pub mod fingerprint;
 pub mod interrupt;
+pub mod model;
 pub mod progress;
 pub mod remote;
 pub mod scheduler;

@@ -209,14 +209,14 @@ fn read_inputs(graph: &Graph, i: usize, deps: &[&NodeRecord]) -> Inputs {
         .iter()
         .zip(deps)
         .map(|((role, _), record)| {
-            let reads = node.stage.reads(role);
+            let reads = node.stage.reads(*role);
             let files = record
                 .outputs
                 .files
                 .iter()
                 .filter(|(name, _)| reads.contains(&name.as_str()));
             (
-                role.clone(),
+                *role,
                 files.map(|(n, o)| (n.clone(), o.clone())).collect(),
             )
         })

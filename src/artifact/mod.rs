@@ -9,9 +9,11 @@
 //! of a few plain types, enough for manifests, feature matrices,
 //! predictions and metrics.
 
+pub mod features;
 pub mod npy;
 pub mod parquet_read;
 pub mod parquet_write;
+pub mod schema;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnData {

@@ -22,7 +22,9 @@ use crate::cache::Cache;
 use crate::commands::PipelineArgs;
 use crate::dag::{Graph, Node};
 use crate::stage::NodeRecord;
-use crate::stage::train::KEY_COLUMNS;
+use crate::artifact::features::KEY_COLUMNS;
+use crate::artifact::schema::{FoldModel, ModelsArtifact, SelectionArtifact};
+use crate::stage::Role;
 use crate::state::PipelineState;
 
 pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
@@ -50,11 +52,11 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
         };
         let s = &evaluated.outputs.summary;
         let pooled = &s["pooled"];
-        let train = dep(node, "predictions");
+        let train = dep(node, Role::Predictions);
         let curves = train
             .and_then(&record)
             .and_then(|(_, r)| training_curves(&cache, &r));
-        let select = train.and_then(|t| dep(&graph.nodes[t], "selection"));
+        let select = train.and_then(|t| dep(&graph.nodes[t], Role::Selection));
         let selected_features = match select {
             Some(select) if kept_by_select.contains_key(&select) => {
                 Some(kept_by_select[&select].clone())
@@ -70,7 +72,7 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
                 }
                 Some((_, r)) => {
                     // The columns it chose from, so the figure can say "of 645".
-                    let columns = dep(&graph.nodes[select], "features")
+                    let columns = dep(&graph.nodes[select], Role::Features)
                         .and_then(&record)
                         .and_then(|(_, r)| feature_names(&cache, &r));
                     let kept = features_kept(&cache, &r, columns.as_deref())
@@ -263,8 +265,8 @@ fn rejected_inputs(
 }
 
 /// The graph index of `node`'s dependency in `role`.
-fn dep(node: &Node, role: &str) -> Option<usize> {
-    node.deps.iter().find(|(r, _)| r == role).map(|(_, d)| *d)
+fn dep(node: &Node, role: Role) -> Option<usize> {
+    node.deps.iter().find(|(r, _)| *r == role).map(|(_, d)| *d)
 }
 
 /// A JSON number, NaN where it is missing or null (JSON has no NaN, so
@@ -301,16 +303,15 @@ fn features_kept(
         .files
         .get("selected")
         .ok_or_else(|| anyhow::anyhow!("no `selected` artifact"))?;
-    let artifact: Value = serde_json::from_slice(&cache.read_object(object)?)?;
-    let folds = artifact["folds"].as_array().map_or(0, Vec::len);
-    let kept = artifact["kept_in_folds"]
-        .as_object()
-        .ok_or_else(|| anyhow::anyhow!("the `selected` artifact has no kept_in_folds"))?;
+    let artifact: SelectionArtifact = serde_json::from_slice(&cache.read_object(object)?)
+        .map_err(|e| anyhow::anyhow!("the `selected` artifact: {e}"))?;
+    let folds = artifact.folds.len();
+    let kept = &artifact.kept_in_folds;
     let mut out: Vec<FeatureKept> = kept
         .iter()
-        .map(|(name, count)| FeatureKept {
+        .map(|(name, &count)| FeatureKept {
             name: name.clone(),
-            kept: count.as_u64().unwrap_or(0) as usize,
+            kept: count,
             folds,
         })
         .collect();
@@ -344,35 +345,41 @@ fn feature_names(cache: &Cache, extract: &NodeRecord) -> Option<Vec<String>> {
 /// record them (see [`curves_from_models`]).
 fn training_curves(cache: &Cache, train: &NodeRecord) -> Option<Vec<Curve>> {
     let object = train.outputs.files.get("models")?;
-    let models: Value = serde_json::from_slice(&cache.read_object(object).ok()?).ok()?;
+    let models: ModelsArtifact = serde_json::from_slice(&cache.read_object(object).ok()?)
+        .map_err(|e| eprintln!("{}: models: {e}; no curves figure", train.node))
+        .ok()?;
     curves_from_models(&models)
 }
 
-/// The curves of a `models` artifact shaped `{"folds": [{"curves": [{"name",
-/// "panel", "points": [[x, y], ...]}, ...]}, ...]}`: the first fold that has
-/// curves is shown. A curve without a panel gets one of its own; points with
-/// a null coordinate (a NaN, as JSON writes it) are skipped.
-fn curves_from_models(models: &Value) -> Option<Vec<Curve>> {
-    let curves = models["folds"]
-        .as_array()?
-        .iter()
-        .find_map(|fold| fold["curves"].as_array().filter(|c| !c.is_empty()))?;
-    let curves: Vec<Curve> = curves
-        .iter()
-        .filter_map(|c| {
-            let name = c["name"].as_str()?;
-            Some(Curve {
-                name: name.to_string(),
-                panel: c["panel"].as_str().unwrap_or(name).to_string(),
-                points: c["points"]
-                    .as_array()?
+/// The curves of the first fold that has some (networks record them,
+/// classic models none); NaN points (an epoch without a validation score)
+/// are skipped.
+fn curves_from_models(models: &ModelsArtifact) -> Option<Vec<Curve>> {
+    curves_of_first_fold(models.folds.iter().map(|fold| match fold {
+        FoldModel::Deep(deep) => deep.curves.as_slice(),
+        FoldModel::Classic(_) => &[],
+    }))
+}
+
+fn curves_of_first_fold<'a>(
+    mut folds: impl Iterator<Item = &'a [ser_deep::Curve]>,
+) -> Option<Vec<Curve>> {
+    let curves = folds.find(|c| !c.is_empty())?;
+    Some(
+        curves
+            .iter()
+            .map(|c| Curve {
+                name: c.name.clone(),
+                panel: c.panel.clone(),
+                points: c
+                    .points
                     .iter()
-                    .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
+                    .filter(|[x, y]| x.is_finite() && y.is_finite())
+                    .map(|&[x, y]| (x, y))
                     .collect(),
             })
-        })
-        .collect();
-    (!curves.is_empty()).then_some(curves)
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -383,28 +390,27 @@ mod tests {
 
     #[test]
     fn curves_come_from_the_first_fold_that_has_them() {
-        let models = json!({ "classes": ["a", "b"], "folds": [
-            { "fold": "1", "model": {} },
-            { "fold": "2", "curves": [
-                { "name": "train loss", "panel": "loss", "points": [[1, 2.0], [2, null], [3, 1.5]] },
-                { "name": "validation UA", "points": [[1, 0.4], [2, 0.5]] },
-                { "panel": "nameless" },
-            ] },
-            { "fold": "3", "curves": [{ "name": "other", "panel": "loss", "points": [] }] },
-        ] });
-        let curves = curves_from_models(&models).unwrap();
+        // As a models artifact stores them: a NaN is written as null.
+        let second: Vec<ser_deep::Curve> = serde_json::from_value(json!([
+            { "name": "train loss", "panel": "loss", "points": [[1, 2.0], [2, null], [3, 1.5]] },
+            { "name": "validation UA", "panel": "UA", "points": [[1, 0.4], [2, 0.5]] },
+        ]))
+        .unwrap();
+        let third: Vec<ser_deep::Curve> = serde_json::from_value(json!([
+            { "name": "other", "panel": "loss", "points": [] },
+        ]))
+        .unwrap();
+        let folds: [&[ser_deep::Curve]; 3] = [&[], &second, &third];
+        let curves = curves_of_first_fold(folds.into_iter()).unwrap();
         assert_eq!(curves.len(), 2);
         assert_eq!(
             (curves[0].name.as_str(), curves[0].panel.as_str()),
             ("train loss", "loss")
         );
         assert_eq!(curves[0].points, vec![(1.0, 2.0), (3.0, 1.5)]);
-        assert_eq!(curves[1].panel, "validation UA");
-        // Classical models record no curves.
-        assert_eq!(
-            curves_from_models(&json!({ "folds": [{ "model": {} }] })),
-            None
-        );
+        assert_eq!(curves[1].panel, "UA");
+        // Classic models record no curves.
+        assert_eq!(curves_of_first_fold([&[][..]].into_iter()), None);
     }
 
     #[test]

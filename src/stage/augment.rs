@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use ser_augment::{Augmentation, derive_seed};
 
-use super::{Context, Inputs, Outputs, Placement, Shard, Stage, item_key};
+use super::{Context, Inputs, Outputs, Placement, Role, Shard, Stage, item_key};
 use crate::artifact::{Table, npy, parquet_read, parquet_write};
 
 const CODE_VERSION: u32 = 1;
@@ -87,9 +87,9 @@ impl Stage for AugmentStage {
         json!({ "name": self.name, "spec": self.spec, "sample_rate": self.sample_rate })
     }
 
-    fn reads(&self, role: &str) -> &'static [&'static str] {
+    fn reads(&self, role: Role) -> &'static [&'static str] {
         match role {
-            "signals" => &["manifest"],
+            Role::Signals => &["manifest"],
             _ => &[],
         }
     }
@@ -119,7 +119,7 @@ impl Stage for AugmentStage {
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
         let manifest = parquet_read::from_parquet(
-            ctx.cache.read_object(inputs.file("signals", "manifest")?)?,
+            ctx.cache.read_object(inputs.file(Role::Signals, "manifest")?)?,
         )?;
         let ids = manifest.utf8("id")?;
         let speakers = manifest.utf8("speaker")?;

@@ -27,8 +27,9 @@ use serde_json::{Value, json};
 
 use ser_train::ensemble::{self, Combine};
 
-use super::train::{PROBABILITY_PREFIX, with_probabilities};
-use super::{Context, Inputs, Outputs, Stage};
+use super::{Context, Inputs, Outputs, Role, Stage};
+use crate::artifact::features::{PROBABILITY_PREFIX, with_probabilities};
+use crate::artifact::schema::ModelsArtifact;
 use crate::artifact::{Table, parquet_read, parquet_write};
 
 // 2: combined scores kept in f64 (were rounded through f32).
@@ -44,10 +45,6 @@ pub struct EnsembleStage {
 }
 
 impl EnsembleStage {
-    /// The input role of the `i`-th member.
-    pub fn role(i: usize) -> String {
-        format!("member{i}")
-    }
 }
 
 /// One member's predictions, keyed for alignment.
@@ -137,16 +134,16 @@ impl EnsembleStage {
         // validation[m][fold name]
         let mut validation: Vec<BTreeMap<String, f64>> = Vec::new();
         for (i, member) in self.members.iter().enumerate() {
-            let models: Value = serde_json::from_slice(
+            let models: ModelsArtifact = serde_json::from_slice(
                 &ctx.cache
-                    .read_object(inputs.file(&Self::role(i), "models")?)?,
-            )?;
+                    .read_object(inputs.file(Role::Member(i), "models")?)?,
+            )
+            .map_err(|e| anyhow::anyhow!("member {member}: models: {e}"))?;
             let mut by_fold = BTreeMap::new();
-            for fold in models["folds"].as_array().into_iter().flatten() {
-                let name = fold["fold"].as_str().unwrap_or_default().to_string();
+            for fold in &models.folds {
+                let name = fold.fold().to_string();
                 // A model of several networks per fold ranks by their mean.
-                let ua = fold["validation_ua"].as_f64();
-                let Some(ua) = ua.or_else(|| fold["net"]["best_validation_ua"].as_f64()) else {
+                let Some(ua) = fold.validation_ua() else {
                     anyhow::bail!(
                         "member {member}, fold {name}: no validation UA to rank by (keep_best \
                          needs deep models trained with validation speakers)"
@@ -199,8 +196,8 @@ impl Stage for EnsembleStage {
         params
     }
 
-    fn reads(&self, role: &str) -> &'static [&'static str] {
-        match (role.starts_with("member"), self.keep_best) {
+    fn reads(&self, role: Role) -> &'static [&'static str] {
+        match (matches!(role, Role::Member(_)), self.keep_best) {
             // The validation UA to rank by is in each fold's network record.
             (true, Some(_)) => &["predictions", "models"],
             (true, None) => &["predictions"],
@@ -211,7 +208,7 @@ impl Stage for EnsembleStage {
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
         let mut tables = Vec::with_capacity(self.members.len());
         for (i, member) in self.members.iter().enumerate() {
-            let object = inputs.file(&Self::role(i), "predictions")?;
+            let object = inputs.file(Role::Member(i), "predictions")?;
             let table = parquet_read::from_parquet(ctx.cache.read_object(object)?)?;
             tables.push(
                 MemberTable::read(&table).map_err(|e| anyhow::anyhow!("member {member}: {e:#}"))?,

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use ser_evaluate::Metrics;
 use ser_evaluate::metrics::{Bootstrap, bootstrap_intervals};
 
-use super::{Context, Inputs, Outputs, Stage};
+use super::{Context, Inputs, Outputs, Role, Stage};
+use crate::artifact::schema::{EvaluationSummary, FoldScore};
 use crate::artifact::{ColumnData, Table, parquet_read, parquet_write};
 
 // 2: bootstrap intervals, normalised confusion.
@@ -36,9 +37,9 @@ impl Stage for EvaluateStage {
         json!({ "bootstrap": Bootstrap::default() })
     }
 
-    fn reads(&self, role: &str) -> &'static [&'static str] {
+    fn reads(&self, role: Role) -> &'static [&'static str] {
         match role {
-            "predictions" => &["predictions"],
+            Role::Predictions => &["predictions"],
             _ => &[],
         }
     }
@@ -46,7 +47,7 @@ impl Stage for EvaluateStage {
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
         let table = parquet_read::from_parquet(
             ctx.cache
-                .read_object(inputs.file("predictions", "predictions")?)?,
+                .read_object(inputs.file(Role::Predictions, "predictions")?)?,
         )?;
         let folds = table.utf8("fold")?;
         let speaker_names = table.utf8("speaker")?;
@@ -137,21 +138,33 @@ impl Stage for EvaluateStage {
             classes.len(),
             &Bootstrap::default(),
         );
-        let summary = json!({
-            "ua": ua, "wa": wa, "macro_f1": macro_f1, "n_test": pooled.n,
-            "n_speakers": speaker_list.len(),
-            "ua_ci": [by_speaker.ua.low, by_speaker.ua.high],
-            "wa_ci": [by_speaker.wa.low, by_speaker.wa.high],
-            "ci_unit": by_speaker.unit,
-            "ua_ci_utterance": [by_utterance.ua.low, by_utterance.ua.high],
-            "wa_ci_utterance": [by_utterance.wa.low, by_utterance.wa.high],
-            "bootstrap": by_speaker.bootstrap,
-            "classes": classes, "pooled": pooled,
-            "confusion_normalized": pooled.confusion_normalized(),
-            "folds": scopes.iter().map(|(name, m)| json!({
-                "fold": name, "ua": m.ua, "wa": m.wa, "macro_f1": m.macro_f1, "n": m.n,
-            })).collect::<Vec<_>>(),
-        });
+        let summary = EvaluationSummary {
+            ua,
+            wa,
+            macro_f1,
+            n_test: pooled.n,
+            n_speakers: speaker_list.len(),
+            ua_ci: [by_speaker.ua.low, by_speaker.ua.high],
+            wa_ci: [by_speaker.wa.low, by_speaker.wa.high],
+            ci_unit: by_speaker.unit,
+            ua_ci_utterance: Some([by_utterance.ua.low, by_utterance.ua.high]),
+            wa_ci_utterance: Some([by_utterance.wa.low, by_utterance.wa.high]),
+            bootstrap: Some(by_speaker.bootstrap),
+            classes: classes.clone(),
+            confusion_normalized: pooled.confusion_normalized(),
+            pooled,
+            folds: scopes
+                .iter()
+                .map(|(name, m)| FoldScore {
+                    fold: name.clone(),
+                    ua: m.ua,
+                    wa: m.wa,
+                    macro_f1: m.macro_f1,
+                    n: m.n,
+                })
+                .collect(),
+        };
+        let summary = serde_json::to_value(&summary)?;
         let cache = &ctx.cache;
         let files = BTreeMap::from([
             (

@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 
 use ser_extract::{Descriptor, ExtractParams, Extractor};
 
-use super::{Context, Inputs, Outputs, Placement, Shard, Stage, item_key};
+use super::{Context, Inputs, Outputs, Placement, Role, Shard, Stage, item_key};
 use crate::artifact::{ColumnData, Table, npy, parquet_read, parquet_write};
 
 /// 3: spectral shape and RMS summed lane-parallel (last-bit differences).
@@ -127,33 +127,15 @@ impl ExtractStage {
                 "gemaps_version": GEMAPS_VERSION,
             });
         }
-        let p = &self.params;
-        let mut v = json!({
-            "n_fft": p.n_fft, "win_length": p.win_length, "hop_length": p.hop_length,
-            "deltas": p.deltas, "functionals": p.functionals,
-        });
-        let d = &self.descriptors;
-        if d.iter().any(|d| d.uses_mel()) {
-            v["n_mels"] = json!(p.n_mels);
-            v["fmin"] = json!(p.fmin);
-            v["fmax"] = json!(p.fmax);
-        }
-        if d.contains(&Descriptor::Mfcc) {
-            v["n_mfcc"] = json!(p.n_mfcc);
-            v["top_db"] = json!(p.top_db);
-        }
-        if d.contains(&Descriptor::Chroma) {
-            v["n_chroma"] = json!(p.n_chroma);
-            v["tuning"] = json!(p.tuning);
-        }
-        if d.contains(&Descriptor::Contrast) {
-            v["contrast_bands"] = json!(p.contrast_bands);
-            v["contrast_fmin"] = json!(p.contrast_fmin);
-            v["contrast_quantile"] = json!(p.contrast_quantile);
-        }
-        if d.contains(&Descriptor::SpectralShape) {
-            v["roll_percent"] = json!(p.roll_percent);
-        }
+        // The frame settings, and each descriptor's own parameters as it
+        // declares them (`Descriptor::parameters`).
+        let all = serde_json::to_value(&self.params).expect("plain data");
+        let names = ser_extract::FRAME_PARAMETERS
+            .iter()
+            .chain(self.descriptors.iter().flat_map(|d| d.parameters()));
+        let v: serde_json::Map<String, Value> = names
+            .map(|&name| (name.to_string(), all.get(name).cloned().unwrap_or(Value::Null)))
+            .collect();
         json!({ "descriptors": self.descriptors, "sample_rate": self.sample_rate, "spectral": v })
     }
 }
@@ -176,9 +158,9 @@ impl Stage for ExtractStage {
         v
     }
 
-    fn reads(&self, role: &str) -> &'static [&'static str] {
+    fn reads(&self, role: Role) -> &'static [&'static str] {
         match role {
-            "signals" => &["manifest"],
+            Role::Signals => &["manifest"],
             _ => &[],
         }
     }
@@ -193,7 +175,7 @@ impl Stage for ExtractStage {
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
         let manifest = parquet_read::from_parquet(
-            ctx.cache.read_object(inputs.file("signals", "manifest")?)?,
+            ctx.cache.read_object(inputs.file(Role::Signals, "manifest")?)?,
         )?;
         let ids = manifest.utf8("id")?;
         let signals = manifest.utf8("signal")?;
@@ -498,6 +480,40 @@ mod tests {
     use crate::cache::Cache;
     use crate::progress::Progress;
 
+    /// Changing a parameter reruns exactly the feature sets whose
+    /// descriptors declare it (and every spectral set for a frame
+    /// setting); the GeMAPS sets never.
+    #[test]
+    fn a_parameter_change_reruns_the_sets_that_use_it_and_only_those() {
+        let base = ExtractParams::default();
+        let bump = |name: &str| -> ExtractParams {
+            let mut v = serde_json::to_value(&base).unwrap();
+            v[name] = match &v[name] {
+                Value::Number(n) if n.is_u64() => json!(n.as_u64().unwrap() + 1),
+                Value::Number(n) => json!(n.as_f64().unwrap() * 0.5 + 1.0),
+                Value::Null => json!(7000.0),
+                Value::Array(_) => json!(["mean"]),
+                other => panic!("{name}: {other}"),
+            };
+            serde_json::from_value(v).unwrap()
+        };
+        let names = ser_extract::FRAME_PARAMETERS
+            .iter()
+            .chain(Descriptor::ACOUSTIC.iter().flat_map(|d| d.parameters()));
+        for &name in names {
+            let changed = bump(name);
+            for set in ser_extract::FEATURE_SETS {
+                let before = ExtractStage::for_set(set.name, &base, 16_000).params();
+                let after = ExtractStage::for_set(set.name, &changed, 16_000).params();
+                let gemaps = set.descriptors.iter().any(|d| d.gemaps_set().is_some());
+                let uses = !gemaps
+                    && (ser_extract::FRAME_PARAMETERS.contains(&name)
+                        || set.descriptors.iter().any(|d| d.parameters().contains(&name)));
+                assert_eq!(before != after, uses, "{name} on {}", set.name);
+            }
+        }
+    }
+
     /// A manifest table stored in the cache, as the node's `signals` input.
     fn signals_input(ctx: &Context, manifest: &Table) -> Inputs {
         let manifest = ctx
@@ -506,7 +522,7 @@ mod tests {
             .unwrap();
         Inputs {
             by_role: BTreeMap::from([(
-                "signals".to_string(),
+                Role::Signals,
                 BTreeMap::from([("manifest".to_string(), manifest)]),
             )]),
         }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use ser_evaluate::ProtocolSpec;
 use ser_evaluate::protocol;
 
-use super::{Context, Inputs, Outputs, Stage};
+use super::{Context, Inputs, Outputs, Role, Stage};
 use crate::artifact::parquet_read;
 
 // 2: speaker_kfold stratified by label; kfold.
@@ -60,16 +60,16 @@ impl Stage for FoldsStage {
         })
     }
 
-    fn reads(&self, role: &str) -> &'static [&'static str] {
+    fn reads(&self, role: Role) -> &'static [&'static str] {
         match role {
-            "corpus" => &["manifest"],
+            Role::Corpus => &["manifest"],
             _ => &[],
         }
     }
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
         let manifest =
-            parquet_read::from_parquet(ctx.cache.read_object(inputs.file("corpus", "manifest")?)?)?;
+            parquet_read::from_parquet(ctx.cache.read_object(inputs.file(Role::Corpus, "manifest")?)?)?;
         let ids = manifest.utf8("id")?;
         let speakers = manifest.utf8("speaker")?;
         let labels = manifest.utf8("label")?;

@@ -9,7 +9,7 @@
 use ndarray::{ArrayView2, Axis};
 
 use ser_evaluate::{Metrics, protocol};
-use ser_train::ModelSpec;
+use ser_train::ClassicSpec;
 
 /// (train rows, validation rows) of each inner fold.
 pub type Splits = Vec<(Vec<usize>, Vec<usize>)>;
@@ -25,7 +25,7 @@ pub fn speaker_splits(speakers: &[String], labels: &[usize], k: usize) -> anyhow
 
 /// Mean UA over the splits of `spec` fitted on each split's training rows;
 /// a split whose model cannot be fitted scores 0.
-pub fn mean_ua(spec: &ModelSpec, x: ArrayView2<f64>, y: &[usize], splits: &Splits) -> f64 {
+pub fn mean_ua(spec: &ClassicSpec, x: ArrayView2<f64>, y: &[usize], splits: &Splits) -> f64 {
     let n_classes = y.iter().copied().max().map_or(0, |m| m + 1);
     splits
         .iter()

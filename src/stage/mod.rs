@@ -16,7 +16,6 @@ pub mod ingest;
 pub mod inner_cv;
 pub mod select;
 pub mod train;
-pub mod train_deep;
 
 use std::collections::BTreeMap;
 
@@ -128,16 +127,63 @@ pub struct Placement {
     pub gpu: bool,
 }
 
+/// What a dependency is to the node that reads it. Its name is part of
+/// every input's key in a fingerprint (`features.features`), so the names
+/// never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// An ingest node (its `manifest` of signals).
+    Signals,
+    /// The ingest node a protocol's folds are drawn from.
+    Corpus,
+    /// An extract node's feature table.
+    Features,
+    /// A folds node.
+    Folds,
+    /// A select node.
+    Selection,
+    /// The extract node of an augmentation's copies (their features).
+    Augmented,
+    /// An extract node's frame sequences.
+    Frames,
+    AugmentedFrames,
+    /// An augment node's signals, for waveform models.
+    AugmentedSignals,
+    /// A train (or ensemble) node, for an evaluate node.
+    Predictions,
+    /// The i-th member of an ensemble.
+    Member(usize),
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Role::Signals => "signals",
+            Role::Corpus => "corpus",
+            Role::Features => "features",
+            Role::Folds => "folds",
+            Role::Selection => "selection",
+            Role::Augmented => "augmented",
+            Role::Frames => "frames",
+            Role::AugmentedFrames => "augmented_frames",
+            Role::AugmentedSignals => "augmented_signals",
+            Role::Predictions => "predictions",
+            Role::Member(i) => return write!(f, "member{i}"),
+        };
+        f.write_str(name)
+    }
+}
+
 /// The artifacts a node reads from its dependencies: role -> output name
 /// -> object. Only what the stage declares in [`Stage::reads`] is here.
 pub struct Inputs {
-    pub by_role: BTreeMap<String, BTreeMap<String, ObjectRef>>,
+    pub by_role: BTreeMap<Role, BTreeMap<String, ObjectRef>>,
 }
 
 impl Inputs {
-    pub fn file(&self, role: &str, name: &str) -> anyhow::Result<&ObjectRef> {
+    pub fn file(&self, role: Role, name: &str) -> anyhow::Result<&ObjectRef> {
         self.by_role
-            .get(role)
+            .get(&role)
             .and_then(|o| o.get(name))
             .ok_or_else(|| anyhow::anyhow!("missing input {role}.{name}"))
     }
@@ -153,7 +199,7 @@ pub trait Stage: Send + Sync {
     /// The outputs this stage reads from the dependency in `role`. Only
     /// these are in its fingerprint, so an upstream node that gains an
     /// output (say, frame tensors) does not rerun readers of its others.
-    fn reads(&self, _role: &str) -> &'static [&'static str] {
+    fn reads(&self, _role: Role) -> &'static [&'static str] {
         &[]
     }
     /// Digests of inputs that are not artifacts of other nodes (corpus

@@ -16,10 +16,12 @@ use serde_json::{Value, json};
 
 use ser_select::wrapper::{BackwardParams, Elimination, backward_eliminate};
 use ser_select::{Keep, filter};
-use ser_train::ModelSpec;
+use ser_train::ClassicSpec;
 
-use super::train::{class_indices, feature_columns, features_and_folds};
-use super::{Context, Inputs, Outputs, Stage, inner_cv};
+use super::{Context, Inputs, Outputs, Role, Stage, inner_cv};
+use crate::artifact::features::{class_indices, feature_columns};
+use crate::artifact::parquet_read;
+use crate::artifact::schema::{FoldSelection, SelectionArtifact};
 
 // 2: inner folds stratified by label.
 const CODE_VERSION: u32 = 2;
@@ -72,7 +74,7 @@ impl FilterScore {
 pub struct WrapperSpec {
     /// The model whose inner-CV UA drives the search.
     #[serde(default = "default_estimator")]
-    pub estimator: ModelSpec,
+    pub estimator: ClassicSpec,
     /// Speaker-grouped inner folds of the training fold.
     #[serde(default = "default_inner_folds")]
     pub inner_folds: usize,
@@ -80,8 +82,8 @@ pub struct WrapperSpec {
     pub search: BackwardParams,
 }
 
-fn default_estimator() -> ModelSpec {
-    ModelSpec::GaussianNb {
+fn default_estimator() -> ClassicSpec {
+    ClassicSpec::GaussianNb {
         var_smoothing: 1e-9,
     }
 }
@@ -92,15 +94,6 @@ fn default_inner_folds() -> usize {
 
 pub struct SelectStage {
     pub spec: SelectionSpec,
-}
-
-/// One fold's selection.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FoldSelection {
-    pub fold: String,
-    pub columns: Vec<String>,
-    #[serde(default)]
-    pub wrapper: Option<Elimination>,
 }
 
 impl Stage for SelectStage {
@@ -116,16 +109,19 @@ impl Stage for SelectStage {
         serde_json::to_value(&self.spec).expect("plain data")
     }
 
-    fn reads(&self, role: &str) -> &'static [&'static str] {
+    fn reads(&self, role: Role) -> &'static [&'static str] {
         match role {
-            "features" => &["features"],
-            "folds" => &["folds"],
+            Role::Features => &["features"],
+            Role::Folds => &["folds"],
             _ => &[],
         }
     }
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
-        let (table, folds) = features_and_folds(ctx, inputs)?;
+        let table = feature_table(ctx, inputs)?;
+        let folds: Vec<ser_evaluate::Fold> = serde_json::from_slice(
+            &ctx.cache.read_object(inputs.file(Role::Folds, "folds")?)?,
+        )?;
         let (names, x) = feature_columns(&table)?;
         let ids = table.utf8("id")?;
         let speakers = table.utf8("speaker")?;
@@ -151,10 +147,10 @@ impl Stage for SelectStage {
             .collect();
         let selections: Vec<FoldSelection> =
             selections.into_iter().collect::<anyhow::Result<_>>()?;
-        let mut kept: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut kept: BTreeMap<String, usize> = BTreeMap::new();
         for s in &selections {
             for c in &s.columns {
-                *kept.entry(c).or_default() += 1;
+                *kept.entry(c.clone()).or_default() += 1;
             }
         }
         let evaluations: usize = selections
@@ -162,21 +158,34 @@ impl Stage for SelectStage {
             .filter_map(|s| s.wrapper.as_ref())
             .map(|w| w.evaluations)
             .sum();
-        let artifact = json!({ "folds": selections, "kept_in_folds": kept });
-        let object = ctx
-            .cache
-            .put_object(&serde_json::to_vec_pretty(&artifact)?, "json")?;
         let summary = json!({
             "columns_in": names.len(),
             "kept_per_fold": selections.iter().map(|s| s.columns.len()).collect::<Vec<_>>(),
             "wrapper_evaluations": evaluations,
         });
+        let artifact = SelectionArtifact {
+            folds: selections,
+            kept_in_folds: kept,
+        };
+        // Through a Value, so keys are sorted as they always were.
+        let object = ctx.cache.put_object(
+            &serde_json::to_vec_pretty(&serde_json::to_value(&artifact)?)?,
+            "json",
+        )?;
         Ok(Outputs {
             files: BTreeMap::from([("selected".into(), object)]),
             summary,
             ..Default::default()
         })
     }
+}
+
+/// The feature table a select node reads.
+fn feature_table(ctx: &Context, inputs: &Inputs) -> anyhow::Result<crate::artifact::Table> {
+    parquet_read::from_parquet(
+        ctx.cache
+            .read_object(inputs.file(Role::Features, "features")?)?,
+    )
 }
 
 impl SelectStage {
@@ -264,11 +273,11 @@ mod tests {
         let inputs = Inputs {
             by_role: BTreeMap::from([
                 (
-                    "features".to_string(),
+                    Role::Features,
                     BTreeMap::from([("features".to_string(), features)]),
                 ),
                 (
-                    "folds".to_string(),
+                    Role::Folds,
                     BTreeMap::from([("folds".to_string(), folds)]),
                 ),
             ]),
@@ -286,8 +295,8 @@ mod tests {
 
     fn selected(ctx: &Context, outputs: &Outputs) -> Vec<FoldSelection> {
         let bytes = ctx.cache.read_object(&outputs.files["selected"]).unwrap();
-        let value: Value = serde_json::from_slice(&bytes).unwrap();
-        serde_json::from_value(value["folds"].clone()).unwrap()
+        let artifact: SelectionArtifact = serde_json::from_slice(&bytes).unwrap();
+        artifact.folds
     }
 
     #[test]
@@ -303,7 +312,7 @@ mod tests {
         assert_eq!(folds[0].columns, ["signal"]);
         // The fixture can tell: the same filter fitted on every speaker,
         // test speakers included, keeps `leak` instead.
-        let (table, _) = features_and_folds(&ctx, &inputs).unwrap();
+        let table = feature_table(&ctx, &inputs).unwrap();
         let (names, x) = feature_columns(&table).unwrap();
         let (_, y) = class_indices(&table.utf8("label").unwrap());
         let speakers = table.utf8("speaker").unwrap();

@@ -7,19 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::spec::{DeepParams, Normalize};
 
-/// One utterance as a network reads it: `frames` rows of `dims` values,
-/// row-major (a functionals vector is one frame).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Example {
-    pub values: Vec<f32>,
-    pub frames: usize,
-}
-
-impl Example {
-    pub fn new(values: Vec<f32>, frames: usize) -> Example {
-        Example { values, frames }
-    }
-}
+pub use ser_learn::Example;
 
 /// Each run of `k` consecutive frames averaged into one (a last, shorter
 /// run too), so a sequence of n frames becomes ceil(n / k).

@@ -53,22 +53,25 @@ fn fresh_net(
     net
 }
 
-/// What one epoch did, for progress display.
-#[derive(Debug, Clone)]
-pub struct EpochReport {
-    pub epoch: usize,
-    pub epochs: usize,
-    pub train_loss: f64,
-    pub validation_ua: Option<f64>,
-}
+pub use ser_learn::EpochReport;
 
 /// One line of a training-curve figure, as `ser report` draws it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Curve {
     pub name: String,
     pub panel: String,
-    /// (epoch, value) pairs.
+    /// (epoch, value) pairs. JSON writes a NaN as null; it reads back as
+    /// NaN.
+    #[serde(deserialize_with = "points_with_nan")]
     pub points: Vec<[f64; 2]>,
+}
+
+fn points_with_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<[f64; 2]>, D::Error> {
+    let points = Vec::<[Option<f64>; 2]>::deserialize(d)?;
+    Ok(points
+        .into_iter()
+        .map(|[x, y]| [x.unwrap_or(f64::NAN), y.unwrap_or(f64::NAN)])
+        .collect())
 }
 
 /// A trained network: its settings, the best epoch's weights and how

@@ -39,6 +39,9 @@
 //! (`fused_rnn`, `fused_conv`, `fused_norm`, `fused_pool`), each held by a
 //! test to burn's own ops.
 //!
+//! [`DeepSpec`] is the networks' side of the learner contract
+//! (`ser_learn::Learner`); [`TrainedNet`] its fitted model.
+//!
 //! Backends: burn's `flex` CPU backend by default; with the `gpu` cargo
 //! feature, `device: gpu` trains on burn's `wgpu` backend (Vulkan, Metal or
 //! DX12, found at run time). burn 0.22's `cuda` feature cannot be built
@@ -52,11 +55,13 @@ mod fused_norm;
 mod fused_pool;
 mod fused_rnn;
 mod kernels;
+mod learner;
 mod net;
 mod spec;
 
 pub use data::{Example, Normaliser};
 pub use fit::{Curve, EpochReport, TrainedNet, fit};
+pub use learner::{DeepSpec, code_version};
 pub use spec::{DeepKind, DeepParams, Device, Input, Normalize, Schedule};
 
 /// What can go wrong training or using a network.

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use ser_learn::Input;
+
 /// The deep models ser trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -26,19 +28,6 @@ pub enum DeepKind {
     /// Parallel 2-D CNN branches (3x3 and 5x5 kernels) and a transformer
     /// encoder branch, fused before the classifier.
     CnnTransformer,
-}
-
-/// What a network reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Input {
-    /// One vector per utterance (the feature table's row).
-    Functionals,
-    /// A frames x descriptors matrix per utterance (an extract node's
-    /// `frames`; for `cnn2d` and `cnn_transformer`, a log-mel spectrogram).
-    Frames,
-    /// The utterance's signal, samples x 1.
-    Waveform,
 }
 
 impl DeepKind {

@@ -33,6 +33,14 @@ use serde::{Deserialize, Serialize};
 
 pub use functionals::Functional;
 
+/// The [`ExtractParams`] fields every spectral descriptor depends on: the
+/// frames, their deltas and the functionals taken over them.
+pub const FRAME_PARAMETERS: [&str; 5] = ["n_fft", "win_length", "hop_length", "deltas", "functionals"];
+
+/// [`ExtractParams`] fields that change no number (what a node keeps, not
+/// what it computes).
+pub const OUTPUT_PARAMETERS: [&str; 1] = ["frames"];
+
 /// Extraction parameters, as written under `extract:` in pipeline.yaml.
 /// The defaults are those of `../shared/reference/README.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,6 +205,24 @@ impl Descriptor {
     /// parameters matter to it).
     pub fn uses_mel(self) -> bool {
         matches!(self, Descriptor::Logmel | Descriptor::Mfcc)
+    }
+
+    /// The [`ExtractParams`] fields this descriptor's numbers depend on,
+    /// besides the [`FRAME_PARAMETERS`] every spectral descriptor shares.
+    /// The cache keys a feature set by these only, so a new descriptor
+    /// must list its own here (a test checks that every field is listed
+    /// somewhere); the GeMAPS sets have fixed parameters and list none.
+    pub fn parameters(self) -> &'static [&'static str] {
+        const MEL: [&str; 3] = ["n_mels", "fmin", "fmax"];
+        match self {
+            Descriptor::Logmel => &MEL,
+            Descriptor::Mfcc => &["n_mels", "fmin", "fmax", "n_mfcc", "top_db"],
+            Descriptor::Chroma => &["n_chroma", "tuning"],
+            Descriptor::Contrast => &["contrast_bands", "contrast_fmin", "contrast_quantile"],
+            Descriptor::SpectralShape => &["roll_percent"],
+            Descriptor::Zcr | Descriptor::Rms => &[],
+            Descriptor::Egemaps | Descriptor::Gemaps => &[],
+        }
     }
 
     /// The GeMAPS set this descriptor stands for, if it is one.
@@ -581,6 +607,29 @@ fn gemaps_frames(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_parameter_is_declared_by_the_frames_a_descriptor_or_the_outputs() {
+        // A field nobody declares would be left out of every cache key:
+        // changing it would silently reuse results computed without it.
+        let serde_json::Value::Object(fields) =
+            serde_json::to_value(ExtractParams::default()).unwrap()
+        else {
+            panic!("parameters are an object")
+        };
+        let declared: Vec<&str> = FRAME_PARAMETERS
+            .iter()
+            .chain(&OUTPUT_PARAMETERS)
+            .chain(Descriptor::ACOUSTIC.iter().flat_map(|d| d.parameters()))
+            .copied()
+            .collect();
+        for name in fields.keys() {
+            assert!(declared.contains(&name.as_str()), "{name} is declared nowhere");
+        }
+        for name in &declared {
+            assert!(fields.contains_key(*name), "{name} is not a parameter");
+        }
+    }
 
     /// `min_samples` is what `frames` needs, to the sample.
     #[test]

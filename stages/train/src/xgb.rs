@@ -10,7 +10,7 @@ use ndarray::Array2;
 use std::collections::HashMap;
 use xgboost_rs::{Booster, DMatrix};
 
-use crate::{ClassWeight, ModelSpec};
+use crate::{ClassWeight, ClassicSpec};
 
 /// A row-major f32 copy of `x` as a DMatrix whose missing value is NaN.
 fn matrix(x: &Array2<f64>) -> Result<DMatrix, String> {
@@ -31,12 +31,12 @@ fn matrix(x: &Array2<f64>) -> Result<DMatrix, String> {
 
 /// Fit a booster; returns XGBoost's JSON model.
 pub(crate) fn fit(
-    spec: &ModelSpec,
+    spec: &ClassicSpec,
     x: &Array2<f64>,
     y: &[usize],
     n_classes: usize,
 ) -> Result<String, String> {
-    let ModelSpec::Xgboost {
+    let ClassicSpec::Xgboost {
         n_estimators,
         max_depth,
         learning_rate,

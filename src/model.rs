@@ -1,25 +1,95 @@
-//! Grid search: a model entry of pipeline.yaml with a `grid:` of values
-//! to try, and the expansion of that grid into concrete model specs.
+//! A model as pipeline.yaml names it: one of the two learner families
+//! (`ser_train::ClassicSpec` or `ser_deep::DeepSpec`, both
+//! `ser_learn::Learner`s), with the entry-level settings around it (a
+//! `grid:` to search, a classic model's speaker normalisation).
 //!
-//! The search itself (inner cross-validation grouped by speaker, on the
-//! training fold only, one cached score per fold and grid point) is the
-//! engine's, because it needs folds and the cache; this module only says
-//! what the points are, so a grid naming a parameter the model does not
-//! have fails when the config is read, not hours into a run.
-
-use std::collections::BTreeMap;
+//! The engine holds [`ModelSpec::Classic`] or [`ModelSpec::Deep`] and drives
+//! both through the learner contract; the families do not know each other.
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::{FeatureNormalize, ModelSpec};
+use ser_deep::DeepSpec;
+use ser_learn::{GridPoint, GridSearch, Input, Learner};
+use ser_train::{ClassicSpec, FeatureNormalize};
 
-/// Values to try per parameter; every combination is one point.
-pub type Grid = BTreeMap<String, Vec<Value>>;
+/// A model's settings, written flat with its `kind`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelSpec {
+    Classic(ClassicSpec),
+    Deep(DeepSpec),
+}
+
+impl ModelSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelSpec::Classic(spec) => spec.kind(),
+            ModelSpec::Deep(spec) => spec.kind.name(),
+        }
+    }
+
+    pub fn input(&self) -> Input {
+        match self {
+            ModelSpec::Classic(spec) => spec.input(),
+            ModelSpec::Deep(spec) => spec.input(),
+        }
+    }
+
+    /// The learner's code version (see [`Learner::code_version`]).
+    pub fn code_version(&self) -> u32 {
+        match self {
+            ModelSpec::Classic(spec) => Learner::code_version(spec),
+            ModelSpec::Deep(spec) => Learner::code_version(spec),
+        }
+    }
+
+    /// The network and its settings, for a deep model.
+    pub fn deep(&self) -> Option<&DeepSpec> {
+        match self {
+            ModelSpec::Deep(spec) => Some(spec),
+            ModelSpec::Classic(_) => None,
+        }
+    }
+
+    /// Every combination of `grid` applied to this model.
+    pub fn grid_points(&self, grid: &GridSearch) -> Result<Vec<GridPoint<ModelSpec>>, String> {
+        grid.points(self, self.kind())
+    }
+}
+
+impl Serialize for ModelSpec {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ModelSpec::Classic(spec) => spec.serialize(serializer),
+            ModelSpec::Deep(spec) => spec.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelSpec {
+    /// The `kind` says the family; each family reads (and rejects unknown
+    /// keys of) its own settings.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let fields = Map::<String, Value>::deserialize(deserializer)?;
+        let is_deep = fields
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(DeepSpec::is_kind);
+        let value = Value::Object(fields);
+        if is_deep {
+            DeepSpec::deserialize(value).map(ModelSpec::Deep)
+        } else {
+            ClassicSpec::deserialize(value).map(ModelSpec::Classic)
+        }
+        .map_err(D::Error::custom)
+    }
+}
 
 /// A model as written under `models.<name>` in pipeline.yaml: its spec,
-/// and optionally a grid searched by inner CV in every training fold.
+/// and optionally a grid searched in every training fold (classic models
+/// by inner cross-validation on speaker-grouped inner folds, networks on
+/// their validation speakers).
 ///
 /// ```yaml
 /// svm_tuned:
@@ -36,78 +106,6 @@ pub struct ModelEntry {
     pub normalize: FeatureNormalize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GridSearch {
-    pub grid: Grid,
-    /// Speaker-grouped inner folds of each training fold.
-    pub folds: usize,
-}
-
-/// One point of a grid: the values it sets and the resulting spec.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GridPoint {
-    pub params: BTreeMap<String, Value>,
-    pub spec: ModelSpec,
-}
-
-const DEFAULT_GRID_FOLDS: usize = 3;
-
-impl GridSearch {
-    /// Every combination of the grid applied to `base`, in a stable order
-    /// (parameters by name, values as listed).
-    pub fn points(&self, base: &ModelSpec) -> Result<Vec<GridPoint>, String> {
-        let Value::Object(base_fields) = serde_json::to_value(base).map_err(|e| e.to_string())?
-        else {
-            unreachable!("a model spec serialises to an object")
-        };
-        let mut combos: Vec<BTreeMap<String, Value>> = vec![BTreeMap::new()];
-        for (name, values) in &self.grid {
-            if name == "kind" || !base_fields.contains_key(name) {
-                let known: Vec<&str> = base_fields
-                    .keys()
-                    .map(String::as_str)
-                    .filter(|k| *k != "kind")
-                    .collect();
-                return Err(format!(
-                    "grid parameter '{name}' is not a parameter of {} (parameters: {})",
-                    base.kind(),
-                    known.join(", ")
-                ));
-            }
-            if values.is_empty() {
-                return Err(format!("grid parameter '{name}' has no values"));
-            }
-            combos = combos
-                .into_iter()
-                .flat_map(|combo| {
-                    values.iter().map(move |v| {
-                        let mut next = combo.clone();
-                        next.insert(name.clone(), v.clone());
-                        next
-                    })
-                })
-                .collect();
-        }
-        combos
-            .into_iter()
-            .map(|params| {
-                let mut fields: Map<String, Value> = base_fields.clone();
-                for (k, v) in &params {
-                    fields.insert(k.clone(), v.clone());
-                }
-                let spec: ModelSpec =
-                    serde_json::from_value(Value::Object(fields)).map_err(|e| {
-                        format!(
-                            "grid point {}: {e}",
-                            Value::from(params.clone().into_iter().collect::<Map<_, _>>())
-                        )
-                    })?;
-                Ok(GridPoint { params, spec })
-            })
-            .collect()
-    }
-}
-
 impl ModelEntry {
     /// Whether the model normalises test speakers by their own unlabelled
     /// audio (`normalize: speaker`, classic or deep): a transductive
@@ -118,7 +116,7 @@ impl ModelEntry {
             || self
                 .spec
                 .deep()
-                .is_some_and(|(_, p)| p.normalize == ser_deep::Normalize::Speaker)
+                .is_some_and(|d| d.params.normalize == ser_deep::Normalize::Speaker)
     }
 }
 
@@ -131,7 +129,7 @@ impl<'de> Deserialize<'de> for ModelEntry {
         let is_deep = fields
             .get("kind")
             .and_then(Value::as_str)
-            .is_some_and(|k| ser_deep::DeepKind::ALL.iter().any(|d| d.name() == k));
+            .is_some_and(DeepSpec::is_kind);
         let normalize = if is_deep {
             None
         } else {
@@ -154,11 +152,11 @@ impl<'de> Deserialize<'de> for ModelEntry {
                 None
             }
             Some(grid) => {
-                let grid: Grid = serde_json::from_value(grid).map_err(|e| {
+                let grid = serde_json::from_value(grid).map_err(|e| {
                     D::Error::custom(format!("grid: {e} (expected name: [values])"))
                 })?;
                 let folds = match folds {
-                    None => DEFAULT_GRID_FOLDS,
+                    None => GridSearch::DEFAULT_FOLDS,
                     Some(v) => serde_json::from_value::<usize>(v)
                         .map_err(|e| D::Error::custom(format!("grid_folds: {e}")))?,
                 };
@@ -166,7 +164,7 @@ impl<'de> Deserialize<'de> for ModelEntry {
                     return Err(D::Error::custom("grid_folds must be at least 2"));
                 }
                 let search = GridSearch { grid, folds };
-                search.points(&spec).map_err(D::Error::custom)?;
+                spec.grid_points(&search).map_err(D::Error::custom)?;
                 Some(search)
             }
         };
@@ -211,29 +209,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_grid_expands_to_every_combination_in_order() {
+    fn the_kind_picks_the_family_and_each_rejects_its_unknown_keys() {
+        let svm: ModelSpec = serde_json::from_str(r#"{"kind":"svm","c":2.0}"#).unwrap();
+        assert!(matches!(svm, ModelSpec::Classic(ClassicSpec::Svm { c, .. }) if c == 2.0));
+        let lstm: ModelSpec = serde_json::from_str(r#"{"kind":"lstm","hidden":32}"#).unwrap();
+        assert_eq!(lstm.deep().map(|d| d.params.hidden), Some(32));
+        assert_eq!((lstm.kind(), lstm.input()), ("lstm", Input::Frames));
+        for bad in [r#"{"kind":"lstm","epoch":3}"#, r#"{"kind":"svm","cc":1}"#] {
+            let err = serde_json::from_str::<ModelSpec>(bad).unwrap_err().to_string();
+            assert!(err.contains("unknown field"), "{err}");
+        }
+        // Flat again when written, as the cache keys always had it.
+        let back = serde_json::to_value(&lstm).unwrap();
+        assert_eq!((back["kind"].as_str(), back["hidden"].as_u64()), (Some("lstm"), Some(32)));
+    }
+
+    #[test]
+    fn a_grid_expands_over_the_spec_and_round_trips() {
         let entry: ModelEntry = serde_json::from_str(
             r#"{"kind":"svm","c":1.0,"grid":{"c":[0.1,10],"gamma":[0.01,0.1,1.0]}}"#,
         )
         .unwrap();
         let search = entry.grid.clone().unwrap();
-        assert_eq!(search.folds, DEFAULT_GRID_FOLDS);
-        let points = search.points(&entry.spec).unwrap();
+        assert_eq!(search.folds, GridSearch::DEFAULT_FOLDS);
+        let points = entry.spec.grid_points(&search).unwrap();
         assert_eq!(points.len(), 6);
-        let pairs: Vec<(f64, Option<f64>)> = points
-            .iter()
-            .map(|p| match &p.spec {
-                ModelSpec::Svm { c, gamma, .. } => (*c, *gamma),
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(pairs[0], (0.1, Some(0.01)));
-        assert_eq!(pairs[2], (0.1, Some(1.0)));
-        assert_eq!(pairs[5], (10.0, Some(1.0)));
-        // Round trip through the pipeline.yaml form.
+        assert!(matches!(
+            points[5].spec,
+            ModelSpec::Classic(ClassicSpec::Svm { c, gamma: Some(g), .. }) if c == 10.0 && g == 1.0
+        ));
         let back: ModelEntry =
             serde_json::from_value(serde_json::to_value(&entry).unwrap()).unwrap();
         assert_eq!(back, entry);
+        // A network's grid expands the same way.
+        let mlp: ModelEntry =
+            serde_json::from_str(r#"{"kind":"mlp","grid":{"hidden":[64,128]}}"#).unwrap();
+        let points = mlp.spec.grid_points(mlp.grid.as_ref().unwrap()).unwrap();
+        assert_eq!(points[1].spec.deep().unwrap().params.hidden, 128);
     }
 
     #[test]
@@ -242,24 +254,20 @@ mod tests {
             serde_json::from_str(r#"{"kind":"logistic_regression","normalize":"speaker"}"#)
                 .unwrap();
         assert_eq!(logreg.normalize, FeatureNormalize::Speaker);
+        assert!(logreg.transductive());
         let back: ModelEntry =
             serde_json::from_value(serde_json::to_value(&logreg).unwrap()).unwrap();
         assert_eq!(back, logreg);
         // The default is not written, so older entries serialise as before.
         let plain: ModelEntry = serde_json::from_str(r#"{"kind":"gaussian_nb"}"#).unwrap();
         assert_eq!(plain.normalize, FeatureNormalize::Global);
-        assert!(
-            serde_json::to_value(&plain)
-                .unwrap()
-                .get("normalize")
-                .is_none()
-        );
+        assert!(serde_json::to_value(&plain).unwrap().get("normalize").is_none());
         // A deep model's normalize stays among its parameters.
         let mlp: ModelEntry =
             serde_json::from_str(r#"{"kind":"mlp","normalize":"speaker"}"#).unwrap();
         assert_eq!(mlp.normalize, FeatureNormalize::Global);
-        let (_, params) = mlp.spec.deep().unwrap();
-        assert_eq!(params.normalize, ser_deep::Normalize::Speaker);
+        assert_eq!(mlp.spec.deep().unwrap().params.normalize, ser_deep::Normalize::Speaker);
+        assert!(mlp.transductive());
         let err = serde_json::from_str::<ModelEntry>(r#"{"kind":"svm","normalize":"fold"}"#)
             .unwrap_err()
             .to_string();
@@ -281,7 +289,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no grid"), "{err}");
-        // Without a grid the entry is just the spec, unknown keys rejected.
         assert!(serde_json::from_str::<ModelEntry>(r#"{"kind":"knn","kk":1}"#).is_err());
         let plain: ModelEntry = serde_json::from_str(r#"{"kind":"knn","k":3}"#).unwrap();
         assert_eq!(plain.grid, None);

@@ -26,20 +26,25 @@
 //! seed 0 and two networks.
 
 use std::cell::OnceCell;
-use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use ser_deep::{DeepKind, DeepParams, Example, Input, TrainedNet};
+use ser_deep::{DeepKind, DeepParams, DeepSpec, TrainedNet};
 use ser_evaluate::Fold;
-use ser_evaluate::leak::{self, TrainingRow};
+use ser_learn::{Example, Fitted, GridPoint, Input, Learner, Rows as LearnerRows, TrainingSet};
 
-use super::train::{
-    class_indices, feature_columns, selected_columns, train_artifacts, with_probabilities,
+use super::{
+    FoldPredictions, FoldSet, RowKeys, feature_names, fold_columns, read_folds, selected_columns,
+    train_artifacts,
 };
-use super::{Context, Inputs, Outputs, item_key};
-use crate::artifact::{Table, npy, parquet_read};
+use crate::artifact::features::{class_indices, feature_columns};
+use crate::artifact::schema::{
+    DeepFold, FoldModel, ModelsArtifact, NetworkEntry, PointScore, ValidationChoice,
+};
+use crate::artifact::{npy, parquet_read};
+use crate::model::ModelSpec;
+use crate::stage::{Context, Inputs, Outputs, Role, item_key};
 
 /// The train node's version for a deep kind: the fold records' version
 /// plus the predictions table's. The table gained `p_<class>` columns
@@ -47,30 +52,7 @@ use crate::artifact::{Table, npy, parquet_read};
 /// records keep their keys and get the probabilities from their weights.
 pub(super) fn node_code_version(kind: DeepKind) -> u32 {
     const PREDICTIONS_TABLE_VERSION: u32 = 1;
-    code_version(kind) + 100 * PREDICTIONS_TABLE_VERSION
-}
-
-/// The deep path's code version for a network kind, in each fold's cache
-/// key and (through [`node_code_version`]) in the node's: bumped per kind when
-/// the numbers it trains to change, so only those nodes rerun.
-/// 2: recurrent cells skip the mask on steps every sequence covers (the
-/// GRU takes one sigmoid over its reset and update gates).
-/// 3: LSTM layers on the CPU are one fused operation (vectorised gate
-/// arithmetic, dropout between layers drawn over the whole sequence).
-/// +1 for every kind: dropout masks come from each training's own generator
-/// and initial weights are drawn at once, in parameter order, so trainings
-/// run side by side (the transformer's attention weights are no longer
-/// dropped).
-/// GRU 4: its layers on the CPU are one fused operation too.
-/// +1 for the kinds with conv blocks: batch normalisation in training is
-/// one fused operation on the CPU (statistics summed in f64).
-pub(super) fn code_version(kind: DeepKind) -> u32 {
-    match kind {
-        DeepKind::Lstm | DeepKind::AttentionLstm | DeepKind::Gru => 4,
-        DeepKind::Crnn => 5,
-        DeepKind::Cnn1d | DeepKind::Cnn1dRaw | DeepKind::Cnn2d | DeepKind::CnnTransformer => 3,
-        DeepKind::Mlp => 2,
-    }
+    ser_deep::code_version(kind) + 100 * PREDICTIONS_TABLE_VERSION
 }
 
 /// Utterances as a network reads them.
@@ -82,6 +64,43 @@ struct Rows {
     sources: Vec<String>,
     examples: Vec<Example>,
     dims: usize,
+}
+
+impl Rows {
+    fn keys(&self) -> RowKeys<'_> {
+        RowKeys {
+            ids: &self.ids,
+            speakers: &self.speakers,
+            sources: &self.sources,
+        }
+    }
+}
+
+/// The augmented copies' ids, speakers and sources, for the fold
+/// builder; their examples load per fold when a network trains.
+struct AugmentedKeys {
+    ids: Vec<String>,
+    speakers: Vec<String>,
+    sources: Vec<String>,
+}
+
+impl AugmentedKeys {
+    fn load(ctx: &Context, object: &str) -> anyhow::Result<AugmentedKeys> {
+        let table = parquet_read::from_parquet(ctx.cache.read_object(object)?)?;
+        Ok(AugmentedKeys {
+            ids: table.utf8("id")?,
+            speakers: table.utf8("speaker")?,
+            sources: table.utf8("source")?,
+        })
+    }
+
+    fn keys(&self) -> RowKeys<'_> {
+        RowKeys {
+            ids: &self.ids,
+            speakers: &self.speakers,
+            sources: &self.sources,
+        }
+    }
 }
 
 /// What one fold left in the cache.
@@ -205,12 +224,13 @@ fn fold_augmented<'a>(
     Ok(augmented.get().expect("set above").as_ref())
 }
 
-/// The roles a deep model's inputs come in, by what it reads.
-fn roles(input: Input) -> (&'static str, &'static str, &'static str) {
+/// The roles a deep model's inputs come in, by what it reads: the
+/// corpus's rows (role, output) and the augmented copies' role.
+fn roles(input: Input) -> (Role, &'static str, Role) {
     match input {
-        Input::Functionals => ("features", "features", "augmented"),
-        Input::Frames => ("frames", "frames", "augmented_frames"),
-        Input::Waveform => ("signals", "manifest", "augmented_signals"),
+        Input::Functionals => (Role::Features, "features", Role::Augmented),
+        Input::Frames => (Role::Frames, "frames", Role::AugmentedFrames),
+        Input::Waveform => (Role::Signals, "manifest", Role::AugmentedSignals),
     }
 }
 
@@ -253,6 +273,7 @@ struct Shared<'a> {
 fn fit_fold(
     shared: &Shared<'_>,
     fold: &Fold,
+    set: &FoldSet,
     columns: Option<&[usize]>,
     params: &DeepParams,
     spec: &Value,
@@ -277,7 +298,7 @@ fn fit_fold(
         let (net_params, net_spec) = network_settings(params, spec, n);
         let key = item_key(
             "train-deep",
-            code_version(kind),
+            ser_deep::code_version(kind),
             &json!({ "spec": net_spec, "columns": columns }),
             &format!(
                 "{table_object}\0{}\0{}",
@@ -313,10 +334,12 @@ fn fit_fold(
                         n + 1
                     ),
                 };
-                let r = train_fold(
-                    ctx, fold, kind, &net_params, &label, rows, y, classes, augmented,
-                )
-                .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
+                let learner = DeepSpec {
+                    kind,
+                    params: net_params.clone(),
+                };
+                let r = train_fold(ctx, set, &learner, &label, rows, y, classes, augmented)
+                    .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
                 ctx.cache.write_json(&path, &r)?;
                 r
             }
@@ -336,35 +359,37 @@ fn fit_fold(
 
 /// The fold's entry in the `models` artifact: the first network's net,
 /// weights and curves, and every network's seed and scores when several.
-fn fold_entry(fold: &Fold, fit: &FoldFit) -> Value {
+fn fold_entry(fold: &Fold, fit: &FoldFit) -> anyhow::Result<DeepFold> {
     let records = &fit.records;
     let (_, first) = &records[0];
-    let mut entry = json!({
-        "fold": fold.name,
-        "net": first.net,
-        "weights": first.weights,
-        "curves": first.net["curves"],
-        "n_train": first.n_train,
-        "n_augmented": first.n_augmented,
-    });
+    let net: TrainedNet = serde_json::from_value(first.net.clone())?;
+    let mut entry = DeepFold {
+        fold: fold.name.clone(),
+        curves: net.curves.clone(),
+        net,
+        weights: first.weights.clone(),
+        n_train: first.n_train,
+        n_augmented: first.n_augmented,
+        validation_ua: None,
+        networks: None,
+        grid: None,
+    };
     if records.len() > 1 {
         // `net`, `weights` and `curves` above are the first network's.
-        if let Some(validation) = fit.validation_ua() {
-            entry["validation_ua"] = json!(validation);
-        }
-        entry["networks"] = records
-            .iter()
-            .map(|(seed, r)| {
-                json!({
-                    "seed": seed,
-                    "weights": r.weights,
-                    "best_epoch": r.net["best_epoch"],
-                    "best_validation_ua": r.net["best_validation_ua"],
+        entry.validation_ua = fit.validation_ua();
+        entry.networks = Some(
+            records
+                .iter()
+                .map(|(seed, r)| NetworkEntry {
+                    seed: *seed,
+                    weights: r.weights.clone(),
+                    best_epoch: r.net["best_epoch"].as_u64().unwrap_or(0) as usize,
+                    best_validation_ua: r.net["best_validation_ua"].as_f64(),
                 })
-            })
-            .collect();
+                .collect(),
+        );
     }
-    entry
+    Ok(entry)
 }
 
 /// The deep path of a train node. With a `grid`, every grid point is
@@ -375,25 +400,19 @@ fn fold_entry(fold: &Fold, fit: &FoldFit) -> Value {
 pub fn run(
     ctx: &Context,
     inputs: &Inputs,
-    kind: DeepKind,
-    params: &DeepParams,
+    model: &DeepSpec,
     spec: &Value,
-    grid: Option<&[ser_train::GridPoint]>,
+    grid: Option<&[GridPoint<ModelSpec>]>,
 ) -> anyhow::Result<Outputs> {
+    let (kind, params) = (model.kind, &model.params);
     let input = kind.input();
     let (role, file, augmented_role) = roles(input);
     let table_object = inputs.file(role, file)?.clone();
-    let folds: Vec<Fold> =
-        serde_json::from_slice(&ctx.cache.read_object(inputs.file("folds", "folds")?)?)?;
+    let folds = read_folds(ctx, inputs)?;
     // Functionals with a selection: columns per fold, so rows are loaded
     // per fold; otherwise once.
-    let selection: Option<BTreeMap<String, Vec<usize>>> = match inputs.file("selection", "selected")
-    {
-        Ok(object) => {
-            let table = parquet_read::from_parquet(ctx.cache.read_object(&table_object)?)?;
-            let (names, _) = feature_columns(&table)?;
-            Some(selected_columns(&ctx.cache.read_object(object)?, &names)?)
-        }
+    let selection = match inputs.file(Role::Selection, "selected") {
+        Ok(_) => selected_columns(ctx, inputs, &feature_names(ctx, &table_object)?)?,
         Err(_) => None,
     };
     let augmented_object = inputs.file(augmented_role, file).ok().cloned();
@@ -409,40 +428,40 @@ pub fn run(
         y: &y,
         classes: &classes,
     };
+    let corpus = all_rows.keys();
+    // Who the augmented copies are (the leak guard's input), read once.
+    let augmented_keys = match &shared.augmented_object {
+        Some(object) => Some(AugmentedKeys::load(ctx, object)?),
+        None => None,
+    };
 
     let mut models = Vec::new();
     let mut chosen = Vec::new();
-    let mut predictions: Vec<(usize, String, usize)> = Vec::new();
-    let mut probabilities: Vec<Vec<f32>> = Vec::new();
+    let mut predictions = FoldPredictions::default();
     let (mut items, mut refs) = (Vec::new(), Vec::new());
     for fold in &folds {
-        let columns = match &selection {
-            Some(by_fold) => Some(
-                by_fold
-                    .get(&fold.name)
-                    .ok_or_else(|| anyhow::anyhow!("no selection for fold {}", fold.name))?
-                    .as_slice(),
-            ),
-            None => None,
-        };
+        let set = FoldSet::build(fold, corpus, augmented_keys.as_ref().map(AugmentedKeys::keys))?;
+        let columns = fold_columns(selection.as_ref(), fold)?;
         // Loaded once per fold, on first need, for all its networks.
         let (selected, augmented) = (OnceCell::new(), OnceCell::new());
-        let mut fits: Vec<(FoldFit, Option<&ser_train::GridPoint>)> = Vec::new();
+        let mut fits: Vec<(FoldFit, Option<&GridPoint<ModelSpec>>)> = Vec::new();
         match grid {
             None => fits.push((
-                fit_fold(&shared, fold, columns, params, spec, "", &selected, &augmented)?,
+                fit_fold(&shared, fold, &set, columns, params, spec, "", &selected, &augmented)?,
                 None,
             )),
             Some(points) => {
                 for (p, point) in points.iter().enumerate() {
-                    let (_, point_params) = point
+                    let point_params = &point
                         .spec
                         .deep()
-                        .ok_or_else(|| anyhow::anyhow!("grid point {p} is not a deep model"))?;
+                        .ok_or_else(|| anyhow::anyhow!("grid point {p} is not a deep model"))?
+                        .params;
                     let suffix = format!(" grid point {}/{}", p + 1, points.len());
                     let fit = fit_fold(
                         &shared,
                         fold,
+                        &set,
                         columns,
                         point_params,
                         &serde_json::to_value(&point.spec)?,
@@ -460,6 +479,7 @@ pub fn run(
         }
         // The grid point with the best validation UA (the first on a tie).
         let mut best = 0;
+        let mut choice = None;
         if grid.is_some() {
             let scores: Vec<f64> = fits
                 .iter()
@@ -477,71 +497,44 @@ pub fn run(
                     best = i;
                 }
             }
-            chosen.push(json!({
-                "fold": fold.name,
-                "chosen": fits[best].1.map(|p| &p.params),
-                "validation_ua": scores[best],
-                "points": fits.iter().zip(&scores).map(|((_, p), s)| json!({
-                    "params": p.map(|p| &p.params), "validation_ua": s,
-                })).collect::<Vec<_>>(),
-            }));
+            let made = ValidationChoice {
+                fold: fold.name.clone(),
+                chosen: fits[best].1.map(|p| p.params.clone()),
+                validation_ua: scores[best],
+                points: fits
+                    .iter()
+                    .zip(&scores)
+                    .map(|((_, p), s)| PointScore {
+                        params: p.map(|p| p.params.clone()),
+                        validation_ua: *s,
+                    })
+                    .collect(),
+            };
+            chosen.push(made.clone());
+            choice = Some(made);
         }
         let fit = &fits[best].0;
         let (fold_predictions, fold_probabilities) = mean_of_networks(&fit.records)
             .map_err(|e| anyhow::anyhow!("fold {}: {e}", fold.name))?;
-        let mut entry = fold_entry(fold, fit);
-        if let Some(choice) = chosen.last().filter(|_| grid.is_some()) {
-            entry["grid"] = choice.clone();
-        }
-        models.push(entry);
-        predictions.extend(
-            fold_predictions
-                .into_iter()
-                .map(|(i, p)| (i, fold.name.clone(), p)),
-        );
-        probabilities.extend(fold_probabilities);
+        let mut entry = fold_entry(fold, fit)?;
+        entry.grid = choice;
+        models.push(FoldModel::Deep(entry));
+        predictions.push(fold, fold_predictions, Some(fold_probabilities));
     }
 
-    let rows = &all_rows;
-    let table = Table::new()
-        .strings(
-            "id",
-            predictions
-                .iter()
-                .map(|p| rows.ids[p.0].clone())
-                .collect::<Vec<_>>(),
-        )
-        .strings(
-            "speaker",
-            predictions
-                .iter()
-                .map(|p| rows.speakers[p.0].clone())
-                .collect::<Vec<_>>(),
-        )
-        .strings(
-            "fold",
-            predictions.iter().map(|p| p.1.clone()).collect::<Vec<_>>(),
-        )
-        .strings(
-            "label",
-            predictions
-                .iter()
-                .map(|p| rows.labels[p.0].clone())
-                .collect::<Vec<_>>(),
-        )
-        .strings(
-            "predicted",
-            predictions
-                .iter()
-                .map(|p| classes[p.2].clone())
-                .collect::<Vec<_>>(),
-        );
-    let table = with_probabilities(table, &classes, &probabilities);
-    let best_epochs: Vec<Value> = models
+    let table = predictions.table(corpus, &all_rows.labels, &classes);
+    let best_epochs: Vec<usize> = models
         .iter()
-        .map(|m| m["net"]["best_epoch"].clone())
+        .filter_map(|m| match m {
+            FoldModel::Deep(d) => Some(d.net.best_epoch),
+            FoldModel::Classic(_) => None,
+        })
         .collect();
-    let files = train_artifacts(ctx, &table, &classes, &models, spec)?;
+    let models = ModelsArtifact {
+        classes: classes.clone(),
+        folds: models,
+    };
+    let files = train_artifacts(ctx, &table, &models, spec)?;
     let mut summary =
         json!({ "folds": folds.len(), "classes": classes, "best_epochs": best_epochs });
     if grid.is_some() {
@@ -628,12 +621,13 @@ fn mean_of_networks(
     Ok((predictions, probabilities))
 }
 
+/// Train one network on a fold's training set (its own rows, then the
+/// augmented copies [`FoldSet`] admitted) and predict its test rows.
 #[allow(clippy::too_many_arguments)]
 fn train_fold(
     ctx: &Context,
-    fold: &Fold,
-    kind: DeepKind,
-    params: &DeepParams,
+    set: &FoldSet,
+    learner: &DeepSpec,
     label: &str,
     rows: &Rows,
     y: &[usize],
@@ -644,30 +638,11 @@ fn train_fold(
     if crate::interrupt::requested().is_some() {
         anyhow::bail!("interrupted");
     }
-    let ser_evaluate::protocol::Split { train, test } = fold.split(&rows.speakers, &rows.ids);
-    anyhow::ensure!(
-        !test.is_empty(),
-        "fold {} has no test utterances",
-        fold.name
-    );
-    let mut examples: Vec<Example> = train.iter().map(|&i| rows.examples[i].clone()).collect();
-    let mut labels: Vec<usize> = train.iter().map(|&i| y[i]).collect();
-    let mut speakers: Vec<String> = train.iter().map(|&i| rows.speakers[i].clone()).collect();
-    let mut training_rows: Vec<TrainingRow> = train
-        .iter()
-        .map(|&i| TrainingRow {
-            id: &rows.ids[i],
-            speaker: &rows.speakers[i],
-            source: None,
-        })
-        .collect();
-    let mut n_augmented = 0;
+    let mut examples: Vec<Example> = set.train.iter().map(|&i| rows.examples[i].clone()).collect();
+    let mut labels: Vec<usize> = set.train.iter().map(|&i| y[i]).collect();
+    let mut speakers: Vec<String> = set.train.iter().map(|&i| rows.speakers[i].clone()).collect();
     if let Some(aug) = augmented {
-        let train_ids: BTreeSet<&str> = train.iter().map(|&i| rows.ids[i].as_str()).collect();
-        for r in 0..aug.ids.len() {
-            if !train_ids.contains(aug.sources[r].as_str()) {
-                continue;
-            }
+        for &r in &set.augmented {
             let label = classes.binary_search(&aug.labels[r]).map_err(|_| {
                 anyhow::anyhow!(
                     "augmented copy {} has label {}, which no utterance has",
@@ -678,48 +653,45 @@ fn train_fold(
             examples.push(aug.examples[r].clone());
             labels.push(label);
             speakers.push(aug.speakers[r].clone());
-            training_rows.push(TrainingRow {
-                id: &aug.ids[r],
-                speaker: &aug.speakers[r],
-                source: Some(&aug.sources[r]),
-            });
-            n_augmented += 1;
         }
     }
-    let test_ids: BTreeSet<&str> = test.iter().map(|&i| rows.ids[i].as_str()).collect();
-    leak::check_training_set(fold, &training_rows, &test_ids)
-        .map_err(|e| anyhow::anyhow!("refusing to train: {e}"))?;
 
-    let bar = ctx.progress.bar(params.epochs, label);
-    let net: TrainedNet = ser_deep::fit(
-        kind,
-        params,
-        &examples,
-        &labels,
-        &speakers,
-        rows.dims,
-        classes.len(),
-        &mut |report| {
-            bar.set_position(report.epoch as u64);
-            bar.set_message(match report.validation_ua {
-                Some(ua) => format!("epoch loss {:.3} val UA {ua:.3}", report.train_loss),
-                None => format!("epoch loss {:.3}", report.train_loss),
-            });
+    let bar = ctx.progress.bar(learner.params.epochs, label);
+    let data = TrainingSet {
+        rows: LearnerRows::Sequences {
+            examples: &examples,
+            dims: rows.dims,
         },
-    )?;
+        labels: &labels,
+        speakers: &speakers,
+        classes: classes.len(),
+    };
+    let net: TrainedNet = learner.fit(&data, &mut |report| {
+        bar.set_position(report.epoch as u64);
+        bar.set_message(match report.validation_ua {
+            Some(ua) => format!("epoch loss {:.3} val UA {ua:.3}", report.train_loss),
+            None => format!("epoch loss {:.3}", report.train_loss),
+        });
+    })?;
     bar.finish_and_clear();
-    let test_examples: Vec<Example> = test.iter().map(|&i| rows.examples[i].clone()).collect();
-    let test_speakers: Vec<String> = test.iter().map(|&i| rows.speakers[i].clone()).collect();
-    let (predicted, probabilities) =
-        net.predict_with_probabilities(&test_examples, &test_speakers)?;
+    let test_examples: Vec<Example> = set.test.iter().map(|&i| rows.examples[i].clone()).collect();
+    let test_speakers: Vec<String> = set.test.iter().map(|&i| rows.speakers[i].clone()).collect();
+    let predicted = Fitted::predict(
+        &net,
+        LearnerRows::Sequences {
+            examples: &test_examples,
+            dims: rows.dims,
+        },
+        &test_speakers,
+    )?;
     let weights = ctx.cache.put_object(&net.weights, "bpk")?;
     Ok(FoldRecord {
         net: serde_json::to_value(&net)?,
         weights,
-        predictions: test.into_iter().zip(predicted).collect(),
-        probabilities,
-        n_train: train.len(),
-        n_augmented,
+        predictions: set.test.iter().copied().zip(predicted.classes).collect(),
+        probabilities: predicted.probabilities.unwrap_or_default(),
+        n_train: set.train.len(),
+        n_augmented: if augmented.is_some() { set.augmented.len() } else { 0 },
     })
 }
 

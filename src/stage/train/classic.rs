@@ -1,0 +1,315 @@
+//! The train node's classic path: a `ser_train` model per fold on the
+//! feature table (after the fold's selection), with an optional grid
+//! searched by inner cross-validation on the training fold.
+//!
+//! `normalize: speaker` z-scores every utterance by its speaker's own
+//! statistics before the fold's standardiser (augmented copies by their
+//! source speaker's); `speaker_online` does it per fold, inductively (see
+//! [`ser_train::OnlineSpeakerNormaliser`]).
+
+use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
+use serde_json::json;
+
+use ser_learn::GridSearch;
+use ser_train::{ClassicSpec, FeatureNormalize, OnlineSpeakerNormaliser, SpeakerNormaliser};
+
+use super::{
+    FoldPredictions, FoldSet, RowKeys, TrainStage, fold_columns, read_folds, selected_columns,
+    train_artifacts,
+};
+use crate::artifact::features::{class_indices, feature_columns};
+use crate::artifact::parquet_read;
+use crate::artifact::schema::{ClassicFold, FoldModel, GridScore, InnerCvSearch, ModelsArtifact};
+use crate::model::ModelSpec;
+use crate::stage::{Context, Inputs, Outputs, Role, inner_cv, item_key};
+
+/// The classic path of a train node.
+pub fn run(
+    ctx: &Context,
+    inputs: &Inputs,
+    model: &ClassicSpec,
+    stage: &TrainStage,
+) -> anyhow::Result<Outputs> {
+    let table = parquet_read::from_parquet(
+        ctx.cache
+            .read_object(inputs.file(Role::Features, "features")?)?,
+    )?;
+    let folds = read_folds(ctx, inputs)?;
+    let ids = table.utf8("id")?;
+    let speakers = table.utf8("speaker")?;
+    let labels = table.utf8("label")?;
+    let (classes, y) = class_indices(&labels);
+    let (names, mut x) = feature_columns(&table)?;
+    let selected = selected_columns(ctx, inputs, &names)?;
+    let mut augmented = match inputs.file(Role::Augmented, "features") {
+        Ok(object) => Some(Augmented::load(ctx, object, &names, &classes)?),
+        Err(_) => None,
+    };
+    let normalize = stage.normalize;
+    // Refused by config validation; a guard for a graph built otherwise.
+    anyhow::ensure!(
+        !(normalize == FeatureNormalize::SpeakerOnline && augmented.is_some()),
+        "normalize: speaker_online does not take augmented copies yet"
+    );
+    if normalize == FeatureNormalize::Speaker {
+        // Statistics from each speaker's own utterances (features, not
+        // labels); augmented copies are scaled by their source speaker's,
+        // so a copy moves with the utterance it came from.
+        let normaliser = SpeakerNormaliser::fit(x.view(), &speakers);
+        x = normaliser
+            .transform(x.view(), &speakers)
+            .map_err(anyhow::Error::msg)?;
+        if let Some(aug) = &mut augmented {
+            aug.x = normaliser
+                .transform(aug.x.view(), &aug.speakers)
+                .map_err(|e| anyhow::anyhow!("augmented features: {e}"))?;
+        }
+    }
+    let corpus = RowKeys {
+        ids: &ids,
+        speakers: &speakers,
+        sources: &[],
+    };
+
+    let per_fold: Vec<anyhow::Result<(FoldModel, Vec<(usize, usize)>)>> = folds
+        .par_iter()
+        .map(|fold| {
+            let set = FoldSet::build(fold, corpus, augmented.as_ref().map(Augmented::keys))?;
+            let columns = fold_columns(selected.as_ref(), fold)?;
+            // speaker_online: per fold, with the fold's training rows as
+            // the prior, so no test utterance informs another's scale.
+            let online;
+            let x = if normalize == FeatureNormalize::SpeakerOnline {
+                let normaliser = OnlineSpeakerNormaliser::fit(x.select(Axis(0), &set.train).view());
+                online = normaliser.transform(x.view(), &speakers, &ids);
+                &online
+            } else {
+                &x
+            };
+            let x = match columns {
+                Some(columns) => x.select(Axis(1), columns),
+                None => x.clone(),
+            };
+            let mut x_train = x.select(Axis(0), &set.train);
+            let mut y_train: Vec<usize> = set.train.iter().map(|&i| y[i]).collect();
+            if let Some(aug) = &augmented {
+                let mut extra = aug.x.select(Axis(0), &set.augmented);
+                if let Some(columns) = columns {
+                    extra = extra.select(Axis(1), columns);
+                }
+                x_train = ndarray::concatenate![Axis(0), x_train, extra];
+                y_train.extend(set.augmented.iter().map(|&r| aug.y[r]));
+            }
+            let (spec, search) = match &stage.grid {
+                None => (model.clone(), None),
+                Some(grid) => {
+                    let s_train: Vec<String> =
+                        set.train.iter().map(|&i| speakers[i].clone()).collect();
+                    let cell = GridCell {
+                        ctx,
+                        grid,
+                        input: format!(
+                            "{}\0{}\0{}",
+                            inputs.file(Role::Features, "features")?,
+                            inputs
+                                .file(Role::Selection, "selected")
+                                .map_or("", |s| s.as_str()),
+                            serde_json::to_string(fold)?
+                        ),
+                    };
+                    // Grid search scores on the fold's own utterances (the
+                    // first rows; augmented copies are appended after
+                    // them): an inner validation speaker's copies would
+                    // otherwise sit in the inner training rows.
+                    let n = set.train.len();
+                    let (x_own, y_own) = (x_train.slice(ndarray::s![..n, ..]), &y_train[..n]);
+                    let (spec, search) = cell
+                        .search(model, x_own, y_own, &s_train)
+                        .map_err(|e| anyhow::anyhow!("fold {}: grid search: {e:#}", fold.name))?;
+                    (spec, Some(search))
+                }
+            };
+            let fitted = ser_train::fit(&spec, x_train.view(), &y_train)
+                .map_err(|e| anyhow::anyhow!("fold {}: {e}", fold.name))?;
+            let predicted = fitted.predict(x.select(Axis(0), &set.test).view());
+            let entry = FoldModel::Classic(ClassicFold {
+                fold: fold.name.clone(),
+                n_features: x.ncols(),
+                model: fitted,
+                grid: search,
+                n_train: set.train.len(),
+                n_augmented: set.augmented.len(),
+            });
+            Ok((entry, set.test.into_iter().zip(predicted).collect()))
+        })
+        .collect();
+
+    let mut models = Vec::new();
+    let mut predictions = FoldPredictions::default();
+    for (fold, result) in folds.iter().zip(per_fold) {
+        let (model, predicted) = result?;
+        models.push(model);
+        predictions.push(fold, predicted, None);
+    }
+    let table = predictions.table(corpus, &labels, &classes);
+    // The params artifact says how the models were made: the spec, and
+    // the speaker normalisation their inputs went through (its statistics
+    // come from each speaker's own utterances at prediction time, as for
+    // the deep models, so only the mode is kept).
+    let mut spec = json!(stage.model);
+    if normalize != FeatureNormalize::Global {
+        spec["normalize"] = json!(normalize);
+    }
+    let mut summary = json!({ "folds": folds.len(), "classes": classes });
+    let mut items = Vec::new();
+    if stage.grid.is_some() {
+        let (mut computed, mut reused) = (0, 0);
+        let mut chosen = Vec::new();
+        for m in &models {
+            let FoldModel::Classic(ClassicFold { fold, grid: Some(search), .. }) = m else {
+                continue;
+            };
+            computed += search.computed;
+            reused += search.reused;
+            chosen.push(json!({ "fold": fold, "params": search.chosen }));
+            items.extend(search.items.iter().cloned());
+        }
+        summary["grid"] =
+            json!({ "chosen": chosen, "points_computed": computed, "points_reused": reused });
+    }
+    let models = ModelsArtifact {
+        classes: classes.clone(),
+        folds: models,
+    };
+    let files = train_artifacts(ctx, &table, &models, &spec)?;
+    Ok(Outputs {
+        files,
+        summary,
+        items,
+        ..Default::default()
+    })
+}
+
+/// Grid search in one training fold.
+struct GridCell<'a> {
+    ctx: &'a Context,
+    grid: &'a GridSearch,
+    /// What the fold's scores depend on besides the point: the feature
+    /// table, the selection and the fold.
+    input: String,
+}
+
+impl GridCell<'_> {
+    /// The best spec by inner-CV UA, and the search's record (each point's
+    /// score, the chosen values, the per-item records used).
+    fn search(
+        &self,
+        base: &ClassicSpec,
+        x: ArrayView2<f64>,
+        y: &[usize],
+        speakers: &[String],
+    ) -> anyhow::Result<(ClassicSpec, InnerCvSearch)> {
+        // Expanded as the engine's model, so a point's key is what a
+        // model without a grid would have.
+        let points = ModelSpec::Classic(base.clone())
+            .grid_points(self.grid)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let splits = inner_cv::speaker_splits(speakers, y, self.grid.folds)?;
+        let scored: Vec<anyhow::Result<(GridScore, String, bool)>> = points
+            .par_iter()
+            .map(|point| {
+                let ModelSpec::Classic(spec) = &point.spec else {
+                    anyhow::bail!("a grid point of a classic model is not classic");
+                };
+                let key = item_key(
+                    "train-grid",
+                    spec.code_version(),
+                    &json!({ "spec": point.spec, "folds": self.grid.folds }),
+                    &self.input,
+                );
+                let path = self.ctx.cache.item_record_path("train-grid", &key);
+                if let Some(score) = self.ctx.cache.read_json::<GridScore>(&path) {
+                    return Ok((score, key, false));
+                }
+                let score = GridScore {
+                    params: point.params.clone(),
+                    ua: inner_cv::mean_ua(spec, x, y, &splits),
+                };
+                self.ctx.cache.write_json(&path, &score)?;
+                Ok((score, key, true))
+            })
+            .collect();
+        let scored: Vec<(GridScore, String, bool)> =
+            scored.into_iter().collect::<anyhow::Result<_>>()?;
+        // The first point of the best score wins, so ties go to the order
+        // the grid lists its values in.
+        let best = (0..scored.len())
+            .rev()
+            .max_by(|&a, &b| scored[a].0.ua.total_cmp(&scored[b].0.ua))
+            .expect("a grid has at least one point");
+        let computed = scored.iter().filter(|s| s.2).count();
+        let record = InnerCvSearch {
+            chosen: scored[best].0.params.clone(),
+            inner_folds: self.grid.folds,
+            scores: scored.iter().map(|s| s.0.clone()).collect(),
+            computed,
+            reused: scored.len() - computed,
+            items: scored.iter().map(|s| format!("train-grid/{}", s.1)).collect(),
+        };
+        let ModelSpec::Classic(chosen) = &points[best].spec else {
+            unreachable!("checked above");
+        };
+        Ok((chosen.clone(), record))
+    }
+}
+
+/// Augmented copies' features: the rows a fold may add to its training
+/// set, when their source is one of its training utterances.
+struct Augmented {
+    ids: Vec<String>,
+    speakers: Vec<String>,
+    sources: Vec<String>,
+    y: Vec<usize>,
+    x: Array2<f64>,
+}
+
+impl Augmented {
+    fn load(
+        ctx: &Context,
+        object: &str,
+        names: &[String],
+        classes: &[String],
+    ) -> anyhow::Result<Augmented> {
+        let table = parquet_read::from_parquet(ctx.cache.read_object(object)?)?;
+        let (aug_names, x) = feature_columns(&table)?;
+        anyhow::ensure!(
+            aug_names == names,
+            "augmented features have other columns than the corpus's"
+        );
+        let y = table
+            .utf8("label")?
+            .iter()
+            .map(|l| {
+                classes.binary_search(l).map_err(|_| {
+                    anyhow::anyhow!("augmented copy has label {l}, which no utterance has")
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Augmented {
+            ids: table.utf8("id")?,
+            speakers: table.utf8("speaker")?,
+            sources: table.utf8("source")?,
+            y,
+            x,
+        })
+    }
+
+    fn keys(&self) -> RowKeys<'_> {
+        RowKeys {
+            ids: &self.ids,
+            speakers: &self.speakers,
+            sources: &self.sources,
+        }
+    }
+}

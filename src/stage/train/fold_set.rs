@@ -1,0 +1,134 @@
+//! The fold builder: which rows one fold trains and tests on, for every
+//! model family.
+//!
+//! A fold trains on its training speakers' utterances, then on the
+//! augmented copies whose source is one of those utterances (a copy of a
+//! test utterance never joins). The assembled set goes through the leak
+//! guard ([`ser_evaluate::leak`]) before anything is fitted: a row that is,
+//! or derives from, a test utterance stops the node.
+
+use std::collections::BTreeSet;
+
+use ser_evaluate::Fold;
+use ser_evaluate::leak::{self, TrainingRow};
+
+/// Who the rows of a table are: one id and speaker per row, and for
+/// augmented copies the utterance each was made from.
+#[derive(Debug, Clone, Copy)]
+pub struct RowKeys<'a> {
+    pub ids: &'a [String],
+    pub speakers: &'a [String],
+    /// Empty for the corpus's own utterances.
+    pub sources: &'a [String],
+}
+
+/// One fold's rows: indices into the corpus table (`train`, `test`) and
+/// into the augmented table (`augmented`, copies of `train` rows only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldSet {
+    pub train: Vec<usize>,
+    pub test: Vec<usize>,
+    pub augmented: Vec<usize>,
+}
+
+impl FoldSet {
+    /// The fold's rows, checked: the fold has test utterances, and no
+    /// training row is or derives from one.
+    pub fn build(
+        fold: &Fold,
+        corpus: RowKeys<'_>,
+        augmented: Option<RowKeys<'_>>,
+    ) -> anyhow::Result<FoldSet> {
+        let ser_evaluate::protocol::Split { train, test } =
+            fold.split(corpus.speakers, corpus.ids);
+        anyhow::ensure!(
+            !test.is_empty(),
+            "fold {} has no test utterances",
+            fold.name
+        );
+        let mut rows: Vec<TrainingRow> = train
+            .iter()
+            .map(|&i| TrainingRow {
+                id: &corpus.ids[i],
+                speaker: &corpus.speakers[i],
+                source: None,
+            })
+            .collect();
+        let mut copies = Vec::new();
+        if let Some(aug) = augmented {
+            let train_ids: BTreeSet<&str> = train.iter().map(|&i| corpus.ids[i].as_str()).collect();
+            copies = (0..aug.ids.len())
+                .filter(|&r| train_ids.contains(aug.sources[r].as_str()))
+                .collect();
+            rows.extend(copies.iter().map(|&r| TrainingRow {
+                id: &aug.ids[r],
+                speaker: &aug.speakers[r],
+                source: Some(&aug.sources[r]),
+            }));
+        }
+        let test_ids: BTreeSet<&str> = test.iter().map(|&i| corpus.ids[i].as_str()).collect();
+        leak::check_training_set(fold, &rows, &test_ids)
+            .map_err(|e| anyhow::anyhow!("refusing to train: {e}"))?;
+        Ok(FoldSet {
+            train,
+            test,
+            augmented: copies,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn fold(test_speakers: &[&str]) -> Fold {
+        serde_json::from_value(serde_json::json!({
+            "name": "f1", "test_speakers": test_speakers,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn copies_join_only_with_their_training_source() {
+        let ids = strings(&["a1", "a2", "b1"]);
+        let speakers = strings(&["A", "A", "B"]);
+        let aug_ids = strings(&["a1~0", "b1~0", "a2~0"]);
+        let aug_sources = strings(&["a1", "b1", "a2"]);
+        let aug_speakers = strings(&["A", "B", "A"]);
+        let set = FoldSet::build(
+            &fold(&["B"]),
+            RowKeys { ids: &ids, speakers: &speakers, sources: &[] },
+            Some(RowKeys { ids: &aug_ids, speakers: &aug_speakers, sources: &aug_sources }),
+        )
+        .unwrap();
+        assert_eq!(set, FoldSet { train: vec![0, 1], test: vec![2], augmented: vec![0, 2] });
+    }
+
+    #[test]
+    fn a_copy_that_claims_a_training_source_but_is_a_test_utterance_is_refused() {
+        let ids = strings(&["a1", "b1"]);
+        let speakers = strings(&["A", "B"]);
+        // A row of the augmented table whose id is a test utterance's.
+        let aug_ids = strings(&["b1"]);
+        let err = FoldSet::build(
+            &fold(&["B"]),
+            RowKeys { ids: &ids, speakers: &speakers, sources: &[] },
+            Some(RowKeys { ids: &aug_ids, speakers: &strings(&["B"]), sources: &strings(&["a1"]) }),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("refusing to train"), "{err}");
+        let err = FoldSet::build(
+            &fold(&["C"]),
+            RowKeys { ids: &ids, speakers: &speakers, sources: &[] },
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("no test utterances"), "{err}");
+    }
+}

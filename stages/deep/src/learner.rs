@@ -1,0 +1,164 @@
+//! The networks as learners: [`DeepSpec`] (a kind and its settings, as
+//! written in pipeline.yaml) implements [`ser_learn::Learner`], and
+//! [`TrainedNet`] implements [`ser_learn::Fitted`].
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use ser_learn::{EpochReport, Example, Fitted, Input, Learner, Predictions, Rows, TrainingSet};
+
+use crate::{DeepError, DeepKind, DeepParams, TrainedNet};
+
+/// A network kind and its settings. Written flat, as in pipeline.yaml:
+/// `{kind: lstm, hidden: 128, ...}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeepSpec {
+    pub kind: DeepKind,
+    pub params: DeepParams,
+}
+
+impl DeepSpec {
+    /// Whether `kind` names a network.
+    pub fn is_kind(kind: &str) -> bool {
+        DeepKind::ALL.iter().any(|d| d.name() == kind)
+    }
+}
+
+impl Serialize for DeepSpec {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Value::Object(mut fields) =
+            serde_json::to_value(&self.params).map_err(serde::ser::Error::custom)?
+        else {
+            return Err(serde::ser::Error::custom("settings are an object"));
+        };
+        fields.insert("kind".into(), Value::from(self.kind.name()));
+        fields.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeepSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut fields = Map::<String, Value>::deserialize(deserializer)?;
+        let kind = fields
+            .remove("kind")
+            .ok_or_else(|| D::Error::missing_field("kind"))?;
+        let kind: DeepKind = serde_json::from_value(kind).map_err(D::Error::custom)?;
+        let params = DeepParams::deserialize(Value::Object(fields)).map_err(D::Error::custom)?;
+        Ok(DeepSpec { kind, params })
+    }
+}
+
+/// The version of the numbers a kind trains to, in each fold record's
+/// cache key: bumped per kind when they change, so only those rerun.
+/// 2: recurrent cells skip the mask on steps every sequence covers (the
+/// GRU takes one sigmoid over its reset and update gates).
+/// 3: LSTM layers on the CPU are one fused operation (vectorised gate
+/// arithmetic, dropout between layers drawn over the whole sequence).
+/// +1 for every kind: dropout masks come from each training's own generator
+/// and initial weights are drawn at once, in parameter order, so trainings
+/// run side by side (the transformer's attention weights are no longer
+/// dropped).
+/// GRU 4: its layers on the CPU are one fused operation too.
+/// +1 for the kinds with conv blocks: batch normalisation in training is
+/// one fused operation on the CPU (statistics summed in f64).
+pub fn code_version(kind: DeepKind) -> u32 {
+    match kind {
+        DeepKind::Lstm | DeepKind::AttentionLstm | DeepKind::Gru => 4,
+        DeepKind::Crnn => 5,
+        DeepKind::Cnn1d | DeepKind::Cnn1dRaw | DeepKind::Cnn2d | DeepKind::CnnTransformer => 3,
+        DeepKind::Mlp => 2,
+    }
+}
+
+/// A matrix as one-frame examples (a functionals row per utterance), in
+/// f32 as the networks compute.
+fn examples_of(rows: Rows<'_>) -> (std::borrow::Cow<'_, [Example]>, usize) {
+    match rows {
+        Rows::Sequences { examples, dims } => (std::borrow::Cow::Borrowed(examples), dims),
+        Rows::Matrix(x) => (
+            std::borrow::Cow::Owned(
+                x.rows()
+                    .into_iter()
+                    .map(|r| Example::new(r.iter().map(|&v| v as f32).collect(), 1))
+                    .collect(),
+            ),
+            x.ncols(),
+        ),
+    }
+}
+
+impl Learner for DeepSpec {
+    type Fitted = TrainedNet;
+    type Error = DeepError;
+
+    fn kind(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    fn input(&self) -> Input {
+        self.kind.input()
+    }
+
+    fn code_version(&self) -> u32 {
+        code_version(self.kind)
+    }
+
+    fn fit(
+        &self,
+        data: &TrainingSet<'_>,
+        on_epoch: &mut dyn FnMut(&EpochReport),
+    ) -> Result<TrainedNet, DeepError> {
+        let (examples, dims) = examples_of(data.rows);
+        crate::fit(
+            self.kind,
+            &self.params,
+            &examples,
+            data.labels,
+            data.speakers,
+            dims,
+            data.classes,
+            on_epoch,
+        )
+    }
+}
+
+impl Fitted for TrainedNet {
+    type Error = DeepError;
+
+    fn predict(&self, rows: Rows<'_>, speakers: &[String]) -> Result<Predictions, DeepError> {
+        let (examples, _) = examples_of(rows);
+        let (classes, probabilities) = self.predict_with_probabilities(&examples, speakers)?;
+        Ok(Predictions {
+            classes,
+            probabilities: Some(probabilities),
+        })
+    }
+
+    fn weights(&self) -> Option<&[u8]> {
+        Some(&self.weights)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_parses_with_its_settings_and_serialises_back_flat() {
+        let spec: DeepSpec =
+            serde_json::from_str(r#"{"kind": "cnn2d", "epochs": 3, "channels": [8, 16]}"#).unwrap();
+        assert_eq!(spec.kind, DeepKind::Cnn2d);
+        assert_eq!((spec.params.epochs, spec.params.channels.clone()), (3, vec![8, 16]));
+        let back = serde_json::to_value(&spec).unwrap();
+        assert_eq!(back["kind"], "cnn2d");
+        assert_eq!(back["epochs"], 3);
+        assert_eq!(serde_json::from_value::<DeepSpec>(back).unwrap(), spec);
+        let err = serde_json::from_str::<DeepSpec>(r#"{"kind": "lstm", "epoch": 3}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `epoch`"), "{err}");
+        assert!(serde_json::from_str::<DeepSpec>(r#"{"kind": "svm"}"#).is_err());
+        assert!(DeepSpec::is_kind("attention_lstm") && !DeepSpec::is_kind("svm"));
+    }
+}

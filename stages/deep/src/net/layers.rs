@@ -1,0 +1,279 @@
+//! The layer kit the architectures are built from: initialisation,
+//! masks and masked pooling over time, conv blocks (1-D and 2-D, with the
+//! fused CPU operations), the spectrogram conv stack and the dense head.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool1d, MaxPool1dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig,
+    PaddingConfig1d, PaddingConfig2d,
+};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::dropout::Dropout;
+use crate::spec::{BinPooling, DeepParams};
+
+/// He (Kaiming) normal initialisation, for layers followed by a ReLU.
+pub(super) fn he() -> Initializer {
+    Initializer::KaimingNormal {
+        gain: std::f64::consts::SQRT_2,
+        fan_out_only: false,
+    }
+}
+
+pub(super) fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+    LinearConfig::new(d_in, d_out)
+        .with_initializer(he())
+        .init(device)
+}
+
+/// A float mask (batch x time) with 1.0 on each sequence's frames.
+pub(super) fn frame_mask(lengths: &[usize], max_len: usize, device: &Device) -> Tensor<2> {
+    let mut m = vec![0f32; lengths.len() * max_len];
+    for (b, &len) in lengths.iter().enumerate() {
+        m[b * max_len..b * max_len + len.min(max_len)].fill(1.0);
+    }
+    Tensor::from_data(TensorData::new(m, [lengths.len(), max_len]), device)
+}
+
+/// The mean over each sequence's own frames: x is batch x time x dims.
+pub(super) fn masked_mean(x: Tensor<3>, lengths: &[usize]) -> Tensor<2> {
+    let [b, t, d] = x.dims();
+    let mask = frame_mask(lengths, t, &x.device());
+    let counts: Vec<f32> = lengths.iter().map(|&l| l.clamp(1, t) as f32).collect();
+    let counts = Tensor::<2>::from_data(TensorData::new(counts, [b, 1]), &x.device());
+    let summed = (x * mask.unsqueeze_dim::<3>(2)).sum_dim(1).reshape([b, d]);
+    summed / counts
+}
+
+/// Lengths after a pooling that maps t frames to `f(t)`, at least 1.
+pub(super) fn pooled(lengths: &[usize], f: impl Fn(usize) -> usize) -> Vec<usize> {
+    lengths.iter().map(|&l| f(l).max(1)).collect()
+}
+
+/// `norm` applied to x; in training on the CPU one fused operation (see
+/// [`crate::fused_norm`]).
+pub(super) fn batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    crate::fused_norm::batch_norm_train(norm, &x).unwrap_or_else(|| norm.forward(x))
+}
+
+/// A conv block over time: conv (same padding), batch norm, ReLU, max-pool
+/// by `pool`, dropout.
+#[derive(Module, Debug)]
+pub(super) struct ConvBlock1d {
+    pub(super) conv: Conv1d,
+    pub(super) norm: Option<BatchNorm>,
+    pub(super) pool: MaxPool1d,
+    pub(super) dropout: Dropout,
+}
+
+impl ConvBlock1d {
+    pub(super) fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        pool: usize,
+        p: &DeepParams,
+        device: &Device,
+    ) -> Self {
+        ConvBlock1d {
+            conv: Conv1dConfig::new(c_in, c_out, kernel)
+                .with_padding(PaddingConfig1d::Same)
+                .with_initializer(he())
+                .init(device),
+            norm: p
+                .batch_norm
+                .then(|| BatchNormConfig::new(c_out).init(device)),
+            pool: MaxPool1dConfig::new(pool).init(),
+            dropout: Dropout::new(p.dropout),
+        }
+    }
+
+    /// x: batch x channels x time.
+    pub(super) fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let mut x = match crate::fused_conv::conv1d_same(&self.conv, &x) {
+            Some(y) => y,
+            None => self.conv.forward(x),
+        };
+        if let Some(norm) = &self.norm {
+            x = batch_norm(norm, x);
+        }
+        let pooled = match crate::fused_pool::relu_max_pool1d(&self.pool, &x) {
+            Some(y) => y,
+            None => self.pool.forward(relu(x)),
+        };
+        self.dropout.forward(pooled)
+    }
+}
+
+/// A 2-D conv block: conv k x k (same padding), batch norm, ReLU, 2x2
+/// max-pool, dropout.
+#[derive(Module, Debug)]
+pub(super) struct ConvBlock2d {
+    pub(super) conv: Conv2d,
+    pub(super) norm: Option<BatchNorm>,
+    pub(super) pool: MaxPool2d,
+    pub(super) dropout: Dropout,
+}
+
+impl ConvBlock2d {
+    pub(super) fn new(c_in: usize, c_out: usize, kernel: usize, p: &DeepParams, device: &Device) -> Self {
+        ConvBlock2d {
+            conv: Conv2dConfig::new([c_in, c_out], [kernel, kernel])
+                .with_padding(PaddingConfig2d::Same)
+                .with_initializer(he())
+                .init(device),
+            norm: p
+                .batch_norm
+                .then(|| BatchNormConfig::new(c_out).init(device)),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            dropout: Dropout::new(p.dropout),
+        }
+    }
+
+    /// x: batch x channels x time x bins.
+    pub(super) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut x = match crate::fused_conv::conv2d_same(&self.conv, &x) {
+            Some(y) => y,
+            None => self.conv.forward(x),
+        };
+        if let Some(norm) = &self.norm {
+            x = batch_norm(norm, x);
+        }
+        let pooled = match crate::fused_pool::relu_max_pool2d(&self.pool, &x) {
+            Some(y) => y,
+            None => self.pool.forward(relu(x)),
+        };
+        self.dropout.forward(pooled)
+    }
+}
+
+/// Stacked 2-D blocks on a spectrogram, then pooled to one vector per
+/// sequence over its own (pooled) frames: batch x channels, the bins
+/// averaged, or batch x (channels x bins) with `BinPooling::Keep`.
+#[derive(Module, Debug)]
+pub(super) struct Conv2dStack {
+    pub(super) blocks: Vec<ConvBlock2d>,
+    /// Bins left after the blocks when they are kept (0: averaged away).
+    pub(super) bins_kept: usize,
+    /// Width of [`Conv2dStack::forward`]'s output.
+    pub(super) out_dims: usize,
+}
+
+impl Conv2dStack {
+    pub(super) fn new(
+        channels: &[usize],
+        kernel: usize,
+        bins: usize,
+        p: &DeepParams,
+        device: &Device,
+    ) -> Self {
+        let mut c_in = 1;
+        let blocks = channels
+            .iter()
+            .map(|&c| {
+                let block = ConvBlock2d::new(c_in, c, kernel, p, device);
+                c_in = c;
+                block
+            })
+            .collect();
+        let bins_kept = match p.bin_pooling {
+            BinPooling::Mean => 0,
+            BinPooling::Keep => Self::min_size(channels.len()).max(bins) >> channels.len(),
+        };
+        let last = *channels.last().expect("checked non-empty");
+        Conv2dStack {
+            blocks,
+            bins_kept,
+            out_dims: last * bins_kept.max(1),
+        }
+    }
+
+    /// Frames and bins every block's 2x2 pooling needs.
+    pub(super) fn min_size(blocks: usize) -> usize {
+        1 << blocks
+    }
+
+    /// x: batch x time x bins.
+    pub(super) fn forward(&self, x: Tensor<3>, lengths: &[usize]) -> Tensor<2> {
+        // A spectrogram too short (or too narrow) for every block's pooling
+        // is padded with zeros, so every block runs and the output's width
+        // is the same for every input; the masks keep padded frames out of
+        // the mean.
+        let need = Self::min_size(self.blocks.len());
+        let [b, t, d] = x.dims();
+        let device = x.device();
+        let x = if t < need {
+            Tensor::cat(vec![x, Tensor::zeros([b, need - t, d], &device)], 1)
+        } else {
+            x
+        };
+        let x = if d < need {
+            let t = x.dims()[1];
+            Tensor::cat(vec![x, Tensor::zeros([b, t, need - d], &device)], 2)
+        } else {
+            x
+        };
+        let [b, t, d] = x.dims();
+        let mut x = x.reshape([b, 1, t, d]);
+        let mut lengths = lengths.to_vec();
+        for block in &self.blocks {
+            x = block.forward(x);
+            lengths = pooled(&lengths, |l| l / 2);
+        }
+        let [b, c, t, d] = x.dims();
+        // batch x time x features, then the mean over each sequence's frames.
+        let x = if self.bins_kept == 0 {
+            x.mean_dim(3).reshape([b, c, t]).swap_dims(1, 2)
+        } else {
+            x.swap_dims(1, 2).reshape([b, t, c * d])
+        };
+        masked_mean(x, &lengths)
+    }
+}
+
+
+/// Dense head: hidden ReLU layer with dropout, then the classes.
+#[derive(Module, Debug)]
+pub(super) struct Head {
+    pub(super) hidden: Linear,
+    pub(super) dropout: Dropout,
+    pub(super) out: Linear,
+}
+
+impl Head {
+    pub(super) fn new(d_in: usize, hidden: usize, classes: usize, p: &DeepParams, device: &Device) -> Self {
+        Head {
+            hidden: linear(d_in, hidden, device),
+            dropout: Dropout::new(p.dropout),
+            out: LinearConfig::new(hidden, classes).init(device),
+        }
+    }
+
+    pub(super) fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.out
+            .forward(self.dropout.forward(relu(self.hidden.forward(x))))
+    }
+}
+
+/// 1-D blocks over time (x: batch x channels x time), each pooling by
+/// `pool`; blocks stop once fewer than `pool` frames are left.
+pub(super) fn conv_over_time(
+    blocks: &[ConvBlock1d],
+    mut x: Tensor<3>,
+    lengths: &[usize],
+    pool: usize,
+) -> (Tensor<3>, Vec<usize>) {
+    let mut lengths = lengths.to_vec();
+    for block in blocks {
+        if x.dims()[2] < pool {
+            break;
+        }
+        x = block.forward(x);
+        lengths = pooled(&lengths, |l| l / pool);
+    }
+    (x, lengths)
+}
+

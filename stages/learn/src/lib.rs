@@ -1,0 +1,138 @@
+//! The learner contract: what every model family ser trains (the classic
+//! models in `ser-train`, the networks in `ser-deep`) offers the engine.
+//!
+//! A [`Learner`] is a model's settings as written in pipeline.yaml. It says
+//! what it reads ([`Input`]), which code version its numbers come from
+//! (bumped when they change, so only that family's cached results rerun),
+//! and fits on one fold's [`TrainingSet`]. The result is a [`Fitted`]
+//! model: it serialises (JSON; a network's weights travel beside it, see
+//! [`Fitted::weights`]) and predicts class indices and, where the model
+//! has them, class probabilities for new rows.
+//!
+//! The engine holds a model as one of the two families and drives both
+//! through this contract; neither family crate depends on the other.
+//! [`grid`] expands a model's `grid:` into concrete settings for any
+//! learner that serialises to a flat object.
+
+pub mod grid;
+
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+
+pub use grid::{Grid, GridPoint, GridSearch};
+
+/// What a model reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    /// One vector per utterance (the feature table's row).
+    Functionals,
+    /// A frames x descriptors matrix per utterance (an extract node's
+    /// `frames`; for `cnn2d` and `cnn_transformer`, a log-mel spectrogram).
+    Frames,
+    /// The utterance's signal, samples x 1.
+    Waveform,
+}
+
+/// One utterance as a sequence model reads it: `frames` rows of `dims`
+/// values, row-major (a functionals vector is one frame).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub values: Vec<f32>,
+    pub frames: usize,
+}
+
+impl Example {
+    pub fn new(values: Vec<f32>, frames: usize) -> Example {
+        Example { values, frames }
+    }
+}
+
+/// Rows to fit on or predict: a matrix (utterances x features) or one
+/// [`Example`] per utterance, each `dims` values wide per frame.
+#[derive(Debug, Clone, Copy)]
+pub enum Rows<'a> {
+    Matrix(ArrayView2<'a, f64>),
+    Sequences { examples: &'a [Example], dims: usize },
+}
+
+impl Rows<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::Matrix(x) => x.nrows(),
+            Rows::Sequences { examples, .. } => examples.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One fold's training set, as the engine's fold builder assembled it
+/// (its own utterances, then any augmented copies of them, after the
+/// leak guard).
+#[derive(Debug, Clone, Copy)]
+pub struct TrainingSet<'a> {
+    pub rows: Rows<'a>,
+    /// Class index of each row, in `0..classes`.
+    pub labels: &'a [usize],
+    /// Speaker of each row (validation splits, speaker normalisation).
+    pub speakers: &'a [String],
+    pub classes: usize,
+}
+
+/// What a fitted model says about some rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    /// Predicted class index per row.
+    pub classes: Vec<usize>,
+    /// Class probabilities per row (each sums to one), for models that
+    /// have them.
+    pub probabilities: Option<Vec<Vec<f32>>>,
+}
+
+/// What one epoch of an iterative learner did, for progress display.
+#[derive(Debug, Clone)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub epochs: usize,
+    pub train_loss: f64,
+    pub validation_ua: Option<f64>,
+}
+
+/// A model's settings: what it reads and how it fits.
+pub trait Learner {
+    type Fitted: Fitted;
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The name pipeline.yaml gives the model kind (`svm`, `lstm`, ...).
+    fn kind(&self) -> &'static str;
+    /// What the model reads.
+    fn input(&self) -> Input;
+    /// Bumped when the numbers this kind fits change, so that change
+    /// reruns only its cached results.
+    fn code_version(&self) -> u32;
+    /// Fit on one fold's training set. Iterative learners call
+    /// `on_epoch` after each epoch.
+    fn fit(
+        &self,
+        data: &TrainingSet<'_>,
+        on_epoch: &mut dyn FnMut(&EpochReport),
+    ) -> Result<Self::Fitted, Self::Error>;
+}
+
+/// A fitted model: predicts, and serialises so it can be cached, exported
+/// and loaded again to predict the same numbers.
+pub trait Fitted: Serialize + for<'de> Deserialize<'de> {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Predictions for `rows`; `speakers` names each row's speaker, for
+    /// models normalised per speaker.
+    fn predict(&self, rows: Rows<'_>, speakers: &[String]) -> Result<Predictions, Self::Error>;
+
+    /// Bytes kept outside the JSON (a network's weights), if any.
+    fn weights(&self) -> Option<&[u8]> {
+        None
+    }
+}
