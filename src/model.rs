@@ -216,12 +216,17 @@ mod tests {
         assert_eq!(lstm.deep().map(|d| d.params.hidden), Some(32));
         assert_eq!((lstm.kind(), lstm.input()), ("lstm", Input::Frames));
         for bad in [r#"{"kind":"lstm","epoch":3}"#, r#"{"kind":"svm","cc":1}"#] {
-            let err = serde_json::from_str::<ModelSpec>(bad).unwrap_err().to_string();
+            let err = serde_json::from_str::<ModelSpec>(bad)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("unknown field"), "{err}");
         }
         // Flat again when written, as the cache keys always had it.
         let back = serde_json::to_value(&lstm).unwrap();
-        assert_eq!((back["kind"].as_str(), back["hidden"].as_u64()), (Some("lstm"), Some(32)));
+        assert_eq!(
+            (back["kind"].as_str(), back["hidden"].as_u64()),
+            (Some("lstm"), Some(32))
+        );
     }
 
     #[test]
@@ -261,17 +266,28 @@ mod tests {
         // The default is not written, so older entries serialise as before.
         let plain: ModelEntry = serde_json::from_str(r#"{"kind":"gaussian_nb"}"#).unwrap();
         assert_eq!(plain.normalize, FeatureNormalize::Global);
-        assert!(serde_json::to_value(&plain).unwrap().get("normalize").is_none());
+        assert!(
+            serde_json::to_value(&plain)
+                .unwrap()
+                .get("normalize")
+                .is_none()
+        );
         // A deep model's normalize stays among its parameters.
         let mlp: ModelEntry =
             serde_json::from_str(r#"{"kind":"mlp","normalize":"speaker"}"#).unwrap();
         assert_eq!(mlp.normalize, FeatureNormalize::Global);
-        assert_eq!(mlp.spec.deep().unwrap().params.normalize, ser_deep::Normalize::Speaker);
+        assert_eq!(
+            mlp.spec.deep().unwrap().params.normalize,
+            ser_deep::Normalize::Speaker
+        );
         assert!(mlp.transductive());
         let err = serde_json::from_str::<ModelEntry>(r#"{"kind":"svm","normalize":"fold"}"#)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("expected global, speaker or speaker_online"), "{err}");
+        assert!(
+            err.contains("expected global, speaker or speaker_online"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -80,7 +80,10 @@ mod tests {
         assert_eq!(names, ["f0", "f1"]);
         assert_eq!(x, ndarray::array![[1.0, 3.0], [2.0, 4.0]]);
         let (classes, y) = class_indices(&table.utf8("label").unwrap());
-        assert_eq!((classes, y), (vec!["angry".to_string(), "sad".into()], vec![1, 0]));
+        assert_eq!(
+            (classes, y),
+            (vec!["angry".to_string(), "sad".into()], vec![1, 0])
+        );
         let bad = Table::new().strings("id", ["a"]);
         assert!(feature_columns(&bad).is_err());
     }

@@ -90,7 +90,9 @@ impl<'de> Deserialize<'de> for FoldModel {
         } else if value.get("net").is_some() {
             DeepFold::deserialize(value).map(FoldModel::Deep)
         } else {
-            return Err(D::Error::custom("a fold model has neither `model` nor `net`"));
+            return Err(D::Error::custom(
+                "a fold model has neither `model` nor `net`",
+            ));
         }
         .map_err(D::Error::custom)
     }

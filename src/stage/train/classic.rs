@@ -167,7 +167,12 @@ pub fn run(
         let (mut computed, mut reused) = (0, 0);
         let mut chosen = Vec::new();
         for m in &models {
-            let FoldModel::Classic(ClassicFold { fold, grid: Some(search), .. }) = m else {
+            let FoldModel::Classic(ClassicFold {
+                fold,
+                grid: Some(search),
+                ..
+            }) = m
+            else {
                 continue;
             };
             computed += search.computed;
@@ -255,7 +260,10 @@ impl GridCell<'_> {
             scores: scored.iter().map(|s| s.0.clone()).collect(),
             computed,
             reused: scored.len() - computed,
-            items: scored.iter().map(|s| format!("train-grid/{}", s.1)).collect(),
+            items: scored
+                .iter()
+                .map(|s| format!("train-grid/{}", s.1))
+                .collect(),
         };
         let ModelSpec::Classic(chosen) = &points[best].spec else {
             unreachable!("checked above");

@@ -440,14 +440,20 @@ pub fn run(
     let mut predictions = FoldPredictions::default();
     let (mut items, mut refs) = (Vec::new(), Vec::new());
     for fold in &folds {
-        let set = FoldSet::build(fold, corpus, augmented_keys.as_ref().map(AugmentedKeys::keys))?;
+        let set = FoldSet::build(
+            fold,
+            corpus,
+            augmented_keys.as_ref().map(AugmentedKeys::keys),
+        )?;
         let columns = fold_columns(selection.as_ref(), fold)?;
         // Loaded once per fold, on first need, for all its networks.
         let (selected, augmented) = (OnceCell::new(), OnceCell::new());
         let mut fits: Vec<(FoldFit, Option<&GridPoint<ModelSpec>>)> = Vec::new();
         match grid {
             None => fits.push((
-                fit_fold(&shared, fold, &set, columns, params, spec, "", &selected, &augmented)?,
+                fit_fold(
+                    &shared, fold, &set, columns, params, spec, "", &selected, &augmented,
+                )?,
                 None,
             )),
             Some(points) => {
@@ -638,9 +644,17 @@ fn train_fold(
     if crate::interrupt::requested().is_some() {
         anyhow::bail!("interrupted");
     }
-    let mut examples: Vec<Example> = set.train.iter().map(|&i| rows.examples[i].clone()).collect();
+    let mut examples: Vec<Example> = set
+        .train
+        .iter()
+        .map(|&i| rows.examples[i].clone())
+        .collect();
     let mut labels: Vec<usize> = set.train.iter().map(|&i| y[i]).collect();
-    let mut speakers: Vec<String> = set.train.iter().map(|&i| rows.speakers[i].clone()).collect();
+    let mut speakers: Vec<String> = set
+        .train
+        .iter()
+        .map(|&i| rows.speakers[i].clone())
+        .collect();
     if let Some(aug) = augmented {
         for &r in &set.augmented {
             let label = classes.binary_search(&aug.labels[r]).map_err(|_| {
@@ -691,7 +705,11 @@ fn train_fold(
         predictions: set.test.iter().copied().zip(predicted.classes).collect(),
         probabilities: predicted.probabilities.unwrap_or_default(),
         n_train: set.train.len(),
-        n_augmented: if augmented.is_some() { set.augmented.len() } else { 0 },
+        n_augmented: if augmented.is_some() {
+            set.augmented.len()
+        } else {
+            0
+        },
     })
 }
 

@@ -39,8 +39,7 @@ impl FoldSet {
         corpus: RowKeys<'_>,
         augmented: Option<RowKeys<'_>>,
     ) -> anyhow::Result<FoldSet> {
-        let ser_evaluate::protocol::Split { train, test } =
-            fold.split(corpus.speakers, corpus.ids);
+        let ser_evaluate::protocol::Split { train, test } = fold.split(corpus.speakers, corpus.ids);
         anyhow::ensure!(
             !test.is_empty(),
             "fold {} has no test utterances",
@@ -101,11 +100,26 @@ mod tests {
         let aug_speakers = strings(&["A", "B", "A"]);
         let set = FoldSet::build(
             &fold(&["B"]),
-            RowKeys { ids: &ids, speakers: &speakers, sources: &[] },
-            Some(RowKeys { ids: &aug_ids, speakers: &aug_speakers, sources: &aug_sources }),
+            RowKeys {
+                ids: &ids,
+                speakers: &speakers,
+                sources: &[],
+            },
+            Some(RowKeys {
+                ids: &aug_ids,
+                speakers: &aug_speakers,
+                sources: &aug_sources,
+            }),
         )
         .unwrap();
-        assert_eq!(set, FoldSet { train: vec![0, 1], test: vec![2], augmented: vec![0, 2] });
+        assert_eq!(
+            set,
+            FoldSet {
+                train: vec![0, 1],
+                test: vec![2],
+                augmented: vec![0, 2]
+            }
+        );
     }
 
     #[test]
@@ -116,15 +130,27 @@ mod tests {
         let aug_ids = strings(&["b1"]);
         let err = FoldSet::build(
             &fold(&["B"]),
-            RowKeys { ids: &ids, speakers: &speakers, sources: &[] },
-            Some(RowKeys { ids: &aug_ids, speakers: &strings(&["B"]), sources: &strings(&["a1"]) }),
+            RowKeys {
+                ids: &ids,
+                speakers: &speakers,
+                sources: &[],
+            },
+            Some(RowKeys {
+                ids: &aug_ids,
+                speakers: &strings(&["B"]),
+                sources: &strings(&["a1"]),
+            }),
         )
         .unwrap_err()
         .to_string();
         assert!(err.contains("refusing to train"), "{err}");
         let err = FoldSet::build(
             &fold(&["C"]),
-            RowKeys { ids: &ids, speakers: &speakers, sources: &[] },
+            RowKeys {
+                ids: &ids,
+                speakers: &speakers,
+                sources: &[],
+            },
             None,
         )
         .unwrap_err()

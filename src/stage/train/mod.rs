@@ -114,7 +114,13 @@ impl Stage for TrainStage {
                     Some(grid) => Some(self.model.grid_points(grid).map_err(anyhow::Error::msg)?),
                     None => None,
                 };
-                deep::run(ctx, inputs, spec, &serde_json::to_value(&self.model)?, points.as_deref())
+                deep::run(
+                    ctx,
+                    inputs,
+                    spec,
+                    &serde_json::to_value(&self.model)?,
+                    points.as_deref(),
+                )
             }
         }
     }
@@ -171,9 +177,17 @@ struct FoldPredictions {
 }
 
 impl FoldPredictions {
-    fn push(&mut self, fold: &Fold, predicted: Vec<(usize, usize)>, probabilities: Option<Vec<Vec<f32>>>) {
-        self.rows
-            .extend(predicted.into_iter().map(|(i, c)| (i, fold.name.clone(), c)));
+    fn push(
+        &mut self,
+        fold: &Fold,
+        predicted: Vec<(usize, usize)>,
+        probabilities: Option<Vec<Vec<f32>>>,
+    ) {
+        self.rows.extend(
+            predicted
+                .into_iter()
+                .map(|(i, c)| (i, fold.name.clone(), c)),
+        );
         if let Some(p) = probabilities {
             self.probabilities.get_or_insert_with(Vec::new).extend(p);
         }

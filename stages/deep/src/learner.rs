@@ -149,7 +149,10 @@ mod tests {
         let spec: DeepSpec =
             serde_json::from_str(r#"{"kind": "cnn2d", "epochs": 3, "channels": [8, 16]}"#).unwrap();
         assert_eq!(spec.kind, DeepKind::Cnn2d);
-        assert_eq!((spec.params.epochs, spec.params.channels.clone()), (3, vec![8, 16]));
+        assert_eq!(
+            (spec.params.epochs, spec.params.channels.clone()),
+            (3, vec![8, 16])
+        );
         let back = serde_json::to_value(&spec).unwrap();
         assert_eq!(back["kind"], "cnn2d");
         assert_eq!(back["epochs"], 3);

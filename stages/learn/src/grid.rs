@@ -109,7 +109,10 @@ mod tests {
             grid: serde_json::from_str(r#"{"c":[0.1,10],"gamma":[0.01,0.1,1.0]}"#).unwrap(),
             folds: 3,
         };
-        let base = Toy::Svm { c: 1.0, gamma: None };
+        let base = Toy::Svm {
+            c: 1.0,
+            gamma: None,
+        };
         let points = search.points(&base, "svm").unwrap();
         let pairs: Vec<(f64, Option<f64>)> = points
             .iter()
@@ -126,7 +129,10 @@ mod tests {
 
     #[test]
     fn unknown_parameters_and_bad_values_are_named() {
-        let base = Toy::Svm { c: 1.0, gamma: None };
+        let base = Toy::Svm {
+            c: 1.0,
+            gamma: None,
+        };
         let search = |grid: &str| GridSearch {
             grid: serde_json::from_str(grid).unwrap(),
             folds: 3,

@@ -53,7 +53,10 @@ impl Example {
 #[derive(Debug, Clone, Copy)]
 pub enum Rows<'a> {
     Matrix(ArrayView2<'a, f64>),
-    Sequences { examples: &'a [Example], dims: usize },
+    Sequences {
+        examples: &'a [Example],
+        dims: usize,
+    },
 }
 
 impl Rows<'_> {

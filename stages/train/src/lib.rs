@@ -220,7 +220,9 @@ impl ClassicSpec {
     /// smartcore's).
     pub fn code_version(&self) -> u32 {
         match self {
-            ClassicSpec::Svm { .. } | ClassicSpec::Knn { .. } | ClassicSpec::RandomForest { .. } => 2,
+            ClassicSpec::Svm { .. }
+            | ClassicSpec::Knn { .. }
+            | ClassicSpec::RandomForest { .. } => 2,
             _ => 1,
         }
     }
@@ -272,7 +274,11 @@ pub struct TrainedModel {
 }
 
 /// Fit `spec` on `x` (rows x features) with class indices `y`.
-pub fn fit(spec: &ClassicSpec, x: ArrayView2<f64>, y: &[usize]) -> Result<TrainedModel, TrainError> {
+pub fn fit(
+    spec: &ClassicSpec,
+    x: ArrayView2<f64>,
+    y: &[usize],
+) -> Result<TrainedModel, TrainError> {
     if x.nrows() == 0 {
         return Err(TrainError::Empty);
     }
@@ -299,9 +305,9 @@ pub fn fit(spec: &ClassicSpec, x: ArrayView2<f64>, y: &[usize]) -> Result<Traine
         } => FittedKind::LogisticRegression(
             logistic::fit(records, y, *alpha, *max_iterations).map_err(fit_err)?,
         ),
-        ClassicSpec::GaussianNb { var_smoothing } => FittedKind::GaussianNb(
-            naive_bayes::fit(records, y, *var_smoothing).map_err(fit_err)?,
-        ),
+        ClassicSpec::GaussianNb { var_smoothing } => {
+            FittedKind::GaussianNb(naive_bayes::fit(records, y, *var_smoothing).map_err(fit_err)?)
+        }
         ClassicSpec::Svm {
             c,
             gamma,
@@ -457,7 +463,6 @@ mod tests {
         }
         (x, y)
     }
-
 
     #[test]
     fn every_model_separates_blobs() {
@@ -637,6 +642,8 @@ mod tests {
                 max_iterations: 300
             }
         );
-        assert!(serde_json::from_str::<ClassicSpec>(r#"{"kind":"gaussian_nb","alpah":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<ClassicSpec>(r#"{"kind":"gaussian_nb","alpah":1}"#).is_err()
+        );
     }
 }

@@ -83,7 +83,12 @@ impl OnlineSpeakerNormaliser {
     }
 
     /// `x` scaled row by row; `speakers` and `ids` name each row.
-    pub fn transform(&self, x: ArrayView2<f64>, speakers: &[String], ids: &[String]) -> Array2<f64> {
+    pub fn transform(
+        &self,
+        x: ArrayView2<f64>,
+        speakers: &[String],
+        ids: &[String],
+    ) -> Array2<f64> {
         let mut by_speaker: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, s) in speakers.iter().enumerate() {
             by_speaker.entry(s.as_str()).or_default().push(i);
@@ -230,7 +235,10 @@ mod tests {
                 .iter()
                 .max_by_key(|&&i| blake3::hash(ids[i].as_bytes()).to_hex().to_string())
                 .unwrap();
-            assert!((z[[last, 0]] - full[[last, 0]]).abs() < 1e-12, "{z} vs {full}");
+            assert!(
+                (z[[last, 0]] - full[[last, 0]]).abs() < 1e-12,
+                "{z} vs {full}"
+            );
         }
     }
 

@@ -3,14 +3,14 @@
 //! (`cnn2d`).
 
 use burn::module::Module;
+use burn::nn::BatchNormConfig;
 use burn::nn::conv::Conv1dConfig;
 use burn::nn::pool::MaxPool1dConfig;
-use burn::nn::BatchNormConfig;
 use burn::tensor::{Device, Tensor};
 
+use super::layers::*;
 use crate::dropout::Dropout;
 use crate::spec::DeepParams;
-use super::layers::*;
 
 #[derive(Module, Debug)]
 pub struct Cnn1d {

@@ -1,15 +1,13 @@
 //! Dense networks on utterance functionals (`mlp`).
 
 use burn::module::Module;
-use burn::nn::{
-    Linear, LinearConfig,
-};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use super::layers::*;
 use crate::dropout::Dropout;
 use crate::spec::DeepParams;
-use super::layers::*;
 
 #[derive(Module, Debug)]
 pub struct Mlp {

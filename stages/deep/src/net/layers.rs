@@ -6,8 +6,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool1d, MaxPool1dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
-    BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig,
-    PaddingConfig1d, PaddingConfig2d,
+    BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig1d, PaddingConfig2d,
 };
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -119,7 +118,13 @@ pub(super) struct ConvBlock2d {
 }
 
 impl ConvBlock2d {
-    pub(super) fn new(c_in: usize, c_out: usize, kernel: usize, p: &DeepParams, device: &Device) -> Self {
+    pub(super) fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        p: &DeepParams,
+        device: &Device,
+    ) -> Self {
         ConvBlock2d {
             conv: Conv2dConfig::new([c_in, c_out], [kernel, kernel])
                 .with_padding(PaddingConfig2d::Same)
@@ -234,7 +239,6 @@ impl Conv2dStack {
     }
 }
 
-
 /// Dense head: hidden ReLU layer with dropout, then the classes.
 #[derive(Module, Debug)]
 pub(super) struct Head {
@@ -244,7 +248,13 @@ pub(super) struct Head {
 }
 
 impl Head {
-    pub(super) fn new(d_in: usize, hidden: usize, classes: usize, p: &DeepParams, device: &Device) -> Self {
+    pub(super) fn new(
+        d_in: usize,
+        hidden: usize,
+        classes: usize,
+        p: &DeepParams,
+        device: &Device,
+    ) -> Self {
         Head {
             hidden: linear(d_in, hidden, device),
             dropout: Dropout::new(p.dropout),
@@ -276,4 +286,3 @@ pub(super) fn conv_over_time(
     }
     (x, lengths)
 }
-

@@ -37,7 +37,6 @@ pub enum Net {
     CnnTransformer(CnnTransformer),
 }
 
-
 impl Net {
     /// A freshly initialised network (draws from the device's seed).
     pub fn new(

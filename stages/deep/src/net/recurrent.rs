@@ -2,15 +2,13 @@
 //! (bidirectional, multi-layer) encoder built from them.
 
 use burn::module::Module;
-use burn::nn::{
-    Linear, LinearConfig,
-};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{sigmoid, tanh};
 use burn::tensor::{Device, Tensor};
 
+use super::layers::*;
 use crate::dropout::Dropout;
 use crate::spec::DeepParams;
-use super::layers::*;
 
 /// One direction of one recurrent layer: an LSTM or GRU cell (PyTorch's
 /// gate layout; GRU with the reset gate applied after the hidden
@@ -211,4 +209,3 @@ impl Recurrent {
         Tensor::stack(steps, 1)
     }
 }
-

@@ -4,16 +4,14 @@
 //! (`attention_lstm`).
 
 use burn::module::Module;
-use burn::nn::{
-    Linear, LinearConfig,
-};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{softmax, tanh};
 use burn::tensor::{Bool, Device, Tensor};
 
-use crate::spec::DeepParams;
-use super::layers::*;
 use super::conv::{conv_stack, last};
+use super::layers::*;
 use super::recurrent::Recurrent;
+use crate::spec::DeepParams;
 
 #[derive(Module, Debug)]
 pub struct Rnn {
@@ -78,7 +76,12 @@ impl Crnn {
 }
 
 impl AttentionRnn {
-    pub(super) fn new(p: &DeepParams, dims: usize, classes: usize, device: &Device) -> AttentionRnn {
+    pub(super) fn new(
+        p: &DeepParams,
+        dims: usize,
+        classes: usize,
+        device: &Device,
+    ) -> AttentionRnn {
         let dirs = directions(p);
         AttentionRnn {
             rnn: Recurrent::new(false, dims, p, device),
@@ -91,7 +94,9 @@ impl AttentionRnn {
     pub(super) fn forward(&self, x: Tensor<3>, lengths: &[usize]) -> Tensor<2> {
         let h = self.rnn.forward(x, lengths);
         let [b, t, d] = h.dims();
-        let scores = self.score.forward(tanh(self.score_hidden.forward(h.clone())));
+        let scores = self
+            .score
+            .forward(tanh(self.score_hidden.forward(h.clone())));
         let padding: Tensor<2, Bool> = frame_mask(lengths, t, &h.device()).equal_elem(0.0);
         let scores = scores.reshape([b, t]).mask_fill(padding, -1e9);
         let weights = softmax(scores, 1);

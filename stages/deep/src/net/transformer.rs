@@ -3,17 +3,15 @@
 //! classifier; and the encoder layer it is built from.
 
 use burn::module::Module;
-use burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
 use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
-use burn::nn::{
-    Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
-};
+use burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
+use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::gelu;
 use burn::tensor::{Bool, Device, Tensor};
 
+use super::layers::*;
 use crate::dropout::Dropout;
 use crate::spec::DeepParams;
-use super::layers::*;
 
 #[derive(Module, Debug)]
 pub struct CnnTransformer {
@@ -72,11 +70,14 @@ impl EncoderLayer {
             .attention
             .forward(MhaInput::self_attn(x.clone()).mask_pad(padding))
             .context;
-        let x = self.norm_attention.forward(x + self.dropout.forward(attended));
+        let x = self
+            .norm_attention
+            .forward(x + self.dropout.forward(attended));
         let fed = self
             .outer
             .forward(self.dropout.forward(gelu(self.inner.forward(x.clone()))));
-        self.norm_feed_forward.forward(x + self.dropout.forward(fed))
+        self.norm_feed_forward
+            .forward(x + self.dropout.forward(fed))
     }
 }
 
@@ -85,7 +86,12 @@ impl EncoderLayer {
 pub(super) const TRANSFORMER_POOL: usize = 4;
 
 impl CnnTransformer {
-    pub(super) fn new(p: &DeepParams, dims: usize, classes: usize, device: &Device) -> CnnTransformer {
+    pub(super) fn new(
+        p: &DeepParams,
+        dims: usize,
+        classes: usize,
+        device: &Device,
+    ) -> CnnTransformer {
         let branch_channels = [16, 32];
         let d_model = p.hidden;
         let branch3 = Conv2dStack::new(&branch_channels, 3, dims, p, device);
