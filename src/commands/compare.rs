@@ -154,3 +154,41 @@ pub fn compare(
     }
     Ok(0)
 }
+
+/// What `ser compare`'s bootstrap resamples.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum BootstrapUnit {
+    Speaker,
+    Utterance,
+}
+
+/// `ser compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// An experiment as `ser metrics` names it, e.g. acoustic/none/svm.
+    pub a: String,
+    /// The experiment to compare it with.
+    pub b: String,
+    /// The protocol both were evaluated on (default: the first in the matrix).
+    #[arg(long)]
+    pub protocol: Option<String>,
+    /// What the bootstrap resamples: whole test speakers (default) or
+    /// single utterances (narrower; treats a speaker's utterances as independent).
+    #[arg(long, value_enum, default_value = "speaker")]
+    pub unit: BootstrapUnit,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl CompareArgs {
+    pub fn run(&self) -> anyhow::Result<i32> {
+        let unit = match self.unit {
+            BootstrapUnit::Speaker => Unit::Speaker,
+            BootstrapUnit::Utterance => Unit::Utterance,
+        };
+        compare(&self.pipeline, &self.a, &self.b, self.protocol.as_deref(), unit, self.json)
+    }
+}

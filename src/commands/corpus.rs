@@ -2,7 +2,7 @@
 //! rules, and which files cannot be used (decoding every file).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
@@ -75,4 +75,38 @@ pub fn inspect(path: &Path, kind: CorpusKind, sample_rate: u32) -> anyhow::Resul
         }
     }
     Ok(0)
+}
+
+/// `ser corpus ...`.
+#[derive(Debug, clap::Args)]
+pub struct CorpusArgs {
+    #[command(subcommand)]
+    pub command: CorpusCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CorpusCommand {
+    /// Count utterances per label, speaker and gender, and list rejected files.
+    Inspect {
+        /// The corpus folder (for `--kind manifest`, the CSV file).
+        path: PathBuf,
+        /// Naming rules: ravdess, crema_d, tess, savee, emodb, manifest.
+        #[arg(long, default_value = "ravdess")]
+        kind: CorpusKind,
+        /// Rate to resample to while checking decodes.
+        #[arg(long, default_value_t = 16000)]
+        sample_rate: u32,
+    },
+}
+
+impl CorpusArgs {
+    pub fn run(&self) -> anyhow::Result<i32> {
+        match &self.command {
+            CorpusCommand::Inspect {
+                path,
+                kind,
+                sample_rate,
+            } => inspect(path, *kind, *sample_rate),
+        }
+    }
 }

@@ -24,18 +24,37 @@ use crate::progress::Progress;
 /// Files processed (and held) at a time.
 const BATCH: usize = 64;
 
-pub struct ExtractArgs<'a> {
-    pub set: &'a str,
+/// `ser extract`.
+#[derive(Debug, clap::Args)]
+pub struct ExtractArgs {
+    /// Feature set: acoustic, mfcc, logmel, spectral, egemaps, gemaps.
+    #[arg(long = "set", default_value = "acoustic")]
+    pub set: String,
+    /// One row per frame (file, frame, descriptors) instead of one row of functionals per file.
+    #[arg(long)]
     pub frames: bool,
-    pub out: &'a Path,
+    /// The Parquet file to write.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    /// Rate every file is resampled to.
+    #[arg(long, default_value_t = 16000)]
     pub sample_rate: u32,
-    /// `key=value` overrides of the extract parameters.
-    pub params: &'a [String],
-    pub files: &'a [PathBuf],
+    /// Override an extract parameter, e.g. `--param n_mfcc=20` (repeatable; names as in pipeline.yaml's extract section).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Audio files (WAV, FLAC, MP3, Ogg, AIFF; the format is read from the bytes).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+impl ExtractArgs {
+    pub fn run(&self) -> anyhow::Result<i32> {
+        extract(self)
+    }
 }
 
 pub fn extract(args: &ExtractArgs) -> anyhow::Result<i32> {
-    let set = ser_extract::feature_set(args.set).ok_or_else(|| {
+    let set = ser_extract::feature_set(&args.set).ok_or_else(|| {
         let known: Vec<_> = ser_extract::FEATURE_SETS.iter().map(|s| s.name).collect();
         anyhow::anyhow!(
             "unknown feature set '{}' (known: {})",
@@ -43,7 +62,7 @@ pub fn extract(args: &ExtractArgs) -> anyhow::Result<i32> {
             known.join(", ")
         )
     })?;
-    let params = extract_params(args.params)?;
+    let params = extract_params(&args.params)?;
     let probe = Extractor::new(args.sample_rate, &params, set.descriptors)?;
     let columns = if args.frames {
         probe.column_names()
@@ -52,7 +71,7 @@ pub fn extract(args: &ExtractArgs) -> anyhow::Result<i32> {
     };
     anyhow::ensure!(!args.files.is_empty(), "no audio files given");
 
-    let mut writer = ParquetFileWriter::create(args.out)?;
+    let mut writer = ParquetFileWriter::create(&args.out)?;
     let bar = Progress::for_terminal().bar(args.files.len(), &format!("extract: {}", set.name));
     let mut failures = Vec::new();
     let mut written = 0usize;

@@ -23,7 +23,7 @@ use crate::state::PipelineState;
 
 /// `ser gc` options.
 #[derive(Debug, Clone, clap::Args)]
-pub struct GcArgs {
+pub struct GcOptions {
     /// List what would be deleted; delete nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -32,7 +32,7 @@ pub struct GcArgs {
     pub grace: Option<String>,
 }
 
-pub fn gc(args: &PipelineArgs, gc: &GcArgs) -> anyhow::Result<i32> {
+pub fn gc(args: &PipelineArgs, gc: &GcOptions) -> anyhow::Result<i32> {
     let (pipeline, cache) = args.load()?;
     let grace = match &gc.grace {
         Some(text) => humantime::parse_duration(text)
@@ -162,5 +162,35 @@ impl Sweep<'_> {
             self.bytes += meta.len();
         }
         Ok(())
+    }
+}
+
+/// `ser gc`.
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub options: GcOptions,
+}
+
+impl GcArgs {
+    pub fn run(&self) -> anyhow::Result<i32> {
+        gc(&self.pipeline, &self.options)
+    }
+}
+
+/// `ser clean`.
+#[derive(Debug, clap::Args)]
+pub struct CleanArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    #[arg(long)]
+    pub all: bool,
+}
+
+impl CleanArgs {
+    pub fn run(&self) -> anyhow::Result<i32> {
+        clean(&self.pipeline, self.all)
     }
 }

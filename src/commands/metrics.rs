@@ -122,3 +122,20 @@ pub fn metrics(args: &PipelineArgs, as_json: bool) -> anyhow::Result<i32> {
     }
     Ok(if rows.is_empty() { 1 } else { 0 })
 }
+
+/// `ser metrics`.
+#[derive(Debug, clap::Args)]
+pub struct MetricsArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// One JSON object per line (experiment, features, selection, model,
+    /// protocol, ua, wa, macro_f1, n_test).
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl MetricsArgs {
+    pub fn run(&self) -> anyhow::Result<i32> {
+        metrics(&self.pipeline, self.json)
+    }
+}

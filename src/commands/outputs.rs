@@ -34,3 +34,17 @@ pub fn outputs(args: &PipelineArgs, pattern: Option<&str>) -> anyhow::Result<i32
     }
     Ok(if shown == 0 { 1 } else { 0 })
 }
+
+/// `ser outputs`.
+#[derive(Debug, clap::Args)]
+pub struct OutputsArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    pub pattern: Option<String>,
+}
+
+impl OutputsArgs {
+    pub fn run(&self) -> anyhow::Result<i32> {
+        outputs(&self.pipeline, self.pattern.as_deref())
+    }
+}

@@ -254,3 +254,60 @@ pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
     );
     Ok(0)
 }
+
+/// `ser push`.
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The name to store this pipeline's state under, e.g. alice/nightly
+    /// (default: cache.remote.name, else <user>/<pipeline file stem>).
+    #[arg(long = "as", value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+impl PushArgs {
+    pub fn run(&self) -> anyhow::Result<i32> {
+        push(&self.pipeline, self.name.as_deref())
+    }
+}
+
+/// `ser pull`.
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// A state pushed with `ser push --as NAME`.
+    #[arg(long, value_name = "NAME")]
+    pub from: Option<String>,
+}
+
+impl PullArgs {
+    pub fn run(&self) -> anyhow::Result<i32> {
+        pull(&self.pipeline, self.from.as_deref())
+    }
+}
+
+/// `ser remote ...`.
+#[derive(Debug, clap::Args)]
+pub struct RemoteArgs {
+    #[command(subcommand)]
+    pub command: RemoteCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RemoteCommand {
+    /// Each node of this pipeline as local, remote, both or neither; and the pushed states.
+    Status {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+}
+
+impl RemoteArgs {
+    pub fn run(&self) -> anyhow::Result<i32> {
+        match &self.command {
+            RemoteCommand::Status { pipeline } => status(pipeline),
+        }
+    }
+}

@@ -382,6 +382,22 @@ fn curves_of_first_fold<'a>(
     )
 }
 
+/// `ser report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The folder to write (default: `report` beside the pipeline file).
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+}
+
+impl ReportArgs {
+    pub fn run(&self) -> anyhow::Result<i32> {
+        report(&self.pipeline, self.out.as_deref())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

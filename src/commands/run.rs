@@ -357,3 +357,18 @@ fn print_extract_rejects(out: &Progress, graph: &Graph, outcomes: &[Outcome]) {
         ));
     }
 }
+
+/// `ser run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub options: RunOptions,
+}
+
+impl RunArgs {
+    pub fn run(&self) -> anyhow::Result<i32> {
+        run(&self.pipeline, &self.options)
+    }
+}

@@ -150,3 +150,19 @@ pub fn runs(args: &PipelineArgs, last: bool) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// `ser runs`.
+#[derive(Debug, clap::Args)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Print the newest run's summary in full (JSON).
+    #[arg(long)]
+    pub last: bool,
+}
+
+impl RunsArgs {
+    pub fn run(&self) -> anyhow::Result<i32> {
+        runs(&self.pipeline, self.last)
+    }
+}

@@ -49,3 +49,20 @@ pub fn dag(args: &PipelineArgs) -> anyhow::Result<i32> {
     print!("{}", Graph::build(&pipeline).render());
     Ok(0)
 }
+
+/// `ser status` and `ser dag`: the pipeline file and cache only.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+impl StatusArgs {
+    pub fn status(&self) -> anyhow::Result<i32> {
+        status(&self.pipeline)
+    }
+
+    pub fn dag(&self) -> anyhow::Result<i32> {
+        dag(&self.pipeline)
+    }
+}

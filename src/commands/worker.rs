@@ -93,3 +93,25 @@ pub fn worker(
         }
     }
 }
+
+/// `ser worker`: one node of the pipeline, its dependencies read from the
+/// cache (the job an executor submits).
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The node, as `ser dag` names it.
+    #[arg(long)]
+    pub node: String,
+    /// Only this share of a per-item node's items (`i/n`, 0-based).
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    #[arg(long)]
+    pub strict: bool,
+}
+
+impl WorkerArgs {
+    pub fn run(&self) -> anyhow::Result<i32> {
+        worker(&self.pipeline, &self.node, self.shard, self.strict)
+    }
+}
