@@ -196,27 +196,33 @@ pub struct PointScore {
     pub validation_ua: f64,
 }
 
-/// An evaluate node's `summary`.
+/// An evaluate node's `summary`. (JSON writes a NaN as null; these
+/// fields read a null back as NaN.)
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvaluationSummary {
     /// Means over folds.
+    #[serde(deserialize_with = "lenient::number")]
     pub ua: f64,
+    #[serde(deserialize_with = "lenient::number")]
     pub wa: f64,
+    #[serde(deserialize_with = "lenient::number")]
     pub macro_f1: f64,
     pub n_test: usize,
     #[serde(default)]
     pub n_speakers: usize,
     /// 95% bootstrap intervals, resampling `ci_unit`s.
+    #[serde(deserialize_with = "lenient::pair")]
     pub ua_ci: [f64; 2],
+    #[serde(deserialize_with = "lenient::pair")]
     pub wa_ci: [f64; 2],
     /// `speaker` (clustered) or, in summaries made before it existed,
     /// `utterance`.
     #[serde(default = "utterance")]
     pub ci_unit: Unit,
     /// The same intervals resampling single utterances.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::optional_pair")]
     pub ua_ci_utterance: Option<[f64; 2]>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::optional_pair")]
     pub wa_ci_utterance: Option<[f64; 2]>,
     #[serde(default)]
     pub bootstrap: Option<Bootstrap>,
@@ -230,6 +236,25 @@ pub struct EvaluationSummary {
 
 fn utterance() -> Unit {
     Unit::Utterance
+}
+
+/// Numbers that JSON may hold as null (a NaN when written).
+mod lenient {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+
+    pub fn pair<'de, D: Deserializer<'de>>(d: D) -> Result<[f64; 2], D::Error> {
+        let [a, b] = <[Option<f64>; 2]>::deserialize(d)?;
+        Ok([a.unwrap_or(f64::NAN), b.unwrap_or(f64::NAN)])
+    }
+
+    pub fn optional_pair<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[f64; 2]>, D::Error> {
+        Ok(Option::<[Option<f64>; 2]>::deserialize(d)?
+            .map(|[a, b]| [a.unwrap_or(f64::NAN), b.unwrap_or(f64::NAN)]))
+    }
 }
 
 impl EvaluationSummary {

@@ -11,6 +11,7 @@
 
 use serde_json::json;
 
+use crate::artifact::schema::EvaluationSummary;
 use crate::commands::PipelineArgs;
 use crate::dag::Graph;
 use crate::scheduler::Outcome;
@@ -22,9 +23,13 @@ pub struct Row {
     pub json: serde_json::Value,
 }
 
-fn row(experiment: &crate::dag::Experiment, record: &NodeRecord) -> Row {
-    let s = &record.outputs.summary;
-    Row {
+/// An experiment's row, from its evaluate node's summary; a summary that
+/// does not decode is reported (naming the node) and left out.
+fn row(experiment: &crate::dag::Experiment, record: &NodeRecord) -> Option<Row> {
+    let s: EvaluationSummary = serde_json::from_value(record.outputs.summary.clone())
+        .map_err(|e| eprintln!("{}: its summary does not decode: {e}", record.node))
+        .ok()?;
+    Some(Row {
         json: json!({
             "experiment": experiment.name(),
             "features": experiment.features,
@@ -32,14 +37,14 @@ fn row(experiment: &crate::dag::Experiment, record: &NodeRecord) -> Row {
             "selection": experiment.selection,
             "model": experiment.model,
             "protocol": experiment.protocol,
-            "ua": s["ua"], "wa": s["wa"], "macro_f1": s["macro_f1"], "n_test": s["n_test"],
-            "ua_ci": s["ua_ci"], "wa_ci": s["wa_ci"],
-            "ci_unit": s.get("ci_unit").cloned().unwrap_or_else(|| json!("utterance")),
-            "ua_ci_utterance": s.get("ua_ci_utterance").cloned().unwrap_or_else(|| s["ua_ci"].clone()),
-            "wa_ci_utterance": s.get("wa_ci_utterance").cloned().unwrap_or_else(|| s["wa_ci"].clone()),
+            "ua": s.ua, "wa": s.wa, "macro_f1": s.macro_f1, "n_test": s.n_test,
+            "ua_ci": s.ua_ci, "wa_ci": s.wa_ci,
+            "ci_unit": s.ci_unit,
+            "ua_ci_utterance": s.ua_ci_by_utterance(),
+            "wa_ci_utterance": s.wa_ci_by_utterance(),
             "transductive": experiment.transductive,
         }),
-    }
+    })
 }
 
 /// Rows for the evaluate nodes that have a record in `outcomes`.
@@ -48,7 +53,7 @@ pub fn collect_rows(graph: &Graph, outcomes: &[Outcome]) -> Vec<Row> {
         .nodes
         .iter()
         .zip(outcomes)
-        .filter_map(|(node, outcome)| Some(row(node.experiment.as_ref()?, outcome.record()?)))
+        .filter_map(|(node, outcome)| row(node.experiment.as_ref()?, outcome.record()?))
         .collect()
 }
 
@@ -102,7 +107,7 @@ pub fn metrics(args: &PipelineArgs, as_json: bool) -> anyhow::Result<i32> {
             .get(&node.name)
             .and_then(|s| cache.read_json(&cache.node_record_path(&s.stage, &s.key)));
         match record {
-            Some(record) => rows.push(row(experiment, &record)),
+            Some(record) => rows.extend(row(experiment, &record)),
             None => missing.push(node.name.clone()),
         }
     }

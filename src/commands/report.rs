@@ -23,7 +23,7 @@ use crate::commands::PipelineArgs;
 use crate::dag::{Graph, Node};
 use crate::stage::NodeRecord;
 use crate::artifact::features::KEY_COLUMNS;
-use crate::artifact::schema::{FoldModel, ModelsArtifact, SelectionArtifact};
+use crate::artifact::schema::{EvaluationSummary, FoldModel, ModelsArtifact, SelectionArtifact};
 use crate::stage::Role;
 use crate::state::PipelineState;
 
@@ -50,8 +50,13 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
             missing.push(node.name.clone());
             continue;
         };
-        let s = &evaluated.outputs.summary;
-        let pooled = &s["pooled"];
+        let s: EvaluationSummary = match serde_json::from_value(evaluated.outputs.summary.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{}: its summary does not decode ({e}); left out", node.name);
+                continue;
+            }
+        };
         let train = dep(node, Role::Predictions);
         let curves = train
             .and_then(&record)
@@ -89,45 +94,35 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
             selection: experiment.selection.clone(),
             model: experiment.model.clone(),
             protocol: experiment.protocol.clone(),
-            ua: number(&s["ua"]),
-            wa: number(&s["wa"]),
-            macro_f1: number(&s["macro_f1"]),
-            ua_ci: interval(&s["ua_ci"]),
-            wa_ci: interval(&s["wa_ci"]),
-            macro_f1_ci: interval(&s["macro_f1_ci"]),
-            ci_unit: Some(s["ci_unit"].as_str().unwrap_or("utterance").to_string()),
+            ua: s.ua,
+            wa: s.wa,
+            macro_f1: s.macro_f1,
+            ua_ci: interval(s.ua_ci),
+            wa_ci: interval(s.wa_ci),
+            // Evaluate nodes keep no F1 interval.
+            macro_f1_ci: None,
+            ci_unit: Some(
+                serde_json::to_value(s.ci_unit)?
+                    .as_str()
+                    .unwrap_or("utterance")
+                    .to_string(),
+            ),
             transductive: experiment.transductive,
-            n_test: s["n_test"].as_u64().unwrap_or(0) as usize,
+            n_test: s.n_test,
             node_key: key,
-            classes: strings(&s["classes"]),
-            confusion: pooled["confusion"]
-                .as_array()
-                .map(|rows| {
-                    rows.iter()
-                        .map(|r| {
-                            r.as_array()
-                                .map(|c| {
-                                    c.iter().map(|v| v.as_u64().unwrap_or(0) as usize).collect()
-                                })
-                                .unwrap_or_default()
-                        })
-                        .collect()
+            classes: s.classes.clone(),
+            confusion: s.pooled.confusion.clone(),
+            per_class: s
+                .pooled
+                .per_class
+                .iter()
+                .map(|c| ClassScore {
+                    precision: c.precision,
+                    recall: c.recall,
+                    f1: c.f1,
+                    support: c.support,
                 })
-                .unwrap_or_default(),
-            per_class: pooled["per_class"]
-                .as_array()
-                .map(|classes| {
-                    classes
-                        .iter()
-                        .map(|c| ClassScore {
-                            precision: number(&c["precision"]),
-                            recall: number(&c["recall"]),
-                            f1: number(&c["f1"]),
-                            support: c["support"].as_u64().unwrap_or(0) as usize,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+                .collect(),
             selected_features,
             curves,
         });
@@ -271,23 +266,9 @@ fn dep(node: &Node, role: Role) -> Option<usize> {
 
 /// A JSON number, NaN where it is missing or null (JSON has no NaN, so
 /// serde_json writes a NaN metric as null).
-fn number(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
-}
-
 /// A `[low, high]` interval, when both ends are numbers.
-fn interval(v: &Value) -> Option<(f64, f64)> {
-    Some((v.get(0)?.as_f64()?, v.get(1)?.as_f64()?))
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
+fn interval([low, high]: [f64; 2]) -> Option<(f64, f64)> {
+    (low.is_finite() && high.is_finite()).then_some((low, high))
 }
 
 /// How many folds kept each column, from a select node's `selected`
@@ -431,9 +412,20 @@ mod tests {
 
     #[test]
     fn missing_metrics_read_as_nan_and_intervals_need_both_ends() {
-        assert!(number(&Value::Null).is_nan());
-        assert_eq!(interval(&json!([0.25, 0.5])), Some((0.25, 0.5)));
-        assert_eq!(interval(&json!([null, 0.5])), None);
-        assert_eq!(interval(&Value::Null), None);
+        // A summary whose NaNs JSON wrote as null still decodes.
+        let summary: EvaluationSummary = serde_json::from_value(json!({
+            "ua": null, "wa": 0.5, "macro_f1": 0.4, "n_test": 2,
+            "ua_ci": [null, 0.5], "wa_ci": [0.25, 0.5],
+            "classes": ["a", "b"], "folds": [],
+            "pooled": { "ua": 0.5, "wa": 0.5, "macro_f1": 0.4, "n": 2,
+                        "per_class": [], "confusion": [[1, 0], [1, 0]] },
+        }))
+        .unwrap();
+        assert!(summary.ua.is_nan());
+        assert_eq!(interval(summary.wa_ci), Some((0.25, 0.5)));
+        assert_eq!(interval(summary.ua_ci), None);
+        // Summaries made before speaker intervals read as utterance ones.
+        assert_eq!(summary.ua_ci_by_utterance()[1], 0.5);
+        assert_eq!(summary.ci_unit, ser_evaluate::metrics::Unit::Utterance);
     }
 }
