@@ -189,6 +189,13 @@ impl CompareArgs {
             BootstrapUnit::Speaker => Unit::Speaker,
             BootstrapUnit::Utterance => Unit::Utterance,
         };
-        compare(&self.pipeline, &self.a, &self.b, self.protocol.as_deref(), unit, self.json)
+        compare(
+            &self.pipeline,
+            &self.a,
+            &self.b,
+            self.protocol.as_deref(),
+            unit,
+            self.json,
+        )
     }
 }

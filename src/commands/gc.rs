@@ -47,17 +47,28 @@ pub fn gc(args: &PipelineArgs, gc: &GcOptions) -> anyhow::Result<i32> {
         let bytes: u64 = report.deleted.iter().map(|(_, b)| b).sum();
         for (pack, size) in &report.deleted {
             if gc.dry_run {
-                println!("would delete packs/{pack}.pack ({:.1} MB)", *size as f64 / 1e6);
+                println!(
+                    "would delete packs/{pack}.pack ({:.1} MB)",
+                    *size as f64 / 1e6
+                );
             }
         }
         let repacked: u64 = report.repacked.iter().map(|(_, b)| b).sum();
         eprintln!(
             "{} {} pack(s), {:.1} MB, unreachable from {} pushed state(s), and {} {} pack(s) dropping {:.1} MB; kept {} live and {} younger than {}",
-            if gc.dry_run { "would delete" } else { "deleted" },
+            if gc.dry_run {
+                "would delete"
+            } else {
+                "deleted"
+            },
             report.deleted.len(),
             bytes as f64 / 1e6,
             report.states,
-            if gc.dry_run { "would repack" } else { "repacked" },
+            if gc.dry_run {
+                "would repack"
+            } else {
+                "repacked"
+            },
             report.repacked.len(),
             repacked as f64 / 1e6,
             report.live,
@@ -71,7 +82,9 @@ pub fn gc(args: &PipelineArgs, gc: &GcOptions) -> anyhow::Result<i32> {
 }
 
 pub fn no_remote() -> anyhow::Error {
-    anyhow::anyhow!("no remote: give --remote URL, set SER_REMOTE, or set cache.remote.url in the pipeline file")
+    anyhow::anyhow!(
+        "no remote: give --remote URL, set SER_REMOTE, or set cache.remote.url in the pipeline file"
+    )
 }
 
 /// `ser clean`: forget this pipeline's runs, then collect; `--all` deletes

@@ -72,7 +72,11 @@ pub fn print_table(rows: &[Row]) {
             (Some(low), Some(high)) => format!("  [{low:.3}, {high:.3}]"),
             _ => String::new(),
         };
-        let mark = if j["transductive"] == true { " (T)" } else { "" };
+        let mark = if j["transductive"] == true {
+            " (T)"
+        } else {
+            ""
+        };
         println!(
             "{:<36} {:<16} {:>7.4} {:<17} {:>7.4} {:>8.4} {:>6}",
             format!("{}{mark}", j["experiment"].as_str().unwrap_or("")),
@@ -85,10 +89,14 @@ pub fn print_table(rows: &[Row]) {
         );
     }
     if rows.iter().any(|r| r.json["ci_unit"] == "speaker") {
-        println!("UA 95% CI: bootstrap over test speakers within folds (`ser metrics --json` has the utterance-level one too)");
+        println!(
+            "UA 95% CI: bootstrap over test speakers within folds (`ser metrics --json` has the utterance-level one too)"
+        );
     }
     if rows.iter().any(|r| r.json["transductive"] == true) {
-        println!("(T) transductive: test speakers normalised by their own audio (normalize: speaker); not comparable with inductive results");
+        println!(
+            "(T) transductive: test speakers normalised by their own audio (normalize: speaker); not comparable with inductive results"
+        );
     }
 }
 

@@ -26,12 +26,22 @@ pub fn push(args: &PipelineArgs, name: Option<&str>) -> anyhow::Result<i32> {
     let config = args.remote_config(&pipeline).ok_or_else(no_remote)?;
     let name = match name {
         Some(n) => n.to_string(),
-        None => config.name.clone().unwrap_or_else(|| default_state_name(&pipeline)),
+        None => config
+            .name
+            .clone()
+            .unwrap_or_else(|| default_state_name(&pipeline)),
     };
     check_state_name(&name)?;
     let remote = Remote::open(&config)?;
     let mut index = RemoteIndex::load(&remote, &super::remote_index_dir(&cache, &config))?;
-    push_state(&pipeline, &cache, &remote, &mut index, &name, &Progress::for_terminal())?;
+    push_state(
+        &pipeline,
+        &cache,
+        &remote,
+        &mut index,
+        &name,
+        &Progress::for_terminal(),
+    )?;
     Ok(0)
 }
 
@@ -56,7 +66,8 @@ pub fn push_state(
         .values()
         .map(|n| (n.stage.clone(), n.key.clone()))
         .collect();
-    let paths: BTreeSet<String> = closure::closure(&roots, &mut closure::local_reader(cache.root()));
+    let paths: BTreeSet<String> =
+        closure::closure(&roots, &mut closure::local_reader(cache.root()));
     let pushed = PushedState {
         format: 1,
         name: name.to_string(),
@@ -118,15 +129,24 @@ pub fn pull(args: &PipelineArgs, from: Option<&str>) -> anyhow::Result<i32> {
     let config = args.remote_config(&pipeline).ok_or_else(no_remote)?;
     let started = Instant::now();
     let progress = Progress::for_terminal();
-    let read_through = Arc::new(ReadThrough::open(&config, &super::remote_index_dir(&cache, &config))?);
+    let read_through = Arc::new(ReadThrough::open(
+        &config,
+        &super::remote_index_dir(&cache, &config),
+    )?);
     let roots: Vec<(String, String)> = match from {
         Some(name) => {
             check_state_name(name)?;
-            let bytes = read_through.remote.get(&PushedState::key(name)).map_err(|e| {
-                anyhow::anyhow!("{e:#} (is '{name}' a state pushed there? `ser remote status` lists them)")
+            let bytes = read_through
+                .remote
+                .get(&PushedState::key(name))
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "{e:#} (is '{name}' a state pushed there? `ser remote status` lists them)"
+                    )
+                })?;
+            let state: PushedState = serde_json::from_slice(&bytes).map_err(|e| {
+                anyhow::anyhow!("remote {}: state {name} is unreadable: {e}", config.url)
             })?;
-            let state: PushedState = serde_json::from_slice(&bytes)
-                .map_err(|e| anyhow::anyhow!("remote {}: state {name} is unreadable: {e}", config.url))?;
             state.roots()
         }
         None => {
@@ -154,7 +174,10 @@ pub fn pull(args: &PipelineArgs, from: Option<&str>) -> anyhow::Result<i32> {
         present_before,
     );
     if !report.refused.is_empty() {
-        eprintln!("refused {} file(s) that failed their check:", report.refused.len());
+        eprintln!(
+            "refused {} file(s) that failed their check:",
+            report.refused.len()
+        );
         for line in report.refused.iter().take(20) {
             eprintln!("  {line}");
         }
@@ -204,13 +227,19 @@ pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
     let (graph, outcomes) = walk(&pipeline, &cache);
     let index = &read_through.index;
     let on_remote = |r: &NodeRecord| {
-        index.contains(&closure::record_path(&r.fingerprint.stage, &r.fingerprint.key()))
+        index.contains(&closure::record_path(
+            &r.fingerprint.stage,
+            &r.fingerprint.key(),
+        )) && r
+            .outputs
+            .files
+            .values()
+            .chain(&r.outputs.refs)
+            .all(|o| index.contains(&closure::object_path(o)))
             && r.outputs
-                .files
-                .values()
-                .chain(&r.outputs.refs)
-                .all(|o| index.contains(&closure::object_path(o)))
-            && r.outputs.items.iter().all(|i| index.contains(&closure::item_path(i)))
+                .items
+                .iter()
+                .all(|i| index.contains(&closure::item_path(i)))
     };
     let mut counts = [0usize; 4];
     for (node, outcome) in graph.nodes.iter().zip(&outcomes) {
@@ -219,9 +248,10 @@ pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
             Outcome::Fresh(_) => (1, "local".to_string()),
             Outcome::FreshOnRemote(_) => (2, "remote".to_string()),
             Outcome::Stale(scheduler_reason) => match scheduler_reason {
-                crate::fingerprint::DirtyReason::UpstreamStale { upstream } => {
-                    (3, format!("neither (upstream {upstream} is on neither side)"))
-                }
+                crate::fingerprint::DirtyReason::UpstreamStale { upstream } => (
+                    3,
+                    format!("neither (upstream {upstream} is on neither side)"),
+                ),
                 _ => (3, "neither".to_string()),
             },
             Outcome::Failed(e) => (3, format!("neither (error: {e})")),
@@ -250,7 +280,11 @@ pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
         config.url,
         index.len(),
         index.packs.len(),
-        if states.is_empty() { "none".to_string() } else { states.join(", ") }
+        if states.is_empty() {
+            "none".to_string()
+        } else {
+            states.join(", ")
+        }
     );
     Ok(0)
 }

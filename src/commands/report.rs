@@ -17,13 +17,13 @@ use serde_json::Value;
 
 use ser_report::{ClassScore, Curve, ExperimentResult, FeatureKept, RejectedInput, ReportInput};
 
+use crate::artifact::features::KEY_COLUMNS;
 use crate::artifact::parquet_read;
+use crate::artifact::schema::{EvaluationSummary, FoldModel, ModelsArtifact, SelectionArtifact};
 use crate::cache::Cache;
 use crate::commands::PipelineArgs;
 use crate::dag::{Graph, Node};
 use crate::stage::NodeRecord;
-use crate::artifact::features::KEY_COLUMNS;
-use crate::artifact::schema::{EvaluationSummary, FoldModel, ModelsArtifact, SelectionArtifact};
 use crate::stage::Role;
 use crate::state::PipelineState;
 

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use crate::cache::LockMode;
 use crate::commands::PipelineArgs;
 use crate::commands::metrics::{Row, collect_rows, print_table};
+use crate::commands::runs::SummaryWriter;
 use crate::dag::Graph;
 use crate::executor::ExecutorKind;
 use crate::executor::slurm::WorkerCommand;
-use crate::commands::runs::SummaryWriter;
 use crate::progress::{LogFormat, Progress};
 use crate::scheduler::{self, Outcome};
 use crate::stage::Context;
@@ -92,11 +92,13 @@ pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
         }
     }
     let remote_line = match ctx.cache.remote() {
-        Some(r) if fetched > 0 || r.files.load(std::sync::atomic::Ordering::Relaxed) > 0 => format!(
-            ", {fetched} from the remote ({} file(s), {:.1} MB read through)",
-            r.files.load(std::sync::atomic::Ordering::Relaxed),
-            r.bytes.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6
-        ),
+        Some(r) if fetched > 0 || r.files.load(std::sync::atomic::Ordering::Relaxed) > 0 => {
+            format!(
+                ", {fetched} from the remote ({} file(s), {:.1} MB read through)",
+                r.files.load(std::sync::atomic::Ordering::Relaxed),
+                r.bytes.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6
+            )
+        }
         _ => String::new(),
     };
     if let Some(record) = outcomes[0].record() {
@@ -246,7 +248,14 @@ fn publish(args: &PipelineArgs, pipeline: &crate::config::Pipeline, ctx: &Contex
             &remote,
             &super::remote_index_dir(&ctx.cache, &config),
         )?;
-        super::remote::push_state(pipeline, &ctx.cache, &remote, &mut index, &name, &ctx.progress)
+        super::remote::push_state(
+            pipeline,
+            &ctx.cache,
+            &remote,
+            &mut index,
+            &name,
+            &ctx.progress,
+        )
     });
     if let Err(e) = pushed {
         ctx.progress.println(&format!(

@@ -118,7 +118,11 @@ pub fn runs(args: &PipelineArgs, last: bool) -> anyhow::Result<i32> {
         .unwrap_or_default();
     files.sort();
     if files.is_empty() {
-        eprintln!("no runs of {} in {}", pipeline.file.display(), cache.root().display());
+        eprintln!(
+            "no runs of {} in {}",
+            pipeline.file.display(),
+            cache.root().display()
+        );
         return Ok(0);
     }
     if last {

@@ -48,7 +48,11 @@ pub fn worker(
         Some(s) => format!("{node} shard {s}"),
         None => node.to_string(),
     };
-    let work = if shard.is_some() { Work::Shard } else { Work::Node };
+    let work = if shard.is_some() {
+        Work::Shard
+    } else {
+        Work::Node
+    };
     let outcome = scheduler::run_one(&graph, &ctx, &state, i, work);
     match (&outcome, shard) {
         (Outcome::Ran { record, .. }, Some(shard)) => {
@@ -64,10 +68,8 @@ pub fn worker(
             Ok(0)
         }
         (Outcome::Ran { record, reason }, None) => {
-            ctx.progress.println(&format!(
-                "{what}: ran ({reason}) in {:.2}s",
-                record.seconds
-            ));
+            ctx.progress
+                .println(&format!("{what}: ran ({reason}) in {:.2}s", record.seconds));
             Ok(0)
         }
         (Outcome::Fresh(_), _) => {
@@ -75,12 +77,15 @@ pub fn worker(
             Ok(0)
         }
         (Outcome::Fetched(_), _) => {
-            ctx.progress.println(&format!("{what}: fetched from the remote"));
+            ctx.progress
+                .println(&format!("{what}: fetched from the remote"));
             Ok(0)
         }
         (Outcome::Interrupted, _) => {
             let signal = crate::interrupt::requested().unwrap_or(15);
-            ctx.progress.println(&format!("{what}: stopped by a signal; finished items are cached"));
+            ctx.progress.println(&format!(
+                "{what}: stopped by a signal; finished items are cached"
+            ));
             Ok(crate::interrupt::exit_code(signal))
         }
         (Outcome::Failed(e), _) => {
@@ -88,7 +93,8 @@ pub fn worker(
             Ok(1)
         }
         (other, _) => {
-            ctx.progress.println(&format!("{what}: not run ({})", other.describe()));
+            ctx.progress
+                .println(&format!("{what}: not run ({})", other.describe()));
             Ok(1)
         }
     }

@@ -14,6 +14,7 @@ use serde_json::json;
 use ser_learn::GridSearch;
 use ser_train::{ClassicSpec, FeatureNormalize, OnlineSpeakerNormaliser, SpeakerNormaliser};
 
+use super::fold_set::RowIds;
 use super::{
     FoldPredictions, FoldSet, RowKeys, TrainStage, fold_columns, read_folds, selected_columns,
     train_artifacts,
@@ -62,7 +63,7 @@ pub fn run(
             .map_err(anyhow::Error::msg)?;
         if let Some(aug) = &mut augmented {
             aug.x = normaliser
-                .transform(aug.x.view(), &aug.speakers)
+                .transform(aug.x.view(), &aug.rows.speakers)
                 .map_err(|e| anyhow::anyhow!("augmented features: {e}"))?;
         }
     }
@@ -275,9 +276,7 @@ impl GridCell<'_> {
 /// Augmented copies' features: the rows a fold may add to its training
 /// set, when their source is one of its training utterances.
 struct Augmented {
-    ids: Vec<String>,
-    speakers: Vec<String>,
-    sources: Vec<String>,
+    rows: RowIds,
     y: Vec<usize>,
     x: Array2<f64>,
 }
@@ -305,19 +304,13 @@ impl Augmented {
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(Augmented {
-            ids: table.utf8("id")?,
-            speakers: table.utf8("speaker")?,
-            sources: table.utf8("source")?,
+            rows: RowIds::of_copies(&table)?,
             y,
             x,
         })
     }
 
     fn keys(&self) -> RowKeys<'_> {
-        RowKeys {
-            ids: &self.ids,
-            speakers: &self.speakers,
-            sources: &self.sources,
-        }
+        self.rows.keys()
     }
 }

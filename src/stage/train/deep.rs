@@ -34,6 +34,7 @@ use ser_deep::{DeepKind, DeepParams, DeepSpec, TrainedNet};
 use ser_evaluate::Fold;
 use ser_learn::{Example, Fitted, GridPoint, Input, Learner, Rows as LearnerRows, TrainingSet};
 
+use super::fold_set::RowIds;
 use super::{
     FoldPredictions, FoldSet, RowKeys, feature_names, fold_columns, read_folds, selected_columns,
     train_artifacts,
@@ -67,33 +68,6 @@ struct Rows {
 }
 
 impl Rows {
-    fn keys(&self) -> RowKeys<'_> {
-        RowKeys {
-            ids: &self.ids,
-            speakers: &self.speakers,
-            sources: &self.sources,
-        }
-    }
-}
-
-/// The augmented copies' ids, speakers and sources, for the fold
-/// builder; their examples load per fold when a network trains.
-struct AugmentedKeys {
-    ids: Vec<String>,
-    speakers: Vec<String>,
-    sources: Vec<String>,
-}
-
-impl AugmentedKeys {
-    fn load(ctx: &Context, object: &str) -> anyhow::Result<AugmentedKeys> {
-        let table = parquet_read::from_parquet(ctx.cache.read_object(object)?)?;
-        Ok(AugmentedKeys {
-            ids: table.utf8("id")?,
-            speakers: table.utf8("speaker")?,
-            sources: table.utf8("source")?,
-        })
-    }
-
     fn keys(&self) -> RowKeys<'_> {
         RowKeys {
             ids: &self.ids,
@@ -431,7 +405,9 @@ pub fn run(
     let corpus = all_rows.keys();
     // Who the augmented copies are (the leak guard's input), read once.
     let augmented_keys = match &shared.augmented_object {
-        Some(object) => Some(AugmentedKeys::load(ctx, object)?),
+        Some(object) => Some(RowIds::of_copies(&parquet_read::from_parquet(
+            ctx.cache.read_object(object)?,
+        )?)?),
         None => None,
     };
 
@@ -440,11 +416,7 @@ pub fn run(
     let mut predictions = FoldPredictions::default();
     let (mut items, mut refs) = (Vec::new(), Vec::new());
     for fold in &folds {
-        let set = FoldSet::build(
-            fold,
-            corpus,
-            augmented_keys.as_ref().map(AugmentedKeys::keys),
-        )?;
+        let set = FoldSet::build(fold, corpus, augmented_keys.as_ref().map(RowIds::keys))?;
         let columns = fold_columns(selection.as_ref(), fold)?;
         // Loaded once per fold, on first need, for all its networks.
         let (selected, augmented) = (OnceCell::new(), OnceCell::new());

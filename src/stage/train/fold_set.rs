@@ -12,6 +12,8 @@ use std::collections::BTreeSet;
 use ser_evaluate::Fold;
 use ser_evaluate::leak::{self, TrainingRow};
 
+use crate::artifact::Table;
+
 /// Who the rows of a table are: one id and speaker per row, and for
 /// augmented copies the utterance each was made from.
 #[derive(Debug, Clone, Copy)]
@@ -20,6 +22,33 @@ pub struct RowKeys<'a> {
     pub speakers: &'a [String],
     /// Empty for the corpus's own utterances.
     pub sources: &'a [String],
+}
+
+/// The ids, speakers and sources of a table's rows, owned.
+#[derive(Debug, Clone)]
+pub struct RowIds {
+    pub ids: Vec<String>,
+    pub speakers: Vec<String>,
+    pub sources: Vec<String>,
+}
+
+impl RowIds {
+    /// An augmented copies' table: every row names its source.
+    pub fn of_copies(table: &Table) -> anyhow::Result<RowIds> {
+        Ok(RowIds {
+            ids: table.utf8("id")?,
+            speakers: table.utf8("speaker")?,
+            sources: table.utf8("source")?,
+        })
+    }
+
+    pub fn keys(&self) -> RowKeys<'_> {
+        RowKeys {
+            ids: &self.ids,
+            speakers: &self.speakers,
+            sources: &self.sources,
+        }
+    }
 }
 
 /// One fold's rows: indices into the corpus table (`train`, `test`) and
@@ -80,8 +109,21 @@ impl FoldSet {
 mod tests {
     use super::*;
 
-    fn strings(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
+    /// Rows as (id, speaker, source); an empty source for the corpus's.
+    fn rows(rows: &[(&str, &str, &str)]) -> RowIds {
+        let column = |k: usize| -> Vec<String> {
+            rows.iter().map(|r| [r.0, r.1, r.2][k].to_string()).collect()
+        };
+        let sources = column(2);
+        RowIds {
+            ids: column(0),
+            speakers: column(1),
+            sources: if sources.iter().all(String::is_empty) {
+                vec![]
+            } else {
+                sources
+            },
+        }
     }
 
     fn fold(test_speakers: &[&str]) -> Fold {
@@ -93,68 +135,33 @@ mod tests {
 
     #[test]
     fn copies_join_only_with_their_training_source() {
-        let ids = strings(&["a1", "a2", "b1"]);
-        let speakers = strings(&["A", "A", "B"]);
-        let aug_ids = strings(&["a1~0", "b1~0", "a2~0"]);
-        let aug_sources = strings(&["a1", "b1", "a2"]);
-        let aug_speakers = strings(&["A", "B", "A"]);
-        let set = FoldSet::build(
-            &fold(&["B"]),
-            RowKeys {
-                ids: &ids,
-                speakers: &speakers,
-                sources: &[],
-            },
-            Some(RowKeys {
-                ids: &aug_ids,
-                speakers: &aug_speakers,
-                sources: &aug_sources,
-            }),
-        )
-        .unwrap();
-        assert_eq!(
-            set,
-            FoldSet {
-                train: vec![0, 1],
-                test: vec![2],
-                augmented: vec![0, 2]
-            }
-        );
+        let corpus = rows(&[("a1", "A", ""), ("a2", "A", ""), ("b1", "B", "")]);
+        let copies = rows(&[
+            ("a1~0", "A", "a1"),
+            ("b1~0", "B", "b1"),
+            ("a2~0", "A", "a2"),
+        ]);
+        let set = FoldSet::build(&fold(&["B"]), corpus.keys(), Some(copies.keys())).unwrap();
+        let expected = FoldSet {
+            train: vec![0, 1],
+            test: vec![2],
+            augmented: vec![0, 2],
+        };
+        assert_eq!(set, expected);
     }
 
     #[test]
     fn a_copy_that_claims_a_training_source_but_is_a_test_utterance_is_refused() {
-        let ids = strings(&["a1", "b1"]);
-        let speakers = strings(&["A", "B"]);
+        let corpus = rows(&[("a1", "A", ""), ("b1", "B", "")]);
         // A row of the augmented table whose id is a test utterance's.
-        let aug_ids = strings(&["b1"]);
-        let err = FoldSet::build(
-            &fold(&["B"]),
-            RowKeys {
-                ids: &ids,
-                speakers: &speakers,
-                sources: &[],
-            },
-            Some(RowKeys {
-                ids: &aug_ids,
-                speakers: &strings(&["B"]),
-                sources: &strings(&["a1"]),
-            }),
-        )
-        .unwrap_err()
-        .to_string();
+        let copies = rows(&[("b1", "B", "a1")]);
+        let err = FoldSet::build(&fold(&["B"]), corpus.keys(), Some(copies.keys()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("refusing to train"), "{err}");
-        let err = FoldSet::build(
-            &fold(&["C"]),
-            RowKeys {
-                ids: &ids,
-                speakers: &speakers,
-                sources: &[],
-            },
-            None,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = FoldSet::build(&fold(&["C"]), corpus.keys(), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no test utterances"), "{err}");
     }
 }
