@@ -56,6 +56,12 @@ pub enum Command {
     Extract(commands::extract::ExtractArgs),
     /// Corpus tools.
     Corpus(commands::corpus::CorpusArgs),
+    /// Write an experiment's trained model as one self-contained file (NAME.sermodel).
+    Export(commands::export::ExportArgs),
+    /// Predict the emotion of audio files with an exported model.
+    Predict(commands::predict::PredictArgs),
+    /// Model bundle tools.
+    Model(commands::model::ModelArgs),
     /// One node of the pipeline, its dependencies read from the cache: the
     /// job an executor submits (`ser run --executor slurm`).
     #[command(hide = true)]
@@ -80,6 +86,9 @@ impl Command {
             Command::Clean(args) => args.run(),
             Command::Extract(args) => args.run(),
             Command::Corpus(args) => args.run(),
+            Command::Export(args) => args.run(),
+            Command::Predict(args) => args.run(),
+            Command::Model(args) => args.run(),
             Command::Worker(args) => args.run(),
         }
     }

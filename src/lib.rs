@@ -14,6 +14,7 @@
 //! - [`commands`], [`cli`]: the `ser` subcommands.
 
 pub mod artifact;
+pub mod bundle;
 pub mod cache;
 pub mod cli;
 pub mod commands;

@@ -3,10 +3,13 @@
 
 pub mod compare;
 pub mod corpus;
+pub mod export;
 pub mod extract;
 pub mod gc;
 pub mod metrics;
+pub mod model;
 pub mod outputs;
+pub mod predict;
 pub mod remote;
 pub mod report;
 pub mod run;

@@ -140,3 +140,32 @@ pub fn strip_timestamp(line: &str) -> &str {
         _ => line,
     }
 }
+
+/// A mono WAV file: 16-bit PCM, or 32-bit float with `float`.
+pub fn wav(samples: &[f32], rate: u32, float: bool) -> Vec<u8> {
+    let (tag, bits): (u16, u16) = if float { (3, 32) } else { (1, 16) };
+    let mut data = Vec::new();
+    for &s in samples {
+        if float {
+            data.extend_from_slice(&s.to_le_bytes());
+        } else {
+            let q = (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
+            data.extend_from_slice(&q.to_le_bytes());
+        }
+    }
+    let block = bits / 8;
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&tag.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * block as u32).to_le_bytes());
+    out.extend_from_slice(&block.to_le_bytes());
+    out.extend_from_slice(&bits.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend(data);
+    out
+}

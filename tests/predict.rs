@@ -1,0 +1,288 @@
+//! Exported models, end to end: `ser export` writes a fold's model as a
+//! bundle, and `ser predict` in another folder (no cache, no
+//! pipeline.yaml) gives that fold's test utterances exactly the pipeline's
+//! predictions; bad audio gets error rows; damaged or newer bundles are
+//! refused.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use common::{Workspace, wav};
+
+/// A train node's predictions table, via `ser outputs`.
+fn predictions(ws: &Workspace, experiment: &str) -> ser::artifact::Table {
+    let listing = ws.ok(&["outputs", &format!("train:{experiment}@")]);
+    let path = listing
+        .lines()
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .find(|cols| cols[1] == "predictions")
+        .unwrap_or_else(|| panic!("no predictions of {experiment}: {listing}"))[2]
+        .to_string();
+    ser::artifact::parquet_read::from_parquet(std::fs::read(path).unwrap()).unwrap()
+}
+
+/// `ser predict` rows from a JSON Lines file, by file stem.
+fn rows(path: &Path) -> BTreeMap<String, serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let row: serde_json::Value = serde_json::from_str(l).unwrap();
+            let file = PathBuf::from(row["file"].as_str().unwrap());
+            (
+                file.file_stem().unwrap().to_string_lossy().into_owned(),
+                row,
+            )
+        })
+        .collect()
+}
+
+/// Run `ser` in `dir`.
+fn ser_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ser"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SER_CACHE_DIR")
+        .env_remove("SER_REMOTE")
+        .output()
+        .unwrap()
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
+    let ws = Workspace::new(6);
+    let tiny = "epochs: 2, hidden: 8, layers: 1, channels: [4, 8], validation_speakers: 1";
+    ws.write_pipeline(&format!(
+        "models:\n\
+         \x20 svm: {{kind: svm}}\n\
+         \x20 mlp: {{kind: mlp, {tiny}}}\n\
+         \x20 gru: {{kind: gru, {tiny}, max_frames: 100}}\n\
+         experiments: {{features: [mfcc], models: [svm, mlp, gru], protocols: [two]}}\n"
+    ));
+    ws.ok(&["run"]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    for model in ["svm", "mlp", "gru"] {
+        let experiment = format!("mfcc/none/{model}");
+        let table = predictions(&ws, &experiment);
+        let (ids, folds) = (table.utf8("id").unwrap(), table.utf8("fold").unwrap());
+        let fold = folds[0].clone();
+        let bundle = ws.path(&format!("{model}.sermodel"));
+        let bundle_arg = bundle.to_str().unwrap();
+        ws.ok(&["export", &experiment, "--fold", &fold, "-o", bundle_arg]);
+        // Another folder: the bundle alone, and the fold's test files.
+        let copy = elsewhere.path().join(format!("{model}.sermodel"));
+        std::fs::copy(&bundle, &copy).unwrap();
+        let files: Vec<String> = ids
+            .iter()
+            .zip(&folds)
+            .filter(|(_, f)| **f == fold)
+            .map(|(id, _)| ws.path(&format!("corpus/{id}.flac")).display().to_string())
+            .collect();
+        let out_file = format!("{model}.jsonl");
+        let mut args = vec![
+            "predict",
+            "--model",
+            copy.to_str().unwrap(),
+            "-o",
+            &out_file,
+        ];
+        args.extend(files.iter().map(String::as_str));
+        let out = ser_in(elsewhere.path(), &args);
+        assert!(out.status.success(), "{}", text(&out));
+        let predicted = rows(&elsewhere.path().join(&out_file));
+        assert_eq!(predicted.len(), files.len());
+        let labels = table.utf8("predicted").unwrap();
+        let probability_columns: Vec<(String, Vec<f64>)> = table
+            .columns
+            .iter()
+            .filter(|(n, _)| n.starts_with("p_"))
+            .map(|(n, _)| (n.clone(), table.f64(n).unwrap()))
+            .collect();
+        // Networks have probabilities, the SVM none.
+        assert_eq!(probability_columns.is_empty(), model == "svm");
+        for (i, id) in ids.iter().enumerate().filter(|(i, _)| folds[*i] == fold) {
+            let stem = id.rsplit('/').next().unwrap();
+            let row = &predicted[stem];
+            assert_eq!(row["predicted"], labels[i].as_str(), "{model} {id}: {row}");
+            // The same network on the same features: the probabilities the
+            // pipeline kept (f32, stored as f64) within float rounding.
+            for (name, values) in &probability_columns {
+                let got = row[name].as_f64().unwrap();
+                assert!(
+                    (got - values[i]).abs() < 1e-6,
+                    "{model} {id} {name}: {got} vs {}",
+                    values[i]
+                );
+            }
+        }
+    }
+    // The manifest is plain JSON, and `ser model inspect` prints it.
+    let inspect = ws.ok(&["model", "inspect", "gru.sermodel"]);
+    let manifest: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(manifest["format_version"], 1);
+    assert_eq!(manifest["input"], "frames");
+    assert_eq!(manifest["experiment"], "mfcc/none/gru");
+    assert!(manifest["metrics"]["ua"].as_f64().is_some(), "{manifest}");
+    assert!(
+        manifest["training"]["inputs"]["frames.frames"].is_string(),
+        "{manifest}"
+    );
+}
+
+#[test]
+fn bad_audio_gets_an_error_row_and_the_rest_are_predicted() {
+    let ws = Workspace::new(4);
+    ws.write_pipeline(
+        "models:\n  lr: {kind: logistic_regression}\n\
+         experiments: {features: [mfcc], models: [lr], protocols: [two]}\n",
+    );
+    ws.ok(&["run"]);
+    ws.ok(&[
+        "export",
+        "mfcc/none/lr",
+        "--from-folds",
+        "-o",
+        "lr.sermodel",
+    ]);
+    let dir = ws.path("new");
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = common::ravdess().join("Actor_05/03-01-05-01-01-01-05.flac");
+    std::fs::copy(&good, dir.join("good.flac")).unwrap();
+    let flac = std::fs::read(&good).unwrap();
+    std::fs::write(dir.join("truncated.flac"), &flac[..600]).unwrap();
+    std::fs::write(dir.join("empty.wav"), b"").unwrap();
+    std::fs::write(dir.join("notes.wav"), b"not audio at all, just text").unwrap();
+    std::fs::write(dir.join("silent.wav"), wav(&vec![0.0; 32000], 16000, false)).unwrap();
+    let beep: Vec<f32> = (0..400).map(|i| (i as f32 * 0.3).sin() * 0.5).collect();
+    std::fs::write(dir.join("short.wav"), wav(&beep, 16000, false)).unwrap();
+    // Thirty minutes of tone: long, and still one row.
+    let long: Vec<f32> = (0..16000 * 1800)
+        .map(|i| (i as f32 * 0.05).sin() * 0.3)
+        .collect();
+    std::fs::write(dir.join("long.wav"), wav(&long, 16000, false)).unwrap();
+    let out = ws.ser(&[
+        "predict",
+        "--model",
+        "lr.sermodel",
+        "new",
+        "-o",
+        "rows.jsonl",
+    ]);
+    // Some files could not be used: exit 1, every row written.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let rows = rows(&ws.path("rows.jsonl"));
+    assert_eq!(rows.len(), 7, "{rows:?}");
+    for ok in ["good", "long"] {
+        assert!(rows[ok]["error"].is_null(), "{}", rows[ok]);
+        assert!(rows[ok]["predicted"].is_string(), "{}", rows[ok]);
+    }
+    assert!((rows["long"]["duration_s"].as_f64().unwrap() - 1800.0).abs() < 0.01);
+    for (bad, reason) in [
+        ("truncated", ""),
+        ("empty", ""),
+        ("notes", ""),
+        ("silent", "silent"),
+        ("short", "short"),
+    ] {
+        let error = rows[bad]["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}", rows[bad]));
+        assert!(error.to_lowercase().contains(reason), "{bad}: {error}");
+        assert!(rows[bad]["predicted"].is_null(), "{}", rows[bad]);
+        assert!(text(&out).contains(&format!("{bad}.")), "{}", text(&out));
+    }
+}
+
+#[test]
+fn a_damaged_or_newer_bundle_is_refused() {
+    let ws = Workspace::new(4);
+    ws.write_pipeline(
+        "models:\n  nb: {kind: gaussian_nb}\n\
+         experiments: {features: [mfcc], models: [nb], protocols: [two]}\n",
+    );
+    ws.ok(&["run"]);
+    ws.ok(&[
+        "export",
+        "mfcc/none/nb",
+        "--from-folds",
+        "-o",
+        "nb.sermodel",
+    ]);
+    let entries = |path: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut archive = tar::Archive::new(std::fs::File::open(path).unwrap());
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let name = e.path().unwrap().to_string_lossy().into_owned();
+                let mut bytes = Vec::new();
+                e.read_to_end(&mut bytes).unwrap();
+                (name, bytes)
+            })
+            .collect()
+    };
+    let rewrite = |path: &Path, edit: &dyn Fn(&str, &mut Vec<u8>)| {
+        let mut files = entries(&ws.path("nb.sermodel"));
+        let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());
+        for (name, bytes) in &mut files {
+            edit(name, bytes);
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, name.as_str(), bytes.as_slice())
+                .unwrap();
+        }
+        builder.finish().unwrap();
+    };
+    let audio = common::ravdess().join("Actor_05/03-01-05-01-01-01-05.flac");
+    let audio = audio.to_str().unwrap();
+    // The bundle as written predicts.
+    ws.ok(&["predict", "--model", "nb.sermodel", audio]);
+    // One changed byte in a model file.
+    rewrite(&ws.path("damaged.sermodel"), &|name, bytes| {
+        if name == "model-0.json" {
+            let i = bytes.iter().position(|b| b.is_ascii_digit()).unwrap();
+            bytes[i] = if bytes[i] == b'9' { b'8' } else { bytes[i] + 1 };
+        }
+    });
+    let out = ws.ser(&["predict", "--model", "damaged.sermodel", audio]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("corrupted: model-0.json"),
+        "{}",
+        text(&out)
+    );
+    // A format this ser does not know yet.
+    rewrite(&ws.path("newer.sermodel"), &|name, bytes| {
+        if name == "manifest.json" {
+            let mut manifest: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            manifest["format_version"] = 99.into();
+            *bytes = serde_json::to_vec(&manifest).unwrap();
+        }
+    });
+    let out = ws.ser(&["model", "inspect", "newer.sermodel"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("bundle format 99"), "{}", text(&out));
+    // Not a bundle at all.
+    std::fs::write(ws.path("junk.sermodel"), b"hello").unwrap();
+    let out = ws.ser(&["predict", "--model", "junk.sermodel", audio]);
+    assert!(
+        text(&out).contains("not a ser model bundle"),
+        "{}",
+        text(&out)
+    );
+}
