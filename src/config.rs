@@ -423,6 +423,16 @@ fn validate_ensembles(config: &PipelineConfig) -> anyhow::Result<()> {
         if spec.protocols.is_empty() {
             bail!("{at}.protocols: the list is empty");
         }
+        if let Some(p) = spec
+            .protocols
+            .iter()
+            .find(|p| config.protocols.get(*p).is_some_and(|s| s.trains_on_everything()))
+        {
+            bail!(
+                "{at}.protocols: {p} tests on nothing (kind: all); an ensemble is exported as its \
+                 members"
+            );
+        }
         if let Some(keep) = spec.keep_best {
             if keep == 0 || keep > spec.members.len() {
                 bail!(

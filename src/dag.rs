@@ -287,7 +287,11 @@ impl Graph {
                                     },
                                     None,
                                 );
-                                graph.add_evaluate(&cell, train, exp);
+                                // A final model (protocol `all`) has no test
+                                // utterances to score.
+                                if !c.protocols[protocol].trains_on_everything() {
+                                    graph.add_evaluate(&cell, train, exp);
+                                }
                             }
                         }
                     }

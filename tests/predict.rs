@@ -286,3 +286,55 @@ fn a_damaged_or_newer_bundle_is_refused() {
         text(&out)
     );
 }
+
+#[test]
+fn protocol_all_trains_a_final_model_that_exports_with_its_experiments_metrics() {
+    let ws = Workspace::new(4);
+    let tiny = "epochs: 2, hidden: 8, layers: 1, validation_speakers: 1";
+    ws.write_pipeline(&format!(
+        "  final: {{kind: all}}\n\
+         models:\n\
+         \x20 svm: {{kind: svm}}\n\
+         \x20 mlp: {{kind: mlp, {tiny}}}\n\
+         experiments: {{features: [mfcc], models: [svm, mlp], protocols: [two, final]}}\n"
+    ));
+    ws.ok(&["run"]);
+    // A final model has no test utterances, so no metrics of its own.
+    let metrics = ws.ok(&["metrics", "--json"]);
+    assert_eq!(
+        metrics.lines().filter(|l| l.starts_with('{')).count(),
+        2,
+        "{metrics}"
+    );
+    assert!(!metrics.contains("\"final\""), "{metrics}");
+    // Several fold models: which one must be said.
+    let out = ws.ser(&["export", "mfcc/none/svm", "-o", "cv.sermodel"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--from-folds"), "{}", text(&out));
+    for model in ["svm", "mlp"] {
+        let bundle = format!("{model}.sermodel");
+        let experiment = format!("mfcc/none/{model}");
+        ws.ok(&["export", &experiment, "--protocol", "final", "-o", &bundle]);
+        let manifest: serde_json::Value =
+            serde_json::from_str(&ws.ok(&["model", "inspect", &bundle])).unwrap();
+        assert_eq!(manifest["protocol"], "final");
+        let members = manifest["members"].as_array().unwrap();
+        assert_eq!(members.len(), 1);
+        assert_eq!(members[0]["fold"], "all");
+        // Every utterance trained it (a network holds its validation
+        // speakers' utterances out of the steps, not out of the count).
+        assert_eq!(members[0]["n_train"], 16, "{manifest}");
+        // Its numbers are the experiment's cross-validated ones.
+        assert_eq!(manifest["metrics"]["protocol"], "two", "{manifest}");
+        let audio = common::ravdess().join("Actor_05/03-01-05-01-01-01-05.flac");
+        let rows = ws.ok(&["predict", "--model", &bundle, audio.to_str().unwrap()]);
+        // file, duration_s, predicted, (p_<label>...,) error
+        let fields: Vec<&str> = rows.lines().nth(1).unwrap().split(',').collect();
+        let labels = manifest["classes"].as_array().unwrap();
+        assert!(labels.iter().any(|l| l == fields[2]), "{rows}");
+        assert_eq!(fields.last(), Some(&""), "{rows}");
+    }
+    // A rerun trains nothing: the final models are cached like any node.
+    let again = ws.ok(&["run"]);
+    assert!(common::ran_nodes(&again).is_empty(), "{again}");
+}

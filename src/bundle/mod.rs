@@ -88,9 +88,13 @@ pub struct Member {
     pub n_train: usize,
 }
 
-/// An experiment's metrics over its protocol's test folds.
+/// An experiment's metrics over a protocol's test folds (for a final
+/// model, protocol `all`, those of the same experiment on another
+/// protocol).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CrossValidated {
+    /// The protocol these numbers are from.
+    pub protocol: String,
     pub ua: f64,
     pub wa: f64,
     pub macro_f1: f64,

@@ -63,19 +63,26 @@ impl ExportArgs {
                 .map(|(_, d)| *d)
         };
 
-        // The experiment's evaluate node, then its train node.
-        let evaluate = graph
+        // The experiment's train node on the protocol asked for (or its
+        // first); its model and feature set from the experiment's name.
+        anyhow::ensure!(
+            !self
+                .experiment
+                .starts_with(&format!("{}/", crate::config::ENSEMBLE)),
+            "{}: ensembles cannot be exported yet; export a member",
+            self.experiment
+        );
+        let prefix = format!("train:{}@", self.experiment);
+        let train = graph
             .nodes
             .iter()
-            .position(|n| {
-                n.experiment.as_ref().is_some_and(|e| {
-                    e.name() == self.experiment
-                        && self.protocol.as_ref().is_none_or(|p| &e.protocol == p)
-                })
+            .position(|n| match &self.protocol {
+                Some(p) => n.name == format!("{prefix}{p}"),
+                None => n.name.starts_with(&prefix),
             })
             .ok_or_else(|| {
                 anyhow::anyhow!(
-                    "no experiment {}{} in {} (`ser metrics` lists them)",
+                    "no experiment {}{} in {} (`ser dag` lists the train nodes)",
                     self.experiment,
                     self.protocol
                         .as_ref()
@@ -83,31 +90,56 @@ impl ExportArgs {
                     pipeline.file.display()
                 )
             })?;
-        let experiment = graph.nodes[evaluate]
-            .experiment
-            .clone()
-            .expect("found above");
-        let entry = pipeline
-            .config
-            .models
-            .get(&experiment.model)
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{}: ensembles cannot be exported yet; export a member",
-                    self.experiment
-                )
-            })?;
+        let protocol = graph.nodes[train].name[prefix.len()..].to_string();
+        let mut parts = self.experiment.split('/');
+        let features_set = parts
+            .next()
+            .and_then(|f| f.split('+').next())
+            .unwrap_or_default()
+            .to_string();
+        let model_name = self.experiment.rsplit('/').next().unwrap_or_default();
+        let entry = pipeline.config.models.get(model_name).ok_or_else(|| {
+            anyhow::anyhow!("{}: no model {model_name} in the pipeline", self.experiment)
+        })?;
         refuse_speaker_statistics(entry)?;
-        let train = dep(evaluate, Role::Predictions).expect("an evaluate node reads a train node");
+        // The experiment's evaluation: on this protocol, else (a final
+        // model, protocol `all`) on the first other one that has a result.
+        let evaluations: Vec<usize> = graph
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| {
+                n.experiment
+                    .as_ref()
+                    .is_some_and(|e| e.name() == self.experiment)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let evaluation = evaluations
+            .iter()
+            .find(|&&i| {
+                graph.nodes[i]
+                    .experiment
+                    .as_ref()
+                    .is_some_and(|e| e.protocol == protocol)
+            })
+            .into_iter()
+            .chain(&evaluations)
+            .find_map(|&i| {
+                let summary = record(i).ok()?.outputs.summary;
+                let s = serde_json::from_value::<EvaluationSummary>(summary).ok()?;
+                let on = graph.nodes[i].experiment.as_ref()?.protocol.clone();
+                Some((on, s))
+            });
         let train_record = record(train)?;
         let models: ModelsArtifact =
             serde_json::from_slice(&cache.read_object(&train_record.outputs.files["models"])?)?;
 
         // The features as the pipeline extracted them.
         let input = entry.spec.input();
-        let features = if experiment.features == WAVEFORM {
+        let features = if features_set == WAVEFORM {
             Features {
-                set: experiment.features.clone(),
+                set: features_set.clone(),
                 descriptors: vec![],
                 sample_rate: pipeline.config.sample_rate,
                 extract: pipeline.config.extract.clone(),
@@ -123,12 +155,12 @@ impl ExportArgs {
             let stage = &graph.nodes[extract].stage;
             let params = stage.params();
             let set = crate::stage::extract::ExtractStage::for_set(
-                &experiment.features,
+                &features_set,
                 &pipeline.config.extract,
                 pipeline.config.sample_rate,
             );
             Features {
-                set: experiment.features.clone(),
+                set: features_set.clone(),
                 descriptors: set.descriptors,
                 sample_rate: set.sample_rate,
                 extract: set.params,
@@ -260,23 +292,21 @@ impl ExportArgs {
             }
         }
 
-        let metrics = record(evaluate)
-            .ok()
-            .and_then(|r| serde_json::from_value::<EvaluationSummary>(r.outputs.summary).ok())
-            .map(|s| CrossValidated {
-                ua: s.ua,
-                wa: s.wa,
-                macro_f1: s.macro_f1,
-                ua_ci: s.ua_ci,
-                wa_ci: s.wa_ci,
-                ci_unit: s.ci_unit,
-                n_test: s.n_test,
-            });
+        let metrics = evaluation.map(|(on, s)| CrossValidated {
+            protocol: on,
+            ua: s.ua,
+            wa: s.wa,
+            macro_f1: s.macro_f1,
+            ua_ci: s.ua_ci,
+            wa_ci: s.wa_ci,
+            ci_unit: s.ci_unit,
+            n_test: s.n_test,
+        });
         let manifest = Manifest {
             format_version: bundle::FORMAT_VERSION,
             ser_version: env!("CARGO_PKG_VERSION").to_string(),
-            experiment: experiment.name(),
-            protocol: experiment.protocol.clone(),
+            experiment: self.experiment.clone(),
+            protocol,
             features,
             input,
             classes: models.classes.clone(),

@@ -133,7 +133,11 @@ pub fn run(
             };
             let fitted = ser_train::fit(&spec, x_train.view(), &y_train)
                 .map_err(|e| anyhow::anyhow!("fold {}: {e}", fold.name))?;
-            let predicted = fitted.predict(x.select(Axis(0), &set.test).view());
+            let predicted = if set.test.is_empty() {
+                Vec::new()
+            } else {
+                fitted.predict(x.select(Axis(0), &set.test).view())
+            };
             let entry = FoldModel::Classic(ClassicFold {
                 fold: fold.name.clone(),
                 n_features: x.ncols(),

@@ -282,7 +282,13 @@ fn fit_fold(
         );
         let path = ctx.cache.item_record_path("train-deep", &key);
         let record = match ctx.cache.read_json::<FoldRecord>(&path) {
-            Some(r) if ctx.cache.has_object(&r.weights) && !r.probabilities.is_empty() => r,
+            // A final model's record (protocol `all`) predicts nothing.
+            Some(r)
+                if ctx.cache.has_object(&r.weights)
+                    && (!r.probabilities.is_empty() || r.predictions.is_empty()) =>
+            {
+                r
+            }
             Some(mut r) if ctx.cache.has_object(&r.weights) => {
                 let rows = fold_rows(ctx, table_object, input, columns, all_rows, rows_cell)?;
                 r.probabilities = probabilities_from_weights(ctx, &r, rows)
@@ -660,6 +666,18 @@ fn train_fold(
         });
     })?;
     bar.finish_and_clear();
+    let weights = ctx.cache.put_object(&net.weights, "bpk")?;
+    if set.test.is_empty() {
+        // A final model (protocol `all`): nothing to predict.
+        return Ok(FoldRecord {
+            net: serde_json::to_value(&net)?,
+            weights,
+            predictions: Vec::new(),
+            probabilities: Vec::new(),
+            n_train: set.train.len(),
+            n_augmented: if augmented.is_some() { set.augmented.len() } else { 0 },
+        });
+    }
     let test_examples: Vec<Example> = set.test.iter().map(|&i| rows.examples[i].clone()).collect();
     let test_speakers: Vec<String> = set.test.iter().map(|&i| rows.speakers[i].clone()).collect();
     let predicted = Fitted::predict(
@@ -670,7 +688,6 @@ fn train_fold(
         },
         &test_speakers,
     )?;
-    let weights = ctx.cache.put_object(&net.weights, "bpk")?;
     Ok(FoldRecord {
         net: serde_json::to_value(&net)?,
         weights,

@@ -69,8 +69,11 @@ impl FoldSet {
         augmented: Option<RowKeys<'_>>,
     ) -> anyhow::Result<FoldSet> {
         let ser_evaluate::protocol::Split { train, test } = fold.split(corpus.speakers, corpus.ids);
+        // Only a fold that names no test speakers (protocol `all`) may
+        // test on nothing.
+        let trains_on_everything = fold.test_speakers.is_empty() && fold.test_items.is_none();
         anyhow::ensure!(
-            !test.is_empty(),
+            !test.is_empty() || trains_on_everything,
             "fold {} has no test utterances",
             fold.name
         );

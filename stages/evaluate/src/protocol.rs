@@ -57,6 +57,18 @@ pub enum ProtocolSpec {
         #[serde(default)]
         seed: u64,
     },
+    /// One fold named `all` that trains on every utterance and tests on
+    /// none: the final model of an experiment, to export and deploy. It
+    /// has no metrics of its own; an experiment's numbers come from its
+    /// other protocols.
+    All,
+}
+
+impl ProtocolSpec {
+    /// Whether the protocol tests on nothing (`all`).
+    pub fn trains_on_everything(&self) -> bool {
+        matches!(self, ProtocolSpec::All)
+    }
 }
 
 fn default_speaker_k() -> usize {
@@ -257,6 +269,7 @@ pub fn folds_for(
                 .collect()
         }
         ProtocolSpec::Kfold { k, seed } => kfold(corpus, *k, *seed)?,
+        ProtocolSpec::All => vec![Fold::speakers("all", Vec::<String>::new())],
     };
     let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
     for fold in &folds {
