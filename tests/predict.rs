@@ -24,6 +24,16 @@ fn predictions(ws: &Workspace, experiment: &str) -> ser::artifact::Table {
     ser::artifact::parquet_read::from_parquet(std::fs::read(path).unwrap()).unwrap()
 }
 
+/// The `p_<label>` columns of a predictions table.
+fn probability_names(table: &ser::artifact::Table) -> Vec<String> {
+    table
+        .columns
+        .iter()
+        .map(|(n, _)| n.clone())
+        .filter(|n| n.starts_with("p_"))
+        .collect()
+}
+
 /// `ser predict` rows from a JSON Lines file, by file stem.
 fn rows(path: &Path) -> BTreeMap<String, serde_json::Value> {
     std::fs::read_to_string(path)
@@ -127,6 +137,60 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
             }
         }
     }
+    // A long recording in windows: one row per 4 s window every 2 s, then
+    // the file's row, the mean of its windows.
+    let mut long = Vec::new();
+    for take in [
+        "Actor_05/03-01-05-01-01-01-05",
+        "Actor_06/03-01-03-02-01-02-06",
+        "Actor_07/03-01-04-01-02-01-07",
+    ] {
+        let bytes = std::fs::read(common::ravdess().join(format!("{take}.flac"))).unwrap();
+        long.extend(ser_ingest::load_signal(&bytes, 16000).unwrap().samples);
+    }
+    std::fs::write(elsewhere.path().join("long.wav"), wav(&long, 16000, true)).unwrap();
+    let out = ser_in(
+        elsewhere.path(),
+        &[
+            "predict",
+            "--model",
+            "mlp.sermodel",
+            "--segment",
+            "4s",
+            "--hop",
+            "2s",
+            "long.wav",
+            "-o",
+            "windows.jsonl",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(elsewhere.path().join("windows.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let (windows, file): (Vec<_>, Vec<_>) = lines.iter().partition(|r| r["start_s"].is_number());
+    let expected = ser::bundle::windows(long.len(), 64000, 32000).len();
+    assert_eq!((windows.len(), file.len()), (expected, 1), "{lines:?}");
+    assert!(
+        windows
+            .iter()
+            .all(|w| (w["duration_s"].as_f64().unwrap() - 4.0).abs() < 1e-9)
+    );
+    for name in probability_names(&predictions(&ws, "mfcc/none/mlp")) {
+        let mean = windows
+            .iter()
+            .map(|w| w[&name].as_f64().unwrap())
+            .sum::<f64>()
+            / expected as f64;
+        assert!(
+            (file[0][&name].as_f64().unwrap() - mean).abs() < 1e-6,
+            "{name}"
+        );
+    }
+
     // The manifest is plain JSON, and `ser model inspect` prints it.
     let inspect = ws.ok(&["model", "inspect", "gru.sermodel"]);
     let manifest: serde_json::Value = serde_json::from_str(&inspect).unwrap();

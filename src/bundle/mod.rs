@@ -297,6 +297,60 @@ impl Predictor {
     }
 }
 
+/// Windows of `segment` samples every `hop` over `n` samples: from 0 while
+/// a whole window fits, then one more ending at the last sample when the
+/// tail is not covered; a signal no longer than one window is one window.
+pub fn windows(n: usize, segment: usize, hop: usize) -> Vec<std::ops::Range<usize>> {
+    if n <= segment || segment == 0 || hop == 0 {
+        return vec![0..n];
+    }
+    let mut out: Vec<_> = (0..)
+        .map(|k| k * hop)
+        .take_while(|start| start + segment <= n)
+        .map(|start| start..start + segment)
+        .collect();
+    if out.last().is_some_and(|w| w.end < n) {
+        out.push(n - segment..n);
+    }
+    out
+}
+
+impl Predictor {
+    /// Predict each window of a signal, and the file as the mean of its
+    /// windows' probabilities (or their votes, for models without).
+    pub fn predict_windows(
+        &self,
+        samples: &[f32],
+        extractor: &mut Extractor,
+        segment_s: f64,
+        hop_s: f64,
+    ) -> (Vec<(std::ops::Range<usize>, Result<Prediction, String>)>, Result<Prediction, String>) {
+        let rate = f64::from(self.manifest.features.sample_rate);
+        let (segment, hop) = ((segment_s * rate).round() as usize, (hop_s * rate).round() as usize);
+        let per_window: Vec<_> = windows(samples.len(), segment, hop)
+            .into_iter()
+            .map(|w| {
+                let p = self.predict_signal(&samples[w.clone()], extractor);
+                (w, p)
+            })
+            .collect();
+        let votes: Vec<(usize, Option<Vec<f32>>)> = per_window
+            .iter()
+            .filter_map(|(_, p)| p.as_ref().ok())
+            .map(|p| (p.class, p.probabilities.clone()))
+            .collect();
+        let whole = if votes.is_empty() {
+            Err(per_window
+                .first()
+                .and_then(|(_, p)| p.as_ref().err().cloned())
+                .unwrap_or_else(|| "no window".into()))
+        } else {
+            Ok(combine(votes, self.manifest.classes.len(), samples.len() as f64 / rate))
+        };
+        (per_window, whole)
+    }
+}
+
 /// One member's prediction as it is; several members' probabilities
 /// averaged (their votes counted when a member has none), the first of the
 /// top classes winning.
@@ -337,6 +391,14 @@ fn combine(votes: Vec<(usize, Option<Vec<f32>>)>, classes: usize, duration_s: f6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_cover_the_signal_and_end_at_its_last_sample() {
+        assert_eq!(windows(10, 4, 2), vec![0..4, 2..6, 4..8, 6..10]);
+        assert_eq!(windows(11, 4, 2), vec![0..4, 2..6, 4..8, 6..10, 7..11]);
+        assert_eq!(windows(3, 4, 2), vec![0..3]);
+        assert_eq!(windows(4, 4, 4), vec![0..4]);
+    }
 
     #[test]
     fn members_average_their_probabilities_or_count_votes() {

@@ -26,14 +26,23 @@ pub struct PredictArgs {
     /// Where to write the rows: .csv, .jsonl or .parquet (default: CSV on stdout).
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
+    /// Predict windows of this length (e.g. 4s) for long recordings: one
+    /// row per window, then one for the whole file (the windows' mean).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub segment: Option<std::time::Duration>,
+    /// Step between windows (default: the window's length).
+    #[arg(long, value_parser = humantime::parse_duration, requires = "segment")]
+    pub hop: Option<std::time::Duration>,
     /// Audio files, or folders searched for them.
     #[arg(required = true)]
     pub audio: Vec<PathBuf>,
 }
 
-/// One row of the output.
+/// One row of the output: a file, or one window of it (`window`: its
+/// range in seconds).
 struct Row {
     file: String,
+    window: Option<(f64, f64)>,
     result: Result<Prediction, String>,
 }
 
@@ -43,24 +52,25 @@ impl PredictArgs {
         let files = audio_files(&self.audio)?;
         anyhow::ensure!(!files.is_empty(), "no audio files in {:?}", self.audio);
         let bar = Progress::for_terminal().bar(files.len(), "predict");
+        let segment = self.segment.map(|s| s.as_secs_f64());
+        let hop = self.hop.map(|h| h.as_secs_f64()).or(segment);
         let rows: Vec<Row> = files
             .par_iter()
             .map_init(
                 || predictor.extractor(),
                 |extractor, path| {
-                    let result = match extractor {
-                        Ok(extractor) => std::fs::read(path)
-                            .map_err(|e| format!("cannot read file: {e}"))
-                            .and_then(|bytes| predictor.predict_bytes(&bytes, extractor)),
-                        Err(e) => Err(format!("{e:#}")),
+                    let file = path.display().to_string();
+                    let rows = match extractor {
+                        Err(e) => vec![Row { file, window: None, result: Err(format!("{e:#}")) }],
+                        Ok(extractor) => {
+                            predict_file(&predictor, path, extractor, segment.zip(hop), &file)
+                        }
                     };
                     bar.inc(1);
-                    Row {
-                        file: path.display().to_string(),
-                        result,
-                    }
+                    rows
                 },
             )
+            .flatten()
             .collect();
         bar.finish_and_clear();
         let classes = &predictor.manifest.classes;
@@ -73,7 +83,10 @@ impl PredictArgs {
                 _ => write_csv(std::fs::File::create(path)?, &table)?,
             },
         }
-        let failed: Vec<&Row> = rows.iter().filter(|r| r.result.is_err()).collect();
+        let failed: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.window.is_none() && r.result.is_err())
+            .collect();
         for row in &failed {
             if let Err(e) = &row.result {
                 eprintln!("{}: {e}", row.file);
@@ -81,13 +94,49 @@ impl PredictArgs {
         }
         eprintln!(
             "{} file(s) predicted with {} ({}), {} could not be used",
-            rows.len() - failed.len(),
+            rows.iter().filter(|r| r.window.is_none()).count() - failed.len(),
             self.model.display(),
             predictor.manifest.experiment,
             failed.len()
         );
         Ok(if failed.is_empty() { 0 } else { 1 })
     }
+}
+
+/// One file's rows: its prediction, or with windows each window's and
+/// then the file's (their mean).
+fn predict_file(
+    predictor: &Predictor,
+    path: &Path,
+    extractor: &mut ser_extract::Extractor,
+    windows: Option<(f64, f64)>,
+    file: &str,
+) -> Vec<Row> {
+    let row = |window, result| Row {
+        file: file.to_string(),
+        window,
+        result,
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => return vec![row(None, Err(format!("cannot read file: {e}")))],
+    };
+    let Some((segment, hop)) = windows else {
+        return vec![row(None, predictor.predict_bytes(&bytes, extractor))];
+    };
+    let rate = predictor.manifest.features.sample_rate;
+    let signal = match ser_ingest::load_signal(&bytes, rate) {
+        Ok(signal) => signal,
+        Err(e) => return vec![row(None, Err(e.to_string()))],
+    };
+    let (per_window, whole) = predictor.predict_windows(&signal.samples, extractor, segment, hop);
+    let seconds = |i: usize| i as f64 / f64::from(rate);
+    let mut rows: Vec<Row> = per_window
+        .into_iter()
+        .map(|(w, p)| row(Some((seconds(w.start), seconds(w.end))), p))
+        .collect();
+    rows.push(row(None, whole));
+    rows
 }
 
 /// The files named, and the audio files under the folders named, sorted
@@ -124,11 +173,18 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The rows as a table: file, duration_s, predicted, p_<class>..., error.
+/// The rows as a table: file, (start_s, end_s: the window, empty on a
+/// file's row,) duration_s, predicted, p_<class>..., error.
 fn rows_table(rows: &[Row], classes: &[String]) -> Table {
     let ok = |r: &Row| r.result.as_ref().ok().cloned();
-    let mut table = Table::new()
-        .strings("file", rows.iter().map(|r| r.file.as_str()))
+    let mut table = Table::new().strings("file", rows.iter().map(|r| r.file.as_str()));
+    if rows.iter().any(|r| r.window.is_some()) {
+        let edge = |f: fn((f64, f64)) -> f64| -> ColumnData {
+            ColumnData::Float64(rows.iter().map(|r| r.window.map_or(f64::NAN, f)).collect())
+        };
+        table = table.with("start_s", edge(|w| w.0)).with("end_s", edge(|w| w.1));
+    }
+    let mut table = table
         .with(
             "duration_s",
             ColumnData::Float64(
