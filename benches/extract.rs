@@ -116,12 +116,7 @@ fn main() {
         ser_all.wall_s,
         TARGET_ALL_THREADS,
     );
-    speedup(
-        "1 thread",
-        librosa_loop,
-        ser_one.wall_s,
-        TARGET_ONE_THREAD,
-    );
+    speedup("1 thread", librosa_loop, ser_one.wall_s, TARGET_ONE_THREAD);
     println!(
         "  (whole processes, librosa's start-up and imports included: {:.1}x all threads, {:.1}x 1 thread)",
         librosa.wall_s / ser_all.wall_s,

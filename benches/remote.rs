@@ -140,24 +140,49 @@ fn main() {
     server.create_bucket("dvc");
     let env = server.env();
 
-    let (push_s3, _) = ser(&alice, &["push", "--remote", "s3://ser/team", "--as", "a/b"], &env);
+    let (push_s3, _) = ser(
+        &alice,
+        &["push", "--remote", "s3://ser/team", "--as", "a/b"],
+        &env,
+    );
     row("ser push, S3", push_s3, files, bytes);
     let bob = work.path().join("bob");
     std::fs::create_dir_all(&bob).unwrap();
     workspace(&bob);
-    let (pull_s3, _) = ser(&bob, &["pull", "--remote", "s3://ser/team", "--from", "a/b"], &env);
+    let (pull_s3, _) = ser(
+        &bob,
+        &["pull", "--remote", "s3://ser/team", "--from", "a/b"],
+        &env,
+    );
     row("ser pull, S3", pull_s3, files, bytes);
     let (run_after, log) = ser(&bob, &["run"], &[]);
-    assert!(log.contains(" 0 node(s) ran,") || log.starts_with("0 node(s) ran,"), "a pulled cache computes nothing:\n{log}");
+    assert!(
+        log.contains(" 0 node(s) ran,") || log.starts_with("0 node(s) ran,"),
+        "a pulled cache computes nothing:\n{log}"
+    );
     println!("ser run after the pull                   {run_after:8.2} s  (0 nodes ran)");
 
     let folder = work.path().join("folder-remote");
-    let (push_dir, _) = ser(&alice, &["push", "--remote", folder.to_str().unwrap(), "--as", "a/b"], &[]);
+    let (push_dir, _) = ser(
+        &alice,
+        &["push", "--remote", folder.to_str().unwrap(), "--as", "a/b"],
+        &[],
+    );
     row("ser push, folder", push_dir, files, bytes);
     let carol = work.path().join("carol");
     std::fs::create_dir_all(&carol).unwrap();
     workspace(&carol);
-    let (pull_dir, _) = ser(&carol, &["pull", "--remote", folder.to_str().unwrap(), "--from", "a/b"], &[]);
+    let (pull_dir, _) = ser(
+        &carol,
+        &[
+            "pull",
+            "--remote",
+            folder.to_str().unwrap(),
+            "--from",
+            "a/b",
+        ],
+        &[],
+    );
     row("ser pull, folder", pull_dir, files, bytes);
 
     let fresh_machine = pull_s3 + run_after;
@@ -168,7 +193,10 @@ fn main() {
 
     let dvc: PathBuf = root().join("target/dvc-venv/bin/dvc");
     if !dvc.is_file() {
-        println!("DVC: {} not found (bash scripts/bench-deps.sh); DVC rows skipped", dvc.display());
+        println!(
+            "DVC: {} not found (bash scripts/bench-deps.sh); DVC rows skipped",
+            dvc.display()
+        );
         return;
     }
     let dvc = dvc.to_str().unwrap();
@@ -176,13 +204,27 @@ fn main() {
     std::fs::create_dir_all(&project).unwrap();
     // The same files, copied (DVC tracks a folder inside its project).
     let copy = Command::new("cp")
-        .args(["-a", cache.to_str().unwrap(), project.join("cache").to_str().unwrap()])
+        .args([
+            "-a",
+            cache.to_str().unwrap(),
+            project.join("cache").to_str().unwrap(),
+        ])
         .status()
         .unwrap();
     assert!(copy.success());
     timed(&project, dvc, &["init", "--no-scm", "-q"], &env);
-    timed(&project, dvc, &["remote", "add", "-d", "s3", "s3://dvc/team"], &env);
-    timed(&project, dvc, &["remote", "modify", "s3", "endpointurl", &server.endpoint()], &env);
+    timed(
+        &project,
+        dvc,
+        &["remote", "add", "-d", "s3", "s3://dvc/team"],
+        &env,
+    );
+    timed(
+        &project,
+        dvc,
+        &["remote", "modify", "s3", "endpointurl", &server.endpoint()],
+        &env,
+    );
     let (dvc_add, _) = timed(&project, dvc, &["add", "-q", "cache"], &env);
     println!("dvc add (hash into DVC's cache)          {dvc_add:8.2} s");
     let (dvc_push, _) = timed(&project, dvc, &["push", "-q"], &env);
@@ -193,7 +235,11 @@ fn main() {
     std::fs::copy(project.join("cache.dvc"), clone.join("cache.dvc")).unwrap();
     let (dvc_pull, _) = timed(&clone, dvc, &["pull", "-q"], &env);
     row("dvc pull, S3", dvc_pull, files, bytes);
-    assert_eq!(count(&clone.join("cache")).0, files, "DVC pulled every file");
+    assert_eq!(
+        count(&clone.join("cache")).0,
+        files,
+        "DVC pulled every file"
+    );
     println!(
         "ratios, DVC / ser: push {:.1}x, pull {:.1}x (target >= 8x)",
         dvc_push / push_s3,

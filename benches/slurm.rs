@@ -32,11 +32,16 @@ fn ser() -> PathBuf {
 fn timed(args: &[&str], env: &[(&str, &Path)]) -> (f64, String) {
     let started = Instant::now();
     let mut command = Command::new(ser());
-    command.args(args).env_remove("SER_CACHE_DIR").env_remove("SER_REMOTE");
+    command
+        .args(args)
+        .env_remove("SER_CACHE_DIR")
+        .env_remove("SER_REMOTE");
     for (k, v) in env {
         command.env(k, v);
     }
-    let out = command.output().expect("target/release/ser (cargo build --release)");
+    let out = command
+        .output()
+        .expect("target/release/ser (cargo build --release)");
     let seconds = started.elapsed().as_secs_f64();
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "ser {args:?} failed:\n{log}");
@@ -64,7 +69,13 @@ fn main() {
     let (local_cache, slurm_cache) = (work.path().join("local"), work.path().join("slurm"));
 
     let (local, _) = timed(
-        &["run", "-p", &pipeline, "--cache-dir", local_cache.to_str().unwrap()],
+        &[
+            "run",
+            "-p",
+            &pipeline,
+            "--cache-dir",
+            local_cache.to_str().unwrap(),
+        ],
         &[],
     );
     let conf = cluster.conf();
@@ -99,10 +110,15 @@ fn main() {
         .map(|e| e["tasks"].as_array().map_or(1, |t| t.len()))
         .sum::<usize>();
     let nodes = events.iter().filter(|e| e["event"] == "done").count();
-    println!("slurm benchmark: {pipeline}, cold, {cores} core(s), one-node Slurm 22.05 cluster on this machine");
+    println!(
+        "slurm benchmark: {pipeline}, cold, {cores} core(s), one-node Slurm 22.05 cluster on this machine"
+    );
     println!("{nodes} node(s) computed; the Slurm run submitted {jobs} job(s) and array task(s)");
     println!("local executor                 {local:9.2} s");
-    println!("slurm executor                 {through_slurm:9.2} s   ({:.2}x the local run)", through_slurm / local);
+    println!(
+        "slurm executor                 {through_slurm:9.2} s   ({:.2}x the local run)",
+        through_slurm / local
+    );
     println!(
         "slurm overhead                 {:9.2} s in total, {:.2} s per job",
         through_slurm - local,

@@ -21,6 +21,11 @@
 #   dvc[s3]     `cargo bench --bench remote`: DVC 3 beside `ser push`/`pull`.
 #               In its own virtualenv (target/dvc-venv), since its S3 stack
 #               pins botocore versions the tests' moto server may not want.
+#   nkululeko   `cargo bench --bench predict` (benches/nkululeko_predict.py):
+#               nkululeko 1.14.1's bundle inference beside `ser predict`. In
+#               its own virtualenv (target/nkululeko-venv): its dependency
+#               accelerate pulls torch (the CPU build where PyTorch's index
+#               is reachable, else PyPI's, about 7 GB with CUDA wheels).
 #
 # Idempotent: only packages whose module does not import are installed; with
 # everything importable it changes nothing. The interpreter is $PYTHON
@@ -66,6 +71,23 @@ if [[ ! -x "$DVC_VENV/bin/dvc" ]]; then
     echo "bench-deps.sh: installing dvc[s3] into $DVC_VENV"
     "$PYTHON" -m venv "$DVC_VENV"
     "$DVC_VENV/bin/pip" install --quiet "dvc[s3]>=3,<4"
+fi
+
+# nkululeko in a virtualenv of its own (see above).
+NKULULEKO_VERSION=${NKULULEKO_VERSION:-1.14.1}
+NKULULEKO_VENV="$(dirname "$0")/../target/nkululeko-venv"
+if ! { [[ -x "$NKULULEKO_VENV/bin/python" ]] && "$NKULULEKO_VENV/bin/python" -c \
+    "import sys, nkululeko, opensmile; sys.exit(nkululeko.__version__ != '$NKULULEKO_VERSION')" \
+    >/dev/null 2>&1; }; then
+    echo "bench-deps.sh: installing nkululeko==$NKULULEKO_VERSION into $NKULULEKO_VENV"
+    "$PYTHON" -m venv "$NKULULEKO_VENV"
+    "$NKULULEKO_VENV/bin/pip" install --quiet --upgrade pip
+    "$NKULULEKO_VENV/bin/python" -c "import torch" >/dev/null 2>&1 ||
+        "$NKULULEKO_VENV/bin/pip" install --quiet --retries 1 --timeout 15 torch \
+            --index-url https://download.pytorch.org/whl/cpu ||
+        echo "bench-deps.sh: PyTorch's CPU index failed; torch comes from PyPI" >&2
+    "$NKULULEKO_VENV/bin/pip" install --quiet "nkululeko==$NKULULEKO_VERSION"
+    "$NKULULEKO_VENV/bin/python" -c "import nkululeko, nkululeko.infer, opensmile"
 fi
 
 if ((${#missing[@]} == 0)) && ! $need_torch; then

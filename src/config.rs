@@ -15,10 +15,10 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value;
 
+use crate::model::ModelEntry;
 use ser_evaluate::ProtocolSpec;
 use ser_extract::ExtractParams;
 use ser_ingest::CorpusKind;
-use crate::model::ModelEntry;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,8 +163,9 @@ impl CacheConfig {
     pub fn gc_grace(&self) -> anyhow::Result<std::time::Duration> {
         match &self.gc_grace {
             None => Ok(std::time::Duration::from_secs(3600)),
-            Some(text) => humantime::parse_duration(text)
-                .map_err(|e| anyhow::anyhow!("cache.gc_grace '{text}': {e} (say e.g. 30m, 1h, 2days)")),
+            Some(text) => humantime::parse_duration(text).map_err(|e| {
+                anyhow::anyhow!("cache.gc_grace '{text}': {e} (say e.g. 30m, 1h, 2days)")
+            }),
         }
     }
 }
@@ -325,7 +326,8 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
     if let Some(remote) = &config.cache.remote
         && let Some(name) = &remote.name
     {
-        crate::remote::check_state_name(name).map_err(|e| anyhow::anyhow!("cache.remote.name: {e}"))?;
+        crate::remote::check_state_name(name)
+            .map_err(|e| anyhow::anyhow!("cache.remote.name: {e}"))?;
     }
     if config.experiments.is_empty() {
         bail!("experiments: the list is empty");
@@ -423,11 +425,12 @@ fn validate_ensembles(config: &PipelineConfig) -> anyhow::Result<()> {
         if spec.protocols.is_empty() {
             bail!("{at}.protocols: the list is empty");
         }
-        if let Some(p) = spec
-            .protocols
-            .iter()
-            .find(|p| config.protocols.get(*p).is_some_and(|s| s.trains_on_everything()))
-        {
+        if let Some(p) = spec.protocols.iter().find(|p| {
+            config
+                .protocols
+                .get(*p)
+                .is_some_and(|s| s.trains_on_everything())
+        }) {
             bail!(
                 "{at}.protocols: {p} tests on nothing (kind: all); an ensemble is exported as its \
                  members"
@@ -743,7 +746,10 @@ experiments:
         let augmented = format!(
             "{online}augmentations: {{noisy: {{copies: [{{kind: noise, snr_db: 10}}]}}}}\n"
         )
-        .replace("  models: [lr]\n", "  models: [lr]\n  augment: [none, noisy]\n");
+        .replace(
+            "  models: [lr]\n",
+            "  models: [lr]\n  augment: [none, noisy]\n",
+        );
         let err = parse(&augmented, &[]).unwrap_err().to_string();
         assert!(
             err.contains("experiments: models.lr has normalize: speaker_online"),
@@ -831,7 +837,10 @@ experiments:
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("models.cnn.grid") && err.contains("validation_speakers"), "{err}");
+        assert!(
+            err.contains("models.cnn.grid") && err.contains("validation_speakers"),
+            "{err}"
+        );
         let err = parse(
             &list.replace(
                 "cnn: {kind: cnn2d, epochs: 2}",
@@ -841,7 +850,10 @@ experiments:
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("models.cnn.grid") && err.contains("dropout"), "{err}");
+        assert!(
+            err.contains("models.cnn.grid") && err.contains("dropout"),
+            "{err}"
+        );
         // A typo inside a listed matrix still names its place.
         let err = parse(
             &list.replace("- {features: [logmel]", "- {feature: [logmel]"),

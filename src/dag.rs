@@ -20,8 +20,6 @@
 use std::fmt::Write;
 
 use crate::config::{ENSEMBLE, Pipeline, WAVEFORM};
-use crate::stage::{Role, Stage};
-use ser_learn::Input;
 use crate::stage::augment::AugmentStage;
 use crate::stage::ensemble::EnsembleStage;
 use crate::stage::evaluate::EvaluateStage;
@@ -30,6 +28,8 @@ use crate::stage::folds::FoldsStage;
 use crate::stage::ingest::IngestStage;
 use crate::stage::select::SelectStage;
 use crate::stage::train::TrainStage;
+use crate::stage::{Role, Stage};
+use ser_learn::Input;
 
 /// One cell of the experiment matrix.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,9 +100,10 @@ impl Graph {
             .experiments
             .iter()
             .flat_map(|m| {
-                let sequence_model = m.models.iter().any(|model| {
-                    c.models[model].spec.input() == Input::Frames
-                });
+                let sequence_model = m
+                    .models
+                    .iter()
+                    .any(|model| c.models[model].spec.input() == Input::Frames);
                 m.features
                     .iter()
                     .filter(move |_| sequence_model)

@@ -192,7 +192,11 @@ impl Progress {
         };
         let fields = json!({ "node": node, "seconds": seconds, "error": error });
         match outcome {
-            "ran" => self.emit("done", fields, &format!("{:>9} {node} in {seconds:.2}s", "done")),
+            "ran" => self.emit(
+                "done",
+                fields,
+                &format!("{:>9} {node} in {seconds:.2}s", "done"),
+            ),
             "fetched" => self.emit(
                 "fetched",
                 fields,
@@ -293,6 +297,9 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_utc() {
         let ts = timestamp();
-        assert!(ts.ends_with('Z') && ts.contains('T') && ts.len() == 20, "{ts}");
+        assert!(
+            ts.ends_with('Z') && ts.contains('T') && ts.len() == 20,
+            "{ts}"
+        );
     }
 }

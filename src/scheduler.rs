@@ -112,11 +112,17 @@ pub fn completeness(ctx: &Context, record: &NodeRecord, record_local: bool) -> O
     let items = || record.outputs.items.iter();
     let local = record_local
         && objects().all(|o| ctx.cache.object_path(o).is_file())
-        && items().all(|i| ctx.cache.root().join(crate::cache::closure::item_path(i)).is_file());
+        && items().all(|i| {
+            ctx.cache
+                .root()
+                .join(crate::cache::closure::item_path(i))
+                .is_file()
+        });
     if local {
         return Some(true);
     }
-    let anywhere = objects().all(|o| ctx.cache.has_object(o)) && items().all(|i| ctx.cache.has_item(i));
+    let anywhere =
+        objects().all(|o| ctx.cache.has_object(o)) && items().all(|i| ctx.cache.has_item(i));
     anywhere.then_some(false)
 }
 
@@ -215,10 +221,7 @@ fn read_inputs(graph: &Graph, i: usize, deps: &[&NodeRecord]) -> Inputs {
                 .files
                 .iter()
                 .filter(|(name, _)| reads.contains(&name.as_str()));
-            (
-                *role,
-                files.map(|(n, o)| (n.clone(), o.clone())).collect(),
-            )
+            (*role, files.map(|(n, o)| (n.clone(), o.clone())).collect())
         })
         .collect();
     Inputs { by_role }
@@ -312,7 +315,13 @@ pub enum Work {
 
 /// Run node `i` alone (an executor's job): its dependencies are read from
 /// the cache, never computed here.
-pub fn run_one(graph: &Graph, ctx: &Context, state: &PipelineState, i: usize, work: Work) -> Outcome {
+pub fn run_one(
+    graph: &Graph,
+    ctx: &Context,
+    state: &PipelineState,
+    i: usize,
+    work: Work,
+) -> Outcome {
     let mut wanted = vec![false; graph.nodes.len()];
     let mut stack: Vec<usize> = graph.nodes[i].deps.iter().map(|(_, d)| *d).collect();
     while let Some(d) = stack.pop() {
@@ -321,7 +330,8 @@ pub fn run_one(graph: &Graph, ctx: &Context, state: &PipelineState, i: usize, wo
         }
     }
     let ancestors = status_of(graph, ctx, state, &wanted);
-    let outcomes: Vec<OnceLock<Outcome>> = (0..graph.nodes.len()).map(|_| OnceLock::new()).collect();
+    let outcomes: Vec<OnceLock<Outcome>> =
+        (0..graph.nodes.len()).map(|_| OnceLock::new()).collect();
     for (_, d) in &graph.nodes[i].deps {
         match &ancestors[*d] {
             Outcome::Fresh(_) => {}
@@ -383,16 +393,16 @@ impl<'a> Shared<'a> {
         let name = &self.graph.nodes[i].name;
         let progress = &self.ctx.progress;
         match &outcome {
-            Outcome::Fresh(_) | Outcome::FreshOnRemote(_) => progress.node_finished(name, "fresh", None),
+            Outcome::Fresh(_) | Outcome::FreshOnRemote(_) => {
+                progress.node_finished(name, "fresh", None)
+            }
             Outcome::Fetched(_) => progress.node_finished(name, "fetched", None),
             Outcome::Ran { .. } => progress.node_finished(name, "ran", None),
             Outcome::Failed(e) => progress.node_finished(name, "failed", Some(e)),
             Outcome::Interrupted => progress.node_finished(name, "not_started", None),
-            Outcome::Skipped { upstream } => progress.node_finished(
-                name,
-                "skipped",
-                Some(&format!("{upstream} failed")),
-            ),
+            Outcome::Skipped { upstream } => {
+                progress.node_finished(name, "skipped", Some(&format!("{upstream} failed")))
+            }
             Outcome::Stale(_) => {}
         }
         let _ = self.outcomes[i].set(outcome);
@@ -500,7 +510,9 @@ impl<'a> Shared<'a> {
             }
             Err(reason) => reason,
         };
-        self.ctx.progress.node_started(&node.name, &reason.to_string());
+        self.ctx
+            .progress
+            .node_started(&node.name, &reason.to_string());
         let (outputs, seconds) = match self.compute(i, &deps) {
             Ok(done) => done,
             Err(outcome) => return outcome,
@@ -588,10 +600,9 @@ impl<'a> Shared<'a> {
         match run {
             Ok(Ok(outputs)) => Ok((outputs, started.elapsed().as_secs_f64())),
             Ok(Err(e)) => Err(self.fail(&node.name, format!("{e:#}"))),
-            Err(panic) => Err(self.fail(
-                &node.name,
-                format!("panicked: {}", panic_message(&*panic)),
-            )),
+            Err(panic) => {
+                Err(self.fail(&node.name, format!("panicked: {}", panic_message(&*panic))))
+            }
         }
     }
 

@@ -38,7 +38,11 @@ fn sigterm(child: &Child) {
 fn wait_for_files(dir: &Path, n: usize, limit: Duration) {
     let started = Instant::now();
     while walk(dir) < n {
-        assert!(started.elapsed() < limit, "{} never held {n} files", dir.display());
+        assert!(
+            started.elapsed() < limit,
+            "{} never held {n} files",
+            dir.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -69,8 +73,9 @@ fn a_headless_run_logs_timestamps_progress_json_events_and_a_summary() {
         assert_ne!(strip_timestamp(line), *line, "timestamped: {line}");
     }
     assert!(
-        log.lines().any(|l| strip_timestamp(l).trim_start().starts_with("progress ")
-            && (l.contains("extract: egemaps") || l.contains("ingest: decode"))),
+        log.lines()
+            .any(|l| strip_timestamp(l).trim_start().starts_with("progress ")
+                && (l.contains("extract: egemaps") || l.contains("ingest: decode"))),
         "progress inside a per-item node: {log}"
     );
     let summary = last_summary(&ws);
@@ -82,7 +87,13 @@ fn a_headless_run_logs_timestamps_progress_json_events_and_a_summary() {
 
     // The same events as JSON lines.
     let out = ws
-        .cmd(&["run", "--log-format", "json", "--set", "models.lr.alpha=0.5"])
+        .cmd(&[
+            "run",
+            "--log-format",
+            "json",
+            "--set",
+            "models.lr.alpha=0.5",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -93,7 +104,11 @@ fn a_headless_run_logs_timestamps_progress_json_events_and_a_summary() {
         .collect();
     let of = |kind: &str| events.iter().filter(|e| e["event"] == kind).count();
     assert!(of("run") >= 1 && of("run") == of("done"), "{stderr}");
-    assert!(events.iter().all(|e| e["ts"].as_str().is_some_and(|t| t.ends_with('Z'))));
+    assert!(
+        events
+            .iter()
+            .all(|e| e["ts"].as_str().is_some_and(|t| t.ends_with('Z')))
+    );
     let summary = events.iter().find(|e| e["event"] == "summary").unwrap();
     assert_eq!(summary["exit_code"], 0);
     assert_eq!(summary["failed"], 0);
@@ -110,10 +125,18 @@ fn a_headless_run_logs_timestamps_progress_json_events_and_a_summary() {
 fn exit_codes_say_what_happened() {
     let ws = Workspace::new(2);
     let bad = ws.ser(&["run", "--set", "extract.hop=3"]);
-    assert_eq!(bad.status.code(), Some(2), "a bad pipeline file is a usage error");
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a bad pipeline file is a usage error"
+    );
     let usage = ws.ser(&["run", "--no-such-flag"]);
     assert_eq!(usage.status.code(), Some(2));
-    std::fs::write(ws.path("folds.json"), r#"{"two": {"test_speakers": [[99]]}}"#).unwrap();
+    std::fs::write(
+        ws.path("folds.json"),
+        r#"{"two": {"test_speakers": [[99]]}}"#,
+    )
+    .unwrap();
     let failed = ws.ser(&["run"]);
     assert_eq!(failed.status.code(), Some(1), "a failed node");
 }
@@ -122,7 +145,12 @@ fn exit_codes_say_what_happened() {
 fn sigterm_during_extraction_stops_cleanly_and_the_next_run_resumes() {
     let reference = Workspace::new(15);
     reference.ok(&["run", "--set", "experiments.features=[egemaps]"]);
-    let want = reference.ok(&["metrics", "--json", "--set", "experiments.features=[egemaps]"]);
+    let want = reference.ok(&[
+        "metrics",
+        "--json",
+        "--set",
+        "experiments.features=[egemaps]",
+    ]);
 
     let ws = Workspace::new(15);
     let child = ws
@@ -151,10 +179,23 @@ fn sigterm_during_extraction_stops_cleanly_and_the_next_run_resumes() {
     assert!(!ran_nodes(&again).is_empty());
     let after = files_under(&ws.path(".ser/items/extract"));
     for (path, modified) in &before {
-        assert_eq!(after.get(path), Some(modified), "{} was kept", path.display());
+        assert_eq!(
+            after.get(path),
+            Some(modified),
+            "{} was kept",
+            path.display()
+        );
     }
     assert!(after.len() > before.len());
-    assert_eq!(ws.ok(&["metrics", "--json", "--set", "experiments.features=[egemaps]"]), want);
+    assert_eq!(
+        ws.ok(&[
+            "metrics",
+            "--json",
+            "--set",
+            "experiments.features=[egemaps]"
+        ]),
+        want
+    );
 }
 
 #[test]
@@ -175,20 +216,36 @@ fn sigterm_during_deep_training_keeps_finished_networks() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_files(&ws.path(".ser/items/train-deep"), 1, Duration::from_secs(120));
+    wait_for_files(
+        &ws.path(".ser/items/train-deep"),
+        1,
+        Duration::from_secs(120),
+    );
     sigterm(&child);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{stderr}");
-    assert_eq!(last_summary(&ws)["nodes"]["train:mfcc/none/mlp@two"]["outcome"] != "ran", true);
+    assert_eq!(
+        last_summary(&ws)["nodes"]["train:mfcc/none/mlp@two"]["outcome"] != "ran",
+        true
+    );
     let before = files_under(&ws.path(".ser/items/train-deep"));
     assert!(!before.is_empty());
-    assert!(before.len() < 40, "stopped before all 2 x 20 networks: {}", before.len());
+    assert!(
+        before.len() < 40,
+        "stopped before all 2 x 20 networks: {}",
+        before.len()
+    );
     let again = ws.ok(&["run"]);
     assert!(again.contains("done train:mfcc/none/mlp@two"), "{again}");
     let after = files_under(&ws.path(".ser/items/train-deep"));
     for (path, modified) in &before {
-        assert_eq!(after.get(path), Some(modified), "network {} was kept", path.display());
+        assert_eq!(
+            after.get(path),
+            Some(modified),
+            "network {} was kept",
+            path.display()
+        );
     }
     assert_eq!(after.len(), 40);
 }
@@ -197,7 +254,13 @@ fn sigterm_during_deep_training_keeps_finished_networks() {
 fn a_second_signal_exits_at_once() {
     let ws = Workspace::new(15);
     let child = ws
-        .cmd(&["run", "--stop-timeout", "60", "--set", "experiments.features=[egemaps]"])
+        .cmd(&[
+            "run",
+            "--stop-timeout",
+            "60",
+            "--set",
+            "experiments.features=[egemaps]",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -236,7 +299,10 @@ fn the_nightly_batch_script_runs_publishes_reports_and_forwards_sigterm() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(ws.path("report-nightly/index.html").is_file());
-    assert!(team.path().join("states/team/nightly.json").is_file(), "{log}");
+    assert!(
+        team.path().join("states/team/nightly.json").is_file(),
+        "{log}"
+    );
 
     // Slurm's SIGTERM reaches the batch shell, which hands it to ser.
     let busy = Workspace::new(15);

@@ -78,18 +78,25 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
          \x20 svm: {{kind: svm}}\n\
          \x20 mlp: {{kind: mlp, {tiny}}}\n\
          \x20 gru: {{kind: gru, {tiny}, max_frames: 100}}\n\
-         experiments: {{features: [mfcc], models: [svm, mlp, gru], protocols: [two]}}\n"
+         experiments: {{features: [mfcc], models: [svm, mlp, gru], protocols: [two]}}\n\
+         ensembles:\n\
+         \x20 trio: {{members: [mfcc/none/svm, mfcc/none/mlp, mfcc/none/gru], protocols: [two]}}\n"
     ));
     ws.ok(&["run"]);
     let elsewhere = tempfile::tempdir().unwrap();
-    for model in ["svm", "mlp", "gru"] {
-        let experiment = format!("mfcc/none/{model}");
-        let table = predictions(&ws, &experiment);
+    for (model, experiment) in [
+        ("svm", "mfcc/none/svm"),
+        ("mlp", "mfcc/none/mlp"),
+        ("gru", "mfcc/none/gru"),
+        // Its members' fold models, combined as the ensemble node does.
+        ("trio", "ensemble/mean/trio"),
+    ] {
+        let table = predictions(&ws, experiment);
         let (ids, folds) = (table.utf8("id").unwrap(), table.utf8("fold").unwrap());
         let fold = folds[0].clone();
         let bundle = ws.path(&format!("{model}.sermodel"));
         let bundle_arg = bundle.to_str().unwrap();
-        ws.ok(&["export", &experiment, "--fold", &fold, "-o", bundle_arg]);
+        ws.ok(&["export", experiment, "--fold", &fold, "-o", bundle_arg]);
         // Another folder: the bundle alone, and the fold's test files.
         let copy = elsewhere.path().join(format!("{model}.sermodel"));
         std::fs::copy(&bundle, &copy).unwrap();
@@ -119,7 +126,7 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
             .filter(|(n, _)| n.starts_with("p_"))
             .map(|(n, _)| (n.clone(), table.f64(n).unwrap()))
             .collect();
-        // Networks have probabilities, the SVM none.
+        // Networks (and the ensemble) have probabilities, the SVM none.
         assert_eq!(probability_columns.is_empty(), model == "svm");
         for (i, id) in ids.iter().enumerate().filter(|(i, _)| folds[*i] == fold) {
             let stem = id.rsplit('/').next().unwrap();
@@ -195,13 +202,25 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
     let inspect = ws.ok(&["model", "inspect", "gru.sermodel"]);
     let manifest: serde_json::Value = serde_json::from_str(&inspect).unwrap();
     assert_eq!(manifest["format_version"], 1);
-    assert_eq!(manifest["input"], "frames");
     assert_eq!(manifest["experiment"], "mfcc/none/gru");
     assert!(manifest["metrics"]["ua"].as_f64().is_some(), "{manifest}");
+    let part = &manifest["parts"][0];
+    assert_eq!(part["input"], "frames");
     assert!(
-        manifest["training"]["inputs"]["frames.frames"].is_string(),
+        part["training"]["inputs"]["frames.frames"].is_string(),
         "{manifest}"
     );
+    // An ensemble: one part per member, combined as its node combines them.
+    let trio: serde_json::Value =
+        serde_json::from_str(&ws.ok(&["model", "inspect", "trio.sermodel"])).unwrap();
+    let parts: Vec<&str> = trio["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["experiment"].as_str().unwrap())
+        .collect();
+    assert_eq!(parts, ["mfcc/none/svm", "mfcc/none/mlp", "mfcc/none/gru"]);
+    assert_eq!(trio["combine"]["mode"], "mean", "{trio}");
 }
 
 #[test]
@@ -382,7 +401,7 @@ fn protocol_all_trains_a_final_model_that_exports_with_its_experiments_metrics()
         let manifest: serde_json::Value =
             serde_json::from_str(&ws.ok(&["model", "inspect", &bundle])).unwrap();
         assert_eq!(manifest["protocol"], "final");
-        let members = manifest["members"].as_array().unwrap();
+        let members = manifest["parts"][0]["members"].as_array().unwrap();
         assert_eq!(members.len(), 1);
         assert_eq!(members[0]["fold"], "all");
         // Every utterance trained it (a network holds its validation
@@ -401,4 +420,142 @@ fn protocol_all_trains_a_final_model_that_exports_with_its_experiments_metrics()
     // A rerun trains nothing: the final models are cached like any node.
     let again = ws.ok(&["run"]);
     assert!(common::ran_nodes(&again).is_empty(), "{again}");
+}
+
+#[test]
+fn speaker_normalised_models_take_each_speakers_statistics_from_the_batch() {
+    let ws = Workspace::new(6);
+    let tiny = "epochs: 2, hidden: 8, layers: 1, validation_speakers: 1";
+    ws.write_pipeline(&format!(
+        "models:\n\
+         \x20 svm: {{kind: svm, normalize: speaker}}\n\
+         \x20 mlp: {{kind: mlp, {tiny}, normalize: speaker}}\n\
+         experiments: {{features: [mfcc], models: [svm, mlp], protocols: [two]}}\n"
+    ));
+    ws.ok(&["run"]);
+    for model in ["svm", "mlp"] {
+        let experiment = format!("mfcc/none/{model}");
+        let table = predictions(&ws, &experiment);
+        let (ids, folds) = (table.utf8("id").unwrap(), table.utf8("fold").unwrap());
+        let labels = table.utf8("predicted").unwrap();
+        let fold = folds[0].clone();
+        let bundle = format!("{model}.sermodel");
+        ws.ok(&["export", &experiment, "--fold", &fold, "-o", &bundle]);
+        let manifest: serde_json::Value =
+            serde_json::from_str(&ws.ok(&["model", "inspect", &bundle])).unwrap();
+        let part = &manifest["parts"][0];
+        assert_eq!(part["normalize"], "speaker");
+        assert!(part["members"][0]["global_statistics"]["mean"].is_array());
+        // What scaling by the training set's statistics costs, measured on
+        // the fold's test utterances; with speakers, the pipeline's UA.
+        let cost = &part["without_speakers"];
+        let test: Vec<usize> = (0..ids.len()).filter(|&i| folds[i] == fold).collect();
+        assert_eq!(cost["n_test"], test.len(), "{manifest}");
+        let truth = table.utf8("label").unwrap();
+        let pipeline_ua = {
+            let classes: std::collections::BTreeSet<&String> =
+                test.iter().map(|&i| &truth[i]).collect();
+            let recalls: Vec<f64> = classes
+                .iter()
+                .map(|c| {
+                    let of: Vec<usize> =
+                        test.iter().copied().filter(|&i| &truth[i] == *c).collect();
+                    let right = of.iter().filter(|&&i| labels[i] == truth[i]).count();
+                    right as f64 / of.len() as f64
+                })
+                .collect();
+            recalls.iter().sum::<f64>() / recalls.len() as f64
+        };
+        assert!(
+            (cost["ua_with_speakers"].as_f64().unwrap() - pipeline_ua).abs() < 1e-9,
+            "{cost} vs {pipeline_ua}"
+        );
+        let files: Vec<String> = test
+            .iter()
+            .map(|&i| {
+                ws.path(&format!("corpus/{}.flac", ids[i]))
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        // Grouped by speaker: each speaker's statistics from their files
+        // in the batch, as the pipeline took them from their utterances.
+        let out_file = ws.path(&format!("{model}.jsonl"));
+        let mut args = vec![
+            "predict",
+            "--model",
+            &bundle,
+            "--speaker-of",
+            r"Actor_(\d+)",
+            "-o",
+            out_file.to_str().unwrap(),
+        ];
+        args.extend(files.iter().map(String::as_str));
+        let out = ws.ser(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(!text(&out).contains("warning"), "{}", text(&out));
+        let by_speaker = rows(&out_file);
+        for &i in &test {
+            let row = &by_speaker[ids[i].rsplit('/').next().unwrap()];
+            assert_eq!(
+                row["predicted"],
+                labels[i].as_str(),
+                "{model} {}: {row}",
+                ids[i]
+            );
+            let actor = ids[i]
+                .split('/')
+                .next()
+                .unwrap()
+                .trim_start_matches("Actor_");
+            assert_eq!(row["speaker"], actor, "{row}");
+        }
+        // The same from the cache, speakers from a CSV.
+        let map = ws.path("speakers.csv");
+        let mut csv = String::from("file,speaker\n");
+        for (f, &i) in files.iter().zip(&test) {
+            csv += &format!("{f},{}\n", &ids[i].split('/').next().unwrap());
+        }
+        std::fs::write(&map, csv).unwrap();
+        let cached = ws.path(&format!("{model}-cached.jsonl"));
+        let mut args = vec![
+            "predict",
+            "--experiment",
+            &experiment,
+            "--fold",
+            &fold,
+            "--speakers",
+            map.to_str().unwrap(),
+            "-o",
+            cached.to_str().unwrap(),
+        ];
+        args.extend(files.iter().map(String::as_str));
+        let out = ws.ser(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        let from_cache = rows(&cached);
+        for (stem, row) in &by_speaker {
+            assert_eq!(from_cache[stem]["predicted"], row["predicted"], "{stem}");
+        }
+        // Without speakers: every file scaled by the training set's
+        // statistics, with a warning that says what that cost.
+        let mut args = vec!["predict", "--model", &bundle];
+        args.extend(files.iter().map(String::as_str));
+        let out = ws.ser(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let warning = stderr
+            .lines()
+            .find(|l| l.starts_with("warning"))
+            .unwrap_or_default();
+        let expected = format!(
+            "UA {:.3} -> {:.3}",
+            cost["ua_with_speakers"].as_f64().unwrap(),
+            cost["ua_without_speakers"].as_f64().unwrap()
+        );
+        assert!(warning.contains(&expected), "{stderr}");
+        assert!(
+            warning.contains(&format!("{} file(s) have no speaker", files.len())),
+            "{stderr}"
+        );
+    }
 }

@@ -75,18 +75,30 @@ fn push_to_s3_then_pull_into_an_empty_cache_computes_nothing() {
 
     let bob = Workspace::new(4);
     let pulled = ok(with_s3(
-        bob.cmd(&["pull", "--remote", "s3://team/ser", "--from", "alice/nightly"]),
+        bob.cmd(&[
+            "pull",
+            "--remote",
+            "s3://team/ser",
+            "--from",
+            "alice/nightly",
+        ]),
         &s3,
     ));
     assert!(pulled.contains("pulled"), "{pulled}");
     let run = bob.ok(&["run"]);
-    assert!(ran_nodes(&run).is_empty(), "nothing computed after the pull: {run}");
+    assert!(
+        ran_nodes(&run).is_empty(),
+        "nothing computed after the pull: {run}"
+    );
     assert!(run.contains("0 node(s) ran, 12 fresh"), "{run}");
     assert_eq!(bob.ok(&["metrics", "--json"]), want);
 
     // A pull by pipeline (no --from) brings what this pipeline needs.
     let carol = Workspace::new(4);
-    ok(with_s3(carol.cmd(&["pull", "--remote", "s3://team/ser"]), &s3));
+    ok(with_s3(
+        carol.cmd(&["pull", "--remote", "s3://team/ser"]),
+        &s3,
+    ));
     let run = carol.ok(&["run"]);
     assert!(ran_nodes(&run).is_empty(), "{run}");
 }
@@ -113,13 +125,22 @@ fn read_through_from_a_folder_remote_fetches_instead_of_computing() {
     let bob = Workspace::new(4);
     let status = bob.ok(&["status", "--remote", url]);
     assert_eq!(
-        status.lines().filter(|l| l.ends_with("fresh on remote")).count(),
+        status
+            .lines()
+            .filter(|l| l.ends_with("fresh on remote"))
+            .count(),
         12,
         "{status}"
     );
     let remote_status = bob.ok(&["remote", "status", "--remote", url]);
-    assert!(remote_status.contains("0 both, 0 local only, 12 remote only, 0 neither"), "{remote_status}");
-    assert!(remote_status.contains("states: alice/main"), "{remote_status}");
+    assert!(
+        remote_status.contains("0 both, 0 local only, 12 remote only, 0 neither"),
+        "{remote_status}"
+    );
+    assert!(
+        remote_status.contains("states: alice/main"),
+        "{remote_status}"
+    );
 
     let run = bob.ok(&["run", "--remote", url]);
     assert!(ran_nodes(&run).is_empty(), "{run}");
@@ -132,7 +153,12 @@ fn read_through_from_a_folder_remote_fetches_instead_of_computing() {
     // A local change: the new nodes are local only until pushed.
     bob.ok(&["run", "--set", "models.lr.alpha=0.1"]);
     let remote_status = bob.ok(&[
-        "remote", "status", "--remote", url, "--set", "models.lr.alpha=0.1",
+        "remote",
+        "status",
+        "--remote",
+        url,
+        "--set",
+        "models.lr.alpha=0.1",
     ]);
     let line = |node: &str| {
         remote_status
@@ -141,8 +167,14 @@ fn read_through_from_a_folder_remote_fetches_instead_of_computing() {
             .unwrap_or_else(|| panic!("{node} in {remote_status}"))
             .to_string()
     };
-    assert!(line("train:mfcc/none/lr@two").ends_with("local"), "{remote_status}");
-    assert!(line("train:mfcc/none/nb@two").ends_with("both"), "{remote_status}");
+    assert!(
+        line("train:mfcc/none/lr@two").ends_with("local"),
+        "{remote_status}"
+    );
+    assert!(
+        line("train:mfcc/none/nb@two").ends_with("both"),
+        "{remote_status}"
+    );
     assert!(line("ingest").ends_with("both"), "{remote_status}");
 }
 
@@ -159,7 +191,10 @@ fn corrupt_remote_files_are_refused_on_pull_and_on_read_through() {
     // Flip one byte of one object inside its pack (a disk or transfer error).
     let (pack, members) = remote_members(&remote)
         .into_iter()
-        .find(|(_, m)| m.iter().any(|m| m["path"].as_str().unwrap().starts_with("objects/")))
+        .find(|(_, m)| {
+            m.iter()
+                .any(|m| m["path"].as_str().unwrap().starts_with("objects/"))
+        })
         .unwrap();
     let victim = members
         .iter()
@@ -168,14 +203,21 @@ fn corrupt_remote_files_are_refused_on_pull_and_on_read_through() {
         .unwrap();
     let victim_path = victim["path"].as_str().unwrap().to_string();
     let mut bytes = std::fs::read(&pack).unwrap();
-    let at = victim["offset"].as_u64().unwrap() as usize + victim["len"].as_u64().unwrap() as usize / 2;
+    let at =
+        victim["offset"].as_u64().unwrap() as usize + victim["len"].as_u64().unwrap() as usize / 2;
     bytes[at] ^= 0x40;
     std::fs::write(&pack, bytes).unwrap();
 
     let bob = Workspace::new(4);
     let pulled = fails(bob.cmd(&["pull", "--remote", url, "--from", "alice/x"]));
-    assert!(pulled.contains(&victim_path) && pulled.contains("corrupt"), "{pulled}");
-    assert!(!bob.path(".ser").join(&victim_path).exists(), "a refused file is never written");
+    assert!(
+        pulled.contains(&victim_path) && pulled.contains("corrupt"),
+        "{pulled}"
+    );
+    assert!(
+        !bob.path(".ser").join(&victim_path).exists(),
+        "a refused file is never written"
+    );
 
     // Read-through: the corrupt object is refused and computed here; the
     // run succeeds with the same results.
@@ -188,7 +230,11 @@ fn corrupt_remote_files_are_refused_on_pull_and_on_read_through() {
 #[test]
 fn a_remote_that_is_down_or_refuses_credentials_costs_one_line() {
     // Nothing listens on this port.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     drop(std::net::TcpListener::bind(("127.0.0.1", closed)));
     let ws = Workspace::new(2);
     let out = ws
@@ -217,7 +263,10 @@ fn a_remote_that_is_down_or_refuses_credentials_costs_one_line() {
     assert_eq!(warnings.len(), 1, "{err}");
     assert!(warnings[0].contains("credentials"), "{err}");
     // A push to it fails with that one line.
-    let push = fails(with_s3(ws.cmd(&["push", "--remote", "s3://team/ser"]), &strict));
+    let push = fails(with_s3(
+        ws.cmd(&["push", "--remote", "s3://team/ser"]),
+        &strict,
+    ));
     assert!(push.contains("credentials"), "{push}");
 }
 
@@ -245,12 +294,18 @@ fn assert_no_record_without_its_objects(members: &BTreeSet<String>, remote_files
         {
             let object = object.as_str().unwrap();
             let object_path = format!("objects/{}/{object}", &object[..2]);
-            assert!(members.contains(&object_path), "{path} names {object_path}, missing");
+            assert!(
+                members.contains(&object_path),
+                "{path} names {object_path}, missing"
+            );
         }
         for item in record["outputs"]["items"].as_array().unwrap() {
             let (stage, key) = item.as_str().unwrap().split_once('/').unwrap();
             let item_path = format!("items/{stage}/{}/{key}.json", &key[..2]);
-            assert!(members.contains(&item_path), "{path} names {item_path}, missing");
+            assert!(
+                members.contains(&item_path),
+                "{path} names {item_path}, missing"
+            );
         }
     }
 }
@@ -280,7 +335,10 @@ fn a_push_killed_at_any_moment_leaves_no_record_without_its_objects() {
         }
         let members: BTreeSet<String> = remote_members(&remote)
             .into_iter()
-            .flat_map(|(_, ms)| ms.into_iter().map(|m| m["path"].as_str().unwrap().to_string()))
+            .flat_map(|(_, ms)| {
+                ms.into_iter()
+                    .map(|m| m["path"].as_str().unwrap().to_string())
+            })
             .collect();
         assert_no_record_without_its_objects(&members, &remote);
         // A state is only written after everything it names.
@@ -303,21 +361,33 @@ fn a_push_to_s3_killed_mid_way_then_completed() {
     let alice = Workspace::new(6);
     alice.ok(&["run"]);
     for delay_ms in [100, 300, 600] {
-        let mut child = with_s3(alice.cmd(&["push", "--remote", "s3://team/k", "--as", "a"]), &s3)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = with_s3(
+            alice.cmd(&["push", "--remote", "s3://team/k", "--as", "a"]),
+            &s3,
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap();
         child.wait().unwrap();
     }
-    ok(with_s3(alice.cmd(&["push", "--remote", "s3://team/k", "--as", "a"]), &s3));
+    ok(with_s3(
+        alice.cmd(&["push", "--remote", "s3://team/k", "--as", "a"]),
+        &s3,
+    ));
     let bob = Workspace::new(6);
-    ok(with_s3(bob.cmd(&["pull", "--remote", "s3://team/k", "--from", "a"]), &s3));
+    ok(with_s3(
+        bob.cmd(&["pull", "--remote", "s3://team/k", "--from", "a"]),
+        &s3,
+    ));
     let run = bob.ok(&["run"]);
     assert!(ran_nodes(&run).is_empty(), "{run}");
-    assert_eq!(bob.ok(&["metrics", "--json"]), alice.ok(&["metrics", "--json"]));
+    assert_eq!(
+        bob.ok(&["metrics", "--json"]),
+        alice.ok(&["metrics", "--json"])
+    );
 }
 
 #[test]
@@ -340,11 +410,18 @@ fn two_pushes_of_overlapping_caches_at_once() {
     let a = push(&alice, "alice/x", &[]);
     let b = push(&bob, "bob/x", &["--set", "models.lr.alpha=0.1"]);
     for out in [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()] {
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     for (name, set) in [("alice/x", None), ("bob/x", Some("models.lr.alpha=0.1"))] {
         let carol = Workspace::new(4);
-        ok(with_s3(carol.cmd(&["pull", "--remote", "s3://team/both", "--from", name]), &s3));
+        ok(with_s3(
+            carol.cmd(&["pull", "--remote", "s3://team/both", "--from", name]),
+            &s3,
+        ));
         let mut args = vec!["run"];
         if let Some(set) = set {
             args.extend(["--set", set]);
@@ -365,17 +442,31 @@ fn remote_gc_drops_what_no_state_reaches_after_the_grace_period() {
     // The same state name, pushed again after a change: the old lr
     // records are reachable from no state now.
     alice.ok(&["run", "--set", "models.lr.alpha=0.1"]);
-    alice.ok(&["push", "--remote", url, "--as", "alice/x", "--set", "models.lr.alpha=0.1"]);
+    alice.ok(&[
+        "push",
+        "--remote",
+        url,
+        "--as",
+        "alice/x",
+        "--set",
+        "models.lr.alpha=0.1",
+    ]);
     let members = |r: &Path| -> BTreeSet<String> {
         remote_members(r)
             .into_iter()
-            .flat_map(|(_, ms)| ms.into_iter().map(|m| m["path"].as_str().unwrap().to_string()))
+            .flat_map(|(_, ms)| {
+                ms.into_iter()
+                    .map(|m| m["path"].as_str().unwrap().to_string())
+            })
             .collect()
     };
     let before = members(&remote);
 
     let young = alice.ok(&["gc", "--remote", url]);
-    assert!(young.contains("deleted 0 pack(s)") && young.contains("repacked 0"), "{young}");
+    assert!(
+        young.contains("deleted 0 pack(s)") && young.contains("repacked 0"),
+        "{young}"
+    );
     let dry = alice.ok(&["gc", "--remote", url, "--grace", "0s", "--dry-run"]);
     assert!(count_after(&dry, "would repack ") >= 1, "{dry}");
     assert_eq!(members(&remote), before, "a dry run deletes nothing");
@@ -383,18 +474,29 @@ fn remote_gc_drops_what_no_state_reaches_after_the_grace_period() {
     let gc = alice.ok(&["gc", "--remote", url, "--grace", "0s"]);
     assert!(count_after(&gc, "repacked ") >= 1, "{gc}");
     let after = members(&remote);
-    assert!(after.len() < before.len(), "{} -> {}", before.len(), after.len());
+    assert!(
+        after.len() < before.len(),
+        "{} -> {}",
+        before.len(),
+        after.len()
+    );
     assert_no_record_without_its_objects(&after, &remote);
 
     let bob = Workspace::new(4);
     bob.ok(&["pull", "--remote", url, "--from", "alice/x"]);
     let run = bob.ok(&["run", "--set", "models.lr.alpha=0.1"]);
-    assert!(ran_nodes(&run).is_empty(), "gc kept what the state needs: {run}");
+    assert!(
+        ran_nodes(&run).is_empty(),
+        "gc kept what the state needs: {run}"
+    );
 }
 
 /// The number right after `label` in `text`.
 fn count_after(text: &str, label: &str) -> usize {
-    let at = text.find(label).unwrap_or_else(|| panic!("{label} in {text}")) + label.len();
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("{label} in {text}"))
+        + label.len();
     text[at..]
         .split(|c: char| !c.is_ascii_digit())
         .next()

@@ -87,7 +87,11 @@ fn gc_during_a_run_waits_and_deletes_nothing_the_run_needs() {
     std::thread::sleep(Duration::from_millis(300));
     let gc = ws.ser(&["gc", "--grace", "0s"]);
     let run = run.wait_with_output().unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let gc_log = String::from_utf8_lossy(&gc.stderr);
     assert!(gc.status.success(), "{gc_log}");
     assert!(

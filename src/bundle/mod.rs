@@ -2,18 +2,23 @@
 //! nothing else at hand (no cache, no pipeline.yaml).
 //!
 //! A bundle is a tar archive: `manifest.json` (plain JSON, readable without
-//! ser: see [`Manifest`]) and, per fold model it holds, the fitted model's
-//! JSON (`model-<i>.json`: a classic model with its standardiser, or a
-//! network's settings and input normaliser) and a network's weights
-//! (`weights-<i>.bpk`, burn's record format). The manifest lists every
-//! other file's BLAKE3 digest; a bundle whose files do not match, or whose
-//! format is newer than this ser reads, is refused.
+//! ser: see [`Manifest`]) and, per fitted model it holds, the model's JSON
+//! (`model-<i>.json`: a classic model with its standardiser, or a network's
+//! settings and input normaliser) and a network's weights (`weights-<i>.bpk`,
+//! burn's record format). The manifest lists every other file's BLAKE3
+//! digest; a bundle whose files do not match, or whose format is newer than
+//! this ser reads, is refused.
+//!
+//! The manifest's `parts` are the models whose predictions make the
+//! bundle's: one experiment's (a fold's model or networks, several folds'
+//! models, or a final model), or an ensemble's members, combined as the
+//! ensemble node combines them (`combine`).
 //!
 //! [`Predictor`] is a loaded bundle: audio goes through the pipeline's own
 //! decoding, resampling ([`ser_ingest::load_signal`]) and feature
-//! extraction ([`ser_extract::Extractor`], with the set's parameters as
-//! the bundle records them), then the selected columns, then each member
-//! model; several members (fold models) are averaged.
+//! extraction ([`ser_extract::Extractor`], with each part's parameters as
+//! the bundle records them), then each part's selected columns and models;
+//! a part's several models are averaged.
 
 pub mod read;
 pub mod write;
@@ -27,7 +32,9 @@ use serde_json::Value;
 use ser_deep::TrainedNet;
 use ser_extract::{Descriptor, ExtractParams, Extractor};
 use ser_learn::{Example, Fitted, Input, Rows};
-use ser_train::TrainedModel;
+use ser_train::{
+    FeatureNormalize, OnlineSpeakerNormaliser, SpeakerNormaliser, Standardiser, TrainedModel,
+};
 
 /// The bundle format this ser writes, and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -38,25 +45,72 @@ pub struct Manifest {
     pub format_version: u32,
     /// The ser that wrote it.
     pub ser_version: String,
-    /// As `ser metrics` names it, e.g. `acoustic/none/svm`.
+    /// As `ser metrics` names it, e.g. `egemaps/none/svm` or
+    /// `ensemble/mean/deep`.
     pub experiment: String,
     pub protocol: String,
+    /// Label names, in the order of every `p_<label>` column.
+    pub classes: Vec<String>,
+    /// The rate every recording is resampled to.
+    pub sample_rate: u32,
+    /// The models whose predictions make the bundle's: one, or an
+    /// ensemble's members.
+    pub parts: Vec<Part>,
+    /// How an ensemble's parts combine.
+    pub combine: Option<EnsembleCombine>,
+    /// The experiment's cross-validated metrics, when it was evaluated.
+    pub metrics: Option<CrossValidated>,
+    /// BLAKE3 of every other file in the bundle.
+    pub files: BTreeMap<String, String>,
+}
+
+/// One model of the bundle: an experiment's fold model(s), with what it
+/// reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Part {
+    pub experiment: String,
     pub features: Features,
     /// What the model reads.
     pub input: Input,
-    /// Label names, in the order of every `p_<label>` column.
-    pub classes: Vec<String>,
     /// The model's settings as pipeline.yaml has them (`kind` and its
     /// parameters, `normalize` for a classic model when set).
     pub model: Value,
-    /// The fold models in the bundle; their predictions are averaged.
+    /// How its inputs are scaled per speaker: `global` (not), `speaker`
+    /// (by each speaker's statistics, from that speaker's recordings in
+    /// the batch) or `speaker_online` (by the speaker's recordings so far,
+    /// shrunk towards the training set's statistics).
+    #[serde(default)]
+    pub normalize: FeatureNormalize,
+    /// Its fitted models (a fold's networks, or several folds' models);
+    /// their probabilities are averaged (their votes counted when they
+    /// have none).
     pub members: Vec<Member>,
-    /// The experiment's cross-validated metrics, when it was evaluated.
-    pub metrics: Option<CrossValidated>,
-    /// Where the training data came from (cache digests).
+    /// Where its training data came from (cache digests).
     pub training: Training,
-    /// BLAKE3 of every other file in the bundle.
-    pub files: BTreeMap<String, String>,
+    /// For a model scaled by speaker, exported from folds with test
+    /// speakers: its UA on those test utterances with their speakers'
+    /// statistics (as the pipeline scored it) and with the training set's
+    /// global statistics instead (what `ser predict` does for files of no
+    /// known speaker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub without_speakers: Option<FallbackCost>,
+}
+
+/// What scaling by the training set's statistics instead of a speaker's
+/// own costs, measured on the exported folds' test utterances.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FallbackCost {
+    pub n_test: usize,
+    pub ua_with_speakers: f64,
+    pub ua_without_speakers: f64,
+}
+
+/// An ensemble's combination of its parts (as its node combines them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnsembleCombine {
+    pub mode: ser_train::ensemble::Combine,
+    /// One per part; equal when absent.
+    pub weights: Option<Vec<f64>>,
 }
 
 /// The feature set, with every parameter its numbers depend on.
@@ -86,6 +140,12 @@ pub struct Member {
     /// every functional); empty for frame and waveform models.
     pub columns: Vec<String>,
     pub n_train: usize,
+    /// Its training rows' statistics (mean and deviation per input
+    /// column), for a model scaled by speaker: the scale of a recording
+    /// whose speaker is not known (`speaker`), or the prior a new
+    /// speaker's recordings are shrunk towards (`speaker_online`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_statistics: Option<Standardiser>,
 }
 
 /// An experiment's metrics over a protocol's test folds (for a final
@@ -125,13 +185,28 @@ pub struct Bundle {
 /// A fitted member, ready to predict.
 enum Model {
     Classic(Box<TrainedModel>),
-    Deep(Box<TrainedNet>),
+    Deep {
+        net: Box<TrainedNet>,
+        /// For a net scaled by speaker: the same net scaled by its
+        /// training set's global statistics, for recordings of no known
+        /// speaker.
+        without_speakers: Option<Box<TrainedNet>>,
+    },
 }
 
 struct LoadedMember {
     model: Model,
     /// Positions of the member's columns among the extractor's functionals.
     columns: Vec<usize>,
+    global_statistics: Option<Standardiser>,
+}
+
+struct LoadedPart {
+    experiment: String,
+    input: Input,
+    normalize: FeatureNormalize,
+    min_samples: usize,
+    members: Vec<LoadedMember>,
 }
 
 /// What a bundle says about one recording.
@@ -140,15 +215,45 @@ pub struct Prediction {
     pub duration_s: f64,
     /// Index into the manifest's classes.
     pub class: usize,
-    /// Class probabilities (mean over members), for models that have them.
+    /// Class probabilities, for models that have them (an ensemble's
+    /// combined scores).
     pub probabilities: Option<Vec<f32>>,
+}
+
+/// What each part of a bundle reads of one recording, as the pipeline's
+/// extract node makes it.
+pub struct Extracted {
+    pub duration_s: f64,
+    /// One per part.
+    pub inputs: Vec<PartInput>,
+}
+
+pub enum PartInput {
+    /// Every functional of the part's feature set.
+    Functionals(Vec<f32>),
+    /// Frames (or samples) x dims.
+    Sequence { example: Example, dims: usize },
+}
+
+/// Whose recordings a batch holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaker<'a> {
+    /// One speaker's: a model scaled by speaker takes its statistics from
+    /// them.
+    Known(&'a str),
+    /// Each recording its own, unknown speaker's.
+    Unknown,
 }
 
 /// A loaded bundle.
 pub struct Predictor {
     pub manifest: Manifest,
-    members: Vec<LoadedMember>,
+    parts: Vec<LoadedPart>,
 }
+
+/// One feature extractor per part (none for a waveform model): each
+/// thread makes its own with [`Predictor::extractors`].
+pub struct Extractors(Vec<Option<Extractor>>);
 
 impl Predictor {
     pub fn open(path: &Path) -> anyhow::Result<Predictor> {
@@ -157,144 +262,371 @@ impl Predictor {
 
     pub fn new(bundle: Bundle) -> anyhow::Result<Predictor> {
         let Bundle { manifest, files } = bundle;
-        let names = match manifest.input {
-            Input::Functionals => Extractor::new(
-                manifest.features.sample_rate,
-                &manifest.features.extract,
-                &manifest.features.descriptors,
-            )?
-            .functional_names(),
-            Input::Frames | Input::Waveform => Vec::new(),
-        };
+        anyhow::ensure!(!manifest.parts.is_empty(), "the bundle holds no model");
         let file = |name: &str| -> anyhow::Result<&Vec<u8>> {
             files
                 .get(name)
                 .ok_or_else(|| anyhow::anyhow!("the bundle has no {name}"))
         };
-        let mut members = Vec::with_capacity(manifest.members.len());
-        for m in &manifest.members {
-            let json = file(&m.model)?;
-            let model = match &m.weights {
-                None => {
-                    Model::Classic(Box::new(serde_json::from_slice(json).map_err(|e| {
-                        anyhow::anyhow!("{}: not a classic model: {e}", m.model)
-                    })?))
+        let mut parts = Vec::with_capacity(manifest.parts.len());
+        for part in &manifest.parts {
+            let f = &part.features;
+            anyhow::ensure!(
+                f.sample_rate == manifest.sample_rate,
+                "{}: features at {} Hz in a {} Hz bundle",
+                part.experiment,
+                f.sample_rate,
+                manifest.sample_rate
+            );
+            let names = match part.input {
+                Input::Functionals => {
+                    Extractor::new(f.sample_rate, &f.extract, &f.descriptors)?.functional_names()
                 }
-                Some(weights) => {
-                    let mut net: TrainedNet = serde_json::from_slice(json)
-                        .map_err(|e| anyhow::anyhow!("{}: not a network: {e}", m.model))?;
-                    net.weights = file(weights)?.clone();
-                    Model::Deep(Box::new(net))
-                }
+                Input::Frames | Input::Waveform => Vec::new(),
             };
-            let columns = m
-                .columns
-                .iter()
-                .map(|c| {
-                    names.iter().position(|n| n == c).ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "fold {}: column {c} is not a functional of {}",
-                            m.fold,
-                            manifest.features.set
-                        )
+            let mut members = Vec::with_capacity(part.members.len());
+            for m in &part.members {
+                let json = file(&m.model)?;
+                let model = match &m.weights {
+                    None => {
+                        Model::Classic(Box::new(serde_json::from_slice(json).map_err(|e| {
+                            anyhow::anyhow!("{}: not a classic model: {e}", m.model)
+                        })?))
+                    }
+                    Some(weights) => {
+                        let mut net: TrainedNet = serde_json::from_slice(json)
+                            .map_err(|e| anyhow::anyhow!("{}: not a network: {e}", m.model))?;
+                        net.weights = file(weights)?.clone();
+                        let without_speakers = match (part.normalize, &m.global_statistics) {
+                            (FeatureNormalize::Speaker, Some(g)) => {
+                                let mut global = net.clone();
+                                global.normaliser = ser_deep::Normaliser {
+                                    mode: ser_deep::Normalize::Global,
+                                    mean: g.mean.iter().map(|&v| v as f32).collect(),
+                                    std: g.scale.iter().map(|&v| v as f32).collect(),
+                                    prior_frames: 0.0,
+                                };
+                                Some(Box::new(global))
+                            }
+                            _ => None,
+                        };
+                        Model::Deep {
+                            net: Box::new(net),
+                            without_speakers,
+                        }
+                    }
+                };
+                let columns = m
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        names.iter().position(|n| n == c).ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "{} fold {}: column {c} is not a functional of {}",
+                                part.experiment,
+                                m.fold,
+                                f.set
+                            )
+                        })
                     })
-                })
-                .collect::<anyhow::Result<_>>()?;
-            members.push(LoadedMember { model, columns });
+                    .collect::<anyhow::Result<_>>()?;
+                members.push(LoadedMember {
+                    model,
+                    columns,
+                    global_statistics: m.global_statistics.clone(),
+                });
+            }
+            anyhow::ensure!(!members.is_empty(), "{}: no fitted model", part.experiment);
+            parts.push(LoadedPart {
+                experiment: part.experiment.clone(),
+                input: part.input,
+                normalize: part.normalize,
+                min_samples: f.min_samples,
+                members,
+            });
         }
-        anyhow::ensure!(!members.is_empty(), "the bundle holds no model");
-        Ok(Predictor { manifest, members })
+        Ok(Predictor { manifest, parts })
     }
 
-    /// An extractor for the bundle's feature set (one per thread).
-    pub fn extractor(&self) -> anyhow::Result<Extractor> {
-        let f = &self.manifest.features;
-        Ok(Extractor::new(f.sample_rate, &f.extract, &f.descriptors)?)
+    /// Whether a part scales its inputs by speaker, so that a batch's
+    /// speakers matter.
+    pub fn by_speaker(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| p.normalize != FeatureNormalize::Global)
     }
 
-    /// Decode, resample and predict one encoded file.
-    pub fn predict_bytes(
+    /// Extractors for the parts' feature sets.
+    pub fn extractors(&self) -> anyhow::Result<Extractors> {
+        let made = self
+            .manifest
+            .parts
+            .iter()
+            .map(|p| {
+                let f = &p.features;
+                match p.input {
+                    Input::Waveform => Ok(None),
+                    _ => Ok(Some(Extractor::new(
+                        f.sample_rate,
+                        &f.extract,
+                        &f.descriptors,
+                    )?)),
+                }
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Extractors(made))
+    }
+
+    /// Decode and resample one encoded file to the bundle's rate.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Vec<f32>, String> {
+        ser_ingest::load_signal(bytes, self.manifest.sample_rate)
+            .map(|s| s.samples)
+            .map_err(|e| e.to_string())
+    }
+
+    /// What every part reads of a signal at the bundle's rate.
+    pub fn extract(
         &self,
-        bytes: &[u8],
-        extractor: &mut Extractor,
-    ) -> Result<Prediction, String> {
-        let f = &self.manifest.features;
-        let signal = ser_ingest::load_signal(bytes, f.sample_rate).map_err(|e| e.to_string())?;
-        self.predict_signal(&signal.samples, extractor)
+        samples: &[f32],
+        extractors: &mut Extractors,
+    ) -> Result<Extracted, String> {
+        let mut inputs = Vec::with_capacity(self.parts.len());
+        for (part, extractor) in self.parts.iter().zip(&mut extractors.0) {
+            ser_extract::check_signal(samples, part.min_samples).map_err(|e| e.to_string())?;
+            let no_extractor = || "no feature extractor for this part".to_string();
+            inputs.push(match part.input {
+                Input::Functionals => {
+                    let values = extractor
+                        .as_mut()
+                        .ok_or_else(no_extractor)?
+                        .functionals(samples)
+                        .map_err(|e| e.to_string())?;
+                    if let Some(j) = values.iter().position(|v| !v.is_finite()) {
+                        return Err(format!("feature {j} is {}", values[j]));
+                    }
+                    PartInput::Functionals(values)
+                }
+                Input::Frames => {
+                    let frames = extractor
+                        .as_mut()
+                        .ok_or_else(no_extractor)?
+                        .frames(samples)
+                        .map_err(|e| e.to_string())?;
+                    let (n, dims) = frames.values.dim();
+                    let values: Vec<f32> = frames.values.into_iter().collect();
+                    PartInput::Sequence {
+                        example: Example::new(values, n),
+                        dims,
+                    }
+                }
+                Input::Waveform => PartInput::Sequence {
+                    example: Example::new(samples.to_vec(), samples.len()),
+                    dims: 1,
+                },
+            });
+        }
+        Ok(Extracted {
+            duration_s: samples.len() as f64 / f64::from(self.manifest.sample_rate),
+            inputs,
+        })
     }
 
-    /// Predict one signal at the bundle's sample rate.
+    /// Predictions for a batch of recordings (`rows`: an id, which orders
+    /// a speaker's recordings for `speaker_online`, and what was
+    /// extracted), all of `speaker`.
+    pub fn predict(
+        &self,
+        rows: &[(&str, &Extracted)],
+        speaker: Speaker<'_>,
+    ) -> Result<Vec<Prediction>, String> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let classes = self.manifest.classes.len();
+        let mut scores: Vec<Vec<Vote>> = Vec::with_capacity(self.parts.len());
+        for (k, part) in self.parts.iter().enumerate() {
+            scores.push(predict_part(part, k, rows, speaker, classes)?);
+        }
+        let duration = |i: usize| rows[i].1.duration_s;
+        if scores.len() == 1 {
+            let part = scores.pop().expect("one part");
+            return Ok(part
+                .into_iter()
+                .enumerate()
+                .map(|(i, (class, probabilities))| Prediction {
+                    duration_s: duration(i),
+                    class,
+                    probabilities,
+                })
+                .collect());
+        }
+        // As the ensemble node combines its members: probabilities, or a
+        // one-hot row for a member without.
+        let members: Vec<Vec<Vec<f64>>> = scores
+            .iter()
+            .map(|part| {
+                part.iter()
+                    .map(|(class, p)| match p {
+                        Some(p) => p.iter().map(|&v| f64::from(v)).collect(),
+                        None => ser_train::ensemble::one_hot(*class, classes),
+                    })
+                    .collect()
+            })
+            .collect();
+        let combine = self.manifest.combine.as_ref();
+        let combined = ser_train::ensemble::combine(
+            &members,
+            combine.and_then(|c| c.weights.as_deref()),
+            combine.map_or_else(Default::default, |c| c.mode),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((0..rows.len())
+            .map(|i| Prediction {
+                duration_s: duration(i),
+                class: combined.predicted[i],
+                probabilities: Some(combined.scores[i].iter().map(|&v| v as f32).collect()),
+            })
+            .collect())
+    }
+
+    /// Predict one signal of an unknown speaker.
     pub fn predict_signal(
         &self,
         samples: &[f32],
-        extractor: &mut Extractor,
+        extractors: &mut Extractors,
     ) -> Result<Prediction, String> {
-        let f = &self.manifest.features;
-        ser_extract::check_signal(samples, f.min_samples).map_err(|e| e.to_string())?;
-        let duration_s = samples.len() as f64 / f64::from(f.sample_rate);
-        // What the model reads, as the pipeline's extract node makes it.
-        let (example, dims, functionals) = match self.manifest.input {
-            Input::Functionals => {
-                let values = extractor.functionals(samples).map_err(|e| e.to_string())?;
-                if let Some(j) = values.iter().position(|v| !v.is_finite()) {
-                    return Err(format!("feature {j} is {}", values[j]));
+        let extracted = self.extract(samples, extractors)?;
+        let mut p = self.predict(&[("", &extracted)], Speaker::Unknown)?;
+        Ok(p.remove(0))
+    }
+}
+
+/// A model's class for one recording, and its probabilities when it has
+/// them.
+type Vote = (usize, Option<Vec<f32>>);
+
+/// One part's class and probabilities for each row.
+fn predict_part(
+    part: &LoadedPart,
+    k: usize,
+    rows: &[(&str, &Extracted)],
+    speaker: Speaker<'_>,
+    classes: usize,
+) -> Result<Vec<Vote>, String> {
+    let n = rows.len();
+    let ids: Vec<String> = rows.iter().map(|(id, _)| id.to_string()).collect();
+    // Unknown speakers: every row its own, so none informs another's scale.
+    let speakers: Vec<String> = match speaker {
+        Speaker::Known(s) => vec![s.to_string(); n],
+        Speaker::Unknown => (0..n).map(|i| format!("\0unknown {i}")).collect(),
+    };
+    let functionals = |i: usize| match &rows[i].1.inputs[k] {
+        PartInput::Functionals(v) => Ok(v),
+        PartInput::Sequence { .. } => Err(format!("{}: no functionals extracted", part.experiment)),
+    };
+    let no_statistics = || {
+        format!(
+            "{}: scaled by speaker, and the bundle has no training statistics for recordings of \
+             unknown speakers",
+            part.experiment
+        )
+    };
+    let mut votes: Vec<Vec<Vote>> = vec![Vec::new(); n];
+    for member in &part.members {
+        let predicted = match &member.model {
+            Model::Classic(m) => {
+                let width = functionals(0)?.len();
+                let mut x = ndarray::Array2::<f64>::zeros((n, width));
+                for (i, mut row) in x.rows_mut().into_iter().enumerate() {
+                    for (v, &f) in row.iter_mut().zip(functionals(i)?) {
+                        *v = f64::from(f);
+                    }
                 }
-                (None, 0, values)
+                // As the train node scales every column before selection.
+                let x = match (part.normalize, speaker) {
+                    (FeatureNormalize::Global, _) => x,
+                    (FeatureNormalize::Speaker, Speaker::Known(_)) => {
+                        SpeakerNormaliser::fit(x.view(), &speakers)
+                            .transform(x.view(), &speakers)?
+                    }
+                    (FeatureNormalize::Speaker, Speaker::Unknown) => member
+                        .global_statistics
+                        .as_ref()
+                        .ok_or_else(no_statistics)?
+                        .transform(x.view()),
+                    (FeatureNormalize::SpeakerOnline, _) => OnlineSpeakerNormaliser {
+                        prior: member.global_statistics.clone().ok_or_else(no_statistics)?,
+                        prior_weight: OnlineSpeakerNormaliser::PRIOR_WEIGHT,
+                    }
+                    .transform(x.view(), &speakers, &ids),
+                };
+                let x = x.select(ndarray::Axis(1), &member.columns);
+                Fitted::predict(&**m, Rows::Matrix(x.view()), &speakers)
+                    .map_err(|e| e.to_string())?
             }
-            Input::Frames => {
-                let frames = extractor.frames(samples).map_err(|e| e.to_string())?;
-                let (n, dims) = frames.values.dim();
-                let values: Vec<f32> = frames.values.into_iter().collect();
-                (Some(Example::new(values, n)), dims, Vec::new())
-            }
-            Input::Waveform => (
-                Some(Example::new(samples.to_vec(), samples.len())),
-                1,
-                Vec::new(),
-            ),
-        };
-        // Each file is its own speaker: no speaker statistics at prediction time.
-        let speaker = ["file".to_string()];
-        let mut votes: Vec<(usize, Option<Vec<f32>>)> = Vec::new();
-        for member in &self.members {
-            let selected: Vec<f32> = member.columns.iter().map(|&c| functionals[c]).collect();
-            let predicted = match (&member.model, &example) {
-                (Model::Classic(m), _) => {
-                    let x = ndarray::Array2::from_shape_fn((1, selected.len()), |(_, j)| {
-                        f64::from(selected[j])
-                    });
-                    Fitted::predict(&**m, Rows::Matrix(x.view()), &speaker)
-                        .map_err(|e| e.to_string())?
-                }
-                (Model::Deep(net), Some(e)) => Fitted::predict(
+            Model::Deep {
+                net,
+                without_speakers,
+            } => {
+                let net = match (part.normalize, speaker) {
+                    (FeatureNormalize::Speaker, Speaker::Unknown) => {
+                        without_speakers.as_ref().ok_or_else(no_statistics)?
+                    }
+                    _ => net,
+                };
+                let (examples, dims) = match part.input {
+                    Input::Functionals => {
+                        let examples = (0..n)
+                            .map(|i| {
+                                let f = functionals(i)?;
+                                Ok(Example::new(
+                                    member.columns.iter().map(|&c| f[c]).collect(),
+                                    1,
+                                ))
+                            })
+                            .collect::<Result<Vec<_>, String>>()?;
+                        (examples, member.columns.len())
+                    }
+                    Input::Frames | Input::Waveform => {
+                        let mut dims = 1;
+                        let examples = rows
+                            .iter()
+                            .map(|(_, e)| match &e.inputs[k] {
+                                PartInput::Sequence { example, dims: d } => {
+                                    dims = *d;
+                                    Ok(example.clone())
+                                }
+                                PartInput::Functionals(_) => {
+                                    Err(format!("{}: no frames extracted", part.experiment))
+                                }
+                            })
+                            .collect::<Result<Vec<_>, String>>()?;
+                        (examples, dims)
+                    }
+                };
+                Fitted::predict(
                     &**net,
                     Rows::Sequences {
-                        examples: std::slice::from_ref(e),
+                        examples: &examples,
                         dims,
                     },
-                    &speaker,
+                    &speakers,
                 )
-                .map_err(|e| e.to_string())?,
-                (Model::Deep(net), None) => {
-                    let e = Example::new(selected.clone(), 1);
-                    Fitted::predict(
-                        &**net,
-                        Rows::Sequences {
-                            examples: std::slice::from_ref(&e),
-                            dims: selected.len(),
-                        },
-                        &speaker,
-                    )
-                    .map_err(|e| e.to_string())?
-                }
-            };
-            votes.push((
-                predicted.classes[0],
-                predicted.probabilities.map(|mut p| p.remove(0)),
-            ));
+                .map_err(|e| e.to_string())?
+            }
+        };
+        let mut probabilities = predicted.probabilities.map(|p| p.into_iter());
+        for (i, class) in predicted.classes.into_iter().enumerate() {
+            votes[i].push((class, probabilities.as_mut().and_then(|p| p.next())));
         }
-        Ok(combine(votes, self.manifest.classes.len(), duration_s))
     }
+    Ok(votes
+        .into_iter()
+        .map(|v| {
+            let p = combine(v, classes, 0.0);
+            (p.class, p.probabilities)
+        })
+        .collect())
 }
 
 /// Windows of `segment` samples every `hop` over `n` samples: from 0 while
@@ -302,7 +634,7 @@ impl Predictor {
 /// tail is not covered; a signal no longer than one window is one window.
 pub fn windows(n: usize, segment: usize, hop: usize) -> Vec<std::ops::Range<usize>> {
     if n <= segment || segment == 0 || hop == 0 {
-        return vec![0..n];
+        return std::iter::once(0..n).collect();
     }
     let mut out: Vec<_> = (0..)
         .map(|k| k * hop)
@@ -315,46 +647,20 @@ pub fn windows(n: usize, segment: usize, hop: usize) -> Vec<std::ops::Range<usiz
     out
 }
 
-impl Predictor {
-    /// Predict each window of a signal, and the file as the mean of its
-    /// windows' probabilities (or their votes, for models without).
-    pub fn predict_windows(
-        &self,
-        samples: &[f32],
-        extractor: &mut Extractor,
-        segment_s: f64,
-        hop_s: f64,
-    ) -> (Vec<(std::ops::Range<usize>, Result<Prediction, String>)>, Result<Prediction, String>) {
-        let rate = f64::from(self.manifest.features.sample_rate);
-        let (segment, hop) = ((segment_s * rate).round() as usize, (hop_s * rate).round() as usize);
-        let per_window: Vec<_> = windows(samples.len(), segment, hop)
-            .into_iter()
-            .map(|w| {
-                let p = self.predict_signal(&samples[w.clone()], extractor);
-                (w, p)
-            })
-            .collect();
-        let votes: Vec<(usize, Option<Vec<f32>>)> = per_window
-            .iter()
-            .filter_map(|(_, p)| p.as_ref().ok())
-            .map(|p| (p.class, p.probabilities.clone()))
-            .collect();
-        let whole = if votes.is_empty() {
-            Err(per_window
-                .first()
-                .and_then(|(_, p)| p.as_ref().err().cloned())
-                .unwrap_or_else(|| "no window".into()))
-        } else {
-            Ok(combine(votes, self.manifest.classes.len(), samples.len() as f64 / rate))
-        };
-        (per_window, whole)
-    }
+/// A recording's prediction from its windows': the mean of their
+/// probabilities (or their votes, for models without).
+pub fn of_windows(windows: &[&Prediction], classes: usize, duration_s: f64) -> Prediction {
+    let votes = windows
+        .iter()
+        .map(|p| (p.class, p.probabilities.clone()))
+        .collect();
+    combine(votes, classes, duration_s)
 }
 
 /// One member's prediction as it is; several members' probabilities
 /// averaged (their votes counted when a member has none), the first of the
 /// top classes winning.
-fn combine(votes: Vec<(usize, Option<Vec<f32>>)>, classes: usize, duration_s: f64) -> Prediction {
+fn combine(votes: Vec<Vote>, classes: usize, duration_s: f64) -> Prediction {
     if votes.len() == 1 {
         let (class, probabilities) = votes.into_iter().next().expect("one vote");
         return Prediction {

@@ -72,7 +72,9 @@ pub fn closure(nodes: &[(String, String)], read: &mut ReadMany<'_>) -> BTreeSet<
 }
 
 /// A reader of the local cache folder.
-pub fn local_reader(root: &std::path::Path) -> impl FnMut(&[String]) -> HashMap<String, Vec<u8>> + '_ {
+pub fn local_reader(
+    root: &std::path::Path,
+) -> impl FnMut(&[String]) -> HashMap<String, Vec<u8>> + '_ {
     move |paths: &[String]| {
         paths
             .iter()

@@ -289,7 +289,8 @@ impl Cache {
     }
 
     pub fn item_record_path(&self, stage: &str, key: &str) -> PathBuf {
-        self.root.join(closure::item_path(&format!("{stage}/{key}")))
+        self.root
+            .join(closure::item_path(&format!("{stage}/{key}")))
     }
 
     /// Read a JSON file of the cache (a record); read-through fetches
@@ -411,7 +412,10 @@ mod tests {
             fs::write(f, b"x").unwrap();
         }
         cache.clear_tmp().unwrap();
-        assert!(live.exists() && other_host.exists(), "live and recent files stay");
+        assert!(
+            live.exists() && other_host.exists(),
+            "live and recent files stay"
+        );
         assert!(!dead.exists(), "a dead process's file goes");
     }
 
@@ -448,11 +452,18 @@ mod tests {
             for i in 0..8 {
                 let cache = &cache;
                 let path = &path;
-                s.spawn(move || cache.write_json(path, &serde_json::json!({"writer": i})).unwrap());
+                s.spawn(move || {
+                    cache
+                        .write_json(path, &serde_json::json!({"writer": i}))
+                        .unwrap()
+                });
             }
         });
         let read: serde_json::Value = cache.read_json(&path).unwrap();
-        assert!(read["writer"].as_u64().unwrap() < 8, "one writer's whole file");
+        assert!(
+            read["writer"].as_u64().unwrap() < 8,
+            "one writer's whole file"
+        );
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 
@@ -463,7 +474,10 @@ mod tests {
             io::Error::from(io::ErrorKind::PermissionDenied),
         );
         let text = e.to_string();
-        assert!(text.contains("/c/objects/ab") && text.contains("cache.shared: group"), "{text}");
+        assert!(
+            text.contains("/c/objects/ab") && text.contains("cache.shared: group"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -6,12 +6,15 @@
 //! Output: CSV (default; stdout without `--out`), JSON Lines (`.jsonl`) or
 //! Parquet (`.parquet`), by the extension of `--out`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use crate::artifact::{ColumnData, Table, parquet_write};
-use crate::bundle::{Prediction, Predictor};
+use crate::bundle::{self, Extracted, Extractors, Prediction, Predictor, Speaker};
+use crate::commands::PipelineArgs;
+use crate::commands::export::{ModelChoice, bundle_from_cache};
 use crate::progress::Progress;
 
 /// File extensions `ser predict` takes from a folder.
@@ -21,8 +24,20 @@ const AUDIO_EXTENSIONS: [&str; 7] = ["wav", "flac", "mp3", "ogg", "oga", "aiff",
 #[derive(Debug, clap::Args)]
 pub struct PredictArgs {
     /// The bundle (`ser export`).
+    #[arg(
+        long,
+        required_unless_present = "experiment",
+        conflicts_with = "experiment"
+    )]
+    pub model: Option<PathBuf>,
+    /// An experiment of the pipeline instead, straight from the cache (as
+    /// `ser export` would bundle it).
     #[arg(long)]
-    pub model: PathBuf,
+    pub experiment: Option<String>,
+    #[command(flatten)]
+    pub choice: ModelChoice,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
     /// Where to write the rows: .csv, .jsonl or .parquet (default: CSV on stdout).
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
@@ -33,6 +48,15 @@ pub struct PredictArgs {
     /// Step between windows (default: the window's length).
     #[arg(long, value_parser = humantime::parse_duration, requires = "segment")]
     pub hop: Option<std::time::Duration>,
+    /// Whose each file is, for a model scaled by speaker: a regular
+    /// expression over its path, the speaker being its first group (or
+    /// the whole match), e.g. 'Actor_(\d+)'.
+    #[arg(long, value_name = "REGEX")]
+    pub speaker_of: Option<String>,
+    /// Whose each file is, from a CSV with columns file and speaker (a
+    /// file matches by its path as given or by its name).
+    #[arg(long, value_name = "CSV")]
+    pub speakers: Option<PathBuf>,
     /// Audio files, or folders searched for them.
     #[arg(required = true)]
     pub audio: Vec<PathBuf>,
@@ -42,39 +66,167 @@ pub struct PredictArgs {
 /// range in seconds).
 struct Row {
     file: String,
+    speaker: Option<String>,
     window: Option<(f64, f64)>,
     result: Result<Prediction, String>,
 }
 
+/// One file after decoding and extraction: its windows (one, the whole
+/// signal, without `--segment`), or why it cannot be used.
+struct FileInput {
+    file: String,
+    speaker: Option<String>,
+    windowed: bool,
+    duration_s: f64,
+    windows: Result<Vec<Window>, String>,
+}
+
+struct Window {
+    id: String,
+    range: (f64, f64),
+    extracted: Result<Extracted, String>,
+}
+
 impl PredictArgs {
     pub fn run(&self) -> anyhow::Result<i32> {
-        let predictor = Predictor::open(&self.model)?;
+        let chose_model =
+            self.choice.protocol.is_some() || self.choice.fold.is_some() || self.choice.from_folds;
+        let (predictor, source) = match (&self.model, &self.experiment) {
+            (Some(model), _) => {
+                anyhow::ensure!(
+                    !chose_model,
+                    "--protocol, --fold and --from-folds choose an --experiment's model; a \
+                     bundle holds the one it was exported with"
+                );
+                (Predictor::open(model)?, model.display().to_string())
+            }
+            (None, Some(experiment)) => (
+                Predictor::new(bundle_from_cache(&self.pipeline, experiment, &self.choice)?)?,
+                format!("the cache of {}", self.pipeline.pipeline.display()),
+            ),
+            (None, None) => unreachable!("clap requires --model or --experiment"),
+        };
+        let speakers = SpeakerOf::new(self.speaker_of.as_deref(), self.speakers.as_deref())?;
         let files = audio_files(&self.audio)?;
         anyhow::ensure!(!files.is_empty(), "no audio files in {:?}", self.audio);
-        let bar = Progress::for_terminal().bar(files.len(), "predict");
         let segment = self.segment.map(|s| s.as_secs_f64());
         let hop = self.hop.map(|h| h.as_secs_f64()).or(segment);
-        let rows: Vec<Row> = files
+
+        // Decode and extract, file by file in parallel.
+        let bar = Progress::for_terminal().bar(files.len(), "predict");
+        let inputs: Vec<FileInput> = files
             .par_iter()
             .map_init(
-                || predictor.extractor(),
-                |extractor, path| {
-                    let file = path.display().to_string();
-                    let rows = match extractor {
-                        Err(e) => vec![Row { file, window: None, result: Err(format!("{e:#}")) }],
-                        Ok(extractor) => {
-                            predict_file(&predictor, path, extractor, segment.zip(hop), &file)
-                        }
-                    };
+                || predictor.extractors(),
+                |extractors, path| {
+                    let input = read_file(
+                        &predictor,
+                        path,
+                        extractors,
+                        segment.zip(hop),
+                        speakers.of(path),
+                    );
                     bar.inc(1);
-                    rows
+                    input
                 },
             )
-            .flatten()
             .collect();
         bar.finish_and_clear();
+
+        // Predict in batches: one per known speaker (a model scaled by
+        // speaker takes the statistics of that speaker's recordings here),
+        // and small ones of the rest.
+        let mut batches: BTreeMap<Option<&str>, Vec<(usize, usize)>> = BTreeMap::new();
+        for (f, input) in inputs.iter().enumerate() {
+            for (w, window) in input.windows.iter().flatten().enumerate() {
+                if window.extracted.is_ok() {
+                    let speaker = input.speaker.as_deref().filter(|_| predictor.by_speaker());
+                    batches.entry(speaker).or_default().push((f, w));
+                }
+            }
+        }
+        let unknown = batches.get(&None).map_or(0, |rows| {
+            rows.iter().map(|(f, _)| f).collect::<BTreeSet<_>>().len()
+        });
+        if predictor.by_speaker() && unknown > 0 {
+            eprintln!("{}", without_speakers_warning(&predictor, unknown));
+        }
+        let jobs: Vec<(Speaker<'_>, &[(usize, usize)])> = batches
+            .iter()
+            .flat_map(|(speaker, rows)| match speaker {
+                Some(s) => vec![(Speaker::Known(s), rows.as_slice())],
+                None => rows
+                    .chunks(UNKNOWN_BATCH)
+                    .map(|c| (Speaker::Unknown, c))
+                    .collect(),
+            })
+            .collect();
+        let predicted: Vec<((usize, usize), Result<Prediction, String>)> = jobs
+            .par_iter()
+            .flat_map_iter(|(speaker, rows)| {
+                let batch: Vec<(&str, &Extracted)> = rows
+                    .iter()
+                    .map(|&(f, w)| {
+                        let window = &inputs[f].windows.as_ref().expect("ok above")[w];
+                        let extracted = window.extracted.as_ref().expect("ok above");
+                        (window.id.as_str(), extracted)
+                    })
+                    .collect();
+                let results: Vec<Result<Prediction, String>> =
+                    match predictor.predict(&batch, *speaker) {
+                        Ok(p) => p.into_iter().map(Ok).collect(),
+                        Err(e) => vec![Err(e); rows.len()],
+                    };
+                rows.iter().copied().zip(results)
+            })
+            .collect();
+        let mut by_window: BTreeMap<(usize, usize), Result<Prediction, String>> =
+            predicted.into_iter().collect();
+
         let classes = &predictor.manifest.classes;
-        let table = rows_table(&rows, classes);
+        let mut rows: Vec<Row> = Vec::new();
+        for (f, input) in inputs.into_iter().enumerate() {
+            let row = |window, result| Row {
+                file: input.file.clone(),
+                speaker: input.speaker.clone(),
+                window,
+                result,
+            };
+            let windows = match input.windows {
+                Err(e) => {
+                    rows.push(row(None, Err(e)));
+                    continue;
+                }
+                Ok(windows) => windows,
+            };
+            let ranges: Vec<(f64, f64)> = windows.iter().map(|w| w.range).collect();
+            let results: Vec<Result<Prediction, String>> = windows
+                .into_iter()
+                .enumerate()
+                .map(|(w, window)| match window.extracted {
+                    Err(e) => Err(e),
+                    Ok(_) => by_window.remove(&(f, w)).expect("every window predicted"),
+                })
+                .collect();
+            if !input.windowed {
+                rows.push(row(None, results.into_iter().next().expect("one window")));
+                continue;
+            }
+            let ok: Vec<&Prediction> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+            let whole = match ok.is_empty() {
+                true => Err(results
+                    .iter()
+                    .find_map(|r| r.as_ref().err().cloned())
+                    .unwrap_or_else(|| "no window".into())),
+                false => Ok(bundle::of_windows(&ok, classes.len(), input.duration_s)),
+            };
+            for (result, range) in results.into_iter().zip(ranges) {
+                rows.push(row(Some(range), result));
+            }
+            rows.push(row(None, whole));
+        }
+
+        let table = rows_table(&rows, classes, speakers.given());
         match &self.out {
             None => write_csv(std::io::stdout().lock(), &table)?,
             Some(path) => match path.extension().and_then(|e| e.to_str()) {
@@ -95,48 +247,166 @@ impl PredictArgs {
         eprintln!(
             "{} file(s) predicted with {} ({}), {} could not be used",
             rows.iter().filter(|r| r.window.is_none()).count() - failed.len(),
-            self.model.display(),
             predictor.manifest.experiment,
+            source,
             failed.len()
         );
         Ok(if failed.is_empty() { 0 } else { 1 })
     }
 }
 
-/// One file's rows: its prediction, or with windows each window's and
-/// then the file's (their mean).
-fn predict_file(
+/// Recordings of unknown speakers are predicted in batches of this many
+/// (batches run in parallel).
+const UNKNOWN_BATCH: usize = 16;
+
+/// The one-line warning for files of no known speaker given to a model
+/// scaled by speaker, with what that cost on the exported folds' test
+/// utterances when the bundle measured it.
+fn without_speakers_warning(predictor: &Predictor, files: usize) -> String {
+    let cost = predictor
+        .manifest
+        .parts
+        .iter()
+        .filter_map(|p| p.without_speakers.as_ref().map(|c| (p, c)))
+        .map(|(p, c)| {
+            format!(
+                "{}: UA {:.3} -> {:.3} on {} test utterances",
+                p.experiment, c.ua_with_speakers, c.ua_without_speakers, c.n_test
+            )
+        })
+        .collect::<Vec<_>>();
+    format!(
+        "warning: {files} file(s) have no speaker (--speaker-of or --speakers), and {} scales \
+         features by speaker: they are scaled by its training set's statistics instead; \
+         expected cost: {}",
+        predictor.manifest.experiment,
+        match cost.is_empty() {
+            true => "not measured for this bundle (see docs/predict.md)".to_string(),
+            false => cost.join("; "),
+        }
+    )
+}
+
+/// Read, decode and extract one file (each window of it, with `windows`).
+fn read_file(
     predictor: &Predictor,
     path: &Path,
-    extractor: &mut ser_extract::Extractor,
+    extractors: &mut anyhow::Result<Extractors>,
     windows: Option<(f64, f64)>,
-    file: &str,
-) -> Vec<Row> {
-    let row = |window, result| Row {
-        file: file.to_string(),
-        window,
-        result,
+    speaker: Option<String>,
+) -> FileInput {
+    let file = path.display().to_string();
+    let mut input = FileInput {
+        file: file.clone(),
+        speaker,
+        windowed: windows.is_some(),
+        duration_s: f64::NAN,
+        windows: Err(String::new()),
     };
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) => return vec![row(None, Err(format!("cannot read file: {e}")))],
+    let extractors = match extractors {
+        Ok(e) => e,
+        Err(e) => {
+            input.windows = Err(format!("{e:#}"));
+            return input;
+        }
     };
-    let Some((segment, hop)) = windows else {
-        return vec![row(None, predictor.predict_bytes(&bytes, extractor))];
+    let samples = match std::fs::read(path) {
+        Err(e) => Err(format!("cannot read file: {e}")),
+        Ok(bytes) => predictor.decode(&bytes),
     };
-    let rate = predictor.manifest.features.sample_rate;
-    let signal = match ser_ingest::load_signal(&bytes, rate) {
-        Ok(signal) => signal,
-        Err(e) => return vec![row(None, Err(e.to_string()))],
+    let samples = match samples {
+        Ok(s) => s,
+        Err(e) => {
+            input.windows = Err(e);
+            return input;
+        }
     };
-    let (per_window, whole) = predictor.predict_windows(&signal.samples, extractor, segment, hop);
-    let seconds = |i: usize| i as f64 / f64::from(rate);
-    let mut rows: Vec<Row> = per_window
+    let rate = predictor.manifest.sample_rate;
+    input.duration_s = samples.len() as f64 / f64::from(rate);
+    let (segment, hop) = match windows {
+        Some((s, h)) => (
+            (s * f64::from(rate)).round() as usize,
+            (h * f64::from(rate)).round() as usize,
+        ),
+        None => (samples.len(), samples.len()),
+    };
+    input.windows = Ok(bundle::windows(samples.len(), segment, hop)
         .into_iter()
-        .map(|(w, p)| row(Some((seconds(w.start), seconds(w.end))), p))
-        .collect();
-    rows.push(row(None, whole));
-    rows
+        .map(|w| Window {
+            id: match windows {
+                Some(_) => format!("{file}#{}", w.start),
+                None => file.clone(),
+            },
+            range: (
+                w.start as f64 / f64::from(rate),
+                w.end as f64 / f64::from(rate),
+            ),
+            extracted: predictor.extract(&samples[w], extractors),
+        })
+        .collect());
+    input
+}
+
+/// Whose each file is: `--speaker-of REGEX` (the first capture group of
+/// the path, or the whole match) or `--speakers CSV` (`file,speaker` rows;
+/// a file matches by its path as given or by its name).
+struct SpeakerOf {
+    pattern: Option<regex::Regex>,
+    table: BTreeMap<String, String>,
+}
+
+impl SpeakerOf {
+    fn new(pattern: Option<&str>, csv_path: Option<&Path>) -> anyhow::Result<SpeakerOf> {
+        let pattern = pattern
+            .map(|p| regex::Regex::new(p).map_err(|e| anyhow::anyhow!("--speaker-of {p:?}: {e}")))
+            .transpose()?;
+        let mut table = BTreeMap::new();
+        if let Some(path) = csv_path {
+            let mut reader = csv::Reader::from_path(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let headers = reader.headers()?.clone();
+            let column = |name: &str| {
+                headers.iter().position(|h| h == name).ok_or_else(|| {
+                    anyhow::anyhow!("{}: no column {name} (need file,speaker)", path.display())
+                })
+            };
+            let (file, speaker) = (column("file")?, column("speaker")?);
+            for (line, record) in reader.records().enumerate() {
+                let record = record.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                let get = |i: usize| record.get(i).unwrap_or_default().to_string();
+                anyhow::ensure!(
+                    !get(speaker).is_empty(),
+                    "{} row {}: no speaker for {}",
+                    path.display(),
+                    line + 2,
+                    get(file)
+                );
+                table.insert(get(file), get(speaker));
+            }
+        }
+        Ok(SpeakerOf { pattern, table })
+    }
+
+    fn given(&self) -> bool {
+        self.pattern.is_some() || !self.table.is_empty()
+    }
+
+    fn of(&self, path: &Path) -> Option<String> {
+        let text = path.display().to_string();
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string());
+        if let Some(s) = self
+            .table
+            .get(&text)
+            .or_else(|| name.and_then(|n| self.table.get(&n)))
+        {
+            return Some(s.clone());
+        }
+        let captures = self.pattern.as_ref()?.captures(&text)?;
+        captures
+            .get(1)
+            .or_else(|| captures.get(0))
+            .map(|m| m.as_str().to_string())
+    }
 }
 
 /// The files named, and the audio files under the folders named, sorted
@@ -173,16 +443,24 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The rows as a table: file, (start_s, end_s: the window, empty on a
+/// The rows as a table: file, (speaker, when given,) (start_s, end_s: the window, empty on a
 /// file's row,) duration_s, predicted, p_<class>..., error.
-fn rows_table(rows: &[Row], classes: &[String]) -> Table {
+fn rows_table(rows: &[Row], classes: &[String], with_speakers: bool) -> Table {
     let ok = |r: &Row| r.result.as_ref().ok().cloned();
     let mut table = Table::new().strings("file", rows.iter().map(|r| r.file.as_str()));
+    if with_speakers {
+        table = table.with(
+            "speaker",
+            ColumnData::Utf8(rows.iter().map(|r| r.speaker.clone()).collect()),
+        );
+    }
     if rows.iter().any(|r| r.window.is_some()) {
         let edge = |f: fn((f64, f64)) -> f64| -> ColumnData {
             ColumnData::Float64(rows.iter().map(|r| r.window.map_or(f64::NAN, f)).collect())
         };
-        table = table.with("start_s", edge(|w| w.0)).with("end_s", edge(|w| w.1));
+        table = table
+            .with("start_s", edge(|w| w.0))
+            .with("end_s", edge(|w| w.1));
     }
     let mut table = table
         .with(

@@ -179,7 +179,8 @@ mod tests {
 
     #[test]
     fn an_unknown_class_is_an_error_naming_it() {
-        let config: SlurmConfig = serde_yaml_ng::from_str("resources: {extrct: {cpus: 2}}").unwrap();
+        let config: SlurmConfig =
+            serde_yaml_ng::from_str("resources: {extrct: {cpus: 2}}").unwrap();
         let error = config.validate().unwrap_err().to_string();
         assert!(error.contains("resources.extrct"), "{error}");
         // pipeline.yaml says where.
@@ -192,7 +193,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(error.contains("executor.slurm: resources.extrct"), "{error}");
+        assert!(
+            error.contains("executor.slurm: resources.extrct"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -137,7 +137,10 @@ pub fn run(
             _ => {}
         }
         if let Some((_, d)) = node.deps.iter().find(|(_, d)| {
-            matches!(outcomes[*d], Some(Outcome::Failed(_) | Outcome::Skipped { .. }))
+            matches!(
+                outcomes[*d],
+                Some(Outcome::Failed(_) | Outcome::Skipped { .. })
+            )
         }) {
             let upstream = graph.nodes[*d].name.clone();
             ctx.progress
@@ -158,7 +161,9 @@ pub fn run(
             }
             run_dir_made = true;
         }
-        match submit_node(graph, ctx, &before, i, config, worker, &run_dir, items_hint, &final_job) {
+        match submit_node(
+            graph, ctx, &before, i, config, worker, &run_dir, items_hint, &final_job,
+        ) {
             Ok((node_jobs_i, submitted, final_id)) => {
                 final_job.insert(i, final_id);
                 node_jobs.insert(i, node_jobs_i);
@@ -236,7 +241,11 @@ pub fn run(
         };
         let mut changed = false;
         let mut newly_ended = Vec::new();
-        for (index, job) in jobs.iter_mut().enumerate().filter(|(_, j)| j.ended.is_none()) {
+        for (index, job) in jobs
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, j)| j.ended.is_none())
+        {
             let state = queue.get(&job.id).map(String::as_str);
             if state == Some("RUNNING") && !job.running {
                 job.running = true;
@@ -257,8 +266,12 @@ pub fn run(
                 job.gone += 1;
                 if job.gone >= 3 {
                     job.ended = Some(End::NoStatus(match state {
-                        Some("CANCELLED") => "cancelled (by scancel, or a dependency failed)".into(),
-                        Some(s) => format!("ended {s} without an exit status (killed, out of time or memory?)"),
+                        Some("CANCELLED") => {
+                            "cancelled (by scancel, or a dependency failed)".into()
+                        }
+                        Some(s) => format!(
+                            "ended {s} without an exit status (killed, out of time or memory?)"
+                        ),
                         None => "left the queue without an exit status (killed?)".into(),
                     }));
                 }
@@ -317,7 +330,10 @@ pub fn run(
                     // waits to be judged.
                     if let End::NoStatus(_) = end {
                         let upstream = ancestors(graph, job.node);
-                        if upstream.iter().any(|a| failed.contains_key(a) || silenced.contains(a)) {
+                        if upstream
+                            .iter()
+                            .any(|a| failed.contains_key(a) || silenced.contains(a))
+                        {
                             silenced.insert(job.node);
                             continue;
                         }
@@ -382,10 +398,12 @@ pub fn run(
         if outcomes[i].is_some() {
             continue;
         }
-        let failed_dep = graph.nodes[i]
-            .deps
-            .iter()
-            .find(|(_, d)| matches!(outcomes[*d], Some(Outcome::Failed(_) | Outcome::Skipped { .. })));
+        let failed_dep = graph.nodes[i].deps.iter().find(|(_, d)| {
+            matches!(
+                outcomes[*d],
+                Some(Outcome::Failed(_) | Outcome::Skipped { .. })
+            )
+        });
         let outcome = if let Some(message) = failed.get(&i) {
             Outcome::Failed(message.clone())
         } else if let Some((_, d)) = failed_dep {
@@ -718,7 +736,13 @@ fn sleep_unless_stopped(total: Duration) {
 /// A node name as a file name: `extract:mfcc` -> `extract_mfcc`.
 fn slug(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -783,13 +807,29 @@ mod tests {
             cwd: "/w".into(),
         };
         let path = dir.path().join("job.sh");
-        write_script(&path, &worker, "extract:mfcc", Some(4), Path::new("/c/exit")).unwrap();
+        write_script(
+            &path,
+            &worker,
+            "extract:mfcc",
+            Some(4),
+            Path::new("/c/exit"),
+        )
+        .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains(r"'/opt/ser bin/ser' worker '-p' '/w/it'\''s.yaml' --node 'extract:mfcc' --shard "), "{text}");
+        assert!(
+            text.contains(
+                r"'/opt/ser bin/ser' worker '-p' '/w/it'\''s.yaml' --node 'extract:mfcc' --shard "
+            ),
+            "{text}"
+        );
         assert!(text.contains("\"$SLURM_ARRAY_TASK_ID/4\""), "{text}");
         assert!(text.contains("> '/c/exit'/"), "{text}");
         // The script is valid sh.
-        let status = std::process::Command::new("sh").arg("-n").arg(&path).status().unwrap();
+        let status = std::process::Command::new("sh")
+            .arg("-n")
+            .arg(&path)
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 }

@@ -94,8 +94,8 @@ fn run(name: &str, args: &[String]) -> anyhow::Result<String> {
 
 /// Submit; returns the job id (for an array, the array's id).
 pub fn submit(request: &JobRequest) -> anyhow::Result<String> {
-    let out = run("sbatch", &request.args())
-        .with_context(|| format!("submitting {}", request.name))?;
+    let out =
+        run("sbatch", &request.args()).with_context(|| format!("submitting {}", request.name))?;
     // `--parsable` prints `id` or `id;cluster`.
     let id = out.trim().split(';').next().unwrap_or("").to_string();
     anyhow::ensure!(

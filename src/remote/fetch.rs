@@ -97,12 +97,22 @@ pub fn fetch_closure(
         round.missing
     };
     let paths = crate::cache::closure::closure(roots, &mut |paths: &[String]| {
-        add(&mut report, fetch_into(cache, remote, index, paths, progress));
+        add(
+            &mut report,
+            fetch_into(cache, remote, index, paths, progress),
+        );
         crate::cache::closure::local_reader(cache.root())(paths)
     });
     // The objects items name are only known after the last round.
-    let objects: Vec<String> = paths.iter().filter(|p| p.starts_with("objects/")).cloned().collect();
-    report.missing = add(&mut report, fetch_into(cache, remote, index, &objects, progress));
+    let objects: Vec<String> = paths
+        .iter()
+        .filter(|p| p.starts_with("objects/"))
+        .cloned()
+        .collect();
+    report.missing = add(
+        &mut report,
+        fetch_into(cache, remote, index, &objects, progress),
+    );
     report
 }
 

@@ -76,7 +76,10 @@ pub fn collect(
         let (live, age) = match &info.index {
             None => (0, info.age),
             Some(idx) => (
-                idx.members.iter().filter(|m| reachable.contains(&m.path)).count(),
+                idx.members
+                    .iter()
+                    .filter(|m| reachable.contains(&m.path))
+                    .count(),
                 info.index_age,
             ),
         };
@@ -90,7 +93,10 @@ pub fn collect(
             continue;
         }
         if live > 0 {
-            let idx = info.index.as_ref().expect("a pack with members has an index");
+            let idx = info
+                .index
+                .as_ref()
+                .expect("a pack with members has an index");
             let dead_bytes: u64 = idx
                 .members
                 .iter()
@@ -144,7 +150,10 @@ fn repack(
     // Some members are dead, so the new pack's bytes (and name) differ.
     let (bytes, new_idx) = builder.finish();
     remote.put(&pack::pack_key(&new_idx.pack), bytes.into())?;
-    remote.put(&pack::index_key(&new_idx.pack), serde_json::to_vec(&new_idx)?.into())?;
+    remote.put(
+        &pack::index_key(&new_idx.pack),
+        serde_json::to_vec(&new_idx)?.into(),
+    )?;
     remote.delete(&pack::index_key(&idx.pack))?;
     remote.delete(&pack::pack_key(&idx.pack))?;
     Ok(())

@@ -205,7 +205,8 @@ impl Remote {
                         .unwrap_or_default();
                     // An http:// endpoint on this machine is a test or a
                     // local gateway; anything else must say so.
-                    if endpoint.starts_with("http://127.") || endpoint.starts_with("http://localhost")
+                    if endpoint.starts_with("http://127.")
+                        || endpoint.starts_with("http://localhost")
                     {
                         builder = builder.with_allow_http(true);
                     }
@@ -257,16 +258,18 @@ impl Remote {
         let metas: Vec<object_store::ObjectMeta> = self
             .block_on(self.store.list(Some(&prefix)).try_collect())
             .map_err(|e| self.error("list", e))?;
-        Ok(metas
-            .into_iter()
-            .map(|m| Listed {
-                key: m.location.to_string(),
-                size: m.size,
-                age: Duration::from_millis(
-                    (now - m.last_modified.timestamp_millis()).max(0) as u64,
-                ),
-            })
-            .collect())
+        Ok(
+            metas
+                .into_iter()
+                .map(|m| Listed {
+                    key: m.location.to_string(),
+                    size: m.size,
+                    age: Duration::from_millis(
+                        (now - m.last_modified.timestamp_millis()).max(0) as u64
+                    ),
+                })
+                .collect(),
+        )
     }
 
     pub fn get(&self, key: &str) -> anyhow::Result<Bytes> {
@@ -363,7 +366,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let remote = Remote::open(&RemoteConfig::from_url(dir.path().to_str().unwrap())).unwrap();
         remote.put("packs/a.idx", Bytes::from_static(b"x")).unwrap();
-        remote.put("states/al/n.json", Bytes::from_static(b"{}")).unwrap();
+        remote
+            .put("states/al/n.json", Bytes::from_static(b"{}"))
+            .unwrap();
         assert_eq!(remote.get("packs/a.idx").unwrap().as_ref(), b"x");
         let listed = remote.list("packs").unwrap();
         assert_eq!(listed.len(), 1);

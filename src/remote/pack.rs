@@ -132,11 +132,19 @@ mod tests {
             verify(m, slice).unwrap();
         }
         let record = &index.members[1];
-        assert!(verify(record, b"{\"a\":2}").unwrap_err().contains("corrupt"));
+        assert!(
+            verify(record, b"{\"a\":2}")
+                .unwrap_err()
+                .contains("corrupt")
+        );
         assert!(verify(record, b"{").unwrap_err().contains("truncated"));
         // An index that lies about an object's hash is caught by the name.
         let mut lying = index.members[0].clone();
         lying.blake3 = blake3::hash(b"signal BYTES").to_hex().to_string();
-        assert!(verify(&lying, b"signal BYTES").unwrap_err().contains("object's name"));
+        assert!(
+            verify(&lying, b"signal BYTES")
+                .unwrap_err()
+                .contains("object's name")
+        );
     }
 }

@@ -91,7 +91,11 @@ mod tests {
             "[default]\naws_access_key_id = D\naws_secret_access_key = DS\n\n[team]\naws_access_key_id = T\naws_secret_access_key = TS\naws_session_token = TT\n",
         )
         .unwrap();
-        std::fs::write(&config, "[default]\nregion = eu-west-1\n[profile team]\nregion = eu-north-1\n").unwrap();
+        std::fs::write(
+            &config,
+            "[default]\nregion = eu-west-1\n[profile team]\nregion = eu-north-1\n",
+        )
+        .unwrap();
         assert_eq!(
             read("team", &credentials, &config),
             Profile {
@@ -104,6 +108,9 @@ mod tests {
         let default = read("default", &credentials, &config);
         assert_eq!(default.access_key_id.as_deref(), Some("D"));
         assert_eq!(default.region.as_deref(), Some("eu-west-1"));
-        assert_eq!(read("none", &dir.path().join("x"), &dir.path().join("y")), Profile::default());
+        assert_eq!(
+            read("none", &dir.path().join("x"), &dir.path().join("y")),
+            Profile::default()
+        );
     }
 }

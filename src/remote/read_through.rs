@@ -26,7 +26,10 @@ pub struct ReadThrough {
 
 impl ReadThrough {
     /// Open the remote and load its index; `Err` is one line to print.
-    pub fn open(config: &RemoteConfig, local_index_dir: &std::path::Path) -> anyhow::Result<ReadThrough> {
+    pub fn open(
+        config: &RemoteConfig,
+        local_index_dir: &std::path::Path,
+    ) -> anyhow::Result<ReadThrough> {
         let remote = Remote::open(config)?;
         let index = RemoteIndex::load(&remote, local_index_dir)?;
         for warning in &index.warnings {

@@ -119,7 +119,8 @@ impl Stage for AugmentStage {
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
         let manifest = parquet_read::from_parquet(
-            ctx.cache.read_object(inputs.file(Role::Signals, "manifest")?)?,
+            ctx.cache
+                .read_object(inputs.file(Role::Signals, "manifest")?)?,
         )?;
         let ids = manifest.utf8("id")?;
         let speakers = manifest.utf8("speaker")?;

@@ -44,9 +44,6 @@ pub struct EnsembleStage {
     pub keep_best: Option<usize>,
 }
 
-impl EnsembleStage {
-}
-
 /// One member's predictions, keyed for alignment.
 struct MemberTable {
     ids: Vec<String>,

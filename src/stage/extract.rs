@@ -134,7 +134,12 @@ impl ExtractStage {
             .iter()
             .chain(self.descriptors.iter().flat_map(|d| d.parameters()));
         let v: serde_json::Map<String, Value> = names
-            .map(|&name| (name.to_string(), all.get(name).cloned().unwrap_or(Value::Null)))
+            .map(|&name| {
+                (
+                    name.to_string(),
+                    all.get(name).cloned().unwrap_or(Value::Null),
+                )
+            })
             .collect();
         json!({ "descriptors": self.descriptors, "sample_rate": self.sample_rate, "spectral": v })
     }
@@ -175,7 +180,8 @@ impl Stage for ExtractStage {
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
         let manifest = parquet_read::from_parquet(
-            ctx.cache.read_object(inputs.file(Role::Signals, "manifest")?)?,
+            ctx.cache
+                .read_object(inputs.file(Role::Signals, "manifest")?)?,
         )?;
         let ids = manifest.utf8("id")?;
         let signals = manifest.utf8("signal")?;
@@ -508,7 +514,10 @@ mod tests {
                 let gemaps = set.descriptors.iter().any(|d| d.gemaps_set().is_some());
                 let uses = !gemaps
                     && (ser_extract::FRAME_PARAMETERS.contains(&name)
-                        || set.descriptors.iter().any(|d| d.parameters().contains(&name)));
+                        || set
+                            .descriptors
+                            .iter()
+                            .any(|d| d.parameters().contains(&name)));
                 assert_eq!(before != after, uses, "{name} on {}", set.name);
             }
         }

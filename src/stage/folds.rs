@@ -68,8 +68,10 @@ impl Stage for FoldsStage {
     }
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
-        let manifest =
-            parquet_read::from_parquet(ctx.cache.read_object(inputs.file(Role::Corpus, "manifest")?)?)?;
+        let manifest = parquet_read::from_parquet(
+            ctx.cache
+                .read_object(inputs.file(Role::Corpus, "manifest")?)?,
+        )?;
         let ids = manifest.utf8("id")?;
         let speakers = manifest.utf8("speaker")?;
         let labels = manifest.utf8("label")?;

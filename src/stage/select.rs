@@ -119,9 +119,8 @@ impl Stage for SelectStage {
 
     fn run(&self, ctx: &Context, inputs: &Inputs) -> anyhow::Result<Outputs> {
         let table = feature_table(ctx, inputs)?;
-        let folds: Vec<ser_evaluate::Fold> = serde_json::from_slice(
-            &ctx.cache.read_object(inputs.file(Role::Folds, "folds")?)?,
-        )?;
+        let folds: Vec<ser_evaluate::Fold> =
+            serde_json::from_slice(&ctx.cache.read_object(inputs.file(Role::Folds, "folds")?)?)?;
         let (names, x) = feature_columns(&table)?;
         let ids = table.utf8("id")?;
         let speakers = table.utf8("speaker")?;
@@ -276,10 +275,7 @@ mod tests {
                     Role::Features,
                     BTreeMap::from([("features".to_string(), features)]),
                 ),
-                (
-                    Role::Folds,
-                    BTreeMap::from([("folds".to_string(), folds)]),
-                ),
+                (Role::Folds, BTreeMap::from([("folds".to_string(), folds)])),
             ]),
         };
         (

@@ -57,14 +57,14 @@ pub(super) fn node_code_version(kind: DeepKind) -> u32 {
 }
 
 /// Utterances as a network reads them.
-struct Rows {
-    ids: Vec<String>,
-    speakers: Vec<String>,
-    labels: Vec<String>,
+pub(crate) struct Rows {
+    pub ids: Vec<String>,
+    pub speakers: Vec<String>,
+    pub labels: Vec<String>,
     /// For augmented copies, the utterance each was made from.
-    sources: Vec<String>,
-    examples: Vec<Example>,
-    dims: usize,
+    pub sources: Vec<String>,
+    pub examples: Vec<Example>,
+    pub dims: usize,
 }
 
 impl Rows {
@@ -93,13 +93,15 @@ struct FoldRecord {
     n_augmented: usize,
 }
 
-fn load_rows(
-    ctx: &Context,
+/// A feature table's rows as a network reads them (`columns`: the
+/// selection's, for functionals).
+pub(crate) fn load_rows(
+    cache: &crate::cache::Cache,
     table_object: &str,
     input: Input,
     columns: Option<&[usize]>,
 ) -> anyhow::Result<Rows> {
-    let table = parquet_read::from_parquet(ctx.cache.read_object(table_object)?)?;
+    let table = parquet_read::from_parquet(cache.read_object(table_object)?)?;
     let ids = table.utf8("id")?;
     let speakers = table.utf8("speaker")?;
     let labels = table.utf8("label")?;
@@ -124,7 +126,7 @@ fn load_rows(
             let mut dims = None;
             let mut examples = Vec::with_capacity(tensors.len());
             for (id, object) in ids.iter().zip(&tensors) {
-                let m = npy::read_2d(&ctx.cache.read_object(object)?)
+                let m = npy::read_2d(&cache.read_object(object)?)
                     .map_err(|e| anyhow::anyhow!("frames of {id}: {e:#}"))?;
                 let d = *dims.get_or_insert(m.ncols());
                 anyhow::ensure!(
@@ -141,7 +143,7 @@ fn load_rows(
             let signals = table.utf8("signal")?;
             let mut examples = Vec::with_capacity(signals.len());
             for (id, object) in ids.iter().zip(&signals) {
-                let s = npy::read_1d(&ctx.cache.read_object(object)?)
+                let s = npy::read_1d(&cache.read_object(object)?)
                     .map_err(|e| anyhow::anyhow!("signal of {id}: {e:#}"))?;
                 let n = s.len();
                 examples.push(Example::new(s, n));
@@ -174,7 +176,7 @@ fn fold_rows<'a>(
         return Ok(all_rows);
     };
     if selected.get().is_none() {
-        let _ = selected.set(load_rows(ctx, table_object, input, Some(c))?);
+        let _ = selected.set(load_rows(&ctx.cache, table_object, input, Some(c))?);
     }
     Ok(selected.get().expect("set above"))
 }
@@ -190,7 +192,7 @@ fn fold_augmented<'a>(
 ) -> anyhow::Result<Option<&'a Rows>> {
     if augmented.get().is_none() {
         let loaded = match augmented_object {
-            Some(object) => Some(load_rows(ctx, object, input, columns)?),
+            Some(object) => Some(load_rows(&ctx.cache, object, input, columns)?),
             None => None,
         };
         let _ = augmented.set(loaded);
@@ -200,7 +202,9 @@ fn fold_augmented<'a>(
 
 /// The roles a deep model's inputs come in, by what it reads: the
 /// corpus's rows (role, output) and the augmented copies' role.
-fn roles(input: Input) -> (Role, &'static str, Role) {
+/// What a network of `input` reads: the role and output of its table,
+/// and the role of augmented copies.
+pub(crate) fn roles(input: Input) -> (Role, &'static str, Role) {
     match input {
         Input::Functionals => (Role::Features, "features", Role::Augmented),
         Input::Frames => (Role::Frames, "frames", Role::AugmentedFrames),
@@ -396,7 +400,7 @@ pub fn run(
         Err(_) => None,
     };
     let augmented_object = inputs.file(augmented_role, file).ok().cloned();
-    let all_rows = load_rows(ctx, &table_object, input, None)?;
+    let all_rows = load_rows(&ctx.cache, &table_object, input, None)?;
     let (classes, y) = class_indices(&all_rows.labels);
     let shared = Shared {
         ctx,
@@ -675,7 +679,11 @@ fn train_fold(
             predictions: Vec::new(),
             probabilities: Vec::new(),
             n_train: set.train.len(),
-            n_augmented: if augmented.is_some() { set.augmented.len() } else { 0 },
+            n_augmented: if augmented.is_some() {
+                set.augmented.len()
+            } else {
+                0
+            },
         });
     }
     let test_examples: Vec<Example> = set.test.iter().map(|&i| rows.examples[i].clone()).collect();

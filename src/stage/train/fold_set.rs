@@ -115,7 +115,9 @@ mod tests {
     /// Rows as (id, speaker, source); an empty source for the corpus's.
     fn rows(rows: &[(&str, &str, &str)]) -> RowIds {
         let column = |k: usize| -> Vec<String> {
-            rows.iter().map(|r| [r.0, r.1, r.2][k].to_string()).collect()
+            rows.iter()
+                .map(|r| [r.0, r.1, r.2][k].to_string())
+                .collect()
         };
         let sources = column(2);
         RowIds {

@@ -130,8 +130,11 @@ impl Normaliser {
                     // A hash of the example, not the input order (RAVDESS
                     // ids sort by emotion).
                     rows.sort_by_cached_key(|&i| {
-                        let bytes: Vec<u8> =
-                            examples[i].values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                        let bytes: Vec<u8> = examples[i]
+                            .values
+                            .iter()
+                            .flat_map(|v| v.to_le_bytes())
+                            .collect();
                         *blake3::hash(&bytes).as_bytes()
                     });
                     let (mut sum, mut sum_sq, mut n) = (vec![0f64; dims], vec![0f64; dims], 0usize);
@@ -303,16 +306,24 @@ mod tests {
             *blake3::hash(&bytes).as_bytes()
         };
         // With the new content the example sorts by its new hash.
-        let position = |set: &[Example], i: usize| set.iter().filter(|e| key(e) < key(&set[i])).count();
+        let position =
+            |set: &[Example], i: usize| set.iter().filter(|e| key(e) < key(&set[i])).count();
         for i in (0..6).filter(|&i| i != 3) {
             let later_than_change = position(&changed, i) > position(&changed, 3);
             let later_than_original = position(&data, i) > position(&data, 3);
             if !later_than_change && !later_than_original {
-                assert!(!moved.contains(&i), "example {i} moved but came before the change");
+                assert!(
+                    !moved.contains(&i),
+                    "example {i} moved but came before the change"
+                );
             }
         }
         // The prior keeps a speaker's first example near the training scale.
-        assert!(before.iter().all(|e| e.values.iter().all(|v| v.is_finite())));
+        assert!(
+            before
+                .iter()
+                .all(|e| e.values.iter().all(|v| v.is_finite()))
+        );
     }
 
     #[test]

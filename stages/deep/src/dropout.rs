@@ -33,7 +33,9 @@ pub(crate) fn masks_from(seed: u64) -> MaskGenerator {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(1);
     GENERATORS.with(|g| g.borrow_mut().push(rng));
-    MaskGenerator { _not_send: std::marker::PhantomData }
+    MaskGenerator {
+        _not_send: std::marker::PhantomData,
+    }
 }
 
 /// Restores the previous generator (if any) when dropped.
@@ -80,7 +82,13 @@ impl Dropout {
                 "dropout in training needs a mask generator: wrap the training in masks_from(seed)",
             );
             (0..n)
-                .map(|_| if rng.next_u32() < threshold { scale } else { 0.0 })
+                .map(|_| {
+                    if rng.next_u32() < threshold {
+                        scale
+                    } else {
+                        0.0
+                    }
+                })
                 .collect()
         });
         let mask = Tensor::<D>::from_data(TensorData::new(mask, shape), &x.device());
@@ -122,7 +130,10 @@ mod tests {
         let dropout = Dropout::new(0.5);
         let alone = {
             let _masks = masks_from(1);
-            (values(dropout.forward(ones(&device))), values(dropout.forward(ones(&device))))
+            (
+                values(dropout.forward(ones(&device))),
+                values(dropout.forward(ones(&device))),
+            )
         };
         let interrupted = {
             let _masks = masks_from(1);

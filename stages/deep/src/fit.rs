@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::DeepError;
 use crate::data::{Batch, Example, Normaliser, Window, batch, pool_frames};
 use crate::net::Net;
-use crate::spec::{DeepKind, DeepParams, Device, Schedule};
+use crate::spec::{DeepKind, DeepParams, Device, Normalize, Schedule};
 
 /// burn's CPU backend keeps one random generator per process, and a fresh
 /// network's weights are drawn from it (lazily, at first use, unless
@@ -544,6 +544,18 @@ impl TrainedNet {
         speakers: &[String],
     ) -> Result<Vec<usize>, DeepError> {
         Ok(argmax_rows(&self.logits(examples, speakers)?, self.classes))
+    }
+
+    /// The global statistics of `examples` (a training set) as this net
+    /// reads them (frames pooled as its settings pool them): what a
+    /// speaker-normalised net falls back to when a speaker's own
+    /// statistics are not at hand.
+    pub fn global_normaliser(&self, examples: &[Example]) -> Normaliser {
+        let pooled: Vec<Example> = examples
+            .iter()
+            .map(|e| pool_frames(e, self.dims, self.params.pool_frames))
+            .collect();
+        Normaliser::fit(Normalize::Global, &pooled, self.dims)
     }
 
     /// Mean cross-entropy of `examples` against `labels`.

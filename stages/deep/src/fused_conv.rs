@@ -58,9 +58,22 @@ pub(crate) fn conv2d_same(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     let [b, c_in, h, w] = x.dims();
     let weight = conv.weight.val();
     let [c_out, ..] = weight.dims();
-    let geometry = Geometry { b, c_in, c_out, h, w, kh, kw };
-    run(geometry, x.clone().flatten::<1>(0, 3), weight.flatten::<1>(0, 3), bias.val())
-        .map(|y| y.reshape([b, c_out, h, w]))
+    let geometry = Geometry {
+        b,
+        c_in,
+        c_out,
+        h,
+        w,
+        kh,
+        kw,
+    };
+    run(
+        geometry,
+        x.clone().flatten::<1>(0, 3),
+        weight.flatten::<1>(0, 3),
+        bias.val(),
+    )
+    .map(|y| y.reshape([b, c_out, h, w]))
 }
 
 /// `conv` applied to x (batch x channels x time), under the same
@@ -69,22 +82,47 @@ pub(crate) fn conv2d_same(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
 pub(crate) fn conv1d_same(conv: &Conv1d, x: &Tensor<3>) -> Option<Tensor<3>> {
     let bias = conv.bias.as_ref()?;
     let same = matches!(conv.padding, burn::nn::PaddingConfig1d::Same);
-    if conv.kernel_size % 2 == 0 || conv.stride != 1 || conv.dilation != 1 || conv.groups != 1 || !same
+    if conv.kernel_size % 2 == 0
+        || conv.stride != 1
+        || conv.dilation != 1
+        || conv.groups != 1
+        || !same
     {
         return None;
     }
     let [b, c_in, t] = x.dims();
     let weight = conv.weight.val();
     let [c_out, ..] = weight.dims();
-    let geometry = Geometry { b, c_in, c_out, h: t, w: 1, kh: conv.kernel_size, kw: 1 };
-    run(geometry, x.clone().flatten::<1>(0, 2), weight.flatten::<1>(0, 2), bias.val())
-        .map(|y| y.reshape([b, c_out, t]))
+    let geometry = Geometry {
+        b,
+        c_in,
+        c_out,
+        h: t,
+        w: 1,
+        kh: conv.kernel_size,
+        kw: 1,
+    };
+    run(
+        geometry,
+        x.clone().flatten::<1>(0, 2),
+        weight.flatten::<1>(0, 2),
+        bias.val(),
+    )
+    .map(|y| y.reshape([b, c_out, t]))
 }
 
 /// The operation on flattened x, weight (c_out x c_in x kh x kw) and bias;
 /// the output flattened likewise.
 fn run(geometry: Geometry, x: Tensor<1>, weight: Tensor<1>, bias: Tensor<1>) -> Option<Tensor<1>> {
-    let Geometry { b, c_in, c_out, h, w, kh, kw } = geometry;
+    let Geometry {
+        b,
+        c_in,
+        c_out,
+        h,
+        w,
+        kh,
+        kw,
+    } = geometry;
     if x.dims()[0] != b * c_in * h * w
         || weight.dims()[0] != c_out * c_in * kh * kw
         || bias.dims()[0] != c_out
@@ -106,7 +144,14 @@ fn run(geometry: Geometry, x: Tensor<1>, weight: Tensor<1>, bias: Tensor<1>) -> 
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish(Arc::new(Tape { geometry, x, weight }), output),
+            OpsKind::Tracked(prep) => prep.finish(
+                Arc::new(Tape {
+                    geometry,
+                    x,
+                    weight,
+                }),
+                output,
+            ),
             OpsKind::UnTracked(prep) => prep.finish(output),
         };
         return Some(Tensor::from_primitive::<Autodiff<Flex>>(result));
@@ -116,7 +161,10 @@ fn run(geometry: Geometry, x: Tensor<1>, weight: Tensor<1>, bias: Tensor<1>) -> 
         .map(|p| p.try_into_primitive::<Flex>().ok().map(|f| View::of(&f)))
         .collect::<Option<_>>()?;
     let out = forward(geometry, &plain[0], &plain[1], &plain[2]);
-    Some(Tensor::from_primitive::<Flex>(flex_tensor(out, [b * c_out * h * w])))
+    Some(Tensor::from_primitive::<Flex>(flex_tensor(
+        out,
+        [b * c_out * h * w],
+    )))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -221,7 +269,15 @@ fn forward(g: Geometry, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
             || vec![0f32; taps * hw],
             |col, (y, x)| {
                 unfold(g, x, col);
-                gemm((g.c_out, hw, taps), y, hw, false, (weight, taps, 1), (col, hw, 1), false);
+                gemm(
+                    (g.c_out, hw, taps),
+                    y,
+                    hw,
+                    false,
+                    (weight, taps, 1),
+                    (col, hw, 1),
+                    false,
+                );
                 for (plane, &b) in y.chunks_exact_mut(hw).zip(bias) {
                     plane.iter_mut().for_each(|v| *v += b);
                 }
@@ -262,7 +318,15 @@ fn backward(tape: &Tape, dy: &[f32], want_dx: bool) -> (Option<Vec<f32>>, Vec<f3
                 let dy = &dy[e * y_len..(e + 1) * y_len];
                 unfold(g, x, &mut col);
                 // dW += dy (c_out x hw) x col^T (hw x taps).
-                gemm((g.c_out, taps, hw), &mut dw, taps, n > 0, (dy, hw, 1), (&col, 1, hw), false);
+                gemm(
+                    (g.c_out, taps, hw),
+                    &mut dw,
+                    taps,
+                    n > 0,
+                    (dy, hw, 1),
+                    (&col, 1, hw),
+                    false,
+                );
                 if want_dx {
                     // dcol = W^T (taps x c_out) x dy (c_out x hw), folded back.
                     gemm(
@@ -304,7 +368,11 @@ impl Backward<Flex, 3> for Conv2dBackward {
         let dy = into_values(grads.consume::<Flex>(&ops.node));
         let [x_node, weight_node, bias_node] = ops.parents;
         let (dx, d_weight, d_bias) = backward(&tape, &dy, x_node.is_some());
-        for (node, grad) in [(x_node, dx), (weight_node, Some(d_weight)), (bias_node, Some(d_bias))] {
+        for (node, grad) in [
+            (x_node, dx),
+            (weight_node, Some(d_weight)),
+            (bias_node, Some(d_bias)),
+        ] {
             if let (Some(node), Some(grad)) = (node, grad) {
                 let n = grad.len();
                 grads.register::<Flex>(node.id, flex_tensor(grad, [n]));
@@ -343,11 +411,19 @@ mod tests {
             let fused = conv2d_same(&conv, &x).expect("flex tensors take the fused path");
             let reference = conv.forward(x.clone());
             let what = format!("{b}x{c_in}->{c_out} {h}x{w} k{k}");
-            close(&format!("{what} outputs"), vec_of(fused.clone()), vec_of(reference.clone()));
+            close(
+                &format!("{what} outputs"),
+                vec_of(fused.clone()),
+                vec_of(reference.clone()),
+            );
             let gf = (fused * r.clone()).sum().backward();
             let gr = (reference * r).sum().backward();
             let grad = |g: &burn::tensor::Gradients, t: Tensor<4>| vec_of(t.grad(g).unwrap());
-            close(&format!("{what} x gradient"), grad(&gf, x.clone()), grad(&gr, x.clone()));
+            close(
+                &format!("{what} x gradient"),
+                grad(&gf, x.clone()),
+                grad(&gr, x.clone()),
+            );
             let weight = conv.weight.val();
             close(
                 &format!("{what} weight gradient"),
@@ -384,7 +460,11 @@ mod tests {
             let fused = conv1d_same(&conv, &x).expect("flex tensors take the fused path");
             let reference = conv.forward(x.clone());
             let what = format!("{b}x{c_in}->{c_out} t{t} k{k}");
-            close(&format!("{what} outputs"), vec_of(fused.clone()), vec_of(reference.clone()));
+            close(
+                &format!("{what} outputs"),
+                vec_of(fused.clone()),
+                vec_of(reference.clone()),
+            );
             let gf = (fused * r.clone()).sum().backward();
             let gr = (reference * r).sum().backward();
             close(

@@ -283,8 +283,13 @@ pub fn paired_bootstrap(
     n_classes: usize,
     config: &Bootstrap,
 ) -> PairedBootstrap {
-    let mut resampler =
-        Resampler::new(truth, &[predicted_a, predicted_b], folds, speakers, n_classes);
+    let mut resampler = Resampler::new(
+        truth,
+        &[predicted_a, predicted_b],
+        folds,
+        speakers,
+        n_classes,
+    );
     let mut scores = [(0.0, 0.0); 2];
     resampler.scores(None, &mut scores);
     let (ua_a, ua_b) = (scores[0].0, scores[1].0);
@@ -648,7 +653,14 @@ mod tests {
         assert_eq!((ci.wa.estimate, ci.wa.low, ci.wa.high), (0.5, 0.0, 1.0));
         // Folds fixed in size: fold A is always right, fold B always
         // wrong, so every resample's fold-mean WA is exactly 1/2.
-        let ci = bootstrap_intervals(&[0, 0, 1, 1], &[0, 0, 0, 0], Some(&[7, 7, 9, 9]), None, 2, &b);
+        let ci = bootstrap_intervals(
+            &[0, 0, 1, 1],
+            &[0, 0, 0, 0],
+            Some(&[7, 7, 9, 9]),
+            None,
+            2,
+            &b,
+        );
         assert_eq!((ci.wa.low, ci.wa.high), (0.5, 0.5));
     }
 
@@ -723,10 +735,17 @@ mod tests {
         let speakers: Vec<usize> = (0..SK_TRUTH.len()).collect();
         let folds: Vec<usize> = (0..SK_TRUTH.len()).map(|i| i % 3).collect();
         let b = Bootstrap::default();
-        let by_speaker = bootstrap_intervals(&SK_TRUTH, &SK_PRED, Some(&folds), Some(&speakers), 5, &b);
+        let by_speaker =
+            bootstrap_intervals(&SK_TRUTH, &SK_PRED, Some(&folds), Some(&speakers), 5, &b);
         let by_utterance = bootstrap_intervals(&SK_TRUTH, &SK_PRED, Some(&folds), None, 5, &b);
-        assert_eq!((by_speaker.ua, by_speaker.wa), (by_utterance.ua, by_utterance.wa));
-        assert_eq!((by_speaker.unit, by_utterance.unit), (Unit::Speaker, Unit::Utterance));
+        assert_eq!(
+            (by_speaker.ua, by_speaker.wa),
+            (by_utterance.ua, by_utterance.wa)
+        );
+        assert_eq!(
+            (by_speaker.unit, by_utterance.unit),
+            (Unit::Speaker, Unit::Utterance)
+        );
     }
 
     #[test]
@@ -771,7 +790,8 @@ mod tests {
             }
         }
         let b = Bootstrap::default();
-        let by_speaker = bootstrap_intervals(&truth, &predicted, Some(&folds), Some(&speakers), 2, &b);
+        let by_speaker =
+            bootstrap_intervals(&truth, &predicted, Some(&folds), Some(&speakers), 2, &b);
         let by_utterance = bootstrap_intervals(&truth, &predicted, Some(&folds), None, 2, &b);
         let width = |i: Interval| i.high - i.low;
         assert_eq!(by_speaker.ua.estimate, by_utterance.ua.estimate);
@@ -812,7 +832,14 @@ mod tests {
                     predicted.push(if stream.unit() < accuracy { t } else { 1 - t });
                 }
             }
-            let s = bootstrap_intervals(&truth, &predicted, Some(&folds), Some(&speakers), 2, &config);
+            let s = bootstrap_intervals(
+                &truth,
+                &predicted,
+                Some(&folds),
+                Some(&speakers),
+                2,
+                &config,
+            );
             let u = bootstrap_intervals(&truth, &predicted, Some(&folds), None, 2, &config);
             by_speaker += covers(s.ua);
             by_utterance += covers(u.ua);

@@ -35,7 +35,8 @@ pub use functionals::Functional;
 
 /// The [`ExtractParams`] fields every spectral descriptor depends on: the
 /// frames, their deltas and the functionals taken over them.
-pub const FRAME_PARAMETERS: [&str; 5] = ["n_fft", "win_length", "hop_length", "deltas", "functionals"];
+pub const FRAME_PARAMETERS: [&str; 5] =
+    ["n_fft", "win_length", "hop_length", "deltas", "functionals"];
 
 /// [`ExtractParams`] fields that change no number (what a node keeps, not
 /// what it computes).
@@ -624,7 +625,10 @@ mod tests {
             .copied()
             .collect();
         for name in fields.keys() {
-            assert!(declared.contains(&name.as_str()), "{name} is declared nowhere");
+            assert!(
+                declared.contains(&name.as_str()),
+                "{name} is declared nowhere"
+            );
         }
         for name in &declared {
             assert!(fields.contains_key(*name), "{name} is not a parameter");

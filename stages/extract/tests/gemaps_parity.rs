@@ -114,10 +114,7 @@ fn check_functionals(set: &str, table: &str, n_expected: usize) {
         .map(|x| if x.0.is_nan() { -1.0 } else { x.0 })
         .collect();
     let good = valid.iter().filter(|&&r| r >= 0.9995).count();
-    println!(
-        "{set}: {good} of {} with r >= 0.9995",
-        valid.len()
-    );
+    println!("{set}: {good} of {} with r >= 0.9995", valid.len());
     assert_eq!(valid.len(), n_expected, "{set}: functionals");
     // What docs/stages.md claims: every functional at r >= 0.9995 (the
     // worst, F2bandwidth_sma3nz_amean, was 0.99953 when this was written).

@@ -63,7 +63,11 @@ pub(crate) fn render(input: &ReportInput, entries: &[Entry<'_>]) -> String {
             s,
             "| {} | {} | {} | {} | {} | {} | {} | `{}` | {} |",
             entry.rank,
-            format!("{}{}", md(&x.name), if x.transductive { " (T)" } else { "" }),
+            format!(
+                "{}{}",
+                md(&x.name),
+                if x.transductive { " (T)" } else { "" }
+            ),
             md(&x.protocol),
             metric_ci(x.ua, x.ua_ci),
             metric_ci(x.wa, x.wa_ci),

@@ -425,7 +425,10 @@ fn transductive_results_and_the_interval_unit_are_marked() {
     .unwrap();
     let html = std::fs::read_to_string(&files.index_html).unwrap();
     let md = std::fs::read_to_string(&files.readme_md).unwrap();
-    assert!(html.contains("egemaps/none/svm_speaker</a> <abbr class=\"transductive\""), "{html}");
+    assert!(
+        html.contains("egemaps/none/svm_speaker</a> <abbr class=\"transductive\""),
+        "{html}"
+    );
     assert!(!html.contains("egemaps/none/svm</a> <abbr"), "{html}");
     assert!(md.contains(r"| egemaps/none/svm\_speaker (T) |"), "{md}");
     assert!(md.contains("| egemaps/none/svm |"), "{md}");
