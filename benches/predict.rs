@@ -83,7 +83,10 @@ fn main() {
         &mut ser_cmd(&["run", "-p", pipeline_arg, "--cache-dir", cache_arg]),
         "ser run",
     );
-    eprintln!("ser run -p benches/predict.yaml: {:.1} s", start.elapsed().as_secs_f64());
+    eprintln!(
+        "ser run -p benches/predict.yaml: {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     let mut bundles = Vec::new();
     for (name, experiment) in [("svm", "egemaps/none/svm"), ("mlp", "egemaps/none/mlp")] {
         let bundle = work.join(format!("{name}.sermodel"));
@@ -134,14 +137,22 @@ fn main() {
         let start = Instant::now();
         run(&mut cmd, "ser predict (all files)");
         let wall = start.elapsed().as_secs_f64();
-        let rows = std::fs::read_to_string(&out).expect("predictions").lines().count() - 1;
+        let rows = std::fs::read_to_string(&out)
+            .expect("predictions")
+            .lines()
+            .count()
+            - 1;
         assert_eq!(rows, files.len(), "one row per file");
         println!(
             "ser\t{experiment}\t{cold_min:.3}\t{cold_median:.3}\t{}\t{wall:.2}\t{:.1}",
             files.len(),
             files.len() as f64 / wall
         );
-        ser_rows.push((experiment.to_string(), cold_median, files.len() as f64 / wall));
+        ser_rows.push((
+            experiment.to_string(),
+            cold_median,
+            files.len() as f64 / wall,
+        ));
     }
 
     // 2 and 3, nkululeko.
@@ -158,7 +169,10 @@ fn main() {
         Command::new(&venv_python)
             .arg(root().join("benches/nkululeko_predict.py"))
             .args(["--corpus", corpus.to_str().unwrap()])
-            .args(["--work", root().join("target/nkululeko-work").to_str().unwrap()])
+            .args([
+                "--work",
+                root().join("target/nkululeko-work").to_str().unwrap(),
+            ])
             .args(["--files", list.to_str().unwrap()])
             .args(["--one", one.to_str().unwrap()])
             .args(["--out", result.to_str().unwrap()])
@@ -178,7 +192,9 @@ fn main() {
         f(&r["wall_s"]),
     );
     println!();
-    println!("model\tcold start (median) nkululeko/ser\tthroughput ser/nkululeko\t(targets: cold start < 0.2 s, throughput >= 10x)");
+    println!(
+        "model\tcold start (median) nkululeko/ser\tthroughput ser/nkululeko\t(targets: cold start < 0.2 s, throughput >= 10x)"
+    );
     for (experiment, cold_median, files_per_s) in ser_rows {
         println!(
             "{experiment}\t{:.1}x ({cold_median:.3} s)\t{:.1}x",

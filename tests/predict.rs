@@ -76,9 +76,10 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
     ws.write_pipeline(&format!(
         "models:\n\
          \x20 svm: {{kind: svm}}\n\
+         \x20 logreg: {{kind: logistic_regression}}\n\
          \x20 mlp: {{kind: mlp, {tiny}}}\n\
          \x20 gru: {{kind: gru, {tiny}, max_frames: 100}}\n\
-         experiments: {{features: [mfcc], models: [svm, mlp, gru], protocols: [two]}}\n\
+         experiments: {{features: [mfcc], models: [svm, logreg, mlp, gru], protocols: [two]}}\n\
          ensembles:\n\
          \x20 trio: {{members: [mfcc/none/svm, mfcc/none/mlp, mfcc/none/gru], protocols: [two]}}\n"
     ));
@@ -86,6 +87,7 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
     let elsewhere = tempfile::tempdir().unwrap();
     for (model, experiment) in [
         ("svm", "mfcc/none/svm"),
+        ("logreg", "mfcc/none/logreg"),
         ("mlp", "mfcc/none/mlp"),
         ("gru", "mfcc/none/gru"),
         // Its members' fold models, combined as the ensemble node does.
@@ -126,12 +128,28 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
             .filter(|(n, _)| n.starts_with("p_"))
             .map(|(n, _)| (n.clone(), table.f64(n).unwrap()))
             .collect();
-        // Networks (and the ensemble) have probabilities, the SVM none.
-        assert_eq!(probability_columns.is_empty(), model == "svm");
+        // The pipeline keeps probabilities of networks (and the ensemble);
+        // of a classic model its classes only.
+        let classic = matches!(model, "svm" | "logreg");
+        assert_eq!(probability_columns.is_empty(), classic);
         for (i, id) in ids.iter().enumerate().filter(|(i, _)| folds[*i] == fold) {
             let stem = id.rsplit('/').next().unwrap();
             let row = &predicted[stem];
             assert_eq!(row["predicted"], labels[i].as_str(), "{model} {id}: {row}");
+            // A bundle's classic model has probabilities (but the SVM),
+            // their top the predicted label.
+            let p: Vec<(&String, f64)> = row
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| k.starts_with("p_"))
+                .map(|(k, v)| (k, v.as_f64().unwrap()))
+                .collect();
+            assert_eq!(p.is_empty(), model == "svm", "{model}: {row}");
+            if model == "logreg" {
+                let top = p.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0;
+                assert_eq!(top, &format!("p_{}", labels[i]), "{row}");
+            }
             // The same network on the same features: the probabilities the
             // pipeline kept (f32, stored as f64) within float rounding.
             for (name, values) in &probability_columns {

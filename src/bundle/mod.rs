@@ -203,6 +203,9 @@ struct LoadedMember {
 
 struct LoadedPart {
     experiment: String,
+    /// Classic models: an ensemble counts their votes (one-hot), as its
+    /// node does, whether or not they have probabilities.
+    classic: bool,
     input: Input,
     normalize: FeatureNormalize,
     min_samples: usize,
@@ -339,6 +342,7 @@ impl Predictor {
             anyhow::ensure!(!members.is_empty(), "{}: no fitted model", part.experiment);
             parts.push(LoadedPart {
                 experiment: part.experiment.clone(),
+                classic: members.iter().all(|m| matches!(m.model, Model::Classic(_))),
                 input: part.input,
                 normalize: part.normalize,
                 min_samples: f.min_samples,
@@ -464,11 +468,13 @@ impl Predictor {
         // one-hot row for a member without.
         let members: Vec<Vec<Vec<f64>>> = scores
             .iter()
-            .map(|part| {
-                part.iter()
+            .zip(&self.parts)
+            .map(|(scores, part)| {
+                scores
+                    .iter()
                     .map(|(class, p)| match p {
-                        Some(p) => p.iter().map(|&v| f64::from(v)).collect(),
-                        None => ser_train::ensemble::one_hot(*class, classes),
+                        Some(p) if !part.classic => p.iter().map(|&v| f64::from(v)).collect(),
+                        _ => ser_train::ensemble::one_hot(*class, classes),
                     })
                     .collect()
             })
@@ -615,7 +621,13 @@ fn predict_part(
                 .map_err(|e| e.to_string())?
             }
         };
-        let mut probabilities = predicted.probabilities.map(|p| p.into_iter());
+        // A classic model's columns end at the largest class it saw.
+        let mut probabilities = predicted.probabilities.map(|p| {
+            p.into_iter().map(|mut row| {
+                row.resize(classes, 0.0);
+                row
+            })
+        });
         for (i, class) in predicted.classes.into_iter().enumerate() {
             votes[i].push((class, probabilities.as_mut().and_then(|p| p.next())));
         }

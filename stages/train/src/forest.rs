@@ -39,6 +39,22 @@ pub fn predict(forest: &rafor::rf::Classifier, records: &Array2<f64>) -> Vec<usi
         .collect()
 }
 
+/// Each row's share of the trees' votes, column `c` for class `c` (0 for a
+/// class the forest never saw).
+pub fn probabilities(forest: &rafor::rf::Classifier, records: &Array2<f64>) -> Vec<Vec<f64>> {
+    use rafor::prelude::ClassDecode;
+    let decode: Vec<usize> = forest
+        .get_decode_table()
+        .iter()
+        .map(|&c| c as usize)
+        .collect();
+    let p = forest.proba(&row_major_f32(records), 1);
+    let p = ndarray::Array2::from_shape_fn((records.nrows(), decode.len()), |(i, j)| {
+        f64::from(p[i * decode.len() + j])
+    });
+    crate::by_class(p.view(), &decode)
+}
+
 /// The rows of `x`, one after another, as f32 (the forest's input).
 fn row_major_f32(x: &Array2<f64>) -> Vec<f32> {
     x.as_standard_layout().iter().map(|&v| v as f32).collect()

@@ -52,6 +52,37 @@ pub fn predict(
     distance_weighted: bool,
     test: ArrayView2<f64>,
 ) -> Vec<usize> {
+    votes(train, labels, k, distance_weighted, test)
+        .into_iter()
+        .map(argmax)
+        .collect()
+}
+
+/// Each test row's votes as class shares (summing to 1).
+pub fn probabilities(
+    train: ArrayView2<f64>,
+    labels: &[usize],
+    k: usize,
+    distance_weighted: bool,
+    test: ArrayView2<f64>,
+) -> Vec<Vec<f64>> {
+    votes(train, labels, k, distance_weighted, test)
+        .into_iter()
+        .map(|v| {
+            let total: f64 = v.iter().sum();
+            v.into_iter().map(|x| x / total).collect()
+        })
+        .collect()
+}
+
+/// Per test row, per class, the votes of its nearest training rows.
+fn votes(
+    train: ArrayView2<f64>,
+    labels: &[usize],
+    k: usize,
+    distance_weighted: bool,
+    test: ArrayView2<f64>,
+) -> Vec<Vec<f64>> {
     let n_classes = labels.iter().copied().max().map_or(0, |m| m + 1);
     neighbours(train, test, k)
         .into_iter()
@@ -64,7 +95,7 @@ pub fn predict(
                     1.0
                 };
             }
-            argmax(votes)
+            votes
         })
         .collect()
 }

@@ -355,6 +355,29 @@ pub fn fit(
 }
 
 impl TrainedModel {
+    /// Class probabilities of each row of `x` (column `c` for class `c`, up
+    /// to the largest class the model saw), for the models that have them:
+    /// every kind but the SVM.
+    pub fn probabilities(&self, x: ArrayView2<f64>) -> Option<Vec<Vec<f64>>> {
+        let records = self.standardiser.transform(x);
+        Some(match &self.fitted {
+            FittedKind::LogisticRegression(m) => logistic::probabilities(m, &records),
+            FittedKind::GaussianNb(m) => naive_bayes::probabilities(m, &records),
+            FittedKind::Svm(_) => return None,
+            FittedKind::Knn {
+                records: train,
+                labels,
+                k,
+                distance_weighted,
+            } => knn::probabilities(train.view(), labels, *k, *distance_weighted, records.view()),
+            FittedKind::RandomForest(f) => forest::probabilities(f, &records),
+            FittedKind::Xgboost { model, n_classes } => {
+                xgb::probabilities(model, &records, *n_classes)
+                    .expect("a model XGBoost saved loads and predicts")
+            }
+        })
+    }
+
     /// Predicted class index for each row of `x`.
     pub fn predict(&self, x: ArrayView2<f64>) -> Vec<usize> {
         let records = self.standardiser.transform(x);
@@ -410,12 +433,17 @@ impl ser_learn::Learner for ClassicSpec {
 impl ser_learn::Fitted for TrainedModel {
     type Error = TrainError;
 
-    /// Class indices only: the classic models keep no probabilities yet.
+    /// Classes, and probabilities for every kind but the SVM (the
+    /// pipeline's train node keeps the classes only).
     fn predict(&self, rows: Rows<'_>, _speakers: &[String]) -> Result<Predictions, TrainError> {
         match rows {
             Rows::Matrix(x) => Ok(Predictions {
                 classes: TrainedModel::predict(self, x),
-                probabilities: None,
+                probabilities: self.probabilities(x).map(|p| {
+                    p.into_iter()
+                        .map(|row| row.into_iter().map(|v| v as f32).collect())
+                        .collect()
+                }),
             }),
             Rows::Sequences { .. } => Err(TrainError::Fit {
                 model: self.spec.kind(),
@@ -423,6 +451,22 @@ impl ser_learn::Fitted for TrainedModel {
             }),
         }
     }
+}
+
+/// Probability columns in `classes`' order as one row per example, with
+/// column `c` for class index `c` (up to the largest class present).
+fn by_class(p: ndarray::ArrayView2<f64>, classes: &[usize]) -> Vec<Vec<f64>> {
+    let width = classes.iter().copied().max().map_or(0, |m| m + 1);
+    p.rows()
+        .into_iter()
+        .map(|row| {
+            let mut out = vec![0.0; width];
+            for (&c, &v) in classes.iter().zip(row) {
+                out[c] = v;
+            }
+            out
+        })
+        .collect()
 }
 
 /// The index of the largest value; the first of equal ones, so ties go to
@@ -487,6 +531,19 @@ mod tests {
             let json = serde_json::to_string(&model).unwrap();
             let back: TrainedModel = serde_json::from_str(&json).unwrap();
             assert_eq!(back.predict(x.view()), pred);
+            // Probabilities for all but the SVM: one row per example, one
+            // column per class, summing to 1, their top the predicted class.
+            match model.probabilities(x.view()) {
+                None => assert_eq!(spec.kind(), "svm"),
+                Some(p) => {
+                    assert_eq!(p.len(), y.len(), "{}", spec.kind());
+                    for (row, &c) in p.iter().zip(&pred) {
+                        assert_eq!(row.len(), 3, "{}", spec.kind());
+                        assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-6, "{row:?}");
+                        assert_eq!(argmax(row.iter().copied()), c, "{} {row:?}", spec.kind());
+                    }
+                }
+            }
         }
     }
 

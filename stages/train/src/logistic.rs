@@ -24,3 +24,10 @@ pub fn fit(
 pub fn predict(model: &Fitted, records: &Array2<f64>) -> Vec<usize> {
     model.predict(records).to_vec()
 }
+
+/// Each row's class probabilities, column `c` for class `c` (0 for a
+/// class the model never saw).
+pub fn probabilities(model: &Fitted, records: &Array2<f64>) -> Vec<Vec<f64>> {
+    let p = model.predict_probabilities(records);
+    crate::by_class(p.view(), model.classes())
+}

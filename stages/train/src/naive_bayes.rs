@@ -2,7 +2,7 @@
 //! variance as a fraction of the largest one, as scikit-learn does.
 
 use linfa::prelude::*;
-use linfa_bayes::GaussianNb;
+use linfa_bayes::{GaussianNb, NaiveBayes};
 use ndarray::{Array1, Array2};
 
 pub type Fitted = GaussianNb<f64, usize>;
@@ -17,4 +17,12 @@ pub fn fit(records: Array2<f64>, y: &[usize], var_smoothing: f64) -> Result<Fitt
 
 pub fn predict(model: &Fitted, records: &Array2<f64>) -> Vec<usize> {
     model.predict(records).to_vec()
+}
+
+/// Each row's posterior class probabilities, column `c` for class `c` (0
+/// for a class the model never saw).
+pub fn probabilities(model: &Fitted, records: &Array2<f64>) -> Vec<Vec<f64>> {
+    let (p, classes) = model.predict_proba(records.view());
+    let classes: Vec<usize> = classes.into_iter().copied().collect();
+    crate::by_class(p.view(), &classes)
 }

@@ -96,6 +96,18 @@ pub(crate) fn predict(
     x: &Array2<f64>,
     n_classes: usize,
 ) -> Result<Vec<usize>, String> {
+    Ok(probabilities(model, x, n_classes)?
+        .into_iter()
+        .map(crate::argmax)
+        .collect())
+}
+
+/// Each row's class probabilities (`multi:softprob`).
+pub(crate) fn probabilities(
+    model: &str,
+    x: &Array2<f64>,
+    n_classes: usize,
+) -> Result<Vec<Vec<f64>>, String> {
     let booster = Booster::load_buffer(model.as_bytes()).map_err(|e| e.to_string())?;
     let probabilities = booster.predict(&matrix(x)?).map_err(|e| e.to_string())?;
     if probabilities.len() != x.nrows() * n_classes {
@@ -107,6 +119,6 @@ pub(crate) fn predict(
     }
     Ok(probabilities
         .chunks(n_classes)
-        .map(|p| crate::argmax(p.iter().map(|&v| f64::from(v))))
+        .map(|p| p.iter().map(|&v| f64::from(v)).collect())
         .collect())
 }
