@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the system packages ser needs on a Debian machine.
 #
-#   cmake, libclang-dev, pkg-config  building native dependencies (xgboost-rs
-#                                    runs cmake and bindgen, which needs libclang)
+#   cmake, ninja-build, libclang-dev,  building native dependencies (XGBoost 3.4
+#   pkg-config                       is built from source with cmake and Ninja,
+#                                    its bindings by bindgen, which needs libclang)
 #   libsoxr-dev                      libsoxr, ingest's resampler (librosa's
 #                                    soxr_hq); found through pkg-config
 #   lame                             MP3 encoder   \
@@ -33,6 +34,7 @@ set -euo pipefail
 # PATH) or `pkg` (the Debian package itself is installed).
 REQUIREMENTS=(
     "cmake:cmd:cmake"
+    "ninja-build:cmd:ninja"
     "pkg-config:cmd:pkg-config"
     "libclang-dev:pkg"
     "libsoxr-dev:pkg"

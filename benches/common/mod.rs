@@ -45,6 +45,8 @@ pub fn corpus(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+// The predict bench runs its reference from a virtualenv of its own.
+#[allow(dead_code)]
 /// The Python interpreter's real executable (not a pyenv shim, whose extra
 /// start-up would count against the reference side), once `modules` (what
 /// the `side` named in messages needs) are known to import.

@@ -24,10 +24,11 @@
 //!   maps (the same seed gave different forests); smartcore's forest, used
 //!   before, argsorts every column again for every tree (42% of a forest
 //!   node's time in a profile);
-//! - XGBoost (`xgboost-rs`, the C++ library built from source by cmake),
-//!   `multi:softprob`, boosted one round at a time (0.3's `Booster::train`
-//!   fixes the round count) from a matrix whose missing value is NaN, so a
-//!   real 0.0 stays a value (`DMatrix::from_dense` treats 0.0 as missing).
+//! - XGBoost 3.4 (`xgb`: XGBoost's C++ built from source by cmake as a
+//!   static library; xgboost-rs, used before, builds XGBoost 1.6, 1.7x
+//!   slower on this matrix), `multi:softprob` with the `hist` tree method,
+//!   boosted one round at a time from a matrix whose missing value is NaN,
+//!   so a real 0.0 stays a value.
 //!
 //! `class_weight: balanced` (each class weighs n / (k n_c), as
 //! scikit-learn's) is offered where the model takes weights: the SVM (its
@@ -223,6 +224,8 @@ impl ClassicSpec {
             ClassicSpec::Svm { .. }
             | ClassicSpec::Knn { .. }
             | ClassicSpec::RandomForest { .. } => 2,
+            // 2: XGBoost 3.4 (was 1.6 through xgboost-rs).
+            ClassicSpec::Xgboost { .. } => 2,
             _ => 1,
         }
     }

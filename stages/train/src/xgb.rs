@@ -1,32 +1,23 @@
-//! XGBoost through xgboost-rs: matrices, the boosting loop, saving.
+//! XGBoost 3.4 through the `xgb` crate (its source vendored by
+//! xgboost_lib-sys and built here as a static library: see
+//! `.cargo/config.toml` and `xgboost.cmake`): matrices, the boosting loop,
+//! saving.
 //!
-//! Two pitfalls of xgboost-rs 0.3 are avoided here: `Booster::train` runs
-//! a fixed 16 rounds, so rounds are driven one `update` at a time; and
-//! `DMatrix::from_dense` declares 0.0 the missing value, which would turn
-//! every standardised feature that happens to equal its mean into a
-//! missing one. The array-interface constructor takes NaN instead.
+//! Rounds are driven one `update` at a time, with the booster's parameters
+//! set one by one, as XGBoost's own training loop does; the matrix's
+//! missing value is NaN, so a standardised feature that equals its mean (0)
+//! stays a value.
 
 use ndarray::Array2;
-use std::collections::HashMap;
-use xgboost_rs::{Booster, DMatrix};
+use xgb::parameters::BoosterParameters;
+use xgb::{Booster, DMatrix};
 
 use crate::{ClassWeight, ClassicSpec};
 
 /// A row-major f32 copy of `x` as a DMatrix whose missing value is NaN.
 fn matrix(x: &Array2<f64>) -> Result<DMatrix, String> {
-    let data: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-    let f32_size = std::mem::size_of::<f32>();
-    // Strides in bytes: a row is n_cols values, a column step one value.
-    DMatrix::from_col_major_f32(
-        &data,
-        f32_size * x.ncols(),
-        f32_size,
-        x.nrows(),
-        x.ncols(),
-        1,
-        f32::NAN,
-    )
-    .map_err(|e| e.to_string())
+    let data: Vec<f32> = x.as_standard_layout().iter().map(|&v| v as f32).collect();
+    DMatrix::from_dense(&data, x.nrows()).map_err(|e| e.to_string())
 }
 
 /// Fit a booster; returns XGBoost's JSON model.
@@ -58,7 +49,7 @@ pub(crate) fn fit(
         let weights: Vec<f32> = y.iter().map(|&c| per_class[c] as f32).collect();
         dtrain.set_weights(&weights).map_err(|e| e.to_string())?;
     }
-    let params: HashMap<String, String> = [
+    let params = [
         ("objective", "multi:softprob".to_string()),
         ("num_class", n_classes.to_string()),
         ("max_depth", max_depth.to_string()),
@@ -74,20 +65,28 @@ pub(crate) fn fit(
         // thread per booster keeps the machine from being oversubscribed.
         ("nthread", "1".to_string()),
         ("verbosity", "0".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let mut booster =
-        Booster::new_with_json_config(&[&dtrain], params).map_err(|e| e.to_string())?;
+    ];
+    let mut booster = Booster::new_with_cached_dmats(&BoosterParameters::default(), &[&dtrain])
+        .map_err(|e| e.to_string())?;
+    // `BoosterParameters::default()` sets every parameter, `base_score`
+    // included, which turns off XGBoost's intercept estimated from the
+    // labels; `boost_from_average` turns it back on, as XGBoost's Python
+    // package leaves it.
+    let params = params
+        .into_iter()
+        .chain([("boost_from_average", "1".to_string())]);
+    for (name, value) in params {
+        booster
+            .set_param(name, &value)
+            .map_err(|e| format!("{name}={value}: {e}"))?;
+    }
     for round in 0..*n_estimators {
         booster
             .update(&dtrain, round as i32)
             .map_err(|e| e.to_string())?;
     }
-    booster
-        .save_to_buffer("json".to_string())
-        .map_err(|e| e.to_string())
+    let json = booster.save_buffer(false).map_err(|e| e.to_string())?;
+    String::from_utf8(json).map_err(|e| e.to_string())
 }
 
 /// The most probable class of each row.
