@@ -43,61 +43,66 @@ pub fn neighbours(
     out
 }
 
-/// The vote of each test row's `k` nearest training rows: one vote each,
-/// or 1 / distance with `distance_weighted`; ties go to the lower class.
-pub fn predict(
-    train: ArrayView2<f64>,
-    labels: &[usize],
-    k: usize,
-    distance_weighted: bool,
-    test: ArrayView2<f64>,
-) -> Vec<usize> {
-    votes(train, labels, k, distance_weighted, test)
-        .into_iter()
-        .map(argmax)
-        .collect()
+/// A fitted k-NN: the training rows and their labels.
+pub struct Knn<'a> {
+    pub train: ArrayView2<'a, f64>,
+    pub labels: &'a [usize],
+    pub k: usize,
+    /// Votes weigh 1 / distance instead of 1.
+    pub distance_weighted: bool,
 }
 
-/// Each test row's votes as class shares (summing to 1).
-pub fn probabilities(
-    train: ArrayView2<f64>,
-    labels: &[usize],
-    k: usize,
-    distance_weighted: bool,
-    test: ArrayView2<f64>,
-) -> Vec<Vec<f64>> {
-    votes(train, labels, k, distance_weighted, test)
-        .into_iter()
-        .map(|v| {
-            let total: f64 = v.iter().sum();
-            v.into_iter().map(|x| x / total).collect()
-        })
-        .collect()
-}
+impl<'a> Knn<'a> {
+    pub fn new(
+        train: ArrayView2<'a, f64>,
+        labels: &'a [usize],
+        k: usize,
+        distance_weighted: bool,
+    ) -> Self {
+        Knn {
+            train,
+            labels,
+            k,
+            distance_weighted,
+        }
+    }
 
-/// Per test row, per class, the votes of its nearest training rows.
-fn votes(
-    train: ArrayView2<f64>,
-    labels: &[usize],
-    k: usize,
-    distance_weighted: bool,
-    test: ArrayView2<f64>,
-) -> Vec<Vec<f64>> {
-    let n_classes = labels.iter().copied().max().map_or(0, |m| m + 1);
-    neighbours(train, test, k)
-        .into_iter()
-        .map(|near| {
-            let mut votes = vec![0f64; n_classes];
-            for (i, d_sq) in near {
-                votes[labels[i]] += if distance_weighted {
-                    1.0 / d_sq.sqrt().max(1e-12)
-                } else {
-                    1.0
-                };
-            }
-            votes
-        })
-        .collect()
+    /// The vote of each test row's `k` nearest training rows: one vote
+    /// each, or 1 / distance with `distance_weighted`; ties go to the lower
+    /// class.
+    pub fn predict(&self, test: ArrayView2<f64>) -> Vec<usize> {
+        self.votes(test).into_iter().map(argmax).collect()
+    }
+
+    /// Each test row's votes as class shares (summing to 1).
+    pub fn probabilities(&self, test: ArrayView2<f64>) -> Vec<Vec<f64>> {
+        self.votes(test)
+            .into_iter()
+            .map(|v| {
+                let total: f64 = v.iter().sum();
+                v.into_iter().map(|x| x / total).collect()
+            })
+            .collect()
+    }
+
+    /// Per test row, per class, the votes of its nearest training rows.
+    fn votes(&self, test: ArrayView2<f64>) -> Vec<Vec<f64>> {
+        let n_classes = self.labels.iter().copied().max().map_or(0, |m| m + 1);
+        neighbours(self.train, test, self.k)
+            .into_iter()
+            .map(|near| {
+                let mut votes = vec![0f64; n_classes];
+                for (i, d_sq) in near {
+                    votes[self.labels[i]] += if self.distance_weighted {
+                        1.0 / d_sq.sqrt().max(1e-12)
+                    } else {
+                        1.0
+                    };
+                }
+                votes
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -135,9 +140,18 @@ mod tests {
         let train = ndarray::array![[1.0], [-1.0], [0.1], [50.0]];
         let labels = [1, 1, 0, 0];
         let test = ndarray::array![[0.0]];
-        assert_eq!(predict(train.view(), &labels, 3, false, test.view()), [1]);
-        assert_eq!(predict(train.view(), &labels, 3, true, test.view()), [0]);
+        assert_eq!(
+            Knn::new(train.view(), &labels, 3, false).predict(test.view()),
+            [1]
+        );
+        assert_eq!(
+            Knn::new(train.view(), &labels, 3, true).predict(test.view()),
+            [0]
+        );
         // k beyond the training rows uses them all; a tie goes to class 0.
-        assert_eq!(predict(train.view(), &labels, 10, false, test.view()), [0]);
+        assert_eq!(
+            Knn::new(train.view(), &labels, 10, false).predict(test.view()),
+            [0]
+        );
     }
 }

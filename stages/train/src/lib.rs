@@ -372,7 +372,8 @@ impl TrainedModel {
                 labels,
                 k,
                 distance_weighted,
-            } => knn::probabilities(train.view(), labels, *k, *distance_weighted, records.view()),
+            } => knn::Knn::new(train.view(), labels, *k, *distance_weighted)
+                .probabilities(records.view()),
             FittedKind::RandomForest(f) => forest::probabilities(f, &records),
             FittedKind::Xgboost { model, n_classes } => {
                 xgb::probabilities(model, &records, *n_classes)
@@ -393,7 +394,9 @@ impl TrainedModel {
                 labels,
                 k,
                 distance_weighted,
-            } => knn::predict(train.view(), labels, *k, *distance_weighted, records.view()),
+            } => {
+                knn::Knn::new(train.view(), labels, *k, *distance_weighted).predict(records.view())
+            }
             FittedKind::RandomForest(f) => forest::predict(f, &records),
             FittedKind::Xgboost { model, n_classes } => xgb::predict(model, &records, *n_classes)
                 .expect("a model XGBoost saved loads and predicts"),
