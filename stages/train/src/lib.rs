@@ -25,8 +25,8 @@
 //!   before, argsorts every column again for every tree (42% of a forest
 //!   node's time in a profile);
 //! - XGBoost 3.4 (`xgb`: XGBoost's C++ built from source by cmake as a
-//!   static library; xgboost-rs, used before, builds XGBoost 1.6, 1.7x
-//!   slower on this matrix), `multi:softprob` with the `hist` tree method,
+//!   static library; xgboost-rs, used before, builds XGBoost 1.6),
+//!   `multi:softprob` with the `hist` tree method,
 //!   boosted one round at a time from a matrix whose missing value is NaN,
 //!   so a real 0.0 stays a value.
 //!
