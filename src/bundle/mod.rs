@@ -537,34 +537,53 @@ fn predict_part(
             part.experiment
         )
     };
+    // Every functional of every row, once for the part's classic members,
+    // scaled as the train node scaled every column before selection when
+    // the scale does not depend on the member (a known speaker's own).
+    let mut matrix = None;
+    if part
+        .members
+        .iter()
+        .any(|m| matches!(m.model, Model::Classic(_)))
+    {
+        let width = functionals(0)?.len();
+        let mut x = ndarray::Array2::<f64>::zeros((n, width));
+        for (i, mut row) in x.rows_mut().into_iter().enumerate() {
+            for (v, &f) in row.iter_mut().zip(functionals(i)?) {
+                *v = f64::from(f);
+            }
+        }
+        if let (FeatureNormalize::Speaker, Speaker::Known(_)) = (part.normalize, speaker) {
+            x = SpeakerNormaliser::fit(x.view(), &speakers).transform(x.view(), &speakers)?;
+        }
+        matrix = Some(x);
+    }
     let mut votes: Vec<Vec<Vote>> = vec![Vec::new(); n];
     for member in &part.members {
         let predicted = match &member.model {
             Model::Classic(m) => {
-                let width = functionals(0)?.len();
-                let mut x = ndarray::Array2::<f64>::zeros((n, width));
-                for (i, mut row) in x.rows_mut().into_iter().enumerate() {
-                    for (v, &f) in row.iter_mut().zip(functionals(i)?) {
-                        *v = f64::from(f);
-                    }
-                }
-                // As the train node scales every column before selection.
+                let x = matrix.as_ref().expect("built above for classic members");
+                // The training set's statistics: the member's own.
+                let scaled;
                 let x = match (part.normalize, speaker) {
-                    (FeatureNormalize::Global, _) => x,
-                    (FeatureNormalize::Speaker, Speaker::Known(_)) => {
-                        SpeakerNormaliser::fit(x.view(), &speakers)
-                            .transform(x.view(), &speakers)?
+                    (FeatureNormalize::Global, _)
+                    | (FeatureNormalize::Speaker, Speaker::Known(_)) => x,
+                    (FeatureNormalize::Speaker, Speaker::Unknown) => {
+                        scaled = member
+                            .global_statistics
+                            .as_ref()
+                            .ok_or_else(no_statistics)?
+                            .transform(x.view());
+                        &scaled
                     }
-                    (FeatureNormalize::Speaker, Speaker::Unknown) => member
-                        .global_statistics
-                        .as_ref()
-                        .ok_or_else(no_statistics)?
-                        .transform(x.view()),
-                    (FeatureNormalize::SpeakerOnline, _) => OnlineSpeakerNormaliser {
-                        prior: member.global_statistics.clone().ok_or_else(no_statistics)?,
-                        prior_weight: OnlineSpeakerNormaliser::PRIOR_WEIGHT,
+                    (FeatureNormalize::SpeakerOnline, _) => {
+                        scaled = OnlineSpeakerNormaliser {
+                            prior: member.global_statistics.clone().ok_or_else(no_statistics)?,
+                            prior_weight: OnlineSpeakerNormaliser::PRIOR_WEIGHT,
+                        }
+                        .transform(x.view(), &speakers, &ids);
+                        &scaled
                     }
-                    .transform(x.view(), &speakers, &ids),
                 };
                 let x = x.select(ndarray::Axis(1), &member.columns);
                 Fitted::predict(&**m, Rows::Matrix(x.view()), &speakers)

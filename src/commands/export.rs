@@ -234,6 +234,7 @@ impl Source {
 
         // Each fold's columns: the selection's, else the feature table's.
         let mut columns_by_fold: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut feature_names = Vec::new();
         if input == ser_learn::Input::Functionals {
             let extract = self.dep(train, Role::Features).expect("read above");
             let table = parquet_read::from_parquet(
@@ -241,6 +242,7 @@ impl Source {
                     .read_object(&self.record(extract)?.outputs.files["features"])?,
             )?;
             let (all, _) = feature_columns(&table)?;
+            feature_names.clone_from(&all);
             let selection = match self.dep(train, Role::Selection) {
                 Some(select) => Some(serde_json::from_slice::<SelectionArtifact>(
                     &self
@@ -378,7 +380,14 @@ impl Source {
             without_speakers: None,
         };
         if normalize != FeatureNormalize::Global {
-            self.speaker_statistics(train, &mut part, files, &models.classes, folds)?;
+            self.speaker_statistics(
+                train,
+                &mut part,
+                &feature_names,
+                files,
+                &models.classes,
+                folds,
+            )?;
         }
         Ok((part, protocol, models.classes))
     }
@@ -387,10 +396,12 @@ impl Source {
     /// statistics (the scale of recordings of unknown speakers, or the
     /// prior of new ones), and, for one fold's model, what scaling its
     /// test utterances by those instead of their speakers' own costs.
+    /// `names`: the feature table's columns (for functionals).
     fn speaker_statistics(
         &self,
         train: usize,
         part: &mut Part,
+        names: &[String],
         files: &BTreeMap<String, Vec<u8>>,
         classes: &[String],
         folds: &Folds<'_>,
@@ -416,13 +427,6 @@ impl Source {
             ids: &rows.ids,
             speakers: &rows.speakers,
             sources: &[],
-        };
-        let names = match part.input {
-            ser_learn::Input::Functionals => {
-                let table = parquet_read::from_parquet(self.cache.read_object(table_object)?)?;
-                feature_columns(&table)?.0
-            }
-            _ => Vec::new(),
         };
         let mut sets = BTreeMap::new();
         for member in &mut part.members {
@@ -492,7 +496,13 @@ impl Source {
                 metrics: None,
                 files: BTreeMap::new(),
             },
-            files: files.clone(),
+            // This part's files only (an ensemble's others are in `files`).
+            files: part
+                .members
+                .iter()
+                .flat_map(|m| std::iter::once(&m.model).chain(&m.weights))
+                .map(|name| (name.clone(), files[name].clone()))
+                .collect(),
         })?;
         let extracted: Vec<Extracted> = set
             .test

@@ -6,7 +6,7 @@
 //! Output: CSV (default; stdout without `--out`), JSON Lines (`.jsonl`) or
 //! Parquet (`.parquet`), by the extension of `--out`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -81,11 +81,23 @@ struct FileInput {
     windows: Result<Vec<Window>, String>,
 }
 
+/// One window of a file: what was extracted, then (once predicted) its
+/// prediction.
 struct Window {
     id: String,
     range: (f64, f64),
-    extracted: Result<Extracted, String>,
+    state: WindowState,
 }
+
+enum WindowState {
+    Extracted(Extracted),
+    Done(Result<Prediction, String>),
+}
+
+/// Files are decoded, extracted and predicted this many at a time, so
+/// memory holds one chunk's features (and those of known speakers waiting
+/// for the rest of their files).
+const CHUNK_FILES: usize = 256;
 
 impl PredictArgs {
     pub fn run(&self) -> anyhow::Result<i32> {
@@ -112,11 +124,11 @@ impl PredictArgs {
         let segment = self.segment.map(|s| s.as_secs_f64());
         let hop = self.hop.map(|h| h.as_secs_f64()).or(segment);
 
-        // Decode and extract, file by file in parallel.
         let bar = Progress::for_terminal().bar(files.len(), "predict");
-        let inputs: Vec<FileInput> = files
-            .par_iter()
-            .map_init(
+        let mut inputs: Vec<FileInput> = Vec::with_capacity(files.len());
+        for chunk in files.chunks(CHUNK_FILES) {
+            let first = inputs.len();
+            inputs.par_extend(chunk.par_iter().map_init(
                 || predictor.extractors(),
                 |extractors, path| {
                     let input = read_file(
@@ -129,63 +141,45 @@ impl PredictArgs {
                     bar.inc(1);
                     input
                 },
-            )
-            .collect();
+            ));
+            // A model scaled by speaker takes a known speaker's statistics
+            // from all their files: those wait. The rest go now, in small
+            // batches, each recording its own unknown speaker.
+            let now: Vec<(usize, usize)> = windows_to_predict(&inputs[first..])
+                .filter(|&(f, _)| !(predictor.by_speaker() && inputs[first + f].speaker.is_some()))
+                .map(|(f, w)| (first + f, w))
+                .collect();
+            let jobs: Vec<(Speaker<'_>, &[(usize, usize)])> = now
+                .chunks(UNKNOWN_BATCH)
+                .map(|rows| (Speaker::Unknown, rows))
+                .collect();
+            predict_jobs(&predictor, &mut inputs, &jobs);
+        }
         bar.finish_and_clear();
-
-        // Predict in batches: one per known speaker (a model scaled by
-        // speaker takes the statistics of that speaker's recordings here),
-        // and small ones of the rest.
-        let mut batches: BTreeMap<Option<&str>, Vec<(usize, usize)>> = BTreeMap::new();
-        for (f, input) in inputs.iter().enumerate() {
-            for (w, window) in input.windows.iter().flatten().enumerate() {
-                if window.extracted.is_ok() {
-                    let speaker = input.speaker.as_deref().filter(|_| predictor.by_speaker());
-                    batches.entry(speaker).or_default().push((f, w));
-                }
+        if predictor.by_speaker() {
+            let unknown = inputs
+                .iter()
+                .filter(|i| i.speaker.is_none() && i.windows.is_ok())
+                .count();
+            if unknown > 0 {
+                eprintln!("{}", without_speakers_warning(&predictor, unknown));
             }
+            // One batch per known speaker.
+            let mut by_speaker: BTreeMap<String, Vec<(usize, usize)>> = BTreeMap::new();
+            for (f, w) in windows_to_predict(&inputs) {
+                let speaker = inputs[f].speaker.clone().expect("the others are done");
+                by_speaker.entry(speaker).or_default().push((f, w));
+            }
+            let jobs: Vec<(Speaker<'_>, &[(usize, usize)])> = by_speaker
+                .iter()
+                .map(|(s, rows)| (Speaker::Known(s.as_str()), rows.as_slice()))
+                .collect();
+            predict_jobs(&predictor, &mut inputs, &jobs);
         }
-        let unknown = batches.get(&None).map_or(0, |rows| {
-            rows.iter().map(|(f, _)| f).collect::<BTreeSet<_>>().len()
-        });
-        if predictor.by_speaker() && unknown > 0 {
-            eprintln!("{}", without_speakers_warning(&predictor, unknown));
-        }
-        let jobs: Vec<(Speaker<'_>, &[(usize, usize)])> = batches
-            .iter()
-            .flat_map(|(speaker, rows)| match speaker {
-                Some(s) => vec![(Speaker::Known(s), rows.as_slice())],
-                None => rows
-                    .chunks(UNKNOWN_BATCH)
-                    .map(|c| (Speaker::Unknown, c))
-                    .collect(),
-            })
-            .collect();
-        let predicted: Vec<((usize, usize), Result<Prediction, String>)> = jobs
-            .par_iter()
-            .flat_map_iter(|(speaker, rows)| {
-                let batch: Vec<(&str, &Extracted)> = rows
-                    .iter()
-                    .map(|&(f, w)| {
-                        let window = &inputs[f].windows.as_ref().expect("ok above")[w];
-                        let extracted = window.extracted.as_ref().expect("ok above");
-                        (window.id.as_str(), extracted)
-                    })
-                    .collect();
-                let results: Vec<Result<Prediction, String>> =
-                    match predictor.predict(&batch, *speaker) {
-                        Ok(p) => p.into_iter().map(Ok).collect(),
-                        Err(e) => vec![Err(e); rows.len()],
-                    };
-                rows.iter().copied().zip(results)
-            })
-            .collect();
-        let mut by_window: BTreeMap<(usize, usize), Result<Prediction, String>> =
-            predicted.into_iter().collect();
 
         let classes = &predictor.manifest.classes;
         let mut rows: Vec<Row> = Vec::new();
-        for (f, input) in inputs.into_iter().enumerate() {
+        for input in inputs {
             let row = |window, result| Row {
                 file: input.file.clone(),
                 speaker: input.speaker.clone(),
@@ -199,28 +193,30 @@ impl PredictArgs {
                 }
                 Ok(windows) => windows,
             };
-            let ranges: Vec<(f64, f64)> = windows.iter().map(|w| w.range).collect();
-            let results: Vec<Result<Prediction, String>> = windows
+            let results: Vec<((f64, f64), Result<Prediction, String>)> = windows
                 .into_iter()
-                .enumerate()
-                .map(|(w, window)| match window.extracted {
-                    Err(e) => Err(e),
-                    Ok(_) => by_window.remove(&(f, w)).expect("every window predicted"),
+                .map(|w| match w.state {
+                    WindowState::Done(result) => (w.range, result),
+                    WindowState::Extracted(_) => unreachable!("every window is predicted"),
                 })
                 .collect();
             if !input.windowed {
-                rows.push(row(None, results.into_iter().next().expect("one window")));
+                let (_, result) = results.into_iter().next().expect("one window");
+                rows.push(row(None, result));
                 continue;
             }
-            let ok: Vec<&Prediction> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+            let ok: Vec<&Prediction> = results
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok())
+                .collect();
             let whole = match ok.is_empty() {
                 true => Err(results
                     .iter()
-                    .find_map(|r| r.as_ref().err().cloned())
+                    .find_map(|(_, r)| r.as_ref().err().cloned())
                     .unwrap_or_else(|| "no window".into())),
                 false => Ok(bundle::of_windows(&ok, classes.len(), input.duration_s)),
             };
-            for (result, range) in results.into_iter().zip(ranges) {
+            for (range, result) in results {
                 rows.push(row(Some(range), result));
             }
             rows.push(row(None, whole));
@@ -252,6 +248,55 @@ impl PredictArgs {
             failed.len()
         );
         Ok(if failed.is_empty() { 0 } else { 1 })
+    }
+}
+
+/// A window waiting for its prediction: its id and what was extracted.
+fn extracted(inputs: &[FileInput], (f, w): (usize, usize)) -> (&str, &Extracted) {
+    let window = &inputs[f].windows.as_ref().expect("ok: it has windows")[w];
+    match &window.state {
+        WindowState::Extracted(e) => (window.id.as_str(), e),
+        WindowState::Done(_) => unreachable!("predicted once"),
+    }
+}
+
+/// (file, window) of every window still waiting for its prediction.
+fn windows_to_predict(inputs: &[FileInput]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    inputs.iter().enumerate().flat_map(|(f, input)| {
+        input
+            .windows
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter(|(_, w)| matches!(w.state, WindowState::Extracted(_)))
+            .map(move |(w, _)| (f, w))
+    })
+}
+
+/// Predict each job's windows as one batch (jobs in parallel), and put the
+/// predictions in place of what was extracted.
+fn predict_jobs(
+    predictor: &Predictor,
+    inputs: &mut [FileInput],
+    jobs: &[(Speaker<'_>, &[(usize, usize)])],
+) {
+    let shared: &[FileInput] = inputs;
+    let results: Vec<Vec<Result<Prediction, String>>> = jobs
+        .par_iter()
+        .map(|(speaker, rows)| {
+            let batch: Vec<(&str, &Extracted)> =
+                rows.iter().map(|&row| extracted(shared, row)).collect();
+            match predictor.predict(&batch, *speaker) {
+                Ok(p) => p.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e); rows.len()],
+            }
+        })
+        .collect();
+    for ((_, rows), results) in jobs.iter().zip(results) {
+        for (&(f, w), result) in rows.iter().zip(results) {
+            let windows = inputs[f].windows.as_mut().expect("ok: it has windows");
+            windows[w].state = WindowState::Done(result);
+        }
     }
 }
 
@@ -341,7 +386,10 @@ fn read_file(
                 w.start as f64 / f64::from(rate),
                 w.end as f64 / f64::from(rate),
             ),
-            extracted: predictor.extract(&samples[w], extractors),
+            state: match predictor.extract(&samples[w], extractors) {
+                Ok(extracted) => WindowState::Extracted(extracted),
+                Err(e) => WindowState::Done(Err(e)),
+            },
         })
         .collect());
     input
