@@ -18,12 +18,23 @@ use serde_yaml_ng::Value;
 use crate::model::ModelEntry;
 use ser_evaluate::ProtocolSpec;
 use ser_extract::ExtractParams;
-use ser_ingest::CorpusKind;
+use ser_ingest::{CorpusKind, LabelSpec};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
-    pub corpus: CorpusConfig,
+    /// One corpus: the one-corpus form of `corpora` (ids and speakers as
+    /// the corpus names them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corpus: Option<CorpusConfig>,
+    /// Several corpora, each with a name; utterance ids and speakers are
+    /// namespaced by it (`tess/OAF`), so speakers never collide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corpora: Vec<NamedCorpus>,
+    /// One label set across the corpora: renames, exclusions, the labels
+    /// kept.
+    #[serde(default, skip_serializing_if = "LabelSpec::is_identity")]
+    pub labels: LabelSpec,
     /// Every signal is resampled to this rate (Hz) at ingest.
     #[serde(default = "default_sample_rate")]
     pub sample_rate: u32,
@@ -140,6 +151,34 @@ pub struct CorpusConfig {
     pub path: String,
 }
 
+/// One entry of `corpora:`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedCorpus {
+    /// Namespaces the corpus's speakers and ids, names it in protocols
+    /// and per-corpus metrics.
+    pub name: String,
+    pub kind: CorpusKind,
+    /// The corpus folder (for `manifest`, the CSV file).
+    pub path: String,
+    /// When the folder is absent, leave the corpus out with a warning
+    /// instead of failing (for a nightly pipeline over whatever corpora a
+    /// machine has).
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// A corpus of the pipeline, resolved: what the ingest node reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorpusSource {
+    pub name: String,
+    pub kind: CorpusKind,
+    pub root: PathBuf,
+    /// Ids and speakers get `name/` in front (`corpora:`); the one-corpus
+    /// form keeps them as they are, so its cache keys did not change.
+    pub namespaced: bool,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheConfig {
@@ -233,7 +272,52 @@ impl Pipeline {
         let config =
             parse(&text, overrides).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         let id = blake3::hash(file.to_string_lossy().as_bytes()).to_hex()[..16].to_string();
-        Ok(Pipeline { config, file, id })
+        let mut pipeline = Pipeline { config, file, id };
+        pipeline.drop_protocols_of_absent_corpora()?;
+        Ok(pipeline)
+    }
+
+    /// With `optional` corpora absent, the protocols that need them
+    /// (a `cross_corpus` naming one, `leave_one_corpus_out` with one
+    /// corpus left) are left out of the matrices and ensembles, with a
+    /// warning, so a nightly pipeline runs on whatever corpora a machine
+    /// has.
+    fn drop_protocols_of_absent_corpora(&mut self) -> anyhow::Result<()> {
+        if self.absent_corpora().is_empty() {
+            return Ok(());
+        }
+        let present: Vec<String> = self.corpus_sources().into_iter().map(|s| s.name).collect();
+        let present: Vec<&str> = present.iter().map(String::as_str).collect();
+        let c = &mut self.config;
+        let dropped: Vec<String> = c
+            .protocols
+            .iter()
+            .filter_map(|(name, spec)| {
+                let why = spec.check_corpora(&present).err()?;
+                eprintln!("warning: protocol {name} is left out: {why}");
+                Some(name.clone())
+            })
+            .collect();
+        if dropped.is_empty() {
+            return Ok(());
+        }
+        let mut matrices = std::mem::take(&mut c.experiments.0);
+        for m in &mut matrices {
+            m.protocols.retain(|p| !dropped.contains(p));
+        }
+        matrices.retain(|m| !m.protocols.is_empty());
+        anyhow::ensure!(
+            !matrices.is_empty(),
+            "{}: every experiment's protocols need corpora that are absent ({})",
+            self.file.display(),
+            dropped.join(", ")
+        );
+        c.experiments.0 = matrices;
+        for spec in c.ensembles.values_mut() {
+            spec.protocols.retain(|p| !dropped.contains(p));
+        }
+        c.ensembles.retain(|_, spec| !spec.protocols.is_empty());
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
@@ -248,6 +332,47 @@ impl Pipeline {
         } else {
             self.dir().join(p)
         }
+    }
+
+    /// The corpora the ingest node reads, in the order written; an
+    /// `optional` corpus whose folder is absent is left out (the caller
+    /// warns: see [`Pipeline::absent_corpora`]).
+    pub fn corpus_sources(&self) -> Vec<CorpusSource> {
+        let c = &self.config;
+        match &c.corpus {
+            Some(one) => vec![CorpusSource {
+                name: one.kind.name().to_string(),
+                kind: one.kind,
+                root: self.resolve(&one.path),
+                namespaced: false,
+            }],
+            None => c
+                .corpora
+                .iter()
+                .map(|e| CorpusSource {
+                    name: e.name.clone(),
+                    kind: e.kind,
+                    root: self.resolve(&e.path),
+                    namespaced: true,
+                })
+                .filter(|s| {
+                    !c.corpora
+                        .iter()
+                        .any(|e| e.name == s.name && e.optional && !s.root.exists())
+                })
+                .collect(),
+        }
+    }
+
+    /// `optional` corpora whose folders are absent, as (name, path).
+    pub fn absent_corpora(&self) -> Vec<(String, PathBuf)> {
+        self.config
+            .corpora
+            .iter()
+            .filter(|e| e.optional)
+            .map(|e| (e.name.clone(), self.resolve(&e.path)))
+            .filter(|(_, p)| !p.exists())
+            .collect()
     }
 
     /// The cache folder: `SER_CACHE_DIR`, else `cache.dir`, else `.ser`.
@@ -321,7 +446,38 @@ pub fn apply_override(root: &mut Value, assignment: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
+fn validate_corpora(config: &PipelineConfig) -> anyhow::Result<()> {
+    match (&config.corpus, config.corpora.is_empty()) {
+        (Some(_), false) => bail!("corpus and corpora: give one (corpus is the one-corpus form)"),
+        (None, true) => bail!("corpora: give the corpus (corpus: {{kind, path}}) or corpora"),
+        _ => {}
+    }
+    for (i, entry) in config.corpora.iter().enumerate() {
+        let name = &entry.name;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+        {
+            bail!("corpora[{i}].name: '{name}': use letters, digits, _ and - only");
+        }
+        if config.corpora[..i].iter().any(|e| &e.name == name) {
+            bail!("corpora[{i}].name: '{name}' is used twice");
+        }
+    }
+    let names: Vec<&str> = match &config.corpus {
+        Some(one) => vec![one.kind.name()],
+        None => config.corpora.iter().map(|e| e.name.as_str()).collect(),
+    };
+    for (protocol, spec) in &config.protocols {
+        spec.check_corpora(&names)
+            .map_err(|e| anyhow::anyhow!("protocols.{protocol}: {e}"))?;
+    }
+    Ok(())
+}
+
 fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
+    validate_corpora(config)?;
     config.cache.gc_grace()?;
     if let Some(remote) = &config.cache.remote
         && let Some(name) = &remote.name
@@ -387,6 +543,22 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
             format!("experiments[{i}]")
         };
         validate_matrix(config, m, &at)?;
+        // A network's corpus scaling reads each row's corpus, which
+        // augmented copies' tables do not carry.
+        if m.augment.iter().any(|a| a != "none")
+            && let Some(model) = m.models.iter().find(|model| {
+                config.models.get(*model).is_some_and(|e| {
+                    e.spec
+                        .deep()
+                        .is_some_and(|d| d.params.normalize == ser_deep::Normalize::Corpus)
+                })
+            })
+        {
+            bail!(
+                "{at}: models.{model} is a network with normalize: corpus, which does not take \
+                 augmented copies yet; give it a matrix with augment: [none]"
+            );
+        }
         // The classic speaker_online scaling is per fold over the corpus's
         // rows; augmented copies have no place in its order yet.
         if m.augment.iter().any(|a| a != "none")

@@ -79,17 +79,34 @@ pub struct Graph {
     pub nodes: Vec<Node>,
 }
 
+/// Say once per process which `optional` corpora are left out.
+fn warn_absent_corpora(pipeline: &Pipeline) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let absent = pipeline.absent_corpora();
+    if !absent.is_empty() {
+        WARNED.call_once(|| {
+            for (name, path) in &absent {
+                eprintln!(
+                    "warning: corpus {name} is left out: {} does not exist (optional: true)",
+                    path.display()
+                );
+            }
+        });
+    }
+}
+
 impl Graph {
     pub fn build(pipeline: &Pipeline) -> Graph {
         let c = &pipeline.config;
+        warn_absent_corpora(pipeline);
         let mut graph = Graph { nodes: Vec::new() };
         let ingest = graph.add(
             "ingest".into(),
             vec![],
             || {
                 Box::new(IngestStage::new(
-                    c.corpus.kind,
-                    pipeline.resolve(&c.corpus.path),
+                    pipeline.corpus_sources(),
+                    c.labels.clone(),
                     c.sample_rate,
                 ))
             },

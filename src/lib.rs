@@ -12,6 +12,8 @@
 //! - [`scheduler`]: runs stale nodes in parallel, reuses fresh ones.
 //! - [`stage`]: the stage adapters; [`artifact`]: Parquet and `.npy` I/O.
 //! - [`commands`], [`cli`]: the `ser` subcommands.
+//! - [`fetch`]: `ser corpus fetch`, public corpora downloaded resumably,
+//!   verified and unpacked.
 
 pub mod artifact;
 pub mod bundle;
@@ -21,6 +23,7 @@ pub mod commands;
 pub mod config;
 pub mod dag;
 pub mod executor;
+pub mod fetch;
 pub mod fingerprint;
 pub mod interrupt;
 pub mod model;

@@ -107,16 +107,21 @@ pub struct ModelEntry {
 }
 
 impl ModelEntry {
-    /// Whether the model normalises test speakers by their own unlabelled
-    /// audio (`normalize: speaker`, classic or deep): a transductive
-    /// result, not comparable with inductive ones (EmoBox's), and not
-    /// available for one file at prediction time.
+    /// Whether the model normalises test speakers (or a test corpus) by
+    /// their own unlabelled audio (`normalize: speaker` or `corpus`,
+    /// classic or deep): a transductive result, not comparable with
+    /// inductive ones (EmoBox's), and not available for one file at
+    /// prediction time.
     pub fn transductive(&self) -> bool {
-        self.normalize == FeatureNormalize::Speaker
-            || self
-                .spec
-                .deep()
-                .is_some_and(|d| d.params.normalize == ser_deep::Normalize::Speaker)
+        matches!(
+            self.normalize,
+            FeatureNormalize::Speaker | FeatureNormalize::Corpus
+        ) || self.spec.deep().is_some_and(|d| {
+            matches!(
+                d.params.normalize,
+                ser_deep::Normalize::Speaker | ser_deep::Normalize::Corpus
+            )
+        })
     }
 }
 

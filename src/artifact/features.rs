@@ -7,7 +7,18 @@ use ndarray::Array2;
 use super::{ColumnData, Table};
 
 /// Columns of a feature table that are not features.
-pub const KEY_COLUMNS: [&str; 4] = ["id", "speaker", "label", "source"];
+pub const KEY_COLUMNS: [&str; 5] = ["id", "speaker", "label", "corpus", "source"];
+
+/// Each row's corpus, when a table's rows come from more than one (empty
+/// otherwise: a one-corpus pipeline's tables have no such column, and a
+/// manifest's names one corpus throughout).
+pub fn corpus_column(table: &Table) -> Vec<String> {
+    table
+        .utf8("corpus")
+        .ok()
+        .filter(|c| c.iter().any(|name| name != &c[0]))
+        .unwrap_or_default()
+}
 
 /// Prefix of a predictions table's probability columns.
 pub const PROBABILITY_PREFIX: &str = "p_";

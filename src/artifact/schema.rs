@@ -232,6 +232,27 @@ pub struct EvaluationSummary {
     #[serde(default)]
     pub confusion_normalized: Vec<Vec<f64>>,
     pub folds: Vec<FoldScore>,
+    /// Per test corpus, when the test rows come from several corpora.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_corpus: BTreeMap<String, CorpusScore>,
+}
+
+/// One test corpus's share of an evaluation: its rows' fold means, and 95%
+/// intervals resampling its speakers within folds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorpusScore {
+    #[serde(deserialize_with = "lenient::number")]
+    pub ua: f64,
+    #[serde(deserialize_with = "lenient::number")]
+    pub wa: f64,
+    #[serde(deserialize_with = "lenient::number")]
+    pub macro_f1: f64,
+    pub n_test: usize,
+    pub n_speakers: usize,
+    #[serde(deserialize_with = "lenient::pair")]
+    pub ua_ci: [f64; 2],
+    #[serde(deserialize_with = "lenient::pair")]
+    pub wa_ci: [f64; 2],
 }
 
 fn utterance() -> Unit {

@@ -576,6 +576,11 @@ fn predict_part(
                             .transform(x.view());
                         &scaled
                     }
+                    (FeatureNormalize::Corpus, _) => {
+                        return Err("the bundle's model uses normalize: corpus, which needs \
+                                    each file's corpus statistics; export refuses such models"
+                            .into());
+                    }
                     (FeatureNormalize::SpeakerOnline, _) => {
                         scaled = OnlineSpeakerNormaliser {
                             prior: member.global_statistics.clone().ok_or_else(no_statistics)?,

@@ -77,6 +77,69 @@ pub fn inspect(path: &Path, kind: CorpusKind, sample_rate: u32) -> anyhow::Resul
     Ok(0)
 }
 
+/// `ser corpus inspect -p pipeline.yaml`: each corpus as [`inspect`] shows
+/// it, then the labels of every corpus before and after the pipeline's
+/// label set (`labels:`), with what was excluded and why.
+pub fn inspect_pipeline(file: &Path) -> anyhow::Result<i32> {
+    let pipeline = crate::config::Pipeline::load(file, &[])?;
+    for (name, path) in pipeline.absent_corpora() {
+        println!(
+            "corpus {name}: left out, {} does not exist (optional)",
+            path.display()
+        );
+    }
+    let sources = pipeline.corpus_sources();
+    let spec = &pipeline.config.labels;
+    let mut counts = ser_ingest::LabelCounts::default();
+    let mut why: BTreeMap<String, usize> = BTreeMap::new();
+    let mut have: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for source in &sources {
+        println!("== {} ==", source.name);
+        inspect(&source.root, source.kind, pipeline.config.sample_rate)?;
+        let report = ser_ingest::corpus::scan(source.kind, &source.root)?;
+        for u in &report.utterances {
+            let fate = spec.apply(&u.label);
+            if let ser_ingest::LabelFate::Exclude(reason) = &fate {
+                *why.entry(format!("{}: {reason}", source.name)).or_default() += 1;
+            }
+            counts.count(&source.name, &u.label, &fate);
+            have.entry(source.name.clone())
+                .or_default()
+                .insert(u.label.clone());
+        }
+    }
+    if let Err(e) = spec.check(&have) {
+        println!("labels: {e}");
+        return Ok(1);
+    }
+    println!("labels before -> after the label set:");
+    for (corpus, before) in &counts.before {
+        println!("  {corpus}");
+        for (label, n) in before {
+            let to = match spec.apply(label) {
+                ser_ingest::LabelFate::Keep(to) if &to == label => label.clone(),
+                ser_ingest::LabelFate::Keep(to) => format!("{label} -> {to}"),
+                ser_ingest::LabelFate::Exclude(_) => format!("{label} -> excluded"),
+            };
+            println!("    {to:<28} {n}");
+        }
+        let after = counts.after.get(corpus).cloned().unwrap_or_default();
+        let kept: usize = after.values().sum();
+        println!(
+            "    kept {kept}: {}",
+            after
+                .iter()
+                .map(|(l, n)| format!("{l} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for (reason, n) in &why {
+        println!("  excluded {n}: {reason}");
+    }
+    Ok(0)
+}
+
 /// `ser corpus ...`.
 #[derive(Debug, clap::Args)]
 pub struct CorpusArgs {
@@ -86,10 +149,16 @@ pub struct CorpusArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CorpusCommand {
-    /// Count utterances per label, speaker and gender, and list rejected files.
+    /// Count utterances per label, speaker and gender, and list rejected
+    /// files; with `-p pipeline.yaml` (and no PATH), every corpus of the
+    /// pipeline, then each corpus's labels before and after its label set.
     Inspect {
         /// The corpus folder (for `--kind manifest`, the CSV file).
-        path: PathBuf,
+        #[arg(required_unless_present = "pipeline")]
+        path: Option<PathBuf>,
+        /// Inspect the corpora of this pipeline file instead of PATH.
+        #[arg(short = 'p', long, conflicts_with = "path")]
+        pipeline: Option<PathBuf>,
         /// Naming rules: ravdess, crema_d, tess, savee, emodb, manifest.
         #[arg(long, default_value = "ravdess")]
         kind: CorpusKind,
@@ -97,6 +166,9 @@ pub enum CorpusCommand {
         #[arg(long, default_value_t = 16000)]
         sample_rate: u32,
     },
+    /// Download a public corpus (or any archive) into a folder: resumable,
+    /// verified, unpacked.
+    Fetch(crate::fetch::FetchArgs),
 }
 
 impl CorpusArgs {
@@ -104,9 +176,15 @@ impl CorpusArgs {
         match &self.command {
             CorpusCommand::Inspect {
                 path,
+                pipeline,
                 kind,
                 sample_rate,
-            } => inspect(path, *kind, *sample_rate),
+            } => match (path, pipeline) {
+                (Some(path), _) => inspect(path, *kind, *sample_rate),
+                (None, Some(file)) => inspect_pipeline(file),
+                (None, None) => unreachable!("clap requires one"),
+            },
+            CorpusCommand::Fetch(args) => crate::fetch::run(args),
         }
     }
 }

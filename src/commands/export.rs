@@ -187,9 +187,16 @@ impl Source {
             ModelSpec::Deep(d) => match d.params.normalize {
                 ser_deep::Normalize::Speaker => FeatureNormalize::Speaker,
                 ser_deep::Normalize::SpeakerOnline => FeatureNormalize::SpeakerOnline,
+                ser_deep::Normalize::Corpus => FeatureNormalize::Corpus,
                 ser_deep::Normalize::Global | ser_deep::Normalize::None => FeatureNormalize::Global,
             },
         };
+        anyhow::ensure!(
+            normalize != FeatureNormalize::Corpus,
+            "{experiment}: normalize: corpus scales each corpus by its own statistics, and a new \
+             file has no corpus to take them from; export a model with normalize: global, \
+             speaker or speaker_online"
+        );
         let train_record = self.record(train)?;
         let models: ModelsArtifact = serde_json::from_slice(
             &self
@@ -412,7 +419,7 @@ impl Source {
             .expect("a train node reads its features");
         let record = self.record(extract)?;
         let table_object = &record.outputs.files[output];
-        let rows = load_rows(&self.cache, table_object, part.input, None)?;
+        let rows = load_rows(&self.cache, table_object, part.input, None, false)?;
         let fold_list: Vec<Fold> = {
             let folds = self
                 .dep(train, Role::Folds)
@@ -427,6 +434,7 @@ impl Source {
             ids: &rows.ids,
             speakers: &rows.speakers,
             sources: &[],
+            corpora: &rows.corpora,
         };
         let mut sets = BTreeMap::new();
         for member in &mut part.members {

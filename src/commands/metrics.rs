@@ -6,8 +6,11 @@
 //! test speakers), `ci_unit` (`speaker`), `ua_ci_utterance`, `wa_ci_utterance`
 //! (the same over single utterances, narrower), and `transductive` (true
 //! when test speakers were normalised by their own audio, `normalize:
-//! speaker`): a stable contract for scripts. Results evaluated before
-//! speaker intervals existed have `ci_unit: utterance` until rerun.
+//! speaker` or `corpus`), and `test_corpus` (null on the experiment's row;
+//! a pipeline over several corpora adds one row per test corpus, with its
+//! scores and speaker intervals): a stable contract for scripts. Results
+//! evaluated before speaker intervals existed have `ci_unit: utterance`
+//! until rerun.
 
 use serde_json::json;
 
@@ -23,28 +26,50 @@ pub struct Row {
     pub json: serde_json::Value,
 }
 
-/// An experiment's row, from its evaluate node's summary; a summary that
-/// does not decode is reported (naming the node) and left out.
-fn row(experiment: &crate::dag::Experiment, record: &NodeRecord) -> Option<Row> {
-    let s: EvaluationSummary = serde_json::from_value(record.outputs.summary.clone())
+/// An experiment's rows, from its evaluate node's summary: the overall
+/// row (`test_corpus: null`), then one per test corpus when the test rows
+/// come from several. A summary that does not decode is reported (naming
+/// the node) and left out.
+fn rows(experiment: &crate::dag::Experiment, record: &NodeRecord) -> Vec<Row> {
+    let Some(s) = serde_json::from_value::<EvaluationSummary>(record.outputs.summary.clone())
         .map_err(|e| eprintln!("{}: its summary does not decode: {e}", record.node))
-        .ok()?;
-    Some(Row {
-        json: json!({
-            "experiment": experiment.name(),
-            "features": experiment.features,
-            "augment": experiment.augment,
-            "selection": experiment.selection,
-            "model": experiment.model,
-            "protocol": experiment.protocol,
-            "ua": s.ua, "wa": s.wa, "macro_f1": s.macro_f1, "n_test": s.n_test,
-            "ua_ci": s.ua_ci, "wa_ci": s.wa_ci,
+        .ok()
+    else {
+        return vec![];
+    };
+    let base = json!({
+        "experiment": experiment.name(),
+        "features": experiment.features,
+        "augment": experiment.augment,
+        "selection": experiment.selection,
+        "model": experiment.model,
+        "protocol": experiment.protocol,
+        "transductive": experiment.transductive,
+    });
+    let with = |extra: serde_json::Value| {
+        let mut j = base.clone();
+        for (k, v) in extra.as_object().expect("an object") {
+            j[k] = v.clone();
+        }
+        Row { json: j }
+    };
+    let mut out = vec![with(json!({
+        "test_corpus": null,
+        "ua": s.ua, "wa": s.wa, "macro_f1": s.macro_f1, "n_test": s.n_test,
+        "ua_ci": s.ua_ci, "wa_ci": s.wa_ci,
+        "ci_unit": s.ci_unit,
+        "ua_ci_utterance": s.ua_ci_by_utterance(),
+        "wa_ci_utterance": s.wa_ci_by_utterance(),
+    }))];
+    for (corpus, c) in &s.by_corpus {
+        out.push(with(json!({
+            "test_corpus": corpus,
+            "ua": c.ua, "wa": c.wa, "macro_f1": c.macro_f1, "n_test": c.n_test,
+            "ua_ci": c.ua_ci, "wa_ci": c.wa_ci,
             "ci_unit": s.ci_unit,
-            "ua_ci_utterance": s.ua_ci_by_utterance(),
-            "wa_ci_utterance": s.wa_ci_by_utterance(),
-            "transductive": experiment.transductive,
-        }),
-    })
+        })));
+    }
+    out
 }
 
 /// Rows for the evaluate nodes that have a record in `outcomes`.
@@ -53,7 +78,8 @@ pub fn collect_rows(graph: &Graph, outcomes: &[Outcome]) -> Vec<Row> {
         .nodes
         .iter()
         .zip(outcomes)
-        .filter_map(|(node, outcome)| row(node.experiment.as_ref()?, outcome.record()?))
+        .filter_map(|(node, outcome)| Some(rows(node.experiment.as_ref()?, outcome.record()?)))
+        .flatten()
         .collect()
 }
 
@@ -79,7 +105,11 @@ pub fn print_table(rows: &[Row]) {
         };
         println!(
             "{:<36} {:<16} {:>7.4} {:<17} {:>7.4} {:>8.4} {:>6}",
-            format!("{}{mark}", j["experiment"].as_str().unwrap_or("")),
+            match j["test_corpus"].as_str() {
+                Some(corpus) =>
+                    format!("{}{mark} @{corpus}", j["experiment"].as_str().unwrap_or("")),
+                None => format!("{}{mark}", j["experiment"].as_str().unwrap_or("")),
+            },
             j["protocol"].as_str().unwrap_or(""),
             ua(r),
             ci,
@@ -95,7 +125,7 @@ pub fn print_table(rows: &[Row]) {
     }
     if rows.iter().any(|r| r.json["transductive"] == true) {
         println!(
-            "(T) transductive: test speakers normalised by their own audio (normalize: speaker); not comparable with inductive results"
+            "(T) transductive: test speakers (or a test corpus) normalised by their own audio (normalize: speaker or corpus); not comparable with inductive results"
         );
     }
 }
@@ -105,7 +135,7 @@ pub fn metrics(args: &PipelineArgs, as_json: bool) -> anyhow::Result<i32> {
     let _lock = cache.lock(crate::cache::LockMode::Shared)?;
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
-    let mut rows = Vec::new();
+    let mut found = Vec::new();
     let mut missing = Vec::new();
     for node in &graph.nodes {
         let Some(experiment) = &node.experiment else {
@@ -115,16 +145,16 @@ pub fn metrics(args: &PipelineArgs, as_json: bool) -> anyhow::Result<i32> {
             .get(&node.name)
             .and_then(|s| cache.read_json(&cache.node_record_path(&s.stage, &s.key)));
         match record {
-            Some(record) => rows.extend(row(experiment, &record)),
+            Some(record) => found.extend(rows(experiment, &record)),
             None => missing.push(node.name.clone()),
         }
     }
     if as_json {
-        for r in &rows {
+        for r in &found {
             println!("{}", r.json);
         }
-    } else if !rows.is_empty() {
-        print_table(&rows);
+    } else if !found.is_empty() {
+        print_table(&found);
     }
     if !missing.is_empty() {
         eprintln!(
@@ -133,7 +163,7 @@ pub fn metrics(args: &PipelineArgs, as_json: bool) -> anyhow::Result<i32> {
             missing.join(", ")
         );
     }
-    Ok(if rows.is_empty() { 1 } else { 0 })
+    Ok(if found.is_empty() { 1 } else { 0 })
 }
 
 /// `ser metrics`.

@@ -40,6 +40,7 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
 
     let mut experiments = Vec::new();
     let mut missing = Vec::new();
+    let mut by_corpus: Vec<ser_report::CorpusResult> = Vec::new();
     // One select node serves every model: read it once.
     let mut kept_by_select: BTreeMap<usize, Vec<FeatureKept>> = BTreeMap::new();
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -57,6 +58,17 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
                 continue;
             }
         };
+        for (corpus, c) in &s.by_corpus {
+            by_corpus.push(ser_report::CorpusResult {
+                experiment: experiment.name(),
+                protocol: experiment.protocol.clone(),
+                corpus: corpus.clone(),
+                ua: c.ua,
+                ua_ci: interval(c.ua_ci),
+                wa: c.wa,
+                n_test: c.n_test,
+            });
+        }
         let train = dep(node, Role::Predictions);
         let curves = train
             .and_then(&record)
@@ -152,6 +164,7 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
         config_hash: blake3::hash(&config).to_hex()[..16].to_string(),
         experiments,
         rejects: rejected_inputs(&graph, |i| record(i).map(|(_, r)| r)),
+        corpora: corpora_section(&graph, |i| record(i).map(|(_, r)| r), by_corpus),
     };
     // An explicit --out is relative to the working directory, as every
     // command-line path; the default sits beside the pipeline file.
@@ -194,6 +207,43 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
         ),
     }
     Ok(0)
+}
+
+/// The corpora section: label counts from the ingest node's summary (a
+/// pipeline over several corpora, or with a label set, records them) and
+/// the per-test-corpus scores.
+fn corpora_section(
+    graph: &Graph,
+    record: impl Fn(usize) -> Option<NodeRecord>,
+    results: Vec<ser_report::CorpusResult>,
+) -> Option<ser_report::Corpora> {
+    let ingest = graph
+        .nodes
+        .iter()
+        .position(|n| n.stage.stage() == "ingest")?;
+    let counts: Option<ser_ingest::LabelCounts> = record(ingest)
+        .and_then(|r| serde_json::from_value(r.outputs.summary.get("labels")?.clone()).ok());
+    if counts.is_none() && results.is_empty() {
+        return None;
+    }
+    let counts = counts.unwrap_or_default();
+    let pairs = |m: Option<&BTreeMap<String, usize>>| -> Vec<(String, usize)> {
+        m.map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    };
+    Some(ser_report::Corpora {
+        labels: counts
+            .before
+            .keys()
+            .map(|corpus| ser_report::CorpusLabels {
+                corpus: corpus.clone(),
+                before: pairs(counts.before.get(corpus)),
+                after: pairs(counts.after.get(corpus)),
+                excluded: counts.excluded.get(corpus).copied().unwrap_or(0),
+            })
+            .collect(),
+        results,
+    })
 }
 
 /// Ingest's rejected files, then the utterances extract nodes rejected:

@@ -48,6 +48,8 @@ pub struct EnsembleStage {
 struct MemberTable {
     ids: Vec<String>,
     speakers: Vec<String>,
+    /// Each row's corpus; empty in a one-corpus pipeline.
+    corpora: Vec<String>,
     folds: Vec<String>,
     labels: Vec<String>,
     predicted: Vec<String>,
@@ -78,6 +80,7 @@ impl MemberTable {
         Ok(MemberTable {
             ids: table.utf8("id")?,
             speakers: table.utf8("speaker")?,
+            corpora: table.utf8("corpus").unwrap_or_default(),
             folds: table.utf8("fold")?,
             labels: table.utf8("label")?,
             predicted: table.utf8("predicted")?,
@@ -300,9 +303,13 @@ impl Stage for EnsembleStage {
                 scores[r] = row;
             }
         }
-        let predictions = Table::new()
+        let mut predictions = Table::new()
             .strings("id", &first.ids)
-            .strings("speaker", &first.speakers)
+            .strings("speaker", &first.speakers);
+        if !first.corpora.is_empty() {
+            predictions = predictions.strings("corpus", &first.corpora);
+        }
+        let predictions = predictions
             .strings("fold", &first.folds)
             .strings("label", &first.labels)
             .strings("predicted", predicted.iter().map(|&c| classes[c].as_str()));

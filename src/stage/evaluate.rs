@@ -15,7 +15,7 @@ use ser_evaluate::Metrics;
 use ser_evaluate::metrics::{Bootstrap, bootstrap_intervals};
 
 use super::{Context, Inputs, Outputs, Role, Stage};
-use crate::artifact::schema::{EvaluationSummary, FoldScore};
+use crate::artifact::schema::{CorpusScore, EvaluationSummary, FoldScore};
 use crate::artifact::{ColumnData, Table, parquet_read, parquet_write};
 
 // 2: bootstrap intervals, normalised confusion.
@@ -138,7 +138,24 @@ impl Stage for EvaluateStage {
             classes.len(),
             &Bootstrap::default(),
         );
+        // Per test corpus, when the rows come from several: the same
+        // fold means and speaker intervals over that corpus's rows.
+        let corpora = table.utf8("corpus").unwrap_or_default();
+        let mut by_corpus = BTreeMap::new();
+        let mut names_of: Vec<&String> = corpora.iter().collect();
+        names_of.sort();
+        names_of.dedup();
+        for name in names_of {
+            let rows: Vec<usize> = (0..corpora.len())
+                .filter(|&i| &corpora[i] == name)
+                .collect();
+            by_corpus.insert(
+                name.clone(),
+                corpus_score(&rows, &truth, &pred, &fold_index, &speakers, classes.len()),
+            );
+        }
         let summary = EvaluationSummary {
+            by_corpus,
             ua,
             wa,
             macro_f1,
@@ -181,5 +198,49 @@ impl Stage for EvaluateStage {
             summary,
             ..Default::default()
         })
+    }
+}
+
+/// One test corpus's scores: the mean over the folds that test it of its
+/// rows' UA, WA and macro-F1, and speaker-resampled intervals.
+fn corpus_score(
+    rows: &[usize],
+    truth: &[usize],
+    pred: &[usize],
+    fold_index: &[usize],
+    speakers: &[usize],
+    n_classes: usize,
+) -> CorpusScore {
+    let pick = |v: &[usize]| -> Vec<usize> { rows.iter().map(|&i| v[i]).collect() };
+    let (t, p, f, s) = (pick(truth), pick(pred), pick(fold_index), pick(speakers));
+    let mut folds: Vec<usize> = f.clone();
+    folds.sort();
+    folds.dedup();
+    let per_fold: Vec<Metrics> = folds
+        .iter()
+        .map(|&fold| {
+            let at: Vec<usize> = (0..f.len()).filter(|&i| f[i] == fold).collect();
+            Metrics::compute(
+                &at.iter().map(|&i| t[i]).collect::<Vec<_>>(),
+                &at.iter().map(|&i| p[i]).collect::<Vec<_>>(),
+                n_classes,
+            )
+        })
+        .collect();
+    let k = per_fold.len().max(1) as f64;
+    let mean = |g: fn(&Metrics) -> f64| per_fold.iter().map(g).sum::<f64>() / k;
+    let intervals =
+        bootstrap_intervals(&t, &p, Some(&f), Some(&s), n_classes, &Bootstrap::default());
+    let mut distinct = s.clone();
+    distinct.sort();
+    distinct.dedup();
+    CorpusScore {
+        ua: mean(|m| m.ua),
+        wa: mean(|m| m.wa),
+        macro_f1: mean(|m| m.macro_f1),
+        n_test: rows.len(),
+        n_speakers: distinct.len(),
+        ua_ci: [intervals.ua.low, intervals.ua.high],
+        wa_ci: [intervals.wa.low, intervals.wa.high],
     }
 }

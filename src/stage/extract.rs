@@ -297,12 +297,22 @@ impl Stage for ExtractStage {
             Some(sources) => table.strings("source", sources),
             None => table,
         };
-        let mut table = with_keys(
-            Table::new()
-                .strings("id", &ids_kept)
-                .strings("speaker", &speakers)
-                .strings("label", &labels),
-        );
+        // Which corpus each row is from, when the pipeline has several
+        // (per-corpus metrics, `normalize: corpus`); a one-corpus table
+        // stays as it was.
+        let corpora = manifest
+            .utf8("corpus")
+            .ok()
+            .filter(|c| c.iter().any(|name| name != &c[0]))
+            .map(|c| pick(&c));
+        let mut table = Table::new()
+            .strings("id", &ids_kept)
+            .strings("speaker", &speakers)
+            .strings("label", &labels);
+        if let Some(corpora) = &corpora {
+            table = table.strings("corpus", corpora);
+        }
+        let mut table = with_keys(table);
         for (name, col) in names.iter().zip(columns) {
             table = table.with(name, ColumnData::Float32(col));
         }

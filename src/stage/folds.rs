@@ -45,7 +45,14 @@ impl Stage for FoldsStage {
     fn params(&self) -> Value {
         // The file's path is not a parameter: its content is an input.
         match &self.spec {
-            ProtocolSpec::FoldsFile { key, .. } => json!({ "kind": "folds_file", "key": key }),
+            ProtocolSpec::FoldsFile {
+                key, corpus: None, ..
+            } => json!({ "kind": "folds_file", "key": key }),
+            ProtocolSpec::FoldsFile {
+                key,
+                corpus: Some(corpus),
+                ..
+            } => json!({ "kind": "folds_file", "key": key, "corpus": corpus }),
             other => serde_json::to_value(other).expect("protocol specs are plain data"),
         }
     }
@@ -75,11 +82,13 @@ impl Stage for FoldsStage {
         let ids = manifest.utf8("id")?;
         let speakers = manifest.utf8("speaker")?;
         let labels = manifest.utf8("label")?;
+        let corpora = manifest.utf8("corpus")?;
         let text = self.file_text()?;
         let corpus = protocol::Utterances {
             ids: &ids,
             speakers: &speakers,
             labels: &labels,
+            corpora: Some(&corpora),
         };
         let folds = protocol::folds_for(&self.spec, corpus, text.as_deref())?;
         let object = ctx

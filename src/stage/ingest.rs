@@ -15,8 +15,8 @@
 //! split would be a leak). Files whose float samples exceed full scale are
 //! kept as decoded and listed in the summary (`beyond_full_scale`).
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
@@ -24,10 +24,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use ser_ingest::corpus::{self, NameReject};
-use ser_ingest::{CorpusKind, UtteranceMeta};
+use ser_ingest::{CorpusKind, LabelCounts, LabelFate, LabelSpec, UtteranceMeta};
 
 use super::{Context, Inputs, Outputs, Placement, Shard, Stage, item_key};
 use crate::artifact::{ColumnData, Table, npy, parquet_write};
+use crate::config::CorpusSource;
 
 /// 3: signals resampled by libsoxr (soxr_hq) instead of rubato.
 /// 4: files under 100 ms and near-silent files (peak below -60 dBFS, was
@@ -36,17 +37,23 @@ use crate::artifact::{ColumnData, Table, npy, parquet_write};
 const CODE_VERSION: u32 = 4;
 
 pub struct IngestStage {
-    pub kind: CorpusKind,
-    pub root: PathBuf,
+    pub sources: Vec<CorpusSource>,
+    pub labels: LabelSpec,
     pub sample_rate: u32,
     listing: OnceLock<Result<Listing, String>>,
 }
 
 struct Listing {
     utterances: Vec<UtteranceMeta>,
+    /// Index into the stage's sources, parallel to `utterances`.
+    source: Vec<usize>,
+    /// What the label set does with each utterance, parallel to
+    /// `utterances`.
+    fates: Vec<LabelFate>,
     /// BLAKE3 of each utterance's file, parallel to `utterances`.
     hashes: Vec<String>,
-    name_rejects: Vec<NameReject>,
+    /// (source, file) of each name-rejected file.
+    name_rejects: Vec<(usize, NameReject)>,
     /// One line per utterance (`id, label, speaker, gender, content hash`)
     /// and per name-rejected file. Stored as an object whose name is the
     /// listing's digest, so a later run can say what changed.
@@ -75,10 +82,10 @@ pub enum ItemRecord {
 }
 
 impl IngestStage {
-    pub fn new(kind: CorpusKind, root: PathBuf, sample_rate: u32) -> IngestStage {
+    pub fn new(sources: Vec<CorpusSource>, labels: LabelSpec, sample_rate: u32) -> IngestStage {
         IngestStage {
-            kind,
-            root,
+            sources,
+            labels,
             sample_rate,
             listing: OnceLock::new(),
         }
@@ -86,28 +93,68 @@ impl IngestStage {
 
     fn listing(&self) -> anyhow::Result<&Listing> {
         self.listing
-            .get_or_init(|| list_corpus(self.kind, &self.root).map_err(|e| format!("{e:#}")))
+            .get_or_init(|| list_corpora(&self.sources, &self.labels).map_err(|e| format!("{e:#}")))
             .as_ref()
             .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
-    fn rel(&self, path: &Path) -> String {
-        let base = if self.kind == CorpusKind::Manifest {
-            self.root.parent().unwrap_or(&self.root)
+    /// A file's path as the tables show it: relative to its corpus root,
+    /// behind the corpus's name when there are several.
+    fn rel(&self, source: usize, path: &Path) -> String {
+        let s = &self.sources[source];
+        let base = if s.kind == CorpusKind::Manifest {
+            s.root.parent().unwrap_or(&s.root)
         } else {
-            &self.root
+            &s.root
         };
-        path.strip_prefix(base)
+        let rel = path
+            .strip_prefix(base)
             .unwrap_or(path)
             .to_string_lossy()
-            .replace('\\', "/")
+            .replace('\\', "/");
+        if s.namespaced {
+            format!("{}/{rel}", s.name)
+        } else {
+            rel
+        }
+    }
+
+    /// Where the corpora are, for messages.
+    fn roots(&self) -> String {
+        self.sources
+            .iter()
+            .map(|s| s.root.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
-fn list_corpus(kind: CorpusKind, root: &Path) -> anyhow::Result<Listing> {
-    let report = corpus::scan(kind, root)?;
-    let hashes: Vec<String> = report
-        .utterances
+fn list_corpora(sources: &[CorpusSource], labels: &LabelSpec) -> anyhow::Result<Listing> {
+    let mut utterances = Vec::new();
+    let mut source = Vec::new();
+    let mut name_rejects = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        let report =
+            corpus::scan(s.kind, &s.root).map_err(|e| anyhow::anyhow!("corpus {}: {e}", s.name))?;
+        for mut u in report.utterances {
+            if s.namespaced {
+                u.id = format!("{}/{}", s.name, u.id);
+                u.speaker = format!("{}/{}", s.name, u.speaker);
+            }
+            utterances.push(u);
+            source.push(i);
+        }
+        name_rejects.extend(report.rejects.into_iter().map(|r| (i, r)));
+    }
+    let mut have: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (u, &i) in utterances.iter().zip(&source) {
+        have.entry(sources[i].name.clone())
+            .or_default()
+            .insert(u.label.clone());
+    }
+    labels.check(&have).map_err(anyhow::Error::msg)?;
+    let fates = utterances.iter().map(|u| labels.apply(&u.label)).collect();
+    let hashes: Vec<String> = utterances
         .par_iter()
         .map(|u| {
             let mut h = blake3::Hasher::new();
@@ -119,22 +166,30 @@ fn list_corpus(kind: CorpusKind, root: &Path) -> anyhow::Result<Listing> {
         })
         .collect();
     let mut text = String::new();
-    for (u, hash) in report.utterances.iter().zip(&hashes) {
+    for (u, hash) in utterances.iter().zip(&hashes) {
         let gender = u.gender.map_or("", |g| g.as_str());
         text.push_str(&format!(
             "{}\t{}\t{}\t{}\t{}\n",
             u.id, u.label, u.speaker, gender, hash
         ));
     }
-    for r in &report.rejects {
-        let rel = r.path.strip_prefix(root).unwrap_or(&r.path);
-        text.push_str(&format!("reject:{}\t{}\n", rel.display(), r.reason));
+    for (i, r) in &name_rejects {
+        let s = &sources[*i];
+        let rel = r.path.strip_prefix(&s.root).unwrap_or(&r.path);
+        let shown = if s.namespaced {
+            format!("{}/{}", s.name, rel.display())
+        } else {
+            rel.display().to_string()
+        };
+        text.push_str(&format!("reject:{shown}\t{}\n", r.reason));
     }
     let digest = format!("{}.tsv", blake3::hash(text.as_bytes()).to_hex());
     Ok(Listing {
-        utterances: report.utterances,
+        utterances,
+        source,
+        fates,
         hashes,
-        name_rejects: report.rejects,
+        name_rejects,
         text,
         digest,
     })
@@ -168,7 +223,23 @@ impl Stage for IngestStage {
     }
 
     fn params(&self) -> Value {
-        json!({ "corpus": self.kind.name(), "sample_rate": self.sample_rate })
+        // The one-corpus form keeps the keys it always had.
+        let mut params = match self.sources.as_slice() {
+            [one] if !one.namespaced => {
+                json!({ "corpus": one.kind.name(), "sample_rate": self.sample_rate })
+            }
+            many => json!({
+                "corpora": many
+                    .iter()
+                    .map(|s| json!({ "name": s.name, "kind": s.kind.name() }))
+                    .collect::<Vec<_>>(),
+                "sample_rate": self.sample_rate,
+            }),
+        };
+        if !self.labels.is_identity() {
+            params["labels"] = json!(self.labels);
+        }
+        params
     }
 
     fn external_inputs(&self, _ctx: &Context) -> anyhow::Result<BTreeMap<String, String>> {
@@ -209,21 +280,26 @@ impl Stage for IngestStage {
         let total = listing.utterances.len();
         let range = Shard::range(ctx.shard, total);
         let bar = ctx.progress.bar(range.len(), "ingest: decode");
-        let items: Vec<(String, Result<ItemRecord, String>)> = listing.utterances[range.clone()]
-            .par_iter()
-            .zip(&listing.hashes[range])
-            .map(|(u, hash)| {
-                let key = item_key("ingest", CODE_VERSION, &item_params, hash);
-                // After a stop signal, remaining files are not decoded (the
-                // scheduler does not record this node); decoded ones stay cached.
-                let result = match crate::interrupt::requested() {
-                    Some(_) => Err("interrupted".to_string()),
-                    None => decode_item(ctx, &key, u, self.sample_rate),
-                };
-                bar.inc(1);
-                (key, result)
-            })
-            .collect();
+        let items: Vec<(String, Option<Result<ItemRecord, String>>)> = listing.utterances
+            [range.clone()]
+        .par_iter()
+        .zip(&listing.hashes[range.clone()])
+        .zip(&listing.fates[range])
+        .map(|((u, hash), fate)| {
+            let key = item_key("ingest", CODE_VERSION, &item_params, hash);
+            // Files the label set excludes are never decoded. After a
+            // stop signal, remaining files are not decoded (the
+            // scheduler does not record this node); decoded ones stay
+            // cached.
+            let result = match (fate, crate::interrupt::requested()) {
+                (LabelFate::Exclude(_), _) => None,
+                (_, Some(_)) => Some(Err("interrupted".to_string())),
+                (LabelFate::Keep(_), None) => Some(decode_item(ctx, &key, u, self.sample_rate)),
+            };
+            bar.inc(1);
+            (key, result)
+        })
+        .collect();
         bar.finish_and_clear();
         if let Some(shard) = ctx.shard {
             return Ok(Outputs::shard(shard, items.len(), total));
@@ -233,7 +309,7 @@ impl Stage for IngestStage {
         let mut rejects: Vec<(String, String, String)> = listing
             .name_rejects
             .iter()
-            .map(|r| (self.rel(&r.path), "name".to_string(), r.reason.clone()))
+            .map(|(i, r)| (self.rel(*i, &r.path), "name".to_string(), r.reason.clone()))
             .collect();
         let mut refs = vec![listing_object];
         let mut item_keys = Vec::new();
@@ -241,8 +317,31 @@ impl Stage for IngestStage {
         // which is path order within a corpus).
         let mut first_of: BTreeMap<&str, String> = BTreeMap::new();
         let mut loud: Vec<(String, f32)> = Vec::new();
-        for ((u, hash), (key, result)) in listing.utterances.iter().zip(&listing.hashes).zip(items)
+        let mut counts = LabelCounts::default();
+        // Left out by the label set: by choice, so in the rejects table
+        // (code `label`) and the label counts, but not among the rejects a
+        // run reports or `--strict` refuses.
+        let mut excluded: Vec<(String, String, String)> = Vec::new();
+        for ((((u, hash), (key, result)), fate), &source) in listing
+            .utterances
+            .iter()
+            .zip(&listing.hashes)
+            .zip(items)
+            .zip(&listing.fates)
+            .zip(&listing.source)
         {
+            let rel = self.rel(source, &u.path);
+            let corpus_name = &self.sources[source].name;
+            let label = match (fate, result) {
+                (LabelFate::Exclude(reason), _) => {
+                    counts.count(corpus_name, &u.label, fate);
+                    excluded.push((rel, "label".into(), reason.clone()));
+                    continue;
+                }
+                (LabelFate::Keep(label), Some(result)) => (label, result),
+                (LabelFate::Keep(_), None) => unreachable!("kept labels are decoded"),
+            };
+            let (label, result) = label;
             match result {
                 Ok(ItemRecord::Decoded {
                     signal,
@@ -254,20 +353,22 @@ impl Stage for IngestStage {
                     item_keys.push(format!("ingest/{key}"));
                     if let Some(first) = first_of.get(hash.as_str()) {
                         rejects.push((
-                            self.rel(&u.path),
+                            rel,
                             "duplicate".into(),
                             format!("duplicate: same content as {first}"),
                         ));
                         continue;
                     }
-                    first_of.insert(hash, self.rel(&u.path));
+                    first_of.insert(hash, rel.clone());
                     if peak > 1.0 {
-                        loud.push((self.rel(&u.path), peak));
+                        loud.push((rel.clone(), peak));
                     }
+                    counts.count(corpus_name, &u.label, fate);
                     manifest.push(
                         u,
-                        &self.rel(&u.path),
-                        self.kind,
+                        label,
+                        &rel,
+                        corpus_name,
                         hash,
                         &signal,
                         n_samples,
@@ -279,9 +380,9 @@ impl Stage for IngestStage {
                 }
                 Ok(ItemRecord::Rejected { code, reason }) => {
                     item_keys.push(format!("ingest/{key}"));
-                    rejects.push((self.rel(&u.path), code, reason));
+                    rejects.push((rel, code, reason));
                 }
-                Err(io) => rejects.push((self.rel(&u.path), "io".into(), io)),
+                Err(io) => rejects.push((rel, "io".into(), io)),
             }
         }
         rejects.sort();
@@ -293,7 +394,7 @@ impl Stage for IngestStage {
         if n_utterances == 0 {
             anyhow::bail!(
                 "no usable audio in {} ({} rejected)",
-                self.root.display(),
+                self.roots(),
                 rejects.len()
             );
         }
@@ -301,13 +402,27 @@ impl Stage for IngestStage {
             &parquet_write::to_parquet(&manifest.into_table())?,
             "parquet",
         )?;
+        let all = rejects.iter().chain(&excluded);
         let rejects_table = Table::new()
-            .strings("path", rejects.iter().map(|r| &r.0))
-            .strings("code", rejects.iter().map(|r| &r.1))
-            .strings("reason", rejects.iter().map(|r| &r.2));
+            .strings("path", all.clone().map(|r| &r.0))
+            .strings("code", all.clone().map(|r| &r.1))
+            .strings("reason", all.map(|r| &r.2));
         let rejects_obj = ctx
             .cache
             .put_object(&parquet_write::to_parquet(&rejects_table)?, "parquet")?;
+        let mut summary = json!({
+                "utterances": n_utterances,
+                "rejects": shown,
+                "beyond_full_scale": loud
+                    .iter()
+                    .map(|(p, peak)| json!({"path": p, "peak": peak}))
+                    .collect::<Vec<_>>(),
+        });
+        // Per corpus and label, before and after the label set, where
+        // there is more than one corpus or a label set to show.
+        if self.sources.len() > 1 || !self.labels.is_identity() {
+            summary["labels"] = serde_json::to_value(&counts)?;
+        }
         Ok(Outputs {
             files: BTreeMap::from([
                 ("manifest".into(), manifest_obj),
@@ -315,14 +430,7 @@ impl Stage for IngestStage {
             ]),
             refs,
             items: item_keys,
-            summary: json!({
-                "utterances": n_utterances,
-                "rejects": shown,
-                "beyond_full_scale": loud
-                    .iter()
-                    .map(|(p, peak)| json!({"path": p, "peak": peak}))
-                    .collect::<Vec<_>>(),
-            }),
+            summary,
         })
     }
 }
@@ -405,8 +513,9 @@ impl ManifestColumns {
     fn push(
         &mut self,
         u: &UtteranceMeta,
+        label: &str,
         rel: &str,
-        kind: CorpusKind,
+        corpus: &str,
         hash: &str,
         signal: &str,
         n_samples: u64,
@@ -416,10 +525,10 @@ impl ManifestColumns {
     ) {
         self.id.push(u.id.clone());
         self.path.push(rel.to_string());
-        self.corpus.push(kind.name().to_string());
+        self.corpus.push(corpus.to_string());
         self.speaker.push(u.speaker.clone());
         self.gender.push(u.gender.map(|g| g.as_str().to_string()));
-        self.label.push(u.label.clone());
+        self.label.push(label.to_string());
         self.duration_s.push(n_samples as f64 / rate as f64);
         self.n_samples.push(n_samples as i64);
         self.source_rate.push(source_rate as i64);

@@ -5,7 +5,7 @@
 //! `normalize: speaker` z-scores every utterance by its speaker's own
 //! statistics before the fold's standardiser (augmented copies by their
 //! source speaker's); `speaker_online` does it per fold, inductively (see
-//! [`ser_train::OnlineSpeakerNormaliser`]).
+//! [`ser_train::OnlineSpeakerNormaliser`]); `corpus` does it by corpus.
 
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -53,6 +53,41 @@ pub fn run(
         !(normalize == FeatureNormalize::SpeakerOnline && augmented.is_some()),
         "normalize: speaker_online does not take augmented copies yet"
     );
+    let corpora = crate::artifact::features::corpus_column(&table);
+    if normalize == FeatureNormalize::Corpus {
+        // Each corpus's own statistics; augmented copies by their source
+        // utterance's corpus. One corpus: one group, as `global`.
+        let corpus_of: Vec<String> = match corpora.is_empty() {
+            true => vec![String::new(); ids.len()],
+            false => corpora.clone(),
+        };
+        let normaliser = SpeakerNormaliser::fit(x.view(), &corpus_of);
+        x = normaliser
+            .transform(x.view(), &corpus_of)
+            .map_err(anyhow::Error::msg)?;
+        if let Some(aug) = &mut augmented {
+            let by_id: std::collections::HashMap<&str, &str> = ids
+                .iter()
+                .zip(&corpus_of)
+                .map(|(i, c)| (i.as_str(), c.as_str()))
+                .collect();
+            let aug_corpus: Vec<String> = aug
+                .rows
+                .sources
+                .iter()
+                .map(|s| {
+                    by_id
+                        .get(s.as_str())
+                        .copied()
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect();
+            aug.x = normaliser
+                .transform(aug.x.view(), &aug_corpus)
+                .map_err(|e| anyhow::anyhow!("augmented features: {e}"))?;
+        }
+    }
     if normalize == FeatureNormalize::Speaker {
         // Statistics from each speaker's own utterances (features, not
         // labels); augmented copies are scaled by their source speaker's,
@@ -71,6 +106,7 @@ pub fn run(
         ids: &ids,
         speakers: &speakers,
         sources: &[],
+        corpora: &corpora,
     };
 
     let per_fold: Vec<anyhow::Result<(FoldModel, Vec<(usize, usize)>)>> = folds

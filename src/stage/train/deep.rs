@@ -63,6 +63,8 @@ pub(crate) struct Rows {
     pub labels: Vec<String>,
     /// For augmented copies, the utterance each was made from.
     pub sources: Vec<String>,
+    /// Each row's corpus; empty in a one-corpus pipeline.
+    pub corpora: Vec<String>,
     pub examples: Vec<Example>,
     pub dims: usize,
 }
@@ -73,6 +75,7 @@ impl Rows {
             ids: &self.ids,
             speakers: &self.speakers,
             sources: &self.sources,
+            corpora: &self.corpora,
         }
     }
 }
@@ -94,18 +97,21 @@ struct FoldRecord {
 }
 
 /// A feature table's rows as a network reads them (`columns`: the
-/// selection's, for functionals).
+/// selection's, for functionals); with `by_corpus` (`normalize: corpus`)
+/// each row scaled by its corpus's statistics.
 pub(crate) fn load_rows(
     cache: &crate::cache::Cache,
     table_object: &str,
     input: Input,
     columns: Option<&[usize]>,
+    by_corpus: bool,
 ) -> anyhow::Result<Rows> {
     let table = parquet_read::from_parquet(cache.read_object(table_object)?)?;
     let ids = table.utf8("id")?;
     let speakers = table.utf8("speaker")?;
     let labels = table.utf8("label")?;
     let sources = table.utf8("source").unwrap_or_default();
+    let corpora = crate::artifact::features::corpus_column(&table);
     let (examples, dims) = match input {
         Input::Functionals => {
             let (_, x) = feature_columns(&table)?;
@@ -151,11 +157,22 @@ pub(crate) fn load_rows(
             (examples, 1)
         }
     };
+    let examples = if by_corpus {
+        // One corpus: one group, so the scale is the table's own.
+        let groups = match corpora.is_empty() {
+            true => vec![String::new(); examples.len()],
+            false => corpora.clone(),
+        };
+        ser_deep::normalise_by_group(&examples, &groups, dims)
+    } else {
+        examples
+    };
     Ok(Rows {
         ids,
         speakers,
         labels,
         sources,
+        corpora,
         examples,
         dims,
     })
@@ -168,6 +185,7 @@ fn fold_rows<'a>(
     ctx: &Context,
     table_object: &str,
     input: Input,
+    by_corpus: bool,
     columns: Option<&[usize]>,
     all_rows: &'a Rows,
     selected: &'a OnceCell<Rows>,
@@ -176,7 +194,13 @@ fn fold_rows<'a>(
         return Ok(all_rows);
     };
     if selected.get().is_none() {
-        let _ = selected.set(load_rows(&ctx.cache, table_object, input, Some(c))?);
+        let _ = selected.set(load_rows(
+            &ctx.cache,
+            table_object,
+            input,
+            Some(c),
+            by_corpus,
+        )?);
     }
     Ok(selected.get().expect("set above"))
 }
@@ -192,7 +216,7 @@ fn fold_augmented<'a>(
 ) -> anyhow::Result<Option<&'a Rows>> {
     if augmented.get().is_none() {
         let loaded = match augmented_object {
-            Some(object) => Some(load_rows(&ctx.cache, object, input, columns)?),
+            Some(object) => Some(load_rows(&ctx.cache, object, input, columns, false)?),
             None => None,
         };
         let _ = augmented.set(loaded);
@@ -269,6 +293,7 @@ fn fit_fold(
         y,
         classes,
     } = *shared;
+    let by_corpus = params.normalize == ser_deep::Normalize::Corpus;
     let networks = params.networks.max(1);
     let mut records: Vec<(u64, FoldRecord)> = Vec::with_capacity(networks);
     let mut keys = Vec::with_capacity(networks);
@@ -294,14 +319,30 @@ fn fit_fold(
                 r
             }
             Some(mut r) if ctx.cache.has_object(&r.weights) => {
-                let rows = fold_rows(ctx, table_object, input, columns, all_rows, rows_cell)?;
+                let rows = fold_rows(
+                    ctx,
+                    table_object,
+                    input,
+                    by_corpus,
+                    columns,
+                    all_rows,
+                    rows_cell,
+                )?;
                 r.probabilities = probabilities_from_weights(ctx, &r, rows)
                     .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
                 ctx.cache.write_json(&path, &r)?;
                 r
             }
             _ => {
-                let rows = fold_rows(ctx, table_object, input, columns, all_rows, rows_cell)?;
+                let rows = fold_rows(
+                    ctx,
+                    table_object,
+                    input,
+                    by_corpus,
+                    columns,
+                    all_rows,
+                    rows_cell,
+                )?;
                 let augmented = fold_augmented(
                     ctx,
                     augmented_object.as_deref(),
@@ -400,7 +441,8 @@ pub fn run(
         Err(_) => None,
     };
     let augmented_object = inputs.file(augmented_role, file).ok().cloned();
-    let all_rows = load_rows(&ctx.cache, &table_object, input, None)?;
+    let by_corpus = params.normalize == ser_deep::Normalize::Corpus;
+    let all_rows = load_rows(&ctx.cache, &table_object, input, None, by_corpus)?;
     let (classes, y) = class_indices(&all_rows.labels);
     let shared = Shared {
         ctx,

@@ -22,6 +22,8 @@ pub struct RowKeys<'a> {
     pub speakers: &'a [String],
     /// Empty for the corpus's own utterances.
     pub sources: &'a [String],
+    /// Each row's corpus; empty in a one-corpus pipeline.
+    pub corpora: &'a [String],
 }
 
 /// The ids, speakers and sources of a table's rows, owned.
@@ -30,6 +32,7 @@ pub struct RowIds {
     pub ids: Vec<String>,
     pub speakers: Vec<String>,
     pub sources: Vec<String>,
+    pub corpora: Vec<String>,
 }
 
 impl RowIds {
@@ -39,6 +42,7 @@ impl RowIds {
             ids: table.utf8("id")?,
             speakers: table.utf8("speaker")?,
             sources: table.utf8("source")?,
+            corpora: crate::artifact::features::corpus_column(table),
         })
     }
 
@@ -47,6 +51,7 @@ impl RowIds {
             ids: &self.ids,
             speakers: &self.speakers,
             sources: &self.sources,
+            corpora: &self.corpora,
         }
     }
 }
@@ -128,6 +133,7 @@ mod tests {
             } else {
                 sources
             },
+            corpora: vec![],
         }
     }
 

@@ -193,15 +193,20 @@ impl FoldPredictions {
         }
     }
 
-    /// The predictions table (id, speaker, fold, label, predicted, and
-    /// `p_<class>` when there are probabilities).
+    /// The predictions table (id, speaker, corpus when there are several,
+    /// fold, label, predicted, and `p_<class>` when there are
+    /// probabilities).
     fn table(&self, corpus: RowKeys<'_>, labels: &[String], classes: &[String]) -> Table {
         let column = |f: &dyn Fn(&(usize, String, usize)) -> String| -> Vec<String> {
             self.rows.iter().map(f).collect()
         };
-        let table = Table::new()
+        let mut table = Table::new()
             .strings("id", column(&|p| corpus.ids[p.0].clone()))
-            .strings("speaker", column(&|p| corpus.speakers[p.0].clone()))
+            .strings("speaker", column(&|p| corpus.speakers[p.0].clone()));
+        if !corpus.corpora.is_empty() {
+            table = table.strings("corpus", column(&|p| corpus.corpora[p.0].clone()));
+        }
+        let table = table
             .strings("fold", column(&|p| p.1.clone()))
             .strings("label", column(&|p| labels[p.0].clone()))
             .strings("predicted", column(&|p| classes[p.2].clone()));

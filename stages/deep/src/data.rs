@@ -74,7 +74,7 @@ fn column_stats(examples: &[&Example], dims: usize) -> (Vec<f32>, Vec<f32>) {
 impl Normaliser {
     pub fn fit(mode: Normalize, examples: &[Example], dims: usize) -> Normaliser {
         let (mean, std) = match mode {
-            Normalize::Global | Normalize::SpeakerOnline => {
+            Normalize::Global | Normalize::SpeakerOnline | Normalize::Corpus => {
                 column_stats(&examples.iter().collect::<Vec<_>>(), dims)
             }
             Normalize::Speaker | Normalize::None => (vec![], vec![]),
@@ -108,7 +108,7 @@ impl Normaliser {
         };
         match self.mode {
             Normalize::None => examples.to_vec(),
-            Normalize::Global => examples
+            Normalize::Global | Normalize::Corpus => examples
                 .iter()
                 .map(|e| scale(e, &self.mean, &self.std))
                 .collect(),
@@ -184,6 +184,13 @@ impl Normaliser {
             }
         }
     }
+}
+
+/// Each example z-scored by the frames of its group's examples (`groups`:
+/// one name per example, e.g. its corpus), as `normalize: speaker` does by
+/// speaker.
+pub fn normalise_by_group(examples: &[Example], groups: &[String], dims: usize) -> Vec<Example> {
+    Normaliser::fit(Normalize::Speaker, &[], dims).apply(examples, groups, dims)
 }
 
 /// A padded batch: `values` is batch x max_len x dims, row-major; padding

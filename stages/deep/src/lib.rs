@@ -59,7 +59,7 @@ mod learner;
 mod net;
 mod spec;
 
-pub use data::{Example, Normaliser};
+pub use data::{Example, Normaliser, normalise_by_group};
 pub use fit::{Curve, EpochReport, TrainedNet, fit};
 pub use learner::{DeepSpec, code_version};
 pub use spec::{DeepKind, DeepParams, Device, Input, Normalize, Schedule};

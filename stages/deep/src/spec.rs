@@ -81,6 +81,12 @@ pub enum Normalize {
     /// in a fixed pseudo-random order), shrunk towards the training frames'
     /// statistics with the weight of ten examples' frames.
     SpeakerOnline,
+    /// Each corpus's own frames' mean and standard deviation, then the
+    /// training frames' as `global` (transductive, as `speaker`: a test
+    /// corpus is scaled by its own audio). The caller scales by corpus
+    /// ([`crate::normalise_by_group`]), since only it knows each
+    /// example's corpus.
+    Corpus,
     /// As extracted.
     None,
 }

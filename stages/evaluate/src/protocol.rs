@@ -29,7 +29,17 @@ pub enum ProtocolSpec {
     /// (`test_actors` is read too, as in ../shared/protocols/ravdess.json).
     /// Speakers are strings or numbers; a number matches a speaker id with
     /// the same numeric value (`1` matches RAVDESS actor `01`).
-    FoldsFile { path: String, key: String },
+    ///
+    /// `corpus` (in a pipeline of several corpora) scopes the file to one
+    /// corpus: its speakers are resolved there, and every other corpus's
+    /// speakers are on neither side of any fold, so the file's protocol
+    /// means what it means on its own corpus.
+    FoldsFile {
+        path: String,
+        key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        corpus: Option<String>,
+    },
     /// One fold testing on the named speakers, training on all others.
     Holdout { test_speakers: Vec<SpeakerRef> },
     /// `k` folds of whole speakers, each fold's label distribution as close
@@ -62,12 +72,61 @@ pub enum ProtocolSpec {
     /// has no metrics of its own; an experiment's numbers come from its
     /// other protocols.
     All,
+    /// One fold (named `to_<test corpora>`) that trains on the `train`
+    /// corpora and tests on the `test` corpora; corpora of the pipeline in
+    /// neither list are left out of the fold.
+    CrossCorpus {
+        train: Vec<String>,
+        test: Vec<String>,
+    },
+    /// One fold per corpus, named by it: test on that corpus, train on all
+    /// the others.
+    LeaveOneCorpusOut,
 }
 
 impl ProtocolSpec {
     /// Whether the protocol tests on nothing (`all`).
     pub fn trains_on_everything(&self) -> bool {
         matches!(self, ProtocolSpec::All)
+    }
+
+    /// Check the corpora a protocol names against the pipeline's corpus
+    /// names, before any file is read.
+    pub fn check_corpora(&self, names: &[&str]) -> Result<(), String> {
+        match self {
+            ProtocolSpec::CrossCorpus { train, test } => {
+                for (what, list) in [("train", train), ("test", test)] {
+                    if list.is_empty() {
+                        return Err(format!("cross_corpus.{what}: the list is empty"));
+                    }
+                    if let Some(unknown) = list.iter().find(|c| !names.contains(&c.as_str())) {
+                        return Err(format!(
+                            "cross_corpus.{what}: '{unknown}' is not a corpus of the pipeline \
+                             (corpora: {})",
+                            names.join(", ")
+                        ));
+                    }
+                }
+                if let Some(both) = train.iter().find(|c| test.contains(c)) {
+                    return Err(format!(
+                        "cross_corpus: '{both}' is in both train and test; a corpus's speakers \
+                         would be on both sides"
+                    ));
+                }
+                Ok(())
+            }
+            ProtocolSpec::FoldsFile {
+                corpus: Some(name), ..
+            } if !names.contains(&name.as_str()) => Err(format!(
+                "folds_file.corpus: '{name}' is not a corpus of the pipeline (corpora: {})",
+                names.join(", ")
+            )),
+            ProtocolSpec::LeaveOneCorpusOut if names.len() < 2 => Err(format!(
+                "leave_one_corpus_out needs two corpora or more (the pipeline has {})",
+                names.join(", ")
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -110,6 +169,10 @@ pub struct Fold {
     pub test_speakers: BTreeSet<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_items: Option<BTreeSet<String>>,
+    /// Speakers on neither side (a `cross_corpus` fold's other corpora);
+    /// absent from the JSON when empty, so older folds parse unchanged.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub excluded_speakers: BTreeSet<String>,
 }
 
 /// Row indices of one split: the rows to fit on and the rows to score.
@@ -129,6 +192,7 @@ impl Fold {
             name: name.into(),
             test_speakers: test_speakers.into_iter().map(Into::into).collect(),
             test_items: None,
+            excluded_speakers: BTreeSet::new(),
         }
     }
 
@@ -162,11 +226,13 @@ impl Fold {
     }
 
     /// The fold's training and test rows among utterances given by their
-    /// speakers and ids (rows in order).
+    /// speakers and ids (rows in order); excluded speakers' rows are in
+    /// neither.
     pub fn split(&self, speakers: &[String], ids: &[String]) -> Split {
         assert_eq!(speakers.len(), ids.len(), "one speaker per utterance id");
-        let (test, train) =
-            (0..ids.len()).partition(|&i| self.is_test_utterance(&speakers[i], &ids[i]));
+        let (test, train) = (0..ids.len())
+            .filter(|&i| !self.excluded_speakers.contains(&speakers[i]))
+            .partition(|&i| self.is_test_utterance(&speakers[i], &ids[i]));
         Split { train, test }
     }
 }
@@ -177,6 +243,9 @@ pub struct Utterances<'a> {
     pub ids: &'a [String],
     pub speakers: &'a [String],
     pub labels: &'a [String],
+    /// The corpus of each utterance, for the cross-corpus protocols; `None`
+    /// for a pipeline of one corpus.
+    pub corpora: Option<&'a [String]>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -197,6 +266,16 @@ pub enum ProtocolError {
     DuplicateId(String),
     #[error("fold {0} has no training speakers")]
     NoTraining(String),
+    #[error("{protocol} splits by corpus, and the pipeline has one corpus (give corpora:)")]
+    OneCorpus { protocol: &'static str },
+    #[error("corpus {0} named by the protocol has no utterances")]
+    UnknownCorpus(String),
+    #[error("speaker {speaker} of the corpus is in corpora {first} and {second}")]
+    SpeakerInTwoCorpora {
+        speaker: String,
+        first: String,
+        second: String,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -224,18 +303,37 @@ pub fn folds_for(
         *counts.entry(s.as_str()).or_default() += 1;
     }
     let folds = match spec {
-        ProtocolSpec::FoldsFile { key, .. } => {
+        ProtocolSpec::FoldsFile {
+            key, corpus: scope, ..
+        } => {
             let text =
                 folds_file.ok_or_else(|| ProtocolError::File("no file contents given".into()))?;
             let lists = parse_folds_file(text, key)?;
+            // Scoped to one corpus: resolve among its speakers, leave the
+            // others out of every fold.
+            let (inside, outside): (BTreeMap<&str, usize>, BTreeSet<String>) = match scope {
+                None => (counts.clone(), BTreeSet::new()),
+                Some(name) => {
+                    let of = speakers_by_corpus(corpus, "folds_file with corpus")?;
+                    let mine = of
+                        .get(name.as_str())
+                        .ok_or_else(|| ProtocolError::UnknownCorpus(name.clone()))?;
+                    let (inside, outside): (Vec<_>, Vec<_>) =
+                        counts.iter().partition(|(s, _)| mine.contains(**s));
+                    (
+                        inside.into_iter().map(|(s, n)| (*s, *n)).collect(),
+                        outside.into_iter().map(|(s, _)| s.to_string()).collect(),
+                    )
+                }
+            };
             lists
                 .into_iter()
                 .enumerate()
                 .map(|(i, refs)| {
-                    Ok(Fold::speakers(
-                        format!("fold{}", i + 1),
-                        resolve(&refs, &counts)?,
-                    ))
+                    let mut fold =
+                        Fold::speakers(format!("fold{}", i + 1), resolve(&refs, &inside)?);
+                    fold.excluded_speakers = outside.clone();
+                    Ok(fold)
                 })
                 .collect::<Result<Vec<_>, _>>()?
         }
@@ -270,6 +368,38 @@ pub fn folds_for(
         }
         ProtocolSpec::Kfold { k, seed } => kfold(corpus, *k, *seed)?,
         ProtocolSpec::All => vec![Fold::speakers("all", Vec::<String>::new())],
+        ProtocolSpec::CrossCorpus { train, test } => {
+            let of = speakers_by_corpus(corpus, "cross_corpus")?;
+            let speakers_of = |names: &[String]| -> Result<BTreeSet<String>, ProtocolError> {
+                let mut out = BTreeSet::new();
+                for name in names {
+                    let speakers = of
+                        .get(name.as_str())
+                        .ok_or_else(|| ProtocolError::UnknownCorpus(name.clone()))?;
+                    out.extend(speakers.iter().map(|s| s.to_string()));
+                }
+                Ok(out)
+            };
+            let (train_speakers, test_speakers) = (speakers_of(train)?, speakers_of(test)?);
+            let mut fold = Fold::speakers(format!("to_{}", test.join("+")), test_speakers);
+            fold.excluded_speakers = counts
+                .keys()
+                .filter(|s| !train_speakers.contains(**s) && !fold.test_speakers.contains(**s))
+                .map(|s| s.to_string())
+                .collect();
+            vec![fold]
+        }
+        ProtocolSpec::LeaveOneCorpusOut => {
+            let of = speakers_by_corpus(corpus, "leave_one_corpus_out")?;
+            if of.len() < 2 {
+                return Err(ProtocolError::OneCorpus {
+                    protocol: "leave_one_corpus_out",
+                });
+            }
+            of.iter()
+                .map(|(name, speakers)| Fold::speakers(name.to_string(), speakers.iter().copied()))
+                .collect()
+        }
     };
     let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
     for fold in &folds {
@@ -284,13 +414,42 @@ pub fn folds_for(
         }
         let no_training = match &fold.test_items {
             Some(items) => items.len() == n,
-            None => counts.keys().all(|s| fold.test_speakers.contains(*s)),
+            None => counts
+                .keys()
+                .all(|s| fold.test_speakers.contains(*s) || fold.excluded_speakers.contains(*s)),
         };
         if no_training {
             return Err(ProtocolError::NoTraining(fold.name.clone()));
         }
     }
     Ok(folds)
+}
+
+/// Each corpus's speakers; a speaker in two corpora is an error (the
+/// corpora of a pipeline namespace their speakers, so it means a manifest
+/// names the same voice in two places).
+fn speakers_by_corpus<'a>(
+    corpus: Utterances<'a>,
+    protocol: &'static str,
+) -> Result<BTreeMap<&'a str, BTreeSet<&'a str>>, ProtocolError> {
+    let corpora = corpus
+        .corpora
+        .ok_or(ProtocolError::OneCorpus { protocol })?;
+    let mut of: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut home: BTreeMap<&str, &str> = BTreeMap::new();
+    for (speaker, name) in corpus.speakers.iter().zip(corpora) {
+        if let Some(first) = home.insert(speaker, name)
+            && first != name
+        {
+            return Err(ProtocolError::SpeakerInTwoCorpora {
+                speaker: speaker.clone(),
+                first: first.to_string(),
+                second: name.clone(),
+            });
+        }
+        of.entry(name).or_default().insert(speaker);
+    }
+    Ok(of)
 }
 
 /// [`folds_for`] for a corpus known only by its utterances' speakers (one
@@ -315,6 +474,7 @@ pub fn folds(
         ids: &ids,
         speakers: utterance_speakers,
         labels: &labels,
+        corpora: None,
     };
     folds_for(spec, corpus, folds_file)
 }
@@ -522,6 +682,7 @@ fn kfold(corpus: Utterances<'_>, k: usize, seed: u64) -> Result<Vec<Fold>, Proto
             name: format!("fold{}", f + 1),
             test_speakers: BTreeSet::new(),
             test_items: Some(items),
+            excluded_speakers: BTreeSet::new(),
         })
         .collect())
 }
@@ -550,22 +711,42 @@ fn parse_folds_file(text: &str, key: &str) -> Result<Vec<Vec<SpeakerRef>>, Proto
     })
 }
 
+/// The speakers `refs` name. In a pipeline of several corpora speakers are
+/// `corpus/speaker`; a reference without the corpus part (as a corpus's own
+/// folds file writes them) matches by the part after it, and must then
+/// match one speaker only.
 fn resolve(
     refs: &[SpeakerRef],
     counts: &BTreeMap<&str, usize>,
 ) -> Result<BTreeSet<String>, ProtocolError> {
+    let shown = |r: &SpeakerRef| match r {
+        SpeakerRef::Number(n) => n.to_string(),
+        SpeakerRef::Name(n) => n.clone(),
+    };
     refs.iter()
         .map(|r| {
-            counts
+            if let Some(s) = counts.keys().find(|s| r.matches(s)) {
+                return Ok(s.to_string());
+            }
+            let by_local: Vec<&&str> = counts
                 .keys()
-                .find(|s| r.matches(s))
-                .map(|s| s.to_string())
-                .ok_or_else(|| {
-                    ProtocolError::UnknownSpeaker(match r {
-                        SpeakerRef::Number(n) => n.to_string(),
-                        SpeakerRef::Name(n) => n.clone(),
-                    })
+                .filter(|s| {
+                    s.rsplit_once('/')
+                        .is_some_and(|(_, local)| r.matches(local))
                 })
+                .collect();
+            match by_local.as_slice() {
+                [one] => Ok(one.to_string()),
+                [] => Err(ProtocolError::UnknownSpeaker(shown(r))),
+                many => Err(ProtocolError::Invalid(format!(
+                    "speaker {} is ambiguous: {}; name it as corpus/speaker",
+                    shown(r),
+                    many.iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
+            }
         })
         .collect()
 }
@@ -618,6 +799,7 @@ mod tests {
                 ids: &self.ids,
                 speakers: &self.speakers,
                 labels: &self.labels,
+                corpora: None,
             }
         }
 
@@ -678,6 +860,7 @@ mod tests {
         let spec = ProtocolSpec::FoldsFile {
             path: "x".into(),
             key: "emobox_6fold".into(),
+            corpus: None,
         };
         let folds = folds(&spec, &ravdess_speakers(), Some(RAVDESS_JSON)).unwrap();
         assert_eq!(folds.len(), 6);
@@ -697,6 +880,7 @@ mod tests {
         let spec = ProtocolSpec::FoldsFile {
             path: "x".into(),
             key: "nope".into(),
+            corpus: None,
         };
         let err = folds(&spec, &ravdess_speakers(), Some(RAVDESS_JSON)).unwrap_err();
         assert!(
@@ -707,6 +891,7 @@ mod tests {
         let spec = ProtocolSpec::FoldsFile {
             path: "x".into(),
             key: "holdout_22_24".into(),
+            corpus: None,
         };
         let few: Vec<String> = ["01", "02"].map(String::from).to_vec();
         assert_eq!(
@@ -717,11 +902,115 @@ mod tests {
         let spec = ProtocolSpec::FoldsFile {
             path: "x".into(),
             key: "k".into(),
+            corpus: None,
         };
         assert!(matches!(
             folds(&spec, &ravdess_speakers(), Some(twice)),
             Err(ProtocolError::SpeakerInTwoFolds { .. })
         ));
+    }
+
+    /// Two corpora of namespaced speakers, and a third of one speaker.
+    fn three_corpora() -> (Vec<String>, Vec<String>, Vec<String>, Vec<String>) {
+        let mut speakers = Vec::new();
+        let mut corpora = Vec::new();
+        for (corpus, names) in [
+            ("r", &["01", "02", "03"][..]),
+            ("t", &["OAF", "YAF"]),
+            ("e", &["03"]),
+        ] {
+            for s in names {
+                for _ in 0..3 {
+                    speakers.push(format!("{corpus}/{s}"));
+                    corpora.push(corpus.to_string());
+                }
+            }
+        }
+        let ids = (0..speakers.len()).map(|i| format!("u{i}")).collect();
+        let labels = (0..speakers.len()).map(|i| (i % 2).to_string()).collect();
+        (ids, speakers, labels, corpora)
+    }
+
+    #[test]
+    fn corpus_protocols_split_by_corpus() {
+        let (ids, speakers, labels, corpora) = three_corpora();
+        let corpus = Utterances {
+            ids: &ids,
+            speakers: &speakers,
+            labels: &labels,
+            corpora: Some(&corpora),
+        };
+        let cross = ProtocolSpec::CrossCorpus {
+            train: vec!["r".into()],
+            test: vec!["t".into()],
+        };
+        let folds = folds_for(&cross, corpus, None).unwrap();
+        assert_eq!(folds.len(), 1);
+        assert_eq!(folds[0].name, "to_t");
+        let split = folds[0].split(&speakers, &ids);
+        // Train: corpus r's 9 rows; test: t's 6; e's 3 on neither side.
+        assert_eq!(split.train, (0..9).collect::<Vec<_>>());
+        assert_eq!(split.test, (9..15).collect::<Vec<_>>());
+        assert_eq!(folds[0].excluded_speakers, ["e/03".to_string()].into());
+
+        let loco = folds_for(&ProtocolSpec::LeaveOneCorpusOut, corpus, None).unwrap();
+        let names: Vec<&str> = loco.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["e", "r", "t"]);
+        assert_eq!(times_tested(&loco, &speakers, &ids), vec![1; ids.len()]);
+
+        // A folds file scoped to corpus r: "03" is r/03 there (not e/03),
+        // and the other corpora are on neither side.
+        let scoped = ProtocolSpec::FoldsFile {
+            path: "x".into(),
+            key: "k".into(),
+            corpus: Some("r".into()),
+        };
+        let file = r#"{"k": {"test_speakers": [[1], [3]]}}"#;
+        let folds = folds_for(&scoped, corpus, Some(file)).unwrap();
+        assert_eq!(folds[1].test_speakers, ["r/03".to_string()].into());
+        assert_eq!(folds[1].excluded_speakers.len(), 3);
+        assert_eq!(
+            folds[1].split(&speakers, &ids).train,
+            (0..6).collect::<Vec<_>>()
+        );
+        // Unscoped, "3" matches two speakers: an error asking for corpus/.
+        let unscoped = ProtocolSpec::FoldsFile {
+            path: "x".into(),
+            key: "k".into(),
+            corpus: None,
+        };
+        let err = folds_for(&unscoped, corpus, Some(file)).unwrap_err();
+        assert!(err.to_string().contains("ambiguous: e/03, r/03"), "{err}");
+
+        // Corpus protocols need the corpora; names are checked up front.
+        let one = Utterances {
+            corpora: None,
+            ..corpus
+        };
+        assert!(matches!(
+            folds_for(&ProtocolSpec::LeaveOneCorpusOut, one, None),
+            Err(ProtocolError::OneCorpus { .. })
+        ));
+        assert!(cross.check_corpora(&["r", "t"]).is_ok());
+        assert!(
+            cross
+                .check_corpora(&["r"])
+                .unwrap_err()
+                .contains("'t' is not a corpus")
+        );
+        let both = ProtocolSpec::CrossCorpus {
+            train: vec!["r".into()],
+            test: vec!["r".into()],
+        };
+        assert!(
+            both.check_corpora(&["r", "t"])
+                .unwrap_err()
+                .contains("both train and test")
+        );
+        // Folds written before excluded speakers existed parse unchanged.
+        let old: Fold = serde_json::from_str(r#"{"name": "f", "test_speakers": ["a"]}"#).unwrap();
+        assert!(old.excluded_speakers.is_empty());
+        assert!(!serde_json::to_string(&old).unwrap().contains("excluded"));
     }
 
     #[test]
@@ -810,6 +1099,7 @@ mod tests {
             ids: &ids,
             speakers: &speakers,
             labels: &labels,
+            corpora: None,
         };
         let with_seed =
             |seed| folds_for(&ProtocolSpec::SpeakerKfold { k: 6, seed }, corpus, None).unwrap();

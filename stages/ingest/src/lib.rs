@@ -6,6 +6,7 @@
 //! - [`corpus`] scans a corpus folder and reads each corpus's naming rules
 //!   (RAVDESS, CREMA-D, TESS, SAVEE, EmoDB, or a CSV manifest) into
 //!   [`corpus::UtteranceMeta`]: label, speaker, gender.
+//! - [`labels`] maps several corpora's labels onto one set (`labels:`).
 //! - [`decode`] decodes any supported audio file with symphonia, sniffing the
 //!   format from the bytes rather than the file name, and downmixes to mono.
 //! - [`resample`] converts to the pipeline's sample rate with libsoxr's
@@ -16,10 +17,12 @@
 
 pub mod corpus;
 pub mod decode;
+pub mod labels;
 pub mod resample;
 
 pub use corpus::{CorpusKind, Gender, ScanReport, UtteranceMeta};
 pub use decode::DecodedAudio;
+pub use labels::{LabelCounts, LabelFate, LabelSpec};
 
 /// Why an audio file was rejected. Every variant's message names the reason
 /// in words a user can act on; the caller adds the file name.

@@ -168,6 +168,10 @@ pub(crate) fn render(input: &ReportInput, entries: &[Entry<'_>]) -> String {
         h.push_str("</tbody>\n</table>\n</div>\n</section>\n");
     }
 
+    if let Some(corpora) = &input.corpora {
+        corpora_section(&mut h, corpora);
+    }
+
     // One section per experiment, best first.
     for entry in entries {
         section(&mut h, entry);
@@ -274,7 +278,7 @@ pub(crate) fn notes(experiments: &[&crate::ExperimentResult]) -> String {
     }
     if experiments.iter().any(|x| x.transductive) {
         out.push_str(
-            "(T) transductive: test speakers normalised by their own audio (normalize: speaker); not comparable with inductive results.\n",
+            "(T) transductive: test speakers (or a test corpus) normalised by their own audio (normalize: speaker or corpus); not comparable with inductive results.\n",
         );
     }
     out
@@ -409,4 +413,58 @@ mod tests {
             assert!(!part.contains("http:") && !part.contains("https:") && !part.contains("url("));
         }
     }
+}
+
+/// Labels per corpus before and after the label set, and scores per test
+/// corpus.
+fn corpora_section(h: &mut String, corpora: &crate::Corpora) {
+    let e = escape_html;
+    let list = |counts: &[(String, usize)]| {
+        counts
+            .iter()
+            .map(|(l, n)| format!("{} {n}", e(l)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    h.push_str(
+        "<section id=\"corpora\">\n<h2>Corpora</h2>\n<div class=\"table-wrap\">\n<table>\n\
+         <thead><tr><th>corpus</th><th>labels as the corpus names them</th>\
+         <th>after the label set</th><th>excluded</th></tr></thead>\n<tbody>\n",
+    );
+    for c in &corpora.labels {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            e(&c.corpus),
+            list(&c.before),
+            list(&c.after),
+            c.excluded
+        );
+    }
+    h.push_str("</tbody>\n</table>\n</div>\n");
+    if !corpora.results.is_empty() {
+        h.push_str(
+            "<h3>Per test corpus</h3>\n<div class=\"table-wrap\">\n<table>\n<thead><tr>\
+             <th>experiment</th><th>protocol</th><th>test corpus</th><th>UA</th>\
+             <th>UA 95% CI</th><th>WA</th><th>n</th></tr></thead>\n<tbody>\n",
+        );
+        for r in &corpora.results {
+            let ci = r
+                .ua_ci
+                .map(|(l, u)| format!("[{l:.3}, {u:.3}]"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{ci}</td><td>{:.4}</td><td>{}</td></tr>",
+                e(&r.experiment),
+                e(&r.protocol),
+                e(&r.corpus),
+                r.ua,
+                r.wa,
+                r.n_test
+            );
+        }
+        h.push_str("</tbody>\n</table>\n</div>\n");
+    }
+    h.push_str("</section>\n");
 }

@@ -46,6 +46,40 @@ pub struct ReportInput {
     /// utterances), in the order given; shown as one table.
     #[serde(default)]
     pub rejects: Vec<RejectedInput>,
+    /// A pipeline over several corpora (or with a label set): each
+    /// corpus's labels before and after, and each experiment's scores per
+    /// test corpus.
+    #[serde(default)]
+    pub corpora: Option<Corpora>,
+}
+
+/// The corpora section of a report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Corpora {
+    pub labels: Vec<CorpusLabels>,
+    pub results: Vec<CorpusResult>,
+}
+
+/// One corpus's utterances per label as the corpus names them, and per
+/// pipeline label after the label set; `excluded` were left out by it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorpusLabels {
+    pub corpus: String,
+    pub before: Vec<(String, usize)>,
+    pub after: Vec<(String, usize)>,
+    pub excluded: usize,
+}
+
+/// One experiment's scores on one test corpus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorpusResult {
+    pub experiment: String,
+    pub protocol: String,
+    pub corpus: String,
+    pub ua: f64,
+    pub ua_ci: Option<(f64, f64)>,
+    pub wa: f64,
+    pub n_test: usize,
 }
 
 /// One input a stage rejected.

@@ -83,6 +83,51 @@ pub(crate) fn render(input: &ReportInput, entries: &[Entry<'_>]) -> String {
     if !notes.is_empty() {
         let _ = write!(s, "\n{notes}");
     }
+    if let Some(corpora) = &input.corpora {
+        let list = |counts: &[(String, usize)]| {
+            counts
+                .iter()
+                .map(|(l, n)| format!("{} {n}", md(l)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            s,
+            "\n## Corpora\n\n| corpus | labels as the corpus names them | after the label set | excluded |\n|---|---|---|---|"
+        );
+        for c in &corpora.labels {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                md(&c.corpus),
+                list(&c.before),
+                list(&c.after),
+                c.excluded
+            );
+        }
+        if !corpora.results.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n### Per test corpus\n\n| experiment | protocol | test corpus | UA | UA 95% CI | WA | n |\n|---|---|---|---|---|---|---|"
+            );
+            for r in &corpora.results {
+                let ci = r
+                    .ua_ci
+                    .map(|(l, u)| format!("[{l:.3}, {u:.3}]"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {:.4} | {ci} | {:.4} | {} |",
+                    md(&r.experiment),
+                    md(&r.protocol),
+                    md(&r.corpus),
+                    r.ua,
+                    r.wa,
+                    r.n_test
+                );
+            }
+        }
+    }
     if !input.rejects.is_empty() {
         let _ = writeln!(
             s,

@@ -289,6 +289,7 @@ fn untrusted_text_is_escaped() {
         config_hash: "\"><img src=x>".into(),
         experiments: vec![evil],
         rejects: Vec::new(),
+        corpora: None,
     };
     let dir = tempfile::tempdir().unwrap();
     write_report(&input, dir.path()).unwrap();
@@ -328,6 +329,7 @@ fn malformed_results_are_rejected_by_name() {
         config_hash: "h".into(),
         experiments: vec![bad],
         rejects: Vec::new(),
+        corpora: None,
     };
     match write_report(&input, dir.path()) {
         Err(ReportError::InvalidInput { experiment, reason }) => {
@@ -343,6 +345,7 @@ fn malformed_results_are_rejected_by_name() {
         config_hash: "h".into(),
         experiments: vec![bad],
         rejects: Vec::new(),
+        corpora: None,
     };
     assert!(matches!(
         write_report(&input, dir.path()),
@@ -367,6 +370,7 @@ fn results_without_details_give_a_table_only_report() {
             config_hash: "h".into(),
             experiments: vec![bare],
             rejects: Vec::new(),
+            corpora: None,
         },
         dir.path(),
     )
@@ -388,6 +392,7 @@ fn empty_report_says_so() {
             config_hash: "h".into(),
             experiments: vec![],
             rejects: Vec::new(),
+            corpora: None,
         },
         &out,
     )
@@ -419,6 +424,7 @@ fn transductive_results_and_the_interval_unit_are_marked() {
             config_hash: "h".into(),
             experiments: vec![transductive, inductive],
             rejects: Vec::new(),
+            corpora: None,
         },
         dir.path(),
     )

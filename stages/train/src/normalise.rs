@@ -45,7 +45,11 @@ impl Standardiser {
 /// from all their utterances); `speaker_online` z-scores every utterance by
 /// the statistics of its speaker's utterances seen so far, itself included,
 /// shrunk towards the training set's ([`OnlineSpeakerNormaliser`]):
-/// inductive, as a deployed model meeting a new speaker would be.
+/// inductive, as a deployed model meeting a new speaker would be;
+/// `corpus` z-scores every utterance by its corpus's statistics (with the
+/// [`SpeakerNormaliser`] grouping by corpus instead of speaker), the usual
+/// first step of cross-corpus work: transductive, as a test corpus is
+/// scaled by its own (unlabelled) audio.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeatureNormalize {
@@ -53,6 +57,7 @@ pub enum FeatureNormalize {
     Global,
     Speaker,
     SpeakerOnline,
+    Corpus,
 }
 
 /// Inductive speaker normalisation. Each speaker's utterances are taken in

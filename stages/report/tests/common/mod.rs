@@ -258,5 +258,6 @@ pub fn sample_input() -> ReportInput {
             experiment("mfcc", "none", "random_forest", 0.47, 4),
         ],
         rejects: Vec::new(),
+        corpora: None,
     }
 }
