@@ -48,9 +48,10 @@ class Cnn2d(nn.Module):
         for c_out in (32, 64, 128):
             conv = nn.Conv2d(c_in, c_out, 3, padding="same", bias=True)
             nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-            # Same order as ser's ConvBlock2d: conv, BN, ReLU, pool, dropout.
+            # Same as ser's ConvBlock2d: conv, BN, ReLU, pool (no dropout
+            # inside the stack since 2026-12-04; the head has it).
             blocks += [conv, nn.BatchNorm2d(c_out, eps=1e-5, momentum=0.1), nn.ReLU(),
-                       nn.MaxPool2d(2, 2), nn.Dropout(DROPOUT)]
+                       nn.MaxPool2d(2, 2)]
             c_in = c_out
         self.convs = nn.Sequential(*blocks)
         self.head = head(c_in, classes)

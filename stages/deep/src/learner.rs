@@ -65,8 +65,11 @@ impl<'de> Deserialize<'de> for DeepSpec {
 pub fn code_version(kind: DeepKind) -> u32 {
     match kind {
         DeepKind::Lstm | DeepKind::AttentionLstm | DeepKind::Gru => 4,
-        DeepKind::Crnn => 5,
-        DeepKind::Cnn1d | DeepKind::Cnn1dRaw | DeepKind::Cnn2d | DeepKind::CnnTransformer => 3,
+        // 6: no dropout in the conv front end.
+        DeepKind::Crnn => 6,
+        DeepKind::Cnn1d | DeepKind::Cnn1dRaw => 3,
+        // 4: no dropout inside the 2-D conv stack.
+        DeepKind::Cnn2d | DeepKind::CnnTransformer => 4,
         DeepKind::Mlp => 2,
     }
 }

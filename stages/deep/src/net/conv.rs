@@ -34,11 +34,13 @@ pub struct Cnn2d {
     head: Head,
 }
 
-/// 1-D conv blocks of `kernel`, one per channel count, each pooling by 2.
+/// 1-D conv blocks of `kernel`, one per channel count, each pooling by 2
+/// and dropping out `dropout` of its outputs.
 pub(super) fn conv_stack(
     d_in: usize,
     channels: &[usize],
     kernel: usize,
+    dropout: f64,
     p: &DeepParams,
     device: &Device,
 ) -> Vec<ConvBlock1d> {
@@ -46,7 +48,7 @@ pub(super) fn conv_stack(
     channels
         .iter()
         .map(|&c| {
-            let b = ConvBlock1d::new(c_in, c, kernel, 2, p, device);
+            let b = ConvBlock1d::new(c_in, c, kernel, 2, dropout, p, device);
             c_in = c;
             b
         })
@@ -61,7 +63,7 @@ pub(super) fn last(c: &[usize]) -> usize {
 impl Cnn1d {
     pub(super) fn new(p: &DeepParams, dims: usize, classes: usize, device: &Device) -> Cnn1d {
         Cnn1d {
-            blocks: conv_stack(dims, &p.channels, p.kernel, p, device),
+            blocks: conv_stack(dims, &p.channels, p.kernel, p.dropout, p, device),
             head: Head::new(last(&p.channels), p.hidden, classes, p, device),
         }
     }
@@ -91,7 +93,7 @@ impl Cnn1dRaw {
         let blocks = p.channels[1..]
             .iter()
             .map(|&c| {
-                let b = ConvBlock1d::new(c_in, c, 3, 4, p, device);
+                let b = ConvBlock1d::new(c_in, c, 3, 4, p.dropout, p, device);
                 c_in = c;
                 b
             })
