@@ -930,7 +930,8 @@ experiments:
     }
 
     /// The shipped pipelines parse, and the full-strength one differs from
-    /// the default only in the deep models' settings.
+    /// the default only in the deep models' settings and its matrix across
+    /// corpora (left out where only RAVDESS is present).
     #[test]
     fn shipped_pipelines_are_valid() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -941,9 +942,14 @@ experiments:
             .unwrap()
             .config;
         assert_eq!(default.experiments.len(), 8);
+        let single_corpus: Vec<&Matrix> = full
+            .experiments
+            .iter()
+            .filter(|m| m.protocols.iter().all(|p| p != "leave_one_corpus_out"))
+            .collect();
         assert_eq!(
             serde_json::to_value(&default.experiments).unwrap(),
-            serde_json::to_value(&full.experiments).unwrap()
+            serde_json::to_value(&single_corpus).unwrap()
         );
         assert!(!default.ensembles.is_empty());
         assert_eq!(
