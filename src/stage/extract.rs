@@ -300,10 +300,8 @@ impl Stage for ExtractStage {
         // Which corpus each row is from, when the pipeline has several
         // (per-corpus metrics, `normalize: corpus`); a one-corpus table
         // stays as it was.
-        let corpora = manifest
-            .utf8("corpus")
-            .ok()
-            .filter(|c| c.iter().any(|name| name != &c[0]))
+        let corpora = Some(crate::artifact::features::corpus_column(&manifest))
+            .filter(|c| !c.is_empty())
             .map(|c| pick(&c));
         let mut table = Table::new()
             .strings("id", &ids_kept)

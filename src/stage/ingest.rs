@@ -332,7 +332,7 @@ impl Stage for IngestStage {
         {
             let rel = self.rel(source, &u.path);
             let corpus_name = &self.sources[source].name;
-            let label = match (fate, result) {
+            let (label, result) = match (fate, result) {
                 (LabelFate::Exclude(reason), _) => {
                     counts.count(corpus_name, &u.label, fate);
                     excluded.push((rel, "label".into(), reason.clone()));
@@ -341,7 +341,6 @@ impl Stage for IngestStage {
                 (LabelFate::Keep(label), Some(result)) => (label, result),
                 (LabelFate::Keep(_), None) => unreachable!("kept labels are decoded"),
             };
-            let (label, result) = label;
             match result {
                 Ok(ItemRecord::Decoded {
                     signal,

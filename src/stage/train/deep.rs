@@ -310,6 +310,17 @@ fn fit_fold(
             ),
         );
         let path = ctx.cache.item_record_path("train-deep", &key);
+        let rows = || {
+            fold_rows(
+                ctx,
+                table_object,
+                input,
+                by_corpus,
+                columns,
+                all_rows,
+                rows_cell,
+            )
+        };
         let record = match ctx.cache.read_json::<FoldRecord>(&path) {
             // A final model's record (protocol `all`) predicts nothing.
             Some(r)
@@ -319,30 +330,14 @@ fn fit_fold(
                 r
             }
             Some(mut r) if ctx.cache.has_object(&r.weights) => {
-                let rows = fold_rows(
-                    ctx,
-                    table_object,
-                    input,
-                    by_corpus,
-                    columns,
-                    all_rows,
-                    rows_cell,
-                )?;
+                let rows = rows()?;
                 r.probabilities = probabilities_from_weights(ctx, &r, rows)
                     .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
                 ctx.cache.write_json(&path, &r)?;
                 r
             }
             _ => {
-                let rows = fold_rows(
-                    ctx,
-                    table_object,
-                    input,
-                    by_corpus,
-                    columns,
-                    all_rows,
-                    rows_cell,
-                )?;
+                let rows = rows()?;
                 let augmented = fold_augmented(
                     ctx,
                     augmented_object.as_deref(),
