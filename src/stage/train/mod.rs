@@ -79,7 +79,8 @@ impl Stage for TrainStage {
         params
     }
 
-    /// Networks get the `deep` resources (and a GPU with `device: gpu`).
+    /// Networks get the `deep` resources; a GPU goes with `device: gpu`
+    /// (networks, XGBoost).
     fn placement(&self) -> Placement {
         match &self.model {
             ModelSpec::Deep(spec) => Placement {
@@ -87,10 +88,10 @@ impl Stage for TrainStage {
                 per_item: false,
                 gpu: spec.params.device == ser_deep::Device::Gpu,
             },
-            ModelSpec::Classic(_) => Placement {
+            ModelSpec::Classic(spec) => Placement {
                 class: "train",
                 per_item: false,
-                gpu: false,
+                gpu: spec.device() == ser_train::Device::Gpu,
             },
         }
     }
@@ -241,4 +242,33 @@ fn train_artifacts(
             cache.put_object(&serde_json::to_vec_pretty(spec)?, "json")?,
         ),
     ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placement(model: &str) -> Placement {
+        TrainStage {
+            model: serde_json::from_str(model).unwrap(),
+            grid: None,
+            normalize: FeatureNormalize::Global,
+        }
+        .placement()
+    }
+
+    /// The Slurm executor asks for `--gpus` exactly for the models that
+    /// train on one: networks and XGBoost with `device: gpu`.
+    #[test]
+    fn gpu_models_ask_the_executor_for_a_gpu() {
+        let xgb_gpu = placement(r#"{"kind":"xgboost","device":"gpu"}"#);
+        assert!(xgb_gpu.gpu);
+        assert_eq!(xgb_gpu.class, "train");
+        assert!(!placement(r#"{"kind":"xgboost"}"#).gpu);
+        assert!(!placement(r#"{"kind":"svm"}"#).gpu);
+        let net = placement(r#"{"kind":"mlp","device":"gpu"}"#);
+        assert!(net.gpu);
+        assert_eq!(net.class, "deep");
+        assert!(!placement(r#"{"kind":"mlp"}"#).gpu);
+    }
 }

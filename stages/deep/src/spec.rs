@@ -117,16 +117,9 @@ pub enum BinPooling {
     Keep,
 }
 
-/// Where training runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Device {
-    /// burn's flex CPU backend.
-    #[default]
-    Cpu,
-    /// burn's wgpu backend; needs the `gpu` cargo feature.
-    Gpu,
-}
+/// Where training runs: `gpu` is burn's wgpu backend and needs the `gpu`
+/// cargo feature.
+pub use ser_learn::Device;
 
 /// Optional SpecAugment masks drawn for every training example at every
 /// epoch (see `ser_augment::SpecAugment`).

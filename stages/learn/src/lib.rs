@@ -21,6 +21,24 @@ use serde::{Deserialize, Serialize};
 
 pub use grid::{Grid, GridPoint, GridSearch};
 
+/// Where a model trains: the CPU, or a GPU where the binary was built for
+/// one (the networks' `gpu` feature, XGBoost's `xgboost-gpu`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Device {
+    #[default]
+    Cpu,
+    Gpu,
+}
+
+impl Device {
+    /// The default, left out of a model's serialised settings where the
+    /// option came later, so cached keys stay as they were.
+    pub fn is_cpu(&self) -> bool {
+        *self == Device::Cpu
+    }
+}
+
 /// What a model reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -43,6 +43,7 @@
 //! voting); it fits nothing.
 
 use ndarray::{Array2, ArrayView2};
+pub use ser_learn::Device;
 use ser_learn::{Input, Predictions, Rows, TrainingSet};
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +130,11 @@ pub enum ClassicSpec {
         seed: u64,
         #[serde(default)]
         class_weight: ClassWeight,
+        /// `gpu`: XGBoost's CUDA build (`device=cuda`), in a binary built
+        /// with `--features xgboost-gpu`. Absent when `cpu`, so the keys
+        /// cached before the option stay.
+        #[serde(default, skip_serializing_if = "Device::is_cpu")]
+        device: Device,
     },
 }
 
@@ -211,6 +217,14 @@ impl ClassicSpec {
             ClassicSpec::Knn { .. } => "knn",
             ClassicSpec::RandomForest { .. } => "random_forest",
             ClassicSpec::Xgboost { .. } => "xgboost",
+        }
+    }
+
+    /// Where it trains: only XGBoost has a GPU build.
+    pub fn device(&self) -> Device {
+        match self {
+            ClassicSpec::Xgboost { device, .. } => *device,
+            _ => Device::Cpu,
         }
     }
 
@@ -659,6 +673,36 @@ mod tests {
             .len();
         // multi:softprob grows one tree per class per round.
         assert_eq!(trees, 31 * 3);
+    }
+
+    #[test]
+    fn xgboost_on_the_gpu_needs_the_cuda_build_and_keeps_cpu_keys() {
+        // The default device is left out of the settings (so of the cache
+        // key): a CPU model serialises as it did before the option.
+        let cpu: ClassicSpec = serde_json::from_str(r#"{"kind":"xgboost"}"#).unwrap();
+        assert_eq!(cpu.device(), Device::Cpu);
+        assert!(!serde_json::to_string(&cpu).unwrap().contains("device"));
+        let gpu: ClassicSpec =
+            serde_json::from_str(r#"{"kind":"xgboost","device":"gpu"}"#).unwrap();
+        assert_eq!(gpu.device(), Device::Gpu);
+        assert!(
+            serde_json::to_string(&gpu)
+                .unwrap()
+                .contains(r#""device":"gpu""#)
+        );
+        assert_ne!(
+            serde_json::to_value(&cpu).unwrap(),
+            serde_json::to_value(&gpu).unwrap()
+        );
+        // Only XGBoost has a device.
+        assert!(serde_json::from_str::<ClassicSpec>(r#"{"kind":"svm","device":"gpu"}"#).is_err());
+        // A binary without XGBoost's CUDA build says how to get one instead
+        // of training on the CPU under a GPU model's name.
+        if !cfg!(feature = "cuda") {
+            let (x, y) = blobs(5);
+            let err = fit(&gpu, x.view(), &y).unwrap_err().to_string();
+            assert!(err.contains("--features xgboost-gpu"), "{err}");
+        }
     }
 
     #[test]

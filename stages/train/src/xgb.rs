@@ -12,13 +12,28 @@ use ndarray::Array2;
 use xgb::parameters::BoosterParameters;
 use xgb::{Booster, DMatrix};
 
-use crate::{ClassWeight, ClassicSpec};
+use crate::{ClassWeight, ClassicSpec, Device};
 
 /// A row-major f32 copy of `x` as a DMatrix whose missing value is NaN.
 fn matrix(x: &Array2<f64>) -> Result<DMatrix, String> {
     let data: Vec<f32> = x.as_standard_layout().iter().map(|&v| v as f32).collect();
     DMatrix::from_dense(&data, x.nrows()).map_err(|e| e.to_string())
 }
+
+/// XGBoost's `device` for a model's `device:`. A GPU needs XGBoost's CUDA
+/// build, which only the `cuda` feature compiles (it needs the CUDA
+/// toolkit, not a GPU, to build).
+fn booster_device(device: Device) -> Result<&'static str, String> {
+    match device {
+        Device::Cpu => Ok("cpu"),
+        Device::Gpu if cfg!(feature = "cuda") => Ok("cuda"),
+        Device::Gpu => Err(NO_CUDA.to_string()),
+    }
+}
+
+/// Why an XGBoost model with `device: gpu` does not train in this binary.
+pub const NO_CUDA: &str = "XGBoost on the GPU is not compiled in: rebuild with \
+     `--features xgboost-gpu` (XGBoost's CUDA build; needs the CUDA toolkit in /usr/local/cuda)";
 
 /// Fit a booster; returns XGBoost's JSON model.
 pub(crate) fn fit(
@@ -37,10 +52,12 @@ pub(crate) fn fit(
         reg_lambda,
         seed,
         class_weight,
+        device,
     } = spec
     else {
         unreachable!("called for XGBoost specs only")
     };
+    let device = booster_device(*device)?;
     let mut dtrain = matrix(x)?;
     let labels: Vec<f32> = y.iter().map(|&c| c as f32).collect();
     dtrain.set_labels(&labels).map_err(|e| e.to_string())?;
@@ -74,7 +91,9 @@ pub(crate) fn fit(
     // package leaves it.
     let params = params
         .into_iter()
-        .chain([("boost_from_average", "1".to_string())]);
+        .chain([("boost_from_average", "1".to_string())])
+        // Only off the default, so CPU training sets what it always set.
+        .chain((device != "cpu").then(|| ("device", device.to_string())));
     for (name, value) in params {
         booster
             .set_param(name, &value)
