@@ -300,9 +300,8 @@ impl Stage for ExtractStage {
         // Which corpus each row is from, when the pipeline has several
         // (per-corpus metrics, `normalize: corpus`); a one-corpus table
         // stays as it was.
-        let corpora = Some(crate::artifact::features::corpus_column(&manifest))
-            .filter(|c| !c.is_empty())
-            .map(|c| pick(&c));
+        let corpora = crate::artifact::features::corpus_column(&manifest);
+        let corpora = (!corpora.is_empty()).then(|| pick(&corpora));
         let mut table = Table::new()
             .strings("id", &ids_kept)
             .strings("speaker", &speakers)

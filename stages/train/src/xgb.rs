@@ -20,20 +20,20 @@ fn matrix(x: &Array2<f64>) -> Result<DMatrix, String> {
     DMatrix::from_dense(&data, x.nrows()).map_err(|e| e.to_string())
 }
 
-/// XGBoost's `device` for a model's `device:`. A GPU needs XGBoost's CUDA
-/// build, which only the `cuda` feature compiles (it needs the CUDA
-/// toolkit, not a GPU, to build).
-fn booster_device(device: Device) -> Result<&'static str, String> {
+/// XGBoost's `device` for a model's `device:`, `None` for the CPU (left at
+/// XGBoost's default, so CPU training sets what it always set). A GPU needs
+/// XGBoost's CUDA build, which only the `cuda` feature compiles (it needs
+/// the CUDA toolkit, not a GPU, to build).
+fn booster_device(device: Device) -> Result<Option<&'static str>, String> {
     match device {
-        Device::Cpu => Ok("cpu"),
-        Device::Gpu if cfg!(feature = "cuda") => Ok("cuda"),
-        Device::Gpu => Err(NO_CUDA.to_string()),
+        Device::Cpu => Ok(None),
+        Device::Gpu if cfg!(feature = "cuda") => Ok(Some("cuda")),
+        Device::Gpu => Err("XGBoost on the GPU is not compiled in: rebuild with \
+             `--features xgboost-gpu` (XGBoost's CUDA build; needs the CUDA toolkit in \
+             /usr/local/cuda)"
+            .to_string()),
     }
 }
-
-/// Why an XGBoost model with `device: gpu` does not train in this binary.
-pub const NO_CUDA: &str = "XGBoost on the GPU is not compiled in: rebuild with \
-     `--features xgboost-gpu` (XGBoost's CUDA build; needs the CUDA toolkit in /usr/local/cuda)";
 
 /// Fit a booster; returns XGBoost's JSON model.
 pub(crate) fn fit(
@@ -92,8 +92,7 @@ pub(crate) fn fit(
     let params = params
         .into_iter()
         .chain([("boost_from_average", "1".to_string())])
-        // Only off the default, so CPU training sets what it always set.
-        .chain((device != "cpu").then(|| ("device", device.to_string())));
+        .chain(device.map(|d| ("device", d.to_string())));
     for (name, value) in params {
         booster
             .set_param(name, &value)

@@ -115,7 +115,7 @@ impl ConvBlock1d {
 /// batch norm shifts the variance it normalises by between training and
 /// inference, and on spectrograms that kept cnn2d at chance
 /// (tests/generalises.rs: 0.25 held-out with dropout 0.3 in every block,
-/// 0.69 with none); the head keeps its dropout, as the usual
+/// 0.90 with none); the head keeps its dropout, as the usual
 /// conv-BN-ReLU-pool CNNs do.
 #[derive(Module, Debug)]
 pub(super) struct ConvBlock2d {
