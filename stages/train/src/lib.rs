@@ -6,7 +6,9 @@
 //! and returns a [`TrainedModel`] that predicts and serialises to JSON.
 //!
 //! Models are built on linfa where it does the job well:
-//! - multinomial logistic regression (`linfa-logistic`, L-BFGS);
+//! - multinomial logistic regression: argmin's L-BFGS on a loss whose
+//!   value and gradient come from one pass ([`logistic`]; linfa-logistic,
+//!   used before, made five passes over the data per iteration);
 //! - Gaussian naive Bayes (`linfa-bayes`);
 //! - SVM with an RBF kernel, one-vs-rest: LIBSVM's solver (`libsvm-rs`)
 //!   on one precomputed Gram matrix shared by every class's machine
@@ -235,6 +237,9 @@ impl ClassicSpec {
     /// smartcore's).
     pub fn code_version(&self) -> u32 {
         match self {
+            // 2: one-pass loss and gradient (was linfa-logistic's; the
+            // same solver and settings, the sums in another order).
+            ClassicSpec::LogisticRegression { .. } => 2,
             ClassicSpec::Svm { .. }
             | ClassicSpec::Knn { .. }
             | ClassicSpec::RandomForest { .. } => 2,
