@@ -12,11 +12,16 @@
 //!    kept, so ser redoes exactly what the scikit-learn script does;
 //! 4. one-parameter change: a model's `alpha`, so only that model's train
 //!    and evaluate nodes run;
-//! 5. `benches/sklearn_matrix.py --time-only` on the same feature tables and
+//! 5. the XGBoost cells alone, twice, each time ser (its XGBoost train and
+//!    evaluate nodes deleted, the selections cached) and then
+//!    `benches/sklearn_matrix.py --only-models xgb --ser-selection` (xgboost
+//!    from Python on ser's selected columns): both sides run XGBoost's C++
+//!    (ser 3.4, the script the installed xgboost), so this is the binding and
+//!    the build against the wheel; two rounds, since this machine's speed
+//!    drifts by more than the difference between them;
+//! 6. `benches/sklearn_matrix.py --time-only` on the same feature tables and
 //!    folds (scikit-learn, xgboost; same selection algorithms, same models),
-//!    with its XGBoost cells' share printed, and set beside ser's XGBoost
-//!    train nodes (both sides run XGBoost's C++: ser 3.4, the script the
-//!    installed xgboost).
+//!    with its XGBoost cells' share printed.
 //!
 //! Run with `cargo bench --bench pipeline` (`bash scripts/bench-deps.sh`
 //! first for the Python side; without it step 5 is skipped). It drives the
@@ -122,7 +127,12 @@ fn ser(pipeline: &Path, cache: &Path, extra: &[&str]) -> f64 {
 
 /// scikit-learn's wall time for the matrix (without data loading) and the
 /// part of it spent in XGBoost cells, or why it could not be measured.
-fn sklearn(pipeline: &Path, cache: &Path, threads: usize) -> Result<(f64, f64), String> {
+fn sklearn(
+    pipeline: &Path,
+    cache: &Path,
+    threads: usize,
+    extra: &[&str],
+) -> Result<(f64, f64), String> {
     let json = cache.join("sklearn.json");
     let out = Command::new("python3")
         .arg(root().join("benches/sklearn_matrix.py"))
@@ -136,6 +146,7 @@ fn sklearn(pipeline: &Path, cache: &Path, threads: usize) -> Result<(f64, f64), 
             "--json-out",
             json.to_str().unwrap(),
         ])
+        .args(extra)
         .output()
         .map_err(|e| format!("python3: {e}"))?;
     if !out.status.success() {
@@ -160,31 +171,41 @@ fn sklearn(pipeline: &Path, cache: &Path, threads: usize) -> Result<(f64, f64), 
     Ok((matrix, xgboost))
 }
 
-/// The seconds the last run's XGBoost train nodes took, summed (from its
-/// run summary), to set beside scikit-learn's XGBoost cells.
-fn xgboost_node_seconds(cache: &Path) -> f64 {
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(cache.join("state"))
-        .expect("state folder")
-        .flatten()
-        .flat_map(|p| {
-            std::fs::read_dir(p.path().join("runs"))
-                .into_iter()
-                .flatten()
-        })
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    runs.sort();
-    let last = runs.last().expect("a run summary");
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(last).expect("run summary")).expect("JSON");
-    summary["nodes"]
-        .as_object()
+/// The classic pipeline with only its XGBoost models (matrices left
+/// without a model dropped), written beside it.
+fn xgboost_pipeline(classic: &Path) -> PathBuf {
+    use serde_yaml_ng::Value;
+    let text = std::fs::read_to_string(classic).expect("read the classic pipeline");
+    let mut doc: Value = serde_yaml_ng::from_str(&text).expect("it parses");
+    let models = doc["models"].clone();
+    let is_xgboost = |name: &Value| models[name.as_str().unwrap_or_default()]["kind"] == "xgboost";
+    let Value::Sequence(matrices) = &mut doc["experiments"] else {
+        panic!("the classic pipeline's experiments are a list")
+    };
+    for matrix in matrices.iter_mut() {
+        if let Value::Sequence(names) = &mut matrix["models"] {
+            names.retain(|n| is_xgboost(n));
+        }
+    }
+    matrices.retain(|m| m["models"].as_sequence().is_some_and(|n| !n.is_empty()));
+    assert!(!matrices.is_empty(), "pipeline.yaml has no XGBoost model");
+    let path = classic.with_file_name("pipeline-xgboost.yaml");
+    std::fs::write(&path, serde_yaml_ng::to_string(&doc).expect("serialise"))
+        .expect("write the XGBoost pipeline");
+    path
+}
+
+/// The names of the pipeline's XGBoost models.
+fn xgboost_models(pipeline: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(pipeline).expect("read the pipeline");
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("it parses");
+    doc["models"]
+        .as_mapping()
         .into_iter()
         .flatten()
-        .filter(|(name, _)| name.starts_with("train:") && name.contains("/xgb@"))
-        .filter_map(|(_, node)| node["seconds"].as_f64())
-        .sum()
+        .filter(|(_, spec)| spec["kind"] == "xgboost")
+        .filter_map(|(name, _)| name.as_str().map(str::to_string))
+        .collect()
 }
 
 fn main() {
@@ -212,8 +233,6 @@ fn main() {
     }
     let matrix = ser(&pipeline, cache.path(), &[]);
     println!("matrix only (features cached)  {matrix:8.2} s");
-    let ser_xgboost = xgboost_node_seconds(cache.path());
-    println!("  of which XGBoost train nodes {ser_xgboost:8.2} s   (node-seconds)");
     let changed = ser(
         &pipeline,
         cache.path(),
@@ -223,18 +242,36 @@ fn main() {
         "one model param changed        {changed:8.2} s   ({:.1}x faster than cold)",
         cold / changed
     );
-    match sklearn(&pipeline, cache.path(), threads) {
-        Ok((sk, sk_xgboost)) => {
-            println!(
-                "XGBoost cells: scikit-learn's xgboost {sk_xgboost:.2} cell-seconds / ser's {ser_xgboost:.2} \
-                 node-seconds = {:.2}x (target >= 1.0x: {})",
-                sk_xgboost / ser_xgboost,
-                if sk_xgboost / ser_xgboost >= 1.0 {
+    let xgboost = xgboost_pipeline(&pipeline);
+    let mut only: Vec<&str> = Vec::new();
+    let names = xgboost_models(&xgboost);
+    for name in &names {
+        only.extend(["--only-models", name.as_str()]);
+    }
+    only.push("--ser-selection");
+    for round in 1..=2 {
+        for dir in ["records/train", "records/evaluate"] {
+            let _ = std::fs::remove_dir_all(cache.path().join(dir));
+        }
+        let ours = ser(&xgboost, cache.path(), &[]);
+        match sklearn(&xgboost, cache.path(), threads, &only) {
+            Ok((_, theirs)) => println!(
+                "XGBoost cells alone, round {round}: ser {ours:.2} s, xgboost from Python {theirs:.2} s: \
+                 {:.2}x (target >= 1.0x: {})",
+                theirs / ours,
+                if theirs / ours >= 1.0 {
                     "met"
                 } else {
                     "MISSED"
                 }
-            );
+            ),
+            Err(why) => println!(
+                "XGBoost cells alone, round {round}: ser {ours:.2} s; Python skipped: {why}"
+            ),
+        }
+    }
+    match sklearn(&pipeline, cache.path(), threads, &[]) {
+        Ok((sk, sk_xgboost)) => {
             println!(
                 "scikit-learn matrix            {sk:8.2} s   (same feature tables and folds, {threads} processes)"
             );

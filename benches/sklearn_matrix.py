@@ -797,6 +797,9 @@ def main(args):
                         experiment = f"{f}/{s}/{m}"
                         started = time.perf_counter()
                         # Once per train node, as ser's train stage does.
+                        # `speaker_online` and `corpus` are not implemented
+                        # here: such a cell times the same model on globally
+                        # standardised features and is not compared.
                         xm = (speaker_normalised(x, speakers)
                               if spec.get("normalize", "global") == "speaker" else x)
                         tasks = [(spec, grid, xm, y, speakers, train, test, columns_by_fold[i],
@@ -817,7 +820,9 @@ def main(args):
                         row = {
                             "experiment": experiment + (f" [{variant}]" if variant else ""),
                             "features": f, "selection": s, "model": m, "kind": spec["kind"],
-                            "variant": variant or "ser-equivalent", "protocol": p,
+                            "variant": variant or ("ser-equivalent" if spec.get("normalize", "global")
+                                                   in ("global", "speaker") else "global features"),
+                            "protocol": p,
                             "sklearn": {**mean, "per_fold": per_fold},
                             "seconds": seconds, "notes": notes,
                             "spec": spec,
