@@ -393,6 +393,15 @@ fn backward_direction(
     let before = |r: usize, step: usize| -> Option<usize> {
         (step > 0).then(|| (r * t + step_time(step - 1, t, dir.reverse)) * h)
     };
+    // W_hh^T (g x h) laid out row-major once: the per-step product below
+    // then reads it as it is, instead of gathering a strided view of W_hh
+    // in every one of the t steps.
+    let mut w_hh_t = vec![0f32; g * h];
+    for (i, row) in dir.w_hh.chunks_exact(g).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            w_hh_t[j * h + i] = v;
+        }
+    }
     for step in (0..t).rev() {
         let tt = step_time(step, t, dir.reverse);
         for r in 0..b {
@@ -445,8 +454,7 @@ fn backward_direction(
                 }
             }
         }
-        // dh_prev += dP_tt W_hh^T for the hidden projection's gradient dP
-        // (W_hh is h x g: its transpose is a view).
+        // dh_prev += dP_tt W_hh^T for the hidden projection's gradient dP.
         let through = if lstm { &d_gates } else { &d_hidden_projection };
         gemm(
             (b, h, g),
@@ -454,7 +462,7 @@ fn backward_direction(
             h,
             true,
             (&through[tt * g..], t * g, 1),
-            (&dir.w_hh, 1, g),
+            (&w_hh_t, h, 1),
             false,
         );
     }
