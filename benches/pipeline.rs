@@ -24,7 +24,7 @@
 //!    with its XGBoost cells' share printed.
 //!
 //! Run with `cargo bench --bench pipeline` (`bash scripts/bench-deps.sh`
-//! first for the Python side; without it step 5 is skipped). It drives the
+//! first for the Python side; without it steps 5 and 6 time ser alone). It drives the
 //! release `ser` binary on a copy of pipeline.yaml holding only the classic
 //! matrices (paths made absolute), with a temporary cache, and prints wall
 //! times and ratios.
