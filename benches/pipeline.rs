@@ -172,19 +172,24 @@ fn sklearn(
 }
 
 /// The classic pipeline with only its XGBoost models (matrices left
-/// without a model dropped), written beside it.
-fn xgboost_pipeline(classic: &Path) -> PathBuf {
+/// without a model dropped), written beside it, and those models' names.
+fn xgboost_pipeline(classic: &Path) -> (PathBuf, Vec<String>) {
     use serde_yaml_ng::Value;
     let text = std::fs::read_to_string(classic).expect("read the classic pipeline");
     let mut doc: Value = serde_yaml_ng::from_str(&text).expect("it parses");
-    let models = doc["models"].clone();
-    let is_xgboost = |name: &Value| models[name.as_str().unwrap_or_default()]["kind"] == "xgboost";
+    let names: Vec<String> = doc["models"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .filter(|(_, spec)| spec["kind"] == "xgboost")
+        .filter_map(|(name, _)| name.as_str().map(str::to_string))
+        .collect();
     let Value::Sequence(matrices) = &mut doc["experiments"] else {
         panic!("the classic pipeline's experiments are a list")
     };
     for matrix in matrices.iter_mut() {
-        if let Value::Sequence(names) = &mut matrix["models"] {
-            names.retain(|n| is_xgboost(n));
+        if let Value::Sequence(models) = &mut matrix["models"] {
+            models.retain(|m| m.as_str().is_some_and(|m| names.iter().any(|n| n == m)));
         }
     }
     matrices.retain(|m| m["models"].as_sequence().is_some_and(|n| !n.is_empty()));
@@ -192,20 +197,7 @@ fn xgboost_pipeline(classic: &Path) -> PathBuf {
     let path = classic.with_file_name("pipeline-xgboost.yaml");
     std::fs::write(&path, serde_yaml_ng::to_string(&doc).expect("serialise"))
         .expect("write the XGBoost pipeline");
-    path
-}
-
-/// The names of the pipeline's XGBoost models.
-fn xgboost_models(pipeline: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(pipeline).expect("read the pipeline");
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("it parses");
-    doc["models"]
-        .as_mapping()
-        .into_iter()
-        .flatten()
-        .filter(|(_, spec)| spec["kind"] == "xgboost")
-        .filter_map(|(name, _)| name.as_str().map(str::to_string))
-        .collect()
+    (path, names)
 }
 
 fn main() {
@@ -242,9 +234,8 @@ fn main() {
         "one model param changed        {changed:8.2} s   ({:.1}x faster than cold)",
         cold / changed
     );
-    let xgboost = xgboost_pipeline(&pipeline);
+    let (xgboost, names) = xgboost_pipeline(&pipeline);
     let mut only: Vec<&str> = Vec::new();
-    let names = xgboost_models(&xgboost);
     for name in &names {
         only.extend(["--only-models", name.as_str()]);
     }

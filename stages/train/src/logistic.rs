@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use argmin::core::{CostFunction, Executor, Gradient, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
-use ndarray::{Array1, Array2, ArrayView2, Axis, s};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut1, Axis, s};
 use serde::{Deserialize, Serialize};
 
 /// L-BFGS's memory: the corrections it keeps.
@@ -96,13 +96,20 @@ pub fn predict(model: &Fitted, records: &Array2<f64>) -> Vec<usize> {
 /// class the model never saw).
 pub fn probabilities(model: &Fitted, records: &Array2<f64>) -> Vec<Vec<f64>> {
     let mut p = scores(model, records);
-    for mut row in p.rows_mut() {
-        let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-        row.mapv_inplace(|v| (v - max).exp());
-        let sum = row.sum();
-        row /= sum;
+    for row in p.rows_mut() {
+        softmax_in_place(row);
     }
     crate::by_class(p.view(), &model.classes)
+}
+
+/// Scores to probabilities, shifted by their largest for range; returns
+/// that largest score and the sum of the shifted exponentials.
+fn softmax_in_place(mut row: ArrayViewMut1<f64>) -> (f64, f64) {
+    let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+    row.mapv_inplace(|v| (v - max).exp());
+    let sum = row.sum();
+    row /= sum;
+    (max, sum)
 }
 
 /// `X W + b`: one row of class scores per record.
@@ -152,12 +159,9 @@ impl Problem<'_> {
         let mut h = self.x.dot(&w) + b;
         let mut loss = 0.0;
         for (mut row, &t) in h.rows_mut().into_iter().zip(&self.target) {
-            let max = row.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-            let own = row[t] - max;
-            row.mapv_inplace(|v| (v - max).exp());
-            let sum = row.sum();
-            loss += sum.ln() - own;
-            row /= sum;
+            let own = row[t];
+            let (max, sum) = softmax_in_place(row.view_mut());
+            loss += sum.ln() - (own - max);
             row[t] -= 1.0;
         }
         loss += 0.5 * self.alpha * w.iter().map(|v| v * v).sum::<f64>();
