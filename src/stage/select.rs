@@ -208,10 +208,8 @@ impl SelectStage {
             return Ok((ranked, None));
         };
         let splits = inner_cv::speaker_splits(speakers, y, w.inner_folds)?;
-        let score = |columns: &[usize]| -> f64 {
-            inner_cv::mean_ua(&w.estimator, x.select(Axis(1), columns).view(), y, &splits)
-        };
-        let result = backward_eliminate(&ranked, &w.search, score);
+        let scorer = inner_cv::SubsetScorer::new(&w.estimator, x.view(), y, &splits);
+        let result = backward_eliminate(&ranked, &w.search, |columns| scorer.mean_ua(columns));
         Ok((result.selected.clone(), Some(result)))
     }
 }

@@ -59,6 +59,7 @@ pub mod normalise;
 mod svm;
 mod xgb;
 
+pub use naive_bayes::SubsetPredictor as NaiveBayesSubsets;
 pub use normalise::{FeatureNormalize, OnlineSpeakerNormaliser, SpeakerNormaliser, Standardiser};
 
 /// A model and its hyperparameters, as written in pipeline.yaml under
@@ -703,10 +704,18 @@ mod tests {
         assert!(serde_json::from_str::<ClassicSpec>(r#"{"kind":"svm","device":"gpu"}"#).is_err());
         // A binary without XGBoost's CUDA build says how to get one instead
         // of training on the CPU under a GPU model's name.
+        let (x, y) = blobs(5);
         if !cfg!(feature = "cuda") {
-            let (x, y) = blobs(5);
             let err = fit(&gpu, x.view(), &y).unwrap_err().to_string();
             assert!(err.contains("--features xgboost-gpu"), "{err}");
+        } else {
+            // The CUDA build trains on a GPU it sees, and fails (rather
+            // than fall back to the CPU, as XGBoost would) where it sees
+            // none, as on a machine without one.
+            match fit(&gpu, x.view(), &y) {
+                Ok(model) => assert_eq!(model.predict(x.view()).len(), y.len()),
+                Err(err) => assert!(err.to_string().contains("sees no GPU"), "{err}"),
+            }
         }
     }
 
