@@ -9,3 +9,12 @@ set(BUILD_STATIC_LIB ON CACHE BOOL "" FORCE)
 # RelWithDebInfo, -O2 -g).
 set(CMAKE_CXX_FLAGS_RELWITHDEBINFO "-O3 -DNDEBUG" CACHE STRING "" FORCE)
 set(CMAKE_C_FLAGS_RELWITHDEBINFO "-O3 -DNDEBUG" CACHE STRING "" FORCE)
+# XGBoost's CUDA build (`--features xgboost-gpu`): the CUDA toolkit in
+# /usr/local/cuda, where neither CUDACXX nor PATH names an nvcc.
+if(USE_CUDA AND NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX}
+   AND EXISTS /usr/local/cuda/bin/nvcc)
+  find_program(nvcc_on_path nvcc)
+  if(NOT nvcc_on_path)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc CACHE FILEPATH "" FORCE)
+  endif()
+endif()

@@ -27,12 +27,41 @@ fn matrix(x: &Array2<f64>) -> Result<DMatrix, String> {
 fn booster_device(device: Device) -> Result<Option<&'static str>, String> {
     match device {
         Device::Cpu => Ok(None),
-        Device::Gpu if cfg!(feature = "cuda") => Ok(Some("cuda")),
+        Device::Gpu if cfg!(feature = "cuda") => {
+            visible_cuda_devices()?;
+            Ok(Some("cuda"))
+        }
         Device::Gpu => Err("XGBoost on the GPU is not compiled in: rebuild with \
              `--features xgboost-gpu` (XGBoost's CUDA build; needs the CUDA toolkit in \
              /usr/local/cuda)"
             .to_string()),
     }
+}
+
+/// XGBoost's CUDA build that sees no GPU (none in the machine, or none in
+/// CUDA_VISIBLE_DEVICES) trains on the CPU with only a log warning; ser
+/// fails the fold instead, so no CPU model is cached as a GPU one.
+#[cfg(feature = "cuda")]
+fn visible_cuda_devices() -> Result<(), String> {
+    // The CUDA runtime, linked statically by XGBoost's CUDA build.
+    unsafe extern "C" {
+        fn cudaGetDeviceCount(count: *mut std::ffi::c_int) -> std::ffi::c_int;
+    }
+    let mut count: std::ffi::c_int = 0;
+    // SAFETY: writes one int through a valid pointer.
+    let status = unsafe { cudaGetDeviceCount(&mut count) };
+    if status != 0 || count < 1 {
+        return Err(format!(
+            "device: gpu, but the CUDA runtime sees no GPU (cudaGetDeviceCount: error {status}, \
+             {count} device(s)); XGBoost would train on the CPU instead"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn visible_cuda_devices() -> Result<(), String> {
+    unreachable!("only called in the CUDA build")
 }
 
 /// Fit a booster; returns XGBoost's JSON model.
