@@ -5,6 +5,11 @@
 # A static library: the binaries then run without finding libxgboost.so
 # (cargo run, the tests, a copied or installed `ser` alike).
 set(BUILD_STATIC_LIB ON CACHE BOOL "" FORCE)
+# The library in this build's own folder: by default XGBoost writes it into
+# its source folder, which is the sys crate's folder in cargo's shared
+# registry, so a build of another configuration (another target folder,
+# `--features xgboost-gpu`) overwrote the one every other build installs.
+set(KEEP_BUILD_ARTIFACTS_IN_BINARY_DIR ON CACHE BOOL "" FORCE)
 # -O3, as XGBoost's own releases are built (the sys crate asks for
 # RelWithDebInfo, -O2 -g).
 set(CMAKE_CXX_FLAGS_RELWITHDEBINFO "-O3 -DNDEBUG" CACHE STRING "" FORCE)
