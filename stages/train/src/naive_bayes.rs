@@ -126,20 +126,15 @@ impl SubsetPredictor {
         mut visit: impl FnMut(usize, usize, f64),
     ) -> Option<()> {
         assert!(columns.len() >= 2, "subsets of two or more columns");
-        // linfa-bayes takes the largest variance with ndarray-stats's `max`,
-        // which fails on NaN.
-        let mut largest = self.column_variance[columns[0]];
-        largest.partial_cmp(&largest)?;
-        for &c in &columns[1..] {
-            let v = self.column_variance[c];
-            if v.partial_cmp(&largest)? == std::cmp::Ordering::Greater {
-                largest = v;
-            }
+        // linfa-bayes's largest variance (ndarray-stats's `max`) fails on NaN.
+        let variances = columns.iter().map(|&c| self.column_variance[c]);
+        if variances.clone().any(f64::is_nan) {
+            return None;
         }
-        let epsilon = self.var_smoothing * largest;
+        let epsilon = self.var_smoothing * variances.fold(f64::NEG_INFINITY, f64::max);
         // Per class: the subset's means and smoothed variances, and the
         // constant part of the log likelihood, as linfa-bayes forms them.
-        let per_class: Vec<(usize, f64, Array1<f64>, Array1<f64>, f64)> = self
+        let per_class: Vec<(&ClassStatistics, Array1<f64>, Array1<f64>, f64)> = self
             .classes
             .iter()
             .map(|stats| {
@@ -151,7 +146,7 @@ impl SubsetPredictor {
                         .mapv(|s| 2. * std::f64::consts::PI * s)
                         .mapv(|s| s.ln())
                         .sum();
-                (stats.class, stats.log_prior, mean, sigma, log_norm)
+                (stats, mean, sigma, log_norm)
             })
             .collect();
         // The subset's test columns, row-major, so the loop below runs over
@@ -165,13 +160,14 @@ impl SubsetPredictor {
         }
         let mut terms = vec![0.0; width];
         for (r, row) in gathered.chunks_exact(width).enumerate() {
-            for (class, log_prior, mean, sigma, log_norm) in &per_class {
+            for (stats, mean, sigma, log_norm) in &per_class {
+                // Slices, not ndarray's iterators: the zip then vectorises.
                 let (mean, sigma) = (mean.as_slice().unwrap(), sigma.as_slice().unwrap());
                 for (((term, x), m), s) in terms.iter_mut().zip(row).zip(mean).zip(sigma) {
                     *term = (x - m).powi(2) / s;
                 }
                 let sum = ArrayView1::from(&terms[..]).sum();
-                visit(r, *class, (log_norm - sum * 0.5) + log_prior);
+                visit(r, stats.class, (log_norm - sum * 0.5) + stats.log_prior);
             }
         }
         Some(())
