@@ -111,17 +111,26 @@ impl ModelEntry {
     /// their own unlabelled audio (`normalize: speaker` or `corpus`,
     /// classic or deep): a transductive result, not comparable with
     /// inductive ones (EmoBox's), and not available for one file at
-    /// prediction time.
+    /// prediction time. A deep grid with such a point counts too: which
+    /// point a fold uses is chosen at run time, on validation speakers.
     pub fn transductive(&self) -> bool {
+        let deep_transductive = |spec: &ModelSpec| {
+            spec.deep().is_some_and(|d| {
+                matches!(
+                    d.params.normalize,
+                    ser_deep::Normalize::Speaker | ser_deep::Normalize::Corpus
+                )
+            })
+        };
         matches!(
             self.normalize,
             FeatureNormalize::Speaker | FeatureNormalize::Corpus
-        ) || self.spec.deep().is_some_and(|d| {
-            matches!(
-                d.params.normalize,
-                ser_deep::Normalize::Speaker | ser_deep::Normalize::Corpus
-            )
-        })
+        ) || deep_transductive(&self.spec)
+            || self.grid.as_ref().is_some_and(|grid| {
+                self.spec
+                    .grid_points(grid)
+                    .is_ok_and(|points| points.iter().any(|p| deep_transductive(&p.spec)))
+            })
     }
 }
 
@@ -286,6 +295,20 @@ mod tests {
             ser_deep::Normalize::Speaker
         );
         assert!(mlp.transductive());
+        // A grid over normalize may choose speaker statistics in any fold.
+        let gru: ModelEntry =
+            serde_json::from_str(r#"{"kind":"gru","grid":{"normalize":["global","speaker"]}}"#)
+                .unwrap();
+        assert_eq!(
+            gru.spec.deep().unwrap().params.normalize,
+            ser_deep::Normalize::Global
+        );
+        assert!(gru.transductive());
+        let inductive: ModelEntry = serde_json::from_str(
+            r#"{"kind":"gru","grid":{"normalize":["global","speaker_online"]}}"#,
+        )
+        .unwrap();
+        assert!(!inductive.transductive());
         let err = serde_json::from_str::<ModelEntry>(r#"{"kind":"svm","normalize":"fold"}"#)
             .unwrap_err()
             .to_string();

@@ -662,6 +662,26 @@ fn grid_search_records_its_choice_and_a_wider_grid_scores_only_new_points() {
         // The refitted model carries the chosen value.
         assert_eq!(fold["model"]["spec"]["k"].as_u64().unwrap(), chosen);
     }
+    // `ser metrics --choices` lists each fold's point, chosen by inner CV.
+    let row: serde_json::Value = serde_json::from_str(
+        ws.ok(&[&["metrics", "--json", "--choices"][..], &narrow].concat())
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(row["choices"]["chosen_by"], "inner_cv", "{row}");
+    let listed: Vec<&serde_json::Value> = row["choices"]["folds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["chosen"])
+        .collect();
+    let recorded: Vec<&serde_json::Value> = models["folds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["grid"]["chosen"])
+        .collect();
+    assert_eq!(listed, recorded);
 
     let wide = [
         "--set",
@@ -1430,6 +1450,39 @@ fn a_deep_grid_is_chosen_per_fold_on_validation_speakers() {
         }
         assert_eq!(compared, 16, "fold {name}");
     }
+    // `ser metrics --choices` gives each fold's chosen point, as recorded.
+    let rows = ws.ok(&["metrics", "--json", "--choices"]);
+    let row: serde_json::Value = rows
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["model"] == "grid")
+        .unwrap();
+    let listed = row["choices"]["folds"].as_array().unwrap();
+    assert_eq!(row["choices"]["chosen_by"], "validation_speakers");
+    for (fold, listed) in models["folds"].as_array().unwrap().iter().zip(listed) {
+        assert_eq!(listed["fold"], fold["fold"]);
+        assert_eq!(listed["chosen"], fold["grid"]["chosen"]);
+        assert_eq!(listed["validation_ua"][0], fold["grid"]["validation_ua"]);
+    }
+    assert!(
+        ws.ok(&["metrics", "--json", "--choices"])
+            .lines()
+            .filter(|l| l.contains("\"model\":\"h4\""))
+            .all(|l| !l.contains("\"choices\"")),
+        "a model without a grid chose nothing"
+    );
+    // The report lists them too, one row per fold.
+    ws.ok(&["report", "--out", "rep"]);
+    let report = std::fs::read_to_string(ws.path("rep/README.md")).unwrap();
+    assert!(
+        report.contains("## Chosen inside the training folds"),
+        "{report}"
+    );
+    let rows = report
+        .lines()
+        .filter(|l| l.starts_with("| mfcc/none/grid |"))
+        .count();
+    assert_eq!(rows, 2, "{report}");
     // A point that cannot be chosen on validation speakers is refused.
     let err = ws.ser(&["run", "--set", "models.grid.validation_speakers=0"]);
     assert_eq!(err.status.code(), Some(2));

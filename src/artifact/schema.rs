@@ -181,6 +181,24 @@ pub struct NetworkEntry {
     pub best_validation_ua: Option<f64>,
 }
 
+/// A classic grid's choice in one fold, as the train node's summary lists
+/// it (`grid.chosen`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InnerCvChoice {
+    pub fold: String,
+    pub params: BTreeMap<String, Value>,
+}
+
+/// The members a `keep_best` ensemble kept in one fold, with the validation
+/// UA each was ranked by, as the ensemble node's summary lists them
+/// (`kept`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeptMembers {
+    pub fold: String,
+    pub members: Vec<String>,
+    pub validation_ua: Vec<f64>,
+}
+
 /// A network grid's choice in one fold.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ValidationChoice {

@@ -11,10 +11,21 @@
 //! scores and speaker intervals): a stable contract for scripts. Results
 //! evaluated before speaker intervals existed have `ci_unit: utterance`
 //! until rerun.
+//!
+//! `--choices` adds what was chosen inside each training fold, never on its
+//! test speakers: a network grid's point (by validation UA on speakers held
+//! out of the training fold), a classic grid's point (by inner
+//! speaker-grouped CV) and an ensemble's `keep_best` members (by their
+//! validation UA). With `--json` it is each row's `choices` key: `chosen_by`
+//! (`validation_speakers`, `inner_cv` or `members_by_validation_ua`) and
+//! `folds`, each with `fold`, `chosen` (the point's values, or the members'
+//! names) and `validation_ua` (the point's, or one per member; empty for a
+//! classic grid).
 
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
-use crate::artifact::schema::EvaluationSummary;
+use crate::artifact::schema::{EvaluationSummary, InnerCvChoice, KeptMembers, ValidationChoice};
 use crate::commands::PipelineArgs;
 use crate::dag::Graph;
 use crate::scheduler::Outcome;
@@ -70,6 +81,178 @@ fn rows(experiment: &crate::dag::Experiment, record: &NodeRecord) -> Vec<Row> {
         })));
     }
     out
+}
+
+/// How an experiment's per-fold choices were made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChosenBy {
+    /// A network grid's point: the best validation UA, on speakers held
+    /// out of the fold's training speakers.
+    ValidationSpeakers,
+    /// A classic grid's point: the best UA over speaker-grouped inner folds
+    /// of the training fold.
+    InnerCv,
+    /// An ensemble's `keep_best` members: those with the best validation UA.
+    MembersByValidationUa,
+}
+
+impl ChosenBy {
+    fn describe(self) -> &'static str {
+        match self {
+            ChosenBy::ValidationSpeakers => {
+                "grid point with the best validation UA (speakers held out of the training fold)"
+            }
+            ChosenBy::InnerCv => "grid point with the best UA over speaker-grouped inner folds",
+            ChosenBy::MembersByValidationUa => "members with the best validation UA (keep_best)",
+        }
+    }
+}
+
+/// One fold's choice.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FoldChoice {
+    pub fold: String,
+    /// The grid point's values, or the kept members' names.
+    pub chosen: Value,
+    /// What it was chosen by: the point's validation UA, or one per kept
+    /// member; empty for a classic grid (its inner-CV scores are in the
+    /// models artifact).
+    pub validation_ua: Vec<f64>,
+}
+
+/// What an experiment chose inside its training folds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Choices {
+    pub chosen_by: ChosenBy,
+    pub folds: Vec<FoldChoice>,
+}
+
+/// A network grid's summary (`grid`): one choice per fold.
+#[derive(Deserialize)]
+struct DeepGridSummary {
+    folds: Vec<ValidationChoice>,
+}
+
+/// A classic grid's summary (`grid`): one choice per fold.
+#[derive(Deserialize)]
+struct ClassicGridSummary {
+    chosen: Vec<InnerCvChoice>,
+}
+
+impl Choices {
+    /// The choices recorded in a train (or ensemble) node's summary; None
+    /// when it chose nothing (no grid, no keep_best).
+    pub fn from_summary(summary: &Value) -> anyhow::Result<Option<Choices>> {
+        let grid = &summary["grid"];
+        if grid.get("chosen_on").is_some() {
+            let deep = DeepGridSummary::deserialize(grid)?;
+            return Ok(Some(Choices {
+                chosen_by: ChosenBy::ValidationSpeakers,
+                folds: deep
+                    .folds
+                    .into_iter()
+                    .map(|c| FoldChoice {
+                        fold: c.fold,
+                        chosen: json!(c.chosen),
+                        validation_ua: vec![c.validation_ua],
+                    })
+                    .collect(),
+            }));
+        }
+        if grid.get("chosen").is_some() {
+            let classic = ClassicGridSummary::deserialize(grid)?;
+            return Ok(Some(Choices {
+                chosen_by: ChosenBy::InnerCv,
+                folds: classic
+                    .chosen
+                    .into_iter()
+                    .map(|c| FoldChoice {
+                        fold: c.fold,
+                        chosen: json!(c.params),
+                        validation_ua: vec![],
+                    })
+                    .collect(),
+            }));
+        }
+        match summary.get("kept") {
+            Some(kept) if kept.is_array() => {
+                let kept = Vec::<KeptMembers>::deserialize(kept)?;
+                Ok(Some(Choices {
+                    chosen_by: ChosenBy::MembersByValidationUa,
+                    folds: kept
+                        .into_iter()
+                        .map(|k| FoldChoice {
+                            fold: k.fold,
+                            chosen: json!(k.members),
+                            validation_ua: k.validation_ua,
+                        })
+                        .collect(),
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The report's form: the choices as text, per fold.
+    pub fn for_report(&self, experiment: &str, protocol: &str) -> ser_report::ExperimentChoices {
+        ser_report::ExperimentChoices {
+            experiment: experiment.to_string(),
+            protocol: protocol.to_string(),
+            chosen_by: self.chosen_by.describe().to_string(),
+            folds: self
+                .folds
+                .iter()
+                .map(|f| ser_report::FoldChoice {
+                    fold: f.fold.clone(),
+                    chosen: f.chosen_text(),
+                    validation_ua: f.validation_ua.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn print(&self, experiment: &str) {
+        println!("  {experiment}: {}", self.chosen_by.describe());
+        for f in &self.folds {
+            let chosen = match (&f.chosen, f.validation_ua.as_slice()) {
+                // A kept member's score goes beside its name.
+                (Value::Array(members), scores) if members.len() == scores.len() => members
+                    .iter()
+                    .zip(scores)
+                    .map(|(m, ua)| format!("{} ({ua:.3})", m.as_str().unwrap_or("?")))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                (Value::Object(_), [ua]) => {
+                    format!("{}  (validation UA {ua:.3})", f.chosen_text())
+                }
+                _ => f.chosen_text(),
+            };
+            println!("    {:<8} {chosen}", f.fold);
+        }
+    }
+}
+
+impl FoldChoice {
+    /// A point as `key=value ...`, members as `a, b`.
+    pub fn chosen_text(&self) -> String {
+        match &self.chosen {
+            Value::Object(point) => point
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => format!("{k}={s}"),
+                    v => format!("{k}={v}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            Value::Array(members) => members
+                .iter()
+                .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(", "),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// Rows for the evaluate nodes that have a record in `outcomes`.
@@ -130,13 +313,14 @@ pub fn print_table(rows: &[Row]) {
     }
 }
 
-pub fn metrics(args: &PipelineArgs, as_json: bool) -> anyhow::Result<i32> {
+pub fn metrics(args: &PipelineArgs, as_json: bool, with_choices: bool) -> anyhow::Result<i32> {
     let (pipeline, cache) = args.load()?;
     let _lock = cache.lock(crate::cache::LockMode::Shared)?;
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
     let mut found = Vec::new();
     let mut missing = Vec::new();
+    let mut choices: Vec<(String, Choices)> = Vec::new();
     for node in &graph.nodes {
         let Some(experiment) = &node.experiment else {
             continue;
@@ -144,10 +328,33 @@ pub fn metrics(args: &PipelineArgs, as_json: bool) -> anyhow::Result<i32> {
         let record: Option<NodeRecord> = state
             .get(&node.name)
             .and_then(|s| cache.read_json(&cache.node_record_path(&s.stage, &s.key)));
-        match record {
-            Some(record) => found.extend(rows(experiment, &record)),
-            None => missing.push(node.name.clone()),
+        let Some(record) = record else {
+            missing.push(node.name.clone());
+            continue;
+        };
+        let mut experiment_rows = rows(experiment, &record);
+        if with_choices {
+            // The evaluate node's train node made the choices.
+            let train = node.name.replacen("evaluate:", "train:", 1);
+            let summary = state
+                .get(&train)
+                .and_then(|s| {
+                    cache.read_json::<NodeRecord>(&cache.node_record_path(&s.stage, &s.key))
+                })
+                .map(|r| r.outputs.summary)
+                .unwrap_or(Value::Null);
+            let made = Choices::from_summary(&summary).unwrap_or_else(|e| {
+                eprintln!("{train}: its choices do not decode: {e}");
+                None
+            });
+            if let Some(made) = made {
+                choices.push((train["train:".len()..].to_string(), made.clone()));
+                for r in &mut experiment_rows {
+                    r.json["choices"] = json!(made);
+                }
+            }
         }
+        found.extend(experiment_rows);
     }
     if as_json {
         for r in &found {
@@ -155,6 +362,12 @@ pub fn metrics(args: &PipelineArgs, as_json: bool) -> anyhow::Result<i32> {
         }
     } else if !found.is_empty() {
         print_table(&found);
+        if !choices.is_empty() {
+            println!("Chosen inside each training fold, never on its test speakers:");
+            for (experiment, made) in &choices {
+                made.print(experiment);
+            }
+        }
     }
     if !missing.is_empty() {
         eprintln!(
@@ -175,10 +388,103 @@ pub struct MetricsArgs {
     /// protocol, ua, wa, macro_f1, n_test).
     #[arg(long)]
     pub json: bool,
+    /// Also what each experiment chose inside its training folds: a grid's
+    /// point and an ensemble's kept members, per fold, with the validation
+    /// UA it was chosen by.
+    #[arg(long)]
+    pub choices: bool,
 }
 
 impl MetricsArgs {
     pub fn run(&self) -> anyhow::Result<i32> {
-        metrics(&self.pipeline, self.json)
+        metrics(&self.pipeline, self.json, self.choices)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::artifact::schema::PointScore;
+
+    fn point(hidden: u64) -> Option<BTreeMap<String, Value>> {
+        Some(BTreeMap::from([("hidden".to_string(), json!(hidden))]))
+    }
+
+    #[test]
+    fn a_network_grid_gives_its_point_and_validation_ua_per_fold() {
+        // The summary as the deep train path writes it.
+        let choice = ValidationChoice {
+            fold: "fold1".into(),
+            chosen: point(16),
+            validation_ua: 0.5,
+            points: vec![
+                PointScore {
+                    params: point(4),
+                    validation_ua: 0.25,
+                },
+                PointScore {
+                    params: point(16),
+                    validation_ua: 0.5,
+                },
+            ],
+        };
+        let summary = json!({
+            "folds": 1,
+            "grid": { "chosen_on": "validation speakers", "folds": [choice] },
+        });
+        let made = Choices::from_summary(&summary).unwrap().unwrap();
+        assert_eq!(made.chosen_by, ChosenBy::ValidationSpeakers);
+        assert_eq!(
+            made.folds,
+            vec![FoldChoice {
+                fold: "fold1".into(),
+                chosen: json!({ "hidden": 16 }),
+                validation_ua: vec![0.5],
+            }]
+        );
+        assert_eq!(json!(made)["chosen_by"], "validation_speakers");
+        assert_eq!(made.folds[0].chosen_text(), "hidden=16");
+        let report = made.for_report("mfcc/none/grid", "two");
+        assert_eq!(report.folds[0].chosen, "hidden=16");
+        assert_eq!(report.folds[0].validation_ua, vec![0.5]);
+    }
+
+    #[test]
+    fn a_classic_grid_and_an_ensemble_give_theirs() {
+        let classic = json!({
+            "folds": 2,
+            "grid": {
+                "chosen": [{ "fold": "a", "params": { "k": 5 } }, { "fold": "b", "params": { "k": 11 } }],
+                "points_computed": 6,
+                "points_reused": 0,
+            },
+        });
+        let made = Choices::from_summary(&classic).unwrap().unwrap();
+        assert_eq!(made.chosen_by, ChosenBy::InnerCv);
+        assert_eq!(made.folds[1].chosen, json!({ "k": 11 }));
+        assert!(made.folds[1].validation_ua.is_empty());
+
+        let ensemble = json!({
+            "kept": [{ "fold": "a", "members": ["x/none/mlp", "x/none/cnn1d"], "validation_ua": [0.6, 0.5] }],
+            "members": [],
+        });
+        let made = Choices::from_summary(&ensemble).unwrap().unwrap();
+        assert_eq!(made.chosen_by, ChosenBy::MembersByValidationUa);
+        assert_eq!(made.folds[0].chosen, json!(["x/none/mlp", "x/none/cnn1d"]));
+        assert_eq!(made.folds[0].validation_ua, vec![0.6, 0.5]);
+        assert_eq!(made.folds[0].chosen_text(), "x/none/mlp, x/none/cnn1d");
+    }
+
+    #[test]
+    fn a_model_that_chose_nothing_has_no_choices_and_a_bad_record_is_an_error() {
+        // An ensemble without keep_best writes `kept: null`.
+        for summary in [json!({ "folds": 6 }), json!({ "kept": null }), Value::Null] {
+            assert_eq!(Choices::from_summary(&summary).unwrap(), None, "{summary}");
+        }
+        let bad =
+            json!({ "grid": { "chosen_on": "validation speakers", "folds": [{ "fold": 1 }] } });
+        assert!(Choices::from_summary(&bad).is_err());
     }
 }

@@ -22,6 +22,7 @@ use crate::artifact::parquet_read;
 use crate::artifact::schema::{EvaluationSummary, FoldModel, ModelsArtifact, SelectionArtifact};
 use crate::cache::Cache;
 use crate::commands::PipelineArgs;
+use crate::commands::metrics::Choices;
 use crate::dag::{Graph, Node};
 use crate::stage::NodeRecord;
 use crate::stage::Role;
@@ -41,6 +42,7 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
     let mut experiments = Vec::new();
     let mut missing = Vec::new();
     let mut by_corpus: Vec<ser_report::CorpusResult> = Vec::new();
+    let mut choices = Vec::new();
     // One select node serves every model: read it once.
     let mut kept_by_select: BTreeMap<usize, Vec<FeatureKept>> = BTreeMap::new();
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -70,9 +72,19 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
             });
         }
         let train = dep(node, Role::Predictions);
-        let curves = train
-            .and_then(&record)
-            .and_then(|(_, r)| training_curves(&cache, &r));
+        let trained = train.and_then(&record);
+        let curves = trained
+            .as_ref()
+            .and_then(|(_, r)| training_curves(&cache, r));
+        if let Some((_, r)) = &trained {
+            match Choices::from_summary(&r.outputs.summary) {
+                Ok(Some(made)) => {
+                    choices.push(made.for_report(&experiment.name(), &experiment.protocol))
+                }
+                Ok(None) => {}
+                Err(e) => eprintln!("{}: its choices do not decode ({e}); left out", r.node),
+            }
+        }
         let select = train.and_then(|t| dep(&graph.nodes[t], Role::Selection));
         let selected_features = match select {
             Some(select) if kept_by_select.contains_key(&select) => {
@@ -165,6 +177,7 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
         experiments,
         rejects: rejected_inputs(&graph, |i| record(i).map(|(_, r)| r)),
         corpora: corpora_section(&graph, |i| record(i).map(|(_, r)| r), by_corpus),
+        choices,
     };
     // An explicit --out is relative to the working directory, as every
     // command-line path; the default sits beside the pipeline file.

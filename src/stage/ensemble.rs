@@ -29,7 +29,7 @@ use ser_train::ensemble::{self, Combine};
 
 use super::{Context, Inputs, Outputs, Role, Stage};
 use crate::artifact::features::{PROBABILITY_PREFIX, with_probabilities};
-use crate::artifact::schema::ModelsArtifact;
+use crate::artifact::schema::{KeptMembers, ModelsArtifact};
 use crate::artifact::{Table, parquet_read, parquet_write};
 
 // 2: combined scores kept in f64 (were rounded through f32).
@@ -166,14 +166,14 @@ impl EnsembleStage {
                 })
                 .collect::<anyhow::Result<_>>()?;
             let best = ensemble::best_members(&ua, keep);
-            kept.push(json!({
-                "fold": fold,
-                "members": best.iter().map(|&m| &self.members[m]).collect::<Vec<_>>(),
-                "validation_ua": best.iter().map(|&m| ua[m]).collect::<Vec<_>>(),
-            }));
+            kept.push(KeptMembers {
+                fold: fold.to_string(),
+                members: best.iter().map(|&m| self.members[m].clone()).collect(),
+                validation_ua: best.iter().map(|&m| ua[m]).collect(),
+            });
             chosen.insert(fold.to_string(), best);
         }
-        Ok((chosen, Value::Array(kept)))
+        Ok((chosen, json!(kept)))
     }
 }
 

@@ -21,7 +21,9 @@ use super::{
 };
 use crate::artifact::features::{class_indices, feature_columns};
 use crate::artifact::parquet_read;
-use crate::artifact::schema::{ClassicFold, FoldModel, GridScore, InnerCvSearch, ModelsArtifact};
+use crate::artifact::schema::{
+    ClassicFold, FoldModel, GridScore, InnerCvChoice, InnerCvSearch, ModelsArtifact,
+};
 use crate::model::ModelSpec;
 use crate::stage::{Context, Inputs, Outputs, Role, inner_cv, item_key};
 
@@ -218,7 +220,10 @@ pub fn run(
             };
             computed += search.computed;
             reused += search.reused;
-            chosen.push(json!({ "fold": fold, "params": search.chosen }));
+            chosen.push(InnerCvChoice {
+                fold: fold.clone(),
+                params: search.chosen.clone(),
+            });
             items.extend(search.items.iter().cloned());
         }
         summary["grid"] =

@@ -146,6 +146,31 @@ pub(crate) fn render(input: &ReportInput, entries: &[Entry<'_>]) -> String {
     }
     h.push_str("</section>\n");
 
+    if !input.choices.is_empty() {
+        h.push_str(
+            "<section id=\"choices\">\n<h2>Chosen inside the training folds</h2>\n<p class=\"hint\">\
+             Per fold, never on its test speakers: a grid's point, an ensemble's kept members.</p>\n\
+             <div class=\"table-wrap\">\n<table class=\"choices\">\n<thead><tr><th>experiment</th>\
+             <th>protocol</th><th>chosen by</th><th>fold</th><th>chosen</th><th>validation UA</th></tr>\
+             </thead>\n<tbody>\n",
+        );
+        for c in &input.choices {
+            for f in &c.folds {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                    e(&c.experiment),
+                    e(&c.protocol),
+                    e(&c.chosen_by),
+                    e(&f.fold),
+                    e(&f.chosen),
+                    e(&f.scores())
+                );
+            }
+        }
+        h.push_str("</tbody>\n</table>\n</div>\n</section>\n");
+    }
+
     if !input.rejects.is_empty() {
         let _ = writeln!(
             h,

@@ -51,6 +51,42 @@ pub struct ReportInput {
     /// test corpus.
     #[serde(default)]
     pub corpora: Option<Corpora>,
+    /// What experiments chose inside their training folds (a grid's point,
+    /// an ensemble's kept members), per fold; shown as one table.
+    #[serde(default)]
+    pub choices: Vec<ExperimentChoices>,
+}
+
+/// One experiment's choices made inside its training folds, never on
+/// their test speakers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentChoices {
+    pub experiment: String,
+    pub protocol: String,
+    /// How they were made, in words.
+    pub chosen_by: String,
+    pub folds: Vec<FoldChoice>,
+}
+
+/// One fold's choice: the point's values or the members, as text, and the
+/// validation UA it was chosen by (one per member; none for a classic grid,
+/// chosen by inner CV).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoldChoice {
+    pub fold: String,
+    pub chosen: String,
+    pub validation_ua: Vec<f64>,
+}
+
+impl FoldChoice {
+    /// The validation UA(s) as one cell: "0.512", or "0.6, 0.5" per member.
+    pub fn scores(&self) -> String {
+        self.validation_ua
+            .iter()
+            .map(|ua| format!("{ua:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The corpora section of a report.

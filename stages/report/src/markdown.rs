@@ -128,6 +128,27 @@ pub(crate) fn render(input: &ReportInput, entries: &[Entry<'_>]) -> String {
             }
         }
     }
+    if !input.choices.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Chosen inside the training folds\n\nPer fold, never on its test speakers.\n\n\
+             | experiment | protocol | chosen by | fold | chosen | validation UA |\n|---|---|---|---|---|---|"
+        );
+        for c in &input.choices {
+            for f in &c.folds {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    md(&c.experiment),
+                    md(&c.protocol),
+                    md(&c.chosen_by),
+                    md(&f.fold),
+                    md(&f.chosen),
+                    f.scores()
+                );
+            }
+        }
+    }
     if !input.rejects.is_empty() {
         let _ = writeln!(
             s,

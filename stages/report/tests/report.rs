@@ -8,7 +8,9 @@ mod common;
 use std::path::Path;
 
 use ser_report::charts::{self, Figure};
-use ser_report::{ExperimentResult, ReportError, ReportInput, write_report};
+use ser_report::{
+    ExperimentChoices, ExperimentResult, FoldChoice, ReportError, ReportInput, write_report,
+};
 
 /// Decodes a PNG; returns (width, height, RGB(A) pixels).
 fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
@@ -290,6 +292,7 @@ fn untrusted_text_is_escaped() {
         experiments: vec![evil],
         rejects: Vec::new(),
         corpora: None,
+        choices: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     write_report(&input, dir.path()).unwrap();
@@ -330,6 +333,7 @@ fn malformed_results_are_rejected_by_name() {
         experiments: vec![bad],
         rejects: Vec::new(),
         corpora: None,
+        choices: Vec::new(),
     };
     match write_report(&input, dir.path()) {
         Err(ReportError::InvalidInput { experiment, reason }) => {
@@ -346,6 +350,7 @@ fn malformed_results_are_rejected_by_name() {
         experiments: vec![bad],
         rejects: Vec::new(),
         corpora: None,
+        choices: Vec::new(),
     };
     assert!(matches!(
         write_report(&input, dir.path()),
@@ -371,6 +376,7 @@ fn results_without_details_give_a_table_only_report() {
             experiments: vec![bare],
             rejects: Vec::new(),
             corpora: None,
+            choices: Vec::new(),
         },
         dir.path(),
     )
@@ -393,6 +399,7 @@ fn empty_report_says_so() {
             experiments: vec![],
             rejects: Vec::new(),
             corpora: None,
+            choices: Vec::new(),
         },
         &out,
     )
@@ -425,6 +432,7 @@ fn transductive_results_and_the_interval_unit_are_marked() {
             experiments: vec![transductive, inductive],
             rejects: Vec::new(),
             corpora: None,
+            choices: Vec::new(),
         },
         dir.path(),
     )
@@ -442,4 +450,48 @@ fn transductive_results_and_the_interval_unit_are_marked() {
         assert!(doc.contains("(T) transductive"), "{doc}");
         assert!(doc.contains("bootstrap over test speakers"), "{doc}");
     }
+}
+
+/// What experiments chose inside their training folds is one table in both
+/// documents, one row per fold, its text escaped.
+#[test]
+fn choices_are_listed_per_fold() {
+    let mut input = common::sample_input();
+    input.choices = vec![ExperimentChoices {
+        experiment: "egemaps/none/cnn1d_val".into(),
+        protocol: "emobox_6fold".into(),
+        chosen_by: "grid point with the best validation UA".into(),
+        folds: vec![
+            FoldChoice {
+                fold: "fold1".into(),
+                chosen: "epochs=20 normalize=speaker".into(),
+                validation_ua: vec![0.5734],
+            },
+            FoldChoice {
+                fold: "fold2".into(),
+                chosen: "<x>|y".into(),
+                validation_ua: vec![0.6, 0.5],
+            },
+        ],
+    }];
+    let dir = tempfile::tempdir().unwrap();
+    write_report(&input, dir.path()).unwrap();
+    let markdown = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+    assert!(markdown.contains("## Chosen inside the training folds"));
+    assert!(markdown.contains(
+        "| egemaps/none/cnn1d\\_val | emobox\\_6fold | grid point with the best validation UA | fold1 | epochs=20 normalize=speaker | 0.573 |"
+    ), "{markdown}");
+    assert!(
+        markdown.contains("| fold2 | \\<x\\>\\|y | 0.600, 0.500 |"),
+        "{markdown}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    assert!(html.contains("<section id=\"choices\">"));
+    assert!(html.contains("<td><code>epochs=20 normalize=speaker</code></td><td>0.573</td>"));
+    assert!(html.contains("&lt;x&gt;|y") && !html.contains("<x>|y"));
+    // A report without choices has no such section.
+    input.choices.clear();
+    write_report(&input, dir.path()).unwrap();
+    let markdown = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+    assert!(!markdown.contains("Chosen inside"));
 }

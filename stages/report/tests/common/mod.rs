@@ -259,5 +259,6 @@ pub fn sample_input() -> ReportInput {
         ],
         rejects: Vec::new(),
         corpora: None,
+        choices: Vec::new(),
     }
 }
