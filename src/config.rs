@@ -90,6 +90,42 @@ pub struct EnsembleSpec {
     pub protocols: Vec<String>,
 }
 
+impl PipelineConfig {
+    /// Ensembles whose `keep_best` ranks grid models beside single-setting
+    /// ones, one line each. A grid's validation UA is the best of its
+    /// points', so the ranking favours it (seen on RAVDESS: a pool with
+    /// `mlp_grid` and `mlp_online_grid` kept them in every fold and fell
+    /// 4.4 points, docs/performance.md); `ser run` warns.
+    pub fn keep_best_caveats(&self) -> Vec<String> {
+        let mut caveats = Vec::new();
+        for (name, spec) in &self.ensembles {
+            if spec.keep_best.is_none() {
+                continue;
+            }
+            let (grids, plain): (Vec<&String>, Vec<&String>) =
+                spec.members.iter().partition(|member| {
+                    let model = member.rsplit('/').next().unwrap_or_default();
+                    self.models.get(model).is_some_and(|m| m.grid.is_some())
+                });
+            if !grids.is_empty() && !plain.is_empty() {
+                caveats.push(format!(
+                    "ensembles.{name}.keep_best ranks {} grid model(s) ({}) beside {} \
+                     single-setting one(s); a grid's validation UA is the best of its points', \
+                     so the ranking favours it",
+                    grids.len(),
+                    grids
+                        .iter()
+                        .map(|g| g.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    plain.len()
+                ));
+            }
+        }
+        caveats
+    }
+}
+
 /// The pseudo feature set of an ensemble's experiments: their names are
 /// `ensemble/<combine>/<name>`.
 pub const ENSEMBLE: &str = "ensemble";
@@ -990,6 +1026,42 @@ experiments:
             } else {
                 assert_eq!(entry.spec.kind(), other.spec.kind(), "{name}");
             }
+        }
+    }
+
+    #[test]
+    fn keep_best_over_grid_and_plain_members_is_a_caveat() {
+        let yaml = BASE
+            .replace(
+                "models:\n  lr:",
+                "models:\n  a: {kind: mlp, epochs: 1}\n  b: {kind: mlp, epochs: 1, grid: {hidden: [4, 8]}}\n  c: {kind: mlp, epochs: 1, grid: {hidden: [4, 8]}}\n  lr:",
+            )
+            .replace("models: [lr]", "models: [lr, a, b, c]");
+        let with = |members: &str| {
+            parse(
+                &format!(
+                    "{yaml}ensembles:\n  e: {{members: [{members}], keep_best: 1, protocols: [six]}}\n"
+                ),
+                &[],
+            )
+            .unwrap()
+        };
+        let mixed = with("mfcc/none/a, mfcc/none/b").keep_best_caveats();
+        assert_eq!(mixed.len(), 1, "{mixed:?}");
+        assert!(
+            mixed[0].contains("ensembles.e.keep_best ranks 1 grid model(s) (mfcc/none/b) beside 1"),
+            "{mixed:?}"
+        );
+        assert!(
+            with("mfcc/none/b, mfcc/none/c")
+                .keep_best_caveats()
+                .is_empty()
+        );
+        // The shipped pipelines rank like with like.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for file in ["pipeline.yaml", "pipeline-full.yaml"] {
+            let config = Pipeline::load(&root.join(file), &[]).unwrap().config;
+            assert!(config.keep_best_caveats().is_empty(), "{file}");
         }
     }
 

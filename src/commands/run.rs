@@ -39,6 +39,9 @@ pub struct RunOptions {
 pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
     let strict = options.strict;
     let (pipeline, cache) = args.load()?;
+    for caveat in pipeline.config.keep_best_caveats() {
+        eprintln!("warning: {caveat}");
+    }
     let _lock = cache.lock(LockMode::Shared)?;
     cache.clear_tmp()?;
     crate::interrupt::install()?;
