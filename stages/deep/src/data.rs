@@ -5,7 +5,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{DeepParams, Normalize};
+use crate::spec::{DeepParams, Normalize, Padding};
 
 pub use ser_learn::Example;
 
@@ -211,16 +211,26 @@ pub enum Window<'a> {
         params: &'a DeepParams,
     },
     /// The middle window of at most `max_frames`.
-    Eval { max_frames: Option<usize> },
+    Eval {
+        max_frames: Option<usize>,
+        padding: Padding,
+    },
 }
 
 pub fn batch(examples: &[&Example], dims: usize, mut window: Window) -> Batch {
     let mut windows: Vec<(usize, usize)> = Vec::with_capacity(examples.len());
+    let (max_frames, padding) = match &window {
+        Window::Train { params, .. } => (params.max_frames, params.padding),
+        Window::Eval {
+            max_frames,
+            padding,
+        } => (*max_frames, *padding),
+    };
     for e in examples {
         let n = e.frames.max(1);
         let (max, random) = match &mut window {
-            Window::Train { rng, params } => (params.max_frames, Some(rng)),
-            Window::Eval { max_frames } => (*max_frames, None),
+            Window::Train { rng, .. } => (max_frames, Some(rng)),
+            Window::Eval { .. } => (max_frames, None),
         };
         let len = max.map_or(n, |m| m.min(n).max(1));
         let start = match random {
@@ -229,11 +239,21 @@ pub fn batch(examples: &[&Example], dims: usize, mut window: Window) -> Batch {
         };
         windows.push((start, len));
     }
-    let max_len = windows.iter().map(|w| w.1).max().unwrap_or(1);
+    let fixed = match (padding, max_frames) {
+        (Padding::Minimum, Some(m)) => Some(m.max(1)),
+        _ => None,
+    };
+    let max_len = fixed.unwrap_or_else(|| windows.iter().map(|w| w.1).max().unwrap_or(1));
     let mut values = vec![0f32; examples.len() * max_len * dims];
     for (b, (e, &(start, len))) in examples.iter().zip(&windows).enumerate() {
+        let row = &mut values[b * max_len * dims..][..max_len * dims];
+        if fixed.is_some() {
+            // The utterance's minimum, over all its frames and dims.
+            let floor = e.values.iter().copied().fold(f32::INFINITY, f32::min);
+            row.fill(if floor.is_finite() { floor } else { 0.0 });
+        }
         let src = &e.values[start * dims..(start + len) * dims];
-        let dst = &mut values[b * max_len * dims..][..len * dims];
+        let dst = &mut row[..len * dims];
         dst.copy_from_slice(src);
         if let Window::Train { rng, params } = &mut window
             && let Some(spec) = &params.specaugment
@@ -245,7 +265,11 @@ pub fn batch(examples: &[&Example], dims: usize, mut window: Window) -> Batch {
     }
     Batch {
         values,
-        lengths: windows.into_iter().map(|w| w.1).collect(),
+        // Unmasked: pooling runs over the padding too.
+        lengths: match fixed {
+            Some(m) => vec![m; windows.len()],
+            None => windows.into_iter().map(|w| w.1).collect(),
+        },
         max_len,
         dims,
     }
@@ -337,13 +361,60 @@ mod tests {
     fn batches_pad_with_zeros_and_record_lengths() {
         let a = ex(&[&[1.0, 2.0], &[3.0, 4.0], &[5.0, 6.0]]);
         let b = ex(&[&[7.0, 8.0]]);
-        let batch = batch(&[&a, &b], 2, Window::Eval { max_frames: None });
+        let batch = batch(
+            &[&a, &b],
+            2,
+            Window::Eval {
+                max_frames: None,
+                padding: Padding::Masked,
+            },
+        );
         assert_eq!(batch.lengths, vec![3, 1]);
         assert_eq!(batch.max_len, 3);
         assert_eq!(
             batch.values,
             vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 0.0, 0.0, 0.0, 0.0]
         );
+    }
+
+    #[test]
+    fn minimum_padding_fills_to_max_frames_unmasked() {
+        let a = ex(&[&[1.0, -2.0], &[3.0, 4.0]]);
+        let b = ex(&[&[5.0, 6.0], &[7.0, 8.0], &[9.0, 10.0], &[11.0, 12.0]]);
+        let eval = batch(
+            &[&a, &b],
+            2,
+            Window::Eval {
+                max_frames: Some(3),
+                padding: Padding::Minimum,
+            },
+        );
+        // Every example is max_frames long: a's own minimum after its
+        // frames, b's middle window.
+        assert_eq!(eval.max_len, 3);
+        assert_eq!(eval.lengths, vec![3, 3]);
+        assert_eq!(
+            eval.values,
+            vec![
+                1.0, -2.0, 3.0, 4.0, -2.0, -2.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0
+            ]
+        );
+        let params = DeepParams {
+            max_frames: Some(3),
+            padding: Padding::Minimum,
+            ..DeepParams::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let train = batch(
+            &[&a],
+            2,
+            Window::Train {
+                rng: &mut rng,
+                params: &params,
+            },
+        );
+        assert_eq!(train.lengths, vec![3]);
+        assert_eq!(train.values, vec![1.0, -2.0, 3.0, 4.0, -2.0, -2.0]);
     }
 
     #[test]
@@ -354,6 +425,7 @@ mod tests {
             1,
             Window::Eval {
                 max_frames: Some(3),
+                padding: Padding::Masked,
             },
         );
         assert_eq!(mid.values, vec![2.0, 3.0, 4.0]);

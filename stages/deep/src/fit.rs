@@ -418,6 +418,7 @@ fn forward_all(
             dims,
             Window::Eval {
                 max_frames: params.max_frames,
+                padding: params.padding,
             },
         );
         let logits: Vec<f32> = model

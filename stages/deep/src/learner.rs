@@ -167,4 +167,29 @@ mod tests {
         assert!(serde_json::from_str::<DeepSpec>(r#"{"kind": "svm"}"#).is_err());
         assert!(DeepSpec::is_kind("attention_lstm") && !DeepSpec::is_kind("svm"));
     }
+
+    #[test]
+    fn minimum_padding_is_written_only_when_set_and_needs_max_frames() {
+        // Specs without it keep their serialised form, and so their cache keys.
+        let plain: DeepSpec = serde_json::from_str(r#"{"kind": "cnn2d"}"#).unwrap();
+        assert!(
+            serde_json::to_value(&plain)
+                .unwrap()
+                .get("padding")
+                .is_none()
+        );
+        let padded: DeepSpec =
+            serde_json::from_str(r#"{"kind": "cnn2d", "padding": "minimum", "max_frames": 300}"#)
+                .unwrap();
+        assert_eq!(serde_json::to_value(&padded).unwrap()["padding"], "minimum");
+        assert!(padded.params.check(padded.kind).is_ok());
+        let unbounded: DeepSpec =
+            serde_json::from_str(r#"{"kind": "cnn2d", "padding": "minimum"}"#).unwrap();
+        let err = unbounded
+            .params
+            .check(unbounded.kind)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("padding: minimum pads to max_frames"), "{err}");
+    }
 }

@@ -117,6 +117,27 @@ pub enum BinPooling {
     Keep,
 }
 
+/// How examples shorter than the batch's longest are filled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding {
+    /// Zeros (the normalised mean), masked: pooling averages each example's
+    /// own frames only.
+    #[default]
+    Masked,
+    /// Every example padded to `max_frames` with its own minimum value and
+    /// pooled over all of them, as the PyTorch model of issue 27 pads with
+    /// the utterance's minimum: the amount of padding then tells the
+    /// network how long the utterance is.
+    Minimum,
+}
+
+impl Padding {
+    fn is_masked(&self) -> bool {
+        *self == Padding::Masked
+    }
+}
+
 /// Where training runs: `gpu` is burn's wgpu backend and needs the `gpu`
 /// cargo feature.
 pub use ser_learn::Device;
@@ -165,6 +186,9 @@ pub struct DeepParams {
     /// What the 2-D conv stacks do with the spectrogram's remaining bins.
     #[serde(default)]
     pub bin_pooling: BinPooling,
+    /// Absent when `masked`, so specs without it keep their cache keys.
+    #[serde(default, skip_serializing_if = "Padding::is_masked")]
+    pub padding: Padding,
     #[serde(default = "defaults::epochs")]
     pub epochs: usize,
     #[serde(default = "defaults::batch_size")]
@@ -234,6 +258,10 @@ impl DeepParams {
         }
         if self.networks == 0 {
             return bad("networks must be at least 1".into());
+        }
+        if self.padding == Padding::Minimum && self.max_frames.is_none() {
+            // Else each batch's longest example would set the length.
+            return bad("padding: minimum pads to max_frames; set max_frames".into());
         }
         if self.hidden == 0 || self.layers == 0 {
             return bad("hidden and layers must be at least 1".into());
