@@ -39,9 +39,6 @@ pub struct RunOptions {
 pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
     let strict = options.strict;
     let (pipeline, cache) = args.load()?;
-    for caveat in pipeline.config.keep_best_caveats() {
-        eprintln!("warning: {caveat}");
-    }
     let _lock = cache.lock(LockMode::Shared)?;
     cache.clear_tmp()?;
     crate::interrupt::install()?;
@@ -52,6 +49,9 @@ pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
         options.log_format,
         std::time::Duration::from_secs_f64(options.progress_every.max(0.0)),
     );
+    for caveat in pipeline.config.keep_best_caveats() {
+        progress.println(&format!("warning: {caveat}"));
+    }
     let ctx = Context {
         cache,
         progress: progress.clone(),
