@@ -144,51 +144,45 @@ impl Choices {
     /// The choices recorded in a train (or ensemble) node's summary; None
     /// when it chose nothing (no grid, no keep_best).
     pub fn from_summary(summary: &Value) -> anyhow::Result<Option<Choices>> {
+        let made = |chosen_by, folds: Vec<(String, Value, Vec<f64>)>| {
+            let folds = folds
+                .into_iter()
+                .map(|(fold, chosen, validation_ua)| FoldChoice {
+                    fold,
+                    chosen,
+                    validation_ua,
+                })
+                .collect();
+            Ok(Some(Choices { chosen_by, folds }))
+        };
         let grid = &summary["grid"];
         if grid.get("chosen_on").is_some() {
             let deep = DeepGridSummary::deserialize(grid)?;
-            return Ok(Some(Choices {
-                chosen_by: ChosenBy::ValidationSpeakers,
-                folds: deep
-                    .folds
-                    .into_iter()
-                    .map(|c| FoldChoice {
-                        fold: c.fold,
-                        chosen: json!(c.chosen),
-                        validation_ua: vec![c.validation_ua],
-                    })
+            let folds = deep.folds.into_iter();
+            return made(
+                ChosenBy::ValidationSpeakers,
+                folds
+                    .map(|c| (c.fold, json!(c.chosen), vec![c.validation_ua]))
                     .collect(),
-            }));
+            );
         }
         if grid.get("chosen").is_some() {
             let classic = ClassicGridSummary::deserialize(grid)?;
-            return Ok(Some(Choices {
-                chosen_by: ChosenBy::InnerCv,
-                folds: classic
-                    .chosen
-                    .into_iter()
-                    .map(|c| FoldChoice {
-                        fold: c.fold,
-                        chosen: json!(c.params),
-                        validation_ua: vec![],
-                    })
-                    .collect(),
-            }));
+            let folds = classic.chosen.into_iter();
+            return made(
+                ChosenBy::InnerCv,
+                folds.map(|c| (c.fold, json!(c.params), vec![])).collect(),
+            );
         }
         match summary.get("kept") {
             Some(kept) if kept.is_array() => {
-                let kept = Vec::<KeptMembers>::deserialize(kept)?;
-                Ok(Some(Choices {
-                    chosen_by: ChosenBy::MembersByValidationUa,
-                    folds: kept
-                        .into_iter()
-                        .map(|k| FoldChoice {
-                            fold: k.fold,
-                            chosen: json!(k.members),
-                            validation_ua: k.validation_ua,
-                        })
+                let folds = Vec::<KeptMembers>::deserialize(kept)?.into_iter();
+                made(
+                    ChosenBy::MembersByValidationUa,
+                    folds
+                        .map(|k| (k.fold, json!(k.members), k.validation_ua))
                         .collect(),
-                }))
+                )
             }
             _ => Ok(None),
         }
