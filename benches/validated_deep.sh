@@ -4,6 +4,7 @@
 # of them: issue 24's "re-derive the shipped deep settings by inner validation".
 #   bash benches/validated_deep.sh [--inductive] [ser run options, e.g. --cache-dir DIR]
 #   SER_COMMAND=compare bash benches/validated_deep.sh A B [options]   (or metrics, status)
+# The options come after the script's own, so `--set ensembles.NAME={...}` adds an ensemble.
 # Run from the project root on the default pipeline's cache (or --cache-dir), so the
 # points that are the shipped settings are reused: ser caches each network by its own
 # settings, so a grid point equal to a shipped model's first network is not retrained.
@@ -49,7 +50,7 @@ else
 fi
 members+=("logmel/none/$cnn2d")
 list=$(IFS=,; echo "${members[*]}")
-ser "${SER_COMMAND:-run}" "$@" \
+ser "${SER_COMMAND:-run}" \
  --set "models.mlp$v={kind: mlp, hidden: 256, layers: 2, dropout: 0.5, epochs: 60, patience: 12, normalize: $norm, grid: {hidden: [128, 256, 512], dropout: [0.3, 0.5], $grid_norm}}" \
  --set "models.cnn1d$v={kind: cnn1d, channels: [64, 128], pool_frames: 2, epochs: 20, patience: 6, normalize: $norm, grid: {$grid_norm, epochs: [6, 20]}}" \
  --set "models.lstm$v={kind: lstm, hidden: 64, layers: 1, pool_frames: 4, max_frames: 60, epochs: 12, patience: 4, normalize: $norm, grid: {$grid_norm, epochs: [3, 12]}}" \
@@ -58,4 +59,5 @@ ser "${SER_COMMAND:-run}" "$@" \
  --set "models.attention_lstm$v={kind: attention_lstm, hidden: 64, layers: 1, pool_frames: 4, max_frames: 60, epochs: 12, patience: 4, normalize: $norm, grid: {$grid_norm, epochs: [3, 12]}}" \
  --set "models.cnn2d_online_val={kind: cnn2d, channels: [8, 16, 32], pool_frames: 2, max_frames: 100, epochs: 10, patience: 4, bin_pooling: keep, normalize: speaker_online, grid: {normalize: [speaker_online, global]}}" \
  --set "experiments=[{features: [egemaps], models: [$baseline_models, mlp$v, cnn1d$v, lstm$v, gru$v, crnn$v, attention_lstm$v], protocols: [emobox_6fold]}, {features: [acoustic], models: [$baseline_frames cnn1d$v], protocols: [emobox_6fold]}, {features: [egemaps, acoustic, gemaps], augment: [noisy_pitch], models: [$baseline_aug mlp$v], protocols: [emobox_6fold]}, {features: [logmel], models: [$cnn2d], protocols: [emobox_6fold]}]" \
- --set "ensembles={$baseline $ensemble: {members: [$list], keep_best: 4, protocols: [emobox_6fold]}}"
+ --set "ensembles={$baseline $ensemble: {members: [$list], keep_best: 4, protocols: [emobox_6fold]}}" \
+ "$@"
