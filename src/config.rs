@@ -91,6 +91,11 @@ pub struct EnsembleSpec {
 }
 
 impl PipelineConfig {
+    /// The model an ensemble member (`features/selection/model`) names.
+    pub fn member_model(&self, member: &str) -> Option<&ModelEntry> {
+        self.models.get(member.rsplit('/').next()?)
+    }
+
     /// Ensembles whose `keep_best` ranks grid models beside single-setting
     /// ones, one line each. A grid's validation UA is the best of its
     /// points', so the ranking favours it (seen on RAVDESS: a pool with
@@ -102,11 +107,10 @@ impl PipelineConfig {
             if spec.keep_best.is_none() {
                 continue;
             }
-            let (grids, plain): (Vec<&String>, Vec<&String>) =
-                spec.members.iter().partition(|member| {
-                    let model = member.rsplit('/').next().unwrap_or_default();
-                    self.models.get(model).is_some_and(|m| m.grid.is_some())
-                });
+            let (grids, plain): (Vec<&String>, Vec<&String>) = spec
+                .members
+                .iter()
+                .partition(|member| self.member_model(member).is_some_and(|m| m.grid.is_some()));
             if !grids.is_empty() && !plain.is_empty() {
                 caveats.push(format!(
                     "ensembles.{name}.keep_best ranks {} grid model(s) ({}) beside {} \
@@ -654,10 +658,8 @@ fn validate_ensembles(config: &PipelineConfig) -> anyhow::Result<()> {
             }
             // Only deep models record a validation UA to rank by.
             for member in &spec.members {
-                let model = member.rsplit('/').next().unwrap_or_default();
                 if config
-                    .models
-                    .get(model)
+                    .member_model(member)
                     .is_some_and(|m| m.spec.deep().is_none())
                 {
                     bail!(

@@ -75,6 +75,13 @@ pub struct Node {
     pub experiment: Option<Experiment>,
 }
 
+impl Node {
+    /// The index of the dependency in `role`, if the node has one.
+    pub fn dep(&self, role: Role) -> Option<usize> {
+        self.deps.iter().find(|(r, _)| *r == role).map(|(_, d)| *d)
+    }
+}
+
 pub struct Graph {
     pub nodes: Vec<Node>,
 }
@@ -338,10 +345,7 @@ impl Graph {
                     model: name.clone(),
                     protocol: protocol.clone(),
                     transductive: spec.members.iter().any(|member| {
-                        member
-                            .rsplit('/')
-                            .next()
-                            .and_then(|model| c.models.get(model))
+                        c.member_model(member)
                             .is_some_and(|entry| entry.transductive())
                     }),
                 };

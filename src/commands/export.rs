@@ -90,11 +90,7 @@ impl Source {
     }
 
     fn dep(&self, i: usize, role: Role) -> Option<usize> {
-        self.graph.nodes[i]
-            .deps
-            .iter()
-            .find(|(r, _)| *r == role)
-            .map(|(_, d)| *d)
+        self.graph.nodes[i].dep(role)
     }
 
     /// The train (or ensemble) node of `experiment` on `protocol` (or its

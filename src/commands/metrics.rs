@@ -29,7 +29,7 @@ use crate::artifact::schema::{EvaluationSummary, InnerCvChoice, KeptMembers, Val
 use crate::commands::PipelineArgs;
 use crate::dag::Graph;
 use crate::scheduler::Outcome;
-use crate::stage::NodeRecord;
+use crate::stage::{NodeRecord, Role};
 use crate::state::PipelineState;
 
 #[derive(Debug, Clone)]
@@ -327,11 +327,12 @@ pub fn metrics(args: &PipelineArgs, as_json: bool, with_choices: bool) -> anyhow
             continue;
         };
         let mut experiment_rows = rows(experiment, &record);
-        if with_choices {
-            // The evaluate node's train node made the choices.
-            let train = node.name.replacen("evaluate:", "train:", 1);
+        // The train (or ensemble) node whose predictions the evaluate node
+        // scores made the choices.
+        if with_choices && let Some(train) = node.dep(Role::Predictions) {
+            let train = &graph.nodes[train].name;
             let summary = state
-                .get(&train)
+                .get(train)
                 .and_then(|s| {
                     cache.read_json::<NodeRecord>(&cache.node_record_path(&s.stage, &s.key))
                 })
@@ -342,7 +343,8 @@ pub fn metrics(args: &PipelineArgs, as_json: bool, with_choices: bool) -> anyhow
                 None
             });
             if let Some(made) = made {
-                choices.push((train["train:".len()..].to_string(), made.clone()));
+                let at = format!("{}@{}", experiment.name(), experiment.protocol);
+                choices.push((at, made.clone()));
                 for r in &mut experiment_rows {
                     r.json["choices"] = json!(made);
                 }

@@ -23,7 +23,7 @@ use crate::artifact::schema::{EvaluationSummary, FoldModel, ModelsArtifact, Sele
 use crate::cache::Cache;
 use crate::commands::PipelineArgs;
 use crate::commands::metrics::Choices;
-use crate::dag::{Graph, Node};
+use crate::dag::Graph;
 use crate::stage::NodeRecord;
 use crate::stage::Role;
 use crate::state::PipelineState;
@@ -71,7 +71,7 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
                 n_test: c.n_test,
             });
         }
-        let train = dep(node, Role::Predictions);
+        let train = node.dep(Role::Predictions);
         let trained = train.and_then(&record);
         let curves = trained
             .as_ref()
@@ -85,7 +85,7 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
                 Err(e) => eprintln!("{}: its choices do not decode ({e}); left out", r.node),
             }
         }
-        let select = train.and_then(|t| dep(&graph.nodes[t], Role::Selection));
+        let select = train.and_then(|t| graph.nodes[t].dep(Role::Selection));
         let selected_features = match select {
             Some(select) if kept_by_select.contains_key(&select) => {
                 Some(kept_by_select[&select].clone())
@@ -101,7 +101,8 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
                 }
                 Some((_, r)) => {
                     // The columns it chose from, so the figure can say "of 645".
-                    let columns = dep(&graph.nodes[select], Role::Features)
+                    let columns = graph.nodes[select]
+                        .dep(Role::Features)
                         .and_then(&record)
                         .and_then(|(_, r)| feature_names(&cache, &r));
                     let kept = features_kept(&cache, &r, columns.as_deref())
@@ -323,10 +324,6 @@ fn rejected_inputs(
 }
 
 /// The graph index of `node`'s dependency in `role`.
-fn dep(node: &Node, role: Role) -> Option<usize> {
-    node.deps.iter().find(|(r, _)| *r == role).map(|(_, d)| *d)
-}
-
 /// A JSON number, NaN where it is missing or null (JSON has no NaN, so
 /// serde_json writes a NaN metric as null).
 /// A `[low, high]` interval, when both ends are numbers.
