@@ -169,6 +169,21 @@ mod tests {
     }
 
     #[test]
+    fn a_linear_head_is_written_only_when_set() {
+        // Specs without it keep their serialised form, and so their cache keys.
+        let plain: DeepSpec = serde_json::from_str(r#"{"kind": "cnn2d"}"#).unwrap();
+        assert!(serde_json::to_value(&plain).unwrap().get("head").is_none());
+        let linear: DeepSpec =
+            serde_json::from_str(r#"{"kind": "cnn2d", "head": "linear"}"#).unwrap();
+        assert_eq!(serde_json::to_value(&linear).unwrap()["head"], "linear");
+        assert!(linear.params.check(linear.kind).is_ok());
+        let mlp: DeepSpec = serde_json::from_str(r#"{"kind": "mlp", "head": "linear"}"#).unwrap();
+        let err = mlp.params.check(mlp.kind).unwrap_err().to_string();
+        assert!(err.contains("mlp has no separate head"), "{err}");
+        assert!(serde_json::from_str::<DeepSpec>(r#"{"kind": "cnn2d", "head": "deep"}"#).is_err());
+    }
+
+    #[test]
     fn minimum_padding_is_written_only_when_set_and_needs_max_frames() {
         // Specs without it keep their serialised form, and so their cache keys.
         let plain: DeepSpec = serde_json::from_str(r#"{"kind": "cnn2d"}"#).unwrap();

@@ -62,7 +62,9 @@ mod spec;
 pub use data::{Example, Normaliser, normalise_by_group};
 pub use fit::{Curve, EpochReport, TrainedNet, fit};
 pub use learner::{DeepSpec, code_version};
-pub use spec::{BinPooling, DeepKind, DeepParams, Device, Input, Normalize, Padding, Schedule};
+pub use spec::{
+    BinPooling, DeepKind, DeepParams, Device, HeadKind, Input, Normalize, Padding, Schedule,
+};
 
 /// What can go wrong training or using a network.
 #[derive(Debug, thiserror::Error)]

@@ -138,6 +138,24 @@ impl Padding {
     }
 }
 
+/// The classifier on top of a network's pooled vector.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadKind {
+    /// A hidden ReLU layer of `hidden` units with dropout, then the classes.
+    #[default]
+    Hidden,
+    /// Dropout, then one linear layer to the classes, as the PyTorch cnn2d
+    /// of issue 27 has it.
+    Linear,
+}
+
+impl HeadKind {
+    fn is_hidden(&self) -> bool {
+        *self == HeadKind::Hidden
+    }
+}
+
 /// Where training runs: `gpu` is burn's wgpu backend and needs the `gpu`
 /// cargo feature.
 pub use ser_learn::Device;
@@ -189,6 +207,9 @@ pub struct DeepParams {
     /// Absent when `masked`, so specs without it keep their cache keys.
     #[serde(default, skip_serializing_if = "Padding::is_masked")]
     pub padding: Padding,
+    /// Absent when `hidden`, so specs without it keep their cache keys.
+    #[serde(default, skip_serializing_if = "HeadKind::is_hidden")]
+    pub head: HeadKind,
     #[serde(default = "defaults::epochs")]
     pub epochs: usize,
     #[serde(default = "defaults::batch_size")]
@@ -262,6 +283,10 @@ impl DeepParams {
         if self.padding == Padding::Minimum && self.max_frames.is_none() {
             // Else each batch's longest example would set the length.
             return bad("padding: minimum pads to max_frames; set max_frames".into());
+        }
+        if kind == DeepKind::Mlp && self.head == HeadKind::Linear {
+            // Its hidden layers are `layers`; its output layer is the head.
+            return bad("mlp has no separate head; `head: linear` is for the other kinds".into());
         }
         if self.hidden == 0 || self.layers == 0 {
             return bad("hidden and layers must be at least 1".into());

@@ -12,7 +12,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::dropout::Dropout;
-use crate::spec::{BinPooling, DeepParams};
+use crate::spec::{BinPooling, DeepParams, HeadKind};
 
 /// He (Kaiming) normal initialisation, for layers followed by a ReLU.
 pub(super) fn he() -> Initializer {
@@ -244,10 +244,13 @@ impl Conv2dStack {
     }
 }
 
-/// Dense head: hidden ReLU layer with dropout, then the classes.
+/// Dense head: hidden ReLU layer with dropout, then the classes; or, with
+/// `head: linear`, dropout and the classes. The hidden layer is an `Option`
+/// so that records saved before `head` existed (their parameters keyed
+/// `head.hidden.*`) load unchanged.
 #[derive(Module, Debug)]
 pub(super) struct Head {
-    pub(super) hidden: Linear,
+    pub(super) hidden: Option<Linear>,
     pub(super) dropout: Dropout,
     pub(super) out: Linear,
 }
@@ -260,16 +263,26 @@ impl Head {
         p: &DeepParams,
         device: &Device,
     ) -> Self {
-        Head {
-            hidden: linear(d_in, hidden, device),
-            dropout: Dropout::new(p.dropout),
-            out: LinearConfig::new(hidden, classes).init(device),
+        match p.head {
+            HeadKind::Hidden => Head {
+                hidden: Some(linear(d_in, hidden, device)),
+                dropout: Dropout::new(p.dropout),
+                out: LinearConfig::new(hidden, classes).init(device),
+            },
+            HeadKind::Linear => Head {
+                hidden: None,
+                dropout: Dropout::new(p.dropout),
+                out: LinearConfig::new(d_in, classes).init(device),
+            },
         }
     }
 
     pub(super) fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.out
-            .forward(self.dropout.forward(relu(self.hidden.forward(x))))
+        let x = match &self.hidden {
+            Some(hidden) => relu(hidden.forward(x)),
+            None => x,
+        };
+        self.out.forward(self.dropout.forward(x))
     }
 }
 
@@ -290,4 +303,45 @@ pub(super) fn conv_over_time(
         lengths = pooled(&lengths, |l| l / pool);
     }
     (x, lengths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Module;
+    use burn::store::ModuleRecord;
+    use burn::tensor::Bytes;
+
+    /// The head as it was before `head: linear`, whose records are in
+    /// users' caches and bundles.
+    #[derive(Module, Debug)]
+    struct HeadBeforeOption {
+        hidden: Linear,
+        dropout: Dropout,
+        out: Linear,
+    }
+
+    #[test]
+    fn a_record_of_the_head_before_linear_heads_loads_unchanged() {
+        let device = Device::flex();
+        let p = DeepParams {
+            dropout: 0.0,
+            ..DeepParams::default()
+        };
+        let old = HeadBeforeOption {
+            hidden: linear(6, 4, &device),
+            dropout: Dropout::new(0.0),
+            out: LinearConfig::new(4, 3).init(&device),
+        };
+        let x = Tensor::<2>::random([2, 6], burn::tensor::Distribution::Default, &device);
+        let expected = old
+            .out
+            .forward(relu(old.hidden.forward(x.clone())))
+            .into_data();
+        let bytes = old.into_record().into_bytes().unwrap();
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).unwrap();
+        let head = Head::new(6, 4, 3, &p, &device).load_record(record);
+        assert!(head.hidden.is_some());
+        assert_eq!(head.forward(x).into_data(), expected);
+    }
 }

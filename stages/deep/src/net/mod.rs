@@ -122,6 +122,39 @@ mod tests {
         }
     }
 
+    /// `head: linear` leaves out the hidden layer, for every kind: fewer
+    /// parameters by exactly that layer and a wider output layer, and the
+    /// same logits' shape.
+    #[test]
+    fn a_linear_head_has_no_hidden_layer() {
+        use burn::module::Module;
+        let device = device();
+        for kind in DeepKind::ALL {
+            let (t, d) = match kind {
+                // Its hidden layers are `layers` (check() refuses the option).
+                DeepKind::Mlp => continue,
+                DeepKind::Cnn1dRaw => (1600, 1),
+                _ => (20, 6),
+            };
+            let hidden = Net::new(kind, &params(), d, 3, &device);
+            let p = DeepParams {
+                head: crate::spec::HeadKind::Linear,
+                ..params()
+            };
+            let linear = Net::new(kind, &p, d, 3, &device);
+            // The pooled width w: the hidden head has w*8+8 + 8*3+3
+            // parameters, the linear one w*3+3, so the difference is 5w+32.
+            let diff = hidden.num_params() as i64 - linear.num_params() as i64;
+            assert!(diff > 32 && (diff - 32) % 5 == 0, "{kind:?}: {diff}");
+            let x = Tensor::<3>::random(
+                [2, t, d],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            assert_eq!(linear.forward(x, &[t, t]).dims(), [2, 3], "{kind:?}");
+        }
+    }
+
     /// A spectrogram stack's width is the last block's channels (bins
     /// averaged) or channels x the bins its blocks leave (bins kept),
     /// whatever the input's length: a sequence too short or too narrow
