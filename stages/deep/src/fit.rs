@@ -10,6 +10,7 @@ use burn::tensor::{Bytes, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use rand_distr::{Beta, Distribution};
 use serde::{Deserialize, Serialize};
 
 use crate::DeepError;
@@ -171,6 +172,35 @@ fn unweighted_recall(truth: &[usize], predicted: &[usize], classes: usize) -> f6
     present.iter().sum::<f64>() / present.len().max(1) as f64
 }
 
+/// One batch's mixup: each example `i` is blended with example
+/// `partner[i]` as `lambda * x_i + (1 - lambda) * x_partner`, and its loss
+/// likewise weighs the two labels.
+struct Mixup {
+    lambda: f32,
+    partner: Vec<usize>,
+}
+
+impl Mixup {
+    fn draw(alpha: f64, n: usize, rng: &mut ChaCha8Rng) -> Mixup {
+        let beta = Beta::new(alpha, alpha).expect("check() keeps mixup positive and finite");
+        let lambda = beta.sample(rng) as f32;
+        let mut partner: Vec<usize> = (0..n).collect();
+        partner.shuffle(rng);
+        Mixup { lambda, partner }
+    }
+
+    /// A blend is as long as the longer of its two examples: past an
+    /// example's end its padding is zero, the normalised mean, so the
+    /// blend there is the other example scaled down.
+    fn lengths(&self, lengths: &[usize]) -> Vec<usize> {
+        self.partner
+            .iter()
+            .enumerate()
+            .map(|(i, &j)| lengths[i].max(lengths[j]))
+            .collect()
+    }
+}
+
 fn tensor(batch: &Batch, device: &burn::tensor::Device) -> Tensor<3> {
     let b = batch.lengths.len();
     Tensor::from_data(
@@ -307,7 +337,23 @@ pub fn fit(
             let x = tensor(&b, &device);
             let y: Vec<i64> = chunk.iter().map(|&i| labels[i] as i64).collect();
             let y = Tensor::<1, Int>::from_data(TensorData::new(y, [chunk.len()]), &device);
-            let loss = loss_fn.forward(model.forward(x, &b.lengths), y);
+            let loss = if params.mixup > 0.0 {
+                let mix = Mixup::draw(params.mixup, chunk.len(), &mut rng);
+                let partner = Tensor::<1, Int>::from_data(
+                    TensorData::new(
+                        mix.partner.iter().map(|&j| j as i64).collect::<Vec<_>>(),
+                        [chunk.len()],
+                    ),
+                    &device,
+                );
+                let lambda = mix.lambda;
+                let x = x.clone() * lambda + x.select(0, partner.clone()) * (1.0 - lambda);
+                let logits = model.forward(x, &mix.lengths(&b.lengths));
+                loss_fn.forward(logits.clone(), y.clone()) * lambda
+                    + loss_fn.forward(logits, y.select(0, partner)) * (1.0 - lambda)
+            } else {
+                loss_fn.forward(model.forward(x, &b.lengths), y)
+            };
             let value: f32 = loss.clone().into_scalar();
             loss_sum += value as f64 * chunk.len() as f64;
             seen += chunk.len();
@@ -577,6 +623,31 @@ impl TrainedNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mixup_pairs_every_example_once_and_blends_to_the_longer() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut lambdas = Vec::new();
+        for _ in 0..200 {
+            let mix = Mixup::draw(0.2, 5, &mut rng);
+            let mut partners = mix.partner.clone();
+            partners.sort_unstable();
+            assert_eq!(partners, vec![0, 1, 2, 3, 4]);
+            assert!((0.0..=1.0).contains(&mix.lambda));
+            lambdas.push(mix.lambda);
+        }
+        // Beta(0.2, 0.2) puts most of its weight near 0 and 1.
+        let extreme = lambdas
+            .iter()
+            .filter(|&&l| !(0.1..=0.9).contains(&l))
+            .count();
+        assert!(extreme > 100, "{extreme} of 200 near 0 or 1");
+        let mix = Mixup {
+            lambda: 0.5,
+            partner: vec![2, 0, 1],
+        };
+        assert_eq!(mix.lengths(&[4, 9, 6]), vec![6, 9, 9]);
+    }
 
     #[test]
     fn cosine_schedule_warms_up_then_decays_to_zero() {

@@ -169,6 +169,22 @@ mod tests {
     }
 
     #[test]
+    fn mixup_is_written_only_when_set() {
+        let plain: DeepSpec = serde_json::from_str(r#"{"kind": "mlp"}"#).unwrap();
+        assert!(serde_json::to_value(&plain).unwrap().get("mixup").is_none());
+        let mixed: DeepSpec = serde_json::from_str(r#"{"kind": "mlp", "mixup": 0.2}"#).unwrap();
+        assert_eq!(serde_json::to_value(&mixed).unwrap()["mixup"], 0.2);
+        assert!(mixed.params.check(mixed.kind).is_ok());
+        let negative: DeepSpec = serde_json::from_str(r#"{"kind": "mlp", "mixup": -1.0}"#).unwrap();
+        let err = negative
+            .params
+            .check(negative.kind)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mixup -1 is not a Beta parameter"), "{err}");
+    }
+
+    #[test]
     fn a_linear_head_is_written_only_when_set() {
         // Specs without it keep their serialised form, and so their cache keys.
         let plain: DeepSpec = serde_json::from_str(r#"{"kind": "cnn2d"}"#).unwrap();

@@ -241,6 +241,12 @@ pub struct DeepParams {
     pub normalize: Normalize,
     #[serde(default)]
     pub specaugment: Option<SpecAugmentParams>,
+    /// Mixup (Zhang et al., 2018): every training batch is blended with a
+    /// shuffled copy of itself, inputs and targets alike, by a weight drawn
+    /// from Beta(mixup, mixup) per batch; 0 is off. Absent when 0, so specs
+    /// without it keep their cache keys.
+    #[serde(default, skip_serializing_if = "defaults::is_zero")]
+    pub mixup: f64,
     /// Gradient norm clipping (0: none).
     #[serde(default = "defaults::clip")]
     pub clip_norm: f64,
@@ -273,6 +279,12 @@ impl DeepParams {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout {} is not in [0, 1)", self.dropout));
+        }
+        if !(self.mixup >= 0.0 && self.mixup.is_finite()) {
+            return bad(format!(
+                "mixup {} is not a Beta parameter (0: off)",
+                self.mixup
+            ));
         }
         if self.pool_frames == 0 {
             return bad("pool_frames must be at least 1".into());
@@ -329,6 +341,9 @@ mod defaults {
     }
     pub fn is_one(n: &usize) -> bool {
         *n == 1
+    }
+    pub fn is_zero(x: &f64) -> bool {
+        *x == 0.0
     }
     pub fn yes() -> bool {
         true

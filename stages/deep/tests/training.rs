@@ -185,3 +185,33 @@ fn early_stopping_keeps_the_best_validation_epoch() {
     // Training stopped within `patience` epochs of the best one, or ran out.
     assert!(net.epochs_run == 30 || net.epochs_run - net.best_epoch == 3);
 }
+
+/// Mixup blends every batch with a shuffled copy of itself: the networks
+/// still learn the tiny set (random inputs, so blends of two of them are
+/// hard to tell apart; chance is 4 of 16), the same seed still gives the
+/// same network, and the blending changes what is learned.
+#[test]
+fn mixup_still_learns_and_stays_deterministic() {
+    for kind in [DeepKind::Mlp, DeepKind::Cnn2d, DeepKind::Lstm] {
+        let (x, y, s, dims) = tiny_set(kind);
+        let plain = memorising(kind);
+        let mixed = DeepParams {
+            mixup: 0.2,
+            ..plain.clone()
+        };
+        let a = fit(kind, &mixed, &x, &y, &s, dims, 4, &mut |_| {}).unwrap();
+        let right = a
+            .predict(&x, &s)
+            .unwrap()
+            .iter()
+            .zip(&y)
+            .filter(|(p, t)| p == t)
+            .count();
+        assert!(right >= 14, "{kind:?} learned {right} of 16 with mixup");
+        let b = fit(kind, &mixed, &x, &y, &s, dims, 4, &mut |_| {}).unwrap();
+        let logits = |n: &ser_deep::TrainedNet| n.logits(&x, &s).unwrap();
+        assert_eq!(logits(&a), logits(&b), "{kind:?}");
+        let without = fit(kind, &plain, &x, &y, &s, dims, 4, &mut |_| {}).unwrap();
+        assert_ne!(logits(&a), logits(&without), "{kind:?}: mixup must matter");
+    }
+}

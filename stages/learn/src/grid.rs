@@ -49,7 +49,10 @@ impl GridSearch {
         };
         let mut combos: Vec<BTreeMap<String, Value>> = vec![BTreeMap::new()];
         for (name, values) in &self.grid {
-            if name == "kind" || !base_fields.contains_key(name) {
+            if name == "kind"
+                || !base_fields.contains_key(name)
+                    && !optional_field::<S>(&base_fields, name, values)
+            {
                 let known: Vec<&str> = base_fields
                     .keys()
                     .map(String::as_str)
@@ -90,6 +93,27 @@ impl GridSearch {
                 Ok(GridPoint { params, spec })
             })
             .collect()
+    }
+}
+
+/// Whether `name`, absent from a spec's serialised form, is still one of
+/// its fields: settings written only when set (a deep model's `mixup` or
+/// `head`, so that specs without them keep their cache keys) are left out
+/// of the form at their defaults. Only an unknown-field error says no; a
+/// bad value is reported by the point that has it.
+fn optional_field<S: DeserializeOwned>(
+    base: &Map<String, Value>,
+    name: &str,
+    values: &[Value],
+) -> bool {
+    let Some(value) = values.first() else {
+        return true;
+    };
+    let mut fields = base.clone();
+    fields.insert(name.to_string(), value.clone());
+    match serde_json::from_value::<S>(Value::Object(fields)) {
+        Ok(_) => true,
+        Err(e) => !e.to_string().contains("unknown field"),
     }
 }
 
@@ -144,5 +168,60 @@ mod tests {
         assert!(err.contains("grid point"), "{err}");
         let err = search(r#"{"c":[]}"#).points(&base, "svm").unwrap_err();
         assert!(err.contains("no values"), "{err}");
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+    enum ToyWithOptional {
+        Net {
+            epochs: usize,
+            #[serde(default, skip_serializing_if = "is_zero")]
+            mixup: f64,
+        },
+    }
+
+    fn is_zero(x: &f64) -> bool {
+        *x == 0.0
+    }
+
+    /// A field written only when set is still a grid parameter, and its
+    /// default point serialises as the base does (so shares its cache key).
+    #[test]
+    fn fields_written_only_when_set_are_parameters() {
+        let base = ToyWithOptional::Net {
+            epochs: 3,
+            mixup: 0.0,
+        };
+        let search = GridSearch {
+            grid: serde_json::from_str(r#"{"mixup":[0.0,0.2]}"#).unwrap(),
+            folds: 3,
+        };
+        let points = search.points(&base, "net").unwrap();
+        assert_eq!(points[0].spec, base);
+        assert_eq!(
+            serde_json::to_value(&points[0].spec).unwrap(),
+            serde_json::to_value(&base).unwrap()
+        );
+        assert_eq!(
+            points[1].spec,
+            ToyWithOptional::Net {
+                epochs: 3,
+                mixup: 0.2
+            }
+        );
+        let err = GridSearch {
+            grid: serde_json::from_str(r#"{"mixup":["x"]}"#).unwrap(),
+            folds: 3,
+        }
+        .points(&base, "net")
+        .unwrap_err();
+        assert!(err.contains("grid point"), "{err}");
+        let err = GridSearch {
+            grid: serde_json::from_str(r#"{"mixupp":[0.2]}"#).unwrap(),
+            folds: 3,
+        }
+        .points(&base, "net")
+        .unwrap_err();
+        assert!(err.contains("'mixupp' is not a parameter of net"), "{err}");
     }
 }
