@@ -144,48 +144,28 @@ impl Choices {
     /// The choices recorded in a train (or ensemble) node's summary; None
     /// when it chose nothing (no grid, no keep_best).
     pub fn from_summary(summary: &Value) -> anyhow::Result<Option<Choices>> {
-        let made = |chosen_by, folds: Vec<(String, Value, Vec<f64>)>| {
-            let folds = folds
-                .into_iter()
-                .map(|(fold, chosen, validation_ua)| FoldChoice {
-                    fold,
-                    chosen,
-                    validation_ua,
-                })
-                .collect();
-            Ok(Some(Choices { chosen_by, folds }))
+        let fold = |fold, chosen, validation_ua| FoldChoice {
+            fold,
+            chosen,
+            validation_ua,
         };
         let grid = &summary["grid"];
-        if grid.get("chosen_on").is_some() {
-            let deep = DeepGridSummary::deserialize(grid)?;
-            let folds = deep.folds.into_iter();
-            return made(
-                ChosenBy::ValidationSpeakers,
-                folds
-                    .map(|c| (c.fold, json!(c.chosen), vec![c.validation_ua]))
-                    .collect(),
-            );
-        }
-        if grid.get("chosen").is_some() {
-            let classic = ClassicGridSummary::deserialize(grid)?;
-            let folds = classic.chosen.into_iter();
-            return made(
-                ChosenBy::InnerCv,
-                folds.map(|c| (c.fold, json!(c.params), vec![])).collect(),
-            );
-        }
-        match summary.get("kept") {
-            Some(kept) if kept.is_array() => {
-                let folds = Vec::<KeptMembers>::deserialize(kept)?.into_iter();
-                made(
-                    ChosenBy::MembersByValidationUa,
-                    folds
-                        .map(|k| (k.fold, json!(k.members), k.validation_ua))
-                        .collect(),
-                )
-            }
-            _ => Ok(None),
-        }
+        let (chosen_by, folds) = if grid.get("chosen_on").is_some() {
+            let deep = DeepGridSummary::deserialize(grid)?.folds.into_iter();
+            let folds = deep.map(|c| fold(c.fold, json!(c.chosen), vec![c.validation_ua]));
+            (ChosenBy::ValidationSpeakers, folds.collect())
+        } else if grid.get("chosen").is_some() {
+            let classic = ClassicGridSummary::deserialize(grid)?.chosen.into_iter();
+            let folds = classic.map(|c| fold(c.fold, json!(c.params), vec![]));
+            (ChosenBy::InnerCv, folds.collect())
+        } else if let Some(kept) = summary.get("kept").filter(|k| k.is_array()) {
+            let kept = Vec::<KeptMembers>::deserialize(kept)?.into_iter();
+            let folds = kept.map(|k| fold(k.fold, json!(k.members), k.validation_ua));
+            (ChosenBy::MembersByValidationUa, folds.collect())
+        } else {
+            return Ok(None);
+        };
+        Ok(Some(Choices { chosen_by, folds }))
     }
 
     /// The report's form: the choices as text, per fold.
