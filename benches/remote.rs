@@ -19,7 +19,7 @@
 //! moto and `bash scripts/bench-deps.sh` for DVC; without DVC its rows are
 //! skipped).
 
-#[path = "../tests/common/s3.rs"]
+#[path = "../tests/e2e/common/s3.rs"]
 mod s3;
 
 use std::path::{Path, PathBuf};

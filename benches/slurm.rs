@@ -13,7 +13,7 @@
 //!
 //! Needs Slurm and munge from scripts/setup.sh.
 
-#[path = "../tests/common/slurm.rs"]
+#[path = "../tests/e2e/common/slurm.rs"]
 mod slurm;
 
 use std::path::{Path, PathBuf};

@@ -15,12 +15,12 @@
 #                                    tested by loading it (ser-report tests)
 #   slurmctld, slurmd, slurm-client, a real one-node Slurm cluster (22.05) the
 #   munge                            Slurm executor's tests start and stop
-#                                    (scripts/slurm-cluster.sh, tests/slurm.rs)
+#                                    (scripts/slurm-cluster.sh, tests/e2e/slurm.rs)
 #
 # and one Python package, with pip:
 #
 #   moto[server]                     a real S3-compatible server the remote
-#                                    tests start on 127.0.0.1 (tests/remote.rs)
+#                                    tests start on 127.0.0.1 (tests/e2e/remote.rs)
 #   librosa 0.11, opensmile 2.6,     the reference tools the edge-case parity
 #   soundfile, pandas, pyarrow       test runs on the audio it makes
 #

@@ -10,7 +10,7 @@
 # After `start`, clients (sbatch, squeue, scancel) find the cluster with
 # SLURM_CONF=DIR/slurm.conf. Idempotent: `start` on a running cluster
 # checks it and returns; `stop` on a stopped one does nothing. The tests
-# start it with tests/common/slurm.rs and stop it when they end.
+# start it with tests/e2e/common/slurm.rs and stop it when they end.
 #
 # No slurmdbd: `sacct` has no accounting storage here, so ser reads job
 # state from squeue and each job's exit file.

@@ -1,7 +1,7 @@
 //! One cache folder, many writers: concurrent runs of different pipelines,
 //! gc while a run is going, and group-shared file modes.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;

@@ -7,7 +7,7 @@
 //! fixed spool folders and a node name), and a step reads the cache the
 //! previous ones made.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::process::{Command, Output, Stdio};

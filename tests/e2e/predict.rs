@@ -4,7 +4,7 @@
 //! predictions; bad audio gets error rows; damaged or newer bundles are
 //! refused.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -2,7 +2,7 @@
 //! server (moto, on 127.0.0.1) and a folder; corrupt files, a remote that
 //! is down or refuses credentials, killed and concurrent pushes, remote gc.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

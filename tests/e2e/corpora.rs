@@ -6,7 +6,7 @@
 //! TESS and EmoDB file names, so each corpus adapter reads its own naming
 //! rules and the models have real speech to learn from.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-mod common;
+use crate::common;
 
 use common::{Workspace, ran_nodes, ravdess};
 

@@ -2,7 +2,7 @@
 //! inside long nodes, run summaries, exit codes, and SIGTERM in the middle
 //! of extraction and of deep training.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
