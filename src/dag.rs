@@ -300,6 +300,11 @@ impl Graph {
                                 if let Some(augmented) = augmented_extract[si][ai] {
                                     deps.push((augmented_role, augmented));
                                 }
+                                // Only models with a gender target read the
+                                // manifest, so others keep their keys.
+                                if entry.reads_genders() {
+                                    deps.push((Role::Corpus, ingest));
+                                }
                                 let train = graph.add(
                                     format!("train:{cell}"),
                                     deps,

@@ -44,6 +44,15 @@ impl ModelSpec {
         }
     }
 
+    /// Whether the learner reads the speakers' genders (an auxiliary
+    /// target; see [`Learner::reads_genders`]).
+    pub fn reads_genders(&self) -> bool {
+        match self {
+            ModelSpec::Classic(spec) => Learner::reads_genders(spec),
+            ModelSpec::Deep(spec) => Learner::reads_genders(spec),
+        }
+    }
+
     /// The network and its settings, for a deep model.
     pub fn deep(&self) -> Option<&DeepSpec> {
         match self {
@@ -130,6 +139,19 @@ impl ModelEntry {
                 self.spec
                     .grid_points(grid)
                     .is_ok_and(|points| points.iter().any(|p| deep_transductive(&p.spec)))
+            })
+    }
+}
+
+impl ModelEntry {
+    /// Whether the model, or any point of its grid, reads the speakers'
+    /// genders: its train node then reads the corpus's manifest too.
+    pub fn reads_genders(&self) -> bool {
+        self.spec.reads_genders()
+            || self.grid.as_ref().is_some_and(|grid| {
+                self.spec
+                    .grid_points(grid)
+                    .is_ok_and(|points| points.iter().any(|p| p.spec.reads_genders()))
             })
     }
 }

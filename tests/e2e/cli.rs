@@ -3,6 +3,7 @@
 //! symlinks): caching, dirty reasons, rejects, crash safety and
 //! concurrency.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -1019,6 +1020,63 @@ fn deep_models_train_one_epoch_through_the_pipeline() {
         err.contains("model raw cannot read feature set mfcc"),
         "{err}"
     );
+}
+
+/// A gender target through the pipeline: the networks that have one train
+/// with the corpus's genders (RAVDESS: actor parity), a grid chooses it per
+/// fold on validation speakers, and adding such models reruns nothing else.
+#[test]
+fn a_gender_target_trains_through_the_pipeline_and_reruns_nothing_else() {
+    let ws = Workspace::new(6);
+    let tiny = "epochs: 2, hidden: 8, layers: 1, validation_speakers: 1";
+    let pipeline = |models: &str| {
+        format!(
+            "models:\n\
+             \x20 mlp: {{kind: mlp, {tiny}}}\n\
+             \x20 mlp_gender: {{kind: mlp, {tiny}, aux_gender: 0.5}}\n\
+             \x20 mlp_grid: {{kind: mlp, {tiny}, grid: {{aux_gender: [0, 0.5]}}}}\n\
+             experiments:\n\
+             \x20 - {{features: [mfcc], models: [{models}], protocols: [two]}}\n"
+        )
+    };
+    ws.write_pipeline(&pipeline("mlp"));
+    ws.ok(&["run"]);
+    ws.write_pipeline(&pipeline("mlp, mlp_gender, mlp_grid"));
+    let log = ws.ok(&["run"]);
+    let trained: BTreeSet<String> = ran_nodes(&log)
+        .into_iter()
+        .filter(|n| !n.starts_with("evaluate:"))
+        .collect();
+    assert_eq!(
+        trained,
+        BTreeSet::from([
+            "train:mfcc/none/mlp_gender@two".to_string(),
+            "train:mfcc/none/mlp_grid@two".to_string()
+        ]),
+        "{log}"
+    );
+    let models = artifact(&ws, "train:mfcc/none/mlp_gender", "models", &[]);
+    let classes = models["classes"].as_array().unwrap().len();
+    for fold in models["folds"].as_array().unwrap() {
+        assert_eq!(fold["net"]["params"]["aux_gender"], 0.5, "{fold}");
+        assert_eq!(
+            fold["net"]["classes"].as_u64(),
+            Some(classes as u64),
+            "{fold}"
+        );
+    }
+    let models = artifact(&ws, "train:mfcc/none/mlp_grid", "models", &[]);
+    for fold in models["folds"].as_array().unwrap() {
+        let points = fold["grid"]["points"].as_array().unwrap();
+        assert_eq!(points.len(), 2, "{fold}");
+        assert!(
+            points.iter().all(|p| p["validation_ua"].is_number()),
+            "{fold}"
+        );
+    }
+    let table = predictions_table(&ws, "train:mfcc/none/mlp_gender@two");
+    assert_eq!(probability_classes(&table).len(), classes);
+    assert!(ran_nodes(&ws.ok(&["run"])).is_empty());
 }
 
 /// The classes of a predictions table's `p_<class>` columns (at least two).

@@ -26,6 +26,7 @@
 //! seed 0 and two networks.
 
 use std::cell::OnceCell;
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -267,6 +268,45 @@ struct Shared<'a> {
     all_rows: &'a Rows,
     y: &'a [usize],
     classes: &'a [String],
+    /// For models with a gender target: the manifest they come from, and
+    /// each utterance's gender by id.
+    genders: Option<&'a Genders>,
+}
+
+/// The speakers' genders by utterance id, from the corpus's manifest (the
+/// train node's `corpus` input, which only models with a gender target
+/// have).
+struct Genders {
+    manifest_object: String,
+    by_id: HashMap<String, usize>,
+}
+
+impl Genders {
+    fn read(ctx: &Context, inputs: &Inputs) -> anyhow::Result<Genders> {
+        let manifest_object = inputs.file(Role::Corpus, "manifest")?.clone();
+        let table = parquet_read::from_parquet(ctx.cache.read_object(&manifest_object)?)?;
+        let by_id = table
+            .utf8("id")?
+            .into_iter()
+            .zip(table.utf8("gender")?)
+            .filter_map(|(id, gender)| {
+                let class = match gender.as_str() {
+                    "female" => ser_learn::FEMALE,
+                    "male" => ser_learn::MALE,
+                    _ => return None,
+                };
+                Some((id, class))
+            })
+            .collect();
+        Ok(Genders {
+            manifest_object,
+            by_id,
+        })
+    }
+
+    fn of(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
 }
 
 /// Train (or read from the cache) the networks of one model setting on one
@@ -292,6 +332,7 @@ fn fit_fold(
         all_rows,
         y,
         classes,
+        genders,
     } = *shared;
     let by_corpus = params.normalize == ser_deep::Normalize::Corpus;
     let networks = params.networks.max(1);
@@ -299,15 +340,32 @@ fn fit_fold(
     let mut keys = Vec::with_capacity(networks);
     for n in 0..networks {
         let (net_params, net_spec) = network_settings(params, spec, n);
+        let learner = DeepSpec {
+            kind,
+            params: net_params.clone(),
+        };
+        let genders = match (learner.reads_genders(), genders) {
+            (false, _) => None,
+            (true, Some(g)) => Some(g),
+            (true, None) => {
+                anyhow::bail!("aux_gender: the train node has no manifest to read genders from")
+            }
+        };
+        let mut inputs_key = format!(
+            "{table_object}\0{}\0{}",
+            augmented_object.as_deref().unwrap_or(""),
+            serde_json::to_string(fold)?
+        );
+        // The genders are inputs too, for the models that read them.
+        if let Some(g) = genders {
+            inputs_key.push('\0');
+            inputs_key.push_str(&g.manifest_object);
+        }
         let key = item_key(
             "train-deep",
             ser_deep::code_version(kind),
             &json!({ "spec": net_spec, "columns": columns }),
-            &format!(
-                "{table_object}\0{}\0{}",
-                augmented_object.as_deref().unwrap_or(""),
-                serde_json::to_string(fold)?
-            ),
+            &inputs_key,
         );
         let path = ctx.cache.item_record_path("train-deep", &key);
         let rows = || {
@@ -354,11 +412,14 @@ fn fit_fold(
                         n + 1
                     ),
                 };
-                let learner = DeepSpec {
-                    kind,
-                    params: net_params.clone(),
+                let data = FoldData {
+                    rows,
+                    y,
+                    classes,
+                    augmented,
+                    genders,
                 };
-                let r = train_fold(ctx, set, &learner, &label, rows, y, classes, augmented)
+                let r = train_fold(ctx, set, &learner, &label, &data)
                     .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
                 ctx.cache.write_json(&path, &r)?;
                 r
@@ -439,6 +500,12 @@ pub fn run(
     let by_corpus = params.normalize == ser_deep::Normalize::Corpus;
     let all_rows = load_rows(&ctx.cache, &table_object, input, None, by_corpus)?;
     let (classes, y) = class_indices(&all_rows.labels);
+    // Present only where the DAG gave the node the manifest (a model or
+    // grid point with a gender target).
+    let genders = match inputs.file(Role::Corpus, "manifest") {
+        Ok(_) => Some(Genders::read(ctx, inputs)?),
+        Err(_) => None,
+    };
     let shared = Shared {
         ctx,
         kind,
@@ -448,6 +515,7 @@ pub fn run(
         all_rows: &all_rows,
         y: &y,
         classes: &classes,
+        genders: genders.as_ref(),
     };
     let corpus = all_rows.keys();
     // Who the augmented copies are (the leak guard's input), read once.
@@ -646,19 +714,32 @@ fn mean_of_networks(
     Ok((predictions, probabilities))
 }
 
+/// What a fold's networks train on: the corpus's rows with their class
+/// indices, the augmented copies and, for a gender target, the genders.
+struct FoldData<'a> {
+    rows: &'a Rows,
+    y: &'a [usize],
+    classes: &'a [String],
+    augmented: Option<&'a Rows>,
+    genders: Option<&'a Genders>,
+}
+
 /// Train one network on a fold's training set (its own rows, then the
 /// augmented copies [`FoldSet`] admitted) and predict its test rows.
-#[allow(clippy::too_many_arguments)]
 fn train_fold(
     ctx: &Context,
     set: &FoldSet,
     learner: &DeepSpec,
     label: &str,
-    rows: &Rows,
-    y: &[usize],
-    classes: &[String],
-    augmented: Option<&Rows>,
+    data: &FoldData<'_>,
 ) -> anyhow::Result<FoldRecord> {
+    let FoldData {
+        rows,
+        y,
+        classes,
+        augmented,
+        genders,
+    } = *data;
     // After a stop signal no new network starts; trained ones stay cached.
     if crate::interrupt::requested().is_some() {
         anyhow::bail!("interrupted");
@@ -674,6 +755,11 @@ fn train_fold(
         .iter()
         .map(|&i| rows.speakers[i].clone())
         .collect();
+    // A copy's gender is its source utterance's.
+    let mut row_genders: Vec<Option<usize>> = match genders {
+        Some(g) => set.train.iter().map(|&i| g.of(&rows.ids[i])).collect(),
+        None => Vec::new(),
+    };
     if let Some(aug) = augmented {
         for &r in &set.augmented {
             let label = classes.binary_search(&aug.labels[r]).map_err(|_| {
@@ -686,11 +772,14 @@ fn train_fold(
             examples.push(aug.examples[r].clone());
             labels.push(label);
             speakers.push(aug.speakers[r].clone());
+            if let Some(g) = genders {
+                row_genders.push(g.of(&aug.sources[r]));
+            }
         }
     }
 
     let bar = ctx.progress.bar(learner.params.epochs, label);
-    let data = TrainingSet {
+    let training = TrainingSet {
         rows: LearnerRows::Sequences {
             examples: &examples,
             dims: rows.dims,
@@ -698,8 +787,9 @@ fn train_fold(
         labels: &labels,
         speakers: &speakers,
         classes: classes.len(),
+        genders: genders.map(|_| row_genders.as_slice()),
     };
-    let net: TrainedNet = learner.fit(&data, &mut |report| {
+    let net: TrainedNet = learner.fit(&training, &mut |report| {
         bar.set_position(report.epoch as u64);
         bar.set_message(match report.validation_ua {
             Some(ua) => format!("epoch loss {:.3} val UA {ua:.3}", report.train_loss),

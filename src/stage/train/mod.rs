@@ -103,6 +103,8 @@ impl Stage for TrainStage {
             Role::Selection => &["selected"],
             Role::Frames | Role::AugmentedFrames => &["frames"],
             Role::Signals | Role::AugmentedSignals => &["manifest"],
+            // Speakers' genders, for models with a gender target.
+            Role::Corpus => &["manifest"],
             _ => &[],
         }
     }

@@ -35,7 +35,7 @@ fn fresh_net(
     kind: DeepKind,
     params: &DeepParams,
     dims: usize,
-    classes: usize,
+    outputs: usize,
     device: &burn::tensor::Device,
     seed: u64,
 ) -> Net {
@@ -49,7 +49,7 @@ fn fresh_net(
     // A panic in another initialisation leaves no state behind that matters.
     let _generator = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
     device.seed(seed);
-    let net = Net::new(kind, params, dims, classes, device);
+    let net = Net::new(kind, params, dims, outputs, device);
     net.visit(&mut DrawNow);
     net
 }
@@ -224,6 +224,25 @@ pub fn fit(
     classes: usize,
     on_epoch: &mut dyn FnMut(&EpochReport),
 ) -> Result<TrainedNet, DeepError> {
+    fit_with_genders(
+        kind, params, examples, labels, None, speakers, dims, classes, on_epoch,
+    )
+}
+
+/// [`fit`], with each example's gender (a class index, None where unknown)
+/// for `aux_gender`, which needs them.
+#[allow(clippy::too_many_arguments)] // each is a distinct input of one training run
+pub fn fit_with_genders(
+    kind: DeepKind,
+    params: &DeepParams,
+    examples: &[Example],
+    labels: &[usize],
+    genders: Option<&[Option<usize>]>,
+    speakers: &[String],
+    dims: usize,
+    classes: usize,
+    on_epoch: &mut dyn FnMut(&EpochReport),
+) -> Result<TrainedNet, DeepError> {
     params.check(kind)?;
     keep_large_tensors_off_mmap();
     if examples.is_empty() || examples.len() != labels.len() || labels.len() != speakers.len() {
@@ -234,6 +253,22 @@ pub fn fit(
             speakers.len()
         )));
     }
+    let genders = match (params.aux_gender > 0.0, genders) {
+        (false, _) => None,
+        (true, Some(g)) if g.len() == examples.len() => Some(g),
+        (true, Some(g)) => {
+            return Err(DeepError::Invalid(format!(
+                "{} examples, {} genders",
+                examples.len(),
+                g.len()
+            )));
+        }
+        (true, None) => {
+            return Err(DeepError::Invalid(
+                "aux_gender is set but no genders were given".into(),
+            ));
+        }
+    };
     if let Some(bad) = examples
         .iter()
         .position(|e| e.values.len() != e.frames * dims)
@@ -272,7 +307,8 @@ pub fn fit(
     drop(pooled);
 
     let device = device_for(params)?.autodiff();
-    let mut model = fresh_net(kind, params, dims, classes, &device, params.seed);
+    let outputs = params.outputs(classes);
+    let mut model = fresh_net(kind, params, dims, outputs, &device, params.seed);
     let _masks = crate::dropout::masks_from(params.seed);
     let mut optimizer = AdamWConfig::new()
         .with_weight_decay(params.weight_decay as f32)
@@ -298,6 +334,7 @@ pub fn fit(
     let loss_fn = CrossEntropyLossConfig::new()
         .with_weights(weights)
         .init(&device);
+    let gender_loss_fn = CrossEntropyLossConfig::new().init(&device);
 
     let mut curves = vec![Curve {
         name: "training loss".into(),
@@ -337,22 +374,62 @@ pub fn fit(
             let x = tensor(&b, &device);
             let y: Vec<i64> = chunk.iter().map(|&i| labels[i] as i64).collect();
             let y = Tensor::<1, Int>::from_data(TensorData::new(y, [chunk.len()]), &device);
+            let n = chunk.len();
+            // Emotion logits, and the gender ones when that target is on.
+            let split = |logits: Tensor<2>| match genders {
+                None => (logits, None),
+                Some(_) => (
+                    logits.clone().slice([0..n, 0..classes]),
+                    Some(logits.slice([0..n, classes..classes + 2])),
+                ),
+            };
+            let gender_loss = |logits: &Option<Tensor<2>>, rows: &[usize]| {
+                let (Some(logits), Some(genders)) = (logits, genders) else {
+                    return None;
+                };
+                // (position in the batch, gender) of rows whose gender is known.
+                let (at, g): (Vec<i64>, Vec<i64>) = rows
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, &i)| genders[i].map(|g| (k as i64, g as i64)))
+                    .unzip();
+                if at.is_empty() {
+                    return None;
+                }
+                let m = at.len();
+                let at = Tensor::<1, Int>::from_data(TensorData::new(at, [m]), &device);
+                let g = Tensor::<1, Int>::from_data(TensorData::new(g, [m]), &device);
+                Some(gender_loss_fn.forward(logits.clone().select(0, at), g) * params.aux_gender)
+            };
             let loss = if params.mixup > 0.0 {
-                let mix = Mixup::draw(params.mixup, chunk.len(), &mut rng);
+                let mix = Mixup::draw(params.mixup, n, &mut rng);
                 let partner = Tensor::<1, Int>::from_data(
                     TensorData::new(
                         mix.partner.iter().map(|&j| j as i64).collect::<Vec<_>>(),
-                        [chunk.len()],
+                        [n],
                     ),
                     &device,
                 );
                 let lambda = mix.lambda;
                 let x = x.clone() * lambda + x.select(0, partner.clone()) * (1.0 - lambda);
-                let logits = model.forward(x, &mix.lengths(&b.lengths));
-                loss_fn.forward(logits.clone(), y.clone()) * lambda
-                    + loss_fn.forward(logits, y.select(0, partner)) * (1.0 - lambda)
+                let (logits, gender_logits) = split(model.forward(x, &mix.lengths(&b.lengths)));
+                let partners: Vec<usize> = mix.partner.iter().map(|&j| chunk[j]).collect();
+                let mut loss = loss_fn.forward(logits.clone(), y.clone()) * lambda
+                    + loss_fn.forward(logits, y.select(0, partner)) * (1.0 - lambda);
+                if let Some(own) = gender_loss(&gender_logits, chunk) {
+                    loss = loss + own * lambda;
+                }
+                if let Some(theirs) = gender_loss(&gender_logits, &partners) {
+                    loss = loss + theirs * (1.0 - lambda);
+                }
+                loss
             } else {
-                loss_fn.forward(model.forward(x, &b.lengths), y)
+                let (logits, gender_logits) = split(model.forward(x, &b.lengths));
+                let loss = loss_fn.forward(logits, y);
+                match gender_loss(&gender_logits, chunk) {
+                    Some(g) => loss + g,
+                    None => loss,
+                }
             };
             let value: f32 = loss.clone().into_scalar();
             loss_sum += value as f64 * chunk.len() as f64;
@@ -366,7 +443,15 @@ pub fn fit(
         let mut validation_ua = None;
         if n_val > 0 {
             let valid = model.valid();
-            let (logits, _) = forward_all(&valid, &normalised, &val_idx, dims, params, classes)?;
+            let (logits, _) = forward_all(
+                &valid,
+                &normalised,
+                &val_idx,
+                dims,
+                params,
+                classes,
+                0..classes,
+            )?;
             let truth: Vec<usize> = val_idx.iter().map(|&i| labels[i]).collect();
             let predicted = argmax_rows(&logits, classes);
             let ua = unweighted_recall(&truth, &predicted, classes);
@@ -440,8 +525,10 @@ fn record_bytes(model: &Net) -> Result<Vec<u8>, DeepError> {
     Ok(bytes.to_vec())
 }
 
-/// Logits for `idx` of `examples` (row-major, idx.len() x classes), in
-/// evaluation batches.
+/// The logits of output `units` for `idx` of `examples` (row-major,
+/// idx.len() x units.len()), in evaluation batches. The emotion logits are
+/// units `0..classes`; a gender target's follow them.
+#[allow(clippy::too_many_arguments)] // each is a distinct input of one forward pass
 fn forward_all(
     model: &Net,
     examples: &[Example],
@@ -449,14 +536,15 @@ fn forward_all(
     dims: usize,
     params: &DeepParams,
     classes: usize,
+    units: std::ops::Range<usize>,
 ) -> Result<(Vec<f32>, usize), DeepError> {
     let device = device_for(params)?;
-    let mut out = Vec::with_capacity(idx.len() * classes);
+    let width = units.len();
     // Similar lengths together, so little of a batch is padding; the
     // results are put back in the order asked for.
     let mut sorted: Vec<usize> = (0..idx.len()).collect();
     sorted.sort_by_key(|&k| examples[idx[k]].frames);
-    let mut by_position = vec![0f32; idx.len() * classes];
+    let mut by_position = vec![0f32; idx.len() * width];
     for chunk in sorted.chunks(params.batch_size.max(1)) {
         let members: Vec<&Example> = chunk.iter().map(|&k| &examples[idx[k]]).collect();
         let b = batch(
@@ -472,12 +560,11 @@ fn forward_all(
             .to_data()
             .try_to_vec::<f32>()
             .map_err(|e| DeepError::Weights(format!("{e:?}")))?;
-        for (row, &k) in logits.chunks_exact(classes).zip(chunk) {
-            by_position[k * classes..(k + 1) * classes].copy_from_slice(row);
+        for (row, &k) in logits.chunks_exact(params.outputs(classes)).zip(chunk) {
+            by_position[k * width..(k + 1) * width].copy_from_slice(&row[units.clone()]);
         }
     }
-    out.extend(by_position);
-    Ok((out, classes))
+    Ok((by_position, width))
 }
 
 fn argmax_rows(logits: &[f32], classes: usize) -> Vec<usize> {
@@ -532,12 +619,24 @@ impl TrainedNet {
         // Drawn through `fresh_net` (and then overwritten) rather than left
         // lazy, so no draw happens later outside the lock and moves the
         // generator under a training that is initialising elsewhere.
-        let net = fresh_net(self.kind, &self.params, self.dims, self.classes, &device, 0);
+        let outputs = self.params.outputs(self.classes);
+        let net = fresh_net(self.kind, &self.params, self.dims, outputs, &device, 0);
         Ok(net.load_record(record).valid())
     }
 
     /// Class logits per example (examples x classes, row-major).
     pub fn logits(&self, examples: &[Example], speakers: &[String]) -> Result<Vec<f32>, DeepError> {
+        self.outputs(examples, speakers, 0..self.classes)
+    }
+
+    /// The logits of output `units` per example (examples x units.len(),
+    /// row-major).
+    fn outputs(
+        &self,
+        examples: &[Example],
+        speakers: &[String],
+        units: std::ops::Range<usize>,
+    ) -> Result<Vec<f32>, DeepError> {
         let net = self.network()?;
         let pooled: Vec<Example> = examples
             .iter()
@@ -552,6 +651,7 @@ impl TrainedNet {
             self.dims,
             &self.params,
             self.classes,
+            units,
         )?
         .0)
     }
@@ -670,6 +770,143 @@ mod tests {
         assert_eq!(rows[0], [1.0 / 3.0; 3]);
         assert_eq!(rows[1], [0.5, 0.0, 0.5]);
         assert!(rows.iter().all(|r| r.iter().all(|p| p.is_finite())));
+    }
+
+    /// 96 two-feature rows of 8 speakers: the emotion (2 classes) is the
+    /// sign of the first feature, the gender the sign of the second; every
+    /// eighth row's gender is unknown.
+    #[allow(clippy::type_complexity)]
+    fn emotion_and_gender_set() -> (Vec<Example>, Vec<usize>, Vec<Option<usize>>, Vec<String>) {
+        use rand::Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (mut x, mut y, mut g, mut s) = (vec![], vec![], vec![], vec![]);
+        for i in 0..96 {
+            let (a, b): (f32, f32) = (rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0));
+            x.push(Example::new(vec![a, b], 1));
+            y.push((a > 0.0) as usize);
+            g.push((i % 8 != 0).then_some((b > 0.0) as usize));
+            s.push(format!("s{}", i % 8));
+        }
+        (x, y, g, s)
+    }
+
+    fn gender_params(aux_gender: f64) -> DeepParams {
+        DeepParams {
+            hidden: 16,
+            layers: 1,
+            dropout: 0.0,
+            epochs: 60,
+            batch_size: 16,
+            learning_rate: 1e-2,
+            weight_decay: 0.0,
+            schedule: Schedule::Constant,
+            patience: 0,
+            validation_speakers: 0,
+            normalize: Normalize::Global,
+            aux_gender,
+            ..DeepParams::default()
+        }
+    }
+
+    fn accuracy(logits: &[f32], truth: impl Iterator<Item = Option<usize>>) -> f64 {
+        let (mut hit, mut n) = (0, 0);
+        for (p, t) in argmax_rows(logits, 2).into_iter().zip(truth) {
+            if let Some(t) = t {
+                hit += (p == t) as usize;
+                n += 1;
+            }
+        }
+        hit as f64 / n as f64
+    }
+
+    #[test]
+    fn a_gender_target_trains_its_own_units_and_predictions_read_the_emotions_only() {
+        let (x, y, g, s) = emotion_and_gender_set();
+        for mixup in [0.0, 0.4] {
+            let params = DeepParams {
+                mixup,
+                ..gender_params(1.0)
+            };
+            let fit = || {
+                fit_with_genders(
+                    DeepKind::Mlp,
+                    &params,
+                    &x,
+                    &y,
+                    Some(&g),
+                    &s,
+                    2,
+                    2,
+                    &mut |_| {},
+                )
+                .unwrap()
+            };
+            let net = fit();
+            let emotions = net.logits(&x, &s).unwrap();
+            assert_eq!(emotions.len(), x.len() * 2);
+            assert!(
+                net.probabilities(&x, &s)
+                    .unwrap()
+                    .iter()
+                    .all(|p| p.len() == 2)
+            );
+            let genders = net.outputs(&x, &s, 2..4).unwrap();
+            let (emotion_acc, gender_acc) = (
+                accuracy(&emotions, y.iter().map(|&c| Some(c))),
+                accuracy(&genders, g.iter().copied()),
+            );
+            assert!(emotion_acc > 0.9, "mixup {mixup}: emotion {emotion_acc}");
+            assert!(gender_acc > 0.9, "mixup {mixup}: gender {gender_acc}");
+            // The same seed trains the same weights.
+            assert_eq!(fit().weights, net.weights, "mixup {mixup}");
+        }
+        // Without the target the extra units don't exist, and the gender is
+        // not learned by the emotion units.
+        let plain = fit(
+            DeepKind::Mlp,
+            &gender_params(0.0),
+            &x,
+            &y,
+            &s,
+            2,
+            2,
+            &mut |_| {},
+        )
+        .unwrap();
+        let units = plain.outputs(&x, &s, 0..2).unwrap();
+        assert!(accuracy(&units, g.iter().copied()) < 0.75);
+    }
+
+    #[test]
+    fn a_gender_target_needs_one_gender_per_example() {
+        let (x, y, g, s) = emotion_and_gender_set();
+        let params = gender_params(1.0);
+        let err = fit_with_genders(DeepKind::Mlp, &params, &x, &y, None, &s, 2, 2, &mut |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no genders were given"), "{err}");
+        let err = fit_with_genders(
+            DeepKind::Mlp,
+            &params,
+            &x,
+            &y,
+            Some(&g[1..]),
+            &s,
+            2,
+            2,
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("96 examples, 95 genders"), "{err}");
+        let negative = gender_params(-0.5);
+        assert!(
+            negative
+                .check(DeepKind::Mlp)
+                .unwrap_err()
+                .to_string()
+                .contains("aux_gender -0.5 is not a loss weight")
+        );
     }
 
     #[test]

@@ -107,17 +107,22 @@ impl Learner for DeepSpec {
         code_version(self.kind)
     }
 
+    fn reads_genders(&self) -> bool {
+        self.params.aux_gender > 0.0
+    }
+
     fn fit(
         &self,
         data: &TrainingSet<'_>,
         on_epoch: &mut dyn FnMut(&EpochReport),
     ) -> Result<TrainedNet, DeepError> {
         let (examples, dims) = examples_of(data.rows);
-        crate::fit(
+        crate::fit_with_genders(
             self.kind,
             &self.params,
             &examples,
             data.labels,
+            data.genders,
             data.speakers,
             dims,
             data.classes,
@@ -182,6 +187,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("mixup -1 is not a Beta parameter"), "{err}");
+    }
+
+    #[test]
+    fn a_gender_target_is_written_only_when_set_and_asks_for_genders() {
+        let plain: DeepSpec = serde_json::from_str(r#"{"kind": "cnn1d"}"#).unwrap();
+        assert!(
+            serde_json::to_value(&plain)
+                .unwrap()
+                .get("aux_gender")
+                .is_none()
+        );
+        assert!(!plain.reads_genders());
+        let aux: DeepSpec =
+            serde_json::from_str(r#"{"kind": "cnn1d", "aux_gender": 0.3}"#).unwrap();
+        assert_eq!(serde_json::to_value(&aux).unwrap()["aux_gender"], 0.3);
+        assert!(aux.reads_genders());
+        assert_eq!((aux.params.outputs(8), plain.params.outputs(8)), (10, 8));
     }
 
     #[test]

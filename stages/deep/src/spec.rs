@@ -247,6 +247,13 @@ pub struct DeepParams {
     /// without it keep their cache keys.
     #[serde(default, skip_serializing_if = "defaults::is_zero")]
     pub mixup: f64,
+    /// Gender as an auxiliary target: the output layer gets two more
+    /// units, trained to the speaker's gender with this weight on their
+    /// cross-entropy (rows whose corpus gives no gender add nothing);
+    /// predictions read the emotion units only. 0 is off. Absent when 0,
+    /// so specs without it keep their cache keys.
+    #[serde(default, skip_serializing_if = "defaults::is_zero")]
+    pub aux_gender: f64,
     /// Gradient norm clipping (0: none).
     #[serde(default = "defaults::clip")]
     pub clip_norm: f64,
@@ -271,6 +278,15 @@ impl Default for DeepParams {
 }
 
 impl DeepParams {
+    /// Output units of a network for `classes` emotions: two more for the
+    /// gender target when it is on.
+    pub fn outputs(&self, classes: usize) -> usize {
+        match self.aux_gender > 0.0 {
+            true => classes + 2,
+            false => classes,
+        }
+    }
+
     /// Settings that cannot train, named.
     pub fn check(&self, kind: DeepKind) -> Result<(), crate::DeepError> {
         let bad = |m: String| Err(crate::DeepError::Invalid(m));
@@ -284,6 +300,12 @@ impl DeepParams {
             return bad(format!(
                 "mixup {} is not a Beta parameter (0: off)",
                 self.mixup
+            ));
+        }
+        if !(self.aux_gender >= 0.0 && self.aux_gender.is_finite()) {
+            return bad(format!(
+                "aux_gender {} is not a loss weight (0: off)",
+                self.aux_gender
             ));
         }
         if self.pool_frames == 0 {

@@ -101,7 +101,15 @@ pub struct TrainingSet<'a> {
     /// Speaker of each row (validation splits, speaker normalisation).
     pub speakers: &'a [String],
     pub classes: usize,
+    /// Each row's gender as a class index ([`FEMALE`], [`MALE`]; None where
+    /// the corpus does not say), given only to learners whose
+    /// [`Learner::reads_genders`] is true: an auxiliary target.
+    pub genders: Option<&'a [Option<usize>]>,
 }
+
+/// The gender class indices of [`TrainingSet::genders`].
+pub const FEMALE: usize = 0;
+pub const MALE: usize = 1;
 
 /// What a fitted model says about some rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +142,11 @@ pub trait Learner {
     /// Bumped when the numbers this kind fits change, so that change
     /// reruns only its cached results.
     fn code_version(&self) -> u32;
+    /// Whether fitting reads the speakers' genders (an auxiliary target),
+    /// so the engine must supply [`TrainingSet::genders`].
+    fn reads_genders(&self) -> bool {
+        false
+    }
     /// Fit on one fold's training set. Iterative learners call
     /// `on_epoch` after each epoch.
     fn fit(
