@@ -403,7 +403,7 @@ impl Graph {
         }
         self.nodes.push(Node {
             name,
-            deps: deps,
+            deps,
             stage: make(),
             experiment,
         });

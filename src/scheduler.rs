@@ -126,6 +126,9 @@ pub fn completeness(ctx: &Context, record: &NodeRecord, record_local: bool) -> O
     anywhere.then_some(false)
 }
 
+/// A node's cached record and where it was found, or why it must run.
+type Freshness = Result<(NodeRecord, Found), DirtyReason>;
+
 /// A node's fingerprint given its dependencies' records, and its cached
 /// record if that is complete. `fetch`: download what is only on the
 /// remote (a run); without it the remote is only looked at (status).
@@ -136,7 +139,7 @@ fn check(
     deps: &[&NodeRecord],
     state: &PipelineState,
     fetch: bool,
-) -> anyhow::Result<(Fingerprint, Result<(NodeRecord, Found), DirtyReason>)> {
+) -> anyhow::Result<(Fingerprint, Freshness)> {
     let node = &graph.nodes[i];
     let fingerprint = fingerprint(graph, i, ctx, deps)?;
     let key = fingerprint.key();
@@ -147,14 +150,12 @@ fn check(
         match completeness(ctx, &record, record_local) {
             Some(true) => return Ok((fingerprint, Ok((record, Found::Local)))),
             Some(false) if !fetch => return Ok((fingerprint, Ok((record, Found::Remote)))),
-            Some(false) => {
-                // The whole node comes down now, in a few batches; a
-                // failed or refused fetch computes it here instead.
-                if fetch_node(ctx, &record) {
-                    return Ok((fingerprint, Ok((record, Found::Remote))));
-                }
+            // The whole node comes down now, in a few batches; a failed or
+            // refused fetch computes it here instead.
+            Some(false) if fetch_node(ctx, &record) => {
+                return Ok((fingerprint, Ok((record, Found::Remote))));
             }
-            None => {}
+            Some(false) | None => {}
         }
     }
     let reason = match state.get(&node.name) {
@@ -582,6 +583,9 @@ impl<'a> Shared<'a> {
 
     /// Run node `i`'s stage on its dependencies' outputs: the outputs and
     /// seconds, or the outcome that ends the node (failed, interrupted).
+    // The error is the node's final outcome, once per node: boxing it would
+    // only move the allocation.
+    #[allow(clippy::result_large_err)]
     fn compute(self, i: usize, deps: &[&NodeRecord]) -> Result<(Outputs, f64), Outcome> {
         let node = &self.graph.nodes[i];
         let inputs = read_inputs(self.graph, i, deps);

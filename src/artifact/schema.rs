@@ -72,6 +72,8 @@ pub struct ModelsArtifact {
 }
 
 /// One fold's fitted model, by family.
+// One per fold, serialised once: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum FoldModel {

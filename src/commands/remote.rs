@@ -247,13 +247,11 @@ pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
             Outcome::Fresh(r) if on_remote(r) => (0, "both".to_string()),
             Outcome::Fresh(_) => (1, "local".to_string()),
             Outcome::FreshOnRemote(_) => (2, "remote".to_string()),
-            Outcome::Stale(scheduler_reason) => match scheduler_reason {
-                crate::fingerprint::DirtyReason::UpstreamStale { upstream } => (
-                    3,
-                    format!("neither (upstream {upstream} is on neither side)"),
-                ),
-                _ => (3, "neither".to_string()),
-            },
+            Outcome::Stale(crate::fingerprint::DirtyReason::UpstreamStale { upstream }) => (
+                3,
+                format!("neither (upstream {upstream} is on neither side)"),
+            ),
+            Outcome::Stale(_) => (3, "neither".to_string()),
             Outcome::Failed(e) => (3, format!("neither (error: {e})")),
             _ => (3, "neither".to_string()),
         };

@@ -132,8 +132,8 @@ pub fn runs(args: &PipelineArgs, last: bool) -> anyhow::Result<i32> {
         return Ok(0);
     }
     println!(
-        "{:<22} {:>9} {:>5} {:>5} {:>5} {:>6} {:>6}  {}",
-        "started", "seconds", "exit", "ran", "fresh", "failed", "peak", "file"
+        "{:<22} {:>9} {:>5} {:>5} {:>5} {:>6} {:>6}  file",
+        "started", "seconds", "exit", "ran", "fresh", "failed", "peak"
     );
     for path in files {
         let Ok(summary) = serde_json::from_slice::<RunSummary>(&std::fs::read(&path)?) else {

@@ -37,7 +37,7 @@ pub fn read_member(remote: &Remote, location: &Location) -> Result<Vec<u8>, Stri
         .block_on(
             remote
                 .store()
-                .get_ranges(&key, &[m.offset..m.offset + m.len]),
+                .get_ranges(&key, std::slice::from_ref(&(m.offset..m.offset + m.len))),
         )
         .map_err(|e| format!("{}: {}", m.path, super::describe(&e)))?;
     let bytes = bytes.into_iter().next().unwrap_or_default();
@@ -152,13 +152,16 @@ fn group_by_pack(
     (groups, missing)
 }
 
+/// What takes a verified member's bytes: Err refuses it, with the reason.
+type AcceptMember<'a> = dyn Fn(&Member, &[u8]) -> Result<(), String> + Sync + 'a;
+
 /// Read every member of `groups` (one coalesced ranged read per pack,
 /// several packs at once), verify it and hand it to `accept`. Returns the
 /// refused members as `path: reason` lines, sorted.
 fn for_each_member(
     remote: &Remote,
     groups: BTreeMap<Arc<str>, Vec<Member>>,
-    accept: &(dyn Fn(&Member, &[u8]) -> Result<(), String> + Sync),
+    accept: &AcceptMember<'_>,
 ) -> Vec<String> {
     let results: Vec<Vec<String>> = remote.block_on(
         futures::stream::iter(groups)

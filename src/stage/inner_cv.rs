@@ -34,8 +34,11 @@ pub struct SubsetScorer<'a> {
     splits: &'a Splits,
     /// Per split (Gaussian NB only): the fitted columns and the truth of
     /// its validation rows; `None` where no model can be fitted.
-    naive_bayes: Option<Vec<Option<(NaiveBayesSubsets, Vec<usize>)>>>,
+    naive_bayes: Option<Vec<Option<NaiveBayesSplit>>>,
 }
+
+/// One split's Gaussian NB columns and the truth of its validation rows.
+type NaiveBayesSplit = (NaiveBayesSubsets, Vec<usize>);
 
 impl<'a> SubsetScorer<'a> {
     pub fn new(

@@ -1108,7 +1108,7 @@ fn assert_mean_of(
     soft: &[&ser::artifact::Table],
     hard: &[&ser::artifact::Table],
 ) {
-    let classes = probability_classes(&combined);
+    let classes = probability_classes(combined);
     let predicted = combined.utf8("predicted").unwrap();
     let members = (soft.len() + hard.len()) as f64;
     for (r, id) in combined.utf8("id").unwrap().iter().enumerate() {

@@ -225,9 +225,9 @@ fn sigterm_during_deep_training_keeps_finished_networks() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{stderr}");
-    assert_eq!(
-        last_summary(&ws)["nodes"]["train:mfcc/none/mlp@two"]["outcome"] != "ran",
-        true
+    assert_ne!(
+        last_summary(&ws)["nodes"]["train:mfcc/none/mlp@two"]["outcome"],
+        "ran"
     );
     let before = files_under(&ws.path(".ser/items/train-deep"));
     assert!(!before.is_empty());

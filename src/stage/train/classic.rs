@@ -111,7 +111,9 @@ pub fn run(
         corpora: &corpora,
     };
 
-    let per_fold: Vec<anyhow::Result<(FoldModel, Vec<(usize, usize)>)>> = folds
+    // Per fold: its model, and (test row, predicted class) pairs.
+    type FoldResult = anyhow::Result<(FoldModel, Vec<(usize, usize)>)>;
+    let per_fold: Vec<FoldResult> = folds
         .par_iter()
         .map(|fold| {
             let set = FoldSet::build(fold, corpus, augmented.as_ref().map(Augmented::keys))?;

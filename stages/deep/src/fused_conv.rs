@@ -82,7 +82,7 @@ pub(crate) fn conv2d_same(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
 pub(crate) fn conv1d_same(conv: &Conv1d, x: &Tensor<3>) -> Option<Tensor<3>> {
     let bias = conv.bias.as_ref()?;
     let same = matches!(conv.padding, burn::nn::PaddingConfig1d::Same);
-    if conv.kernel_size % 2 == 0
+    if conv.kernel_size.is_multiple_of(2)
         || conv.stride != 1
         || conv.dilation != 1
         || conv.groups != 1

@@ -25,9 +25,11 @@ use soxr::params::{QualityRecipe, QualitySpec, RuntimeSpec};
 
 use crate::IngestError;
 
+/// A resampler per (from, to) rate pair.
+type Resamplers = HashMap<(u32, u32), Soxr<Mono<f32>>>;
+
 thread_local! {
-    static RESAMPLERS: RefCell<HashMap<(u32, u32), Soxr<Mono<f32>>>> =
-        RefCell::new(HashMap::new());
+    static RESAMPLERS: RefCell<Resamplers> = RefCell::new(HashMap::new());
 }
 
 /// Resample a mono signal from `from` Hz to `to` Hz. The output has

@@ -59,15 +59,13 @@ pub(crate) fn render(input: &ReportInput, entries: &[Entry<'_>]) -> String {
                 )
             })
             .collect();
+        let transductive = if x.transductive { " (T)" } else { "" };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | `{}` | {} |",
+            "| {} | {}{} | {} | {} | {} | {} | {} | `{}` | {} |",
             entry.rank,
-            format!(
-                "{}{}",
-                md(&x.name),
-                if x.transductive { " (T)" } else { "" }
-            ),
+            md(&x.name),
+            transductive,
             md(&x.protocol),
             metric_ci(x.ua, x.ua_ci),
             metric_ci(x.wa, x.wa_ci),

@@ -57,6 +57,8 @@ fn is_peak(x: &[f64], n: i64) -> bool {
 /// `frq[k]` is `k * bin_hz` (strictly increasing, `frq[0]` = 0): this is
 /// the first bin from `max(start, 1)` above `freq`, or the one before it if
 /// that is strictly nearer, found directly rather than by scanning.
+// `!(a > b)` is true for NaN too, which `a <= b` is not.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 fn freq_to_bin(frq: &[f64], freq: f64, start: usize) -> usize {
     let n = frq.len();
     let s = start.max(1);
