@@ -105,6 +105,38 @@ fn feed_and_flush(
     Ok(produced)
 }
 
+/// EXPERIMENT: libsoxr HQ, as librosa's soxr_hq.
+pub fn resample_soxr(mono: &[f32], from: u32, to: u32) -> Result<Vec<f32>, IngestError> {
+    use soxr::format::Mono;
+    use soxr::params::{QualityRecipe, QualitySpec, RuntimeSpec};
+    let mut s = soxr::Soxr::<Mono<f32>>::new_with_params(
+        from as f64,
+        to as f64,
+        QualitySpec::new(QualityRecipe::Bits20),
+        RuntimeSpec::new(1),
+    )
+    .map_err(|e| IngestError::Resample(e.to_string()))?;
+    let expected = (mono.len() as u64 * to as u64).div_ceil(from as u64) as usize;
+    let mut out = vec![0f32; expected + 64];
+    let done = s
+        .process(mono, &mut out)
+        .map_err(|e| IngestError::Resample(e.to_string()))?;
+    assert_eq!(done.input_frames, mono.len());
+    let mut n = done.output_frames;
+    loop {
+        let k = s
+            .drain(&mut out[n..])
+            .map_err(|e| IngestError::Resample(e.to_string()))?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    out.truncate(n);
+    out.resize(expected, 0.0);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,36 +195,4 @@ mod tests {
         let x = vec![0.1, 0.2, 0.3];
         assert_eq!(resample(&x, 16000, 16000).unwrap(), x);
     }
-}
-
-/// EXPERIMENT: libsoxr HQ, as librosa's soxr_hq.
-pub fn resample_soxr(mono: &[f32], from: u32, to: u32) -> Result<Vec<f32>, IngestError> {
-    use soxr::format::Mono;
-    use soxr::params::{QualityRecipe, QualitySpec, RuntimeSpec};
-    let mut s = soxr::Soxr::<Mono<f32>>::new_with_params(
-        from as f64,
-        to as f64,
-        QualitySpec::new(QualityRecipe::Bits20),
-        RuntimeSpec::new(1),
-    )
-    .map_err(|e| IngestError::Resample(e.to_string()))?;
-    let expected = (mono.len() as u64 * to as u64).div_ceil(from as u64) as usize;
-    let mut out = vec![0f32; expected + 64];
-    let done = s
-        .process(mono, &mut out)
-        .map_err(|e| IngestError::Resample(e.to_string()))?;
-    assert_eq!(done.input_frames, mono.len());
-    let mut n = done.output_frames;
-    loop {
-        let k = s
-            .drain(&mut out[n..])
-            .map_err(|e| IngestError::Resample(e.to_string()))?;
-        if k == 0 {
-            break;
-        }
-        n += k;
-    }
-    out.truncate(n);
-    out.resize(expected, 0.0);
-    Ok(out)
 }

@@ -418,28 +418,6 @@ const SCRIPT: &str = r##"
 })();
 "##;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escape_covers_text_and_both_attribute_quotes() {
-        assert_eq!(
-            escape_html(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-        assert_eq!(escape_html("calm/ñeutral 0.5"), "calm/ñeutral 0.5");
-    }
-
-    #[test]
-    fn page_has_no_url_of_its_own() {
-        // The fixed parts (style and script) must not load anything either.
-        for part in [CSS, SCRIPT] {
-            assert!(!part.contains("http:") && !part.contains("https:") && !part.contains("url("));
-        }
-    }
-}
-
 /// Labels per corpus before and after the label set, and scores per test
 /// corpus.
 fn corpora_section(h: &mut String, corpora: &crate::Corpora) {
@@ -492,4 +470,26 @@ fn corpora_section(h: &mut String, corpora: &crate::Corpora) {
         h.push_str("</tbody>\n</table>\n</div>\n");
     }
     h.push_str("</section>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_covers_text_and_both_attribute_quotes() {
+        assert_eq!(
+            escape_html(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+        assert_eq!(escape_html("calm/ñeutral 0.5"), "calm/ñeutral 0.5");
+    }
+
+    #[test]
+    fn page_has_no_url_of_its_own() {
+        // The fixed parts (style and script) must not load anything either.
+        for part in [CSS, SCRIPT] {
+            assert!(!part.contains("http:") && !part.contains("https:") && !part.contains("url("));
+        }
+    }
 }
