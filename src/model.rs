@@ -134,24 +134,23 @@ impl ModelEntry {
         matches!(
             self.normalize,
             FeatureNormalize::Speaker | FeatureNormalize::Corpus
-        ) || deep_transductive(&self.spec)
-            || self.grid.as_ref().is_some_and(|grid| {
-                self.spec
-                    .grid_points(grid)
-                    .is_ok_and(|points| points.iter().any(|p| deep_transductive(&p.spec)))
-            })
+        ) || self.any_point(deep_transductive)
     }
-}
 
-impl ModelEntry {
     /// Whether the model, or any point of its grid, reads the speakers'
     /// genders: its train node then reads the corpus's manifest too.
     pub fn reads_genders(&self) -> bool {
-        self.spec.reads_genders()
+        self.any_point(ModelSpec::reads_genders)
+    }
+
+    /// Whether `holds` for the model's settings or for any point of its
+    /// grid (which point a fold uses is chosen at run time).
+    fn any_point(&self, holds: impl Fn(&ModelSpec) -> bool) -> bool {
+        holds(&self.spec)
             || self.grid.as_ref().is_some_and(|grid| {
                 self.spec
                     .grid_points(grid)
-                    .is_ok_and(|points| points.iter().any(|p| p.spec.reads_genders()))
+                    .is_ok_and(|points| points.iter().any(|p| holds(&p.spec)))
             })
     }
 }
