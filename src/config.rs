@@ -45,6 +45,11 @@ pub struct PipelineConfig {
     pub extract: ExtractParams,
     /// Evaluation protocols by name.
     pub protocols: BTreeMap<String, ProtocolSpec>,
+    /// Feature unions by name: the functionals of several feature sets
+    /// side by side in one table (early fusion), usable wherever a feature
+    /// set is named; its parts are extracted once, as their own sets.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub feature_unions: BTreeMap<String, Vec<String>>,
     /// Feature selection methods by name (`none`, all columns, is built in).
     #[serde(default)]
     pub selection: BTreeMap<String, crate::stage::select::SelectionSpec>,
@@ -91,6 +96,15 @@ pub struct EnsembleSpec {
 }
 
 impl PipelineConfig {
+    /// The feature sets `set` is extracted from: a union's parts, else
+    /// the set itself.
+    pub fn feature_parts<'a>(&'a self, set: &'a str) -> Vec<&'a str> {
+        match self.feature_unions.get(set) {
+            Some(parts) => parts.iter().map(String::as_str).collect(),
+            None => vec![set],
+        }
+    }
+
     /// The model an ensemble member (`features/selection/model`) names.
     pub fn member_model(&self, member: &str) -> Option<&ModelEntry> {
         self.models.get(member.rsplit('/').next()?)
@@ -540,6 +554,7 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("augmentations.{name}.copies[{i}]: {e}"))?;
         }
     }
+    validate_feature_unions(config)?;
     for (name, entry) in &config.models {
         if let Some(ser_deep::DeepSpec { kind, params }) = entry.spec.deep() {
             params
@@ -721,6 +736,38 @@ fn validate_ensembles(config: &PipelineConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn validate_feature_unions(config: &PipelineConfig) -> anyhow::Result<()> {
+    for (name, parts) in &config.feature_unions {
+        let at = format!("feature_unions.{name}");
+        if ser_extract::feature_set(name).is_some() || name == WAVEFORM {
+            bail!("{at}: '{name}' is a feature set's own name; call the union something else");
+        }
+        if name.is_empty() || name.contains(['/', '@', '+', '~', ':']) {
+            bail!("{at}: names with / @ + ~ : are reserved");
+        }
+        if parts.len() < 2 {
+            bail!("{at}: a union joins two feature sets or more");
+        }
+        for (i, part) in parts.iter().enumerate() {
+            if ser_extract::feature_set(part).is_none() {
+                bail!(
+                    "{at}: '{part}' is not a feature set (known: {}; `{WAVEFORM}` and other \
+                     unions cannot be parts)",
+                    ser_extract::FEATURE_SETS
+                        .iter()
+                        .map(|s| s.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            if parts[..i].contains(part) {
+                bail!("{at}: '{part}' is named twice");
+            }
+        }
+    }
+    Ok(())
+}
+
 fn validate_matrix(config: &PipelineConfig, m: &Matrix, at: &str) -> anyhow::Result<()> {
     let known = |what: &str, list: &[String], known: Vec<&str>| -> anyhow::Result<()> {
         if list.is_empty() {
@@ -743,6 +790,7 @@ fn validate_matrix(config: &PipelineConfig, m: &Matrix, at: &str) -> anyhow::Res
             .iter()
             .map(|s| s.name)
             .chain([WAVEFORM])
+            .chain(config.feature_unions.keys().map(String::as_str))
             .collect(),
     )?;
     known(
@@ -782,6 +830,17 @@ fn validate_matrix(config: &PipelineConfig, m: &Matrix, at: &str) -> anyhow::Res
                 );
             }
         }
+        if input != ser_learn::Input::Functionals
+            && let Some(union) = m
+                .features
+                .iter()
+                .find(|set| config.feature_unions.contains_key(*set))
+        {
+            bail!(
+                "{at}: model {model} reads sequences, and feature union {union} joins \
+                 functionals only; give the model the union's sets one by one"
+            );
+        }
         if input != ser_learn::Input::Functionals && m.selection.iter().any(|s| s != "none") {
             bail!(
                 "{at}: model {model} reads sequences, and feature selection picks functionals \
@@ -790,7 +849,7 @@ fn validate_matrix(config: &PipelineConfig, m: &Matrix, at: &str) -> anyhow::Res
         }
     }
     // openSMILE's parameter sets are defined at 16 kHz only.
-    for set in &m.features {
+    for set in m.features.iter().flat_map(|set| config.feature_parts(set)) {
         let fixed = ser_extract::feature_set(set)
             .is_some_and(|s| s.descriptors.iter().any(|d| d.gemaps_set().is_some()));
         if fixed && config.sample_rate != 16000 {
@@ -889,6 +948,64 @@ experiments:
             e.contains("ensembles.both.keep_best: 3 of 2 members"),
             "{e}"
         );
+    }
+
+    /// A union is named like a feature set and only where functionals are
+    /// read; its parts must be feature sets, each once.
+    #[test]
+    fn feature_unions_are_checked() {
+        let with = |unions: &str, features: &str, model: &str| {
+            BASE.replace(
+                "experiments:",
+                &format!("feature_unions:\n{unions}experiments:"),
+            )
+            .replace("features: [mfcc]", &format!("features: [{features}]"))
+            .replace("lr: {kind: logistic_regression}", &format!("lr: {model}"))
+        };
+        let lr = "{kind: logistic_regression}";
+        let c = parse(&with("  both: [mfcc, egemaps]\n", "both, mfcc", lr), &[]).unwrap();
+        assert_eq!(c.feature_parts("both"), ["mfcc", "egemaps"]);
+        assert_eq!(c.feature_parts("mfcc"), ["mfcc"]);
+
+        let err = |unions: &str, features: &str, model: &str| {
+            parse(&with(unions, features, model), &[])
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err("  both: [mfcc, nope]\n", "both", lr);
+        assert!(
+            e.contains("feature_unions.both: 'nope' is not a feature set"),
+            "{e}"
+        );
+        let e = err("  both: [mfcc]\n", "both", lr);
+        assert!(e.contains("two feature sets or more"), "{e}");
+        let e = err("  both: [mfcc, mfcc]\n", "both", lr);
+        assert!(e.contains("'mfcc' is named twice"), "{e}");
+        let e = err("  mfcc: [logmel, egemaps]\n", "mfcc", lr);
+        assert!(e.contains("a feature set's own name"), "{e}");
+        let e = err("  a+b: [logmel, egemaps]\n", "mfcc", lr);
+        assert!(e.contains("reserved"), "{e}");
+        let e = err("  both: [mfcc, waveform]\n", "both", lr);
+        assert!(e.contains("'waveform' is not a feature set"), "{e}");
+        let e = err("  both: [mfcc, egemaps]\n", "both", "{kind: lstm}");
+        assert!(
+            e.contains("feature union both joins functionals only"),
+            "{e}"
+        );
+        let e = err("  both: [mfcc, egemaps]\n", "other", lr);
+        assert!(
+            e.contains("'other' is not defined") && e.contains("both"),
+            "{e}"
+        );
+        // openSMILE's sets run at 16 kHz only, inside a union too.
+        let e = parse(
+            &with("  both: [mfcc, egemaps]\n", "both", lr)
+                .replace("experiments:", "sample_rate: 22050\nexperiments:"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("egemaps needs sample_rate 16000"), "{e}");
     }
 
     #[test]

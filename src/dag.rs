@@ -6,6 +6,9 @@
 //!         └─ augment:<aug> ── extract:<set>+<aug> ────────────────┘ (train:<set>+<aug>/…)
 //! ```
 //!
+//! A feature union (`feature_unions:`) stands where an extract node would:
+//! `join:<union>` (and `join:<union>+<aug>`) over its parts' extract nodes.
+//!
 //! Every cell of the matrix (feature set x selection x model x protocol)
 //! gets its own train and evaluate node; cells share the ingest, extract
 //! and folds nodes they have in common, also across matrices. A train node
@@ -26,6 +29,7 @@ use crate::stage::evaluate::EvaluateStage;
 use crate::stage::extract::ExtractStage;
 use crate::stage::folds::FoldsStage;
 use crate::stage::ingest::IngestStage;
+use crate::stage::join::JoinStage;
 use crate::stage::select::SelectStage;
 use crate::stage::train::TrainStage;
 use crate::stage::{Role, Stage};
@@ -141,6 +145,7 @@ impl Graph {
             .experiments
             .iter()
             .flat_map(|m| m.features.iter())
+            .flat_map(|set| c.feature_parts(set))
             .filter(|set| *set != WAVEFORM)
             .map(|set| ExtractStage::for_set(set, &c.extract, c.sample_rate).own_min_samples())
             .max()
@@ -153,20 +158,43 @@ impl Graph {
                     .with_common_minimum(common_minimum),
             )
         };
+        // The node whose `features` a set's cells read, from the signals
+        // of `signals` (`suffix`: `+<augmentation>` for copies): its
+        // extract node, or for a union a join node over its parts' ones.
+        let features_node = |graph: &mut Graph, set: &str, signals: usize, suffix: &str| {
+            let mut extract = |part: &str| {
+                graph.add(
+                    format!("extract:{part}{suffix}"),
+                    vec![(Role::Signals, signals)],
+                    || extract_stage(part),
+                    None,
+                )
+            };
+            let Some(parts) = c.feature_unions.get(set) else {
+                return extract(set);
+            };
+            let deps = parts
+                .iter()
+                .enumerate()
+                .map(|(i, part)| (Role::Part(i), extract(part)))
+                .collect();
+            graph.add(
+                format!("join:{set}{suffix}"),
+                deps,
+                || {
+                    Box::new(JoinStage {
+                        union: set.to_string(),
+                        parts: parts.clone(),
+                    })
+                },
+                None,
+            )
+        };
         for m in c.experiments.iter() {
             let extract: Vec<Option<usize>> = m
                 .features
                 .iter()
-                .map(|set| {
-                    (set != WAVEFORM).then(|| {
-                        graph.add(
-                            format!("extract:{set}"),
-                            vec![(Role::Signals, ingest)],
-                            || extract_stage(set),
-                            None,
-                        )
-                    })
-                })
+                .map(|set| (set != WAVEFORM).then(|| features_node(&mut graph, set, ingest, "")))
                 .collect();
             // Augmented copies, and their features per set.
             let augment: Vec<(String, Option<usize>)> = m
@@ -218,12 +246,7 @@ impl Graph {
                             if set == WAVEFORM {
                                 return Some(node);
                             }
-                            Some(graph.add(
-                                format!("extract:{set}+{name}"),
-                                vec![(Role::Signals, node)],
-                                || extract_stage(set),
-                                None,
-                            ))
+                            Some(features_node(&mut graph, set, node, &format!("+{name}")))
                         })
                         .collect()
                 })
@@ -442,5 +465,70 @@ impl Graph {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(text: &str) -> Graph {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pipeline.yaml");
+        std::fs::write(&file, text).unwrap();
+        std::fs::write(dir.path().join("folds.json"), "{}").unwrap();
+        Graph::build(&Pipeline::load(&file, &[]).unwrap())
+    }
+
+    /// A union's cells read a join node over its parts' extract nodes, the
+    /// same nodes the parts' own cells read (nothing is extracted twice),
+    /// and an augmentation's copies get a join of their own.
+    #[test]
+    fn a_union_joins_the_extract_nodes_its_parts_share() {
+        let g = graph(
+            "corpus: {kind: ravdess, path: corpus}
+feature_unions:
+  both: [mfcc, spectral]
+protocols:
+  six: {kind: folds_file, path: folds.json, key: six}
+augmentations:
+  loud: {copies: [{kind: noise, snr_db: 20}]}
+models:
+  lr: {kind: logistic_regression}
+experiments:
+  features: [both, mfcc]
+  augment: [none, loud]
+  models: [lr]
+  protocols: [six]
+",
+        );
+        let node = |name: &str| {
+            g.nodes
+                .iter()
+                .position(|n| n.name == name)
+                .unwrap_or_else(|| panic!("no node {name}"))
+        };
+        let deps = |name: &str| -> Vec<String> {
+            g.nodes[node(name)]
+                .deps
+                .iter()
+                .map(|(role, d)| format!("{role}={}", g.nodes[*d].name))
+                .collect()
+        };
+        assert_eq!(
+            deps("join:both"),
+            ["part0=extract:mfcc", "part1=extract:spectral"]
+        );
+        assert_eq!(
+            deps("join:both+loud"),
+            ["part0=extract:mfcc+loud", "part1=extract:spectral+loud"]
+        );
+        assert!(deps("train:both+loud/none/lr@six").contains(&"features=join:both".to_string()));
+        assert!(
+            deps("train:both+loud/none/lr@six").contains(&"augmented=join:both+loud".to_string())
+        );
+        assert!(deps("train:mfcc/none/lr@six").contains(&"features=extract:mfcc".to_string()));
+        let extracts = g.nodes.iter().filter(|n| n.name == "extract:mfcc").count();
+        assert_eq!(extracts, 1);
     }
 }

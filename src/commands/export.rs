@@ -175,6 +175,13 @@ impl Source {
             .to_string();
         let model_name = experiment.rsplit('/').next().unwrap_or_default();
         let config = &self.pipeline.config;
+        // A bundle carries one feature set's extractor; a union would need
+        // one per part, and the join.
+        anyhow::ensure!(
+            !config.feature_unions.contains_key(&features_set),
+            "{experiment}: {features_set} is a feature union, and a bundle cannot carry one \
+             yet; export a model trained on a single feature set"
+        );
         let entry = config.models.get(model_name).ok_or_else(|| {
             anyhow::anyhow!("{experiment}: no model {model_name} in the pipeline")
         })?;

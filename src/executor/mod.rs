@@ -106,8 +106,8 @@ pub struct Resources {
 
 /// The resource classes nodes have (see [`crate::stage::Placement`]).
 pub const RESOURCE_CLASSES: &[&str] = &[
-    "default", "ingest", "augment", "extract", "select", "folds", "train", "deep", "evaluate",
-    "ensemble",
+    "default", "ingest", "augment", "extract", "join", "select", "folds", "train", "deep",
+    "evaluate", "ensemble",
 ];
 
 fn default_items_per_task() -> usize {

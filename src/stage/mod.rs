@@ -14,6 +14,7 @@ pub mod extract;
 pub mod folds;
 pub mod ingest;
 pub mod inner_cv;
+pub mod join;
 pub mod select;
 pub mod train;
 
@@ -153,6 +154,8 @@ pub enum Role {
     Predictions,
     /// The i-th member of an ensemble.
     Member(usize),
+    /// The i-th feature set of a feature union, for a join node.
+    Part(usize),
 }
 
 impl std::fmt::Display for Role {
@@ -169,6 +172,7 @@ impl std::fmt::Display for Role {
             Role::AugmentedSignals => "augmented_signals",
             Role::Predictions => "predictions",
             Role::Member(i) => return write!(f, "member{i}"),
+            Role::Part(i) => return write!(f, "part{i}"),
         };
         f.write_str(name)
     }

@@ -1079,6 +1079,74 @@ fn a_gender_target_trains_through_the_pipeline_and_reruns_nothing_else() {
     assert!(ran_nodes(&ws.ok(&["run"])).is_empty());
 }
 
+/// A feature union through `ser run`: its cells read one table with both
+/// parts' columns, extracted by the parts' own nodes; a parameter of one
+/// part reruns that part, the join and the union's cells, and nothing of
+/// the other part.
+#[test]
+fn a_feature_union_trains_on_both_parts_and_reruns_only_what_changed() {
+    let ws = Workspace::new(6);
+    ws.write_pipeline(
+        "feature_unions:\n  both: [mfcc, spectral]\n\
+         models:\n  lr: {kind: logistic_regression, max_iterations: 50}\n\
+         experiments: {features: [both, mfcc, spectral], models: [lr], protocols: [two]}\n",
+    );
+    let first = ran_nodes(&ws.ok(&["run"]));
+    for node in [
+        "extract:mfcc",
+        "extract:spectral",
+        "join:both",
+        "train:both/none/lr@two",
+    ] {
+        assert_eq!(
+            first.iter().filter(|n| *n == node).count(),
+            1,
+            "{node}: {first:?}"
+        );
+    }
+    let table = predictions_table(&ws, "train:both/none/lr@two");
+    assert!(table.n_rows() > 0);
+    let listing = ws.ok(&["outputs", "join:both"]);
+    let path = listing
+        .lines()
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .find(|cols| cols[1] == "features")
+        .unwrap_or_else(|| panic!("no features of join:both: {listing}"))[2]
+        .to_string();
+    let joined = ser::artifact::parquet_read::from_parquet(std::fs::read(path).unwrap()).unwrap();
+    let names: Vec<&str> = joined.columns.iter().map(|(n, _)| n.as_str()).collect();
+    // 20 MFCCs and 6 spectral descriptors, two functionals each.
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("mfcc:")).count(),
+        40,
+        "{names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("spectral:")).count(),
+        12,
+        "{names:?}"
+    );
+    assert_eq!(joined.n_rows(), table.n_rows());
+
+    // n_mfcc is an MFCC parameter: the spectral set stays fresh.
+    let rerun = ran_nodes(&ws.ok(&["run", "--set", "extract.n_mfcc=13"]));
+    let rerun: BTreeSet<&str> = rerun
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !n.starts_with("evaluate:"))
+        .collect();
+    assert_eq!(
+        rerun,
+        BTreeSet::from([
+            "extract:mfcc",
+            "join:both",
+            "train:both/none/lr@two",
+            "train:mfcc/none/lr@two"
+        ]),
+    );
+    assert!(ran_nodes(&ws.ok(&["run", "--set", "extract.n_mfcc=13"])).is_empty());
+}
+
 /// The classes of a predictions table's `p_<class>` columns (at least two).
 fn probability_classes(table: &ser::artifact::Table) -> Vec<String> {
     let classes: Vec<String> = table
