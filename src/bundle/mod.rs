@@ -36,8 +36,19 @@ use ser_train::{
     FeatureNormalize, OnlineSpeakerNormaliser, SpeakerNormaliser, Standardiser, TrainedModel,
 };
 
-/// The bundle format this ser writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest bundle format this ser reads and writes. 2: a part may
+/// read a feature union ([`Features::union`]); a bundle without one is
+/// still written as format 1, so older sers read it.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The format of a bundle with these parts: the oldest that holds them.
+pub fn format_for(parts: &[Part]) -> u32 {
+    if parts.iter().any(|p| !p.features.union.is_empty()) {
+        2
+    } else {
+        1
+    }
+}
 
 /// `manifest.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -126,6 +137,53 @@ pub struct Features {
     /// Shorter signals (in samples at `sample_rate`) are refused, as the
     /// pipeline's extract node refused them.
     pub min_samples: usize,
+    /// For a feature union (`set` is its name, `descriptors` empty): its
+    /// parts, each a feature set as above, whose functionals are read side
+    /// by side as `<set>:<column>`, as the pipeline's join node has them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub union: Vec<Features>,
+}
+
+impl Features {
+    /// The feature sets an extractor is made for: a union's parts, else
+    /// this set.
+    fn sets(&self) -> Vec<&Features> {
+        if self.union.is_empty() {
+            vec![self]
+        } else {
+            self.union.iter().collect()
+        }
+    }
+
+    /// One extractor per set of [`Features::sets`].
+    fn extractors(&self) -> anyhow::Result<Vec<Extractor>> {
+        self.sets()
+            .into_iter()
+            .map(|f| Ok(Extractor::new(f.sample_rate, &f.extract, &f.descriptors)?))
+            .collect()
+    }
+
+    /// The names of the functionals, in the order the extractors give
+    /// them (a union's prefixed by their set).
+    fn functional_names(&self) -> anyhow::Result<Vec<String>> {
+        if self.union.is_empty() {
+            return Ok(
+                Extractor::new(self.sample_rate, &self.extract, &self.descriptors)?
+                    .functional_names(),
+            );
+        }
+        let mut names = Vec::new();
+        for part in &self.union {
+            let extractor = Extractor::new(part.sample_rate, &part.extract, &part.descriptors)?;
+            names.extend(
+                extractor
+                    .functional_names()
+                    .into_iter()
+                    .map(|n| format!("{}:{n}", part.set)),
+            );
+        }
+        Ok(names)
+    }
 }
 
 /// One fold model.
@@ -254,9 +312,10 @@ pub struct Predictor {
     parts: Vec<LoadedPart>,
 }
 
-/// One feature extractor per part (none for a waveform model): each
-/// thread makes its own with [`Predictor::extractors`].
-pub struct Extractors(Vec<Option<Extractor>>);
+/// The feature extractors of each part (one per set of a union, none for
+/// a waveform model): each thread makes its own with
+/// [`Predictor::extractors`].
+pub struct Extractors(Vec<Vec<Extractor>>);
 
 impl Predictor {
     pub fn open(path: &Path) -> anyhow::Result<Predictor> {
@@ -282,9 +341,7 @@ impl Predictor {
                 manifest.sample_rate
             );
             let names = match part.input {
-                Input::Functionals => {
-                    Extractor::new(f.sample_rate, &f.extract, &f.descriptors)?.functional_names()
-                }
+                Input::Functionals => f.functional_names()?,
                 Input::Frames | Input::Waveform => Vec::new(),
             };
             let mut members = Vec::with_capacity(part.members.len());
@@ -366,16 +423,9 @@ impl Predictor {
             .manifest
             .parts
             .iter()
-            .map(|p| {
-                let f = &p.features;
-                match p.input {
-                    Input::Waveform => Ok(None),
-                    _ => Ok(Some(Extractor::new(
-                        f.sample_rate,
-                        &f.extract,
-                        &f.descriptors,
-                    )?)),
-                }
+            .map(|p| match p.input {
+                Input::Waveform => Ok(Vec::new()),
+                _ => p.features.extractors(),
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(Extractors(made))
@@ -400,11 +450,14 @@ impl Predictor {
             let no_extractor = || "no feature extractor for this part".to_string();
             inputs.push(match part.input {
                 Input::Functionals => {
-                    let values = extractor
-                        .as_mut()
-                        .ok_or_else(no_extractor)?
-                        .functionals(samples)
-                        .map_err(|e| e.to_string())?;
+                    if extractor.is_empty() {
+                        return Err(no_extractor());
+                    }
+                    // A union's sets side by side, as its join node has them.
+                    let mut values = Vec::new();
+                    for set in extractor.iter_mut() {
+                        values.extend(set.functionals(samples).map_err(|e| e.to_string())?);
+                    }
                     if let Some(j) = values.iter().position(|v| !v.is_finite()) {
                         return Err(format!("feature {j} is {}", values[j]));
                     }
@@ -412,7 +465,7 @@ impl Predictor {
                 }
                 Input::Frames => {
                     let frames = extractor
-                        .as_mut()
+                        .first_mut()
                         .ok_or_else(no_extractor)?
                         .frames(samples)
                         .map_err(|e| e.to_string())?;

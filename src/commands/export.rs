@@ -175,13 +175,6 @@ impl Source {
             .to_string();
         let model_name = experiment.rsplit('/').next().unwrap_or_default();
         let config = &self.pipeline.config;
-        // A bundle carries one feature set's extractor; a union would need
-        // one per part, and the join.
-        anyhow::ensure!(
-            !config.feature_unions.contains_key(&features_set),
-            "{experiment}: {features_set} is a feature union, and a bundle cannot carry one \
-             yet; export a model trained on a single feature set"
-        );
         let entry = config.models.get(model_name).ok_or_else(|| {
             anyhow::anyhow!("{experiment}: no model {model_name} in the pipeline")
         })?;
@@ -217,6 +210,7 @@ impl Source {
                 extract: config.extract.clone(),
                 extract_code_version: 0,
                 min_samples: ser_extract::min_samples(config.sample_rate),
+                union: Vec::new(),
             }
         } else {
             let role = match input {
@@ -226,19 +220,48 @@ impl Source {
             let extract = self
                 .dep(train, role)
                 .expect("a train node reads its features");
-            let stage = &self.graph.nodes[extract].stage;
-            let set = crate::stage::extract::ExtractStage::for_set(
-                &features_set,
-                &config.extract,
-                config.sample_rate,
-            );
-            Features {
-                set: features_set.clone(),
-                descriptors: set.descriptors,
-                sample_rate: set.sample_rate,
-                extract: set.params,
-                extract_code_version: stage.code_version(),
-                min_samples: stage.params()["min_samples"].as_u64().unwrap_or(0) as usize,
+            // A set as its extract node made it.
+            let set_features = |set: &str, extract: usize| {
+                let stage = &self.graph.nodes[extract].stage;
+                let made = crate::stage::extract::ExtractStage::for_set(
+                    set,
+                    &config.extract,
+                    config.sample_rate,
+                );
+                Features {
+                    set: set.to_string(),
+                    descriptors: made.descriptors,
+                    sample_rate: made.sample_rate,
+                    extract: made.params,
+                    extract_code_version: stage.code_version(),
+                    min_samples: stage.params()["min_samples"].as_u64().unwrap_or(0) as usize,
+                    union: Vec::new(),
+                }
+            };
+            match config.feature_unions.get(&features_set) {
+                None => set_features(&features_set, extract),
+                // `extract` is the union's join node; its parts' extract
+                // nodes are its dependencies.
+                Some(parts) => {
+                    let join = &self.graph.nodes[extract];
+                    let union = parts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, part)| {
+                            let node = join.dep(Role::Part(i)).expect("a join reads its parts");
+                            set_features(part, node)
+                        })
+                        .collect::<Vec<_>>();
+                    Features {
+                        set: features_set.clone(),
+                        descriptors: Vec::new(),
+                        sample_rate: config.sample_rate,
+                        extract: config.extract.clone(),
+                        extract_code_version: 0,
+                        min_samples: union.iter().map(|f| f.min_samples).max().unwrap_or(0),
+                        union,
+                    }
+                }
             }
         };
 
@@ -671,7 +694,7 @@ pub fn bundle_from_cache(
         }
     };
     let manifest = Manifest {
-        format_version: bundle::FORMAT_VERSION,
+        format_version: bundle::format_for(&parts),
         ser_version: env!("CARGO_PKG_VERSION").to_string(),
         experiment: experiment.to_string(),
         metrics: source.metrics(experiment, &protocol),

@@ -74,12 +74,15 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
     let ws = Workspace::new(6);
     let tiny = "epochs: 2, hidden: 8, layers: 1, channels: [4, 8], validation_speakers: 1";
     ws.write_pipeline(&format!(
-        "models:\n\
+        "feature_unions:\n  both: [mfcc, spectral]\n\
+         models:\n\
          \x20 svm: {{kind: svm}}\n\
          \x20 logreg: {{kind: logistic_regression}}\n\
          \x20 mlp: {{kind: mlp, {tiny}}}\n\
          \x20 gru: {{kind: gru, {tiny}, max_frames: 100}}\n\
-         experiments: {{features: [mfcc], models: [svm, logreg, mlp, gru], protocols: [two]}}\n\
+         experiments:\n\
+         \x20 - {{features: [mfcc], models: [svm, logreg, mlp, gru], protocols: [two]}}\n\
+         \x20 - {{features: [both], models: [logreg, mlp], protocols: [two]}}\n\
          ensembles:\n\
          \x20 trio: {{members: [mfcc/none/svm, mfcc/none/mlp, mfcc/none/gru], protocols: [two]}}\n"
     ));
@@ -92,6 +95,9 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
         ("gru", "mfcc/none/gru"),
         // Its members' fold models, combined as the ensemble node does.
         ("trio", "ensemble/mean/trio"),
+        // A feature union: both sets extracted, side by side.
+        ("both_logreg", "both/none/logreg"),
+        ("both_mlp", "both/none/mlp"),
     ] {
         let table = predictions(&ws, experiment);
         let (ids, folds) = (table.utf8("id").unwrap(), table.utf8("fold").unwrap());
@@ -130,7 +136,7 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
             .collect();
         // The pipeline keeps probabilities of networks (and the ensemble);
         // of a classic model its classes only.
-        let classic = matches!(model, "svm" | "logreg");
+        let classic = matches!(model, "svm" | "logreg" | "both_logreg");
         assert_eq!(probability_columns.is_empty(), classic);
         for (i, id) in ids.iter().enumerate().filter(|(i, _)| folds[*i] == fold) {
             let stem = id.rsplit('/').next().unwrap();
@@ -146,7 +152,7 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
                 .map(|(k, v)| (k, v.as_f64().unwrap()))
                 .collect();
             assert_eq!(p.is_empty(), model == "svm", "{model}: {row}");
-            if model == "logreg" {
+            if model.ends_with("logreg") {
                 let top = p.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0;
                 assert_eq!(top, &format!("p_{}", labels[i]), "{row}");
             }
@@ -221,6 +227,17 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
     let manifest: serde_json::Value = serde_json::from_str(&inspect).unwrap();
     assert_eq!(manifest["format_version"], 1);
     assert_eq!(manifest["experiment"], "mfcc/none/gru");
+    // A union's bundle names its parts' sets, and needs format 2.
+    let both: serde_json::Value =
+        serde_json::from_str(&ws.ok(&["model", "inspect", "both_mlp.sermodel"])).unwrap();
+    assert_eq!(both["format_version"], 2);
+    let union: Vec<&str> = both["parts"][0]["features"]["union"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["set"].as_str().unwrap())
+        .collect();
+    assert_eq!(union, ["mfcc", "spectral"], "{both}");
     assert!(manifest["metrics"]["ua"].as_f64().is_some(), "{manifest}");
     let part = &manifest["parts"][0];
     assert_eq!(part["input"], "frames");
