@@ -490,8 +490,6 @@ fn extract_item(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::Cache;
-    use crate::progress::Progress;
 
     /// Changing a parameter reruns exactly the feature sets whose
     /// descriptors declare it (and every spectral set for a frame
@@ -551,12 +549,7 @@ mod tests {
     #[test]
     fn an_unusable_utterance_is_rejected_and_the_node_goes_on() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context {
-            cache: Cache::open(dir.path()).unwrap(),
-            progress: Progress::hidden(),
-            strict: false,
-            shard: None,
-        };
+        let ctx = Context::for_test(dir.path());
         let tone = |n: usize, f: f32| -> Vec<f32> {
             (0..n)
                 .map(|i| 0.3 * (i as f32 * f * std::f32::consts::TAU / 16000.0).sin())
@@ -628,12 +621,7 @@ mod tests {
     #[test]
     fn the_common_minimum_makes_every_set_reject_alike() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context {
-            cache: Cache::open(dir.path()).unwrap(),
-            progress: Progress::hidden(),
-            strict: false,
-            shard: None,
-        };
+        let ctx = Context::for_test(dir.path());
         let lengths = [16000usize, 3000, 4096, 4095];
         let objects: Vec<String> = lengths
             .iter()
@@ -686,12 +674,7 @@ mod tests {
     #[test]
     fn a_node_with_nothing_usable_fails() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context {
-            cache: Cache::open(dir.path()).unwrap(),
-            progress: Progress::hidden(),
-            strict: false,
-            shard: None,
-        };
+        let ctx = Context::for_test(dir.path());
         let object = ctx
             .cache
             .put_object(&npy::write_1d(&[0.1; 100]).unwrap(), "npy")

@@ -147,8 +147,6 @@ fn take(column: &ColumnData, rows: &[usize]) -> ColumnData {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::Cache;
-    use crate::progress::Progress;
 
     fn table(ids: &[&str], columns: &[(&str, &[f32])]) -> Table {
         let mut t = Table::new()
@@ -195,12 +193,7 @@ mod tests {
     #[test]
     fn the_node_writes_one_table_and_fails_on_nothing_in_common() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context {
-            cache: Cache::open(dir.path()).unwrap(),
-            progress: Progress::hidden(),
-            strict: false,
-            shard: None,
-        };
+        let ctx = Context::for_test(dir.path());
         let put = |t: &Table| {
             BTreeMap::from([(
                 "features".to_string(),

@@ -76,6 +76,19 @@ pub struct Context {
     pub shard: Option<Shard>,
 }
 
+#[cfg(test)]
+impl Context {
+    /// A stage test's context: a cache in `dir`, nothing shown, no shard.
+    pub(crate) fn for_test(dir: &std::path::Path) -> Context {
+        Context {
+            cache: Cache::open(dir).unwrap(),
+            progress: Progress::hidden(),
+            strict: false,
+            shard: None,
+        }
+    }
+}
+
 /// One share of a per-item node's items: contiguous ranges, so shard `i`
 /// of `n` over `total` items is `[i*total/n, (i+1)*total/n)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1106,14 +1106,7 @@ fn a_feature_union_trains_on_both_parts_and_reruns_only_what_changed() {
     }
     let table = predictions_table(&ws, "train:both/none/lr@two");
     assert!(table.n_rows() > 0);
-    let listing = ws.ok(&["outputs", "join:both"]);
-    let path = listing
-        .lines()
-        .map(|l| l.split('\t').collect::<Vec<_>>())
-        .find(|cols| cols[1] == "features")
-        .unwrap_or_else(|| panic!("no features of join:both: {listing}"))[2]
-        .to_string();
-    let joined = ser::artifact::parquet_read::from_parquet(std::fs::read(path).unwrap()).unwrap();
+    let joined = table_output(&ws, "join:both", "features");
     let names: Vec<&str> = joined.columns.iter().map(|(n, _)| n.as_str()).collect();
     // 20 MFCCs and 6 spectral descriptors, two functionals each.
     assert_eq!(
@@ -1207,12 +1200,17 @@ fn assert_mean_of(
 
 /// A predictions table of a node, from `ser outputs`.
 fn predictions_table(ws: &Workspace, node: &str) -> ser::artifact::Table {
+    table_output(ws, node, "predictions")
+}
+
+/// A node's Parquet `output`, via `ser outputs`.
+fn table_output(ws: &Workspace, node: &str, output: &str) -> ser::artifact::Table {
     let listing = ws.ok(&["outputs", node]);
     let path = listing
         .lines()
         .map(|l| l.split('\t').collect::<Vec<_>>())
-        .find(|cols| cols[0] == node && cols[1] == "predictions")
-        .unwrap_or_else(|| panic!("no predictions of {node}: {listing}"))[2]
+        .find(|cols| cols[0] == node && cols[1] == output)
+        .unwrap_or_else(|| panic!("no {output} of {node}: {listing}"))[2]
         .to_string();
     ser::artifact::parquet_read::from_parquet(std::fs::read(path).unwrap()).unwrap()
 }
