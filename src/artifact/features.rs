@@ -9,6 +9,12 @@ use super::{ColumnData, Table};
 /// Columns of a feature table that are not features.
 pub const KEY_COLUMNS: [&str; 5] = ["id", "speaker", "label", "corpus", "source"];
 
+/// A feature union's name for `column` of its part `set`: how the join
+/// node writes it, and how a bundle names what it extracts from audio.
+pub fn union_column(set: &str, column: &str) -> String {
+    format!("{set}:{column}")
+}
+
 /// Each row's corpus, when a table's rows come from more than one (empty
 /// otherwise: a one-corpus pipeline's tables have no such column, and a
 /// manifest's names one corpus throughout).

@@ -164,23 +164,19 @@ impl Features {
     }
 
     /// The names of the functionals, in the order the extractors give
-    /// them (a union's prefixed by their set).
+    /// them (a union's as its join node names them).
     fn functional_names(&self) -> anyhow::Result<Vec<String>> {
-        if self.union.is_empty() {
-            return Ok(
-                Extractor::new(self.sample_rate, &self.extract, &self.descriptors)?
-                    .functional_names(),
-            );
-        }
         let mut names = Vec::new();
-        for part in &self.union {
-            let extractor = Extractor::new(part.sample_rate, &part.extract, &part.descriptors)?;
-            names.extend(
-                extractor
-                    .functional_names()
-                    .into_iter()
-                    .map(|n| format!("{}:{n}", part.set)),
-            );
+        for (set, extractor) in self.sets().into_iter().zip(self.extractors()?) {
+            let own = extractor.functional_names();
+            if self.union.is_empty() {
+                names.extend(own);
+            } else {
+                names.extend(
+                    own.iter()
+                        .map(|n| crate::artifact::features::union_column(&set.set, n)),
+                );
+            }
         }
         Ok(names)
     }

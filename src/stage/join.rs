@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Value, json};
 
 use super::{Context, Inputs, Outputs, Role, Stage};
-use crate::artifact::features::KEY_COLUMNS;
+use crate::artifact::features::{KEY_COLUMNS, union_column};
 use crate::artifact::{ColumnData, Table, parquet_read, parquet_write};
 
 const CODE_VERSION: u32 = 1;
@@ -125,7 +125,7 @@ fn join_tables(parts: &[String], tables: &[Table]) -> anyhow::Result<(Table, Vec
                 !matches!(column, ColumnData::Utf8(_)),
                 "{part}'s column {name} is not numeric"
             );
-            joined = joined.with(&format!("{part}:{name}"), take(column, &rows));
+            joined = joined.with(&union_column(part, name), take(column, &rows));
         }
     }
     Ok((
