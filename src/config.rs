@@ -1100,7 +1100,7 @@ experiments:
         let full = Pipeline::load(&root.join("pipeline-full.yaml"), &[])
             .unwrap()
             .config;
-        assert_eq!(default.experiments.len(), 6);
+        assert_eq!(default.experiments.len(), 7);
         for name in FULL_ONLY {
             assert!(!default.models.contains_key(name) && full.models.contains_key(name));
         }
