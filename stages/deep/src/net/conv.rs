@@ -63,7 +63,7 @@ pub(super) fn last(c: &[usize]) -> usize {
 impl Cnn1d {
     pub(super) fn new(p: &DeepParams, dims: usize, classes: usize, device: &Device) -> Cnn1d {
         Cnn1d {
-            blocks: conv_stack(dims, &p.channels, p.kernel, p.dropout, p, device),
+            blocks: conv_stack(dims, &p.channels, p.kernel, p.block_dropout(), p, device),
             head: Head::new(last(&p.channels), p.hidden, classes, p, device),
         }
     }
@@ -87,13 +87,13 @@ impl Cnn1dRaw {
                 .init(device),
             norm: p.batch_norm.then(|| BatchNormConfig::new(c0).init(device)),
             pool: MaxPool1dConfig::new(4).init(),
-            dropout: Dropout::new(p.dropout),
+            dropout: Dropout::new(p.block_dropout()),
         };
         let mut c_in = c0;
         let blocks = p.channels[1..]
             .iter()
             .map(|&c| {
-                let b = ConvBlock1d::new(c_in, c, 3, 4, p.dropout, p, device);
+                let b = ConvBlock1d::new(c_in, c, 3, 4, p.block_dropout(), p, device);
                 c_in = c;
                 b
             })
