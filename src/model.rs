@@ -15,6 +15,9 @@ use ser_learn::{GridPoint, GridSearch, Input, Learner};
 use ser_train::{ClassicSpec, FeatureNormalize};
 
 /// A model's settings, written flat with its `kind`.
+// A config holds a handful of these, never arrays of them: boxing the deep
+// variant would buy nothing but indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelSpec {
     Classic(ClassicSpec),
