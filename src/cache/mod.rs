@@ -385,6 +385,31 @@ fn host_tag() -> &'static str {
 mod tests {
     use super::*;
 
+    /// A record read and written again is the same bytes, floats included
+    /// (a training curve's loss that serde_json's default parser reads one
+    /// ULP off), so nodes rebuilt from cached records match the first run.
+    #[test]
+    fn json_records_round_trip_floats_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let path = dir.path().join("record.json");
+        let loss = [
+            1.9571080573992594_f64,
+            0.22916666666666666,
+            1.2262417372824281,
+        ];
+        cache
+            .write_json(&path, &serde_json::json!({ "points": loss }))
+            .unwrap();
+        let first = fs::read(&path).unwrap();
+        let record: serde_json::Value = cache.read_json(&path).unwrap();
+        cache.write_json(&path, &record).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), first);
+        let read: Vec<f64> = serde_json::from_value(record["points"].clone()).unwrap();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&read), bits(&loss));
+    }
+
     #[test]
     fn objects_are_named_by_content() {
         let dir = tempfile::tempdir().unwrap();

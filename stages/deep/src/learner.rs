@@ -194,17 +194,31 @@ mod tests {
     #[test]
     fn conv_dropout_is_written_only_when_set_and_only_for_the_1d_convs() {
         let plain: DeepSpec = serde_json::from_str(r#"{"kind": "cnn1d_raw"}"#).unwrap();
-        assert!(serde_json::to_value(&plain).unwrap().get("conv_dropout").is_none());
+        assert!(
+            serde_json::to_value(&plain)
+                .unwrap()
+                .get("conv_dropout")
+                .is_none()
+        );
         assert_eq!(plain.params.block_dropout(), plain.params.dropout);
         let none: DeepSpec =
             serde_json::from_str(r#"{"kind": "cnn1d_raw", "conv_dropout": 0.0, "dropout": 0.4}"#)
                 .unwrap();
         assert_eq!(serde_json::to_value(&none).unwrap()["conv_dropout"], 0.0);
-        assert_eq!((none.params.block_dropout(), none.params.dropout), (0.0, 0.4));
+        assert_eq!(
+            (none.params.block_dropout(), none.params.dropout),
+            (0.0, 0.4)
+        );
         assert!(none.params.check(none.kind).is_ok());
         for (spec, message) in [
-            (r#"{"kind": "cnn2d", "conv_dropout": 0.1}"#, "cnn2d: conv_dropout is for cnn1d"),
-            (r#"{"kind": "cnn1d", "conv_dropout": 1.0}"#, "conv_dropout 1 is not in [0, 1)"),
+            (
+                r#"{"kind": "cnn2d", "conv_dropout": 0.1}"#,
+                "cnn2d: conv_dropout is for cnn1d",
+            ),
+            (
+                r#"{"kind": "cnn1d", "conv_dropout": 1.0}"#,
+                "conv_dropout 1 is not in [0, 1)",
+            ),
         ] {
             let spec: DeepSpec = serde_json::from_str(spec).unwrap();
             let err = spec.params.check(spec.kind).unwrap_err().to_string();
