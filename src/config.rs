@@ -92,7 +92,21 @@ pub struct EnsembleSpec {
     /// models record it). Absent: every member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_best: Option<usize>,
+    /// `forward`: per fold, the members whose mean scores the best UA on
+    /// validation utterances (speakers the members' networks held out of
+    /// the fold's training set), added one at a time while that improves;
+    /// instead of `keep_best`'s ranking of members one by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choose: Option<ser_train::ensemble::MemberChoice>,
     pub protocols: Vec<String>,
+}
+
+impl EnsembleSpec {
+    /// Whether each fold combines members of its own choosing (`keep_best`
+    /// or `choose`), listed in the node's `kept` summary.
+    pub fn chooses_per_fold(&self) -> bool {
+        self.keep_best.is_some() || self.choose.is_some()
+    }
 }
 
 impl PipelineConfig {
@@ -110,24 +124,26 @@ impl PipelineConfig {
         self.models.get(member.rsplit('/').next()?)
     }
 
-    /// Ensembles whose `keep_best` ranks grid models beside single-setting
-    /// ones, one line each. A grid's validation UA is the best of its
-    /// points', so the ranking favours it (seen on RAVDESS: a pool with
-    /// `mlp_grid` and `mlp_online_grid` kept them in every fold and fell
-    /// 4.4 points, docs/performance.md); `ser run` warns.
-    pub fn keep_best_caveats(&self) -> Vec<String> {
+    /// Ensembles whose `keep_best` (or `choose`) ranks grid models beside
+    /// single-setting ones, one line each. A grid's validation UA is the
+    /// best of its points', so the ranking favours it (seen on RAVDESS: a
+    /// pool with `mlp_grid` and `mlp_online_grid` kept them in every fold
+    /// and fell 4.4 points, docs/performance.md); `ser run` warns.
+    pub fn member_choice_caveats(&self) -> Vec<String> {
         let mut caveats = Vec::new();
         for (name, spec) in &self.ensembles {
-            if spec.keep_best.is_none() {
-                continue;
-            }
+            let option = match (spec.keep_best, spec.choose) {
+                (Some(_), _) => "keep_best",
+                (None, Some(_)) => "choose",
+                (None, None) => continue,
+            };
             let (grids, plain): (Vec<&String>, Vec<&String>) = spec
                 .members
                 .iter()
                 .partition(|member| self.member_model(member).is_some_and(|m| m.grid.is_some()));
             if !grids.is_empty() && !plain.is_empty() {
                 caveats.push(format!(
-                    "ensembles.{name}.keep_best ranks {} grid model(s) ({}) beside {} \
+                    "ensembles.{name}.{option} ranks {} grid model(s) ({}) beside {} \
                      single-setting one(s); a grid's validation UA is the best of its points', \
                      so the ranking favours it",
                     grids.len(),
@@ -671,15 +687,27 @@ fn validate_ensembles(config: &PipelineConfig) -> anyhow::Result<()> {
                     spec.members.len()
                 );
             }
-            // Only deep models record a validation UA to rank by.
+            if spec.choose.is_some() {
+                bail!("{at}: keep_best and choose both pick members; give one");
+            }
+        }
+        if spec.choose.is_some() && spec.weights.is_some() {
+            bail!("{at}: choose picks members by their equal-weight mean; drop weights");
+        }
+        if spec.chooses_per_fold() {
+            // Only deep models record validation predictions to choose by.
+            let option = match spec.keep_best {
+                Some(_) => "keep_best ranks members by validation UA",
+                None => "choose scores members on validation utterances",
+            };
             for member in &spec.members {
                 if config
                     .member_model(member)
                     .is_some_and(|m| m.spec.deep().is_none())
                 {
                     bail!(
-                        "{at}.keep_best ranks members by validation UA, which only the deep \
-                         models record; {member} is a classic model"
+                        "{at}.{option}, which only the deep models record; {member} is a \
+                         classic model"
                     );
                 }
             }
@@ -948,6 +976,31 @@ experiments:
             e.contains("ensembles.both.keep_best: 3 of 2 members"),
             "{e}"
         );
+        let e = err(
+            "  both: {members: [mfcc/none/lr, mfcc/none/nb], choose: forward, protocols: [six]}\n",
+        );
+        assert!(
+            e.contains("ensembles.both.choose scores members on validation utterances")
+                && e.contains("mfcc/none/lr is a classic"),
+            "{e}"
+        );
+        let e = err(
+            "  both: {members: [mfcc/none/lr, mfcc/none/nb], keep_best: 1, choose: forward, \
+             protocols: [six]}\n",
+        );
+        assert!(e.contains("keep_best and choose both pick members"), "{e}");
+        let e = err(
+            "  both: {members: [mfcc/none/lr, mfcc/none/nb], choose: forward, weights: [1, 2], \
+             protocols: [six]}\n",
+        );
+        assert!(e.contains("ensembles.both: choose picks members"), "{e}");
+        let e = err(
+            "  both: {members: [mfcc/none/lr, mfcc/none/nb], choose: backward, protocols: [six]}\n",
+        );
+        assert!(
+            e.contains("ensembles.both.choose") && e.contains("backward"),
+            "{e}"
+        );
     }
 
     /// A union is named like a feature set and only where functionals are
@@ -1168,7 +1221,7 @@ experiments:
             )
             .unwrap()
         };
-        let mixed = with("mfcc/none/a, mfcc/none/b").keep_best_caveats();
+        let mixed = with("mfcc/none/a, mfcc/none/b").member_choice_caveats();
         assert_eq!(mixed.len(), 1, "{mixed:?}");
         assert!(
             mixed[0].contains("ensembles.e.keep_best ranks 1 grid model(s) (mfcc/none/b) beside 1"),
@@ -1176,14 +1229,28 @@ experiments:
         );
         assert!(
             with("mfcc/none/b, mfcc/none/c")
-                .keep_best_caveats()
+                .member_choice_caveats()
                 .is_empty()
+        );
+        // choose scores a grid on the validation rows that chose its point.
+        let forward = parse(
+            &format!(
+                "{yaml}ensembles:\n  e: {{members: [mfcc/none/a, mfcc/none/b], choose: forward, \
+                 protocols: [six]}}\n"
+            ),
+            &[],
+        )
+        .unwrap()
+        .member_choice_caveats();
+        assert!(
+            forward.len() == 1 && forward[0].contains("ensembles.e.choose ranks 1 grid model(s)"),
+            "{forward:?}"
         );
         // The shipped pipelines rank like with like.
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         for file in ["pipeline.yaml", "pipeline-full.yaml"] {
             let config = Pipeline::load(&root.join(file), &[]).unwrap().config;
-            assert!(config.keep_best_caveats().is_empty(), "{file}");
+            assert!(config.member_choice_caveats().is_empty(), "{file}");
         }
     }
 

@@ -387,6 +387,7 @@ impl Graph {
                             combine: spec.combine,
                             weights: spec.weights.clone(),
                             keep_best: spec.keep_best,
+                            choose: spec.choose,
                         })
                     },
                     None,

@@ -191,14 +191,26 @@ pub struct InnerCvChoice {
     pub params: BTreeMap<String, Value>,
 }
 
-/// The members a `keep_best` ensemble kept in one fold, with the validation
-/// UA each was ranked by, as the ensemble node's summary lists them
-/// (`kept`).
+/// The members a `keep_best` (or `choose`) ensemble kept in one fold, with
+/// the validation UA each was ranked by, as the ensemble node's summary
+/// lists them (`kept`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeptMembers {
     pub fold: String,
     pub members: Vec<String>,
+    /// Each kept member's own validation UA (with `choose`, on the
+    /// validation utterances every member held out).
     pub validation_ua: Vec<f64>,
+    /// With `choose`: the kept members' mean's validation UA, what chose
+    /// them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble_validation_ua: Option<f64>,
+    /// With `choose`: how many validation utterances (and speakers) every
+    /// member held out in this fold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_utterances: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_speakers: Option<usize>,
 }
 
 /// A network grid's choice in one fold.

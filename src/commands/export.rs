@@ -655,10 +655,11 @@ pub fn bundle_from_cache(
             let Folds::One(Some(fold)) = folds else {
                 anyhow::bail!("an ensemble exports one fold's members: say --fold NAME");
             };
-            // The members this fold combines: all, or those keep_best kept.
-            let kept: Vec<usize> = match spec.keep_best {
-                None => (0..spec.members.len()).collect(),
-                Some(_) => {
+            // The members this fold combines: all, or those keep_best or
+            // choose kept.
+            let kept: Vec<usize> = match spec.chooses_per_fold() {
+                false => (0..spec.members.len()).collect(),
+                true => {
                     let summary = source.record(node)?.outputs.summary;
                     let names: Vec<String> = summary["kept"]
                         .as_array()

@@ -16,11 +16,13 @@
 //! test speakers: a network grid's point (by validation UA on speakers held
 //! out of the training fold), a classic grid's point (by inner
 //! speaker-grouped CV) and an ensemble's `keep_best` members (by their
-//! validation UA). With `--json` it is each row's `choices` key: `chosen_by`
-//! (`validation_speakers`, `inner_cv` or `members_by_validation_ua`) and
-//! `folds`, each with `fold`, `chosen` (the point's values, or the members'
-//! names) and `validation_ua` (the point's, or one per member; empty for a
-//! classic grid).
+//! validation UA) or `choose: forward` members (by their mean's). With
+//! `--json` it is each row's `choices` key: `chosen_by`
+//! (`validation_speakers`, `inner_cv`, `members_by_validation_ua` or
+//! `members_by_ensemble_validation_ua`) and `folds`, each with `fold`,
+//! `chosen` (the point's values, or the members' names) and
+//! `validation_ua` (the point's, one per `keep_best` member, or the
+//! chosen members' mean's; empty for a classic grid).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -95,6 +97,9 @@ pub enum ChosenBy {
     InnerCv,
     /// An ensemble's `keep_best` members: those with the best validation UA.
     MembersByValidationUa,
+    /// An ensemble's `choose: forward` members: those whose mean had the
+    /// best validation UA.
+    MembersByEnsembleValidationUa,
 }
 
 impl ChosenBy {
@@ -105,6 +110,9 @@ impl ChosenBy {
             }
             ChosenBy::InnerCv => "grid point with the best UA over speaker-grouped inner folds",
             ChosenBy::MembersByValidationUa => "members with the best validation UA (keep_best)",
+            ChosenBy::MembersByEnsembleValidationUa => {
+                "members whose mean had the best validation UA (choose: forward)"
+            }
         }
     }
 }
@@ -159,9 +167,19 @@ impl Choices {
             let folds = classic.map(|c| fold(c.fold, json!(c.params), vec![]));
             (ChosenBy::InnerCv, folds.collect())
         } else if let Some(kept) = summary.get("kept").filter(|k| k.is_array()) {
-            let kept = Vec::<KeptMembers>::deserialize(kept)?.into_iter();
-            let folds = kept.map(|k| fold(k.fold, json!(k.members), k.validation_ua));
-            (ChosenBy::MembersByValidationUa, folds.collect())
+            let kept = Vec::<KeptMembers>::deserialize(kept)?;
+            if kept.iter().all(|k| k.ensemble_validation_ua.is_some()) && !kept.is_empty() {
+                let folds = kept.into_iter().map(|k| {
+                    let ua = k.ensemble_validation_ua.into_iter().collect();
+                    fold(k.fold, json!(k.members), ua)
+                });
+                (ChosenBy::MembersByEnsembleValidationUa, folds.collect())
+            } else {
+                let folds = kept
+                    .into_iter()
+                    .map(|k| fold(k.fold, json!(k.members), k.validation_ua));
+                (ChosenBy::MembersByValidationUa, folds.collect())
+            }
         } else {
             return Ok(None);
         };
@@ -190,6 +208,11 @@ impl Choices {
         println!("  {experiment}: {}", self.chosen_by.describe());
         for f in &self.folds {
             let chosen = match (&f.chosen, f.validation_ua.as_slice()) {
+                (Value::Array(_), [ua])
+                    if self.chosen_by == ChosenBy::MembersByEnsembleValidationUa =>
+                {
+                    format!("{}  (their mean's validation UA {ua:.3})", f.chosen_text())
+                }
                 // A kept member's score goes beside its name.
                 (Value::Array(members), scores) if members.len() == scores.len() => members
                     .iter()
@@ -451,6 +474,17 @@ mod tests {
         assert_eq!(made.folds[0].chosen, json!(["x/none/mlp", "x/none/cnn1d"]));
         assert_eq!(made.folds[0].validation_ua, vec![0.6, 0.5]);
         assert_eq!(made.folds[0].chosen_text(), "x/none/mlp, x/none/cnn1d");
+
+        // choose: forward records its members' mean's validation UA too,
+        // and that is what chose them.
+        let forward = json!({
+            "kept": [{ "fold": "a", "members": ["x/none/mlp", "x/none/gru"], "validation_ua": [0.6, 0.5],
+                       "ensemble_validation_ua": 0.65, "validation_utterances": 180, "validation_speakers": 3 }],
+        });
+        let made = Choices::from_summary(&forward).unwrap().unwrap();
+        assert_eq!(made.chosen_by, ChosenBy::MembersByEnsembleValidationUa);
+        assert_eq!(made.folds[0].chosen, json!(["x/none/mlp", "x/none/gru"]));
+        assert_eq!(made.folds[0].validation_ua, vec![0.65]);
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
         options.log_format,
         std::time::Duration::from_secs_f64(options.progress_every.max(0.0)),
     );
-    for caveat in pipeline.config.keep_best_caveats() {
+    for caveat in pipeline.config.member_choice_caveats() {
         progress.println(&format!("warning: {caveat}"));
     }
     let ctx = Context {

@@ -15,6 +15,12 @@
 //! out of its training set, read from each member's `models`; a member of
 //! several networks per fold ranks by their mean), so choosing
 //! members never looks at test speakers; the summary lists the choice.
+//! With `choose: forward` each fold instead combines the members whose
+//! mean scores best on validation utterances
+//! ([`ser_train::ensemble::forward_selection`]): the original utterances
+//! that every member's networks held out of that fold's training set, read
+//! from each member's `validation` table. That scores what a member adds
+//! to the others, which ranking them one by one does not.
 //!
 //! Output: `predictions` (id, speaker, fold, label, predicted and the
 //! combined `p_<class>` scores, in the first member's row order) and
@@ -25,7 +31,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-use ser_train::ensemble::{self, Combine};
+use ser_train::ensemble::{self, Combine, MemberChoice};
 
 use super::{Context, Inputs, Outputs, Role, Stage};
 use crate::artifact::features::{PROBABILITY_PREFIX, with_probabilities};
@@ -35,6 +41,11 @@ use crate::artifact::{Table, parquet_read, parquet_write};
 // 2: combined scores kept in f64 (were rounded through f32).
 const CODE_VERSION: u32 = 2;
 
+/// Below this, a probability counts as this in the validation
+/// cross-entropy (the tie-break of `choose: forward`), so one confident
+/// miss can't make it infinite.
+const MIN_PROBABILITY: f64 = 1e-12;
+
 pub struct EnsembleStage {
     /// Experiment names, in the order of the `member<i>` roles.
     pub members: Vec<String>,
@@ -42,6 +53,9 @@ pub struct EnsembleStage {
     pub weights: Option<Vec<f64>>,
     /// Per fold, only the members with the highest validation UA.
     pub keep_best: Option<usize>,
+    /// Per fold, the members whose mean scores best on validation
+    /// utterances.
+    pub choose: Option<MemberChoice>,
 }
 
 /// One member's predictions, keyed for alignment.
@@ -170,8 +184,122 @@ impl EnsembleStage {
                 fold: fold.to_string(),
                 members: best.iter().map(|&m| self.members[m].clone()).collect(),
                 validation_ua: best.iter().map(|&m| ua[m]).collect(),
+                ensemble_validation_ua: None,
+                validation_utterances: None,
+                validation_speakers: None,
             });
             chosen.insert(fold.to_string(), best);
+        }
+        Ok((chosen, json!(kept)))
+    }
+
+    /// Per fold, the members forward selection chooses by their mean's
+    /// validation UA, with the choice for the summary.
+    fn forward_by_fold(
+        &self,
+        ctx: &Context,
+        inputs: &Inputs,
+        classes: &[String],
+        folds: &[&str],
+    ) -> anyhow::Result<(BTreeMap<String, Vec<usize>>, Value)> {
+        let mut tables = Vec::with_capacity(self.members.len());
+        for (i, member) in self.members.iter().enumerate() {
+            let object = inputs.file(Role::Member(i), "validation").map_err(|_| {
+                anyhow::anyhow!(
+                    "member {member}: no validation predictions (choose needs deep models trained \
+                     with validation speakers)"
+                )
+            })?;
+            let table =
+                MemberTable::read(&parquet_read::from_parquet(ctx.cache.read_object(object)?)?)
+                    .map_err(|e| anyhow::anyhow!("member {member}: validation: {e:#}"))?;
+            anyhow::ensure!(
+                table.probabilities.is_some() || table.ids.is_empty(),
+                "member {member}: its validation table has no class probabilities"
+            );
+            tables.push(table);
+        }
+        let (mut chosen, mut kept) = (BTreeMap::new(), Vec::new());
+        for &fold in folds {
+            let rows: Vec<HashMap<&str, usize>> = tables
+                .iter()
+                .map(|t| {
+                    (0..t.ids.len())
+                        .filter(|&r| t.folds[r] == fold)
+                        .map(|r| (t.ids[r].as_str(), r))
+                        .collect()
+                })
+                .collect();
+            // The utterances every member held out, in the first's order.
+            let first = &tables[0];
+            let common: Vec<usize> = (0..first.ids.len())
+                .filter(|&r| first.folds[r] == fold)
+                .filter(|&r| rows.iter().all(|m| m.contains_key(first.ids[r].as_str())))
+                .collect();
+            anyhow::ensure!(
+                !common.is_empty(),
+                "fold {fold}: no validation utterance is held out by every member (each \
+                 network's validation speakers follow its seed: give members a common seed)"
+            );
+            let mut member_scores = Vec::with_capacity(tables.len());
+            for ((member, table), row_of) in self.members.iter().zip(&tables).zip(&rows) {
+                let order: Vec<usize> = common
+                    .iter()
+                    .map(|&r| row_of[first.ids[r].as_str()])
+                    .collect();
+                for (&r, &m) in common.iter().zip(&order) {
+                    anyhow::ensure!(
+                        table.labels[m] == first.labels[r],
+                        "validation utterance {} has label {} for {member} but {} for {}",
+                        first.ids[r],
+                        table.labels[m],
+                        first.labels[r],
+                        self.members[0]
+                    );
+                }
+                member_scores.push(table.scores(&order, classes)?);
+            }
+            let truth: Vec<usize> = common
+                .iter()
+                .map(|&r| {
+                    classes.binary_search(&first.labels[r]).map_err(|_| {
+                        anyhow::anyhow!("class {} is not among the labels", first.labels[r])
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
+            // UA, then the lower cross-entropy.
+            let score = |c: &ensemble::Combined| {
+                let ua = ser_evaluate::Metrics::compute(&truth, &c.predicted, classes.len()).ua;
+                let cross_entropy = truth
+                    .iter()
+                    .zip(&c.scores)
+                    .map(|(&t, row)| -row[t].max(MIN_PROBABILITY).ln())
+                    .sum::<f64>()
+                    / truth.len() as f64;
+                (ua, -cross_entropy)
+            };
+            let selection = ensemble::forward_selection(&member_scores, score)
+                .map_err(|e| anyhow::anyhow!("fold {fold}: {e}"))?;
+            let own_ua = |m: usize| {
+                let alone = ensemble::combine(&member_scores[m..=m], None, Combine::Mean)
+                    .expect("one member's scores combine");
+                score(&alone).0
+            };
+            let speakers: std::collections::BTreeSet<&str> =
+                common.iter().map(|&r| first.speakers[r].as_str()).collect();
+            kept.push(KeptMembers {
+                fold: fold.to_string(),
+                members: selection
+                    .members
+                    .iter()
+                    .map(|&m| self.members[m].clone())
+                    .collect(),
+                validation_ua: selection.members.iter().map(|&m| own_ua(m)).collect(),
+                ensemble_validation_ua: selection.steps.last().map(|(_, (ua, _))| *ua),
+                validation_utterances: Some(common.len()),
+                validation_speakers: Some(speakers.len()),
+            });
+            chosen.insert(fold.to_string(), selection.members);
         }
         Ok((chosen, json!(kept)))
     }
@@ -193,15 +321,19 @@ impl Stage for EnsembleStage {
         if let Some(keep) = self.keep_best {
             params["keep_best"] = json!(keep);
         }
+        if let Some(choose) = self.choose {
+            params["choose"] = json!(choose);
+        }
         params
     }
 
     fn reads(&self, role: Role) -> &'static [&'static str] {
-        match (matches!(role, Role::Member(_)), self.keep_best) {
+        match (matches!(role, Role::Member(_)), self.keep_best, self.choose) {
             // The validation UA to rank by is in each fold's network record.
-            (true, Some(_)) => &["predictions", "models"],
-            (true, None) => &["predictions"],
-            (false, _) => &[],
+            (true, Some(_), _) => &["predictions", "models"],
+            (true, None, Some(MemberChoice::Forward)) => &["predictions", "validation"],
+            (true, None, None) => &["predictions"],
+            (false, ..) => &[],
         }
     }
 
@@ -267,8 +399,11 @@ impl Stage for EnsembleStage {
         let mut fold_names: Vec<&str> = first.folds.iter().map(String::as_str).collect();
         fold_names.sort_unstable();
         fold_names.dedup();
-        let (chosen, kept) = match self.keep_best {
-            None => {
+        let (chosen, kept) = match (self.keep_best, self.choose) {
+            (None, Some(MemberChoice::Forward)) => {
+                self.forward_by_fold(ctx, inputs, &classes, &fold_names)?
+            }
+            (None, None) => {
                 let all: Vec<usize> = (0..self.members.len()).collect();
                 let chosen = fold_names
                     .iter()
@@ -276,7 +411,7 @@ impl Stage for EnsembleStage {
                     .collect();
                 (chosen, Value::Null)
             }
-            Some(keep) => self.best_by_fold(ctx, inputs, keep, &fold_names)?,
+            (Some(keep), _) => self.best_by_fold(ctx, inputs, keep, &fold_names)?,
         };
         let rows = first.ids.len();
         let mut predicted = vec![0; rows];

@@ -1398,6 +1398,211 @@ fn an_ensemble_averages_its_members_and_reruns_with_them() {
     );
 }
 
+/// `choose: forward` end to end: each network keeps its predictions for
+/// the original utterances of the training speakers it held out
+/// (`validation`), and the ensemble combines, per fold, the members whose
+/// mean did best there; old fold records get those predictions from their
+/// weights, without training again.
+#[test]
+fn an_ensemble_chooses_members_by_their_means_validation_ua() {
+    let ws = Workspace::new(8);
+    let tiny = "epochs: 2, layers: 1, validation_speakers: 1";
+    ws.write_pipeline(&format!(
+        "models:\n\
+         \x20 mlp: {{kind: mlp, hidden: 8, {tiny}}}\n\
+         \x20 wide: {{kind: mlp, hidden: 32, {tiny}}}\n\
+         \x20 pair: {{kind: mlp, hidden: 8, {tiny}, networks: 2}}\n\
+         experiments:\n\
+         \x20 - {{features: [mfcc], models: [mlp, wide, pair], protocols: [two]}}\n\
+         ensembles:\n\
+         \x20 forward: {{members: [mfcc/none/mlp, mfcc/none/wide, mfcc/none/pair], choose: forward, \
+         protocols: [two]}}\n"
+    ));
+    ws.ok(&["run"]);
+    let members = ["mfcc/none/mlp", "mfcc/none/wide", "mfcc/none/pair"];
+    let node = |m: &str| format!("train:{m}@two");
+    let validation: Vec<ser::artifact::Table> = members
+        .iter()
+        .map(|m| table_output(&ws, &node(m), "validation"))
+        .collect();
+    let test = predictions_table(&ws, &node(members[0]));
+    let folds = {
+        let mut f = test.utf8("fold").unwrap();
+        f.sort();
+        f.dedup();
+        f
+    };
+    assert_eq!(folds.len(), 2);
+    // A one-network model's validation rows are the utterances of the
+    // speaker its network held out: a training speaker of the fold.
+    let models = artifact(&ws, &node(members[0]), "models", &[]);
+    for (f, fold) in folds.iter().enumerate() {
+        let held_out: Vec<String> =
+            serde_json::from_value(models["folds"][f]["net"]["validation_speakers"].clone())
+                .unwrap();
+        assert_eq!(models["folds"][f]["fold"], fold.as_str());
+        let rows: Vec<usize> = (0..validation[0].utf8("id").unwrap().len())
+            .filter(|&r| validation[0].utf8("fold").unwrap()[r] == *fold)
+            .collect();
+        assert_eq!(rows.len(), 8, "one speaker's 8 utterances");
+        let speakers = validation[0].utf8("speaker").unwrap();
+        assert!(
+            rows.iter().all(|&r| held_out.contains(&speakers[r])),
+            "{held_out:?}"
+        );
+        let tested: Vec<String> = (0..test.utf8("id").unwrap().len())
+            .filter(|&r| test.utf8("fold").unwrap()[r] == *fold)
+            .map(|r| test.utf8("speaker").unwrap()[r].clone())
+            .collect();
+        assert!(rows.iter().all(|&r| !tested.contains(&speakers[r])));
+    }
+    // Two networks (seeds 0 and 1) hold out seed 0's speaker and maybe
+    // another: every member has seed 0's rows.
+    let ids = |t: &ser::artifact::Table| -> std::collections::BTreeSet<(String, String)> {
+        t.utf8("fold")
+            .unwrap()
+            .into_iter()
+            .zip(t.utf8("id").unwrap())
+            .collect()
+    };
+    assert!(ids(&validation[0]).is_subset(&ids(&validation[2])));
+    assert_eq!(ids(&validation[0]), ids(&validation[1]));
+
+    // The choice, per fold, as `ser metrics --choices` reads it; the
+    // ensemble's test rows are the mean of the chosen members'.
+    let metrics = ws.ok(&["metrics", "--json", "--choices"]);
+    let row: serde_json::Value = metrics
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["experiment"] == "ensemble/mean/forward")
+        .unwrap_or_else(|| panic!("no ensemble row:\n{metrics}"));
+    assert_eq!(
+        row["choices"]["chosen_by"], "members_by_ensemble_validation_ua",
+        "{row}"
+    );
+    let combined = predictions_table(&ws, "train:ensemble/mean/forward@two");
+    let member_tests: Vec<ser::artifact::Table> = members
+        .iter()
+        .map(|m| predictions_table(&ws, &node(m)))
+        .collect();
+    for choice in row["choices"]["folds"].as_array().unwrap() {
+        let fold = choice["fold"].as_str().unwrap();
+        let chosen: Vec<usize> = choice["chosen"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| members.iter().position(|x| x == m).unwrap())
+            .collect();
+        assert!(!chosen.is_empty(), "{choice}");
+        // The recorded UA is the chosen members' mean's on the rows every
+        // member held out, and no single member did better there.
+        let common: Vec<String> = (0..validation[0].utf8("id").unwrap().len())
+            .filter(|&r| validation[0].utf8("fold").unwrap()[r] == fold)
+            .map(|r| validation[0].utf8("id").unwrap()[r].clone())
+            .collect();
+        let ua_of = |who: &[usize]| -> f64 {
+            let classes = probability_classes(&validation[0]);
+            let mut hit: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+            for id in &common {
+                let mean = |c: &String| -> f64 {
+                    who.iter()
+                        .map(|&m| {
+                            let t = &validation[m];
+                            let r = (0..t.utf8("id").unwrap().len())
+                                .find(|&r| {
+                                    t.utf8("id").unwrap()[r] == *id
+                                        && t.utf8("fold").unwrap()[r] == fold
+                                })
+                                .unwrap();
+                            t.f64(&format!("p_{c}")).unwrap()[r]
+                        })
+                        .sum()
+                };
+                let top = classes
+                    .iter()
+                    .fold(&classes[0], |b, c| if mean(c) > mean(b) { c } else { b });
+                let label =
+                    validation[0].utf8("label").unwrap()[row_of(&validation[0], id)].clone();
+                let e = hit.entry(label.clone()).or_default();
+                e.0 += (*top == label) as usize;
+                e.1 += 1;
+            }
+            hit.values()
+                .map(|(h, n)| *h as f64 / *n as f64)
+                .sum::<f64>()
+                / hit.len() as f64
+        };
+        let recorded = choice["validation_ua"][0].as_f64().unwrap();
+        assert!((recorded - ua_of(&chosen)).abs() < 1e-9, "{choice}");
+        for m in 0..members.len() {
+            assert!(
+                ua_of(&[m]) <= recorded + 1e-12,
+                "member {m} alone beats {choice}"
+            );
+        }
+        let fold_ids: Vec<usize> = (0..combined.utf8("id").unwrap().len())
+            .filter(|&r| combined.utf8("fold").unwrap()[r] == fold)
+            .collect();
+        for class in probability_classes(&combined) {
+            let column = format!("p_{class}");
+            for &r in &fold_ids {
+                let id = &combined.utf8("id").unwrap()[r];
+                let want: f64 = chosen
+                    .iter()
+                    .map(|&m| member_tests[m].f64(&column).unwrap()[row_of(&member_tests[m], id)])
+                    .sum::<f64>()
+                    / chosen.len() as f64;
+                let got = combined.f64(&column).unwrap()[r];
+                assert!((got - want).abs() < 1e-5, "{id} {class}: {got} vs {want}");
+            }
+        }
+    }
+
+    // Fold records made before networks kept validation predictions get
+    // them from their weights: n_train's sentinel survives (no retraining)
+    // and the tables come out the same.
+    let mut stack = vec![ws.path(".ser/items/train-deep")];
+    let mut edited = 0;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+                continue;
+            }
+            let mut r: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+            assert!(r["validation"].is_array(), "{r}");
+            r.as_object_mut().unwrap().remove("validation");
+            r["n_train"] = 999_999.into();
+            std::fs::write(e.path(), serde_json::to_vec(&r).unwrap()).unwrap();
+            edited += 1;
+        }
+    }
+    // 3 networks (mlp's is pair's first) x 2 folds.
+    assert_eq!(edited, 6);
+    let mut stack = vec![ws.path(".ser/records/train")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if std::fs::read_to_string(e.path())
+                .unwrap()
+                .contains("\"train:mfcc/none/")
+            {
+                std::fs::remove_file(e.path()).unwrap();
+            }
+        }
+    }
+    let rerun = ran_nodes(&ws.ok(&["run"]));
+    assert!(rerun.iter().any(|n| n == &node(members[0])), "{rerun:?}");
+    let models = artifact(&ws, &node(members[0]), "models", &[]);
+    assert_eq!(models["folds"][0]["n_train"], 999_999, "retrained");
+    for (m, table) in members.iter().zip(&validation) {
+        assert_eq!(&table_output(&ws, &node(m), "validation"), table, "{m}");
+    }
+}
+
 #[test]
 fn a_model_of_several_networks_averages_them_and_shares_their_trainings() {
     let ws = Workspace::new(8);

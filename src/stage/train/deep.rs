@@ -26,7 +26,7 @@
 //! seed 0 and two networks.
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -44,17 +44,18 @@ use crate::artifact::features::{class_indices, feature_columns};
 use crate::artifact::schema::{
     DeepFold, FoldModel, ModelsArtifact, NetworkEntry, PointScore, ValidationChoice,
 };
-use crate::artifact::{npy, parquet_read};
+use crate::artifact::{npy, parquet_read, parquet_write};
 use crate::model::ModelSpec;
 use crate::stage::{Context, Inputs, Outputs, Role, item_key};
 
 /// The train node's version for a deep kind: the fold records' version
-/// plus the predictions table's. The table gained `p_<class>` columns
-/// (table version 1), which reruns the nodes, not their trainings: the fold
-/// records keep their keys and get the probabilities from their weights.
+/// plus the node's outputs'. The predictions table gained `p_<class>`
+/// columns (outputs version 1), then the node a `validation` table
+/// (version 2); each reruns the nodes, not their trainings: the fold
+/// records keep their keys and get what they lack from their weights.
 pub(super) fn node_code_version(kind: DeepKind) -> u32 {
-    const PREDICTIONS_TABLE_VERSION: u32 = 1;
-    ser_deep::code_version(kind) + 100 * PREDICTIONS_TABLE_VERSION
+    const OUTPUTS_VERSION: u32 = 2;
+    ser_deep::code_version(kind) + 100 * OUTPUTS_VERSION
 }
 
 /// Utterances as a network reads them.
@@ -93,6 +94,14 @@ struct FoldRecord {
     /// from the kept weights once (no retraining) and rewrites the record.
     #[serde(default)]
     probabilities: Vec<Vec<f32>>,
+    /// Class probabilities of the network's validation rows: the original
+    /// utterances of the training speakers it held out (copies left out,
+    /// so members with and without augmentation are scored on the same
+    /// rows), as (row index among the corpus's utterances, probabilities).
+    /// `None` in records made before they were kept: the node computes
+    /// them from the kept weights once and rewrites the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    validation: Option<Vec<(usize, Vec<f32>)>>,
     n_train: usize,
     n_augmented: usize,
 }
@@ -256,6 +265,27 @@ impl FoldFit {
         (scores.len() == self.records.len() && !scores.is_empty())
             .then(|| scores.iter().sum::<f64>() / scores.len() as f64)
     }
+
+    /// The model's validation predictions: for each row some network held
+    /// out (in row order), the mean of those networks' probabilities and
+    /// its top class. With several networks a row may be held out by one
+    /// of them only.
+    fn validation(&self) -> (Vec<(usize, usize)>, Vec<Vec<f32>>) {
+        let mut sums: BTreeMap<usize, (Vec<f64>, usize)> = BTreeMap::new();
+        for (_, record) in &self.records {
+            for (row, p) in record.validation.iter().flatten() {
+                let (sum, n) = sums.entry(*row).or_insert_with(|| (vec![0.0; p.len()], 0));
+                sum.iter_mut().zip(p).for_each(|(s, &v)| *s += f64::from(v));
+                *n += 1;
+            }
+        }
+        sums.into_iter()
+            .map(|(row, (sum, n))| {
+                let p: Vec<f32> = sum.iter().map(|s| (s / n as f64) as f32).collect();
+                ((row, top_class(&p)), p)
+            })
+            .unzip()
+    }
 }
 
 /// The inputs every fold of a train node shares.
@@ -380,18 +410,14 @@ fn fit_fold(
             )
         };
         let record = match ctx.cache.read_json::<FoldRecord>(&path) {
-            // A final model's record (protocol `all`) predicts nothing.
-            Some(r)
-                if ctx.cache.has_object(&r.weights)
-                    && (!r.probabilities.is_empty() || r.predictions.is_empty()) =>
-            {
-                r
-            }
             Some(mut r) if ctx.cache.has_object(&r.weights) => {
-                let rows = rows()?;
-                r.probabilities = probabilities_from_weights(ctx, &r, rows)
-                    .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
-                ctx.cache.write_json(&path, &r)?;
+                // A final model's record (protocol `all`) predicts nothing.
+                let lacks_probabilities = r.probabilities.is_empty() && !r.predictions.is_empty();
+                if lacks_probabilities || r.validation.is_none() {
+                    fill_from_weights(ctx, &mut r, set, rows()?)
+                        .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
+                    ctx.cache.write_json(&path, &r)?;
+                }
                 r
             }
             _ => {
@@ -529,6 +555,7 @@ pub fn run(
     let mut models = Vec::new();
     let mut chosen = Vec::new();
     let mut predictions = FoldPredictions::default();
+    let mut validation = FoldPredictions::default();
     let (mut items, mut refs) = (Vec::new(), Vec::new());
     for fold in &folds {
         let set = FoldSet::build(fold, corpus, augmented_keys.as_ref().map(RowIds::keys))?;
@@ -613,6 +640,8 @@ pub fn run(
         entry.grid = choice;
         models.push(FoldModel::Deep(entry));
         predictions.push(fold, fold_predictions, Some(fold_probabilities));
+        let (held_out, held_out_probabilities) = fit.validation();
+        validation.push(fold, held_out, Some(held_out_probabilities));
     }
 
     let table = predictions.table(corpus, &all_rows.labels, &classes);
@@ -627,7 +656,14 @@ pub fn run(
         classes: classes.clone(),
         folds: models,
     };
-    let files = train_artifacts(ctx, &table, &models, spec)?;
+    let mut files = train_artifacts(ctx, &table, &models, spec)?;
+    // What an ensemble choosing members by its own validation UA reads.
+    let validation = validation.table(corpus, &all_rows.labels, &classes);
+    files.insert(
+        "validation".to_string(),
+        ctx.cache
+            .put_object(&parquet_write::to_parquet(&validation)?, "parquet")?,
+    );
     let mut summary =
         json!({ "folds": folds.len(), "classes": classes, "best_epochs": best_epochs });
     if grid.is_some() {
@@ -699,19 +735,19 @@ fn mean_of_networks(
         .iter()
         .map(|sum| sum.iter().map(|s| (s / n) as f32).collect())
         .collect();
-    // The first of the most probable classes, as argmax in the networks.
     let predictions = rows
         .iter()
         .zip(&probabilities)
-        .map(|(&i, p)| {
-            let best = p
-                .iter()
-                .enumerate()
-                .fold(0, |best, (c, &v)| if v > p[best] { c } else { best });
-            (i, best)
-        })
+        .map(|(&i, p)| (i, top_class(p)))
         .collect();
     Ok((predictions, probabilities))
+}
+
+/// The first of the most probable classes, as argmax in the networks.
+fn top_class(p: &[f32]) -> usize {
+    p.iter()
+        .enumerate()
+        .fold(0, |best, (c, &v)| if v > p[best] { c } else { best })
 }
 
 /// What a fold's networks train on: the corpus's rows with their class
@@ -798,6 +834,7 @@ fn train_fold(
     })?;
     bar.finish_and_clear();
     let weights = ctx.cache.put_object(&net.weights, "bpk")?;
+    let validation = Some(validation_probabilities(&net, set, rows)?);
     if set.test.is_empty() {
         // A final model (protocol `all`): nothing to predict.
         return Ok(FoldRecord {
@@ -805,6 +842,7 @@ fn train_fold(
             weights,
             predictions: Vec::new(),
             probabilities: Vec::new(),
+            validation,
             n_train: set.train.len(),
             n_augmented: if augmented.is_some() {
                 set.augmented.len()
@@ -828,6 +866,7 @@ fn train_fold(
         weights,
         predictions: set.test.iter().copied().zip(predicted.classes).collect(),
         probabilities: predicted.probabilities.unwrap_or_default(),
+        validation,
         n_train: set.train.len(),
         n_augmented: if augmented.is_some() {
             set.augmented.len()
@@ -837,18 +876,58 @@ fn train_fold(
     })
 }
 
-/// The test rows' class probabilities of a record kept before they were:
-/// its network rebuilt from the kept weights and run on the same rows.
-fn probabilities_from_weights(
+/// What a record kept before they were lacks (the test rows' class
+/// probabilities, the validation rows'): its network rebuilt from the kept
+/// weights and run on the same rows.
+fn fill_from_weights(
     ctx: &Context,
-    record: &FoldRecord,
+    record: &mut FoldRecord,
+    set: &FoldSet,
     rows: &Rows,
-) -> anyhow::Result<Vec<Vec<f32>>> {
+) -> anyhow::Result<()> {
     let mut net: TrainedNet = serde_json::from_value(record.net.clone())?;
     net.weights = ctx.cache.read_object(&record.weights)?;
-    let test: Vec<usize> = record.predictions.iter().map(|&(i, _)| i).collect();
-    let examples: Vec<Example> = test.iter().map(|&i| rows.examples[i].clone()).collect();
-    let speakers: Vec<String> = test.iter().map(|&i| rows.speakers[i].clone()).collect();
+    if record.probabilities.is_empty() && !record.predictions.is_empty() {
+        let test: Vec<usize> = record.predictions.iter().map(|&(i, _)| i).collect();
+        record.probabilities = probabilities_of(&net, &test, rows)?;
+    }
+    if record.validation.is_none() {
+        record.validation = Some(validation_probabilities(&net, set, rows)?);
+    }
+    Ok(())
+}
+
+/// A network's class probabilities for the original utterances of the
+/// training speakers it held out for validation (none when it held none
+/// out), by row index.
+fn validation_probabilities(
+    net: &TrainedNet,
+    set: &FoldSet,
+    rows: &Rows,
+) -> anyhow::Result<Vec<(usize, Vec<f32>)>> {
+    let held_out: BTreeSet<&str> = net.validation_speakers.iter().map(String::as_str).collect();
+    let validation: Vec<usize> = set
+        .train
+        .iter()
+        .copied()
+        .filter(|&i| held_out.contains(rows.speakers[i].as_str()))
+        .collect();
+    if validation.is_empty() {
+        return Ok(Vec::new());
+    }
+    let probabilities = probabilities_of(net, &validation, rows)?;
+    Ok(validation.into_iter().zip(probabilities).collect())
+}
+
+/// A network's class probabilities for some rows (each speaker's
+/// statistics taken over those rows, as at test time).
+fn probabilities_of(
+    net: &TrainedNet,
+    rows_at: &[usize],
+    rows: &Rows,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let examples: Vec<Example> = rows_at.iter().map(|&i| rows.examples[i].clone()).collect();
+    let speakers: Vec<String> = rows_at.iter().map(|&i| rows.speakers[i].clone()).collect();
     Ok(net.probabilities(&examples, &speakers)?)
 }
 
@@ -862,6 +941,7 @@ mod tests {
             weights: "w".into(),
             predictions,
             probabilities,
+            validation: None,
             n_train: 0,
             n_augmented: 0,
         }

@@ -5,7 +5,10 @@
 //! models with probabilities add `p_<class>`), `models` (JSON, typed as
 //! [`crate::artifact::schema::ModelsArtifact`]: the classes and each fold's
 //! fitted model) and `params` (JSON: the model spec), saved beside the
-//! models so an artifact says how it was made.
+//! models so an artifact says how it was made. Networks add `validation`
+//! (the predictions table's columns, for the original utterances of the
+//! training speakers they held out), which an ensemble choosing members by
+//! its own validation UA reads.
 //!
 //! The node holds a [`ModelSpec`]: a classic model ([`classic`]) or a
 //! network ([`deep`]), both `ser_learn::Learner`s. What they share lives

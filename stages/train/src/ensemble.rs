@@ -13,7 +13,9 @@
 //!
 //! Either way the combined scores are returned normalised to sum to one,
 //! so an ensemble's output reads like a member's. [`best_members`] picks,
-//! per fold, the members that did best on held-out training speakers.
+//! per fold, the members that did best on held-out training speakers, one
+//! by one; [`forward_selection`] picks the members whose mean does best
+//! there, which is what an ensemble is scored on.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +28,15 @@ pub enum Combine {
     Mean,
     /// Weighted count of the members' predicted classes (hard voting).
     Vote,
+}
+
+/// How an ensemble picks, per fold, the members it combines (besides all
+/// of them, or `keep_best`'s members ranked one by one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberChoice {
+    /// [`forward_selection`] by the mean's UA on validation utterances.
+    Forward,
 }
 
 impl Combine {
@@ -150,6 +161,63 @@ pub fn best_members(validation_ua: &[f64], keep: usize) -> Vec<usize> {
     ranked
 }
 
+/// The members a fold combines, chosen by their mean's validation score,
+/// and the steps that chose them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardSelection<S> {
+    /// Member indices, in member order.
+    pub members: Vec<usize>,
+    /// The mean's score after each step: (member added, score).
+    pub steps: Vec<(usize, S)>,
+}
+
+/// Forward selection of ensemble members (Caruana et al., 2004, without
+/// replacement): `members[m][row][class]` are each member's scores for the
+/// same validation rows (speakers held out of training, so no test speaker
+/// takes part), and `score` rates a mean of some of them (higher is
+/// better). Starts from the best single member and adds, one at a time,
+/// the member whose addition scores best, while that strictly improves the
+/// score; ties go to the member listed first.
+///
+/// Ranking members one by one ([`best_members`]) does not measure what a
+/// member adds to the mean: one that repeats the others' mistakes can rank
+/// high and still pull the mean down.
+pub fn forward_selection<S: PartialOrd + Clone>(
+    members: &[Vec<Vec<f64>>],
+    score: impl Fn(&Combined) -> S,
+) -> Result<ForwardSelection<S>, String> {
+    if members.is_empty() {
+        return Err("forward selection needs at least one member".into());
+    }
+    let mut chosen: Vec<usize> = Vec::new();
+    let mut steps: Vec<(usize, S)> = Vec::new();
+    loop {
+        let mut best: Option<(usize, S)> = None;
+        for candidate in (0..members.len()).filter(|m| !chosen.contains(m)) {
+            let trial: Vec<Vec<Vec<f64>>> = chosen
+                .iter()
+                .chain([&candidate])
+                .map(|&m| members[m].clone())
+                .collect();
+            let s = score(&combine(&trial, None, Combine::Mean)?);
+            if best.as_ref().is_none_or(|(_, b)| s > *b) {
+                best = Some((candidate, s));
+            }
+        }
+        let Some((candidate, s)) = best else { break };
+        if steps.last().is_some_and(|(_, current)| s <= *current) {
+            break;
+        }
+        chosen.push(candidate);
+        steps.push((candidate, s));
+    }
+    chosen.sort_unstable();
+    Ok(ForwardSelection {
+        members: chosen,
+        steps,
+    })
+}
+
 /// A one-hot score row: how a member without probabilities takes part.
 pub fn one_hot(class: usize, classes: usize) -> Vec<f64> {
     let mut row = vec![0.0; classes];
@@ -187,6 +255,66 @@ mod tests {
         // Weighted, b outvotes a.
         let weighted = combine(&[a, b], Some(&[1.0, 2.0]), Combine::Vote).unwrap();
         assert_eq!(weighted.predicted, [2]);
+    }
+
+    /// Accuracy of a mean against fixed truth: the score the tests select by.
+    fn accuracy(truth: &'static [usize]) -> impl Fn(&Combined) -> f64 {
+        move |c: &Combined| {
+            let hits = c
+                .predicted
+                .iter()
+                .zip(truth)
+                .filter(|(p, t)| p == t)
+                .count();
+            hits as f64 / truth.len() as f64
+        }
+    }
+
+    #[test]
+    fn forward_selection_adds_the_member_that_helps_the_mean_not_the_best_alone() {
+        // Truth: class 0, 0, 1, 1. `a` is right on 3 rows, `twin` repeats
+        // a's mistake (also 3 of 4), `other` is right on 2 but on the row
+        // both get wrong, and is sure of it.
+        const TRUTH: &[usize] = &[0, 0, 1, 1];
+        let a = vec![
+            vec![0.9, 0.1],
+            vec![0.8, 0.2],
+            vec![0.6, 0.4],
+            vec![0.2, 0.8],
+        ];
+        let twin = vec![
+            vec![0.8, 0.2],
+            vec![0.7, 0.3],
+            vec![0.6, 0.4],
+            vec![0.3, 0.7],
+        ];
+        let other = vec![
+            vec![0.6, 0.4],
+            vec![0.4, 0.6],
+            vec![0.0, 1.0],
+            vec![0.6, 0.4],
+        ];
+        let members = [a, twin, other];
+        // One by one, keeping two: a and its twin (3 of 4 each).
+        assert_eq!(best_members(&[0.75, 0.75, 0.5], 2), [0, 1]);
+        // Their mean stays at 3 of 4; a with `other` gets all 4.
+        let chosen = forward_selection(&members, accuracy(TRUTH)).unwrap();
+        assert_eq!(chosen.members, [0, 2]);
+        assert_eq!(chosen.steps, [(0, 0.75), (2, 1.0)]);
+    }
+
+    #[test]
+    fn forward_selection_stops_when_no_member_improves_the_mean() {
+        const TRUTH: &[usize] = &[0, 1];
+        let right = vec![vec![0.9, 0.1], vec![0.1, 0.9]];
+        let wrong = vec![vec![0.1, 0.9], vec![0.9, 0.1]];
+        // The first of equally good members starts; nothing improves on
+        // 2 of 2, so neither its equal nor the wrong one joins.
+        let chosen =
+            forward_selection(&[wrong.clone(), right.clone(), right], accuracy(TRUTH)).unwrap();
+        assert_eq!(chosen.members, [1]);
+        assert_eq!(chosen.steps, [(1, 1.0)]);
+        assert!(forward_selection(&[], accuracy(TRUTH)).is_err());
     }
 
     #[test]
