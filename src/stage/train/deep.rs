@@ -11,7 +11,8 @@
 //! their source is one of its training utterances, and the assembled set
 //! goes through the same leak guard as the classic models'. Validation
 //! speakers for early stopping are drawn from the fold's training
-//! speakers only.
+//! speakers only, and validate on their recorded utterances: their copies
+//! neither train nor validate.
 //!
 //! Each fold's result (the kept weights as a burnpack object, the network's
 //! JSON with its curves, the test predictions) is a per-item record keyed
@@ -391,10 +392,17 @@ fn fit_fold(
             inputs_key.push('\0');
             inputs_key.push_str(&g.manifest_object);
         }
+        let mut key_params = json!({ "spec": net_spec, "columns": columns });
+        // Copies used to validate too (their held-out speakers'); networks
+        // trained with copies since validate on recorded utterances only,
+        // a new training under a new key. Without copies nothing changed.
+        if augmented_object.is_some() {
+            key_params["copies"] = json!("train_only");
+        }
         let key = item_key(
             "train-deep",
             ser_deep::code_version(kind),
-            &json!({ "spec": net_spec, "columns": columns }),
+            &key_params,
             &inputs_key,
         );
         let path = ctx.cache.item_record_path("train-deep", &key);
@@ -796,6 +804,7 @@ fn train_fold(
         Some(g) => set.train.iter().map(|&i| g.of(&rows.ids[i])).collect(),
         None => Vec::new(),
     };
+    let mut copies = vec![false; set.train.len()];
     if let Some(aug) = augmented {
         for &r in &set.augmented {
             let label = classes.binary_search(&aug.labels[r]).map_err(|_| {
@@ -808,6 +817,7 @@ fn train_fold(
             examples.push(aug.examples[r].clone());
             labels.push(label);
             speakers.push(aug.speakers[r].clone());
+            copies.push(true);
             if let Some(g) = genders {
                 row_genders.push(g.of(&aug.sources[r]));
             }
@@ -824,6 +834,7 @@ fn train_fold(
         speakers: &speakers,
         classes: classes.len(),
         genders: genders.map(|_| row_genders.as_slice()),
+        copies: augmented.map(|_| copies.as_slice()),
     };
     let net: TrainedNet = learner.fit(&training, &mut |report| {
         bar.set_position(report.epoch as u64);

@@ -224,25 +224,45 @@ pub fn fit(
     classes: usize,
     on_epoch: &mut dyn FnMut(&EpochReport),
 ) -> Result<TrainedNet, DeepError> {
-    fit_with_genders(
-        kind, params, examples, labels, None, speakers, dims, classes, on_epoch,
+    fit_with_extras(
+        kind,
+        params,
+        examples,
+        labels,
+        RowExtras::default(),
+        speakers,
+        dims,
+        classes,
+        on_epoch,
     )
 }
 
-/// [`fit`], with each example's gender (a class index, None where unknown)
-/// for `aux_gender`, which needs them.
+/// What a training set may say of its examples besides label and speaker.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RowExtras<'a> {
+    /// Each example's gender (a class index, None where unknown), for
+    /// `aux_gender`, which needs them.
+    pub genders: Option<&'a [Option<usize>]>,
+    /// Which examples are augmented copies. A copy trains when its speaker
+    /// does but never validates: validation measures the utterances as
+    /// recorded, the same rows for a model with copies as for one without.
+    pub copies: Option<&'a [bool]>,
+}
+
+/// [`fit`], with what [`RowExtras`] says of the examples.
 #[allow(clippy::too_many_arguments)] // each is a distinct input of one training run
-pub fn fit_with_genders(
+pub fn fit_with_extras(
     kind: DeepKind,
     params: &DeepParams,
     examples: &[Example],
     labels: &[usize],
-    genders: Option<&[Option<usize>]>,
+    extras: RowExtras<'_>,
     speakers: &[String],
     dims: usize,
     classes: usize,
     on_epoch: &mut dyn FnMut(&EpochReport),
 ) -> Result<TrainedNet, DeepError> {
+    let RowExtras { genders, copies } = extras;
     params.check(kind)?;
     keep_large_tensors_off_mmap();
     if examples.is_empty() || examples.len() != labels.len() || labels.len() != speakers.len() {
@@ -269,6 +289,16 @@ pub fn fit_with_genders(
             ));
         }
     };
+    if let Some(c) = copies
+        && c.len() != examples.len()
+    {
+        return Err(DeepError::Invalid(format!(
+            "{} examples, {} copy flags",
+            examples.len(),
+            c.len()
+        )));
+    }
+    let is_copy = |i: usize| copies.is_some_and(|c| c[i]);
     if let Some(bad) = examples
         .iter()
         .position(|e| e.values.len() != e.frames * dims)
@@ -294,8 +324,10 @@ pub fn fit_with_genders(
         params.validation_speakers.min(all_speakers.len() - 1)
     };
     let validation: BTreeSet<&String> = all_speakers[..n_val].iter().copied().collect();
-    let (train_idx, val_idx): (Vec<usize>, Vec<usize>) =
-        (0..examples.len()).partition(|&i| !validation.contains(&speakers[i]));
+    // A held-out speaker's copies neither train nor validate.
+    let (train_idx, val_idx): (Vec<usize>, Vec<usize>) = (0..examples.len())
+        .filter(|&i| !validation.contains(&speakers[i]) || !is_copy(i))
+        .partition(|&i| !validation.contains(&speakers[i]));
 
     let pooled: Vec<Example> = examples
         .iter()
@@ -828,12 +860,15 @@ mod tests {
                 ..gender_params(1.0)
             };
             let fit = || {
-                fit_with_genders(
+                fit_with_extras(
                     DeepKind::Mlp,
                     &params,
                     &x,
                     &y,
-                    Some(&g),
+                    RowExtras {
+                        genders: Some(&g),
+                        copies: None,
+                    },
                     &s,
                     2,
                     2,
@@ -877,20 +912,93 @@ mod tests {
         assert!(accuracy(&units, g.iter().copied()) < 0.75);
     }
 
+    /// Copies train but never validate: copies of the held-out speakers'
+    /// utterances, labels flipped, change nothing when flagged (the same
+    /// weights as without them), and drag the validation UA down when not.
+    #[test]
+    fn augmented_copies_never_validate() {
+        let (x, y, _, s) = emotion_and_gender_set();
+        let params = DeepParams {
+            patience: 5,
+            validation_speakers: 2,
+            epochs: 20,
+            ..gender_params(0.0)
+        };
+        let fit_on = |examples: &[Example],
+                      labels: &[usize],
+                      speakers: &[String],
+                      copies: Option<&[bool]>| {
+            fit_with_extras(
+                DeepKind::Mlp,
+                &params,
+                examples,
+                labels,
+                RowExtras {
+                    genders: None,
+                    copies,
+                },
+                speakers,
+                2,
+                2,
+                &mut |_| {},
+            )
+            .unwrap()
+        };
+        let plain = fit_on(&x, &y, &s, None);
+        assert_eq!(plain.validation_speakers.len(), 2);
+        assert!(
+            plain.best_validation_ua.unwrap() > 0.8,
+            "{:?}",
+            plain.best_validation_ua
+        );
+        // Copies of the held-out speakers' utterances (the same speakers
+        // again: the seeded shuffle sees the same speaker set).
+        let held_out: Vec<usize> = (0..x.len())
+            .filter(|&i| plain.validation_speakers.contains(&s[i]))
+            .collect();
+        let (mut examples, mut labels, mut speakers) = (x.clone(), y.clone(), s.clone());
+        for &i in &held_out {
+            examples.push(x[i].clone());
+            labels.push(1 - y[i]);
+            speakers.push(s[i].clone());
+        }
+        let copies: Vec<bool> = (0..examples.len()).map(|i| i >= x.len()).collect();
+        let flagged = fit_on(&examples, &labels, &speakers, Some(&copies));
+        assert_eq!(flagged.validation_speakers, plain.validation_speakers);
+        assert_eq!(flagged.best_validation_ua, plain.best_validation_ua);
+        assert_eq!(flagged.weights, plain.weights);
+        let unflagged = fit_on(&examples, &labels, &speakers, None);
+        let mixed = unflagged.best_validation_ua.unwrap();
+        assert!(mixed < 0.7, "{mixed}");
+    }
+
     #[test]
     fn a_gender_target_needs_one_gender_per_example() {
         let (x, y, g, s) = emotion_and_gender_set();
         let params = gender_params(1.0);
-        let err = fit_with_genders(DeepKind::Mlp, &params, &x, &y, None, &s, 2, 2, &mut |_| {})
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("no genders were given"), "{err}");
-        let err = fit_with_genders(
+        let err = fit_with_extras(
             DeepKind::Mlp,
             &params,
             &x,
             &y,
-            Some(&g[1..]),
+            RowExtras::default(),
+            &s,
+            2,
+            2,
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("no genders were given"), "{err}");
+        let err = fit_with_extras(
+            DeepKind::Mlp,
+            &params,
+            &x,
+            &y,
+            RowExtras {
+                genders: Some(&g[1..]),
+                copies: None,
+            },
             &s,
             2,
             2,

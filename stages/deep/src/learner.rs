@@ -117,12 +117,15 @@ impl Learner for DeepSpec {
         on_epoch: &mut dyn FnMut(&EpochReport),
     ) -> Result<TrainedNet, DeepError> {
         let (examples, dims) = examples_of(data.rows);
-        crate::fit_with_genders(
+        crate::fit_with_extras(
             self.kind,
             &self.params,
             &examples,
             data.labels,
-            data.genders,
+            crate::RowExtras {
+                genders: data.genders,
+                copies: data.copies,
+            },
             data.speakers,
             dims,
             data.classes,

@@ -60,7 +60,7 @@ mod net;
 mod spec;
 
 pub use data::{Example, Normaliser, normalise_by_group};
-pub use fit::{Curve, EpochReport, TrainedNet, fit, fit_with_genders};
+pub use fit::{Curve, EpochReport, RowExtras, TrainedNet, fit, fit_with_extras};
 pub use learner::{DeepSpec, code_version};
 pub use spec::{
     BinPooling, DeepKind, DeepParams, Device, HeadKind, Input, Normalize, Padding, Schedule,

@@ -105,6 +105,10 @@ pub struct TrainingSet<'a> {
     /// the corpus does not say), given only to learners whose
     /// [`Learner::reads_genders`] is true: an auxiliary target.
     pub genders: Option<&'a [Option<usize>]>,
+    /// Which rows are augmented copies (None: none are). Learners that hold
+    /// speakers out for validation train on a held-out speaker's copies
+    /// never and validate on its recorded utterances only.
+    pub copies: Option<&'a [bool]>,
 }
 
 /// The gender class indices of [`TrainingSet::genders`].
