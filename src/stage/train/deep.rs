@@ -50,13 +50,15 @@ use crate::model::ModelSpec;
 use crate::stage::{Context, Inputs, Outputs, Role, item_key};
 
 /// The train node's version for a deep kind: the fold records' version
-/// plus the node's outputs'. The predictions table gained `p_<class>`
-/// columns (outputs version 1), then the node a `validation` table
-/// (version 2); each reruns the nodes, not their trainings: the fold
-/// records keep their keys and get what they lack from their weights.
+/// plus the node's. The predictions table gained `p_<class>` columns
+/// (node version 1), then the node a `validation` table (2); each reruns
+/// the nodes, not their trainings: the fold records keep their keys and
+/// get what they lack from their weights. Since 3, networks trained with
+/// augmented copies validate on recorded utterances only: their records
+/// have new keys (trained again), the others are read as they are.
 pub(super) fn node_code_version(kind: DeepKind) -> u32 {
-    const OUTPUTS_VERSION: u32 = 2;
-    ser_deep::code_version(kind) + 100 * OUTPUTS_VERSION
+    const NODE_VERSION: u32 = 3;
+    ser_deep::code_version(kind) + 100 * NODE_VERSION
 }
 
 /// Utterances as a network reads them.
