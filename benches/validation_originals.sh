@@ -19,4 +19,13 @@
 # - the rule: a fault fixed, not a setting tried, so it ships whatever the test UAs say; they are
 #   looked at after the run, once, and reported beside the numbers before it (deep_validated
 #   0.682 with `choose: forward`; the four copy members 0.638, 0.670, 0.620, 0.605).
+#
+# Addendum, declared before its run (2026-12-05, committed with the change): the first run of the
+# fix (deep_validated 0.664, the copy members 0.591 to 0.666) still normalised a held-out
+# speaker's recorded utterances with statistics over its copies too (normalize: speaker), so the
+# validation UA early stopping saw was not the one the validation table scores (0.612 against
+# 0.592 for eGeMAPS + copies, means over 30 networks; found by comparing the two, no test UA
+# involved). The change completes the fix: those copies leave the statistics too, so a held-out
+# speaker is scored as a test speaker is. It ships whatever the test UAs, reported beside both
+# earlier runs.
 ser "${SER_COMMAND:-run}" "$@"

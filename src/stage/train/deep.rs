@@ -54,10 +54,11 @@ use crate::stage::{Context, Inputs, Outputs, Role, item_key};
 /// (node version 1), then the node a `validation` table (2); each reruns
 /// the nodes, not their trainings: the fold records keep their keys and
 /// get what they lack from their weights. Since 3, networks trained with
-/// augmented copies validate on recorded utterances only: their records
-/// have new keys (trained again), the others are read as they are.
+/// augmented copies validate on recorded utterances only (since 4 with
+/// those speakers' statistics from them alone): their records have new
+/// keys (trained again), the others are read as they are.
 pub(super) fn node_code_version(kind: DeepKind) -> u32 {
-    const NODE_VERSION: u32 = 3;
+    const NODE_VERSION: u32 = 4;
     ser_deep::code_version(kind) + 100 * NODE_VERSION
 }
 
@@ -397,9 +398,10 @@ fn fit_fold(
         let mut key_params = json!({ "spec": net_spec, "columns": columns });
         // Copies used to validate too (their held-out speakers'); networks
         // trained with copies since validate on recorded utterances only,
-        // a new training under a new key. Without copies nothing changed.
+        // normalised by those alone: a new training under a new key.
+        // Without copies nothing changed.
         if augmented_object.is_some() {
-            key_params["copies"] = json!("train_only");
+            key_params["copies"] = json!("training_speakers_only");
         }
         let key = item_key(
             "train-deep",

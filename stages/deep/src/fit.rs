@@ -324,10 +324,14 @@ pub fn fit_with_extras(
         params.validation_speakers.min(all_speakers.len() - 1)
     };
     let validation: BTreeSet<&String> = all_speakers[..n_val].iter().copied().collect();
-    // A held-out speaker's copies neither train nor validate.
-    let (train_idx, val_idx): (Vec<usize>, Vec<usize>) = (0..examples.len())
+    // A held-out speaker's copies neither train, nor validate, nor enter
+    // its statistics: it is scored as a test speaker is.
+    let used: Vec<usize> = (0..examples.len())
         .filter(|&i| !validation.contains(&speakers[i]) || !is_copy(i))
-        .partition(|&i| !validation.contains(&speakers[i]));
+        .collect();
+    let (train_idx, val_idx): (Vec<usize>, Vec<usize>) = used
+        .iter()
+        .partition(|&&i| !validation.contains(&speakers[i]));
 
     let pooled: Vec<Example> = examples
         .iter()
@@ -335,7 +339,18 @@ pub fn fit_with_extras(
         .collect();
     let train_examples: Vec<Example> = train_idx.iter().map(|&i| pooled[i].clone()).collect();
     let normaliser = Normaliser::fit(params.normalize, &train_examples, dims);
-    let normalised = normaliser.apply(&pooled, speakers, dims);
+    let normalised = if used.len() == pooled.len() {
+        normaliser.apply(&pooled, speakers, dims)
+    } else {
+        let rows: Vec<Example> = used.iter().map(|&i| pooled[i].clone()).collect();
+        let who: Vec<String> = used.iter().map(|&i| speakers[i].clone()).collect();
+        // Rows left out stay empty; no index reaches them.
+        let mut all = vec![Example::new(Vec::new(), 0); pooled.len()];
+        for (&i, row) in used.iter().zip(normaliser.apply(&rows, &who, dims)) {
+            all[i] = row;
+        }
+        all
+    };
     drop(pooled);
 
     let device = device_for(params)?.autodiff();
@@ -913,63 +928,74 @@ mod tests {
     }
 
     /// Copies train but never validate: copies of the held-out speakers'
-    /// utterances, labels flipped, change nothing when flagged (the same
-    /// weights as without them), and drag the validation UA down when not.
+    /// utterances (labels flipped, features shifted) change nothing when
+    /// flagged, not even those speakers' statistics (the same weights as
+    /// without them), and drag the validation UA down when not.
     #[test]
     fn augmented_copies_never_validate() {
         let (x, y, _, s) = emotion_and_gender_set();
-        let params = DeepParams {
-            patience: 5,
-            validation_speakers: 2,
-            epochs: 20,
-            ..gender_params(0.0)
-        };
-        let fit_on = |examples: &[Example],
-                      labels: &[usize],
-                      speakers: &[String],
-                      copies: Option<&[bool]>| {
-            fit_with_extras(
-                DeepKind::Mlp,
-                &params,
-                examples,
-                labels,
-                RowExtras {
-                    genders: None,
-                    copies,
-                },
-                speakers,
-                2,
-                2,
-                &mut |_| {},
-            )
-            .unwrap()
-        };
-        let plain = fit_on(&x, &y, &s, None);
-        assert_eq!(plain.validation_speakers.len(), 2);
-        assert!(
-            plain.best_validation_ua.unwrap() > 0.8,
-            "{:?}",
-            plain.best_validation_ua
-        );
-        // Copies of the held-out speakers' utterances (the same speakers
-        // again: the seeded shuffle sees the same speaker set).
-        let held_out: Vec<usize> = (0..x.len())
-            .filter(|&i| plain.validation_speakers.contains(&s[i]))
-            .collect();
-        let (mut examples, mut labels, mut speakers) = (x.clone(), y.clone(), s.clone());
-        for &i in &held_out {
-            examples.push(x[i].clone());
-            labels.push(1 - y[i]);
-            speakers.push(s[i].clone());
+        for normalize in [Normalize::Global, Normalize::Speaker] {
+            let params = DeepParams {
+                patience: 5,
+                validation_speakers: 2,
+                epochs: 20,
+                normalize,
+                ..gender_params(0.0)
+            };
+            let fit_on = |examples: &[Example],
+                          labels: &[usize],
+                          speakers: &[String],
+                          copies: Option<&[bool]>| {
+                fit_with_extras(
+                    DeepKind::Mlp,
+                    &params,
+                    examples,
+                    labels,
+                    RowExtras {
+                        genders: None,
+                        copies,
+                    },
+                    speakers,
+                    2,
+                    2,
+                    &mut |_| {},
+                )
+                .unwrap()
+            };
+            let plain = fit_on(&x, &y, &s, None);
+            assert_eq!(plain.validation_speakers.len(), 2);
+            let ua = plain.best_validation_ua.unwrap();
+            assert!(ua > 0.8, "{normalize:?}: {ua}");
+            // Copies of the held-out speakers' utterances (the same speakers
+            // again: the seeded shuffle sees the same speaker set).
+            let held_out: Vec<usize> = (0..x.len())
+                .filter(|&i| plain.validation_speakers.contains(&s[i]))
+                .collect();
+            let (mut examples, mut labels, mut speakers) = (x.clone(), y.clone(), s.clone());
+            for &i in &held_out {
+                let shifted = x[i].values.iter().map(|v| v + 3.0).collect();
+                examples.push(Example::new(shifted, 1));
+                labels.push(1 - y[i]);
+                speakers.push(s[i].clone());
+            }
+            let copies: Vec<bool> = (0..examples.len()).map(|i| i >= x.len()).collect();
+            let flagged = fit_on(&examples, &labels, &speakers, Some(&copies));
+            assert_eq!(flagged.validation_speakers, plain.validation_speakers);
+            assert_eq!(flagged.best_validation_ua, plain.best_validation_ua);
+            assert_eq!(flagged.weights, plain.weights, "{normalize:?}");
+            // The UA early stopping kept is the kept network's on the
+            // held-out speakers' recorded utterances, scored as test
+            // speakers are (their statistics from those rows alone).
+            let rows: Vec<Example> = held_out.iter().map(|&i| x[i].clone()).collect();
+            let who: Vec<String> = held_out.iter().map(|&i| s[i].clone()).collect();
+            let truth: Vec<usize> = held_out.iter().map(|&i| y[i]).collect();
+            let predicted = flagged.predict(&rows, &who).unwrap();
+            let on_originals = unweighted_recall(&truth, &predicted, 2);
+            assert_eq!(flagged.best_validation_ua, Some(on_originals), "{normalize:?}");
+            let unflagged = fit_on(&examples, &labels, &speakers, None);
+            let mixed = unflagged.best_validation_ua.unwrap();
+            assert!(mixed < 0.7, "{normalize:?}: {mixed}");
         }
-        let copies: Vec<bool> = (0..examples.len()).map(|i| i >= x.len()).collect();
-        let flagged = fit_on(&examples, &labels, &speakers, Some(&copies));
-        assert_eq!(flagged.validation_speakers, plain.validation_speakers);
-        assert_eq!(flagged.best_validation_ua, plain.best_validation_ua);
-        assert_eq!(flagged.weights, plain.weights);
-        let unflagged = fit_on(&examples, &labels, &speakers, None);
-        let mixed = unflagged.best_validation_ua.unwrap();
-        assert!(mixed < 0.7, "{mixed}");
     }
 
     #[test]
