@@ -1198,6 +1198,22 @@ fn assert_mean_of(
     }
 }
 
+/// Every file below `rel` in the workspace (a cache's records, say).
+fn files_under(ws: &Workspace, rel: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![ws.path(rel)];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
 /// A predictions table of a node, from `ser outputs`.
 fn predictions_table(ws: &Workspace, node: &str) -> ser::artifact::Table {
     table_output(ws, node, "predictions")
@@ -1304,20 +1320,7 @@ fn an_ensemble_averages_its_members_and_reruns_with_them() {
     // get them from the kept weights, without training again. The
     // records' n_train is set to a sentinel that a retraining would
     // overwrite; the node records are removed so the train nodes rerun.
-    let records = |dir: &str| -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let mut stack = vec![ws.path(dir)];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap().flatten() {
-                if e.path().is_dir() {
-                    stack.push(e.path());
-                } else {
-                    out.push(e.path());
-                }
-            }
-        }
-        out
-    };
+    let records = |dir: &str| files_under(&ws, dir);
     let fold_records = records(".ser/items/train-deep");
     assert_eq!(fold_records.len(), 4, "{fold_records:?}");
     for path in &fold_records {
@@ -1562,36 +1565,23 @@ fn an_ensemble_chooses_members_by_their_means_validation_ua() {
     // Fold records made before networks kept validation predictions get
     // them from their weights: n_train's sentinel survives (no retraining)
     // and the tables come out the same.
-    let mut stack = vec![ws.path(".ser/items/train-deep")];
-    let mut edited = 0;
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-                continue;
-            }
-            let mut r: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
-            assert!(r["validation"].is_array(), "{r}");
-            r.as_object_mut().unwrap().remove("validation");
-            r["n_train"] = 999_999.into();
-            std::fs::write(e.path(), serde_json::to_vec(&r).unwrap()).unwrap();
-            edited += 1;
-        }
-    }
+    let fold_records = files_under(&ws, ".ser/items/train-deep");
     // 3 networks (mlp's is pair's first) x 2 folds.
-    assert_eq!(edited, 6);
-    let mut stack = vec![ws.path(".ser/records/train")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else if std::fs::read_to_string(e.path())
-                .unwrap()
-                .contains("\"train:mfcc/none/")
-            {
-                std::fs::remove_file(e.path()).unwrap();
-            }
+    assert_eq!(fold_records.len(), 6);
+    for path in &fold_records {
+        let mut r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        assert!(r["validation"].is_array(), "{r}");
+        r.as_object_mut().unwrap().remove("validation");
+        r["n_train"] = 999_999.into();
+        std::fs::write(path, serde_json::to_vec(&r).unwrap()).unwrap();
+    }
+    for path in files_under(&ws, ".ser/records/train") {
+        if std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("\"train:mfcc/none/")
+        {
+            std::fs::remove_file(path).unwrap();
         }
     }
     let rerun = ran_nodes(&ws.ok(&["run"]));

@@ -991,7 +991,11 @@ mod tests {
             let truth: Vec<usize> = held_out.iter().map(|&i| y[i]).collect();
             let predicted = flagged.predict(&rows, &who).unwrap();
             let on_originals = unweighted_recall(&truth, &predicted, 2);
-            assert_eq!(flagged.best_validation_ua, Some(on_originals), "{normalize:?}");
+            assert_eq!(
+                flagged.best_validation_ua,
+                Some(on_originals),
+                "{normalize:?}"
+            );
             let unflagged = fit_on(&examples, &labels, &speakers, None);
             let mixed = unflagged.best_validation_ua.unwrap();
             assert!(mixed < 0.7, "{normalize:?}: {mixed}");
