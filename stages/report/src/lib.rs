@@ -69,8 +69,8 @@ pub struct ExperimentChoices {
 }
 
 /// One fold's choice: the point's values or the members, as text, and the
-/// validation UA it was chosen by (one per member; none for a classic grid,
-/// chosen by inner CV).
+/// validation UA it was chosen by (one per `keep_best` member, or the
+/// `choose` members' mean's; none for a classic grid, chosen by inner CV).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FoldChoice {
     pub fold: String,
