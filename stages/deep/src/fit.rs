@@ -325,13 +325,31 @@ pub fn fit_with_extras(
     };
     let validation: BTreeSet<&String> = all_speakers[..n_val].iter().copied().collect();
     // A held-out speaker's copies neither train, nor validate, nor enter
-    // its statistics: it is scored as a test speaker is.
-    let used: Vec<usize> = (0..examples.len())
-        .filter(|&i| !validation.contains(&speakers[i]) || !is_copy(i))
-        .collect();
-    let (train_idx, val_idx): (Vec<usize>, Vec<usize>) = used
-        .iter()
-        .partition(|&&i| !validation.contains(&speakers[i]));
+    // its statistics (it is scored as a test speaker is): they are dropped
+    // here, and the rest of training sees the remaining rows only.
+    let dropped = |i: usize| is_copy(i) && validation.contains(&speakers[i]);
+    let kept_rows: Option<Vec<usize>> = (0..examples.len())
+        .any(dropped)
+        .then(|| (0..examples.len()).filter(|&i| !dropped(i)).collect());
+    let kept;
+    let (examples, labels, speakers, genders) = match &kept_rows {
+        None => (examples, labels, speakers, genders),
+        Some(rows) => {
+            kept = (
+                rows.iter()
+                    .map(|&i| examples[i].clone())
+                    .collect::<Vec<_>>(),
+                rows.iter().map(|&i| labels[i]).collect::<Vec<_>>(),
+                rows.iter()
+                    .map(|&i| speakers[i].clone())
+                    .collect::<Vec<_>>(),
+                genders.map(|g| rows.iter().map(|&i| g[i]).collect::<Vec<_>>()),
+            );
+            (&kept.0[..], &kept.1[..], &kept.2[..], kept.3.as_deref())
+        }
+    };
+    let (train_idx, val_idx): (Vec<usize>, Vec<usize>) =
+        (0..examples.len()).partition(|&i| !validation.contains(&speakers[i]));
 
     let pooled: Vec<Example> = examples
         .iter()
@@ -339,18 +357,7 @@ pub fn fit_with_extras(
         .collect();
     let train_examples: Vec<Example> = train_idx.iter().map(|&i| pooled[i].clone()).collect();
     let normaliser = Normaliser::fit(params.normalize, &train_examples, dims);
-    let normalised = if used.len() == pooled.len() {
-        normaliser.apply(&pooled, speakers, dims)
-    } else {
-        let rows: Vec<Example> = used.iter().map(|&i| pooled[i].clone()).collect();
-        let who: Vec<String> = used.iter().map(|&i| speakers[i].clone()).collect();
-        // Rows left out stay empty; no index reaches them.
-        let mut all = vec![Example::new(Vec::new(), 0); pooled.len()];
-        for (&i, row) in used.iter().zip(normaliser.apply(&rows, &who, dims)) {
-            all[i] = row;
-        }
-        all
-    };
+    let normalised = normaliser.apply(&pooled, speakers, dims);
     drop(pooled);
 
     let device = device_for(params)?.autodiff();
