@@ -102,6 +102,47 @@ impl MemberTable {
         })
     }
 
+    /// Each utterance's row, among the rows of `fold` when given (a
+    /// validation table holds an utterance once per fold that held it out).
+    fn rows_by_id(&self, fold: Option<&str>) -> HashMap<&str, usize> {
+        (0..self.ids.len())
+            .filter(|&r| fold.is_none_or(|f| self.folds[r] == f))
+            .map(|r| (self.ids[r].as_str(), r))
+            .collect()
+    }
+
+    /// This table's rows for `first`'s rows `at` (by id, through
+    /// `row_of`), checked to be the same utterances in the same fold with
+    /// the same label; the names are for the errors.
+    fn aligned_to(
+        &self,
+        row_of: &HashMap<&str, usize>,
+        first: &MemberTable,
+        at: &[usize],
+        (member, first_member): (&str, &str),
+    ) -> anyhow::Result<Vec<usize>> {
+        at.iter()
+            .map(|&r| {
+                let id = &first.ids[r];
+                let Some(&m) = row_of.get(id.as_str()) else {
+                    anyhow::bail!(
+                        "member {member} has no prediction for {id}, which {first_member} has"
+                    );
+                };
+                anyhow::ensure!(
+                    self.folds[m] == first.folds[r] && self.labels[m] == first.labels[r],
+                    "utterance {id} is in fold {} with label {} for {member} but fold {} with \
+                     label {} for {first_member}",
+                    self.folds[m],
+                    self.labels[m],
+                    first.folds[r],
+                    first.labels[r],
+                );
+                Ok(m)
+            })
+            .collect()
+    }
+
     /// Class scores per row of `order` (row indices into this table), over
     /// `classes`.
     fn scores(&self, order: &[usize], classes: &[String]) -> anyhow::Result<Vec<Vec<f64>>> {
@@ -221,15 +262,8 @@ impl EnsembleStage {
         }
         let (mut chosen, mut kept) = (BTreeMap::new(), Vec::new());
         for &fold in folds {
-            let rows: Vec<HashMap<&str, usize>> = tables
-                .iter()
-                .map(|t| {
-                    (0..t.ids.len())
-                        .filter(|&r| t.folds[r] == fold)
-                        .map(|r| (t.ids[r].as_str(), r))
-                        .collect()
-                })
-                .collect();
+            let rows: Vec<HashMap<&str, usize>> =
+                tables.iter().map(|t| t.rows_by_id(Some(fold))).collect();
             // The utterances every member held out, in the first's order.
             let first = &tables[0];
             let common: Vec<usize> = (0..first.ids.len())
@@ -243,20 +277,9 @@ impl EnsembleStage {
             );
             let mut member_scores = Vec::with_capacity(tables.len());
             for ((member, table), row_of) in self.members.iter().zip(&tables).zip(&rows) {
-                let order: Vec<usize> = common
-                    .iter()
-                    .map(|&r| row_of[first.ids[r].as_str()])
-                    .collect();
-                for (&r, &m) in common.iter().zip(&order) {
-                    anyhow::ensure!(
-                        table.labels[m] == first.labels[r],
-                        "validation utterance {} has label {} for {member} but {} for {}",
-                        first.ids[r],
-                        table.labels[m],
-                        first.labels[r],
-                        self.members[0]
-                    );
-                }
+                let order = table
+                    .aligned_to(row_of, first, &common, (member, &self.members[0]))
+                    .map_err(|e| anyhow::anyhow!("validation: {e:#}"))?;
                 member_scores.push(table.scores(&order, classes)?);
             }
             let truth: Vec<usize> = common
@@ -357,12 +380,7 @@ impl Stage for EnsembleStage {
         // Every member's rows in the first member's order.
         let mut member_scores = Vec::with_capacity(tables.len());
         for (member, table) in self.members.iter().zip(&tables) {
-            let row_of: HashMap<&str, usize> = table
-                .ids
-                .iter()
-                .enumerate()
-                .map(|(r, id)| (id.as_str(), r))
-                .collect();
+            let row_of = table.rows_by_id(None);
             anyhow::ensure!(
                 row_of.len() == table.ids.len() && table.ids.len() == first.ids.len(),
                 "member {member} predicted {} utterances ({} distinct), {} predicted {}; \
@@ -372,26 +390,8 @@ impl Stage for EnsembleStage {
                 self.members[0],
                 first.ids.len()
             );
-            let mut order = Vec::with_capacity(first.ids.len());
-            for (r, id) in first.ids.iter().enumerate() {
-                let Some(&m) = row_of.get(id.as_str()) else {
-                    anyhow::bail!(
-                        "member {member} has no prediction for {id}, which {} has",
-                        self.members[0]
-                    );
-                };
-                anyhow::ensure!(
-                    table.folds[m] == first.folds[r] && table.labels[m] == first.labels[r],
-                    "utterance {id} is in fold {} with label {} for {member} but fold {} with \
-                     label {} for {}",
-                    table.folds[m],
-                    table.labels[m],
-                    first.folds[r],
-                    first.labels[r],
-                    self.members[0]
-                );
-                order.push(m);
-            }
+            let all: Vec<usize> = (0..first.ids.len()).collect();
+            let order = table.aligned_to(&row_of, first, &all, (member, &self.members[0]))?;
             member_scores.push(table.scores(&order, &classes)?);
         }
         // Each fold is combined over its members: all of them, or with
