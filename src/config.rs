@@ -1140,8 +1140,10 @@ experiments:
     /// The shipped pipelines parse, and the full-strength one differs from
     /// the default only in the deep models' settings, the networks it alone
     /// trains (the default leaves cnn_transformer, cnn1d_raw and cnn1d on
-    /// acoustic frames to it) and its matrix across corpora (left out where
-    /// only RAVDESS is present).
+    /// acoustic frames to it), its matrix across corpora (left out where
+    /// only RAVDESS is present) and deep_validated's pool, which in the
+    /// default is only the MLPs (benches/shared_seed_pool.sh) and in the
+    /// full one every deep cell.
     #[test]
     fn shipped_pipelines_are_valid() {
         const FULL_ONLY: [&str; 2] = ["cnn_transformer", "cnn1d_raw"];
@@ -1183,16 +1185,23 @@ experiments:
         );
         assert!(!default.ensembles.is_empty());
         let mut full_ensembles = serde_json::to_value(&full.ensembles).unwrap();
-        for (_, e) in full_ensembles.as_object_mut().unwrap() {
-            e["members"]
-                .as_array_mut()
-                .unwrap()
-                .retain(|v| !full_only(v));
+        for (name, e) in full_ensembles.as_object_mut().unwrap() {
+            let default_members = serde_json::to_value(&default.ensembles[name].members).unwrap();
+            e["members"].as_array_mut().unwrap().retain(|v| {
+                // The default's pool is the MLPs alone; every one is here.
+                let in_default = default_members.as_array().unwrap().contains(v);
+                !full_only(v) && (name != "deep_validated" || in_default)
+            });
         }
         assert_eq!(
             serde_json::to_value(&default.ensembles).unwrap(),
             full_ensembles
         );
+        let mlp_only = default.ensembles["deep_validated"]
+            .members
+            .iter()
+            .all(|m| default.member_model(m).is_some_and(|e| e.spec.kind() == "mlp"));
+        assert!(mlp_only);
         for (name, entry) in &default.models {
             let other = &full.models[name];
             if entry.spec.deep().is_none() {

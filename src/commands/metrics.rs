@@ -127,6 +127,9 @@ pub struct FoldChoice {
     /// member; empty for a classic grid (its inner-CV scores are in the
     /// models artifact).
     pub validation_ua: Vec<f64>,
+    /// `choose: forward`'s validation rows: (utterances, speakers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_rows: Option<(usize, usize)>,
 }
 
 /// What an experiment chose inside its training folds.
@@ -156,6 +159,7 @@ impl Choices {
             fold,
             chosen,
             validation_ua,
+            validation_rows: None,
         };
         let grid = &summary["grid"];
         let (chosen_by, folds) = if grid.get("chosen_on").is_some() {
@@ -171,7 +175,11 @@ impl Choices {
             if kept.iter().all(|k| k.ensemble_validation_ua.is_some()) && !kept.is_empty() {
                 let folds = kept.into_iter().map(|k| {
                     let ua = k.ensemble_validation_ua.into_iter().collect();
-                    fold(k.fold, json!(k.members), ua)
+                    let rows = k.validation_utterances.zip(k.validation_speakers);
+                    FoldChoice {
+                        validation_rows: rows,
+                        ..fold(k.fold, json!(k.members), ua)
+                    }
                 });
                 (ChosenBy::MembersByEnsembleValidationUa, folds.collect())
             } else {
@@ -211,7 +219,13 @@ impl Choices {
                 (Value::Array(_), [ua])
                     if self.chosen_by == ChosenBy::MembersByEnsembleValidationUa =>
                 {
-                    format!("{}  (their mean's validation UA {ua:.3})", f.chosen_text())
+                    let rows = f.validation_rows.map_or(String::new(), |(u, s)| {
+                        format!(" on {u} utterances of {s} speakers")
+                    });
+                    format!(
+                        "{}  (their mean's validation UA {ua:.3}{rows})",
+                        f.chosen_text()
+                    )
                 }
                 // A kept member's score goes beside its name.
                 (Value::Array(members), scores) if members.len() == scores.len() => members
@@ -441,6 +455,7 @@ mod tests {
                 fold: "fold1".into(),
                 chosen: json!({ "hidden": 16 }),
                 validation_ua: vec![0.5],
+                validation_rows: None,
             }]
         );
         assert_eq!(json!(made)["chosen_by"], "validation_speakers");
@@ -485,6 +500,7 @@ mod tests {
         assert_eq!(made.chosen_by, ChosenBy::MembersByEnsembleValidationUa);
         assert_eq!(made.folds[0].chosen, json!(["x/none/mlp", "x/none/gru"]));
         assert_eq!(made.folds[0].validation_ua, vec![0.65]);
+        assert_eq!(made.folds[0].validation_rows, Some((180, 3)));
     }
 
     #[test]
