@@ -207,6 +207,7 @@ impl Choices {
                     fold: f.fold.clone(),
                     chosen: f.chosen_text(),
                     validation_ua: f.validation_ua.clone(),
+                    validation_rows: f.validation_rows,
                 })
                 .collect(),
         }

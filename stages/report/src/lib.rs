@@ -76,16 +76,28 @@ pub struct FoldChoice {
     pub fold: String,
     pub chosen: String,
     pub validation_ua: Vec<f64>,
+    /// The rows a `choose` mean was scored on: (utterances, speakers), so
+    /// a reader sees how much evidence chose it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_rows: Option<(usize, usize)>,
 }
 
 impl FoldChoice {
-    /// The validation UA(s) as one cell: "0.512", or "0.6, 0.5" per member.
+    /// The validation UA(s) as one cell: "0.512", "0.6, 0.5" per member,
+    /// or "0.717 (659 utterances, 11 speakers)".
     pub fn scores(&self) -> String {
-        self.validation_ua
+        let scores = self
+            .validation_ua
             .iter()
             .map(|ua| format!("{ua:.3}"))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", ");
+        match self.validation_rows {
+            Some((utterances, speakers)) => {
+                format!("{scores} ({utterances} utterances, {speakers} speakers)")
+            }
+            None => scores,
+        }
     }
 }
 

@@ -466,11 +466,20 @@ fn choices_are_listed_per_fold() {
                 fold: "fold1".into(),
                 chosen: "epochs=20 normalize=speaker".into(),
                 validation_ua: vec![0.5734],
+                validation_rows: None,
             },
             FoldChoice {
                 fold: "fold2".into(),
                 chosen: "<x>|y".into(),
                 validation_ua: vec![0.6, 0.5],
+                validation_rows: None,
+            },
+            // A `choose` mean says how many rows chose it.
+            FoldChoice {
+                fold: "fold3".into(),
+                chosen: "a, b".into(),
+                validation_ua: vec![0.7171],
+                validation_rows: Some((659, 11)),
             },
         ],
     }];
@@ -485,8 +494,13 @@ fn choices_are_listed_per_fold() {
         markdown.contains("| fold2 | \\<x\\>\\|y | 0.600, 0.500 |"),
         "{markdown}"
     );
+    assert!(
+        markdown.contains("| fold3 | a, b | 0.717 (659 utterances, 11 speakers) |"),
+        "{markdown}"
+    );
     let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
     assert!(html.contains("<section id=\"choices\">"));
+    assert!(html.contains("<td>0.717 (659 utterances, 11 speakers)</td>"));
     assert!(html.contains("<td><code>epochs=20 normalize=speaker</code></td><td>0.573</td>"));
     assert!(html.contains("&lt;x&gt;|y") && !html.contains("<x>|y"));
     // A report without choices has no such section.
