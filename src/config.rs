@@ -98,6 +98,12 @@ pub struct EnsembleSpec {
     /// instead of `keep_best`'s ranking of members one by one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choose: Option<ser_train::ensemble::MemberChoice>,
+    /// With `choose`: repeat the choice on this many bootstrap resamples of
+    /// the validation speakers and weight each member by its share of the
+    /// bags' means (bagged ensemble selection), so nearly tied members
+    /// share the weight instead of one winning on a few speakers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bags: Option<usize>,
     pub protocols: Vec<String>,
 }
 
@@ -159,6 +165,10 @@ impl PipelineConfig {
         caveats
     }
 }
+
+/// The most bags `ensembles.<name>.bags` takes: each is a forward
+/// selection, milliseconds on a few hundred validation rows.
+const MAX_BAGS: usize = 10_000;
 
 /// The pseudo feature set of an ensemble's experiments: their names are
 /// `ensemble/<combine>/<name>`.
@@ -694,6 +704,14 @@ fn validate_ensembles(config: &PipelineConfig) -> anyhow::Result<()> {
         if spec.choose.is_some() && spec.weights.is_some() {
             bail!("{at}: choose picks members by their equal-weight mean; drop weights");
         }
+        if let Some(bags) = spec.bags {
+            if spec.choose.is_none() {
+                bail!("{at}.bags: bags resample choose's validation speakers; add choose: forward");
+            }
+            if !(2..=MAX_BAGS).contains(&bags) {
+                bail!("{at}.bags: {bags}; give 2 to {MAX_BAGS} (one bag is choose alone)");
+            }
+        }
         if spec.chooses_per_fold() {
             // Only deep models record validation predictions to choose by.
             let option = match spec.keep_best {
@@ -994,6 +1012,22 @@ experiments:
              protocols: [six]}\n",
         );
         assert!(e.contains("ensembles.both: choose picks members"), "{e}");
+        let e =
+            err("  both: {members: [mfcc/none/lr, mfcc/none/nb], bags: 20, protocols: [six]}\n");
+        assert!(
+            e.contains("ensembles.both.bags") && e.contains("add choose: forward"),
+            "{e}"
+        );
+        for bags in [1, 100_000] {
+            let e = err(&format!(
+                "  both: {{members: [mfcc/none/lr, mfcc/none/nb], choose: forward, bags: {bags}, \
+                 protocols: [six]}}\n"
+            ));
+            assert!(
+                e.contains(&format!("ensembles.both.bags: {bags}; give 2 to")),
+                "{e}"
+            );
+        }
         let e = err(
             "  both: {members: [mfcc/none/lr, mfcc/none/nb], choose: backward, protocols: [six]}\n",
         );
@@ -1197,10 +1231,11 @@ experiments:
             serde_json::to_value(&default.ensembles).unwrap(),
             full_ensembles
         );
-        let mlp_only = default.ensembles["deep_validated"]
-            .members
-            .iter()
-            .all(|m| default.member_model(m).is_some_and(|e| e.spec.kind() == "mlp"));
+        let mlp_only = default.ensembles["deep_validated"].members.iter().all(|m| {
+            default
+                .member_model(m)
+                .is_some_and(|e| e.spec.kind() == "mlp")
+        });
         assert!(mlp_only);
         for (name, entry) in &default.models {
             let other = &full.models[name];

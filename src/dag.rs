@@ -388,6 +388,7 @@ impl Graph {
                             weights: spec.weights.clone(),
                             keep_best: spec.keep_best,
                             choose: spec.choose,
+                            bags: spec.bags,
                         })
                     },
                     None,

@@ -211,6 +211,10 @@ pub struct KeptMembers {
     pub validation_utterances: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_speakers: Option<usize>,
+    /// With `bags`: each kept member's weight in the fold's mean (its share
+    /// of the bags' means; they sum to 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<f64>>,
 }
 
 /// A network grid's choice in one fold.

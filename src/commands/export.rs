@@ -13,7 +13,9 @@ use std::path::PathBuf;
 
 use crate::artifact::features::feature_columns;
 use crate::artifact::parquet_read;
-use crate::artifact::schema::{EvaluationSummary, FoldModel, ModelsArtifact, SelectionArtifact};
+use crate::artifact::schema::{
+    EvaluationSummary, FoldModel, KeptMembers, ModelsArtifact, SelectionArtifact,
+};
 use crate::bundle::{
     self, Bundle, CrossValidated, EnsembleCombine, Extracted, FallbackCost, Features, Manifest,
     Member, Part, PartInput, Predictor, Speaker, Training,
@@ -656,21 +658,32 @@ pub fn bundle_from_cache(
                 anyhow::bail!("an ensemble exports one fold's members: say --fold NAME");
             };
             // The members this fold combines: all, or those keep_best or
-            // choose kept.
-            let kept: Vec<usize> = match spec.chooses_per_fold() {
-                false => (0..spec.members.len()).collect(),
+            // choose kept (with bags, in their bagged weights).
+            let (kept, kept_weights): (Vec<usize>, Option<Vec<f64>>) = match spec.chooses_per_fold()
+            {
+                false => ((0..spec.members.len()).collect(), None),
                 true => {
                     let summary = source.record(node)?.outputs.summary;
-                    let names: Vec<String> = summary["kept"]
+                    let choice: KeptMembers = summary["kept"]
                         .as_array()
                         .and_then(|folds| folds.iter().find(|k| k["fold"] == fold))
-                        .and_then(|k| serde_json::from_value(k["members"].clone()).ok())
+                        .and_then(|k| serde_json::from_value(k.clone()).ok())
                         .ok_or_else(|| {
                             anyhow::anyhow!("{experiment}: no members kept for fold {fold}")
                         })?;
-                    (0..spec.members.len())
-                        .filter(|&m| names.contains(&spec.members[m]))
-                        .collect()
+                    let kept: Vec<usize> = (0..spec.members.len())
+                        .filter(|&m| choice.members.contains(&spec.members[m]))
+                        .collect();
+                    // In member order, as `kept` is.
+                    let weights = choice.weights.map(|w| {
+                        kept.iter()
+                            .map(|&m| {
+                                let at = choice.members.iter().position(|n| *n == spec.members[m]);
+                                w[at.expect("a kept member is listed")]
+                            })
+                            .collect()
+                    });
+                    (kept, weights)
                 }
             };
             let mut parts = Vec::new();
@@ -686,10 +699,9 @@ pub fn bundle_from_cache(
             }
             let combine = EnsembleCombine {
                 mode: spec.combine,
-                weights: spec
-                    .weights
-                    .as_ref()
-                    .map(|w| kept.iter().map(|&m| w[m]).collect()),
+                weights: kept_weights.or_else(|| {
+                    (spec.weights.as_ref()).map(|w| kept.iter().map(|&m| w[m]).collect())
+                }),
             };
             (parts, protocol, classes.unwrap_or_default(), Some(combine))
         }

@@ -100,6 +100,10 @@ pub enum ChosenBy {
     /// An ensemble's `choose: forward` members: those whose mean had the
     /// best validation UA.
     MembersByEnsembleValidationUa,
+    /// An ensemble's `choose: forward` with `bags`: members weighted by
+    /// how often that choice took them on resamples of the validation
+    /// speakers.
+    MembersByBaggedEnsembleValidationUa,
 }
 
 impl ChosenBy {
@@ -112,6 +116,10 @@ impl ChosenBy {
             ChosenBy::MembersByValidationUa => "members with the best validation UA (keep_best)",
             ChosenBy::MembersByEnsembleValidationUa => {
                 "members whose mean had the best validation UA (choose: forward)"
+            }
+            ChosenBy::MembersByBaggedEnsembleValidationUa => {
+                "members weighted by how often that choice took them on resamples of the \
+                 validation speakers (choose: forward, bags)"
             }
         }
     }
@@ -130,6 +138,9 @@ pub struct FoldChoice {
     /// `choose: forward`'s validation rows: (utterances, speakers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validation_rows: Option<(usize, usize)>,
+    /// With `bags`: each kept member's weight, in `chosen`'s order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_weights: Option<Vec<f64>>,
 }
 
 /// What an experiment chose inside its training folds.
@@ -160,6 +171,7 @@ impl Choices {
             chosen,
             validation_ua,
             validation_rows: None,
+            member_weights: None,
         };
         let grid = &summary["grid"];
         let (chosen_by, folds) = if grid.get("chosen_on").is_some() {
@@ -173,15 +185,20 @@ impl Choices {
         } else if let Some(kept) = summary.get("kept").filter(|k| k.is_array()) {
             let kept = Vec::<KeptMembers>::deserialize(kept)?;
             if kept.iter().all(|k| k.ensemble_validation_ua.is_some()) && !kept.is_empty() {
+                let chosen_by = match kept.iter().all(|k| k.weights.is_some()) {
+                    true => ChosenBy::MembersByBaggedEnsembleValidationUa,
+                    false => ChosenBy::MembersByEnsembleValidationUa,
+                };
                 let folds = kept.into_iter().map(|k| {
                     let ua = k.ensemble_validation_ua.into_iter().collect();
                     let rows = k.validation_utterances.zip(k.validation_speakers);
                     FoldChoice {
                         validation_rows: rows,
+                        member_weights: k.weights,
                         ..fold(k.fold, json!(k.members), ua)
                     }
                 });
-                (ChosenBy::MembersByEnsembleValidationUa, folds.collect())
+                (chosen_by, folds.collect())
             } else {
                 let folds = kept
                     .into_iter()
@@ -218,15 +235,20 @@ impl Choices {
         for f in &self.folds {
             let chosen = match (&f.chosen, f.validation_ua.as_slice()) {
                 (Value::Array(_), [ua])
-                    if self.chosen_by == ChosenBy::MembersByEnsembleValidationUa =>
+                    if matches!(
+                        self.chosen_by,
+                        ChosenBy::MembersByEnsembleValidationUa
+                            | ChosenBy::MembersByBaggedEnsembleValidationUa
+                    ) =>
                 {
                     let rows = f.validation_rows.map_or(String::new(), |(u, s)| {
                         format!(" on {u} utterances of {s} speakers")
                     });
-                    format!(
-                        "{}  (their mean's validation UA {ua:.3}{rows})",
-                        f.chosen_text()
-                    )
+                    let mean = match f.member_weights {
+                        Some(_) => "their weighted mean's",
+                        None => "their mean's",
+                    };
+                    format!("{}  ({mean} validation UA {ua:.3}{rows})", f.chosen_text())
                 }
                 // A kept member's score goes beside its name.
                 (Value::Array(members), scores) if members.len() == scores.len() => members
@@ -246,7 +268,8 @@ impl Choices {
 }
 
 impl FoldChoice {
-    /// A point as `key=value ...`, members as `a, b`.
+    /// A point as `key=value ...`, members as `a, b` (weighted: `a (weight
+    /// 0.60), b (weight 0.40)`).
     pub fn chosen_text(&self) -> String {
         match &self.chosen {
             Value::Object(point) => point
@@ -259,7 +282,14 @@ impl FoldChoice {
                 .join(" "),
             Value::Array(members) => members
                 .iter()
-                .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_string))
+                .enumerate()
+                .map(|(i, m)| {
+                    let name = m.as_str().map_or_else(|| m.to_string(), str::to_string);
+                    match self.member_weights.as_ref().and_then(|w| w.get(i)) {
+                        Some(w) => format!("{name} (weight {w:.2})"),
+                        None => name,
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
             other => other.to_string(),
@@ -457,6 +487,7 @@ mod tests {
                 chosen: json!({ "hidden": 16 }),
                 validation_ua: vec![0.5],
                 validation_rows: None,
+                member_weights: None,
             }]
         );
         assert_eq!(json!(made)["chosen_by"], "validation_speakers");
@@ -502,6 +533,24 @@ mod tests {
         assert_eq!(made.folds[0].chosen, json!(["x/none/mlp", "x/none/gru"]));
         assert_eq!(made.folds[0].validation_ua, vec![0.65]);
         assert_eq!(made.folds[0].validation_rows, Some((180, 3)));
+        assert_eq!(made.folds[0].member_weights, None);
+
+        // With bags, each member's weight goes beside its name.
+        let bagged = json!({
+            "kept": [{ "fold": "a", "members": ["x/none/mlp", "x/none/gru"], "validation_ua": [0.6, 0.5],
+                       "ensemble_validation_ua": 0.66, "validation_utterances": 180,
+                       "validation_speakers": 3, "weights": [0.75, 0.25] }],
+        });
+        let made = Choices::from_summary(&bagged).unwrap().unwrap();
+        assert_eq!(
+            made.chosen_by,
+            ChosenBy::MembersByBaggedEnsembleValidationUa
+        );
+        assert_eq!(made.folds[0].member_weights, Some(vec![0.75, 0.25]));
+        assert_eq!(
+            made.folds[0].chosen_text(),
+            "x/none/mlp (weight 0.75), x/none/gru (weight 0.25)"
+        );
     }
 
     #[test]

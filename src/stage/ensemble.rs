@@ -20,7 +20,11 @@
 //! ([`ser_train::ensemble::forward_selection`]): the original utterances
 //! that every member's networks held out of that fold's training set, read
 //! from each member's `validation` table. That scores what a member adds
-//! to the others, which ranking them one by one does not.
+//! to the others, which ranking them one by one does not. With `bags: N`
+//! the choice is made on N bootstrap resamples of those speakers and the
+//! members are weighted by their share of the bags' means
+//! ([`ser_train::ensemble::bagged_forward_selection`]), so a fold's
+//! ensemble does not hang on which few speakers were held out.
 //!
 //! Output: `predictions` (id, speaker, fold, label, predicted and the
 //! combined `p_<class>` scores, in the first member's row order) and
@@ -56,6 +60,20 @@ pub struct EnsembleStage {
     /// Per fold, the members whose mean scores best on validation
     /// utterances.
     pub choose: Option<MemberChoice>,
+    /// With `choose`: that choice on this many resamples of the validation
+    /// speakers, members weighted by their share of the bags' means.
+    pub bags: Option<usize>,
+}
+
+/// The seed of the validation speakers' resamples: fixed, so a bagged
+/// ensemble's key names one result.
+const BAG_SEED: u64 = 0;
+
+/// What a fold combines: members (indices, in member order) and, when
+/// bagged, their weights.
+struct FoldMembers {
+    members: Vec<usize>,
+    weights: Option<Vec<f64>>,
 }
 
 /// One member's predictions, keyed for alignment.
@@ -228,6 +246,7 @@ impl EnsembleStage {
                 ensemble_validation_ua: None,
                 validation_utterances: None,
                 validation_speakers: None,
+                weights: None,
             });
             chosen.insert(fold.to_string(), best);
         }
@@ -242,7 +261,7 @@ impl EnsembleStage {
         inputs: &Inputs,
         classes: &[String],
         folds: &[&str],
-    ) -> anyhow::Result<(BTreeMap<String, Vec<usize>>, Value)> {
+    ) -> anyhow::Result<(BTreeMap<String, FoldMembers>, Value)> {
         let mut tables = Vec::with_capacity(self.members.len());
         for (i, member) in self.members.iter().enumerate() {
             let object = inputs.file(Role::Member(i), "validation").map_err(|_| {
@@ -290,19 +309,8 @@ impl EnsembleStage {
                     })
                 })
                 .collect::<anyhow::Result<_>>()?;
-            // UA, then the lower cross-entropy.
-            let score = |c: &ensemble::Combined| {
-                let ua = ser_evaluate::Metrics::compute(&truth, &c.predicted, classes.len()).ua;
-                let cross_entropy = truth
-                    .iter()
-                    .zip(&c.scores)
-                    .map(|(&t, row)| -row[t].max(MIN_PROBABILITY).ln())
-                    .sum::<f64>()
-                    / truth.len() as f64;
-                (ua, -cross_entropy)
-            };
-            let selection = ensemble::forward_selection(&member_scores, score)
-                .map_err(|e| anyhow::anyhow!("fold {fold}: {e}"))?;
+            let all_rows: Vec<usize> = (0..truth.len()).collect();
+            let score = |c: &ensemble::Combined| score_rows(&truth, &all_rows, c, classes.len());
             let own_ua = |m: usize| {
                 let alone = ensemble::combine(&member_scores[m..=m], None, Combine::Mean)
                     .expect("one member's scores combine");
@@ -310,22 +318,71 @@ impl EnsembleStage {
             };
             let speakers: std::collections::BTreeSet<&str> =
                 common.iter().map(|&r| first.speakers[r].as_str()).collect();
+            let (members, weights, ensemble_validation_ua) = match self.bags {
+                None => {
+                    let selection = ensemble::forward_selection(&member_scores, score)
+                        .map_err(|e| anyhow::anyhow!("fold {fold}: {e}"))?;
+                    let ua = selection.steps.last().map(|(_, (ua, _))| *ua);
+                    (selection.members, None, ua)
+                }
+                Some(bags) => {
+                    let speaker_index: Vec<usize> = common
+                        .iter()
+                        .map(|&r| speakers.iter().position(|s| *s == first.speakers[r]))
+                        .map(|i| i.expect("every row's speaker is listed"))
+                        .collect();
+                    let bags =
+                        ser_evaluate::metrics::speaker_resamples(&speaker_index, bags, BAG_SEED);
+                    let bagged =
+                        ensemble::bagged_forward_selection(&member_scores, &bags, |rows, c| {
+                            score_rows(&truth, rows, c, classes.len())
+                        })
+                        .map_err(|e| anyhow::anyhow!("fold {fold}: {e}"))?;
+                    let members: Vec<usize> = (0..self.members.len())
+                        .filter(|&m| bagged.weights[m] > 0.0)
+                        .collect();
+                    let weights: Vec<f64> = members.iter().map(|&m| bagged.weights[m]).collect();
+                    // The weighted mean's UA on every validation row.
+                    let kept_scores: Vec<Vec<Vec<f64>>> =
+                        members.iter().map(|&m| member_scores[m].clone()).collect();
+                    let mean = ensemble::combine(&kept_scores, Some(&weights), Combine::Mean)
+                        .map_err(|e| anyhow::anyhow!("fold {fold}: {e}"))?;
+                    (members, Some(weights), Some(score(&mean).0))
+                }
+            };
             kept.push(KeptMembers {
                 fold: fold.to_string(),
-                members: selection
-                    .members
-                    .iter()
-                    .map(|&m| self.members[m].clone())
-                    .collect(),
-                validation_ua: selection.members.iter().map(|&m| own_ua(m)).collect(),
-                ensemble_validation_ua: selection.steps.last().map(|(_, (ua, _))| *ua),
+                members: members.iter().map(|&m| self.members[m].clone()).collect(),
+                validation_ua: members.iter().map(|&m| own_ua(m)).collect(),
+                ensemble_validation_ua,
                 validation_utterances: Some(common.len()),
                 validation_speakers: Some(speakers.len()),
+                weights: weights.clone(),
             });
-            chosen.insert(fold.to_string(), selection.members);
+            chosen.insert(fold.to_string(), FoldMembers { members, weights });
         }
         Ok((chosen, json!(kept)))
     }
+}
+
+/// How `choose` rates a mean on validation rows: UA, then the lower
+/// cross-entropy. `rows[i]` is the row (into `truth`) that the mean's
+/// `i`th row scores.
+fn score_rows(
+    truth: &[usize],
+    rows: &[usize],
+    mean: &ensemble::Combined,
+    classes: usize,
+) -> (f64, f64) {
+    let truth: Vec<usize> = rows.iter().map(|&r| truth[r]).collect();
+    let ua = ser_evaluate::Metrics::compute(&truth, &mean.predicted, classes).ua;
+    let cross_entropy = truth
+        .iter()
+        .zip(&mean.scores)
+        .map(|(&t, row)| -row[t].max(MIN_PROBABILITY).ln())
+        .sum::<f64>()
+        / truth.len() as f64;
+    (ua, -cross_entropy)
 }
 
 impl Stage for EnsembleStage {
@@ -346,6 +403,9 @@ impl Stage for EnsembleStage {
         }
         if let Some(choose) = self.choose {
             params["choose"] = json!(choose);
+        }
+        if let Some(bags) = self.bags {
+            params["bags"] = json!(bags);
         }
         params
     }
@@ -399,6 +459,18 @@ impl Stage for EnsembleStage {
         let mut fold_names: Vec<&str> = first.folds.iter().map(String::as_str).collect();
         fold_names.sort_unstable();
         fold_names.dedup();
+        let unweighted = |chosen: BTreeMap<String, Vec<usize>>| {
+            let weights = |members: &[usize]| {
+                (self.weights.as_ref()).map(|w| members.iter().map(|&m| w[m]).collect())
+            };
+            chosen
+                .into_iter()
+                .map(|(fold, members)| {
+                    let weights = weights(&members);
+                    (fold, FoldMembers { members, weights })
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
         let (chosen, kept) = match (self.keep_best, self.choose) {
             (None, Some(MemberChoice::Forward)) => {
                 self.forward_by_fold(ctx, inputs, &classes, &fold_names)?
@@ -409,14 +481,17 @@ impl Stage for EnsembleStage {
                     .iter()
                     .map(|f| (f.to_string(), all.clone()))
                     .collect();
-                (chosen, Value::Null)
+                (unweighted(chosen), Value::Null)
             }
-            (Some(keep), _) => self.best_by_fold(ctx, inputs, keep, &fold_names)?,
+            (Some(keep), _) => {
+                let (chosen, kept) = self.best_by_fold(ctx, inputs, keep, &fold_names)?;
+                (unweighted(chosen), kept)
+            }
         };
         let rows = first.ids.len();
         let mut predicted = vec![0; rows];
         let mut scores: Vec<Vec<f64>> = vec![Vec::new(); rows];
-        for (fold, members) in &chosen {
+        for (fold, FoldMembers { members, weights }) in &chosen {
             let fold_rows: Vec<usize> = (0..rows).filter(|&r| &first.folds[r] == fold).collect();
             let fold_scores: Vec<Vec<Vec<f64>>> = members
                 .iter()
@@ -427,10 +502,6 @@ impl Stage for EnsembleStage {
                         .collect()
                 })
                 .collect();
-            let weights: Option<Vec<f64>> = self
-                .weights
-                .as_ref()
-                .map(|w| members.iter().map(|&m| w[m]).collect());
             let part = ensemble::combine(&fold_scores, weights.as_deref(), self.combine)
                 .map_err(|e| anyhow::anyhow!("fold {fold}: {e}"))?;
             for ((&r, p), row) in fold_rows.iter().zip(part.predicted).zip(part.scores) {

@@ -1593,6 +1593,102 @@ fn an_ensemble_chooses_members_by_their_means_validation_ua() {
     }
 }
 
+/// `bags` resamples the validation speakers. The workspace's folds hold out
+/// one validation speaker, so every bag is the same draw: bagging must then
+/// give forward selection's members in equal weights, and the test rows
+/// must be that weighted mean, in the run, in `ser metrics` and in an
+/// exported bundle.
+#[test]
+fn a_bagged_ensemble_weights_its_members_and_exports_the_weights() {
+    let ws = Workspace::new(8);
+    let tiny = "epochs: 2, layers: 1, validation_speakers: 1";
+    let members = ["mfcc/none/mlp", "mfcc/none/wide", "mfcc/none/narrow"];
+    let pool = members.join(", ");
+    ws.write_pipeline(&format!(
+        "models:\n\
+         \x20 mlp: {{kind: mlp, hidden: 8, {tiny}}}\n\
+         \x20 wide: {{kind: mlp, hidden: 32, {tiny}}}\n\
+         \x20 narrow: {{kind: mlp, hidden: 2, {tiny}}}\n\
+         experiments:\n\
+         \x20 - {{features: [mfcc], models: [mlp, wide, narrow], protocols: [two]}}\n\
+         ensembles:\n\
+         \x20 forward: {{members: [{pool}], choose: forward, protocols: [two]}}\n\
+         \x20 bagged: {{members: [{pool}], choose: forward, bags: 7, protocols: [two]}}\n"
+    ));
+    ws.ok(&["run"]);
+    let metrics = ws.ok(&["metrics", "--json", "--choices"]);
+    let choices = |name: &str| -> serde_json::Value {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|r| r["experiment"] == format!("ensemble/mean/{name}"))
+            .unwrap_or_else(|| panic!("no {name} row:\n{metrics}"))["choices"]
+            .clone()
+    };
+    let (forward, bagged) = (choices("forward"), choices("bagged"));
+    assert_eq!(
+        bagged["chosen_by"],
+        "members_by_bagged_ensemble_validation_ua"
+    );
+    let combined = predictions_table(&ws, "train:ensemble/mean/bagged@two");
+    let member_tests: Vec<ser::artifact::Table> = members
+        .iter()
+        .map(|m| predictions_table(&ws, &format!("train:{m}@two")))
+        .collect();
+    let folds = bagged["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 2);
+    for (choice, plain) in folds.iter().zip(forward["folds"].as_array().unwrap()) {
+        assert_eq!(choice["chosen"], plain["chosen"], "{choice} {plain}");
+        assert_eq!(choice["validation_ua"], plain["validation_ua"]);
+        let chosen: Vec<usize> = choice["chosen"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| members.iter().position(|x| x == m).unwrap())
+            .collect();
+        let weights: Vec<f64> = serde_json::from_value(choice["member_weights"].clone()).unwrap();
+        assert_eq!(weights.len(), chosen.len());
+        for w in &weights {
+            assert!((w - 1.0 / chosen.len() as f64).abs() < 1e-12, "{choice}");
+        }
+        let fold = choice["fold"].as_str().unwrap();
+        for class in probability_classes(&combined) {
+            let column = format!("p_{class}");
+            for r in (0..combined.utf8("id").unwrap().len())
+                .filter(|&r| combined.utf8("fold").unwrap()[r] == fold)
+            {
+                let id = &combined.utf8("id").unwrap()[r];
+                let want: f64 = chosen
+                    .iter()
+                    .zip(&weights)
+                    .map(|(&m, w)| {
+                        w * member_tests[m].f64(&column).unwrap()[row_of(&member_tests[m], id)]
+                    })
+                    .sum();
+                let got = combined.f64(&column).unwrap()[r];
+                assert!((got - want).abs() < 1e-5, "{id} {class}: {got} vs {want}");
+            }
+        }
+        // The exported fold carries the weights.
+        let out = ws.path(&format!("bagged-{fold}.sermodel"));
+        ws.ok(&[
+            "export",
+            "ensemble/mean/bagged",
+            "--fold",
+            fold,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let manifest: serde_json::Value =
+            serde_json::from_str(&ws.ok(&["model", "inspect", out.to_str().unwrap()])).unwrap();
+        assert_eq!(manifest["combine"]["weights"], serde_json::json!(weights));
+        assert_eq!(manifest["parts"].as_array().unwrap().len(), chosen.len());
+    }
+    // Deterministic: a second run computes nothing.
+    assert!(ran_nodes(&ws.ok(&["run"])).is_empty());
+}
+
 #[test]
 fn a_model_of_several_networks_averages_them_and_shares_their_trainings() {
     let ws = Workspace::new(8);

@@ -318,6 +318,29 @@ pub fn paired_bootstrap(
     }
 }
 
+/// `resamples` bootstrap draws of whole speakers: each draws as many
+/// speakers as `speakers` (one speaker index per row) holds, with
+/// replacement, from a ChaCha8 stream seeded with `seed`, and lists the
+/// rows of every speaker drawn, once per draw, in row order within each.
+/// For choices that must not hang on which few speakers were held out
+/// (bagged ensemble selection); the same resampling as the speaker
+/// intervals, which need no row lists.
+pub fn speaker_resamples(speakers: &[usize], resamples: usize, seed: u64) -> Vec<Vec<usize>> {
+    let mut rows_of: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (row, &speaker) in speakers.iter().enumerate() {
+        rows_of.entry(speaker).or_default().push(row);
+    }
+    let clusters: Vec<Vec<usize>> = rows_of.into_values().collect();
+    let mut stream = Stream::new(seed);
+    (0..resamples)
+        .map(|_| {
+            (0..clusters.len())
+                .flat_map(|_| clusters[stream.below(clusters.len())].iter().copied())
+                .collect()
+        })
+        .collect()
+}
+
 /// McNemar's test on which utterances each system gets right.
 ///
 /// # Panics
@@ -503,6 +526,30 @@ impl Resampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn speaker_resamples_draw_whole_speakers_and_repeat_per_seed() {
+        // Speakers 7, 3, 7, 9, 3: rows 0 and 2, 1 and 4, 3.
+        let speakers = [7, 3, 7, 9, 3];
+        let draws = speaker_resamples(&speakers, 50, 11);
+        assert_eq!(draws.len(), 50);
+        let mut drawn = std::collections::BTreeSet::new();
+        for rows in &draws {
+            // Three draws of whole speakers: 3 to 6 rows, speakers intact.
+            assert!((3..=6).contains(&rows.len()), "{rows:?}");
+            for speaker in [7, 3, 9] {
+                let of = rows.iter().filter(|&&r| speakers[r] == speaker).count();
+                let size = speakers.iter().filter(|&&s| s == speaker).count();
+                assert_eq!(of % size, 0, "{rows:?}");
+            }
+            drawn.insert(rows.clone());
+        }
+        // Not every draw alike, and the same seed draws the same again.
+        assert!(drawn.len() > 5);
+        assert_eq!(draws, speaker_resamples(&speakers, 50, 11));
+        assert_ne!(draws, speaker_resamples(&speakers, 50, 12));
+        assert!(speaker_resamples(&[], 3, 0).iter().all(Vec::is_empty));
+    }
 
     #[test]
     fn hand_computed_example() {

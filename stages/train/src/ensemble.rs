@@ -15,7 +15,9 @@
 //! so an ensemble's output reads like a member's. [`best_members`] picks,
 //! per fold, the members that did best on held-out training speakers, one
 //! by one; [`forward_selection`] picks the members whose mean does best
-//! there, which is what an ensemble is scored on.
+//! there, which is what an ensemble is scored on, and
+//! [`bagged_forward_selection`] averages that choice over resamples of the
+//! validation speakers.
 
 use serde::{Deserialize, Serialize};
 
@@ -218,6 +220,48 @@ pub fn forward_selection<S: PartialOrd + Clone>(
     })
 }
 
+/// Members weighted by bagged forward selection: each member's share of
+/// the bags' means, summing to one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaggedSelection {
+    /// One weight per member, 0 for a member no bag chose.
+    pub weights: Vec<f64>,
+    /// How many bags chose each member.
+    pub chosen_by: Vec<usize>,
+}
+
+/// Bagged ensemble selection (Caruana et al., 2004): [`forward_selection`]
+/// once per bag, a bag being a resample of the validation rows (`bags[b]`
+/// lists row indices, repeats allowed; for speakers held out, whole
+/// speakers drawn with replacement), and the ensemble the mean of the
+/// bags' means: a member gets `1 / |chosen|` from each bag that chose it,
+/// over the bags. `score` rates a mean on the rows it is given. When
+/// members are nearly tied, one choice flips with the few speakers that
+/// happened to be held out; the average over bags moves far less.
+pub fn bagged_forward_selection<S: PartialOrd + Clone>(
+    members: &[Vec<Vec<f64>>],
+    bags: &[Vec<usize>],
+    score: impl Fn(&[usize], &Combined) -> S,
+) -> Result<BaggedSelection, String> {
+    if bags.is_empty() || bags.iter().any(Vec::is_empty) {
+        return Err("bagged selection needs bags of at least one row".into());
+    }
+    let mut weights = vec![0.0; members.len()];
+    let mut chosen_by = vec![0; members.len()];
+    for rows in bags {
+        let resampled: Vec<Vec<Vec<f64>>> = members
+            .iter()
+            .map(|member| rows.iter().map(|&r| member[r].clone()).collect())
+            .collect();
+        let chosen = forward_selection(&resampled, |c| score(rows, c))?.members;
+        for &m in &chosen {
+            weights[m] += 1.0 / (chosen.len() * bags.len()) as f64;
+            chosen_by[m] += 1;
+        }
+    }
+    Ok(BaggedSelection { weights, chosen_by })
+}
+
 /// A one-hot score row: how a member without probabilities takes part.
 pub fn one_hot(class: usize, classes: usize) -> Vec<f64> {
     let mut row = vec![0.0; classes];
@@ -315,6 +359,51 @@ mod tests {
         assert_eq!(chosen.members, [1]);
         assert_eq!(chosen.steps, [(1, 1.0)]);
         assert!(forward_selection(&[], accuracy(TRUTH)).is_err());
+    }
+
+    #[test]
+    fn bagging_weights_members_by_the_bags_that_chose_them() {
+        // Rows 0-1: `a` alone is right; rows 2-3: `b` alone is. A bag of
+        // a's rows chooses a, one of b's chooses b, one of all four starts
+        // from a (listed first) and adds b (their mean gets 4 of 4 where
+        // either alone gets 2).
+        let truth = [0, 0, 1, 1];
+        let a = vec![
+            vec![0.9, 0.1],
+            vec![0.9, 0.1],
+            vec![0.9, 0.1],
+            vec![0.9, 0.1],
+        ];
+        let b = vec![
+            vec![0.2, 0.8],
+            vec![0.45, 0.55],
+            vec![0.0, 1.0],
+            vec![0.0, 1.0],
+        ];
+        let score = |rows: &[usize], c: &Combined| {
+            let hits = rows
+                .iter()
+                .zip(&c.predicted)
+                .filter(|&(&r, &p)| truth[r] == p)
+                .count();
+            hits as f64 / rows.len() as f64
+        };
+        let members = [a.clone(), b.clone()];
+        let bags = [vec![0, 1, 0], vec![2, 3], vec![0, 1, 2, 3]];
+        let bagged = bagged_forward_selection(&members, &bags, score).unwrap();
+        assert_eq!(bagged.chosen_by, [2, 2]);
+        // a: 1/3 + 1/6; b: 1/3 + 1/6.
+        assert!((bagged.weights[0] - 0.5).abs() < 1e-12, "{bagged:?}");
+        assert!((bagged.weights[1] - 0.5).abs() < 1e-12, "{bagged:?}");
+        // One bag is plain forward selection on its rows, weighted equally.
+        let one = bagged_forward_selection(&members, &bags[2..], score).unwrap();
+        let plain = forward_selection(&members, |c| score(&[0, 1, 2, 3], c)).unwrap();
+        assert_eq!(plain.members, [0, 1]);
+        assert_eq!(one.weights, [0.5, 0.5]);
+        let only_a = bagged_forward_selection(&members, &bags[..1], score).unwrap();
+        assert_eq!(only_a.weights, [1.0, 0.0]);
+        assert!(bagged_forward_selection(&members, &[], score).is_err());
+        assert!(bagged_forward_selection(&members, &[vec![]], score).is_err());
     }
 
     #[test]
