@@ -1152,6 +1152,17 @@ fn probability_classes(table: &ser::artifact::Table) -> Vec<String> {
 }
 
 /// The row of utterance `id` in a predictions table.
+/// A fold's chosen members, from `ser metrics --choices --json`, as
+/// indices into `members`.
+fn chosen_members(choice: &serde_json::Value, members: &[&str]) -> Vec<usize> {
+    choice["chosen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| members.iter().position(|x| x == m).unwrap())
+        .collect()
+}
+
 fn row_of(table: &ser::artifact::Table, id: &str) -> usize {
     table
         .utf8("id")
@@ -1491,12 +1502,7 @@ fn an_ensemble_chooses_members_by_their_means_validation_ua() {
         .collect();
     for choice in row["choices"]["folds"].as_array().unwrap() {
         let fold = choice["fold"].as_str().unwrap();
-        let chosen: Vec<usize> = choice["chosen"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| members.iter().position(|x| x == m).unwrap())
-            .collect();
+        let chosen = chosen_members(choice, &members);
         assert!(!chosen.is_empty(), "{choice}");
         // The recorded UA is the chosen members' mean's on the rows every
         // member held out, and no single member did better there.
@@ -1641,12 +1647,7 @@ fn a_bagged_ensemble_weights_its_members_and_exports_the_weights() {
     for (choice, plain) in folds.iter().zip(forward["folds"].as_array().unwrap()) {
         assert_eq!(choice["chosen"], plain["chosen"], "{choice} {plain}");
         assert_eq!(choice["validation_ua"], plain["validation_ua"]);
-        let chosen: Vec<usize> = choice["chosen"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| members.iter().position(|x| x == m).unwrap())
-            .collect();
+        let chosen = chosen_members(choice, &members);
         let weights: Vec<f64> = serde_json::from_value(choice["member_weights"].clone()).unwrap();
         assert_eq!(weights.len(), chosen.len());
         for w in &weights {
