@@ -37,13 +37,20 @@ use ser_train::{
 };
 
 /// The newest bundle format this ser reads and writes. 2: a part may
-/// read a feature union ([`Features::union`]); a bundle without one is
-/// still written as format 1, so older sers read it.
-pub const FORMAT_VERSION: u32 = 2;
+/// read a feature union ([`Features::union`]). 3: an ensemble's classic
+/// parts take part with their probabilities (the SVM, which has none, as
+/// one vote), as the ensemble node combines them since its classic members'
+/// predictions carry probabilities; in formats 1 and 2 they are one vote
+/// each, as they were then. A bundle is written in the oldest format that
+/// holds it, so older sers read it.
+pub const FORMAT_VERSION: u32 = 3;
 
-/// The format of a bundle with these parts: the oldest that holds them.
-pub fn format_for(parts: &[Part]) -> u32 {
-    if parts.iter().any(|p| !p.features.union.is_empty()) {
+/// The format of a bundle with these parts (`ensemble_with_classic`: an
+/// ensemble with a classic part): the oldest that holds them.
+pub fn format_for(parts: &[Part], ensemble_with_classic: bool) -> u32 {
+    if ensemble_with_classic {
+        3
+    } else if parts.iter().any(|p| !p.features.union.is_empty()) {
         2
     } else {
         1
@@ -257,9 +264,10 @@ struct LoadedMember {
 
 struct LoadedPart {
     experiment: String,
-    /// Classic models: an ensemble counts their votes (one-hot), as its
-    /// node does, whether or not they have probabilities.
-    classic: bool,
+    /// Classic models in a bundle of format 1 or 2: an ensemble counts
+    /// their votes (one-hot), as its node did then, whether or not they
+    /// have probabilities.
+    votes_in_ensemble: bool,
     input: Input,
     normalize: FeatureNormalize,
     min_samples: usize,
@@ -395,7 +403,8 @@ impl Predictor {
             anyhow::ensure!(!members.is_empty(), "{}: no fitted model", part.experiment);
             parts.push(LoadedPart {
                 experiment: part.experiment.clone(),
-                classic: members.iter().all(|m| matches!(m.model, Model::Classic(_))),
+                votes_in_ensemble: manifest.format_version < 3
+                    && members.iter().all(|m| matches!(m.model, Model::Classic(_))),
                 input: part.input,
                 normalize: part.normalize,
                 min_samples: f.min_samples,
@@ -522,7 +531,9 @@ impl Predictor {
                 scores
                     .iter()
                     .map(|(class, p)| match p {
-                        Some(p) if !part.classic => p.iter().map(|&v| f64::from(v)).collect(),
+                        Some(p) if !part.votes_in_ensemble => {
+                            p.iter().map(|&v| f64::from(v)).collect()
+                        }
                         _ => ser_train::ensemble::one_hot(*class, classes),
                     })
                     .collect()

@@ -706,8 +706,13 @@ pub fn bundle_from_cache(
             (parts, protocol, classes.unwrap_or_default(), Some(combine))
         }
     };
+    let ensemble_with_classic = combine.is_some()
+        && parts.iter().any(|p| {
+            (source.pipeline.config.member_model(&p.experiment))
+                .is_some_and(|m| m.spec.deep().is_none())
+        });
     let manifest = Manifest {
-        format_version: bundle::format_for(&parts),
+        format_version: bundle::format_for(&parts, ensemble_with_classic),
         ser_version: env!("CARGO_PKG_VERSION").to_string(),
         experiment: experiment.to_string(),
         metrics: source.metrics(experiment, &protocol),

@@ -1253,12 +1253,13 @@ fn an_ensemble_averages_its_members_and_reruns_with_them() {
     ws.write_pipeline(&format!(
             "models:\n\
              \x20 lr: {{kind: logistic_regression}}\n\
+             \x20 svm: {{kind: svm}}\n\
              \x20 mlp: {{kind: mlp, {tiny}}}\n\
              \x20 mlp2: {{kind: mlp, {tiny}, seed: 1}}\n\
              experiments:\n\
-             \x20 - {{features: [mfcc], models: [lr, mlp, mlp2], protocols: [two]}}\n\
+             \x20 - {{features: [mfcc], models: [lr, svm, mlp, mlp2], protocols: [two]}}\n\
              ensembles:\n\
-             \x20 trio: {{members: [mfcc/none/mlp, mfcc/none/mlp2, mfcc/none/lr], protocols: [two]}}\n\
+             \x20 trio: {{members: [mfcc/none/mlp, mfcc/none/mlp2, mfcc/none/lr, mfcc/none/svm], protocols: [two]}}\n\
              \x20 best: {{members: [mfcc/none/mlp, mfcc/none/mlp2], keep_best: 1, protocols: [two]}}\n"
     ));
     let first = ws.ok(&["run"]);
@@ -1282,16 +1283,30 @@ fn an_ensemble_averages_its_members_and_reruns_with_them() {
     assert_eq!(row["n_test"], 32, "{row}");
     assert_eq!(row["features"], "ensemble", "{row}");
 
-    // The combined scores are the mean of the members' (lr one-hot).
+    // The combined scores are the mean of the members' probabilities; the
+    // SVM, which has none, is one-hot.
     let mlp = predictions_table(&ws, "train:mfcc/none/mlp@two");
     let mlp2 = predictions_table(&ws, "train:mfcc/none/mlp2@two");
     let lr = predictions_table(&ws, "train:mfcc/none/lr@two");
+    let svm = predictions_table(&ws, "train:mfcc/none/svm@two");
     let trio = predictions_table(&ws, "train:ensemble/mean/trio@two");
     let classes = probability_classes(&trio);
-    assert!(lr.columns.iter().all(|(n, _)| !n.starts_with("p_")));
+    assert!(svm.columns.iter().all(|(n, _)| !n.starts_with("p_")));
+    // Logistic regression's probabilities: one column per class, each row
+    // summing to 1, its top class the predicted one.
+    assert_eq!(probability_classes(&lr), classes);
+    for (r, predicted) in lr.utf8("predicted").unwrap().iter().enumerate() {
+        let row: Vec<f64> = classes
+            .iter()
+            .map(|c| lr.f64(&format!("p_{c}")).unwrap()[r])
+            .collect();
+        assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-5, "{row:?}");
+        let top = (0..row.len()).fold(0, |b, c| if row[c] > row[b] { c } else { b });
+        assert_eq!(&classes[top], predicted, "{row:?}");
+    }
     let ids = trio.utf8("id").unwrap();
     assert_eq!(ids.len(), 32);
-    assert_mean_of(&trio, &[&mlp, &mlp2], &[&lr]);
+    assert_mean_of(&trio, &[&mlp, &mlp2, &lr], &[&svm]);
     // keep_best: 1 takes, per fold, the member whose network did better on
     // that fold's validation speakers.
     let best = predictions_table(&ws, "train:ensemble/mean/best@two");
@@ -1403,11 +1418,11 @@ fn an_ensemble_averages_its_members_and_reruns_with_them() {
     let err = ws.ser(&[
         "run",
         "--set",
-        "ensembles.trio.members=[mfcc/none/mlp, mfcc/none/svm]",
+        "ensembles.trio.members=[mfcc/none/mlp, mfcc/none/knn]",
     ]);
     let err = String::from_utf8_lossy(&err.stderr).to_string();
     assert!(
-        err.contains("ensembles.trio.members: mfcc/none/svm is not an experiment"),
+        err.contains("ensembles.trio.members: mfcc/none/knn is not an experiment"),
         "{err}"
     );
 }

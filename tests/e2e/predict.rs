@@ -84,7 +84,8 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
          \x20 - {{features: [mfcc], models: [svm, logreg, mlp, gru], protocols: [two]}}\n\
          \x20 - {{features: [both], models: [logreg, mlp], protocols: [two]}}\n\
          ensembles:\n\
-         \x20 trio: {{members: [mfcc/none/svm, mfcc/none/mlp, mfcc/none/gru], protocols: [two]}}\n"
+         \x20 trio: {{members: [mfcc/none/svm, mfcc/none/mlp, mfcc/none/gru], protocols: [two]}}\n\
+         \x20 duo: {{members: [mfcc/none/logreg, mfcc/none/mlp], protocols: [two]}}\n"
     ));
     ws.ok(&["run"]);
     let elsewhere = tempfile::tempdir().unwrap();
@@ -93,8 +94,10 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
         ("logreg", "mfcc/none/logreg"),
         ("mlp", "mfcc/none/mlp"),
         ("gru", "mfcc/none/gru"),
-        // Its members' fold models, combined as the ensemble node does.
+        // Its members' fold models, combined as the ensemble node does:
+        // the SVM as one vote, logistic regression by its probabilities.
         ("trio", "ensemble/mean/trio"),
+        ("duo", "ensemble/mean/duo"),
         // A feature union: both sets extracted, side by side.
         ("both_logreg", "both/none/logreg"),
         ("both_mlp", "both/none/mlp"),
@@ -134,10 +137,8 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
             .filter(|(n, _)| n.starts_with("p_"))
             .map(|(n, _)| (n.clone(), table.f64(n).unwrap()))
             .collect();
-        // The pipeline keeps probabilities of networks (and the ensemble);
-        // of a classic model its classes only.
-        let classic = matches!(model, "svm" | "logreg" | "both_logreg");
-        assert_eq!(probability_columns.is_empty(), classic);
+        // The pipeline keeps probabilities of every model but the SVM.
+        assert_eq!(probability_columns.is_empty(), model == "svm");
         for (i, id) in ids.iter().enumerate().filter(|(i, _)| folds[*i] == fold) {
             let stem = id.rsplit('/').next().unwrap();
             let row = &predicted[stem];
@@ -168,6 +169,67 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
             }
         }
     }
+    // An ensemble bundle with a classic part is format 3. Read as format 2
+    // (written before classic members had probabilities), its logistic
+    // regression is one vote again, as the ensemble node then counted it.
+    let duo = ser::bundle::read::read(&ws.path("duo.sermodel")).unwrap();
+    assert_eq!(duo.manifest.format_version, 3);
+    assert_eq!(
+        ser::bundle::read::read(&ws.path("mlp.sermodel"))
+            .unwrap()
+            .manifest
+            .format_version,
+        1
+    );
+    let mut old = duo.manifest.clone();
+    old.format_version = 2;
+    let old_path = elsewhere.path().join("duo2.sermodel");
+    ser::bundle::write::write(&old_path, old, duo.files.clone()).unwrap();
+    let (lr, mlp) = (
+        predictions(&ws, "mfcc/none/logreg"),
+        predictions(&ws, "mfcc/none/mlp"),
+    );
+    let fold = lr.utf8("fold").unwrap()[0].clone();
+    let lr_ids = lr.utf8("id").unwrap();
+    let test_rows: Vec<usize> = (0..lr_ids.len())
+        .filter(|&r| lr.utf8("fold").unwrap()[r] == fold)
+        .collect();
+    let mut args = vec!["predict".to_string(), "--model".into()];
+    args.push(old_path.display().to_string());
+    args.extend(["-o".into(), "duo2.jsonl".into()]);
+    args.extend(test_rows.iter().map(|&r| {
+        ws.path(&format!("corpus/{}.flac", lr_ids[r]))
+            .display()
+            .to_string()
+    }));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ser_in(elsewhere.path(), &args);
+    assert!(out.status.success(), "{}", text(&out));
+    let voted = rows(&elsewhere.path().join("duo2.jsonl"));
+    let classes = duo.manifest.classes.clone();
+    let mlp_ids = mlp.utf8("id").unwrap();
+    for &r in &test_rows {
+        let id = &lr_ids[r];
+        let m = mlp_ids.iter().position(|x| x == id).unwrap();
+        let score = |c: &String| {
+            let vote = f64::from(u8::from(lr.utf8("predicted").unwrap()[r] == *c));
+            (vote + mlp.f64(&format!("p_{c}")).unwrap()[m]) / 2.0
+        };
+        let top = classes
+            .iter()
+            .fold(&classes[0], |b, c| if score(c) > score(b) { c } else { b });
+        let row = &voted[id.rsplit('/').next().unwrap()];
+        assert_eq!(row["predicted"], top.as_str(), "{id}: {row}");
+        for c in &classes {
+            let got = row[format!("p_{c}").as_str()].as_f64().unwrap();
+            assert!(
+                (got - score(c)).abs() < 1e-5,
+                "{id} {c}: {got} vs {}",
+                score(c)
+            );
+        }
+    }
+
     // A long recording in windows: one row per 4 s window every 2 s, then
     // the file's row, the mean of its windows.
     let mut long = Vec::new();

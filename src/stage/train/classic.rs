@@ -1,6 +1,9 @@
 //! The train node's classic path: a `ser_train` model per fold on the
 //! feature table (after the fold's selection), with an optional grid
-//! searched by inner cross-validation on the training fold.
+//! searched by inner cross-validation on the training fold. Its
+//! predictions table has each test row's class probabilities (`p_<class>`)
+//! for every kind but the SVM, so an ensemble averages them as it does a
+//! network's.
 //!
 //! `normalize: speaker` z-scores every utterance by its speaker's own
 //! statistics before the fold's standardiser (augmented copies by their
@@ -111,8 +114,9 @@ pub fn run(
         corpora: &corpora,
     };
 
-    // Per fold: its model, and (test row, predicted class) pairs.
-    type FoldResult = anyhow::Result<(FoldModel, Vec<(usize, usize)>)>;
+    // Per fold: its model, (test row, predicted class) pairs, and the
+    // test rows' class probabilities (every kind but the SVM has them).
+    type FoldResult = anyhow::Result<(FoldModel, Vec<(usize, usize)>, Option<Vec<Vec<f32>>>)>;
     let per_fold: Vec<FoldResult> = folds
         .par_iter()
         .map(|fold| {
@@ -173,10 +177,24 @@ pub fn run(
             };
             let fitted = ser_train::fit(&spec, x_train.view(), &y_train)
                 .map_err(|e| anyhow::anyhow!("fold {}: {e}", fold.name))?;
-            let predicted = if set.test.is_empty() {
-                Vec::new()
+            let (predicted, probabilities) = if set.test.is_empty() {
+                (Vec::new(), None)
             } else {
-                fitted.predict(x.select(Axis(0), &set.test).view())
+                let x_test = x.select(Axis(0), &set.test);
+                let probabilities = fitted.probabilities(x_test.view()).map(|rows| {
+                    // A class the fold's training rows lack has no column:
+                    // probability 0.
+                    rows.into_iter()
+                        .map(|row| {
+                            let mut full = vec![0.0f32; classes.len()];
+                            for (c, p) in row.into_iter().enumerate().take(classes.len()) {
+                                full[c] = p as f32;
+                            }
+                            full
+                        })
+                        .collect()
+                });
+                (fitted.predict(x_test.view()), probabilities)
             };
             let entry = FoldModel::Classic(ClassicFold {
                 fold: fold.name.clone(),
@@ -186,16 +204,17 @@ pub fn run(
                 n_train: set.train.len(),
                 n_augmented: set.augmented.len(),
             });
-            Ok((entry, set.test.into_iter().zip(predicted).collect()))
+            let rows = set.test.into_iter().zip(predicted).collect();
+            Ok((entry, rows, probabilities))
         })
         .collect();
 
     let mut models = Vec::new();
     let mut predictions = FoldPredictions::default();
     for (fold, result) in folds.iter().zip(per_fold) {
-        let (model, predicted) = result?;
+        let (model, predicted, probabilities) = result?;
         models.push(model);
-        predictions.push(fold, predicted, None);
+        predictions.push(fold, predicted, probabilities);
     }
     let table = predictions.table(corpus, &labels, &classes);
     // The params artifact says how the models were made: the spec, and

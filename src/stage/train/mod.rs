@@ -55,16 +55,22 @@ pub struct TrainStage {
     pub normalize: FeatureNormalize,
 }
 
+/// The classic train node's own version, beside its model's: 1, the
+/// predictions table gained `p_<class>` columns (the models are fitted as
+/// before; grid scores are reused).
+const CLASSIC_NODE_VERSION: u32 = 1;
+
 impl Stage for TrainStage {
     fn stage(&self) -> &'static str {
         "train"
     }
 
-    /// The learner's code version; a network's node adds its predictions
-    /// table's version (see [`deep::node_code_version`]).
+    /// The learner's code version plus the node's own: a network's (see
+    /// [`deep::node_code_version`]) or a classic model's
+    /// ([`CLASSIC_NODE_VERSION`]).
     fn code_version(&self) -> u32 {
         match &self.model {
-            ModelSpec::Classic(spec) => spec.code_version(),
+            ModelSpec::Classic(spec) => spec.code_version() + 100 * CLASSIC_NODE_VERSION,
             ModelSpec::Deep(spec) => deep::node_code_version(spec.kind),
         }
     }
