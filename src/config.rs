@@ -713,7 +713,8 @@ fn validate_ensembles(config: &PipelineConfig) -> anyhow::Result<()> {
             }
         }
         if spec.chooses_per_fold() {
-            // Only deep models record validation predictions to choose by.
+            // Networks record validation predictions to choose by; a
+            // classic model does with `validation:`.
             let option = match spec.keep_best {
                 Some(_) => "keep_best ranks members by validation UA",
                 None => "choose scores members on validation utterances",
@@ -721,11 +722,11 @@ fn validate_ensembles(config: &PipelineConfig) -> anyhow::Result<()> {
             for member in &spec.members {
                 if config
                     .member_model(member)
-                    .is_some_and(|m| m.spec.deep().is_none())
+                    .is_some_and(|m| m.spec.deep().is_none() && m.held_out.is_none())
                 {
                     bail!(
-                        "{at}.{option}, which only the deep models record; {member} is a \
-                         classic model"
+                        "{at}.{option}, which a classic model records only with `validation: \
+                         {{seeds: N}}`; {member} has none"
                     );
                 }
             }
@@ -984,7 +985,7 @@ experiments:
             "  both: {members: [mfcc/none/lr, mfcc/none/nb], keep_best: 1, protocols: [six]}\n",
         );
         assert!(
-            e.contains("validation UA") && e.contains("mfcc/none/lr is a classic"),
+            e.contains("validation UA") && e.contains("mfcc/none/lr has none"),
             "{e}"
         );
         let e = err(
@@ -999,7 +1000,7 @@ experiments:
         );
         assert!(
             e.contains("ensembles.both.choose scores members on validation utterances")
-                && e.contains("mfcc/none/lr is a classic"),
+                && e.contains("mfcc/none/lr has none"),
             "{e}"
         );
         let e = err(

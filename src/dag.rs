@@ -336,6 +336,7 @@ impl Graph {
                                             model: entry.spec.clone(),
                                             grid: entry.grid.clone(),
                                             normalize: entry.normalize,
+                                            held_out: entry.held_out,
                                         })
                                     },
                                     None,

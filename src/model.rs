@@ -116,6 +116,10 @@ pub struct ModelEntry {
     /// `normalize: speaker` on a classic model (a deep model keeps its
     /// `normalize` in its own parameters).
     pub normalize: FeatureNormalize,
+    /// `validation: {seeds, speakers}` on a classic model: its predictions
+    /// for held-out training speakers, for ensembles that choose members
+    /// (a network holds speakers out by its own `validation_speakers`).
+    pub held_out: Option<ser_learn::held_out::HeldOut>,
 }
 
 impl ModelEntry {
@@ -173,6 +177,29 @@ impl<'de> Deserialize<'de> for ModelEntry {
         } else {
             fields.remove("normalize")
         };
+        let held_out = match (is_deep, fields.remove("validation")) {
+            (_, None) => None,
+            (true, Some(_)) => {
+                return Err(D::Error::custom(
+                    "validation: only classic models take it; a network holds out its \
+                     validation_speakers",
+                ));
+            }
+            (false, Some(v)) => {
+                let held_out: ser_learn::held_out::HeldOut =
+                    serde_json::from_value(v).map_err(|e| {
+                        D::Error::custom(format!(
+                            "validation: {e} (expected {{seeds: N, speakers: K}})"
+                        ))
+                    })?;
+                if held_out.seeds == 0 || held_out.speakers == 0 {
+                    return Err(D::Error::custom(
+                        "validation: seeds and speakers must be at least 1",
+                    ));
+                }
+                Some(held_out)
+            }
+        };
         let normalize = match normalize {
             None => FeatureNormalize::default(),
             Some(v) => serde_json::from_value(v).map_err(|e| {
@@ -206,10 +233,23 @@ impl<'de> Deserialize<'de> for ModelEntry {
                 Some(search)
             }
         };
+        if held_out.is_some() && normalize == FeatureNormalize::SpeakerOnline {
+            return Err(D::Error::custom(
+                "validation and normalize: speaker_online together are not supported: the \
+                 fold's prior would hold the held-out speakers",
+            ));
+        }
+        if held_out.is_some() && grid.is_some() {
+            return Err(D::Error::custom(
+                "validation and grid together are not supported: the grid's inner folds would \
+                 have seen the held-out speakers",
+            ));
+        }
         Ok(ModelEntry {
             spec,
             grid,
             normalize,
+            held_out,
         })
     }
 }
@@ -236,6 +276,12 @@ impl Serialize for ModelEntry {
             fields.insert(
                 "normalize".into(),
                 serde_json::to_value(self.normalize).map_err(serde::ser::Error::custom)?,
+            );
+        }
+        if let Some(held_out) = &self.held_out {
+            fields.insert(
+                "validation".into(),
+                serde_json::to_value(held_out).map_err(serde::ser::Error::custom)?,
             );
         }
         fields.serialize(serializer)
@@ -289,6 +335,42 @@ mod tests {
             serde_json::from_str(r#"{"kind":"mlp","grid":{"hidden":[64,128]}}"#).unwrap();
         let points = mlp.spec.grid_points(mlp.grid.as_ref().unwrap()).unwrap();
         assert_eq!(points[1].spec.deep().unwrap().params.hidden, 128);
+    }
+
+    #[test]
+    fn validation_belongs_to_classic_models_and_round_trips() {
+        let svm: ModelEntry =
+            serde_json::from_str(r#"{"kind":"svm","validation":{"seeds":5}}"#).unwrap();
+        let held_out = svm.held_out.unwrap();
+        assert_eq!((held_out.seeds, held_out.speakers), (5, 3));
+        let again: ModelEntry =
+            serde_json::from_value(serde_json::to_value(&svm).unwrap()).unwrap();
+        assert_eq!(again, svm);
+        let plain: ModelEntry = serde_json::from_str(r#"{"kind":"svm"}"#).unwrap();
+        assert!(plain.held_out.is_none());
+        assert!(
+            serde_json::to_value(&plain)
+                .unwrap()
+                .get("validation")
+                .is_none()
+        );
+        for (bad, says) in [
+            (
+                r#"{"kind":"mlp","validation":{"seeds":2}}"#,
+                "only classic models",
+            ),
+            (r#"{"kind":"svm","validation":{"seeds":0}}"#, "at least 1"),
+            (r#"{"kind":"svm","validation":{"seed":2}}"#, "unknown field"),
+            (
+                r#"{"kind":"knn","validation":{"seeds":2},"grid":{"k":[1,3]}}"#,
+                "validation and grid",
+            ),
+        ] {
+            let err = serde_json::from_str::<ModelEntry>(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]

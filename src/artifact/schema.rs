@@ -113,7 +113,7 @@ impl FoldModel {
     /// classic model.
     pub fn validation_ua(&self) -> Option<f64> {
         match self {
-            FoldModel::Classic(_) => None,
+            FoldModel::Classic(f) => f.validation_ua,
             FoldModel::Deep(f) => f.validation_ua.or(f.net.best_validation_ua),
         }
     }
@@ -130,6 +130,10 @@ pub struct ClassicFold {
     pub grid: Option<InnerCvSearch>,
     pub n_train: usize,
     pub n_augmented: usize,
+    /// With `validation:`, the mean over its seeds of each held-out fit's
+    /// UA on the speakers it held out (what `keep_best` ranks by).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_ua: Option<f64>,
 }
 
 /// A classic model's grid search in one fold.

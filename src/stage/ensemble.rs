@@ -219,7 +219,8 @@ impl EnsembleStage {
                 let Some(ua) = fold.validation_ua() else {
                     anyhow::bail!(
                         "member {member}, fold {name}: no validation UA to rank by (keep_best \
-                         needs deep models trained with validation speakers)"
+                         needs networks trained with validation speakers, or a classic model's \
+                         `validation:`)"
                     );
                 };
                 by_fold.insert(name, ua);
@@ -266,8 +267,8 @@ impl EnsembleStage {
         for (i, member) in self.members.iter().enumerate() {
             let object = inputs.file(Role::Member(i), "validation").map_err(|_| {
                 anyhow::anyhow!(
-                    "member {member}: no validation predictions (choose needs deep models trained \
-                     with validation speakers)"
+                    "member {member}: no validation predictions (choose needs networks trained \
+                     with validation speakers, or a classic model's `validation:`)"
                 )
             })?;
             let table =

@@ -1614,6 +1614,83 @@ fn an_ensemble_chooses_members_by_their_means_validation_ua() {
     }
 }
 
+/// A classic model with `validation:` holds out the training speakers a
+/// network with the same seed holds out, predicts their utterances from a
+/// fit without them, and so joins ensembles that choose their members.
+#[test]
+fn a_classic_model_with_validation_joins_a_choosing_ensemble() {
+    let ws = Workspace::new(8);
+    let tiny = "epochs: 2, layers: 1, validation_speakers: 1";
+    ws.write_pipeline(&format!(
+        "models:\n\
+         \x20 mlp: {{kind: mlp, hidden: 8, {tiny}}}\n\
+         \x20 lr: {{kind: logistic_regression, validation: {{seeds: 1, speakers: 1}}}}\n\
+         \x20 svm: {{kind: svm, validation: {{seeds: 2, speakers: 1}}}}\n\
+         experiments:\n\
+         \x20 - {{features: [mfcc], models: [mlp, lr, svm], protocols: [two]}}\n\
+         ensembles:\n\
+         \x20 forward: {{members: [mfcc/none/mlp, mfcc/none/lr, mfcc/none/svm], choose: forward, \
+         protocols: [two]}}\n\
+         \x20 best: {{members: [mfcc/none/mlp, mfcc/none/lr], keep_best: 1, protocols: [two]}}\n"
+    ));
+    ws.ok(&["run"]);
+    let table = |m: &str| table_output(&ws, &format!("train:mfcc/none/{m}@two"), "validation");
+    let (mlp, lr, svm) = (table("mlp"), table("lr"), table("svm"));
+    let rows = |t: &ser::artifact::Table| -> std::collections::BTreeSet<(String, String)> {
+        t.utf8("fold")
+            .unwrap()
+            .into_iter()
+            .zip(t.utf8("id").unwrap())
+            .collect()
+    };
+    // Seed 0 holds out the network's speaker; seeds 0 and 1 may hold out
+    // both of a fold's two training speakers.
+    assert_eq!(rows(&lr), rows(&mlp));
+    assert!(rows(&mlp).is_subset(&rows(&svm)));
+    let classes = probability_classes(&lr);
+    for r in 0..lr.utf8("id").unwrap().len() {
+        let sum: f64 = classes
+            .iter()
+            .map(|c| lr.f64(&format!("p_{c}")).unwrap()[r])
+            .sum();
+        assert!((sum - 1.0).abs() < 1e-5, "row {r}: {sum}");
+    }
+    // Their validation UA, per fold, is what keep_best ranks: for one seed,
+    // the held-out rows' UA.
+    let models = artifact(&ws, "train:mfcc/none/lr@two", "models", &[]);
+    for fold in models["folds"].as_array().unwrap() {
+        let name = fold["fold"].as_str().unwrap();
+        let at: Vec<usize> = (0..lr.utf8("id").unwrap().len())
+            .filter(|&r| lr.utf8("fold").unwrap()[r] == name)
+            .collect();
+        let labels = lr.utf8("label").unwrap();
+        let predicted = lr.utf8("predicted").unwrap();
+        let mut recall: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+        for &r in &at {
+            let e = recall.entry(labels[r].as_str()).or_default();
+            e.0 += usize::from(predicted[r] == labels[r]);
+            e.1 += 1;
+        }
+        let ua = recall
+            .values()
+            .map(|(h, n)| *h as f64 / *n as f64)
+            .sum::<f64>()
+            / recall.len() as f64;
+        let recorded = fold["validation_ua"].as_f64().unwrap();
+        assert!((recorded - ua).abs() < 1e-9, "{name}: {recorded} vs {ua}");
+    }
+    let choices = ws.ok(&["metrics", "--choices"]);
+    assert!(
+        choices.contains("ensemble/mean/forward@two: members whose mean")
+            && choices.contains("ensemble/mean/best@two: members with the best validation UA"),
+        "{choices}"
+    );
+    // Without `validation:`, a classic member is refused, and says how.
+    let err = ws.ser(&["run", "--set", "models.lr={kind: logistic_regression}"]);
+    let err = String::from_utf8_lossy(&err.stderr).to_string();
+    assert!(err.contains("mfcc/none/lr has none"), "{err}");
+}
+
 /// `bags` resamples the validation speakers. The workspace's folds hold out
 /// one validation speaker, so every bag is the same draw: bagging must then
 /// give forward selection's members in equal weights, and the test rows

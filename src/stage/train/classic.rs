@@ -23,10 +23,10 @@ use super::{
     train_artifacts,
 };
 use crate::artifact::features::{class_indices, feature_columns};
-use crate::artifact::parquet_read;
 use crate::artifact::schema::{
     ClassicFold, FoldModel, GridScore, InnerCvChoice, InnerCvSearch, ModelsArtifact,
 };
+use crate::artifact::{parquet_read, parquet_write};
 use crate::model::ModelSpec;
 use crate::stage::{Context, Inputs, Outputs, Role, inner_cv, item_key};
 
@@ -114,9 +114,15 @@ pub fn run(
         corpora: &corpora,
     };
 
-    // Per fold: its model, (test row, predicted class) pairs, and the
-    // test rows' class probabilities (every kind but the SVM has them).
-    type FoldResult = anyhow::Result<(FoldModel, Vec<(usize, usize)>, Option<Vec<Vec<f32>>>)>;
+    // Per fold: its model, (test row, predicted class) pairs, the test
+    // rows' class probabilities (every kind but the SVM has them), and with
+    // `validation:` the held-out rows' (row, probabilities).
+    type FoldResult = anyhow::Result<(
+        FoldModel,
+        Vec<(usize, usize)>,
+        Option<Vec<Vec<f32>>>,
+        Vec<(usize, Vec<f32>)>,
+    )>;
     let per_fold: Vec<FoldResult> = folds
         .par_iter()
         .map(|fold| {
@@ -177,6 +183,22 @@ pub fn run(
             };
             let fitted = ser_train::fit(&spec, x_train.view(), &y_train)
                 .map_err(|e| anyhow::anyhow!("fold {}: {e}", fold.name))?;
+            let held_out = match stage.held_out {
+                None => HeldOutFits::default(),
+                Some(held_out) => HeldOutFits::fit(
+                    &spec,
+                    held_out,
+                    &x,
+                    &x_train,
+                    &y_train,
+                    &y,
+                    &set,
+                    &speakers,
+                    augmented.as_ref(),
+                    classes.len(),
+                )
+                .map_err(|e| anyhow::anyhow!("fold {}: validation: {e:#}", fold.name))?,
+            };
             let (predicted, probabilities) = if set.test.is_empty() {
                 (Vec::new(), None)
             } else {
@@ -203,18 +225,28 @@ pub fn run(
                 grid: search,
                 n_train: set.train.len(),
                 n_augmented: set.augmented.len(),
+                validation_ua: held_out.ua,
             });
             let rows = set.test.into_iter().zip(predicted).collect();
-            Ok((entry, rows, probabilities))
+            Ok((entry, rows, probabilities, held_out.rows))
         })
         .collect();
 
     let mut models = Vec::new();
     let mut predictions = FoldPredictions::default();
+    let mut validation = FoldPredictions::default();
     for (fold, result) in folds.iter().zip(per_fold) {
-        let (model, predicted, probabilities) = result?;
+        let (model, predicted, probabilities, held_out) = result?;
         models.push(model);
         predictions.push(fold, predicted, probabilities);
+        let (rows, probabilities): (Vec<_>, Vec<_>) = held_out
+            .into_iter()
+            .map(|(row, p)| {
+                let p64: Vec<f64> = p.iter().map(|&v| f64::from(v)).collect();
+                ((row, ser_train::ensemble::top(&p64, None)), p)
+            })
+            .unzip();
+        validation.push(fold, rows, Some(probabilities));
     }
     let table = predictions.table(corpus, &labels, &classes);
     // The params artifact says how the models were made: the spec, and
@@ -254,13 +286,112 @@ pub fn run(
         classes: classes.clone(),
         folds: models,
     };
-    let files = train_artifacts(ctx, &table, &models, &spec)?;
+    let mut files = train_artifacts(ctx, &table, &models, &spec)?;
+    if stage.held_out.is_some() {
+        // What an ensemble choosing its members reads, as a network's.
+        let validation = validation.table(corpus, &labels, &classes);
+        files.insert(
+            "validation".to_string(),
+            ctx.cache
+                .put_object(&parquet_write::to_parquet(&validation)?, "parquet")?,
+        );
+    }
     Ok(Outputs {
         files,
         summary,
         items,
         ..Default::default()
     })
+}
+
+/// A fold's validation predictions (`validation:`): per seed, the model
+/// fitted without the training speakers that seed holds out, on their
+/// recorded utterances.
+#[derive(Default)]
+struct HeldOutFits {
+    /// (row, mean probabilities over the seeds that held the row out).
+    rows: Vec<(usize, Vec<f32>)>,
+    /// The mean over seeds of each fit's UA on its held-out rows.
+    ua: Option<f64>,
+}
+
+impl HeldOutFits {
+    /// `x` and `labels` are every utterance's features (as the fold's
+    /// model reads them) and class; `x_train`/`y_train` the fold's
+    /// training rows (its own utterances, then its augmented copies, as
+    /// `set` lists them).
+    #[allow(clippy::too_many_arguments)]
+    fn fit(
+        spec: &ClassicSpec,
+        held_out: ser_learn::held_out::HeldOut,
+        x: &Array2<f64>,
+        x_train: &Array2<f64>,
+        y_train: &[usize],
+        labels: &[usize],
+        set: &FoldSet,
+        speakers: &[String],
+        augmented: Option<&Augmented>,
+        n_classes: usize,
+    ) -> anyhow::Result<HeldOutFits> {
+        let train_speakers: Vec<String> = set.train.iter().map(|&i| speakers[i].clone()).collect();
+        let n_own = set.train.len();
+        let mut sums: std::collections::BTreeMap<usize, (Vec<f64>, usize)> = Default::default();
+        let mut uas = Vec::new();
+        for seed in 0..held_out.seeds as u64 {
+            let out =
+                ser_learn::held_out::held_out_speakers(&train_speakers, held_out.speakers, seed);
+            if out.is_empty() {
+                continue;
+            }
+            // Training rows of speakers kept in, and copies of their
+            // utterances; a held-out speaker's copies neither train nor
+            // validate, as with the networks.
+            let keep: Vec<usize> = (0..x_train.nrows())
+                .filter(|&r| {
+                    let speaker = match r < n_own {
+                        true => &speakers[set.train[r]],
+                        false => {
+                            let aug = augmented.expect("copies come with their table");
+                            &aug.rows.speakers[set.augmented[r - n_own]]
+                        }
+                    };
+                    !out.contains(speaker)
+                })
+                .collect();
+            let y: Vec<usize> = keep.iter().map(|&r| y_train[r]).collect();
+            let fitted = ser_train::fit(spec, x_train.select(Axis(0), &keep).view(), &y)?;
+            let rows: Vec<usize> = set
+                .train
+                .iter()
+                .copied()
+                .filter(|&i| out.contains(&speakers[i]))
+                .collect();
+            let x_out = x.select(Axis(0), &rows);
+            let predicted = fitted.predict(x_out.view());
+            let probabilities = fitted.probabilities(x_out.view()).unwrap_or_else(|| {
+                // The SVM: its vote.
+                (predicted.iter())
+                    .map(|&c| ser_train::ensemble::one_hot(c, n_classes))
+                    .collect()
+            });
+            let truth: Vec<usize> = rows.iter().map(|&i| labels[i]).collect();
+            uas.push(ser_evaluate::Metrics::compute(&truth, &predicted, n_classes).ua);
+            for (&row, p) in rows.iter().zip(probabilities) {
+                let entry = sums.entry(row).or_insert_with(|| (vec![0.0; n_classes], 0));
+                for (s, v) in entry.0.iter_mut().zip(p) {
+                    *s += v;
+                }
+                entry.1 += 1;
+            }
+        }
+        Ok(HeldOutFits {
+            rows: sums
+                .into_iter()
+                .map(|(row, (sum, n))| (row, sum.iter().map(|s| (s / n as f64) as f32).collect()))
+                .collect(),
+            ua: (!uas.is_empty()).then(|| uas.iter().sum::<f64>() / uas.len() as f64),
+        })
+    }
 }
 
 /// Grid search in one training fold.

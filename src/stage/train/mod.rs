@@ -53,6 +53,8 @@ pub struct TrainStage {
     /// Per-speaker z-scoring before the fold's standardiser (classic
     /// models; see [`ser_train::SpeakerNormaliser`]).
     pub normalize: FeatureNormalize,
+    /// A classic model's validation predictions (`validation:`).
+    pub held_out: Option<ser_learn::held_out::HeldOut>,
 }
 
 /// The classic train node's own version, beside its model's: 1, the
@@ -84,6 +86,9 @@ impl Stage for TrainStage {
         // option existed.
         if self.normalize != FeatureNormalize::Global {
             params["normalize"] = json!(self.normalize);
+        }
+        if let Some(held_out) = &self.held_out {
+            params["validation"] = json!(held_out);
         }
         params
     }
@@ -264,6 +269,7 @@ mod tests {
             model: serde_json::from_str(model).unwrap(),
             grid: None,
             normalize: FeatureNormalize::Global,
+            held_out: None,
         }
         .placement()
     }

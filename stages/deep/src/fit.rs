@@ -311,13 +311,9 @@ pub fn fit_with_extras(
     }
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
 
-    // Speaker-disjoint validation: the first speakers of a seeded shuffle.
-    let mut all_speakers: Vec<&String> = speakers
-        .iter()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    all_speakers.shuffle(&mut rng);
+    // Speaker-disjoint validation: the first speakers of a seeded shuffle,
+    // drawn as every family draws them.
+    let all_speakers = ser_learn::held_out::shuffled_speakers(speakers, &mut rng);
     let n_val = if params.patience == 0 || all_speakers.len() < 2 {
         0
     } else {

@@ -12,9 +12,11 @@
 //! The engine holds a model as one of the two families and drives both
 //! through this contract; neither family crate depends on the other.
 //! [`grid`] expands a model's `grid:` into concrete settings for any
-//! learner that serialises to a flat object.
+//! learner that serialises to a flat object; [`held_out`] draws the
+//! validation speakers every family holds out the same way.
 
 pub mod grid;
+pub mod held_out;
 
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
