@@ -1152,6 +1152,15 @@ fn probability_classes(table: &ser::artifact::Table) -> Vec<String> {
 }
 
 /// The row of utterance `id` in a predictions table.
+/// A table's (fold, id) pairs: which utterances it holds in which fold.
+fn fold_ids(t: &ser::artifact::Table) -> std::collections::BTreeSet<(String, String)> {
+    t.utf8("fold")
+        .unwrap()
+        .into_iter()
+        .zip(t.utf8("id").unwrap())
+        .collect()
+}
+
 /// A fold's chosen members, from `ser metrics --choices --json`, as
 /// indices into `members`.
 fn chosen_members(choice: &serde_json::Value, members: &[&str]) -> Vec<usize> {
@@ -1487,13 +1496,7 @@ fn an_ensemble_chooses_members_by_their_means_validation_ua() {
     }
     // Two networks (seeds 0 and 1) hold out seed 0's speaker and maybe
     // another: every member has seed 0's rows.
-    let ids = |t: &ser::artifact::Table| -> std::collections::BTreeSet<(String, String)> {
-        t.utf8("fold")
-            .unwrap()
-            .into_iter()
-            .zip(t.utf8("id").unwrap())
-            .collect()
-    };
+    let ids = fold_ids;
     assert!(ids(&validation[0]).is_subset(&ids(&validation[2])));
     assert_eq!(ids(&validation[0]), ids(&validation[1]));
 
@@ -1636,13 +1639,7 @@ fn a_classic_model_with_validation_joins_a_choosing_ensemble() {
     ws.ok(&["run"]);
     let table = |m: &str| table_output(&ws, &format!("train:mfcc/none/{m}@two"), "validation");
     let (mlp, lr, svm) = (table("mlp"), table("lr"), table("svm"));
-    let rows = |t: &ser::artifact::Table| -> std::collections::BTreeSet<(String, String)> {
-        t.utf8("fold")
-            .unwrap()
-            .into_iter()
-            .zip(t.utf8("id").unwrap())
-            .collect()
-    };
+    let rows = fold_ids;
     // Seed 0 holds out the network's speaker; seeds 0 and 1 may hold out
     // both of a fold's two training speakers.
     assert_eq!(rows(&lr), rows(&mlp));
