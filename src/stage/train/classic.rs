@@ -185,19 +185,20 @@ pub fn run(
                 .map_err(|e| anyhow::anyhow!("fold {}: {e}", fold.name))?;
             let held_out = match stage.held_out {
                 None => HeldOutFits::default(),
-                Some(held_out) => HeldOutFits::fit(
-                    &spec,
-                    held_out,
-                    &x,
-                    &x_train,
-                    &y_train,
-                    &y,
-                    &set,
-                    &speakers,
-                    augmented.as_ref(),
-                    classes.len(),
-                )
-                .map_err(|e| anyhow::anyhow!("fold {}: validation: {e:#}", fold.name))?,
+                Some(held_out) => {
+                    let fold_rows = FoldRows {
+                        x: &x,
+                        labels: &y,
+                        speakers: &speakers,
+                        x_train: &x_train,
+                        y_train: &y_train,
+                        set: &set,
+                        augmented: augmented.as_ref(),
+                        n_classes: classes.len(),
+                    };
+                    HeldOutFits::fit(&spec, held_out, &fold_rows)
+                        .map_err(|e| anyhow::anyhow!("fold {}: validation: {e:#}", fold.name))?
+                }
             };
             let (predicted, probabilities) = if set.test.is_empty() {
                 (Vec::new(), None)
@@ -315,24 +316,38 @@ struct HeldOutFits {
     ua: Option<f64>,
 }
 
+/// One fold's rows as its model reads them.
+struct FoldRows<'a> {
+    /// Every utterance's features (after normalisation and the fold's
+    /// column selection), class and speaker.
+    x: &'a Array2<f64>,
+    labels: &'a [usize],
+    speakers: &'a [String],
+    /// The fold's training rows: its own utterances, then its augmented
+    /// copies, as `set` lists them.
+    x_train: &'a Array2<f64>,
+    y_train: &'a [usize],
+    set: &'a FoldSet,
+    augmented: Option<&'a Augmented>,
+    n_classes: usize,
+}
+
 impl HeldOutFits {
-    /// `x` and `labels` are every utterance's features (as the fold's
-    /// model reads them) and class; `x_train`/`y_train` the fold's
-    /// training rows (its own utterances, then its augmented copies, as
-    /// `set` lists them).
-    #[allow(clippy::too_many_arguments)]
     fn fit(
         spec: &ClassicSpec,
         held_out: ser_learn::held_out::HeldOut,
-        x: &Array2<f64>,
-        x_train: &Array2<f64>,
-        y_train: &[usize],
-        labels: &[usize],
-        set: &FoldSet,
-        speakers: &[String],
-        augmented: Option<&Augmented>,
-        n_classes: usize,
+        rows_of: &FoldRows<'_>,
     ) -> anyhow::Result<HeldOutFits> {
+        let FoldRows {
+            x,
+            labels,
+            speakers,
+            x_train,
+            y_train,
+            set,
+            augmented,
+            n_classes,
+        } = *rows_of;
         let train_speakers: Vec<String> = set.train.iter().map(|&i| speakers[i].clone()).collect();
         let n_own = set.train.len();
         let mut sums: std::collections::BTreeMap<usize, (Vec<f64>, usize)> = Default::default();
