@@ -671,19 +671,15 @@ pub fn bundle_from_cache(
                         .ok_or_else(|| {
                             anyhow::anyhow!("{experiment}: no members kept for fold {fold}")
                         })?;
-                    let kept: Vec<usize> = (0..spec.members.len())
-                        .filter(|&m| choice.members.contains(&spec.members[m]))
-                        .collect();
-                    // In member order, as `kept` is.
-                    let weights = choice.weights.map(|w| {
-                        kept.iter()
-                            .map(|&m| {
-                                let at = choice.members.iter().position(|n| *n == spec.members[m]);
-                                w[at.expect("a kept member is listed")]
+                    // In the choice's order, which its weights follow.
+                    let kept = (choice.members.iter())
+                        .map(|name| {
+                            spec.members.iter().position(|m| m == name).ok_or_else(|| {
+                                anyhow::anyhow!("{experiment}: kept member {name} is not a member")
                             })
-                            .collect()
-                    });
-                    (kept, weights)
+                        })
+                        .collect::<anyhow::Result<Vec<usize>>>()?;
+                    (kept, choice.weights)
                 }
             };
             let mut parts = Vec::new();

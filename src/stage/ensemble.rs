@@ -310,8 +310,7 @@ impl EnsembleStage {
                     })
                 })
                 .collect::<anyhow::Result<_>>()?;
-            let all_rows: Vec<usize> = (0..truth.len()).collect();
-            let score = |c: &ensemble::Combined| score_rows(&truth, &all_rows, c, classes.len());
+            let score = |c: &ensemble::Combined| score_mean(&truth, c, classes.len());
             let own_ua = |m: usize| {
                 let alone = ensemble::combine(&member_scores[m..=m], None, Combine::Mean)
                     .expect("one member's scores combine");
@@ -336,13 +335,14 @@ impl EnsembleStage {
                         ser_evaluate::metrics::speaker_resamples(&speaker_index, bags, BAG_SEED);
                     let bagged =
                         ensemble::bagged_forward_selection(&member_scores, &bags, |rows, c| {
-                            score_rows(&truth, rows, c, classes.len())
+                            let truth: Vec<usize> = rows.iter().map(|&r| truth[r]).collect();
+                            score_mean(&truth, c, classes.len())
                         })
                         .map_err(|e| anyhow::anyhow!("fold {fold}: {e}"))?;
                     let members: Vec<usize> = (0..self.members.len())
-                        .filter(|&m| bagged.weights[m] > 0.0)
+                        .filter(|&m| bagged[m] > 0.0)
                         .collect();
-                    let weights: Vec<f64> = members.iter().map(|&m| bagged.weights[m]).collect();
+                    let weights: Vec<f64> = members.iter().map(|&m| bagged[m]).collect();
                     // The weighted mean's UA on every validation row.
                     let kept_scores: Vec<Vec<Vec<f64>>> =
                         members.iter().map(|&m| member_scores[m].clone()).collect();
@@ -366,17 +366,10 @@ impl EnsembleStage {
     }
 }
 
-/// How `choose` rates a mean on validation rows: UA, then the lower
-/// cross-entropy. `rows[i]` is the row (into `truth`) that the mean's
-/// `i`th row scores.
-fn score_rows(
-    truth: &[usize],
-    rows: &[usize],
-    mean: &ensemble::Combined,
-    classes: usize,
-) -> (f64, f64) {
-    let truth: Vec<usize> = rows.iter().map(|&r| truth[r]).collect();
-    let ua = ser_evaluate::Metrics::compute(&truth, &mean.predicted, classes).ua;
+/// How `choose` rates a mean on validation rows (`truth`, one class per
+/// row of `mean`): UA, then the lower cross-entropy.
+fn score_mean(truth: &[usize], mean: &ensemble::Combined, classes: usize) -> (f64, f64) {
+    let ua = ser_evaluate::Metrics::compute(truth, &mean.predicted, classes).ua;
     let cross_entropy = truth
         .iter()
         .zip(&mean.scores)

@@ -240,6 +240,9 @@ pub fn run(
         let (model, predicted, probabilities, held_out) = result?;
         models.push(model);
         predictions.push(fold, predicted, probabilities);
+        if stage.held_out.is_none() {
+            continue;
+        }
         let (rows, probabilities): (Vec<_>, Vec<_>) = held_out
             .into_iter()
             .map(|(row, p)| {

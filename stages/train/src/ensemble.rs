@@ -220,34 +220,24 @@ pub fn forward_selection<S: PartialOrd + Clone>(
     })
 }
 
-/// Members weighted by bagged forward selection: each member's share of
-/// the bags' means, summing to one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BaggedSelection {
-    /// One weight per member, 0 for a member no bag chose.
-    pub weights: Vec<f64>,
-    /// How many bags chose each member.
-    pub chosen_by: Vec<usize>,
-}
-
 /// Bagged ensemble selection (Caruana et al., 2004): [`forward_selection`]
 /// once per bag, a bag being a resample of the validation rows (`bags[b]`
 /// lists row indices, repeats allowed; for speakers held out, whole
 /// speakers drawn with replacement), and the ensemble the mean of the
 /// bags' means: a member gets `1 / |chosen|` from each bag that chose it,
-/// over the bags. `score` rates a mean on the rows it is given. When
+/// over the bags; one weight per member, summing to one (0 for a member
+/// no bag chose). `score` rates a mean on the rows it is given. When
 /// members are nearly tied, one choice flips with the few speakers that
 /// happened to be held out; the average over bags moves far less.
 pub fn bagged_forward_selection<S: PartialOrd + Clone>(
     members: &[Vec<Vec<f64>>],
     bags: &[Vec<usize>],
     score: impl Fn(&[usize], &Combined) -> S,
-) -> Result<BaggedSelection, String> {
+) -> Result<Vec<f64>, String> {
     if bags.is_empty() || bags.iter().any(Vec::is_empty) {
         return Err("bagged selection needs bags of at least one row".into());
     }
     let mut weights = vec![0.0; members.len()];
-    let mut chosen_by = vec![0; members.len()];
     for rows in bags {
         let resampled: Vec<Vec<Vec<f64>>> = members
             .iter()
@@ -256,10 +246,9 @@ pub fn bagged_forward_selection<S: PartialOrd + Clone>(
         let chosen = forward_selection(&resampled, |c| score(rows, c))?.members;
         for &m in &chosen {
             weights[m] += 1.0 / (chosen.len() * bags.len()) as f64;
-            chosen_by[m] += 1;
         }
     }
-    Ok(BaggedSelection { weights, chosen_by })
+    Ok(weights)
 }
 
 /// A one-hot score row: how a member without probabilities takes part.
@@ -391,17 +380,16 @@ mod tests {
         let members = [a.clone(), b.clone()];
         let bags = [vec![0, 1, 0], vec![2, 3], vec![0, 1, 2, 3]];
         let bagged = bagged_forward_selection(&members, &bags, score).unwrap();
-        assert_eq!(bagged.chosen_by, [2, 2]);
         // a: 1/3 + 1/6; b: 1/3 + 1/6.
-        assert!((bagged.weights[0] - 0.5).abs() < 1e-12, "{bagged:?}");
-        assert!((bagged.weights[1] - 0.5).abs() < 1e-12, "{bagged:?}");
+        assert!((bagged[0] - 0.5).abs() < 1e-12, "{bagged:?}");
+        assert!((bagged[1] - 0.5).abs() < 1e-12, "{bagged:?}");
         // One bag is plain forward selection on its rows, weighted equally.
         let one = bagged_forward_selection(&members, &bags[2..], score).unwrap();
         let plain = forward_selection(&members, |c| score(&[0, 1, 2, 3], c)).unwrap();
         assert_eq!(plain.members, [0, 1]);
-        assert_eq!(one.weights, [0.5, 0.5]);
+        assert_eq!(one, [0.5, 0.5]);
         let only_a = bagged_forward_selection(&members, &bags[..1], score).unwrap();
-        assert_eq!(only_a.weights, [1.0, 0.0]);
+        assert_eq!(only_a, [1.0, 0.0]);
         assert!(bagged_forward_selection(&members, &[], score).is_err());
         assert!(bagged_forward_selection(&members, &[vec![]], score).is_err());
     }
