@@ -5,7 +5,7 @@
 //! Inputs: each member's train node (`member0`, `member1`, ...), its
 //! `predictions` only. A member's class scores are its `p_<class>` columns
 //! (the networks' softmax probabilities, the classic models'
-//! probabilities); a member without them (the SVM) takes part with a
+//! probabilities); a member without them (an SVM without `probability: true`) takes part with a
 //! one-hot row of its predicted class, i.e. as one vote. The members must
 //! have predicted the same utterances with the same folds and labels: they
 //! are cells of one protocol on one corpus.

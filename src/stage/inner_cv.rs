@@ -107,6 +107,7 @@ impl<'a> SubsetScorer<'a> {
 /// Mean UA over the splits of `spec` fitted on each split's training rows;
 /// a split whose model cannot be fitted scores 0.
 pub fn mean_ua(spec: &ClassicSpec, x: ArrayView2<f64>, y: &[usize], splits: &Splits) -> f64 {
+    let spec = &spec.classes_only();
     let n_classes = y.iter().copied().max().map_or(0, |m| m + 1);
     splits
         .iter()

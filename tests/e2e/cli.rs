@@ -1686,6 +1686,16 @@ fn a_classic_model_with_validation_joins_a_choosing_ensemble() {
     let err = ws.ser(&["run", "--set", "models.lr={kind: logistic_regression}"]);
     let err = String::from_utf8_lossy(&err.stderr).to_string();
     assert!(err.contains("mfcc/none/lr has none"), "{err}");
+    // A calibrated SVM's held-out fit here keeps one training speaker, so
+    // nothing can be held out to calibrate on: the node fails, saying so.
+    let svm_p = "models.svm={kind: svm, probability: true, validation: {seeds: 1, speakers: 1}}";
+    let err = ws.ser(&["run", "--set", svm_p]);
+    let err = String::from_utf8_lossy(&err.stderr).to_string();
+    assert!(
+        err.contains("train:mfcc/none/svm@two: fold fold1: validation:")
+            && err.contains("needs rows of at least two speakers"),
+        "{err}"
+    );
 }
 
 /// `bags` resamples the validation speakers. The workspace's folds hold out

@@ -79,18 +79,22 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
          \x20 svm: {{kind: svm}}\n\
          \x20 logreg: {{kind: logistic_regression}}\n\
          \x20 mlp: {{kind: mlp, {tiny}}}\n\
+         \x20 svm_p: {{kind: svm, probability: true}}\n\
          \x20 gru: {{kind: gru, {tiny}, max_frames: 100}}\n\
          experiments:\n\
-         \x20 - {{features: [mfcc], models: [svm, logreg, mlp, gru], protocols: [two]}}\n\
+         \x20 - {{features: [mfcc], models: [svm, svm_p, logreg, mlp, gru], protocols: [two]}}\n\
          \x20 - {{features: [both], models: [logreg, mlp], protocols: [two]}}\n\
          ensembles:\n\
          \x20 trio: {{members: [mfcc/none/svm, mfcc/none/mlp, mfcc/none/gru], protocols: [two]}}\n\
-         \x20 duo: {{members: [mfcc/none/logreg, mfcc/none/mlp], protocols: [two]}}\n"
+         \x20 duo: {{members: [mfcc/none/logreg, mfcc/none/mlp], protocols: [two]}}\n\
+         \x20 duo_p: {{members: [mfcc/none/svm_p, mfcc/none/mlp], protocols: [two]}}\n"
     ));
     ws.ok(&["run"]);
     let elsewhere = tempfile::tempdir().unwrap();
     for (model, experiment) in [
         ("svm", "mfcc/none/svm"),
+        // Platt-scaled: its probabilities travel in the bundle.
+        ("svm_p", "mfcc/none/svm_p"),
         ("logreg", "mfcc/none/logreg"),
         ("mlp", "mfcc/none/mlp"),
         ("gru", "mfcc/none/gru"),
@@ -98,6 +102,8 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
         // the SVM as one vote, logistic regression by its probabilities.
         ("trio", "ensemble/mean/trio"),
         ("duo", "ensemble/mean/duo"),
+        // The calibrated SVM by its probabilities.
+        ("duo_p", "ensemble/mean/duo_p"),
         // A feature union: both sets extracted, side by side.
         ("both_logreg", "both/none/logreg"),
         ("both_mlp", "both/none/mlp"),
@@ -137,14 +143,15 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
             .filter(|(n, _)| n.starts_with("p_"))
             .map(|(n, _)| (n.clone(), table.f64(n).unwrap()))
             .collect();
-        // The pipeline keeps probabilities of every model but the SVM.
+        // The pipeline keeps probabilities of every model but the SVM
+        // without `probability: true`.
         assert_eq!(probability_columns.is_empty(), model == "svm");
         for (i, id) in ids.iter().enumerate().filter(|(i, _)| folds[*i] == fold) {
             let stem = id.rsplit('/').next().unwrap();
             let row = &predicted[stem];
             assert_eq!(row["predicted"], labels[i].as_str(), "{model} {id}: {row}");
-            // A bundle's classic model has probabilities (but the SVM),
-            // their top the predicted label.
+            // A bundle's classic model has probabilities (but the plain
+            // SVM), logistic regression's top the predicted label.
             let p: Vec<(&String, f64)> = row
                 .as_object()
                 .unwrap()
@@ -174,6 +181,18 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
     // regression is one vote again, as the ensemble node then counted it.
     let duo = ser::bundle::read::read(&ws.path("duo.sermodel")).unwrap();
     assert_eq!(duo.manifest.format_version, 3);
+    // An SVM with probabilities needs format 4: a format-3 reader would
+    // count it as one vote.
+    let format = |m: &str| {
+        ser::bundle::read::read(&ws.path(&format!("{m}.sermodel")))
+            .unwrap()
+            .manifest
+            .format_version
+    };
+    assert_eq!(
+        (format("svm"), format("svm_p"), format("duo_p")),
+        (1, 4, 4)
+    );
     assert_eq!(
         ser::bundle::read::read(&ws.path("mlp.sermodel"))
             .unwrap()

@@ -115,7 +115,7 @@ pub fn run(
     };
 
     // Per fold: its model, (test row, predicted class) pairs, the test
-    // rows' class probabilities (every kind but the SVM has them), and with
+    // rows' class probabilities (every kind but a plain SVM has them), and with
     // `validation:` the held-out rows' (row, probabilities).
     type FoldResult = anyhow::Result<(
         FoldModel,
@@ -181,7 +181,16 @@ pub fn run(
                     (spec, Some(search))
                 }
             };
-            let fitted = ser_train::fit(&spec, x_train.view(), &y_train)
+            // Each training row's speaker: the SVM's calibration holds
+            // whole speakers out (copies with their source's speaker).
+            let train_speakers: Vec<&str> = (set.train.iter().map(|&i| speakers[i].as_str()))
+                .chain(set.augmented.iter().map(|&r| {
+                    let aug = augmented.as_ref().expect("copies come with their table");
+                    aug.rows.speakers[r].as_str()
+                }))
+                .collect();
+            let groups = ser_train::group_ids(&train_speakers);
+            let fitted = ser_train::fit_grouped(&spec, x_train.view(), &y_train, Some(&groups))
                 .map_err(|e| anyhow::anyhow!("fold {}: {e}", fold.name))?;
             let held_out = match stage.held_out {
                 None => HeldOutFits::default(),
@@ -364,20 +373,24 @@ impl HeldOutFits {
             // Training rows of speakers kept in, and copies of their
             // utterances; a held-out speaker's copies neither train nor
             // validate, as with the networks.
+            let speaker_of = |r: usize| match r < n_own {
+                true => &speakers[set.train[r]],
+                false => {
+                    let aug = augmented.expect("copies come with their table");
+                    &aug.rows.speakers[set.augmented[r - n_own]]
+                }
+            };
             let keep: Vec<usize> = (0..x_train.nrows())
-                .filter(|&r| {
-                    let speaker = match r < n_own {
-                        true => &speakers[set.train[r]],
-                        false => {
-                            let aug = augmented.expect("copies come with their table");
-                            &aug.rows.speakers[set.augmented[r - n_own]]
-                        }
-                    };
-                    !out.contains(speaker)
-                })
+                .filter(|&r| !out.contains(speaker_of(r)))
                 .collect();
             let y: Vec<usize> = keep.iter().map(|&r| y_train[r]).collect();
-            let fitted = ser_train::fit(spec, x_train.select(Axis(0), &keep).view(), &y)?;
+            let kept_speakers: Vec<&String> = keep.iter().map(|&r| speaker_of(r)).collect();
+            let fitted = ser_train::fit_grouped(
+                spec,
+                x_train.select(Axis(0), &keep).view(),
+                &y,
+                Some(&ser_train::group_ids(&kept_speakers)),
+            )?;
             let rows: Vec<usize> = set
                 .train
                 .iter()
@@ -387,7 +400,7 @@ impl HeldOutFits {
             let x_out = x.select(Axis(0), &rows);
             let predicted = fitted.predict(x_out.view());
             let probabilities = fitted.probabilities(x_out.view()).unwrap_or_else(|| {
-                // The SVM: its vote.
+                // A plain SVM: its vote.
                 (predicted.iter())
                     .map(|&c| ser_train::ensemble::one_hot(c, n_classes))
                     .collect()

@@ -91,6 +91,13 @@ pub enum ClassicSpec {
         gamma: Option<f64>,
         #[serde(default)]
         class_weight: ClassWeight,
+        /// Class probabilities by Platt scaling on decision values of
+        /// training rows each predicted without its speaker (5 more fits,
+        /// `svm::calibrate`), so the SVM can be averaged into an ensemble
+        /// and chosen by validation. Predicted classes are unchanged.
+        /// Absent when false, so specs without it keep their cache keys.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        probability: bool,
     },
     /// k-nearest neighbours (Euclidean, on standardised features).
     Knn {
@@ -223,6 +230,17 @@ impl ClassicSpec {
         }
     }
 
+    /// The spec as inner cross-validation fits it, where only predicted
+    /// classes are scored: without the SVM's calibration, which changes
+    /// none of them.
+    pub fn classes_only(&self) -> ClassicSpec {
+        let mut spec = self.clone();
+        if let ClassicSpec::Svm { probability, .. } = &mut spec {
+            *probability = false;
+        }
+        spec
+    }
+
     /// Where it trains: only XGBoost has a GPU build.
     pub fn device(&self) -> Device {
         match self {
@@ -296,11 +314,40 @@ pub struct TrainedModel {
     fitted: FittedKind,
 }
 
-/// Fit `spec` on `x` (rows x features) with class indices `y`.
+/// Each row's group index for [`fit_grouped`], by the first appearance of
+/// its name (a speaker).
+pub fn group_ids<S: AsRef<str>>(names: &[S]) -> Vec<usize> {
+    let mut seen: Vec<&str> = Vec::new();
+    names
+        .iter()
+        .map(|n| match seen.iter().position(|s| *s == n.as_ref()) {
+            Some(i) => i,
+            None => {
+                seen.push(n.as_ref());
+                seen.len() - 1
+            }
+        })
+        .collect()
+}
+
+/// Fit `spec` on `x` (rows x features) with class indices `y`. A spec that
+/// calibrates on held-out speakers (the SVM's `probability: true`) needs
+/// [`fit_grouped`].
 pub fn fit(
     spec: &ClassicSpec,
     x: ArrayView2<f64>,
     y: &[usize],
+) -> Result<TrainedModel, TrainError> {
+    fit_grouped(spec, x, y, None)
+}
+
+/// [`fit`], with each row's speaker as a group index (see [`group_ids`]),
+/// for the models that calibrate on held-out speakers.
+pub fn fit_grouped(
+    spec: &ClassicSpec,
+    x: ArrayView2<f64>,
+    y: &[usize],
+    groups: Option<&[usize]>,
 ) -> Result<TrainedModel, TrainError> {
     if x.nrows() == 0 {
         return Err(TrainError::Empty);
@@ -335,12 +382,36 @@ pub fn fit(
             c,
             gamma,
             class_weight,
+            probability,
         } => {
             let gamma = gamma.unwrap_or(1.0 / x.ncols() as f64);
-            FittedKind::Svm(
-                svm::fit(records.view(), y, n_classes, *c, gamma, *class_weight)
+            let mut svm = svm::fit(records.view(), y, n_classes, *c, gamma, *class_weight)
+                .map_err(fit_err)?;
+            if *probability {
+                let groups = groups.ok_or_else(|| {
+                    fit_err("probability: true calibrates on held-out speakers; none given".into())
+                })?;
+                if groups.len() != y.len() {
+                    return Err(fit_err(format!(
+                        "{} speakers for {} rows",
+                        groups.len(),
+                        y.len()
+                    )));
+                }
+                svm.platt = Some(
+                    svm::calibrate(
+                        records.view(),
+                        y,
+                        groups,
+                        n_classes,
+                        *c,
+                        gamma,
+                        *class_weight,
+                    )
                     .map_err(fit_err)?,
-            )
+                );
+            }
+            FittedKind::Svm(svm)
         }
         ClassicSpec::Knn {
             k,
@@ -380,13 +451,13 @@ pub fn fit(
 impl TrainedModel {
     /// Class probabilities of each row of `x` (column `c` for class `c`, up
     /// to the largest class the model saw), for the models that have them:
-    /// every kind but the SVM.
+    /// every kind but an SVM without `probability: true`.
     pub fn probabilities(&self, x: ArrayView2<f64>) -> Option<Vec<Vec<f64>>> {
         let records = self.standardiser.transform(x);
         Some(match &self.fitted {
             FittedKind::LogisticRegression(m) => logistic::probabilities(m, &records),
             FittedKind::GaussianNb(m) => naive_bayes::probabilities(m, &records),
-            FittedKind::Svm(_) => return None,
+            FittedKind::Svm(svm) => return svm.probabilities(records.view()),
             FittedKind::Knn {
                 records: train,
                 labels,
@@ -447,7 +518,7 @@ impl ser_learn::Learner for ClassicSpec {
         _on_epoch: &mut dyn FnMut(&ser_learn::EpochReport),
     ) -> Result<TrainedModel, TrainError> {
         match data.rows {
-            Rows::Matrix(x) => fit(self, x, data.labels),
+            Rows::Matrix(x) => fit_grouped(self, x, data.labels, Some(&group_ids(data.speakers))),
             Rows::Sequences { .. } => Err(TrainError::Fit {
                 model: self.kind(),
                 reason: "a classic model reads a feature matrix, not sequences".into(),
@@ -459,8 +530,8 @@ impl ser_learn::Learner for ClassicSpec {
 impl ser_learn::Fitted for TrainedModel {
     type Error = TrainError;
 
-    /// Classes, and probabilities for every kind but the SVM (the
-    /// pipeline's train node keeps the classes only).
+    /// Classes, and probabilities for every kind but an SVM without
+    /// `probability: true`.
     fn predict(&self, rows: Rows<'_>, _speakers: &[String]) -> Result<Predictions, TrainError> {
         match rows {
             Rows::Matrix(x) => Ok(Predictions {
@@ -532,6 +603,40 @@ mod tests {
             }
         }
         (x, y)
+    }
+
+    /// `probability: true` is opt-in (a spec without it keeps its key),
+    /// needs each row's speaker, keeps the SVM's predicted classes, and
+    /// reads back; a model saved before it reads back without
+    /// probabilities.
+    #[test]
+    fn an_svm_with_probability_calibrates_on_speakers_and_keeps_its_classes() {
+        let (x, y) = blobs(30);
+        let plain: ClassicSpec = serde_json::from_str(r#"{"kind":"svm"}"#).unwrap();
+        let calibrated: ClassicSpec =
+            serde_json::from_str(r#"{"kind":"svm","probability":true}"#).unwrap();
+        assert!(!serde_json::to_string(&plain).unwrap().contains("probability"));
+        assert_eq!(calibrated.classes_only(), plain);
+        let err = fit(&calibrated, x.view(), &y).unwrap_err().to_string();
+        assert!(err.contains("held-out speakers"), "{err}");
+        // Six speakers, each with rows of every class.
+        let groups: Vec<usize> = (0..y.len()).map(|r| r % 6).collect();
+        let a = fit_grouped(&calibrated, x.view(), &y, Some(&groups)).unwrap();
+        let b = fit_grouped(&plain, x.view(), &y, Some(&groups)).unwrap();
+        assert_eq!(a.predict(x.view()), b.predict(x.view()));
+        assert!(b.probabilities(x.view()).is_none());
+        let p = a.probabilities(x.view()).unwrap();
+        for (row, &t) in p.iter().zip(&y) {
+            assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{row:?}");
+            assert_eq!(argmax(row.iter().copied()), t, "{row:?}");
+        }
+        let json = serde_json::to_string(&a).unwrap();
+        let back: TrainedModel = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.probabilities(x.view()), Some(p));
+        let before = serde_json::to_string(&b).unwrap();
+        assert!(!before.contains("platt"));
+        let back: TrainedModel = serde_json::from_str(&before).unwrap();
+        assert!(back.probabilities(x.view()).is_none());
     }
 
     #[test]
