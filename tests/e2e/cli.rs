@@ -65,6 +65,28 @@ fn rerun_is_a_no_op_and_a_model_change_reruns_only_that_model() {
         let ua = row["ua"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&ua));
     }
+
+    // The same model under another name is the same cached node: `status`
+    // calls it fresh, and `outputs` lists its files though this pipeline
+    // (with these --set values) never ran.
+    let twin = [
+        "--set",
+        "models.twin={kind: logistic_regression, alpha: 0.1, max_iterations: 100}",
+        "--set",
+        "experiments={features: [mfcc], models: [twin], protocols: [two]}",
+    ];
+    let status = ws.ok(&[&["status"][..], &twin].concat());
+    assert!(status.contains("0 of 5 node(s) would run"), "{status}");
+    let objects = |listing: String| -> Vec<String> {
+        (listing.lines())
+            .filter_map(|l| l.rsplit_once('\t').map(|(_, path)| path.to_string()))
+            .collect()
+    };
+    let of_twin = objects(ws.ok(&[&["outputs", "train:mfcc/none/twin@two"][..], &twin].concat()));
+    let set_lr = ["--set", "models.lr.alpha=0.1"];
+    let of_lr = objects(ws.ok(&[&["outputs", "train:mfcc/none/lr@two"][..], &set_lr].concat()));
+    assert!(!of_twin.is_empty());
+    assert_eq!(of_twin, of_lr);
 }
 
 #[test]
