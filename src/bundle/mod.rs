@@ -42,19 +42,21 @@ use ser_train::{
 /// one vote), as the ensemble node combines them since its classic members'
 /// predictions carry probabilities; in formats 1 and 2 they are one vote
 /// each, as they were then. 4: an SVM part may have probabilities
-/// (`probability: true`), which a reader of format 3 would not know to
-/// use. A bundle is written in the oldest format that holds it, so older
-/// sers read it.
+/// (`probability: true`), and a network may predict long inputs by several
+/// windows (`test_windows: cover`), which a reader of format 3 would not
+/// know to use. A bundle is written in the oldest format that holds it, so
+/// older sers read it.
 pub const FORMAT_VERSION: u32 = 4;
 
 /// The format of a bundle with these parts (`ensemble_with_classic`: an
 /// ensemble with a classic part): the oldest that holds them.
 pub fn format_for(parts: &[Part], ensemble_with_classic: bool) -> u32 {
-    let svm_with_probabilities = |p: &Part| {
-        p.model.get("kind").and_then(Value::as_str) == Some("svm")
-            && p.model.get("probability").and_then(Value::as_bool) == Some(true)
+    let needs_format_4 = |p: &Part| {
+        let setting = |key: &str| p.model.get(key).cloned().unwrap_or_default();
+        (setting("kind") == "svm" && setting("probability") == true)
+            || setting("test_windows") == "cover"
     };
-    if parts.iter().any(svm_with_probabilities) {
+    if parts.iter().any(needs_format_4) {
         4
     } else if ensemble_with_classic {
         3

@@ -81,8 +81,9 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
          \x20 mlp: {{kind: mlp, {tiny}}}\n\
          \x20 svm_p: {{kind: svm, probability: true}}\n\
          \x20 gru: {{kind: gru, {tiny}, max_frames: 100}}\n\
+         \x20 gru_c: {{kind: gru, {tiny}, max_frames: 100, test_windows: cover}}\n\
          experiments:\n\
-         \x20 - {{features: [mfcc], models: [svm, svm_p, logreg, mlp, gru], protocols: [two]}}\n\
+         \x20 - {{features: [mfcc], models: [svm, svm_p, logreg, mlp, gru, gru_c], protocols: [two]}}\n\
          \x20 - {{features: [both], models: [logreg, mlp], protocols: [two]}}\n\
          ensembles:\n\
          \x20 trio: {{members: [mfcc/none/svm, mfcc/none/mlp, mfcc/none/gru], protocols: [two]}}\n\
@@ -98,6 +99,8 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
         ("logreg", "mfcc/none/logreg"),
         ("mlp", "mfcc/none/mlp"),
         ("gru", "mfcc/none/gru"),
+        // Long inputs by the mean of their windows.
+        ("gru_c", "mfcc/none/gru_c"),
         // Its members' fold models, combined as the ensemble node does:
         // the SVM as one vote, logistic regression by its probabilities.
         ("trio", "ensemble/mean/trio"),
@@ -190,8 +193,8 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
             .format_version
     };
     assert_eq!(
-        (format("svm"), format("svm_p"), format("duo_p")),
-        (1, 4, 4)
+        (format("svm"), format("svm_p"), format("duo_p"), format("gru_c")),
+        (1, 4, 4, 4)
     );
     assert_eq!(
         ser::bundle::read::read(&ws.path("mlp.sermodel"))

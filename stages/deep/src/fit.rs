@@ -1,5 +1,6 @@
 //! The training loop: validation split, epochs, early stopping, curves.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use burn::module::Module;
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::DeepError;
 use crate::data::{Batch, Example, Normaliser, Window, batch, pool_frames};
 use crate::net::Net;
-use crate::spec::{DeepKind, DeepParams, Device, Normalize, Schedule};
+use crate::spec::{DeepKind, DeepParams, Device, Normalize, Schedule, TestWindows};
 
 /// burn's CPU backend keeps one random generator per process, and a fresh
 /// network's weights are drawn from it (lazily, at first use, unless
@@ -590,13 +591,29 @@ fn forward_all(
 ) -> Result<(Vec<f32>, usize), DeepError> {
     let device = device_for(params)?;
     let width = units.len();
+    // What is evaluated: each example, or with `test_windows: cover` each
+    // window of a long one, tagged with its position in `idx`.
+    let cover = match params.test_windows {
+        TestWindows::Cover => params.max_frames,
+        TestWindows::Middle => None,
+    };
+    let mut items: Vec<(usize, Cow<'_, Example>)> = Vec::with_capacity(idx.len());
+    for (k, &i) in idx.iter().enumerate() {
+        match cover {
+            Some(m) if examples[i].frames > m => items.extend(
+                (covering_windows(&examples[i], m, dims).into_iter()).map(|w| (k, Cow::Owned(w))),
+            ),
+            _ => items.push((k, Cow::Borrowed(&examples[i]))),
+        }
+    }
     // Similar lengths together, so little of a batch is padding; the
     // results are put back in the order asked for.
-    let mut sorted: Vec<usize> = (0..idx.len()).collect();
-    sorted.sort_by_key(|&k| examples[idx[k]].frames);
+    let mut sorted: Vec<usize> = (0..items.len()).collect();
+    sorted.sort_by_key(|&j| items[j].1.frames);
     let mut by_position = vec![0f32; idx.len() * width];
+    let mut windows = vec![0u32; idx.len()];
     for chunk in sorted.chunks(params.batch_size.max(1)) {
-        let members: Vec<&Example> = chunk.iter().map(|&k| &examples[idx[k]]).collect();
+        let members: Vec<&Example> = chunk.iter().map(|&j| items[j].1.as_ref()).collect();
         let b = batch(
             &members,
             dims,
@@ -610,11 +627,37 @@ fn forward_all(
             .to_data()
             .try_to_vec::<f32>()
             .map_err(|e| DeepError::Weights(format!("{e:?}")))?;
-        for (row, &k) in logits.chunks_exact(params.outputs(classes)).zip(chunk) {
-            by_position[k * width..(k + 1) * width].copy_from_slice(&row[units.clone()]);
+        for (row, &j) in logits.chunks_exact(params.outputs(classes)).zip(chunk) {
+            let k = items[j].0;
+            let sum = &mut by_position[k * width..(k + 1) * width];
+            for (s, &v) in sum.iter_mut().zip(&row[units.clone()]) {
+                *s += v;
+            }
+            windows[k] += 1;
+        }
+    }
+    // The windows' mean logits (one window: its own, unchanged).
+    for (sum, &n) in by_position.chunks_exact_mut(width).zip(&windows) {
+        if n > 1 {
+            sum.iter_mut().for_each(|v| *v /= n as f32);
         }
     }
     Ok((by_position, width))
+}
+
+/// ceil(frames / max_frames) windows of `max_frames` frames, evenly spaced
+/// from the example's first frame to its last (for one longer than
+/// `max_frames`).
+fn covering_windows(e: &Example, max_frames: usize, dims: usize) -> Vec<Example> {
+    let (n, m) = (e.frames, max_frames.max(1));
+    let count = n.div_ceil(m);
+    (0..count)
+        .map(|j| {
+            // Rounded to the nearest frame; the last window ends at n.
+            let start = (j * (n - m) * 2 + (count - 1)) / (2 * (count - 1));
+            Example::new(e.values[start * dims..(start + m) * dims].to_vec(), m)
+        })
+        .collect()
 }
 
 fn argmax_rows(logits: &[f32], classes: usize) -> Vec<usize> {
@@ -773,6 +816,61 @@ impl TrainedNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn covering_windows_are_evenly_spaced_from_the_first_frame_to_the_last() {
+        let e = Example::new((0..20).map(|v| v as f32).collect(), 10);
+        let starts = |m: usize| -> Vec<f32> {
+            (covering_windows(&e, m, 2).iter())
+                .map(|w| {
+                    assert_eq!((w.frames, w.values.len()), (m, 2 * m));
+                    w.values[0] / 2.0
+                })
+                .collect()
+        };
+        assert_eq!(starts(4), [0.0, 3.0, 6.0]);
+        assert_eq!(starts(3), [0.0, 2.0, 5.0, 7.0]);
+        assert_eq!(starts(9), [0.0, 1.0]);
+    }
+
+    /// `test_windows: cover` predicts a long sequence by the mean logits of
+    /// its covering windows, each as `middle` predicts a sequence of
+    /// exactly `max_frames`; shorter ones as before.
+    #[test]
+    fn covered_predictions_are_the_mean_of_their_windows() {
+        use rand::Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut example = |frames: usize| {
+            Example::new((0..2 * frames).map(|_| rng.random_range(-1.0..1.0)).collect(), frames)
+        };
+        let train: Vec<Example> = (0..24).map(|i| example(6 + i % 5)).collect();
+        let y: Vec<usize> = (0..24).map(|i| i % 2).collect();
+        let s: Vec<String> = (0..24).map(|i| format!("s{}", i % 4)).collect();
+        let params = DeepParams {
+            channels: vec![4],
+            hidden: 8,
+            epochs: 2,
+            patience: 0,
+            validation_speakers: 0,
+            max_frames: Some(4),
+            ..DeepParams::default()
+        };
+        let middle = fit(DeepKind::Cnn1d, &params, &train, &y, &s, 2, 2, &mut |_| {}).unwrap();
+        let mut cover = middle.clone();
+        cover.params.test_windows = TestWindows::Cover;
+        let (long, short) = (example(10), example(3));
+        let windows = covering_windows(&long, 4, 2);
+        let speakers = vec!["s0".to_string(); windows.len()];
+        let each = middle.logits(&windows, &speakers).unwrap();
+        let covered = cover.logits(&[long.clone()], &speakers[..1]).unwrap();
+        for c in 0..2 {
+            let mean = (each[c] + each[2 + c] + each[4 + c]) / 3.0;
+            assert!((covered[c] - mean).abs() < 1e-5, "{covered:?} vs {each:?}");
+        }
+        assert_ne!(covered, middle.logits(&[long], &speakers[..1]).unwrap());
+        let one = |net: &TrainedNet| net.logits(&[short.clone()], &speakers[..1]).unwrap();
+        assert_eq!(one(&cover), one(&middle));
+    }
 
     #[test]
     fn a_mixup_pairs_every_example_once_and_blends_to_the_longer() {

@@ -285,4 +285,18 @@ mod tests {
             .to_string();
         assert!(err.contains("padding: minimum pads to max_frames"), "{err}");
     }
+
+    #[test]
+    fn covering_test_windows_are_written_only_when_set_and_need_max_frames() {
+        let plain: DeepSpec = serde_json::from_str(r#"{"kind": "cnn1d_raw"}"#).unwrap();
+        let plain = serde_json::to_value(&plain).unwrap();
+        assert!(plain.get("test_windows").is_none());
+        let spec = |text: &str| serde_json::from_str::<DeepSpec>(text).unwrap();
+        let covered = spec(r#"{"kind": "cnn1d_raw", "test_windows": "cover", "max_frames": 16000}"#);
+        assert_eq!(serde_json::to_value(&covered).unwrap()["test_windows"], "cover");
+        assert!(covered.params.check(covered.kind).is_ok());
+        let unbounded = spec(r#"{"kind": "cnn1d_raw", "test_windows": "cover"}"#);
+        let err = unbounded.params.check(unbounded.kind).unwrap_err().to_string();
+        assert!(err.contains("test_windows: cover splits inputs longer than max_frames"), "{err}");
+    }
 }

@@ -138,6 +138,25 @@ impl Padding {
     }
 }
 
+/// How a sequence longer than `max_frames` is predicted (training always
+/// takes one random window).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestWindows {
+    /// Its middle window only.
+    #[default]
+    Middle,
+    /// ceil(frames / max_frames) windows, evenly spaced from its first
+    /// frame to its last, so every frame is seen; their logits averaged.
+    Cover,
+}
+
+impl TestWindows {
+    fn is_middle(&self) -> bool {
+        *self == TestWindows::Middle
+    }
+}
+
 /// The classifier on top of a network's pooled vector.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -215,6 +234,11 @@ pub struct DeepParams {
     /// Absent when `masked`, so specs without it keep their cache keys.
     #[serde(default, skip_serializing_if = "Padding::is_masked")]
     pub padding: Padding,
+    /// Validation and test predictions of sequences longer than
+    /// `max_frames`. Absent when `middle`, so specs without it keep their
+    /// cache keys.
+    #[serde(default, skip_serializing_if = "TestWindows::is_middle")]
+    pub test_windows: TestWindows,
     /// Absent when `hidden`, so specs without it keep their cache keys.
     #[serde(default, skip_serializing_if = "HeadKind::is_hidden")]
     pub head: HeadKind,
@@ -342,6 +366,9 @@ impl DeepParams {
         if self.padding == Padding::Minimum && self.max_frames.is_none() {
             // Else each batch's longest example would set the length.
             return bad("padding: minimum pads to max_frames; set max_frames".into());
+        }
+        if self.test_windows == TestWindows::Cover && self.max_frames.is_none() {
+            return bad("test_windows: cover splits inputs longer than max_frames; set max_frames".into());
         }
         if kind == DeepKind::Mlp && self.head == HeadKind::Linear {
             // Its hidden layers are `layers`; its output layer is the head.
