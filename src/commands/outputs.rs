@@ -28,12 +28,12 @@ pub fn outputs(args: &PipelineArgs, pattern: Option<&str>) -> anyhow::Result<i32
         if pattern.is_some_and(|p| !node.name.contains(p)) {
             continue;
         }
-        let latest: Option<NodeRecord> = state
-            .get(&node.name)
-            .and_then(|s| ctx.cache.read_json(&ctx.cache.node_record_path(&s.stage, &s.key)));
+        let latest: Option<NodeRecord> = state.get(&node.name).and_then(|s| {
+            ctx.cache
+                .read_json(&ctx.cache.node_record_path(&s.stage, &s.key))
+        });
         let record = latest.or_else(|| {
-            let outcomes =
-                current.get_or_insert_with(|| scheduler::status(&graph, &ctx, &state));
+            let outcomes = current.get_or_insert_with(|| scheduler::status(&graph, &ctx, &state));
             match &outcomes[i] {
                 Outcome::Fresh(record) => Some(record.clone()),
                 _ => None,

@@ -193,7 +193,12 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
             .format_version
     };
     assert_eq!(
-        (format("svm"), format("svm_p"), format("duo_p"), format("gru_c")),
+        (
+            format("svm"),
+            format("svm_p"),
+            format("duo_p"),
+            format("gru_c")
+        ),
         (1, 4, 4, 4)
     );
     assert_eq!(

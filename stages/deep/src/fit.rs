@@ -841,7 +841,12 @@ mod tests {
         use rand::Rng;
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut example = |frames: usize| {
-            Example::new((0..2 * frames).map(|_| rng.random_range(-1.0..1.0)).collect(), frames)
+            Example::new(
+                (0..2 * frames)
+                    .map(|_| rng.random_range(-1.0..1.0))
+                    .collect(),
+                frames,
+            )
         };
         let train: Vec<Example> = (0..24).map(|i| example(6 + i % 5)).collect();
         let y: Vec<usize> = (0..24).map(|i| i % 2).collect();
@@ -862,13 +867,18 @@ mod tests {
         let windows = covering_windows(&long, 4, 2);
         let speakers = vec!["s0".to_string(); windows.len()];
         let each = middle.logits(&windows, &speakers).unwrap();
-        let covered = cover.logits(&[long.clone()], &speakers[..1]).unwrap();
+        let covered = cover
+            .logits(std::slice::from_ref(&long), &speakers[..1])
+            .unwrap();
         for c in 0..2 {
             let mean = (each[c] + each[2 + c] + each[4 + c]) / 3.0;
             assert!((covered[c] - mean).abs() < 1e-5, "{covered:?} vs {each:?}");
         }
         assert_ne!(covered, middle.logits(&[long], &speakers[..1]).unwrap());
-        let one = |net: &TrainedNet| net.logits(&[short.clone()], &speakers[..1]).unwrap();
+        let one = |net: &TrainedNet| {
+            net.logits(std::slice::from_ref(&short), &speakers[..1])
+                .unwrap()
+        };
         assert_eq!(one(&cover), one(&middle));
     }
 

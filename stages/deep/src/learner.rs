@@ -292,11 +292,22 @@ mod tests {
         let plain = serde_json::to_value(&plain).unwrap();
         assert!(plain.get("test_windows").is_none());
         let spec = |text: &str| serde_json::from_str::<DeepSpec>(text).unwrap();
-        let covered = spec(r#"{"kind": "cnn1d_raw", "test_windows": "cover", "max_frames": 16000}"#);
-        assert_eq!(serde_json::to_value(&covered).unwrap()["test_windows"], "cover");
+        let covered =
+            spec(r#"{"kind": "cnn1d_raw", "test_windows": "cover", "max_frames": 16000}"#);
+        assert_eq!(
+            serde_json::to_value(&covered).unwrap()["test_windows"],
+            "cover"
+        );
         assert!(covered.params.check(covered.kind).is_ok());
         let unbounded = spec(r#"{"kind": "cnn1d_raw", "test_windows": "cover"}"#);
-        let err = unbounded.params.check(unbounded.kind).unwrap_err().to_string();
-        assert!(err.contains("test_windows: cover splits inputs longer than max_frames"), "{err}");
+        let err = unbounded
+            .params
+            .check(unbounded.kind)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("test_windows: cover splits inputs longer than max_frames"),
+            "{err}"
+        );
     }
 }

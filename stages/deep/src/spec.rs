@@ -368,7 +368,9 @@ impl DeepParams {
             return bad("padding: minimum pads to max_frames; set max_frames".into());
         }
         if self.test_windows == TestWindows::Cover && self.max_frames.is_none() {
-            return bad("test_windows: cover splits inputs longer than max_frames; set max_frames".into());
+            return bad(
+                "test_windows: cover splits inputs longer than max_frames; set max_frames".into(),
+            );
         }
         if kind == DeepKind::Mlp && self.head == HeadKind::Linear {
             // Its hidden layers are `layers`; its output layer is the head.

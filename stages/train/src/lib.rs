@@ -615,7 +615,11 @@ mod tests {
         let plain: ClassicSpec = serde_json::from_str(r#"{"kind":"svm"}"#).unwrap();
         let calibrated: ClassicSpec =
             serde_json::from_str(r#"{"kind":"svm","probability":true}"#).unwrap();
-        assert!(!serde_json::to_string(&plain).unwrap().contains("probability"));
+        assert!(
+            !serde_json::to_string(&plain)
+                .unwrap()
+                .contains("probability")
+        );
         assert_eq!(calibrated.classes_only(), plain);
         let err = fit(&calibrated, x.view(), &y).unwrap_err().to_string();
         assert!(err.contains("held-out speakers"), "{err}");

@@ -398,7 +398,10 @@ mod tests {
             prior_loss -= prior.ln();
         }
         assert!(agree >= 95, "{agree} of 100 rows rank as the machines do");
-        assert!(loss < 0.7 * prior_loss, "log loss {loss} vs {prior_loss} from priors");
+        assert!(
+            loss < 0.7 * prior_loss,
+            "log loss {loss} vs {prior_loss} from priors"
+        );
         let one = vec![0; 150];
         assert!(calibrate(x.view(), &y, &one, 3, 1.0, 0.4, ClassWeight::Balanced).is_err());
     }
