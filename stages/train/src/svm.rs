@@ -45,7 +45,9 @@ pub struct RbfSvm {
     /// Per class, the signed dual coefficient of each support vector
     /// (0 where the vector supports other classes' machines only).
     pub coef: Array2<f64>,
-    /// Per class, the machine's offset.
+    /// Per class, the machine's offset; infinite for a class absent from
+    /// training (its machine never wins), which JSON writes as null.
+    #[serde(with = "infinite_as_null")]
     pub rho: Vec<f64>,
     /// Per class, Platt's sigmoid (A, B): P(class | f) = 1 / (1 + exp(A f +
     /// B)) for the machine's decision value f. Absent without `probability:
@@ -217,11 +219,29 @@ pub fn calibrate(
                 let (a, b) = sigmoid_train(d, t);
                 [a, b]
             }
-            // Never the class among the held-out rows: its machine's
-            // probability stays 0 (as for a class absent from training).
-            false => [0.0, f64::INFINITY],
+            // Never the class among the held-out rows (so absent from
+            // training): probability 0, by a sigmoid at exp(-MAX).
+            false => [0.0, f64::MAX],
         })
         .collect())
+}
+
+/// `rho` in JSON, which has no infinity: +inf as null.
+mod infinite_as_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(rho: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        let values: Vec<Option<f64>> = rho.iter().map(|&v| v.is_finite().then_some(v)).collect();
+        values.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let values: Vec<Option<f64>> = Vec::deserialize(d)?;
+        Ok(values
+            .into_iter()
+            .map(|v| v.unwrap_or(f64::INFINITY))
+            .collect())
+    }
 }
 
 impl RbfSvm {
@@ -246,7 +266,7 @@ impl RbfSvm {
             d.outer_iter()
                 .map(|row| {
                     let mut p: Vec<f64> = (row.iter().zip(platt))
-                        .map(|(&f, &[a, b])| match f.is_finite() && b.is_finite() {
+                        .map(|(&f, &[a, b])| match f.is_finite() {
                             true => sigmoid_predict(f, a, b),
                             false => 0.0,
                         })
@@ -409,8 +429,19 @@ mod tests {
     #[test]
     fn a_class_missing_from_training_never_wins_and_bad_settings_are_errors() {
         let (x, y) = wavy(60, 4);
-        let svm = fit(x.view(), &y, 4, 1.0, 0.5, ClassWeight::None).unwrap();
+        let mut svm = fit(x.view(), &y, 4, 1.0, 0.5, ClassWeight::None).unwrap();
         assert!(svm.predict(x.view()).iter().all(|&c| c < 3));
+        // Calibrated, the missing class has probability 0; and the model
+        // (infinite offset included) reads back from JSON.
+        let groups: Vec<usize> = (0..60).map(|r| r % 4).collect();
+        svm.platt = Some(calibrate(x.view(), &y, &groups, 4, 1.0, 0.5, ClassWeight::None).unwrap());
+        let p = svm.probabilities(x.view()).unwrap();
+        assert!(
+            p.iter()
+                .all(|row| row[3] == 0.0 && (row.iter().sum::<f64>() - 1.0).abs() < 1e-9)
+        );
+        let back: RbfSvm = serde_json::from_str(&serde_json::to_string(&svm).unwrap()).unwrap();
+        assert_eq!(back, svm);
         assert!(fit(x.view(), &y, 3, 0.0, 0.5, ClassWeight::None).is_err());
         assert!(fit(x.view(), &y, 3, 1.0, -1.0, ClassWeight::None).is_err());
     }
