@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use crate::cache::Cache;
 use crate::dag::Graph;
 use crate::fingerprint::{DirtyReason, Fingerprint};
 use crate::stage::{Context, Inputs, NodeRecord, Outputs};
@@ -231,6 +232,36 @@ fn read_inputs(graph: &Graph, i: usize, deps: &[&NodeRecord]) -> Inputs {
 /// Freshness of every node without running anything.
 pub fn status(graph: &Graph, ctx: &Context, state: &PipelineState) -> Vec<Outcome> {
     status_of(graph, ctx, state, &vec![true; graph.nodes.len()])
+}
+
+/// `state` with, in memory only, every node it has no entry for whose
+/// current key is cached (what `ser status` calls fresh): a pipeline, or
+/// `--set` values, that never ran may name nodes another run computed, and
+/// the commands that read results (`metrics`, `compare`, `outputs`,
+/// `report`, `export`) should find them as `status` does.
+pub fn with_cached_nodes(graph: &Graph, cache: &Cache, state: PipelineState) -> PipelineState {
+    if state.has_all(graph.nodes.iter().map(|n| n.name.as_str())) {
+        return state;
+    }
+    let ctx = Context {
+        cache: cache.clone(),
+        progress: crate::progress::Progress::hidden(),
+        strict: false,
+        shard: None,
+    };
+    for (node, outcome) in graph.nodes.iter().zip(status(graph, &ctx, &state)) {
+        if let Outcome::Fresh(record) = outcome
+            && state.get(&node.name).is_none()
+        {
+            let entry = NodeState {
+                stage: record.fingerprint.stage.clone(),
+                key: record.fingerprint.key(),
+                fingerprint: record.fingerprint,
+            };
+            state.remember(&node.name, entry);
+        }
+    }
+    state
 }
 
 /// Freshness of the `wanted` nodes (which must include their ancestors);

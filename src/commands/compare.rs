@@ -72,7 +72,9 @@ pub fn compare(
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("the pipeline has no protocol"))?,
     };
+    let graph = crate::dag::Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
+    let state = crate::scheduler::with_cached_nodes(&graph, &cache, state);
     let pa = predictions(&cache, &state, &format!("train:{a}@{protocol}"))?;
     let pb = predictions(&cache, &state, &format!("train:{b}@{protocol}"))?;
     anyhow::ensure!(

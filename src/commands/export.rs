@@ -627,6 +627,7 @@ pub fn bundle_from_cache(
     let _lock = cache.lock(crate::cache::LockMode::Shared)?;
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
+    let state = crate::scheduler::with_cached_nodes(&graph, &cache, state);
     let source = Source {
         pipeline,
         cache,

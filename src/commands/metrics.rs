@@ -360,6 +360,7 @@ pub fn metrics(args: &PipelineArgs, as_json: bool, with_choices: bool) -> anyhow
     let _lock = cache.lock(crate::cache::LockMode::Shared)?;
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
+    let state = crate::scheduler::with_cached_nodes(&graph, &cache, state);
     let mut found = Vec::new();
     let mut missing = Vec::new();
     let mut choices: Vec<(String, Choices)> = Vec::new();

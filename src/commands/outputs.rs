@@ -3,9 +3,8 @@
 
 use crate::commands::PipelineArgs;
 use crate::dag::Graph;
-use crate::progress::Progress;
-use crate::scheduler::{self, Outcome};
-use crate::stage::{Context, NodeRecord};
+use crate::scheduler;
+use crate::stage::NodeRecord;
 use crate::state::PipelineState;
 
 pub fn outputs(args: &PipelineArgs, pattern: Option<&str>) -> anyhow::Result<i32> {
@@ -13,32 +12,15 @@ pub fn outputs(args: &PipelineArgs, pattern: Option<&str>) -> anyhow::Result<i32
     let _lock = cache.lock(crate::cache::LockMode::Shared)?;
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
-    let ctx = Context {
-        cache,
-        progress: Progress::hidden(),
-        strict: false,
-        shard: None,
-    };
-    // A node this pipeline (with these --set values) never ran may still be
-    // cached under its key by another pipeline's run, as `ser status` says
-    // "fresh": its current record, found as status finds it.
-    let mut current: Option<Vec<Outcome>> = None;
+    let state = scheduler::with_cached_nodes(&graph, &cache, state);
     let mut shown = 0;
-    for (i, node) in graph.nodes.iter().enumerate() {
+    for node in &graph.nodes {
         if pattern.is_some_and(|p| !node.name.contains(p)) {
             continue;
         }
-        let latest: Option<NodeRecord> = state.get(&node.name).and_then(|s| {
-            ctx.cache
-                .read_json(&ctx.cache.node_record_path(&s.stage, &s.key))
-        });
-        let record = latest.or_else(|| {
-            let outcomes = current.get_or_insert_with(|| scheduler::status(&graph, &ctx, &state));
-            match &outcomes[i] {
-                Outcome::Fresh(record) => Some(record.clone()),
-                _ => None,
-            }
-        });
+        let record: Option<NodeRecord> = state
+            .get(&node.name)
+            .and_then(|s| cache.read_json(&cache.node_record_path(&s.stage, &s.key)));
         let Some(record) = record else {
             eprintln!("{}: not run yet", node.name);
             continue;
@@ -47,7 +29,7 @@ pub fn outputs(args: &PipelineArgs, pattern: Option<&str>) -> anyhow::Result<i32
             println!(
                 "{}\t{name}\t{}",
                 node.name,
-                ctx.cache.object_path(object).display()
+                cache.object_path(object).display()
             );
             shown += 1;
         }

@@ -33,6 +33,7 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
     let _lock = cache.lock(crate::cache::LockMode::Shared)?;
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
+    let state = crate::scheduler::with_cached_nodes(&graph, &cache, state);
     let record = |index: usize| -> Option<(String, NodeRecord)> {
         let stored = state.get(&graph.nodes[index].name)?;
         let record = cache.read_json(&cache.node_record_path(&stored.stage, &stored.key))?;

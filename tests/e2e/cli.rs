@@ -87,6 +87,24 @@ fn rerun_is_a_no_op_and_a_model_change_reruns_only_that_model() {
     let of_lr = objects(ws.ok(&[&["outputs", "train:mfcc/none/lr@two"][..], &set_lr].concat()));
     assert!(!of_twin.is_empty());
     assert_eq!(of_twin, of_lr);
+    // So do the commands that read results.
+    let metrics = ws.ok(&[&["metrics"][..], &twin].concat());
+    let lr_metrics = ws.ok(&[&["metrics"][..], &set_lr].concat());
+    let row = |text: &str, name: &str| -> String {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_default();
+        line.split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(!row(&metrics, "mfcc/none/twin").is_empty(), "{metrics}");
+    assert_eq!(
+        row(&metrics, "mfcc/none/twin"),
+        row(&lr_metrics, "mfcc/none/lr")
+    );
 }
 
 #[test]
