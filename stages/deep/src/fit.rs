@@ -1,6 +1,5 @@
 //! The training loop: validation split, epochs, early stopping, curves.
 
-use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use burn::module::Module;
@@ -591,29 +590,46 @@ fn forward_all(
 ) -> Result<(Vec<f32>, usize), DeepError> {
     let device = device_for(params)?;
     let width = units.len();
-    // What is evaluated: each example, or with `test_windows: cover` each
-    // window of a long one, tagged with its position in `idx`.
+    // What is evaluated: each example (its position in `idx`, no start),
+    // or with `test_windows: cover` each window of a long one (its first
+    // frame), copied out a batch at a time.
     let cover = match params.test_windows {
-        TestWindows::Cover => params.max_frames,
+        TestWindows::Cover => params.max_frames.map(|m| m.max(1)),
         TestWindows::Middle => None,
     };
-    let mut items: Vec<(usize, Cow<'_, Example>)> = Vec::with_capacity(idx.len());
+    let mut items: Vec<(usize, Option<usize>)> = Vec::with_capacity(idx.len());
     for (k, &i) in idx.iter().enumerate() {
         match cover {
-            Some(m) if examples[i].frames > m => items.extend(
-                (covering_windows(&examples[i], m, dims).into_iter()).map(|w| (k, Cow::Owned(w))),
-            ),
-            _ => items.push((k, Cow::Borrowed(&examples[i]))),
+            Some(m) if examples[i].frames > m => {
+                items.extend(covering_starts(examples[i].frames, m).map(|s| (k, Some(s))))
+            }
+            _ => items.push((k, None)),
         }
     }
+    let frames = |&(k, start): &(usize, Option<usize>)| match (start, cover) {
+        (Some(_), Some(m)) => m,
+        _ => examples[idx[k]].frames,
+    };
     // Similar lengths together, so little of a batch is padding; the
     // results are put back in the order asked for.
     let mut sorted: Vec<usize> = (0..items.len()).collect();
-    sorted.sort_by_key(|&j| items[j].1.frames);
+    sorted.sort_by_key(|&j| frames(&items[j]));
     let mut by_position = vec![0f32; idx.len() * width];
     let mut windows = vec![0u32; idx.len()];
     for chunk in sorted.chunks(params.batch_size.max(1)) {
-        let members: Vec<&Example> = chunk.iter().map(|&j| items[j].1.as_ref()).collect();
+        let copied: Vec<Option<Example>> = (chunk.iter())
+            .map(|&j| {
+                let (k, start) = items[j];
+                let e = &examples[idx[k]];
+                start.map(|s| {
+                    let m = frames(&items[j]);
+                    Example::new(e.values[s * dims..(s + m) * dims].to_vec(), m)
+                })
+            })
+            .collect();
+        let members: Vec<&Example> = (chunk.iter().zip(&copied))
+            .map(|(&j, w)| w.as_ref().unwrap_or(&examples[idx[items[j].0]]))
+            .collect();
         let b = batch(
             &members,
             dims,
@@ -645,19 +661,12 @@ fn forward_all(
     Ok((by_position, width))
 }
 
-/// ceil(frames / max_frames) windows of `max_frames` frames, evenly spaced
-/// from the example's first frame to its last (for one longer than
-/// `max_frames`).
-fn covering_windows(e: &Example, max_frames: usize, dims: usize) -> Vec<Example> {
-    let (n, m) = (e.frames, max_frames.max(1));
+/// The first frames of ceil(n / m) windows of `m` frames, evenly spaced
+/// from frame 0 to the last window ending at frame `n` (for n > m).
+fn covering_starts(n: usize, m: usize) -> impl Iterator<Item = usize> {
     let count = n.div_ceil(m);
-    (0..count)
-        .map(|j| {
-            // Rounded to the nearest frame; the last window ends at n.
-            let start = (j * (n - m) * 2 + (count - 1)) / (2 * (count - 1));
-            Example::new(e.values[start * dims..(start + m) * dims].to_vec(), m)
-        })
-        .collect()
+    // Rounded to the nearest frame.
+    (0..count).map(move |j| (j * (n - m) * 2 + (count - 1)) / (2 * (count - 1)))
 }
 
 fn argmax_rows(logits: &[f32], classes: usize) -> Vec<usize> {
@@ -818,19 +827,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn covering_windows_are_evenly_spaced_from_the_first_frame_to_the_last() {
-        let e = Example::new((0..20).map(|v| v as f32).collect(), 10);
-        let starts = |m: usize| -> Vec<f32> {
-            (covering_windows(&e, m, 2).iter())
-                .map(|w| {
-                    assert_eq!((w.frames, w.values.len()), (m, 2 * m));
-                    w.values[0] / 2.0
-                })
-                .collect()
-        };
-        assert_eq!(starts(4), [0.0, 3.0, 6.0]);
-        assert_eq!(starts(3), [0.0, 2.0, 5.0, 7.0]);
-        assert_eq!(starts(9), [0.0, 1.0]);
+    fn covering_windows_start_evenly_from_the_first_frame_to_the_last() {
+        let starts = |m: usize| covering_starts(10, m).collect::<Vec<_>>();
+        assert_eq!(starts(4), [0, 3, 6]);
+        assert_eq!(starts(3), [0, 2, 5, 7]);
+        assert_eq!(starts(9), [0, 1]);
     }
 
     /// `test_windows: cover` predicts a long sequence by the mean logits of
@@ -864,7 +865,9 @@ mod tests {
         let mut cover = middle.clone();
         cover.params.test_windows = TestWindows::Cover;
         let (long, short) = (example(10), example(3));
-        let windows = covering_windows(&long, 4, 2);
+        let windows: Vec<Example> = (covering_starts(10, 4))
+            .map(|s| Example::new(long.values[2 * s..2 * (s + 4)].to_vec(), 4))
+            .collect();
         let speakers = vec!["s0".to_string(); windows.len()];
         let each = middle.logits(&windows, &speakers).unwrap();
         let covered = cover
