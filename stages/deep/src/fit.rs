@@ -29,6 +29,15 @@ use crate::spec::{DeepKind, DeepParams, Device, Normalize, Schedule, TestWindows
 /// it can pick up another training that would wait on the lock in turn.
 static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The device's generator for tests that draw from it outside `init_net`
+/// (random inputs, networks initialised on first use): holding it keeps
+/// their draws from falling between another thread's seeding and its
+/// initialisation, which made that network's weights depend on timing.
+#[cfg(test)]
+pub(crate) fn generator_lock() -> std::sync::MutexGuard<'static, ()> {
+    GENERATOR.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A network of `kind` with every parameter drawn now, from burn's
 /// generator seeded by `seed`.
 fn fresh_net(

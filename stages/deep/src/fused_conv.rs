@@ -394,6 +394,7 @@ mod tests {
     /// 1, 3 and 5, feature maps smaller than the kernel, odd batch sizes.
     #[test]
     fn the_fused_convolution_matches_burns() {
+        let _generator = crate::fit::generator_lock();
         let device = burn::tensor::Device::flex().autodiff();
         for (b, c_in, c_out, h, w, k) in [
             (3, 2, 4, 7, 5, 3),
@@ -449,6 +450,7 @@ mod tests {
     /// The 1-D form (a k x 1 kernel over one bin) against burn's Conv1d.
     #[test]
     fn the_fused_convolution_over_time_matches_burns() {
+        let _generator = crate::fit::generator_lock();
         let device = burn::tensor::Device::flex().autodiff();
         for (b, c_in, c_out, t, k) in [(3, 5, 4, 11, 5), (2, 1, 3, 2, 3)] {
             let conv = burn::nn::conv::Conv1dConfig::new(c_in, c_out, k)
@@ -483,6 +485,7 @@ mod tests {
 
     #[test]
     fn other_convolutions_take_burns_path() {
+        let _generator = crate::fit::generator_lock();
         let device = burn::tensor::Device::flex();
         let x = Tensor::<4>::zeros([1, 2, 6, 6], &device);
         let unbiased = Conv2dConfig::new([2, 2], [3, 3])

@@ -241,6 +241,7 @@ mod tests {
     /// with non-zero means and trained (non-default) scale and shift.
     #[test]
     fn the_fused_batch_norm_matches_burns() {
+        let _generator = crate::fit::generator_lock();
         let device = burn::tensor::Device::flex().autodiff();
         for dims in [vec![3, 4, 5, 6], vec![2, 3, 7]] {
             // Two layers (their running statistics are their own), scale and
@@ -329,6 +330,7 @@ mod tests {
     /// A layer without autodiff (evaluation) is left to burn.
     #[test]
     fn inference_takes_burns_path() {
+        let _generator = crate::fit::generator_lock();
         let device = burn::tensor::Device::flex();
         let norm = BatchNormConfig::new(2).init(&device);
         let x = Tensor::<3>::zeros([1, 2, 4], &device);

@@ -232,6 +232,7 @@ mod tests {
     /// all-negative windows.
     #[test]
     fn fused_relu_pool_matches_burns_ops() {
+        let _generator = crate::fit::generator_lock();
         let ad = burn::tensor::Device::flex().autodiff();
         let (b, c, h, w) = (2, 3, 7, 9);
         // Values on a coarse grid so windows hold ties, half of them negative.
@@ -296,6 +297,7 @@ mod tests {
     /// Other pool settings are left to burn.
     #[test]
     fn overlapping_or_padded_pools_take_burns_path() {
+        let _generator = crate::fit::generator_lock();
         let x = Tensor::<4>::zeros([1, 1, 4, 4], &burn::tensor::Device::flex());
         let strided = MaxPool2dConfig::new([2, 2]).with_strides([1, 1]).init();
         assert!(relu_max_pool2d(&strided, &x).is_none());

@@ -323,6 +323,7 @@ mod tests {
 
     #[test]
     fn a_record_of_the_head_before_linear_heads_loads_unchanged() {
+        let _generator = crate::fit::generator_lock();
         let device = Device::flex();
         let p = DeepParams {
             dropout: 0.0,

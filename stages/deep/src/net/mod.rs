@@ -103,6 +103,7 @@ mod tests {
 
     #[test]
     fn every_network_maps_a_padded_batch_to_logits() {
+        let _generator = crate::fit::generator_lock();
         let device = device();
         for kind in DeepKind::ALL {
             let (t, d) = match kind {
@@ -127,6 +128,7 @@ mod tests {
     /// same logits' shape.
     #[test]
     fn a_linear_head_has_no_hidden_layer() {
+        let _generator = crate::fit::generator_lock();
         use burn::module::Module;
         let device = device();
         for kind in DeepKind::ALL {
@@ -161,6 +163,7 @@ mod tests {
     /// for every block's pooling is padded, not cut short of blocks.
     #[test]
     fn spectrogram_stacks_give_one_width_for_every_length() {
+        let _generator = crate::fit::generator_lock();
         let device = device();
         for (pooling, bins, width) in [
             (BinPooling::Mean, 16, 8),
@@ -203,6 +206,7 @@ mod tests {
     /// RNN's state.
     #[test]
     fn padding_does_not_reach_the_output() {
+        let _generator = crate::fit::generator_lock();
         let device = device();
         let (t, d) = (12, 3);
         for kind in [DeepKind::Lstm, DeepKind::Gru, DeepKind::AttentionLstm] {
@@ -263,11 +267,13 @@ mod tests {
     /// batch.
     #[test]
     fn the_fused_lstm_matches_the_per_op_cells() {
+        let _generator = crate::fit::generator_lock();
         fused_matches_per_op(false);
     }
 
     #[test]
     fn the_fused_gru_matches_the_per_op_cells() {
+        let _generator = crate::fit::generator_lock();
         fused_matches_per_op(true);
     }
 
