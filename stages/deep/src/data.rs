@@ -210,10 +210,12 @@ pub enum Window<'a> {
         rng: &'a mut ChaCha8Rng,
         params: &'a DeepParams,
     },
-    /// The middle window of at most `max_frames`.
+    /// The middle window of at most `max_frames`, or the window starting
+    /// at a member's frame in `starts` where it gives one.
     Eval {
         max_frames: Option<usize>,
         padding: Padding,
+        starts: Option<&'a [Option<usize>]>,
     },
 }
 
@@ -224,17 +226,18 @@ pub fn batch(examples: &[&Example], dims: usize, mut window: Window) -> Batch {
         Window::Eval {
             max_frames,
             padding,
+            ..
         } => (*max_frames, *padding),
     };
-    for e in examples {
+    for (b, e) in examples.iter().enumerate() {
         let n = e.frames.max(1);
-        let (max, random) = match &mut window {
-            Window::Train { rng, .. } => (max_frames, Some(rng)),
-            Window::Eval { .. } => (max_frames, None),
-        };
-        let len = max.map_or(n, |m| m.min(n).max(1));
-        let start = match random {
-            Some(rng) if len < n => rng.random_range(0..=n - len),
+        let len = max_frames.map_or(n, |m| m.min(n).max(1));
+        let start = match &mut window {
+            Window::Train { rng, .. } if len < n => rng.random_range(0..=n - len),
+            Window::Eval {
+                starts: Some(starts),
+                ..
+            } if starts[b].is_some() => starts[b].expect("checked").min(n - len),
             _ => (n - len) / 2,
         };
         windows.push((start, len));
@@ -365,6 +368,7 @@ mod tests {
             &[&a, &b],
             2,
             Window::Eval {
+                starts: None,
                 max_frames: None,
                 padding: Padding::Masked,
             },
@@ -385,6 +389,7 @@ mod tests {
             &[&a, &b],
             2,
             Window::Eval {
+                starts: None,
                 max_frames: Some(3),
                 padding: Padding::Minimum,
             },
@@ -424,11 +429,28 @@ mod tests {
             &[&a],
             1,
             Window::Eval {
+                starts: None,
                 max_frames: Some(3),
                 padding: Padding::Masked,
             },
         );
         assert_eq!(mid.values, vec![2.0, 3.0, 4.0]);
+        // A given start is taken (kept inside the sequence); None is the
+        // middle.
+        let starts = [Some(0), None, Some(4)];
+        let given = batch(
+            &[&a, &a, &a],
+            1,
+            Window::Eval {
+                starts: Some(&starts),
+                max_frames: Some(3),
+                padding: Padding::Masked,
+            },
+        );
+        assert_eq!(
+            given.values,
+            vec![1.0, 2.0, 3.0, 2.0, 3.0, 4.0, 3.0, 4.0, 5.0]
+        );
         let params = DeepParams {
             max_frames: Some(2),
             ..DeepParams::default()

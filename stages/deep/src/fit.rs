@@ -599,9 +599,9 @@ fn forward_all(
 ) -> Result<(Vec<f32>, usize), DeepError> {
     let device = device_for(params)?;
     let width = units.len();
-    // What is evaluated: each example (its position in `idx`, no start),
-    // or with `test_windows: cover` each window of a long one (its first
-    // frame), copied out a batch at a time.
+    // What is evaluated: each example (its position in `idx`; no start: its
+    // middle window), or with `test_windows: cover` each window of a long
+    // one (its first frame).
     let cover = match params.test_windows {
         TestWindows::Cover => params.max_frames.map(|m| m.max(1)),
         TestWindows::Middle => None,
@@ -626,25 +626,15 @@ fn forward_all(
     let mut by_position = vec![0f32; idx.len() * width];
     let mut windows = vec![0u32; idx.len()];
     for chunk in sorted.chunks(params.batch_size.max(1)) {
-        let copied: Vec<Option<Example>> = (chunk.iter())
-            .map(|&j| {
-                let (k, start) = items[j];
-                let e = &examples[idx[k]];
-                start.map(|s| {
-                    let m = frames(&items[j]);
-                    Example::new(e.values[s * dims..(s + m) * dims].to_vec(), m)
-                })
-            })
-            .collect();
-        let members: Vec<&Example> = (chunk.iter().zip(&copied))
-            .map(|(&j, w)| w.as_ref().unwrap_or(&examples[idx[items[j].0]]))
-            .collect();
+        let members: Vec<&Example> = chunk.iter().map(|&j| &examples[idx[items[j].0]]).collect();
+        let starts: Vec<Option<usize>> = chunk.iter().map(|&j| items[j].1).collect();
         let b = batch(
             &members,
             dims,
             Window::Eval {
                 max_frames: params.max_frames,
                 padding: params.padding,
+                starts: Some(&starts),
             },
         );
         let logits: Vec<f32> = model
