@@ -821,6 +821,28 @@ fn augmented_copies_train_only_their_sources_folds() {
             .any(|n| n == "train:mfcc/none/nb@two" || n == "extract:mfcc"),
         "{again:?}"
     );
+
+    // A classic model's `validation:` holds out the same speakers with
+    // copies as without (their copies neither train nor validate), so its
+    // validation rows are the same recorded utterances.
+    let held_out = [
+        "--set",
+        "models.lr_val={kind: logistic_regression, validation: {seeds: 1, speakers: 1}}",
+        "--set",
+        "experiments={features: [mfcc], augment: [none, noisy], models: [lr_val], protocols: [two]}",
+    ];
+    ws.ok(&[&["run"][..], &held_out[..], &set[..2]].concat());
+    let validation_ids = |node: &str| {
+        let listing = ws.ok(&[&["outputs", node][..], &held_out[..], &set[..2]].concat());
+        let path = (listing.lines())
+            .find_map(|l| l.strip_prefix(&format!("{node}\tvalidation\t")))
+            .unwrap_or_else(|| panic!("no validation of {node}: {listing}"))
+            .to_string();
+        fold_ids(&ser::artifact::parquet_read::from_parquet(std::fs::read(path).unwrap()).unwrap())
+    };
+    let plain = validation_ids("train:mfcc/none/lr_val@two");
+    assert!(!plain.is_empty());
+    assert_eq!(validation_ids("train:mfcc+noisy/none/lr_val@two"), plain);
 }
 
 #[test]

@@ -201,8 +201,8 @@ pub fn run(
                         speakers: &speakers,
                         x_train: &x_train,
                         y_train: &y_train,
+                        train_speakers: &train_speakers,
                         set: &set,
-                        augmented: augmented.as_ref(),
                         n_classes: classes.len(),
                     };
                     HeldOutFits::fit(&spec, held_out, &fold_rows)
@@ -336,11 +336,12 @@ struct FoldRows<'a> {
     labels: &'a [usize],
     speakers: &'a [String],
     /// The fold's training rows: its own utterances, then its augmented
-    /// copies, as `set` lists them.
+    /// copies, as `set` lists them, with each one's speaker (a copy's: its
+    /// source's).
     x_train: &'a Array2<f64>,
     y_train: &'a [usize],
+    train_speakers: &'a [&'a str],
     set: &'a FoldSet,
-    augmented: Option<&'a Augmented>,
     n_classes: usize,
 }
 
@@ -356,35 +357,30 @@ impl HeldOutFits {
             speakers,
             x_train,
             y_train,
+            train_speakers,
             set,
-            augmented,
             n_classes,
         } = *rows_of;
-        let train_speakers: Vec<String> = set.train.iter().map(|&i| speakers[i].clone()).collect();
-        let n_own = set.train.len();
+        // The fold's own utterances' speakers, which the seeds draw from.
+        let own_speakers: Vec<String> = (train_speakers[..set.train.len()].iter())
+            .map(|s| s.to_string())
+            .collect();
         let mut sums: std::collections::BTreeMap<usize, (Vec<f64>, usize)> = Default::default();
         let mut uas = Vec::new();
         for seed in 0..held_out.seeds as u64 {
             let out =
-                ser_learn::held_out::held_out_speakers(&train_speakers, held_out.speakers, seed);
+                ser_learn::held_out::held_out_speakers(&own_speakers, held_out.speakers, seed);
             if out.is_empty() {
                 continue;
             }
             // Training rows of speakers kept in, and copies of their
             // utterances; a held-out speaker's copies neither train nor
             // validate, as with the networks.
-            let speaker_of = |r: usize| match r < n_own {
-                true => &speakers[set.train[r]],
-                false => {
-                    let aug = augmented.expect("copies come with their table");
-                    &aug.rows.speakers[set.augmented[r - n_own]]
-                }
-            };
             let keep: Vec<usize> = (0..x_train.nrows())
-                .filter(|&r| !out.contains(speaker_of(r)))
+                .filter(|&r| !out.contains(train_speakers[r]))
                 .collect();
             let y: Vec<usize> = keep.iter().map(|&r| y_train[r]).collect();
-            let kept_speakers: Vec<&String> = keep.iter().map(|&r| speaker_of(r)).collect();
+            let kept_speakers: Vec<&str> = keep.iter().map(|&r| train_speakers[r]).collect();
             let fitted = ser_train::fit_grouped(
                 spec,
                 x_train.select(Axis(0), &keep).view(),
