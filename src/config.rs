@@ -1177,8 +1177,9 @@ experiments:
     /// trains (the default leaves cnn_transformer, cnn1d_raw and cnn1d on
     /// acoustic frames to it), its matrix across corpora (left out where
     /// only RAVDESS is present) and deep_validated's pool, which in the
-    /// default is only the MLPs (benches/shared_seed_pool.sh) and in the
-    /// full one every deep cell.
+    /// default is the MLPs and two classic models that hold out the same
+    /// speakers (benches/shared_seed_pool.sh, classic_members.sh) and in
+    /// the full one those and every deep cell.
     #[test]
     fn shipped_pipelines_are_valid() {
         const FULL_ONLY: [&str; 2] = ["cnn_transformer", "cnn1d_raw"];
@@ -1190,7 +1191,7 @@ experiments:
         let full = Pipeline::load(&root.join("pipeline-full.yaml"), &[])
             .unwrap()
             .config;
-        assert_eq!(default.experiments.len(), 7);
+        assert_eq!(default.experiments.len(), 8);
         for name in FULL_ONLY {
             assert!(!default.models.contains_key(name) && full.models.contains_key(name));
         }
@@ -1232,12 +1233,18 @@ experiments:
             serde_json::to_value(&default.ensembles).unwrap(),
             full_ensembles
         );
-        let mlp_only = default.ensembles["deep_validated"].members.iter().all(|m| {
-            default
-                .member_model(m)
-                .is_some_and(|e| e.spec.kind() == "mlp")
+        // Every member holds out the speakers of seeds 0 to 4: the MLPs'
+        // five networks, the classic models' five validation fits.
+        let shares_seeds = default.ensembles["deep_validated"].members.iter().all(|m| {
+            default.member_model(m).is_some_and(|e| match e.spec.deep() {
+                Some(deep) => {
+                    deep.kind.name() == "mlp"
+                        && (deep.params.seed, deep.params.networks) == (0, 5)
+                }
+                None => e.held_out.is_some_and(|h| h.seeds == 5),
+            })
         });
-        assert!(mlp_only);
+        assert!(shares_seeds);
         for (name, entry) in &default.models {
             let other = &full.models[name];
             if entry.spec.deep().is_none() {
