@@ -655,6 +655,20 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
                  augmented copies yet; give it a matrix with augment: [none]"
             );
         }
+        // Test-time augmentation averages an utterance with its copies, so
+        // every cell of the model needs some.
+        if m.augment.iter().any(|a| a == "none")
+            && let Some(model) = m
+                .models
+                .iter()
+                .find(|model| config.models.get(*model).is_some_and(|e| e.test_copies))
+        {
+            bail!(
+                "{at}: models.{model} has test_copies: true, which averages each test utterance \
+                 with its augmented copies, and augment: none makes none; give its matrix an \
+                 augmentation only (augment: [noisy_pitch])"
+            );
+        }
     }
     config
         .executor
@@ -1172,6 +1186,46 @@ experiments:
         );
     }
 
+    #[test]
+    fn test_copies_needs_a_network_and_augmented_copies() {
+        let with = |model: &str, augment: &str| {
+            let yaml = format!(
+                "{BASE}augmentations: {{noisy: {{copies: [{{kind: noise, snr_db: 10}}]}}}}\n"
+            )
+            .replace("lr: {kind: logistic_regression}", model)
+            .replace(
+                "  models: [lr]\n",
+                &format!("  models: [lr]\n  augment: {augment}\n"),
+            );
+            parse(&yaml, &[])
+        };
+        let mlp = "lr: {kind: mlp, epochs: 1, test_copies: true}";
+        let config = with(mlp, "[noisy]").unwrap();
+        assert!(config.models["lr"].test_copies);
+        // Written back only when set, so other entries keep their keys.
+        let written = serde_json::to_value(&config.models["lr"]).unwrap();
+        assert_eq!(written["test_copies"], true);
+        let plain = with("lr: {kind: mlp, epochs: 1}", "[noisy]").unwrap();
+        let written = serde_json::to_value(&plain.models["lr"]).unwrap();
+        assert!(written.get("test_copies").is_none(), "{written}");
+
+        let err = with(mlp, "[none, noisy]").unwrap_err().to_string();
+        assert!(err.contains("models.lr has test_copies: true"), "{err}");
+        let err = with("lr: {kind: svm, test_copies: true}", "[noisy]")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only networks take it"), "{err}");
+        let online = "lr: {kind: mlp, epochs: 1, normalize: speaker_online, test_copies: true}";
+        let err = with(online, "[noisy]").unwrap_err().to_string();
+        assert!(err.contains("speaker_online together"), "{err}");
+        let grid = "lr: {kind: mlp, epochs: 1, test_copies: true, grid: {normalize: [speaker, speaker_online]}}";
+        assert!(with(grid, "[noisy]").is_err());
+        let err = with("lr: {kind: mlp, test_copies: 1}", "[noisy]")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected true or false"), "{err}");
+    }
+
     /// The shipped pipelines parse, and the full-strength one differs from
     /// the default only in the deep models' settings, the networks it alone
     /// trains (the default leaves cnn_transformer, cnn1d_raw and cnn1d on
@@ -1236,13 +1290,15 @@ experiments:
         // Every member holds out the speakers of seeds 0 to 4: the MLPs'
         // five networks, the classic models' five validation fits.
         let shares_seeds = default.ensembles["deep_validated"].members.iter().all(|m| {
-            default.member_model(m).is_some_and(|e| match e.spec.deep() {
-                Some(deep) => {
-                    deep.kind.name() == "mlp"
-                        && (deep.params.seed, deep.params.networks) == (0, 5)
-                }
-                None => e.held_out.is_some_and(|h| h.seeds == 5),
-            })
+            default
+                .member_model(m)
+                .is_some_and(|e| match e.spec.deep() {
+                    Some(deep) => {
+                        deep.kind.name() == "mlp"
+                            && (deep.params.seed, deep.params.networks) == (0, 5)
+                    }
+                    None => e.held_out.is_some_and(|h| h.seeds == 5),
+                })
         });
         assert!(shares_seeds);
         for (name, entry) in &default.models {

@@ -337,6 +337,7 @@ impl Graph {
                                             grid: entry.grid.clone(),
                                             normalize: entry.normalize,
                                             held_out: entry.held_out,
+                                            test_copies: entry.test_copies,
                                         })
                                     },
                                     None,

@@ -120,6 +120,12 @@ pub struct ModelEntry {
     /// for held-out training speakers, for ensembles that choose members
     /// (a network holds speakers out by its own `validation_speakers`).
     pub held_out: Option<ser_learn::held_out::HeldOut>,
+    /// `test_copies: true` on a network trained on augmented copies: each
+    /// test (and validation) utterance is predicted as the mean of its
+    /// probabilities and its own copies' (test-time augmentation). Only
+    /// prediction changes, so the networks' trainings are shared with the
+    /// same model without it.
+    pub test_copies: bool,
 }
 
 impl ModelEntry {
@@ -200,6 +206,18 @@ impl<'de> Deserialize<'de> for ModelEntry {
                 Some(held_out)
             }
         };
+        let test_copies = match fields.remove("test_copies") {
+            None => false,
+            Some(v) => v.as_bool().ok_or_else(|| {
+                D::Error::custom(format!("test_copies: {v} (expected true or false)"))
+            })?,
+        };
+        if test_copies && !is_deep {
+            return Err(D::Error::custom(
+                "test_copies: only networks take it so far; a classic model predicts each \
+                 utterance alone",
+            ));
+        }
         let normalize = match normalize {
             None => FeatureNormalize::default(),
             Some(v) => serde_json::from_value(v).map_err(|e| {
@@ -245,12 +263,25 @@ impl<'de> Deserialize<'de> for ModelEntry {
                  have seen the held-out speakers",
             ));
         }
-        Ok(ModelEntry {
+        let entry = ModelEntry {
             spec,
             grid,
             normalize,
             held_out,
-        })
+            test_copies,
+        };
+        let online = |spec: &ModelSpec| {
+            spec.deep()
+                .is_some_and(|d| d.params.normalize == ser_deep::Normalize::SpeakerOnline)
+        };
+        if test_copies && entry.any_point(online) {
+            return Err(D::Error::custom(
+                "test_copies and normalize: speaker_online together are not supported: an \
+                 utterance's copies would be scaled by utterances of its speaker that come \
+                 after it",
+            ));
+        }
+        Ok(entry)
     }
 }
 
@@ -283,6 +314,9 @@ impl Serialize for ModelEntry {
                 "validation".into(),
                 serde_json::to_value(held_out).map_err(serde::ser::Error::custom)?,
             );
+        }
+        if self.test_copies {
+            fields.insert("test_copies".into(), true.into());
         }
         fields.serialize(serializer)
     }

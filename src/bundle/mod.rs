@@ -44,9 +44,10 @@ use ser_train::{
 /// each, as they were then. 4: an SVM part may have probabilities
 /// (`probability: true`), and a network may predict long inputs by several
 /// windows (`test_windows: cover`), which a reader of format 3 would not
-/// know to use. A bundle is written in the oldest format that holds it, so
-/// older sers read it.
-pub const FORMAT_VERSION: u32 = 4;
+/// know to use. 5: a network part may predict each recording with its
+/// augmented copies ([`Part::test_copies`]). A bundle is written in the
+/// oldest format that holds it, so older sers read it.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The format of a bundle with these parts (`ensemble_with_classic`: an
 /// ensemble with a classic part): the oldest that holds them.
@@ -56,7 +57,9 @@ pub fn format_for(parts: &[Part], ensemble_with_classic: bool) -> u32 {
         (setting("kind") == "svm" && setting("probability") == true)
             || setting("test_windows") == "cover"
     };
-    if parts.iter().any(needs_format_4) {
+    if parts.iter().any(|p| p.test_copies.is_some()) {
+        5
+    } else if parts.iter().any(needs_format_4) {
         4
     } else if ensemble_with_classic {
         3
@@ -122,6 +125,23 @@ pub struct Part {
     /// known speaker).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub without_speakers: Option<FallbackCost>,
+    /// For a network with `test_copies: true`: the copies each recording is
+    /// predicted with (its probabilities the mean of its own and theirs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_copies: Option<TestCopies>,
+}
+
+/// The augmentation a part's recordings are copied by at prediction time:
+/// the experiment's, as pipeline.yaml gave it. Each copy's random draws
+/// are seeded from `seed`, the recording's id as `ser predict` names it (its
+/// path, or path#start for a window) and the copy's index, as the pipeline
+/// seeds them from the corpus's utterance ids: transforms that draw nothing
+/// (pitch shift, time stretch, speed) give the pipeline's copies, noisy
+/// ones another draw at the same level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestCopies {
+    pub copies: Vec<ser_augment::Augmentation>,
+    pub seed: u64,
 }
 
 /// What scaling by the training set's statistics instead of a speaker's
@@ -282,6 +302,7 @@ struct LoadedPart {
     normalize: FeatureNormalize,
     min_samples: usize,
     members: Vec<LoadedMember>,
+    test_copies: Option<TestCopies>,
 }
 
 /// What a bundle says about one recording.
@@ -301,6 +322,9 @@ pub struct Extracted {
     pub duration_s: f64,
     /// One per part.
     pub inputs: Vec<PartInput>,
+    /// One list per part: its augmented copies' inputs (empty for a part
+    /// without `test_copies`).
+    pub copies: Vec<Vec<PartInput>>,
 }
 
 pub enum PartInput {
@@ -419,6 +443,7 @@ impl Predictor {
                 normalize: part.normalize,
                 min_samples: f.min_samples,
                 members,
+                test_copies: part.test_copies.clone(),
             });
         }
         Ok(Predictor { manifest, parts })
@@ -453,53 +478,43 @@ impl Predictor {
             .map_err(|e| e.to_string())
     }
 
-    /// What every part reads of a signal at the bundle's rate.
+    /// What every part reads of a signal at the bundle's rate (`id`: the
+    /// recording's, which seeds its copies' random draws).
     pub fn extract(
         &self,
+        id: &str,
         samples: &[f32],
         extractors: &mut Extractors,
     ) -> Result<Extracted, String> {
         let mut inputs = Vec::with_capacity(self.parts.len());
+        let mut copies = Vec::with_capacity(self.parts.len());
         for (part, extractor) in self.parts.iter().zip(&mut extractors.0) {
             ser_extract::check_signal(samples, part.min_samples).map_err(|e| e.to_string())?;
-            let no_extractor = || "no feature extractor for this part".to_string();
-            inputs.push(match part.input {
-                Input::Functionals => {
-                    if extractor.is_empty() {
-                        return Err(no_extractor());
-                    }
-                    // A union's sets side by side, as its join node has them.
-                    let mut values = Vec::new();
-                    for set in extractor.iter_mut() {
-                        values.extend(set.functionals(samples).map_err(|e| e.to_string())?);
-                    }
-                    if let Some(j) = values.iter().position(|v| !v.is_finite()) {
-                        return Err(format!("feature {j} is {}", values[j]));
-                    }
-                    PartInput::Functionals(values)
+            inputs.push(part_input(part, extractor, samples)?);
+            let mut part_copies = Vec::new();
+            if let Some(test_copies) = &part.test_copies {
+                for (c, transform) in test_copies.copies.iter().enumerate() {
+                    let seed = ser_augment::derive_seed(test_copies.seed, id, c);
+                    let copy = ser_augment::apply(
+                        transform,
+                        samples,
+                        self.manifest.sample_rate,
+                        seed,
+                        &[],
+                    )
+                    .map_err(|e| format!("test copy {c}: {e}"))?;
+                    part_copies.push(
+                        part_input(part, extractor, &copy)
+                            .map_err(|e| format!("test copy {c}: {e}"))?,
+                    );
                 }
-                Input::Frames => {
-                    let frames = extractor
-                        .first_mut()
-                        .ok_or_else(no_extractor)?
-                        .frames(samples)
-                        .map_err(|e| e.to_string())?;
-                    let (n, dims) = frames.values.dim();
-                    let values: Vec<f32> = frames.values.into_iter().collect();
-                    PartInput::Sequence {
-                        example: Example::new(values, n),
-                        dims,
-                    }
-                }
-                Input::Waveform => PartInput::Sequence {
-                    example: Example::new(samples.to_vec(), samples.len()),
-                    dims: 1,
-                },
-            });
+            }
+            copies.push(part_copies);
         }
         Ok(Extracted {
             duration_s: samples.len() as f64 / f64::from(self.manifest.sample_rate),
             inputs,
+            copies,
         })
     }
 
@@ -571,10 +586,52 @@ impl Predictor {
         samples: &[f32],
         extractors: &mut Extractors,
     ) -> Result<Prediction, String> {
-        let extracted = self.extract(samples, extractors)?;
+        let extracted = self.extract("", samples, extractors)?;
         let mut p = self.predict(&[("", &extracted)], Speaker::Unknown)?;
         Ok(p.remove(0))
     }
+}
+
+/// What one part reads of a signal, as the pipeline's extract node makes it.
+fn part_input(
+    part: &LoadedPart,
+    extractor: &mut [Extractor],
+    samples: &[f32],
+) -> Result<PartInput, String> {
+    let no_extractor = || "no feature extractor for this part".to_string();
+    Ok(match part.input {
+        Input::Functionals => {
+            if extractor.is_empty() {
+                return Err(no_extractor());
+            }
+            // A union's sets side by side, as its join node has them.
+            let mut values = Vec::new();
+            for set in extractor.iter_mut() {
+                values.extend(set.functionals(samples).map_err(|e| e.to_string())?);
+            }
+            if let Some(j) = values.iter().position(|v| !v.is_finite()) {
+                return Err(format!("feature {j} is {}", values[j]));
+            }
+            PartInput::Functionals(values)
+        }
+        Input::Frames => {
+            let frames = extractor
+                .first_mut()
+                .ok_or_else(no_extractor)?
+                .frames(samples)
+                .map_err(|e| e.to_string())?;
+            let (n, dims) = frames.values.dim();
+            let values: Vec<f32> = frames.values.into_iter().collect();
+            PartInput::Sequence {
+                example: Example::new(values, n),
+                dims,
+            }
+        }
+        Input::Waveform => PartInput::Sequence {
+            example: Example::new(samples.to_vec(), samples.len()),
+            dims: 1,
+        },
+    })
 }
 
 /// A model's class for one recording, and its probabilities when it has
@@ -674,45 +731,64 @@ fn predict_part(
                     }
                     _ => net,
                 };
-                let (examples, dims) = match part.input {
-                    Input::Functionals => {
-                        let examples = (0..n)
-                            .map(|i| {
-                                let f = functionals(i)?;
-                                Ok(Example::new(
-                                    member.columns.iter().map(|&c| f[c]).collect(),
-                                    1,
-                                ))
-                            })
-                            .collect::<Result<Vec<_>, String>>()?;
-                        (examples, member.columns.len())
-                    }
-                    Input::Frames | Input::Waveform => {
-                        let mut dims = 1;
-                        let examples = rows
-                            .iter()
-                            .map(|(_, e)| match &e.inputs[k] {
-                                PartInput::Sequence { example, dims: d } => {
-                                    dims = *d;
-                                    Ok(example.clone())
-                                }
-                                PartInput::Functionals(_) => {
-                                    Err(format!("{}: no frames extracted", part.experiment))
-                                }
-                            })
-                            .collect::<Result<Vec<_>, String>>()?;
-                        (examples, dims)
+                // A row's input as this member reads it: its columns of the
+                // functionals, or the frames (samples) as they are.
+                let example_of = |input: &PartInput| -> Result<(Example, usize), String> {
+                    match (part.input, input) {
+                        (Input::Functionals, PartInput::Functionals(f)) => Ok((
+                            Example::new(member.columns.iter().map(|&c| f[c]).collect(), 1),
+                            member.columns.len(),
+                        )),
+                        (
+                            Input::Frames | Input::Waveform,
+                            PartInput::Sequence { example, dims },
+                        ) => Ok((example.clone(), *dims)),
+                        _ => Err(format!("{}: not what the model reads", part.experiment)),
                     }
                 };
-                Fitted::predict(
-                    &**net,
-                    Rows::Sequences {
-                        examples: &examples,
-                        dims,
-                    },
-                    &speakers,
-                )
-                .map_err(|e| e.to_string())?
+                let mut dims = 1;
+                let mut examples = Vec::with_capacity(n);
+                for (_, extracted) in rows {
+                    let (example, d) = example_of(&extracted.inputs[k])?;
+                    examples.push(example);
+                    dims = d;
+                }
+                if part.test_copies.is_none() {
+                    Fitted::predict(
+                        &**net,
+                        Rows::Sequences {
+                            examples: &examples,
+                            dims,
+                        },
+                        &speakers,
+                    )
+                    .map_err(|e| e.to_string())?
+                } else {
+                    // Each row with its copies, in one batch (a speaker's
+                    // statistics over both, as the train node takes them);
+                    // its probabilities the mean of its own and theirs.
+                    let mut row_speakers = speakers.clone();
+                    let mut groups: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
+                    for (i, (_, extracted)) in rows.iter().enumerate() {
+                        for copy in &extracted.copies[k] {
+                            groups[i].push(examples.len());
+                            examples.push(example_of(copy)?.0);
+                            row_speakers.push(speakers[i].clone());
+                        }
+                    }
+                    let probabilities = net
+                        .probabilities(&examples, &row_speakers)
+                        .map_err(|e| e.to_string())?;
+                    let probabilities =
+                        crate::stage::train::deep::mean_over_groups(&probabilities, &groups);
+                    ser_learn::Predictions {
+                        classes: probabilities
+                            .iter()
+                            .map(|p| crate::stage::train::deep::top_class(p))
+                            .collect(),
+                        probabilities: Some(probabilities),
+                    }
+                }
             }
         };
         // A classic model's columns end at the largest class it saw.

@@ -180,6 +180,36 @@ impl Source {
         let entry = config.models.get(model_name).ok_or_else(|| {
             anyhow::anyhow!("{experiment}: no model {model_name} in the pipeline")
         })?;
+        // The copies `ser predict` makes: the experiment's augmentation.
+        let test_copies = match entry.test_copies {
+            false => None,
+            true => {
+                let augment = experiment
+                    .split('/')
+                    .next()
+                    .and_then(|f| f.split_once('+'))
+                    .map(|(_, a)| a)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("{experiment}: test_copies, but no augmentation")
+                    })?;
+                let spec = config.augmentations.get(augment).ok_or_else(|| {
+                    anyhow::anyhow!("{experiment}: no augmentation {augment} in the pipeline")
+                })?;
+                anyhow::ensure!(
+                    !spec.copies.iter().any(|c| matches!(
+                        c,
+                        ser_augment::Augmentation::Noise { files, .. } if !files.is_empty()
+                    )),
+                    "{experiment}: test_copies with recorded noise (augmentations.{augment}): \
+                     a bundle does not carry the noise recordings; export the same model \
+                     without test_copies, or augment with synthetic noise"
+                );
+                Some(crate::bundle::TestCopies {
+                    copies: spec.copies.clone(),
+                    seed: spec.seed,
+                })
+            }
+        };
         let normalize = match &entry.spec {
             ModelSpec::Classic(_) => entry.normalize,
             ModelSpec::Deep(d) => match d.params.normalize {
@@ -413,6 +443,7 @@ impl Source {
                 inputs: train_record.fingerprint.inputs.clone(),
             },
             without_speakers: None,
+            test_copies,
         };
         if normalize != FeatureNormalize::Global {
             self.speaker_statistics(
@@ -516,7 +547,9 @@ impl Source {
         let Some(set) = sets.values().next().filter(|s| !s.test.is_empty()) else {
             return Ok(());
         };
-        if part.normalize != FeatureNormalize::Speaker {
+        // A part with test copies would need theirs too (the cache's
+        // augmented table): not measured for it.
+        if part.normalize != FeatureNormalize::Speaker || part.test_copies.is_some() {
             return Ok(());
         }
         let predictor = Predictor::new(Bundle {
@@ -554,6 +587,7 @@ impl Source {
                         dims: rows.dims,
                     },
                 }],
+                copies: vec![Vec::new()],
             })
             .collect();
         let truth: Vec<usize> = set

@@ -377,19 +377,23 @@ fn read_file(
     };
     input.windows = Ok(bundle::windows(samples.len(), segment, hop)
         .into_iter()
-        .map(|w| Window {
-            id: match windows {
+        .map(|w| {
+            let id = match windows {
                 Some(_) => format!("{file}#{}", w.start),
                 None => file.clone(),
-            },
-            range: (
-                w.start as f64 / f64::from(rate),
-                w.end as f64 / f64::from(rate),
-            ),
-            state: match predictor.extract(&samples[w], extractors) {
+            };
+            let state = match predictor.extract(&id, &samples[w.clone()], extractors) {
                 Ok(extracted) => WindowState::Extracted(extracted),
                 Err(e) => WindowState::Done(Err(e)),
-            },
+            };
+            Window {
+                id,
+                range: (
+                    w.start as f64 / f64::from(rate),
+                    w.end as f64 / f64::from(rate),
+                ),
+                state,
+            }
         })
         .collect());
     input

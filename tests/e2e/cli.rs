@@ -1969,6 +1969,91 @@ fn a_model_of_several_networks_averages_them_and_shares_their_trainings() {
     );
 }
 
+/// Test-time augmentation (`test_copies: true`): the networks are the same
+/// model's without it (nothing trains), and each test and validation
+/// utterance is predicted with its copies: copies that equal their source
+/// leave its probabilities as they were; pitch-shifted ones move them.
+#[test]
+fn test_copies_average_each_utterance_with_its_copies_and_train_nothing() {
+    let ws = Workspace::new(8);
+    let tiny = "epochs: 2, hidden: 8, layers: 1, validation_speakers: 1, normalize: speaker";
+    let pipeline = |models: &str| {
+        format!(
+            "augmentations:\n\
+             \x20 same: {{copies: [{{kind: noise, snr_db: 120}}], seed: 1}}\n\
+             \x20 pitch: {{copies: [{{kind: pitch_shift, semitones: 3}}, {{kind: pitch_shift, semitones: -3}}], seed: 1}}\n\
+             models:\n\
+             \x20 mlp: {{kind: mlp, {tiny}}}\n\
+             \x20 mlp_tta: {{kind: mlp, {tiny}, test_copies: true}}\n\
+             experiments:\n\
+             \x20 - {{features: [mfcc], augment: [same, pitch], models: [{models}], protocols: [two]}}\n"
+        )
+    };
+    ws.write_pipeline(&pipeline("mlp"));
+    ws.ok(&["run"]);
+    let trained = ws.count_files(".ser/items/train-deep");
+    assert_eq!(trained, 4, "two folds, two augmentations");
+
+    ws.write_pipeline(&pipeline("mlp, mlp_tta"));
+    let second = ws.ok(&["run"]);
+    let ran = ran_nodes(&second);
+    for node in [
+        "train:mfcc+same/none/mlp_tta@two",
+        "train:mfcc+pitch/none/mlp_tta@two",
+    ] {
+        assert!(ran.iter().any(|n| n == node), "{second}");
+    }
+    assert_eq!(
+        ws.count_files(".ser/items/train-deep"),
+        trained,
+        "trained again"
+    );
+
+    let largest_difference = |a: &ser::artifact::Table, b: &ser::artifact::Table| {
+        assert_eq!(fold_ids(a), fold_ids(b));
+        let mut largest = 0.0f64;
+        for class in probability_classes(a) {
+            let column = format!("p_{class}");
+            let (pa, pb) = (a.f64(&column).unwrap(), b.f64(&column).unwrap());
+            for (r, id) in a.utf8("id").unwrap().iter().enumerate() {
+                largest = largest.max((pa[r] - pb[row_of(b, id)]).abs());
+            }
+        }
+        largest
+    };
+    for output in ["predictions", "validation"] {
+        let plain = table_output(&ws, "train:mfcc+same/none/mlp@two", output);
+        let with_copies = table_output(&ws, "train:mfcc+same/none/mlp_tta@two", output);
+        let d = largest_difference(&plain, &with_copies);
+        assert!(
+            d < 1e-3,
+            "{output}: copies equal to their source moved it by {d}"
+        );
+        let plain = table_output(&ws, "train:mfcc+pitch/none/mlp@two", output);
+        let with_copies = table_output(&ws, "train:mfcc+pitch/none/mlp_tta@two", output);
+        let d = largest_difference(&plain, &with_copies);
+        assert!(d > 1e-3, "{output}: pitch-shifted copies changed nothing");
+    }
+    // Each prediction is its averaged probabilities' argmax.
+    let with_copies = predictions_table(&ws, "train:mfcc+pitch/none/mlp_tta@two");
+    let classes = probability_classes(&with_copies);
+    let predicted = with_copies.utf8("predicted").unwrap();
+    for (r, p) in predicted.iter().enumerate() {
+        let column = |c: &String| with_copies.f64(&format!("p_{c}")).unwrap()[r];
+        let top = classes
+            .iter()
+            .max_by(|a, b| column(a).total_cmp(&column(b)))
+            .unwrap();
+        assert!(
+            (column(top) - column(p)).abs() < 1e-9,
+            "row {r}: {p} is not the argmax"
+        );
+    }
+    // Saved beside the models, so the artifact says how it predicted.
+    let params = artifact(&ws, "train:mfcc+pitch/none/mlp_tta@two", "params", &[]);
+    assert_eq!(params["test_copies"], true, "{params}");
+}
+
 /// A grid on a deep model: every point trained in every fold, the point
 /// with the best validation UA (speakers held out of the fold's training
 /// speakers) chosen per fold, and each point's networks the same cached

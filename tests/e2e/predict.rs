@@ -546,6 +546,72 @@ fn protocol_all_trains_a_final_model_that_exports_with_its_experiments_metrics()
     assert!(common::ran_nodes(&again).is_empty(), "{again}");
 }
 
+/// A network with `test_copies: true` exports with its augmentation, and
+/// `ser predict` copies each file as the pipeline copied its utterances
+/// (pitch shifts draw nothing, so the copies are the pipeline's): each
+/// fold test utterance gets the pipeline's probabilities.
+#[test]
+fn a_bundle_with_test_copies_predicts_each_file_with_its_copies_as_the_pipeline_did() {
+    let ws = Workspace::new(6);
+    let tiny = "epochs: 2, hidden: 8, layers: 1, validation_speakers: 1, normalize: speaker";
+    ws.write_pipeline(&format!(
+        "augmentations:\n\
+         \x20 pitch: {{copies: [{{kind: pitch_shift, semitones: 3}}, {{kind: pitch_shift, semitones: -3}}]}}\n\
+         models:\n\
+         \x20 mlp: {{kind: mlp, {tiny}, test_copies: true}}\n\
+         experiments: {{features: [mfcc], augment: [pitch], models: [mlp], protocols: [two]}}\n"
+    ));
+    ws.ok(&["run"]);
+    let experiment = "mfcc+pitch/none/mlp";
+    let table = predictions(&ws, experiment);
+    let (ids, folds) = (table.utf8("id").unwrap(), table.utf8("fold").unwrap());
+    let labels = table.utf8("predicted").unwrap();
+    let fold = folds[0].clone();
+    ws.ok(&["export", experiment, "--fold", &fold, "-o", "tta.sermodel"]);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&ws.ok(&["model", "inspect", "tta.sermodel"])).unwrap();
+    assert_eq!(manifest["format_version"], 5, "{manifest}");
+    let copies = &manifest["parts"][0]["test_copies"]["copies"];
+    assert_eq!(copies.as_array().map(Vec::len), Some(2), "{manifest}");
+
+    let test: Vec<usize> = (0..ids.len()).filter(|&i| folds[i] == fold).collect();
+    let files: Vec<String> = test
+        .iter()
+        .map(|&i| {
+            ws.path(&format!("corpus/{}.flac", ids[i]))
+                .display()
+                .to_string()
+        })
+        .collect();
+    let out_file = ws.path("tta.jsonl");
+    let mut args = vec![
+        "predict",
+        "--model",
+        "tta.sermodel",
+        "--speaker-of",
+        r"Actor_(\d+)",
+        "-o",
+        out_file.to_str().unwrap(),
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let out = ws.ser(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let predicted = rows(&out_file);
+    for &i in &test {
+        let row = &predicted[ids[i].rsplit('/').next().unwrap()];
+        assert_eq!(row["predicted"], labels[i].as_str(), "{}: {row}", ids[i]);
+        for name in probability_names(&table) {
+            let want = table.f64(&name).unwrap()[i];
+            let got = row[&name].as_f64().unwrap();
+            assert!(
+                (got - want).abs() < 1e-4,
+                "{} {name}: {got} vs {want}",
+                ids[i]
+            );
+        }
+    }
+}
+
 #[test]
 fn speaker_normalised_models_take_each_speakers_statistics_from_the_batch() {
     let ws = Workspace::new(6);

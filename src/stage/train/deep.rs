@@ -252,6 +252,7 @@ pub(crate) fn roles(input: Input) -> (Role, &'static str, Role) {
 
 /// What one fold's networks of one model setting gave: each network's seed
 /// and record, and the per-item keys of those records.
+#[derive(Clone)]
 struct FoldFit {
     records: Vec<(u64, FoldRecord)>,
     keys: Vec<String>,
@@ -516,12 +517,18 @@ fn fold_entry(fold: &Fold, fit: &FoldFit) -> anyhow::Result<DeepFold> {
 /// without a grid would cache them) and, per fold, the point with the best
 /// validation UA (on speakers held out of the fold's training speakers,
 /// never its test speakers) gives the fold's predictions.
+///
+/// With `test_copies`, the fold's networks (as trained, shared with the
+/// same model without it) then predict each test and validation utterance
+/// together with its augmented copies, and the utterance's probabilities
+/// are the mean of its own and its copies' ([`with_test_copies`]).
 pub fn run(
     ctx: &Context,
     inputs: &Inputs,
     model: &DeepSpec,
     spec: &Value,
     grid: Option<&[GridPoint<ModelSpec>]>,
+    test_copies: bool,
 ) -> anyhow::Result<Outputs> {
     let (kind, params) = (model.kind, &model.params);
     let input = kind.input();
@@ -645,7 +652,34 @@ pub fn run(
             chosen.push(made.clone());
             choice = Some(made);
         }
-        let fit = &fits[best].0;
+        let with_copies;
+        let fit = match test_copies {
+            false => &fits[best].0,
+            true => {
+                let rows = fold_rows(
+                    ctx,
+                    &table_object,
+                    input,
+                    by_corpus,
+                    columns,
+                    &all_rows,
+                    &selected,
+                )?;
+                let copies = fold_augmented(
+                    ctx,
+                    shared.augmented_object.as_deref(),
+                    input,
+                    columns,
+                    &augmented,
+                )?
+                .ok_or_else(|| {
+                    anyhow::anyhow!("test_copies: the node was given no augmented copies")
+                })?;
+                with_copies = with_test_copies(ctx, &fits[best].0, rows, copies)
+                    .map_err(|e| anyhow::anyhow!("fold {}: test_copies: {e:#}", fold.name))?;
+                &with_copies
+            }
+        };
         let (fold_predictions, fold_probabilities) = mean_of_networks(&fit.records)
             .map_err(|e| anyhow::anyhow!("fold {}: {e}", fold.name))?;
         let mut entry = fold_entry(fold, fit)?;
@@ -668,7 +702,13 @@ pub fn run(
         classes: classes.clone(),
         folds: models,
     };
-    let mut files = train_artifacts(ctx, &table, &models, spec)?;
+    // The settings saved beside the models: the spec, and test_copies
+    // (not in the networks' keys, which it does not change).
+    let mut saved = spec.clone();
+    if test_copies && let Some(fields) = saved.as_object_mut() {
+        fields.insert("test_copies".into(), json!(true));
+    }
+    let mut files = train_artifacts(ctx, &table, &models, &saved)?;
     // What an ensemble choosing members by its own validation UA reads.
     let validation = validation.table(corpus, &all_rows.labels, &classes);
     files.insert(
@@ -756,7 +796,7 @@ fn mean_of_networks(
 }
 
 /// The first of the most probable classes, as argmax in the networks.
-fn top_class(p: &[f32]) -> usize {
+pub(crate) fn top_class(p: &[f32]) -> usize {
     p.iter()
         .enumerate()
         .fold(0, |best, (c, &v)| if v > p[best] { c } else { best })
@@ -934,6 +974,86 @@ fn validation_probabilities(
     Ok(validation.into_iter().zip(probabilities).collect())
 }
 
+/// A fold's networks with their test and validation predictions made
+/// again with test-time augmentation: each network, rebuilt from its kept
+/// weights, predicts the rows together with their copies (so a speaker's
+/// statistics, for `normalize: speaker`, come from its utterances and their
+/// copies, as in training), and a row's probabilities are the mean of its
+/// own and its copies'. Only the records in memory change: the cached ones
+/// stay those of the model without it.
+fn with_test_copies(
+    ctx: &Context,
+    fit: &FoldFit,
+    rows: &Rows,
+    copies: &Rows,
+) -> anyhow::Result<FoldFit> {
+    let mut copies_of: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (c, source) in copies.sources.iter().enumerate() {
+        copies_of.entry(source.as_str()).or_default().push(c);
+    }
+    let mut fit = fit.clone();
+    for (_, record) in &mut fit.records {
+        let mut net: TrainedNet = serde_json::from_value(record.net.clone())?;
+        net.weights = ctx.cache.read_object(&record.weights)?;
+        let test: Vec<usize> = record.predictions.iter().map(|&(i, _)| i).collect();
+        record.probabilities = probabilities_with_copies(&net, &test, rows, copies, &copies_of)?;
+        record.predictions = test
+            .into_iter()
+            .zip(&record.probabilities)
+            .map(|(i, p)| (i, top_class(p)))
+            .collect();
+        if let Some(validation) = &mut record.validation {
+            let at: Vec<usize> = validation.iter().map(|(i, _)| *i).collect();
+            let p = probabilities_with_copies(&net, &at, rows, copies, &copies_of)?;
+            *validation = at.into_iter().zip(p).collect();
+        }
+    }
+    Ok(fit)
+}
+
+/// A network's class probabilities for rows `at`, each the mean of its
+/// own and its copies' (a row without copies keeps its own), from one
+/// pass over the rows and all their copies.
+fn probabilities_with_copies(
+    net: &TrainedNet,
+    at: &[usize],
+    rows: &Rows,
+    copies: &Rows,
+    copies_of: &HashMap<&str, Vec<usize>>,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut examples: Vec<Example> = at.iter().map(|&i| rows.examples[i].clone()).collect();
+    let mut speakers: Vec<String> = at.iter().map(|&i| rows.speakers[i].clone()).collect();
+    // Each row's group: its own position, then its copies'.
+    let mut groups: Vec<Vec<usize>> = (0..at.len()).map(|k| vec![k]).collect();
+    for (k, &i) in at.iter().enumerate() {
+        for &c in copies_of.get(rows.ids[i].as_str()).into_iter().flatten() {
+            groups[k].push(examples.len());
+            examples.push(copies.examples[c].clone());
+            speakers.push(copies.speakers[c].clone());
+        }
+    }
+    let probabilities = net.probabilities(&examples, &speakers)?;
+    Ok(mean_over_groups(&probabilities, &groups))
+}
+
+/// The mean of `probabilities` over each group of positions.
+pub(crate) fn mean_over_groups(probabilities: &[Vec<f32>], groups: &[Vec<usize>]) -> Vec<Vec<f32>> {
+    groups
+        .iter()
+        .map(|group| {
+            let mut sum = vec![0.0f64; probabilities[group[0]].len()];
+            for &g in group {
+                for (s, &v) in sum.iter_mut().zip(&probabilities[g]) {
+                    *s += f64::from(v);
+                }
+            }
+            sum.iter()
+                .map(|s| (s / group.len() as f64) as f32)
+                .collect()
+        })
+        .collect()
+}
+
 /// A network's class probabilities for some rows (each speaker's
 /// statistics taken over those rows, as at test time).
 fn probabilities_of(
@@ -994,6 +1114,20 @@ mod tests {
         let c = record(vec![(1, 0)], vec![vec![0.5, 0.5]]);
         let d = record(vec![(1, 0)], vec![vec![0.5, 0.5]]);
         assert_eq!(mean_of_networks(&[(0, c), (1, d)]).unwrap().0, [(1, 0)]);
+    }
+
+    #[test]
+    fn a_row_with_copies_is_the_mean_of_its_own_and_their_probabilities() {
+        let probabilities = vec![
+            vec![0.9, 0.1], // row 0
+            vec![0.2, 0.8], // row 1, no copies
+            vec![0.3, 0.7], // row 0's copies
+            vec![0.6, 0.4],
+        ];
+        let mean = mean_over_groups(&probabilities, &[vec![0, 2, 3], vec![1]]);
+        for (got, want) in mean.iter().flatten().zip([0.6, 0.4, 0.2, 0.8]) {
+            assert!((got - want).abs() < 1e-6, "{mean:?}");
+        }
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub struct TrainStage {
     pub normalize: FeatureNormalize,
     /// A classic model's validation predictions (`validation:`).
     pub held_out: Option<ser_learn::held_out::HeldOut>,
+    /// A network's test-time augmentation (`test_copies: true`).
+    pub test_copies: bool,
 }
 
 /// The classic train node's own version, beside its model's: 1, the
@@ -89,6 +91,9 @@ impl Stage for TrainStage {
         }
         if let Some(held_out) = &self.held_out {
             params["validation"] = json!(held_out);
+        }
+        if self.test_copies {
+            params["test_copies"] = json!(true);
         }
         params
     }
@@ -137,6 +142,7 @@ impl Stage for TrainStage {
                     spec,
                     &serde_json::to_value(&self.model)?,
                     points.as_deref(),
+                    self.test_copies,
                 )
             }
         }
@@ -270,6 +276,7 @@ mod tests {
             grid: None,
             normalize: FeatureNormalize::Global,
             held_out: None,
+            test_copies: false,
         }
         .placement()
     }
