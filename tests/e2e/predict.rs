@@ -69,6 +69,43 @@ fn text(out: &std::process::Output) -> String {
     )
 }
 
+/// The workspace's corpus files of utterances `test` (ids `ids`).
+fn corpus_files(ws: &Workspace, ids: &[String], test: &[usize]) -> Vec<String> {
+    test.iter()
+        .map(|&i| {
+            ws.path(&format!("corpus/{}.flac", ids[i]))
+                .display()
+                .to_string()
+        })
+        .collect()
+}
+
+/// `ser predict` with `bundle` on the corpus files of utterances `test`
+/// (ids `ids`), each speaker's files one batch (`--speaker-of`): its rows
+/// by file stem, and what it printed.
+fn predict_by_speaker(
+    ws: &Workspace,
+    bundle: &str,
+    ids: &[String],
+    test: &[usize],
+) -> (BTreeMap<String, serde_json::Value>, String) {
+    let files = corpus_files(ws, ids, test);
+    let out_file = ws.path(&format!("{bundle}.jsonl"));
+    let mut args = vec![
+        "predict",
+        "--model",
+        bundle,
+        "--speaker-of",
+        r"Actor_(\d+)",
+        "-o",
+        out_file.to_str().unwrap(),
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let out = ws.ser(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    (rows(&out_file), text(&out))
+}
+
 #[test]
 fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
     let ws = Workspace::new(6);
@@ -575,28 +612,7 @@ fn a_bundle_with_test_copies_predicts_each_file_with_its_copies_as_the_pipeline_
     assert_eq!(copies.as_array().map(Vec::len), Some(2), "{manifest}");
 
     let test: Vec<usize> = (0..ids.len()).filter(|&i| folds[i] == fold).collect();
-    let files: Vec<String> = test
-        .iter()
-        .map(|&i| {
-            ws.path(&format!("corpus/{}.flac", ids[i]))
-                .display()
-                .to_string()
-        })
-        .collect();
-    let out_file = ws.path("tta.jsonl");
-    let mut args = vec![
-        "predict",
-        "--model",
-        "tta.sermodel",
-        "--speaker-of",
-        r"Actor_(\d+)",
-        "-o",
-        out_file.to_str().unwrap(),
-    ];
-    args.extend(files.iter().map(String::as_str));
-    let out = ws.ser(&args);
-    assert!(out.status.success(), "{}", text(&out));
-    let predicted = rows(&out_file);
+    let (predicted, _) = predict_by_speaker(&ws, "tta.sermodel", &ids, &test);
     for &i in &test {
         let row = &predicted[ids[i].rsplit('/').next().unwrap()];
         assert_eq!(row["predicted"], labels[i].as_str(), "{}: {row}", ids[i]);
@@ -660,31 +676,11 @@ fn speaker_normalised_models_take_each_speakers_statistics_from_the_batch() {
             (cost["ua_with_speakers"].as_f64().unwrap() - pipeline_ua).abs() < 1e-9,
             "{cost} vs {pipeline_ua}"
         );
-        let files: Vec<String> = test
-            .iter()
-            .map(|&i| {
-                ws.path(&format!("corpus/{}.flac", ids[i]))
-                    .display()
-                    .to_string()
-            })
-            .collect();
+        let files = corpus_files(&ws, &ids, &test);
         // Grouped by speaker: each speaker's statistics from their files
         // in the batch, as the pipeline took them from their utterances.
-        let out_file = ws.path(&format!("{model}.jsonl"));
-        let mut args = vec![
-            "predict",
-            "--model",
-            &bundle,
-            "--speaker-of",
-            r"Actor_(\d+)",
-            "-o",
-            out_file.to_str().unwrap(),
-        ];
-        args.extend(files.iter().map(String::as_str));
-        let out = ws.ser(&args);
-        assert!(out.status.success(), "{}", text(&out));
-        assert!(!text(&out).contains("warning"), "{}", text(&out));
-        let by_speaker = rows(&out_file);
+        let (by_speaker, printed) = predict_by_speaker(&ws, &bundle, &ids, &test);
+        assert!(!printed.contains("warning"), "{printed}");
         for &i in &test {
             let row = &by_speaker[ids[i].rsplit('/').next().unwrap()];
             assert_eq!(
