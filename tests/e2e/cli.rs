@@ -1760,6 +1760,59 @@ fn a_classic_model_with_validation_joins_a_choosing_ensemble() {
     );
 }
 
+/// A classic model with both a grid and `validation:`: each held-out fit
+/// searches the grid again without its held-out speakers (its own inner
+/// CV records), so no validation utterance chose the point it is scored
+/// with; the fold's own search is the plain grid model's.
+#[test]
+fn a_classic_grid_with_validation_searches_again_without_the_held_out_speakers() {
+    let ws = Workspace::new(8);
+    // Four folds of one test speaker: three training speakers, so a fit
+    // without one still has two for its inner CV.
+    std::fs::write(
+        ws.path("folds.json"),
+        r#"{"two": {"test_speakers": [[1], [2], [3], [4]]}}"#,
+    )
+    .unwrap();
+    let knn = "kind: knn, grid: {k: [1, 3]}, grid_folds: 2";
+    ws.write_pipeline(&format!(
+        "models:\n\
+         \x20 knn: {{{knn}}}\n\
+         experiments: {{features: [mfcc], models: [knn], protocols: [two]}}\n"
+    ));
+    ws.ok(&["run"]);
+    let fold_searches = ws.count_files(".ser/items/train-grid");
+    assert_eq!(fold_searches, 4 * 2, "four folds, two points");
+
+    ws.write_pipeline(&format!(
+        "models:\n\
+         \x20 knn: {{{knn}}}\n\
+         \x20 knn_val: {{{knn}, validation: {{seeds: 2, speakers: 1}}}}\n\
+         experiments: {{features: [mfcc], models: [knn, knn_val], protocols: [two]}}\n"
+    ));
+    ws.ok(&["run"]);
+    // The folds' searches are shared; each seed's fit searched anew (two
+    // seeds may hold out the same speaker, whose search is then shared).
+    let searches = ws.count_files(".ser/items/train-grid");
+    assert!(
+        searches > fold_searches && searches <= fold_searches + 4 * 2 * 2,
+        "{searches}"
+    );
+    let validation = table_output(&ws, "train:mfcc/none/knn_val@two", "validation");
+    assert!(!validation.utf8("id").unwrap().is_empty());
+    // The same test predictions as the plain grid model: the folds chose
+    // the same points.
+    let plain = predictions_table(&ws, "train:mfcc/none/knn@two");
+    let with = predictions_table(&ws, "train:mfcc/none/knn_val@two");
+    assert_eq!(
+        plain.utf8("predicted").unwrap(),
+        with.utf8("predicted").unwrap()
+    );
+    // gc keeps the held-out searches (the node lists them).
+    ws.ok(&["gc", "--grace", "0s"]);
+    assert_eq!(ws.count_files(".ser/items/train-grid"), searches);
+}
+
 /// `bags` resamples the validation speakers. The workspace's folds hold out
 /// one validation speaker, so every bag is the same draw: bagging must then
 /// give forward selection's members in equal weights, and the test rows

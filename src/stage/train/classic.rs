@@ -116,12 +116,12 @@ pub fn run(
 
     // Per fold: its model, (test row, predicted class) pairs, the test
     // rows' class probabilities (every kind but a plain SVM has them), and with
-    // `validation:` the held-out rows' (row, probabilities).
+    // `validation:` its held-out fits (the rows' probabilities).
     type FoldResult = anyhow::Result<(
         FoldModel,
         Vec<(usize, usize)>,
         Option<Vec<Vec<f32>>>,
-        Vec<(usize, Vec<f32>)>,
+        HeldOutFits,
     )>;
     let per_fold: Vec<FoldResult> = folds
         .par_iter()
@@ -152,23 +152,26 @@ pub fn run(
                 x_train = ndarray::concatenate![Axis(0), x_train, extra];
                 y_train.extend(set.augmented.iter().map(|&r| aug.y[r]));
             }
-            let (spec, search) = match &stage.grid {
+            let cell = match &stage.grid {
+                None => None,
+                Some(grid) => Some(GridCell {
+                    ctx,
+                    grid,
+                    input: format!(
+                        "{}\0{}\0{}",
+                        inputs.file(Role::Features, "features")?,
+                        inputs
+                            .file(Role::Selection, "selected")
+                            .map_or("", |s| s.as_str()),
+                        serde_json::to_string(fold)?
+                    ),
+                }),
+            };
+            let (spec, search) = match &cell {
                 None => (model.clone(), None),
-                Some(grid) => {
+                Some(cell) => {
                     let s_train: Vec<String> =
                         set.train.iter().map(|&i| speakers[i].clone()).collect();
-                    let cell = GridCell {
-                        ctx,
-                        grid,
-                        input: format!(
-                            "{}\0{}\0{}",
-                            inputs.file(Role::Features, "features")?,
-                            inputs
-                                .file(Role::Selection, "selected")
-                                .map_or("", |s| s.as_str()),
-                            serde_json::to_string(fold)?
-                        ),
-                    };
                     // Grid search scores on the fold's own utterances (the
                     // first rows; augmented copies are appended after
                     // them): an inner validation speaker's copies would
@@ -205,7 +208,13 @@ pub fn run(
                         set: &set,
                         n_classes: classes.len(),
                     };
-                    HeldOutFits::fit(&spec, held_out, &fold_rows)
+                    // With a grid, each held-out fit searches it again
+                    // without its held-out speakers.
+                    let how = match &cell {
+                        None => HeldOutSpec::Fixed(&spec),
+                        Some(cell) => HeldOutSpec::Searched { cell, base: model },
+                    };
+                    HeldOutFits::fit(how, held_out, &fold_rows)
                         .map_err(|e| anyhow::anyhow!("fold {}: validation: {e:#}", fold.name))?
                 }
             };
@@ -238,13 +247,14 @@ pub fn run(
                 validation_ua: held_out.ua,
             });
             let rows = set.test.into_iter().zip(predicted).collect();
-            Ok((entry, rows, probabilities, held_out.rows))
+            Ok((entry, rows, probabilities, held_out))
         })
         .collect();
 
     let mut models = Vec::new();
     let mut predictions = FoldPredictions::default();
     let mut validation = FoldPredictions::default();
+    let mut held_out_items = Vec::new();
     for (fold, result) in folds.iter().zip(per_fold) {
         let (model, predicted, probabilities, held_out) = result?;
         models.push(model);
@@ -252,7 +262,9 @@ pub fn run(
         if stage.held_out.is_none() {
             continue;
         }
+        held_out_items.extend(held_out.items);
         let (rows, probabilities): (Vec<_>, Vec<_>) = held_out
+            .rows
             .into_iter()
             .map(|(row, p)| {
                 let p64: Vec<f64> = p.iter().map(|&v| f64::from(v)).collect();
@@ -295,6 +307,7 @@ pub fn run(
         summary["grid"] =
             json!({ "chosen": chosen, "points_computed": computed, "points_reused": reused });
     }
+    items.extend(held_out_items);
     let models = ModelsArtifact {
         classes: classes.clone(),
         folds: models,
@@ -326,6 +339,19 @@ struct HeldOutFits {
     rows: Vec<(usize, Vec<f32>)>,
     /// The mean over seeds of each fit's UA on its held-out rows.
     ua: Option<f64>,
+    /// The per-item records of their grid searches.
+    items: Vec<String>,
+}
+
+/// What a held-out fit fits: the fold's model as it is, or, for a model
+/// with a grid, the point its own search chooses on the speakers it keeps
+/// (so no held-out speaker's utterance scores a point).
+enum HeldOutSpec<'a> {
+    Fixed(&'a ClassicSpec),
+    Searched {
+        cell: &'a GridCell<'a>,
+        base: &'a ClassicSpec,
+    },
 }
 
 /// One fold's rows as its model reads them.
@@ -347,7 +373,7 @@ struct FoldRows<'a> {
 
 impl HeldOutFits {
     fn fit(
-        spec: &ClassicSpec,
+        how: HeldOutSpec<'_>,
         held_out: ser_learn::held_out::HeldOut,
         rows_of: &FoldRows<'_>,
     ) -> anyhow::Result<HeldOutFits> {
@@ -367,6 +393,7 @@ impl HeldOutFits {
             .collect();
         let mut sums: std::collections::BTreeMap<usize, (Vec<f64>, usize)> = Default::default();
         let mut uas = Vec::new();
+        let mut items = Vec::new();
         for seed in 0..held_out.seeds as u64 {
             let out =
                 ser_learn::held_out::held_out_speakers(&own_speakers, held_out.speakers, seed);
@@ -381,6 +408,38 @@ impl HeldOutFits {
                 .collect();
             let y: Vec<usize> = keep.iter().map(|&r| y_train[r]).collect();
             let kept_speakers: Vec<&str> = keep.iter().map(|&r| train_speakers[r]).collect();
+            let searched;
+            let spec = match &how {
+                HeldOutSpec::Fixed(spec) => *spec,
+                HeldOutSpec::Searched { cell, base } => {
+                    // On the kept speakers' own utterances, as the fold's
+                    // search (copies come after the fold's own rows).
+                    let own: Vec<usize> = keep
+                        .iter()
+                        .copied()
+                        .filter(|&r| r < set.train.len())
+                        .collect();
+                    let own_y: Vec<usize> = own.iter().map(|&r| y_train[r]).collect();
+                    let own_speakers: Vec<String> =
+                        own.iter().map(|&r| train_speakers[r].to_string()).collect();
+                    let held_cell = GridCell {
+                        ctx: cell.ctx,
+                        grid: cell.grid,
+                        input: format!("{}\0held out: {out:?}", cell.input),
+                    };
+                    let (spec, search) = held_cell
+                        .search(
+                            base,
+                            x_train.select(Axis(0), &own).view(),
+                            &own_y,
+                            &own_speakers,
+                        )
+                        .map_err(|e| anyhow::anyhow!("seed {seed}: grid search: {e:#}"))?;
+                    items.extend(search.items);
+                    searched = spec;
+                    &searched
+                }
+            };
             let fitted = ser_train::fit_grouped(
                 spec,
                 x_train.select(Axis(0), &keep).view(),
@@ -417,6 +476,7 @@ impl HeldOutFits {
                 .map(|(row, (sum, n))| (row, sum.iter().map(|s| (s / n as f64) as f32).collect()))
                 .collect(),
             ua: (!uas.is_empty()).then(|| uas.iter().sum::<f64>() / uas.len() as f64),
+            items,
         })
     }
 }
