@@ -1187,7 +1187,7 @@ experiments:
     }
 
     #[test]
-    fn test_copies_needs_a_network_and_augmented_copies() {
+    fn test_copies_needs_probabilities_and_augmented_copies() {
         let with = |model: &str, augment: &str| {
             let yaml = format!(
                 "{BASE}augmentations: {{noisy: {{copies: [{{kind: noise, snr_db: 10}}]}}}}\n"
@@ -1211,10 +1211,21 @@ experiments:
 
         let err = with(mlp, "[none, noisy]").unwrap_err().to_string();
         assert!(err.contains("models.lr has test_copies: true"), "{err}");
+        // A classic model too, when it has probabilities.
+        with(
+            "lr: {kind: logistic_regression, test_copies: true}",
+            "[noisy]",
+        )
+        .unwrap();
+        with(
+            "lr: {kind: svm, probability: true, test_copies: true}",
+            "[noisy]",
+        )
+        .unwrap();
         let err = with("lr: {kind: svm, test_copies: true}", "[noisy]")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("only networks take it"), "{err}");
+        assert!(err.contains("only with probability: true"), "{err}");
         let online = "lr: {kind: mlp, epochs: 1, normalize: speaker_online, test_copies: true}";
         let err = with(online, "[noisy]").unwrap_err().to_string();
         assert!(err.contains("speaker_online together"), "{err}");

@@ -120,10 +120,10 @@ pub struct ModelEntry {
     /// for held-out training speakers, for ensembles that choose members
     /// (a network holds speakers out by its own `validation_speakers`).
     pub held_out: Option<ser_learn::held_out::HeldOut>,
-    /// `test_copies: true` on a network trained on augmented copies: each
+    /// `test_copies: true` on a model trained on augmented copies: each
     /// test (and validation) utterance is predicted as the mean of its
     /// probabilities and its own copies' (test-time augmentation). Only
-    /// prediction changes, so the networks' trainings are shared with the
+    /// prediction changes, so a network's trainings are shared with the
     /// same model without it.
     pub test_copies: bool,
 }
@@ -212,12 +212,6 @@ impl<'de> Deserialize<'de> for ModelEntry {
                 D::Error::custom(format!("test_copies: {v} (expected true or false)"))
             })?,
         };
-        if test_copies && !is_deep {
-            return Err(D::Error::custom(
-                "test_copies: only networks take it so far; a classic model predicts each \
-                 utterance alone",
-            ));
-        }
         let normalize = match normalize {
             None => FeatureNormalize::default(),
             Some(v) => serde_json::from_value(v).map_err(|e| {
@@ -268,7 +262,26 @@ impl<'de> Deserialize<'de> for ModelEntry {
             spec.deep()
                 .is_some_and(|d| d.params.normalize == ser_deep::Normalize::SpeakerOnline)
         };
-        if test_copies && entry.any_point(online) {
+        // Copies' probabilities are averaged: an SVM has them only with
+        // `probability: true`.
+        let without_probabilities = |spec: &ModelSpec| {
+            matches!(
+                spec,
+                ModelSpec::Classic(ser_train::ClassicSpec::Svm {
+                    probability: false,
+                    ..
+                })
+            )
+        };
+        if test_copies && entry.any_point(without_probabilities) {
+            return Err(D::Error::custom(
+                "test_copies averages each utterance's probabilities with its copies', and an \
+                 SVM has them only with probability: true",
+            ));
+        }
+        if test_copies
+            && (entry.any_point(online) || entry.normalize == FeatureNormalize::SpeakerOnline)
+        {
             return Err(D::Error::custom(
                 "test_copies and normalize: speaker_online together are not supported: an \
                  utterance's copies would be scaled by utterances of its speaker that come \

@@ -668,22 +668,53 @@ fn predict_part(
     // scaled as the train node scaled every column before selection when
     // the scale does not depend on the member (a known speaker's own).
     let mut matrix = None;
+    // With `test_copies`: every row's copies' functionals, scaled as the
+    // rows (a known speaker's statistics from the rows alone, as the train
+    // node takes them from recorded utterances), and each row's copies.
+    let mut copies_matrix = None;
     if part
         .members
         .iter()
         .any(|m| matches!(m.model, Model::Classic(_)))
     {
-        let width = functionals(0)?.len();
-        let mut x = ndarray::Array2::<f64>::zeros((n, width));
-        for (i, mut row) in x.rows_mut().into_iter().enumerate() {
-            for (v, &f) in row.iter_mut().zip(functionals(i)?) {
-                *v = f64::from(f);
+        let to_matrix = |rows: &[&Vec<f32>]| {
+            let width = rows.first().map_or(0, |r| r.len());
+            let mut x = ndarray::Array2::<f64>::zeros((rows.len(), width));
+            for (mut row, values) in x.rows_mut().into_iter().zip(rows) {
+                for (v, &f) in row.iter_mut().zip(values.iter()) {
+                    *v = f64::from(f);
+                }
             }
+            x
+        };
+        let own: Vec<&Vec<f32>> = (0..n).map(functionals).collect::<Result<_, _>>()?;
+        let mut x = to_matrix(&own);
+        let mut copies = None;
+        if part.test_copies.is_some() {
+            let mut values = Vec::new();
+            let mut copy_speakers = Vec::new();
+            let mut of = vec![Vec::new(); n];
+            for (i, (_, extracted)) in rows.iter().enumerate() {
+                for copy in &extracted.copies[k] {
+                    let PartInput::Functionals(v) = copy else {
+                        return Err(format!("{}: no functionals extracted", part.experiment));
+                    };
+                    of[i].push(values.len());
+                    values.push(v);
+                    copy_speakers.push(speakers[i].clone());
+                }
+            }
+            copies = Some((to_matrix(&values), copy_speakers, of));
         }
         if let (FeatureNormalize::Speaker, Speaker::Known(_)) = (part.normalize, speaker) {
-            x = SpeakerNormaliser::fit(x.view(), &speakers).transform(x.view(), &speakers)?;
+            let normaliser = SpeakerNormaliser::fit(x.view(), &speakers);
+            if let Some((xc, copy_speakers, _)) = &mut copies {
+                *xc = normaliser.transform(xc.view(), copy_speakers)?;
+            }
+            x = normaliser.transform(x.view(), &speakers)?;
         }
         matrix = Some(x);
+        copies_matrix = copies;
     }
     let mut votes: Vec<Vec<Vote>> = vec![Vec::new(); n];
     for member in &part.members {
@@ -718,8 +749,45 @@ fn predict_part(
                     }
                 };
                 let x = x.select(ndarray::Axis(1), &member.columns);
-                Fitted::predict(&**m, Rows::Matrix(x.view()), &speakers)
-                    .map_err(|e| e.to_string())?
+                let own = Fitted::predict(&**m, Rows::Matrix(x.view()), &speakers)
+                    .map_err(|e| e.to_string())?;
+                match &copies_matrix {
+                    None => own,
+                    Some((xc, copy_speakers, of)) => {
+                        // Scaled as the rows were for this member.
+                        let xc = match (part.normalize, speaker) {
+                            (FeatureNormalize::Speaker, Speaker::Unknown) => member
+                                .global_statistics
+                                .as_ref()
+                                .ok_or_else(no_statistics)?
+                                .transform(xc.view()),
+                            _ => xc.clone(),
+                        };
+                        let xc = xc.select(ndarray::Axis(1), &member.columns);
+                        let theirs = Fitted::predict(&**m, Rows::Matrix(xc.view()), copy_speakers)
+                            .map_err(|e| e.to_string())?;
+                        let no_probabilities =
+                            || format!("{}: test_copies, but no probabilities", part.experiment);
+                        let mut all = own.probabilities.ok_or_else(no_probabilities)?;
+                        let groups: Vec<Vec<usize>> = (0..n)
+                            .map(|i| {
+                                std::iter::once(i)
+                                    .chain(of[i].iter().map(|&c| n + c))
+                                    .collect()
+                            })
+                            .collect();
+                        all.extend(theirs.probabilities.ok_or_else(no_probabilities)?);
+                        let probabilities =
+                            crate::stage::train::deep::mean_over_groups(&all, &groups);
+                        ser_learn::Predictions {
+                            classes: probabilities
+                                .iter()
+                                .map(|p| crate::stage::train::deep::top_class(p))
+                                .collect(),
+                            probabilities: Some(probabilities),
+                        }
+                    }
+                }
             }
             Model::Deep {
                 net,

@@ -583,7 +583,8 @@ fn protocol_all_trains_a_final_model_that_exports_with_its_experiments_metrics()
     assert!(common::ran_nodes(&again).is_empty(), "{again}");
 }
 
-/// A network with `test_copies: true` exports with its augmentation, and
+/// A network or a classic model with `test_copies: true` exports with its
+/// augmentation, and
 /// `ser predict` copies each file as the pipeline copied its utterances
 /// (pitch shifts draw nothing, so the copies are the pipeline's): each
 /// fold test utterance gets the pipeline's probabilities.
@@ -596,11 +597,17 @@ fn a_bundle_with_test_copies_predicts_each_file_with_its_copies_as_the_pipeline_
          \x20 pitch: {{copies: [{{kind: pitch_shift, semitones: 3}}, {{kind: pitch_shift, semitones: -3}}]}}\n\
          models:\n\
          \x20 mlp: {{kind: mlp, {tiny}, test_copies: true}}\n\
-         experiments: {{features: [mfcc], augment: [pitch], models: [mlp], protocols: [two]}}\n"
+         \x20 lr: {{kind: logistic_regression, normalize: speaker, test_copies: true}}\n\
+         experiments: {{features: [mfcc], augment: [pitch], models: [mlp, lr], protocols: [two]}}\n"
     ));
     ws.ok(&["run"]);
-    let experiment = "mfcc+pitch/none/mlp";
-    let table = predictions(&ws, experiment);
+    for model in ["mlp", "lr"] {
+        bundle_predicts_with_copies_as_the_pipeline(&ws, &format!("mfcc+pitch/none/{model}"));
+    }
+}
+
+fn bundle_predicts_with_copies_as_the_pipeline(ws: &Workspace, experiment: &str) {
+    let table = predictions(ws, experiment);
     let (ids, folds) = (table.utf8("id").unwrap(), table.utf8("fold").unwrap());
     let labels = table.utf8("predicted").unwrap();
     let fold = folds[0].clone();
@@ -612,16 +619,21 @@ fn a_bundle_with_test_copies_predicts_each_file_with_its_copies_as_the_pipeline_
     assert_eq!(copies.as_array().map(Vec::len), Some(2), "{manifest}");
 
     let test: Vec<usize> = (0..ids.len()).filter(|&i| folds[i] == fold).collect();
-    let (predicted, _) = predict_by_speaker(&ws, "tta.sermodel", &ids, &test);
+    let (predicted, _) = predict_by_speaker(ws, "tta.sermodel", &ids, &test);
     for &i in &test {
         let row = &predicted[ids[i].rsplit('/').next().unwrap()];
-        assert_eq!(row["predicted"], labels[i].as_str(), "{}: {row}", ids[i]);
+        assert_eq!(
+            row["predicted"],
+            labels[i].as_str(),
+            "{experiment} {}: {row}",
+            ids[i]
+        );
         for name in probability_names(&table) {
             let want = table.f64(&name).unwrap()[i];
             let got = row[&name].as_f64().unwrap();
             assert!(
                 (got - want).abs() < 1e-4,
-                "{} {name}: {got} vs {want}",
+                "{experiment} {} {name}: {got} vs {want}",
                 ids[i]
             );
         }

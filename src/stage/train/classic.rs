@@ -9,6 +9,10 @@
 //! statistics before the fold's standardiser (augmented copies by their
 //! source speaker's); `speaker_online` does it per fold, inductively (see
 //! [`ser_train::OnlineSpeakerNormaliser`]); `corpus` does it by corpus.
+//!
+//! `test_copies` predicts each test and validation utterance with its
+//! augmented copies (scaled as the training copies are), its probabilities
+//! the mean of its own and theirs.
 
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -113,6 +117,25 @@ pub fn run(
         sources: &[],
         corpora: &corpora,
     };
+    // `test_copies`: each corpus row's copies, by row index.
+    let copies_of: Option<Vec<Vec<usize>>> = match (stage.test_copies, &augmented) {
+        (false, _) => None,
+        (true, None) => anyhow::bail!("test_copies: the node was given no augmented copies"),
+        (true, Some(aug)) => {
+            let row_of: std::collections::HashMap<&str, usize> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.as_str(), i))
+                .collect();
+            let mut of = vec![Vec::new(); ids.len()];
+            for (c, source) in aug.rows.sources.iter().enumerate() {
+                if let Some(&i) = row_of.get(source.as_str()) {
+                    of[i].push(c);
+                }
+            }
+            Some(of)
+        }
+    };
 
     // Per fold: its model, (test row, predicted class) pairs, the test
     // rows' class probabilities (every kind but a plain SVM has them), and with
@@ -141,6 +164,18 @@ pub fn run(
             let x = match columns {
                 Some(columns) => x.select(Axis(1), columns),
                 None => x.clone(),
+            };
+            // The copies' features with the fold's columns, for
+            // `test_copies`.
+            let copies = match (&copies_of, &augmented) {
+                (Some(of), Some(aug)) => Some(TestCopies {
+                    of,
+                    x: match columns {
+                        Some(columns) => aug.x.select(Axis(1), columns),
+                        None => aug.x.clone(),
+                    },
+                }),
+                _ => None,
             };
             let mut x_train = x.select(Axis(0), &set.train);
             let mut y_train: Vec<usize> = set.train.iter().map(|&i| y[i]).collect();
@@ -207,6 +242,7 @@ pub fn run(
                         train_speakers: &train_speakers,
                         set: &set,
                         n_classes: classes.len(),
+                        copies: copies.as_ref(),
                     };
                     // With a grid, each held-out fit searches it again
                     // without its held-out speakers.
@@ -222,7 +258,15 @@ pub fn run(
                 (Vec::new(), None)
             } else {
                 let x_test = x.select(Axis(0), &set.test);
-                let probabilities = fitted.probabilities(x_test.view()).map(|rows| {
+                let probabilities = match &copies {
+                    None => fitted.probabilities(x_test.view()),
+                    Some(copies) => Some(copies.probabilities(&fitted, &x, &set.test)?),
+                };
+                let predicted = match (&copies, &probabilities) {
+                    (Some(_), Some(p)) => p.iter().map(|row| argmax(row)).collect(),
+                    _ => fitted.predict(x_test.view()),
+                };
+                let probabilities = probabilities.map(|rows| {
                     // A class the fold's training rows lack has no column:
                     // probability 0.
                     rows.into_iter()
@@ -235,7 +279,7 @@ pub fn run(
                         })
                         .collect()
                 });
-                (fitted.predict(x_test.view()), probabilities)
+                (predicted, probabilities)
             };
             let entry = FoldModel::Classic(ClassicFold {
                 fold: fold.name.clone(),
@@ -281,6 +325,9 @@ pub fn run(
     let mut spec = json!(stage.model);
     if normalize != FeatureNormalize::Global {
         spec["normalize"] = json!(normalize);
+    }
+    if stage.test_copies {
+        spec["test_copies"] = json!(true);
     }
     let mut summary = json!({ "folds": folds.len(), "classes": classes });
     let mut items = Vec::new();
@@ -369,6 +416,8 @@ struct FoldRows<'a> {
     train_speakers: &'a [&'a str],
     set: &'a FoldSet,
     n_classes: usize,
+    /// With `test_copies`: the copies each row is predicted with.
+    copies: Option<&'a TestCopies<'a>>,
 }
 
 impl HeldOutFits {
@@ -386,6 +435,7 @@ impl HeldOutFits {
             train_speakers,
             set,
             n_classes,
+            copies,
         } = *rows_of;
         // The fold's own utterances' speakers, which the seeds draw from.
         let own_speakers: Vec<String> = (train_speakers[..set.train.len()].iter())
@@ -453,13 +503,22 @@ impl HeldOutFits {
                 .filter(|&i| out.contains(&speakers[i]))
                 .collect();
             let x_out = x.select(Axis(0), &rows);
-            let predicted = fitted.predict(x_out.view());
-            let probabilities = fitted.probabilities(x_out.view()).unwrap_or_else(|| {
-                // A plain SVM: its vote.
-                (predicted.iter())
-                    .map(|&c| ser_train::ensemble::one_hot(c, n_classes))
-                    .collect()
-            });
+            let (predicted, probabilities) = match copies {
+                Some(copies) => {
+                    let p = copies.probabilities(&fitted, x, &rows)?;
+                    (p.iter().map(|row| argmax(row)).collect::<Vec<_>>(), p)
+                }
+                None => {
+                    let predicted = fitted.predict(x_out.view());
+                    let probabilities = fitted.probabilities(x_out.view()).unwrap_or_else(|| {
+                        // A plain SVM: its vote.
+                        (predicted.iter())
+                            .map(|&c| ser_train::ensemble::one_hot(c, n_classes))
+                            .collect()
+                    });
+                    (predicted, probabilities)
+                }
+            };
             let truth: Vec<usize> = rows.iter().map(|&i| labels[i]).collect();
             uas.push(ser_evaluate::Metrics::compute(&truth, &predicted, n_classes).ua);
             for (&row, p) in rows.iter().zip(probabilities) {
@@ -559,6 +618,56 @@ impl GridCell<'_> {
 
 /// Augmented copies' features: the rows a fold may add to its training
 /// set, when their source is one of its training utterances.
+/// `test_copies` in one fold: each corpus row's augmented copies, and the
+/// copies' features with the fold's columns (scaled as the training
+/// copies are: by their source speaker's statistics).
+struct TestCopies<'a> {
+    of: &'a [Vec<usize>],
+    x: Array2<f64>,
+}
+
+impl TestCopies<'_> {
+    /// Class probabilities of corpus rows `rows` (features `x`), each the
+    /// mean of its own and its copies'.
+    fn probabilities(
+        &self,
+        fitted: &ser_train::TrainedModel,
+        x: &Array2<f64>,
+        rows: &[usize],
+    ) -> anyhow::Result<Vec<Vec<f64>>> {
+        let no_probabilities =
+            || anyhow::anyhow!("test_copies averages probabilities, and this model has none");
+        let own = fitted
+            .probabilities(x.select(Axis(0), rows).view())
+            .ok_or_else(no_probabilities)?;
+        let copy_rows: Vec<usize> = rows.iter().flat_map(|&i| self.of[i].clone()).collect();
+        let theirs = fitted
+            .probabilities(self.x.select(Axis(0), &copy_rows).view())
+            .ok_or_else(no_probabilities)?;
+        let mut next = 0;
+        Ok(rows
+            .iter()
+            .zip(own)
+            .map(|(&i, mut p)| {
+                for copy in &theirs[next..next + self.of[i].len()] {
+                    p.iter_mut().zip(copy).for_each(|(s, &v)| *s += v);
+                }
+                next += self.of[i].len();
+                let n = (1 + self.of[i].len()) as f64;
+                p.iter_mut().for_each(|v| *v /= n);
+                p
+            })
+            .collect())
+    }
+}
+
+/// The first of the most probable classes.
+fn argmax(p: &[f64]) -> usize {
+    p.iter()
+        .enumerate()
+        .fold(0, |best, (c, &v)| if v > p[best] { c } else { best })
+}
+
 struct Augmented {
     rows: RowIds,
     y: Vec<usize>,

@@ -55,7 +55,7 @@ pub struct TrainStage {
     pub normalize: FeatureNormalize,
     /// A classic model's validation predictions (`validation:`).
     pub held_out: Option<ser_learn::held_out::HeldOut>,
-    /// A network's test-time augmentation (`test_copies: true`).
+    /// Test-time augmentation (`test_copies: true`).
     pub test_copies: bool,
 }
 
