@@ -2025,7 +2025,8 @@ fn a_model_of_several_networks_averages_them_and_shares_their_trainings() {
 /// Test-time augmentation (`test_copies: true`): the networks are the same
 /// model's without it (nothing trains), and each test and validation
 /// utterance is predicted with its copies: copies that equal their source
-/// leave its probabilities as they were; pitch-shifted ones move them.
+/// leave its probabilities as they were; pitch-shifted ones move them. A
+/// frame network's and a classic model's too.
 #[test]
 fn test_copies_average_each_utterance_with_its_copies_and_train_nothing() {
     let ws = Workspace::new(8);
@@ -2038,21 +2039,26 @@ fn test_copies_average_each_utterance_with_its_copies_and_train_nothing() {
              models:\n\
              \x20 mlp: {{kind: mlp, {tiny}}}\n\
              \x20 mlp_tta: {{kind: mlp, {tiny}, test_copies: true}}\n\
+             \x20 gru: {{kind: gru, {tiny}, max_frames: 100}}\n\
+             \x20 gru_tta: {{kind: gru, {tiny}, max_frames: 100, test_copies: true}}\n\
+             \x20 lr: {{kind: logistic_regression, normalize: speaker, validation: {{seeds: 1, speakers: 1}}}}\n\
+             \x20 lr_tta: {{kind: logistic_regression, normalize: speaker, validation: {{seeds: 1, speakers: 1}}, test_copies: true}}\n\
              experiments:\n\
              \x20 - {{features: [mfcc], augment: [same, pitch], models: [{models}], protocols: [two]}}\n"
         )
     };
-    ws.write_pipeline(&pipeline("mlp"));
+    ws.write_pipeline(&pipeline("mlp, gru, lr"));
     ws.ok(&["run"]);
     let trained = ws.count_files(".ser/items/train-deep");
-    assert_eq!(trained, 4, "two folds, two augmentations");
+    assert_eq!(trained, 8, "two folds, two augmentations, two networks");
 
-    ws.write_pipeline(&pipeline("mlp, mlp_tta"));
+    ws.write_pipeline(&pipeline("mlp, gru, lr, mlp_tta, gru_tta, lr_tta"));
     let second = ws.ok(&["run"]);
     let ran = ran_nodes(&second);
     for node in [
         "train:mfcc+same/none/mlp_tta@two",
-        "train:mfcc+pitch/none/mlp_tta@two",
+        "train:mfcc+pitch/none/gru_tta@two",
+        "train:mfcc+pitch/none/lr_tta@two",
     ] {
         assert!(ran.iter().any(|n| n == node), "{second}");
     }
@@ -2074,18 +2080,25 @@ fn test_copies_average_each_utterance_with_its_copies_and_train_nothing() {
         }
         largest
     };
-    for output in ["predictions", "validation"] {
-        let plain = table_output(&ws, "train:mfcc+same/none/mlp@two", output);
-        let with_copies = table_output(&ws, "train:mfcc+same/none/mlp_tta@two", output);
-        let d = largest_difference(&plain, &with_copies);
-        assert!(
-            d < 1e-3,
-            "{output}: copies equal to their source moved it by {d}"
-        );
-        let plain = table_output(&ws, "train:mfcc+pitch/none/mlp@two", output);
-        let with_copies = table_output(&ws, "train:mfcc+pitch/none/mlp_tta@two", output);
-        let d = largest_difference(&plain, &with_copies);
-        assert!(d > 1e-3, "{output}: pitch-shifted copies changed nothing");
+    for model in ["mlp", "gru", "lr"] {
+        for output in ["predictions", "validation"] {
+            let node = |set: &str, m: &str| format!("train:mfcc+{set}/none/{m}@two");
+            let tta = format!("{model}_tta");
+            let plain = table_output(&ws, &node("same", model), output);
+            let with_copies = table_output(&ws, &node("same", &tta), output);
+            let d = largest_difference(&plain, &with_copies);
+            assert!(
+                d < 1e-3,
+                "{model} {output}: copies equal to their source moved it by {d}"
+            );
+            let plain = table_output(&ws, &node("pitch", model), output);
+            let with_copies = table_output(&ws, &node("pitch", &tta), output);
+            let d = largest_difference(&plain, &with_copies);
+            assert!(
+                d > 1e-3,
+                "{model} {output}: pitch-shifted copies changed nothing"
+            );
+        }
     }
     // Each prediction is its averaged probabilities' argmax.
     let with_copies = predictions_table(&ws, "train:mfcc+pitch/none/mlp_tta@two");
