@@ -777,15 +777,7 @@ fn predict_part(
                             })
                             .collect();
                         all.extend(theirs.probabilities.ok_or_else(no_probabilities)?);
-                        let probabilities =
-                            crate::stage::train::deep::mean_over_groups(&all, &groups);
-                        ser_learn::Predictions {
-                            classes: probabilities
-                                .iter()
-                                .map(|p| crate::stage::train::deep::top_class(p))
-                                .collect(),
-                            probabilities: Some(probabilities),
-                        }
+                        ser_learn::Predictions::mean_of_groups(&all, &groups)
                     }
                 }
             }
@@ -847,15 +839,7 @@ fn predict_part(
                     let probabilities = net
                         .probabilities(&examples, &row_speakers)
                         .map_err(|e| e.to_string())?;
-                    let probabilities =
-                        crate::stage::train::deep::mean_over_groups(&probabilities, &groups);
-                    ser_learn::Predictions {
-                        classes: probabilities
-                            .iter()
-                            .map(|p| crate::stage::train::deep::top_class(p))
-                            .collect(),
-                        probabilities: Some(probabilities),
-                    }
+                    ser_learn::Predictions::mean_of_groups(&probabilities, &groups)
                 }
             }
         };

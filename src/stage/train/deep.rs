@@ -796,7 +796,7 @@ fn mean_of_networks(
 }
 
 /// The first of the most probable classes, as argmax in the networks.
-pub(crate) fn top_class(p: &[f32]) -> usize {
+fn top_class(p: &[f32]) -> usize {
     p.iter()
         .enumerate()
         .fold(0, |best, (c, &v)| if v > p[best] { c } else { best })
@@ -1033,25 +1033,11 @@ fn probabilities_with_copies(
         }
     }
     let probabilities = net.probabilities(&examples, &speakers)?;
-    Ok(mean_over_groups(&probabilities, &groups))
-}
-
-/// The mean of `probabilities` over each group of positions.
-pub(crate) fn mean_over_groups(probabilities: &[Vec<f32>], groups: &[Vec<usize>]) -> Vec<Vec<f32>> {
-    groups
-        .iter()
-        .map(|group| {
-            let mut sum = vec![0.0f64; probabilities[group[0]].len()];
-            for &g in group {
-                for (s, &v) in sum.iter_mut().zip(&probabilities[g]) {
-                    *s += f64::from(v);
-                }
-            }
-            sum.iter()
-                .map(|s| (s / group.len() as f64) as f32)
-                .collect()
-        })
-        .collect()
+    Ok(
+        ser_learn::Predictions::mean_of_groups(&probabilities, &groups)
+            .probabilities
+            .unwrap_or_default(),
+    )
 }
 
 /// A network's class probabilities for some rows (each speaker's
@@ -1114,20 +1100,6 @@ mod tests {
         let c = record(vec![(1, 0)], vec![vec![0.5, 0.5]]);
         let d = record(vec![(1, 0)], vec![vec![0.5, 0.5]]);
         assert_eq!(mean_of_networks(&[(0, c), (1, d)]).unwrap().0, [(1, 0)]);
-    }
-
-    #[test]
-    fn a_row_with_copies_is_the_mean_of_its_own_and_their_probabilities() {
-        let probabilities = vec![
-            vec![0.9, 0.1], // row 0
-            vec![0.2, 0.8], // row 1, no copies
-            vec![0.3, 0.7], // row 0's copies
-            vec![0.6, 0.4],
-        ];
-        let mean = mean_over_groups(&probabilities, &[vec![0, 2, 3], vec![1]]);
-        for (got, want) in mean.iter().flatten().zip([0.6, 0.4, 0.2, 0.8]) {
-            assert!((got - want).abs() < 1e-6, "{mean:?}");
-        }
     }
 
     #[test]

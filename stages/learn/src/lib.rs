@@ -127,6 +127,66 @@ pub struct Predictions {
     pub probabilities: Option<Vec<Vec<f32>>>,
 }
 
+impl Predictions {
+    /// One prediction per group of rows of `probabilities` (a row and its
+    /// augmented copies, for test-time augmentation): the mean of the
+    /// group's class probabilities, and its most probable class.
+    pub fn mean_of_groups(probabilities: &[Vec<f32>], groups: &[Vec<usize>]) -> Predictions {
+        let means: Vec<Vec<f32>> = groups
+            .iter()
+            .map(|group| {
+                let mut sum = vec![0.0f64; probabilities[group[0]].len()];
+                for &g in group {
+                    for (s, &v) in sum.iter_mut().zip(&probabilities[g]) {
+                        *s += f64::from(v);
+                    }
+                }
+                sum.iter()
+                    .map(|s| (s / group.len() as f64) as f32)
+                    .collect()
+            })
+            .collect();
+        Predictions {
+            classes: means.iter().map(|p| argmax(p)).collect(),
+            probabilities: Some(means),
+        }
+    }
+}
+
+/// The first of the most probable classes.
+pub fn argmax(p: &[f32]) -> usize {
+    p.iter()
+        .enumerate()
+        .fold(0, |best, (c, &v)| if v > p[best] { c } else { best })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_is_the_mean_of_its_rows_and_its_argmax() {
+        let probabilities = vec![
+            vec![0.9, 0.1], // row 0
+            vec![0.2, 0.8], // row 1, alone
+            vec![0.3, 0.7], // row 0's copies
+            vec![0.1, 0.9],
+        ];
+        let p = Predictions::mean_of_groups(&probabilities, &[vec![0, 2, 3], vec![1]]);
+        assert_eq!(p.classes, [1, 1]);
+        let means = p.probabilities.unwrap();
+        for (got, want) in means
+            .iter()
+            .flatten()
+            .zip([13.0 / 30.0, 17.0 / 30.0, 0.2, 0.8])
+        {
+            assert!((got - want).abs() < 1e-6, "{means:?}");
+        }
+        // A tie goes to the first class.
+        assert_eq!(argmax(&[0.5, 0.5]), 0);
+    }
+}
+
 /// What one epoch of an iterative learner did, for progress display.
 #[derive(Debug, Clone)]
 pub struct EpochReport {
