@@ -44,8 +44,8 @@ use ser_train::{
 /// each, as they were then. 4: an SVM part may have probabilities
 /// (`probability: true`), and a network may predict long inputs by several
 /// windows (`test_windows: cover`), which a reader of format 3 would not
-/// know to use. 5: a network part may predict each recording with its
-/// augmented copies ([`Part::test_copies`]). A bundle is written in the
+/// know to use. 5: a part may predict each recording with its augmented
+/// copies ([`Part::test_copies`]). A bundle is written in the
 /// oldest format that holds it, so older sers read it.
 pub const FORMAT_VERSION: u32 = 5;
 
@@ -125,7 +125,7 @@ pub struct Part {
     /// known speaker).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub without_speakers: Option<FallbackCost>,
-    /// For a network with `test_copies: true`: the copies each recording is
+    /// For a model with `test_copies: true`: the copies each recording is
     /// predicted with (its probabilities the mean of its own and theirs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_copies: Option<TestCopies>,
@@ -755,13 +755,17 @@ fn predict_part(
                     None => own,
                     Some((xc, copy_speakers, of)) => {
                         // Scaled as the rows were for this member.
+                        let scaled;
                         let xc = match (part.normalize, speaker) {
-                            (FeatureNormalize::Speaker, Speaker::Unknown) => member
-                                .global_statistics
-                                .as_ref()
-                                .ok_or_else(no_statistics)?
-                                .transform(xc.view()),
-                            _ => xc.clone(),
+                            (FeatureNormalize::Speaker, Speaker::Unknown) => {
+                                scaled = member
+                                    .global_statistics
+                                    .as_ref()
+                                    .ok_or_else(no_statistics)?
+                                    .transform(xc.view());
+                                &scaled
+                            }
+                            _ => xc,
                         };
                         let xc = xc.select(ndarray::Axis(1), &member.columns);
                         let theirs = Fitted::predict(&**m, Rows::Matrix(xc.view()), copy_speakers)

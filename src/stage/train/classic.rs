@@ -263,7 +263,10 @@ pub fn run(
                     Some(copies) => Some(copies.probabilities(&fitted, &x, &set.test)?),
                 };
                 let predicted = match (&copies, &probabilities) {
-                    (Some(_), Some(p)) => p.iter().map(|row| argmax(row)).collect(),
+                    (Some(_), Some(p)) => p
+                        .iter()
+                        .map(|row| ser_train::ensemble::top(row, None))
+                        .collect(),
                     _ => fitted.predict(x_test.view()),
                 };
                 let probabilities = probabilities.map(|rows| {
@@ -506,7 +509,12 @@ impl HeldOutFits {
             let (predicted, probabilities) = match copies {
                 Some(copies) => {
                     let p = copies.probabilities(&fitted, x, &rows)?;
-                    (p.iter().map(|row| argmax(row)).collect::<Vec<_>>(), p)
+                    (
+                        p.iter()
+                            .map(|row| ser_train::ensemble::top(row, None))
+                            .collect::<Vec<_>>(),
+                        p,
+                    )
                 }
                 None => {
                     let predicted = fitted.predict(x_out.view());
@@ -616,8 +624,6 @@ impl GridCell<'_> {
     }
 }
 
-/// Augmented copies' features: the rows a fold may add to its training
-/// set, when their source is one of its training utterances.
 /// `test_copies` in one fold: each corpus row's augmented copies, and the
 /// copies' features with the fold's columns (scaled as the training
 /// copies are: by their source speaker's statistics).
@@ -661,13 +667,8 @@ impl TestCopies<'_> {
     }
 }
 
-/// The first of the most probable classes.
-fn argmax(p: &[f64]) -> usize {
-    p.iter()
-        .enumerate()
-        .fold(0, |best, (c, &v)| if v > p[best] { c } else { best })
-}
-
+/// Augmented copies' features: the rows a fold may add to its training
+/// set, when their source is one of its training utterances.
 struct Augmented {
     rows: RowIds,
     y: Vec<usize>,

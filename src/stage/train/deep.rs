@@ -287,7 +287,7 @@ impl FoldFit {
         sums.into_iter()
             .map(|(row, (sum, n))| {
                 let p: Vec<f32> = sum.iter().map(|s| (s / n as f64) as f32).collect();
-                ((row, top_class(&p)), p)
+                ((row, ser_learn::argmax(&p)), p)
             })
             .unzip()
     }
@@ -790,16 +790,9 @@ fn mean_of_networks(
     let predictions = rows
         .iter()
         .zip(&probabilities)
-        .map(|(&i, p)| (i, top_class(p)))
+        .map(|(&i, p)| (i, ser_learn::argmax(p)))
         .collect();
     Ok((predictions, probabilities))
-}
-
-/// The first of the most probable classes, as argmax in the networks.
-fn top_class(p: &[f32]) -> usize {
-    p.iter()
-        .enumerate()
-        .fold(0, |best, (c, &v)| if v > p[best] { c } else { best })
 }
 
 /// What a fold's networks train on: the corpus's rows with their class
@@ -996,31 +989,31 @@ fn with_test_copies(
         let mut net: TrainedNet = serde_json::from_value(record.net.clone())?;
         net.weights = ctx.cache.read_object(&record.weights)?;
         let test: Vec<usize> = record.predictions.iter().map(|&(i, _)| i).collect();
-        record.probabilities = probabilities_with_copies(&net, &test, rows, copies, &copies_of)?;
-        record.predictions = test
-            .into_iter()
-            .zip(&record.probabilities)
-            .map(|(i, p)| (i, top_class(p)))
-            .collect();
+        let predicted = predict_with_copies(&net, &test, rows, copies, &copies_of)?;
+        record.predictions = test.into_iter().zip(predicted.classes).collect();
+        record.probabilities = predicted.probabilities.unwrap_or_default();
         if let Some(validation) = &mut record.validation {
             let at: Vec<usize> = validation.iter().map(|(i, _)| *i).collect();
-            let p = probabilities_with_copies(&net, &at, rows, copies, &copies_of)?;
-            *validation = at.into_iter().zip(p).collect();
+            let p = predict_with_copies(&net, &at, rows, copies, &copies_of)?;
+            *validation = at
+                .into_iter()
+                .zip(p.probabilities.unwrap_or_default())
+                .collect();
         }
     }
     Ok(fit)
 }
 
-/// A network's class probabilities for rows `at`, each the mean of its
-/// own and its copies' (a row without copies keeps its own), from one
-/// pass over the rows and all their copies.
-fn probabilities_with_copies(
+/// A network's predictions for rows `at`, each the mean of its own and
+/// its copies' probabilities (a row without copies keeps its own), from
+/// one pass over the rows and all their copies.
+fn predict_with_copies(
     net: &TrainedNet,
     at: &[usize],
     rows: &Rows,
     copies: &Rows,
     copies_of: &HashMap<&str, Vec<usize>>,
-) -> anyhow::Result<Vec<Vec<f32>>> {
+) -> anyhow::Result<ser_learn::Predictions> {
     let mut examples: Vec<Example> = at.iter().map(|&i| rows.examples[i].clone()).collect();
     let mut speakers: Vec<String> = at.iter().map(|&i| rows.speakers[i].clone()).collect();
     // Each row's group: its own position, then its copies'.
@@ -1033,11 +1026,10 @@ fn probabilities_with_copies(
         }
     }
     let probabilities = net.probabilities(&examples, &speakers)?;
-    Ok(
-        ser_learn::Predictions::mean_of_groups(&probabilities, &groups)
-            .probabilities
-            .unwrap_or_default(),
-    )
+    Ok(ser_learn::Predictions::mean_of_groups(
+        &probabilities,
+        &groups,
+    ))
 }
 
 /// A network's class probabilities for some rows (each speaker's
