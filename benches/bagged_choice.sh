@@ -26,6 +26,9 @@
 #   deep_validated_bagged (bags: 50) side by side; their test UAs are looked at once, after, and
 #   reported whichever way step 1 went. Nothing else is tried on the pool in that session.
 MLPS="egemaps/none/mlp, egemaps+noisy_pitch/none/mlp, acoustic+noisy_pitch/none/mlp, gemaps+noisy_pitch/none/mlp, acoustic_egemaps+noisy_pitch/none/mlp, acoustic_egemaps/none/mlp"
+# The MLP cells as they were (pipeline.yaml's noisy_pitch ones are mlp_tta since
+# benches/test_copies.sh); their networks are cached under the same keys.
 ser "${SER_COMMAND:-run}" \
+ --set "experiments=[{features: [egemaps, acoustic_egemaps], models: [mlp], protocols: [emobox_6fold]}, {features: [egemaps, acoustic, gemaps, acoustic_egemaps], augment: [noisy_pitch], models: [mlp], protocols: [emobox_6fold]}]" \
  --set "ensembles={deep_validated: {members: [$MLPS], choose: forward, protocols: [emobox_6fold]}, deep_validated_bagged: {members: [$MLPS], choose: forward, bags: 50, protocols: [emobox_6fold]}}" \
  "$@"

@@ -15,6 +15,9 @@ import sys
 
 import pyarrow.parquet as pq
 
+sys.path.insert(0, "benches")
+from choice_stability import MLP_CELLS  # noqa: E402
+
 MEMBERS = ["egemaps/none/mlp", "acoustic_egemaps/none/mlp", "egemaps+noisy_pitch/none/mlp",
            "acoustic_egemaps+noisy_pitch/none/mlp", "acoustic+noisy_pitch/none/mlp",
            "gemaps+noisy_pitch/none/mlp"]
@@ -41,7 +44,8 @@ def main(argv):
         records[record["weights"]] = record
     print(f"{'member':40s} {'kept':>6s} {'tables':>6s}  (means over networks)")
     for member in MEMBERS:
-        listing = subprocess.run([ser, "outputs", f"train:{member}@emobox_6fold", *argv],
+        listing = subprocess.run([ser, "outputs", f"train:{member}@emobox_6fold", *argv,
+                                  *MLP_CELLS],
                                  capture_output=True, text=True, check=True).stdout
         files = {line.split("\t")[1]: line.split("\t")[2] for line in listing.splitlines()}
         models = json.load(open(files["models"]))
