@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 
 use crate::artifact::schema::{EvaluationSummary, InnerCvChoice, KeptMembers, ValidationChoice};
 use crate::commands::PipelineArgs;
+use crate::commands::validation;
 use crate::dag::Graph;
 use crate::scheduler::Outcome;
 use crate::stage::{NodeRecord, Role};
@@ -355,12 +356,25 @@ pub fn print_table(rows: &[Row]) {
     }
 }
 
-pub fn metrics(args: &PipelineArgs, as_json: bool, with_choices: bool) -> anyhow::Result<i32> {
+pub fn metrics(args: &PipelineArgs, view: View) -> anyhow::Result<i32> {
+    let View {
+        json: as_json,
+        choices: with_choices,
+        validation,
+    } = view;
     let (pipeline, cache) = args.load()?;
     let _lock = cache.lock(crate::cache::LockMode::Shared)?;
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
     let state = crate::scheduler::with_cached_nodes(&graph, &cache, state);
+    let record_of = |node: &str| -> Option<NodeRecord> {
+        state
+            .get(node)
+            .and_then(|s| cache.read_json(&cache.node_record_path(&s.stage, &s.key)))
+    };
+    if validation {
+        return validation_view(&graph, &cache, &record_of, as_json, with_choices);
+    }
     let mut found = Vec::new();
     let mut missing = Vec::new();
     let mut choices: Vec<(String, Choices)> = Vec::new();
@@ -368,35 +382,18 @@ pub fn metrics(args: &PipelineArgs, as_json: bool, with_choices: bool) -> anyhow
         let Some(experiment) = &node.experiment else {
             continue;
         };
-        let record: Option<NodeRecord> = state
-            .get(&node.name)
-            .and_then(|s| cache.read_json(&cache.node_record_path(&s.stage, &s.key)));
-        let Some(record) = record else {
+        let Some(record) = record_of(&node.name) else {
             missing.push(node.name.clone());
             continue;
         };
         let mut experiment_rows = rows(experiment, &record);
         // The train (or ensemble) node whose predictions the evaluate node
         // scores made the choices.
-        if with_choices && let Some(train) = node.dep(Role::Predictions) {
-            let train = &graph.nodes[train].name;
-            let summary = state
-                .get(train)
-                .and_then(|s| {
-                    cache.read_json::<NodeRecord>(&cache.node_record_path(&s.stage, &s.key))
-                })
-                .map(|r| r.outputs.summary)
-                .unwrap_or(Value::Null);
-            let made = Choices::from_summary(&summary).unwrap_or_else(|e| {
-                eprintln!("{train}: its choices do not decode: {e}");
-                None
-            });
-            if let Some(made) = made {
-                let at = format!("{}@{}", experiment.name(), experiment.protocol);
-                choices.push((at, made.clone()));
-                for r in &mut experiment_rows {
-                    r.json["choices"] = json!(made);
-                }
+        if with_choices && let Some(made) = choices_of(&graph, node, &record_of) {
+            let at = format!("{}@{}", experiment.name(), experiment.protocol);
+            choices.push((at, made.clone()));
+            for r in &mut experiment_rows {
+                r.json["choices"] = json!(made);
             }
         }
         found.extend(experiment_rows);
@@ -407,12 +404,7 @@ pub fn metrics(args: &PipelineArgs, as_json: bool, with_choices: bool) -> anyhow
         }
     } else if !found.is_empty() {
         print_table(&found);
-        if !choices.is_empty() {
-            println!("Chosen inside each training fold, never on its test speakers:");
-            for (experiment, made) in &choices {
-                made.print(experiment);
-            }
-        }
+        print_choices(&choices);
     }
     if !missing.is_empty() {
         eprintln!(
@@ -422,6 +414,82 @@ pub fn metrics(args: &PipelineArgs, as_json: bool, with_choices: bool) -> anyhow
         );
     }
     Ok(if found.is_empty() { 1 } else { 0 })
+}
+
+/// What `ser metrics` prints.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct View {
+    pub json: bool,
+    pub choices: bool,
+    /// Validation UAs in place of test scores (`super::validation`).
+    pub validation: bool,
+}
+
+/// The choices made inside the training folds by the train (or ensemble)
+/// node whose predictions the evaluate node `node` scores; a summary that
+/// does not decode is reported, naming the node.
+fn choices_of(
+    graph: &Graph,
+    node: &crate::dag::Node,
+    record_of: &dyn Fn(&str) -> Option<NodeRecord>,
+) -> Option<Choices> {
+    let train = &graph.nodes[node.dep(Role::Predictions)?].name;
+    let summary = record_of(train)
+        .map(|r| r.outputs.summary)
+        .unwrap_or(Value::Null);
+    Choices::from_summary(&summary).unwrap_or_else(|e| {
+        eprintln!("{train}: its choices do not decode: {e}");
+        None
+    })
+}
+
+fn print_choices(choices: &[(String, Choices)]) {
+    if !choices.is_empty() {
+        println!("Chosen inside each training fold, never on its test speakers:");
+        for (experiment, made) in choices {
+            made.print(experiment);
+        }
+    }
+}
+
+/// `ser metrics --validation`: no evaluate node is read.
+fn validation_view(
+    graph: &Graph,
+    cache: &crate::cache::Cache,
+    record_of: &dyn Fn(&str) -> Option<NodeRecord>,
+    as_json: bool,
+    with_choices: bool,
+) -> anyhow::Result<i32> {
+    let rows = validation::collect(graph, cache, |i| record_of(&graph.nodes[i].name));
+    let mut choices = Vec::new();
+    if with_choices {
+        for node in graph.nodes.iter().filter(|n| n.experiment.is_some()) {
+            let experiment = node.experiment.as_ref().expect("filtered");
+            if let Some(made) = choices_of(graph, node, record_of) {
+                choices.push((
+                    format!("{}@{}", experiment.name(), experiment.protocol),
+                    made,
+                ));
+            }
+        }
+    }
+    if as_json {
+        for r in &rows {
+            let mut j = r.to_json();
+            let at = format!("{}@{}", r.experiment, r.protocol);
+            if let Some((_, made)) = choices.iter().find(|(e, _)| *e == at) {
+                j["choices"] = json!(made);
+            }
+            println!("{j}");
+        }
+    } else {
+        validation::print_table(&rows);
+        print_choices(&choices);
+    }
+    if rows.is_empty() {
+        eprintln!("no trained experiments yet (run `ser run`)");
+    }
+    Ok(if rows.is_empty() { 1 } else { 0 })
 }
 
 /// `ser metrics`.
@@ -438,11 +506,23 @@ pub struct MetricsArgs {
     /// UA it was chosen by.
     #[arg(long)]
     pub choices: bool,
+    /// Each experiment's UA on the speakers held out of its training folds,
+    /// and no test score: for choosing between variants without seeing
+    /// their test UAs.
+    #[arg(long)]
+    pub validation: bool,
 }
 
 impl MetricsArgs {
     pub fn run(&self) -> anyhow::Result<i32> {
-        metrics(&self.pipeline, self.json, self.choices)
+        metrics(
+            &self.pipeline,
+            View {
+                json: self.json,
+                choices: self.choices,
+                validation: self.validation,
+            },
+        )
     }
 }
 

@@ -15,6 +15,7 @@ pub mod report;
 pub mod run;
 pub mod runs;
 pub mod status;
+pub mod validation;
 pub mod worker;
 
 use std::path::PathBuf;

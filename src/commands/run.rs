@@ -6,6 +6,7 @@ use crate::cache::LockMode;
 use crate::commands::PipelineArgs;
 use crate::commands::metrics::{Row, collect_rows, print_table};
 use crate::commands::runs::SummaryWriter;
+use crate::commands::validation;
 use crate::dag::Graph;
 use crate::executor::ExecutorKind;
 use crate::executor::slurm::WorkerCommand;
@@ -34,6 +35,12 @@ pub struct RunOptions {
     /// Default: executor.kind.
     #[arg(long, value_enum)]
     pub executor: Option<ExecutorKind>,
+    /// After the run, print each experiment's UA on the speakers held out
+    /// of its training folds instead of its test scores (as `ser metrics
+    /// --validation`): for choosing between variants without seeing their
+    /// test UAs.
+    #[arg(long)]
+    pub validation: bool,
 }
 
 pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
@@ -109,9 +116,14 @@ pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
         print_beyond_full_scale(&ctx.progress, &record.outputs.summary);
     }
     print_extract_rejects(&ctx.progress, &graph, &outcomes);
-    let rows: Vec<Row> = collect_rows(&graph, &outcomes);
-    if !rows.is_empty() {
-        print_table(&rows);
+    if options.validation {
+        let rows = validation::collect(&graph, &ctx.cache, |i| outcomes[i].record().cloned());
+        validation::print_table(&rows);
+    } else {
+        let rows: Vec<Row> = collect_rows(&graph, &outcomes);
+        if !rows.is_empty() {
+            print_table(&rows);
+        }
     }
     ctx.progress.println(&format!(
         "{ran} node(s) ran, {fresh} fresh{remote_line}, {} failed in {:.2}s (cache {})",

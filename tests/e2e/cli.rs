@@ -1760,6 +1760,110 @@ fn a_classic_model_with_validation_joins_a_choosing_ensemble() {
     );
 }
 
+/// `--validation` prints each experiment's UA on the speakers held out of
+/// its training folds, from its validation table, and no test score: the
+/// view for choosing between variants without seeing their test UAs.
+#[test]
+fn the_validation_view_scores_held_out_speakers_and_prints_no_test_score() {
+    let ws = Workspace::new(8);
+    ws.write_pipeline(
+        "models:\n\
+         \x20 mlp: {kind: mlp, hidden: 8, epochs: 2, layers: 1, validation_speakers: 1, networks: 2}\n\
+         \x20 lr: {kind: logistic_regression, validation: {seeds: 1, speakers: 1}}\n\
+         \x20 nb: {kind: gaussian_nb}\n\
+         experiments:\n\
+         \x20 - {features: [mfcc], models: [mlp, lr, nb], protocols: [two]}\n\
+         ensembles:\n\
+         \x20 forward: {members: [mfcc/none/mlp, mfcc/none/lr], choose: forward, protocols: [two]}\n",
+    );
+    let run = ws.ok(&["run", "--validation"]);
+    assert!(
+        run.contains("val UA") && run.contains("No test score was read"),
+        "{run}"
+    );
+    assert!(
+        !run.contains("UA 95% CI"),
+        "the test table is not printed: {run}"
+    );
+    assert!(
+        run.contains("no validation UA, no speakers held out") && run.contains("mfcc/none/nb@two"),
+        "{run}"
+    );
+    assert!(run.contains("no validation UA, an ensemble"), "{run}");
+
+    let rows: Vec<serde_json::Value> = ws
+        .ok(&["metrics", "--validation", "--json"])
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    for row in &rows {
+        for test_key in ["ua", "wa", "macro_f1", "ua_ci", "n_test"] {
+            assert!(row.get(test_key).is_none(), "{row}");
+        }
+    }
+    let row = |e: &str| rows.iter().find(|r| r["experiment"] == e).unwrap();
+    assert!(row("mfcc/none/nb")["validation_ua"].is_null());
+    assert!(row("ensemble/mean/forward")["validation_ua"].is_null());
+    // Each fold's UA is its validation rows' (the held-out speakers'), and
+    // the experiment's the mean over folds, as the test UA is.
+    for model in ["lr", "mlp"] {
+        let node = format!("train:mfcc/none/{model}@two");
+        let table = table_output(&ws, &node, "validation");
+        let (folds, labels, predicted, speakers) = (
+            table.utf8("fold").unwrap(),
+            table.utf8("label").unwrap(),
+            table.utf8("predicted").unwrap(),
+            table.utf8("speaker").unwrap(),
+        );
+        let shown = row(&format!("mfcc/none/{model}"));
+        let shown_folds = shown["folds"].as_array().unwrap();
+        assert_eq!(shown_folds.len(), 2, "{shown}");
+        let mut sum = 0.0;
+        for f in shown_folds {
+            let name = f["fold"].as_str().unwrap();
+            let mut recall: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+            let mut held_out = std::collections::BTreeSet::new();
+            for r in (0..folds.len()).filter(|&r| folds[r] == name) {
+                let e = recall.entry(labels[r].as_str()).or_default();
+                e.0 += usize::from(predicted[r] == labels[r]);
+                e.1 += 1;
+                held_out.insert(speakers[r].as_str());
+            }
+            let ua = recall
+                .values()
+                .map(|(h, n)| *h as f64 / *n as f64)
+                .sum::<f64>()
+                / recall.len() as f64;
+            assert!(
+                (f["ua"].as_f64().unwrap() - ua).abs() < 1e-12,
+                "{name}: {f}"
+            );
+            assert_eq!(f["speakers"], held_out.len(), "{f}");
+            sum += ua;
+        }
+        let mean = shown["validation_ua"].as_f64().unwrap();
+        assert!((mean - sum / 2.0).abs() < 1e-12, "{shown}");
+    }
+    // One seed's held-out fit: the fold's UA is the one the models
+    // artifact recorded, which keep_best would rank by.
+    let models = artifact(&ws, "train:mfcc/none/lr@two", "models", &[]);
+    for (fold, shown) in models["folds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(row("mfcc/none/lr")["folds"].as_array().unwrap())
+    {
+        assert_eq!(fold["fold"], shown["fold"]);
+        let recorded = fold["validation_ua"].as_f64().unwrap();
+        assert!(
+            (recorded - shown["ua"].as_f64().unwrap()).abs() < 1e-9,
+            "{fold} {shown}"
+        );
+    }
+}
+
 /// A classic model with both a grid and `validation:`: each held-out fit
 /// searches the grid again without its held-out speakers (its own inner
 /// CV records), so no validation utterance chose the point it is scored
