@@ -7,8 +7,8 @@ other, both ways. Looks at no test UA.
     python3 benches/stretch_copies.py [--ser ser] [ser options, e.g. --cache-dir DIR]
 
 Run from the project root (needs pyarrow and numpy) on the default pipeline's cache, after the
-twins' train nodes: `bash benches/stretch_copies.sh --set 'ensembles={}' > FILE` (their summary
-table prints test UAs: read only its "ran," line). Halves and bags as benches/classic_members.py.
+twins' train nodes: `bash benches/stretch_copies.sh --set 'ensembles={}' --validation` (prints
+validation UAs, no test UA). Halves and bags as benches/classic_members.py.
 
 The rule this decides, declared in benches/stretch_copies.sh's header before any run.
 """

@@ -2,7 +2,7 @@
 # deep_validated's four copy MLPs (`mlp_tta`, each utterance predicted with its copies) trained and
 # predicting on noisy_pitch_stretch: noisy_pitch's three copies and time_stretch 0.9 and 1.1,
 # decided on validation speakers only.
-#   bash benches/stretch_copies.sh --set 'ensembles={}' > FILE   (the members; read only "ran,")
+#   bash benches/stretch_copies.sh --set 'ensembles={}' --validation   (the members; no test UA)
 #   python3 benches/stretch_copies.py [--ser ser] [ser options]     (step 1: the decision)
 #   bash benches/stretch_copies.sh [ser run options]                (step 2)
 #   SER_COMMAND=compare bash benches/stretch_copies.sh A B          (or metrics)

@@ -3,8 +3,8 @@
 # three (pink noise 15 dB, pitch +-2 semitones) and two more, speed (0.9, 1.1: Kaldi's speed
 # perturbation, tempo and pitch together) or time_stretch (0.9, 1.1: tempo alone). Validation
 # speakers only: a member-level study that chooses what a later pool rule may try, no test UA.
-#   bash benches/wider_copies.sh [ser run options] > /tmp/wider.log   (the run; its summary table
-#       prints test UAs: send it to a file and read only the "ran," line)
+#   bash benches/wider_copies.sh --validation [ser run options]   (the run; validation UAs only.
+#       The first run, before --validation existed, sent its test table to a file unread)
 #   python3 benches/wider_copies.py [--ser ser] [ser options]   (validation UAs per fold)
 #
 # Declared on 2026-12-05, committed before any of these copies was made:
