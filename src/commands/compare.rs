@@ -8,6 +8,14 @@
 //! `--unit utterance`, utterances one by one) and McNemar's test on which
 //! utterances each gets right (exact binomial and mid-p; it treats
 //! utterances as independent, so read it beside the speaker bootstrap).
+//!
+//! `--validation` compares the two on their validation tables instead: the
+//! utterances of the speakers held out of each training fold (the rows
+//! every network or held-out fit of both predicted), so a variant can be
+//! weighed against another before either's test UA is seen. Rows are
+//! paired by fold and id (a validation table holds an utterance once per
+//! fold that held it out); when the two held out different speakers (other
+//! seeds), only the rows both have are compared, and the output says so.
 
 use std::collections::BTreeMap;
 
@@ -21,10 +29,16 @@ use crate::commands::PipelineArgs;
 use crate::stage::NodeRecord;
 use crate::state::PipelineState;
 
-/// One experiment's predictions: id -> (fold, label, predicted, speaker).
-type Predictions = BTreeMap<String, (String, String, String, String)>;
+/// One experiment's predictions: (fold, id) -> (label, predicted, speaker).
+type Predictions = BTreeMap<(String, String), (String, String, String)>;
 
-fn predictions(cache: &Cache, state: &PipelineState, node: &str) -> anyhow::Result<Predictions> {
+/// A train node's `predictions` (test rows) or `validation` table.
+fn predictions(
+    cache: &Cache,
+    state: &PipelineState,
+    node: &str,
+    output: &str,
+) -> anyhow::Result<Predictions> {
     let stored = state.get(node).ok_or_else(|| {
         anyhow::anyhow!(
             "{node} has not run (run `ser run` first, or check the name with `ser metrics`)"
@@ -36,8 +50,14 @@ fn predictions(cache: &Cache, state: &PipelineState, node: &str) -> anyhow::Resu
     let object = record
         .outputs
         .files
-        .get("predictions")
-        .ok_or_else(|| anyhow::anyhow!("{node} has no predictions"))?;
+        .get(output)
+        .ok_or_else(|| match output {
+            "validation" => anyhow::anyhow!(
+                "{node} has no validation predictions (it held out no speakers: a classic model \
+             needs `validation: {{seeds: N}}`; an ensemble chose on them)"
+            ),
+            _ => anyhow::anyhow!("{node} has no {output}"),
+        })?;
     let table = parquet_read::from_parquet(cache.read_object(object)?)?;
     let (ids, folds) = (table.utf8("id")?, table.utf8("fold")?);
     let (labels, predicted) = (table.utf8("label")?, table.utf8("predicted")?);
@@ -48,7 +68,7 @@ fn predictions(cache: &Cache, state: &PipelineState, node: &str) -> anyhow::Resu
         .zip(labels)
         .zip(predicted)
         .zip(speakers)
-        .map(|((((id, f), l), p), s)| (id, (f, l, p, s)))
+        .map(|((((id, f), l), p), s)| ((f, id), (l, p, s)))
         .collect())
 }
 
@@ -59,6 +79,7 @@ pub fn compare(
     protocol: Option<&str>,
     unit: Unit,
     as_json: bool,
+    validation: bool,
 ) -> anyhow::Result<i32> {
     let (pipeline, cache) = args.load()?;
     let _lock = cache.lock(crate::cache::LockMode::Shared)?;
@@ -75,33 +96,55 @@ pub fn compare(
     let graph = crate::dag::Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
     let state = crate::scheduler::with_cached_nodes(&graph, &cache, state);
-    let pa = predictions(&cache, &state, &format!("train:{a}@{protocol}"))?;
-    let pb = predictions(&cache, &state, &format!("train:{b}@{protocol}"))?;
-    anyhow::ensure!(
-        pa.len() == pb.len() && pa.keys().eq(pb.keys()),
-        "{a} and {b} did not predict the same utterances ({} vs {}); compare experiments of one protocol and corpus",
-        pa.len(),
-        pb.len()
-    );
-    let mut classes: Vec<&String> = pa.values().flat_map(|(_, l, p, _)| [l, p]).collect();
-    classes.extend(pb.values().map(|(_, _, p, _)| p));
+    let output = if validation {
+        "validation"
+    } else {
+        "predictions"
+    };
+    let mut pa = predictions(&cache, &state, &format!("train:{a}@{protocol}"), output)?;
+    let mut pb = predictions(&cache, &state, &format!("train:{b}@{protocol}"), output)?;
+    let (only_a, only_b) = (pa.len(), pb.len());
+    if validation {
+        // Members of other seeds held out other speakers: their common rows.
+        pa.retain(|k, _| pb.contains_key(k));
+        pb.retain(|k, _| pa.contains_key(k));
+        anyhow::ensure!(
+            !pa.is_empty(),
+            "{a} and {b} held out no validation speaker in common (give both the same seeds)"
+        );
+    } else if !(pa.len() == pb.len() && pa.keys().eq(pb.keys())) {
+        // A test row is one utterance once: name one that moved folds.
+        let fold_in_b: BTreeMap<&String, &String> = pb.keys().map(|(f, id)| (id, f)).collect();
+        for (f, id) in pa.keys() {
+            if let Some(fb) = fold_in_b.get(id).filter(|fb| **fb != f) {
+                anyhow::bail!("utterance {id} is in fold {f} for {a} but fold {fb} for {b}");
+            }
+        }
+        anyhow::bail!(
+            "{a} and {b} did not predict the same utterances ({} vs {}); compare experiments of one protocol and corpus",
+            pa.len(),
+            pb.len()
+        );
+    }
+    let mut classes: Vec<&String> = pa.values().flat_map(|(l, p, _)| [l, p]).collect();
+    classes.extend(pb.values().map(|(_, p, _)| p));
     classes.sort();
     classes.dedup();
     let index = |c: &String| classes.binary_search(&c).expect("collected above");
-    let mut fold_names: Vec<&String> = pa.values().map(|(f, _, _, _)| f).collect();
+    let mut fold_names: Vec<&String> = pa.keys().map(|(f, _)| f).collect();
     fold_names.sort();
     fold_names.dedup();
-    let mut speaker_names: Vec<&String> = pa.values().map(|(_, _, _, s)| s).collect();
+    let mut speaker_names: Vec<&String> = pa.values().map(|(_, _, s)| s).collect();
     speaker_names.sort();
     speaker_names.dedup();
     let (mut truth, mut pred_a, mut pred_b, mut fold) = (vec![], vec![], vec![], vec![]);
     let mut speaker = vec![];
-    for (id, (f, label, p, s)) in &pa {
-        let (fb, label_b, q, _) = &pb[id];
+    for ((f, id), (label, p, s)) in &pa {
+        let (label_b, q, _) = &pb[&(f.clone(), id.clone())];
         speaker.push(speaker_names.binary_search(&s).expect("collected above"));
         anyhow::ensure!(
-            f == fb && label == label_b,
-            "utterance {id} is in fold {f} with label {label} for {a} but fold {fb} with label {label_b} for {b}"
+            label == label_b,
+            "utterance {id} has label {label} for {a} but {label_b} for {b}"
         );
         truth.push(index(label));
         pred_a.push(index(p));
@@ -119,18 +162,32 @@ pub fn compare(
         &bootstrap,
     );
     let test = mcnemar(&truth, &pred_a, &pred_b);
+    let rows = if validation { "validation" } else { "test" };
     if as_json {
-        println!(
-            "{}",
-            json!({ "a": a, "b": b, "protocol": protocol, "n_test": truth.len(),
-                    "paired_bootstrap": paired, "mcnemar": test })
-        );
+        let mut j = json!({ "a": a, "b": b, "protocol": protocol, "rows": rows,
+                            "paired_bootstrap": paired, "mcnemar": test });
+        j[if validation { "n_validation" } else { "n_test" }] = json!(truth.len());
+        if validation {
+            j["n_validation_a"] = json!(only_a);
+            j["n_validation_b"] = json!(only_b);
+        }
+        println!("{j}");
     } else {
         println!(
-            "{a} vs {b} on {protocol} ({} test utterances, {} speakers)",
+            "{a} vs {b} on {protocol} ({} {rows} utterances, {} speakers{})",
             truth.len(),
-            speaker_names.len()
+            speaker_names.len(),
+            if validation {
+                ", held out of the training folds; no test score was read"
+            } else {
+                ""
+            }
         );
+        if validation && (only_a, only_b) != (truth.len(), truth.len()) {
+            println!(
+                "  the rows both held out: {a} has {only_a}, {b} has {only_b} (other seeds hold out other speakers)"
+            );
+        }
         println!(
             "  UA (fold mean)      {:.4} vs {:.4}   difference {:+.4}, 95% CI [{:+.4}, {:+.4}]",
             paired.ua_a,
@@ -183,6 +240,11 @@ pub struct CompareArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Compare their predictions of the speakers held out of each training
+    /// fold (validation tables) instead of the test speakers: for choosing
+    /// between variants without seeing their test UAs.
+    #[arg(long)]
+    pub validation: bool,
 }
 
 impl CompareArgs {
@@ -198,6 +260,7 @@ impl CompareArgs {
             self.protocol.as_deref(),
             unit,
             self.json,
+            self.validation,
         )
     }
 }

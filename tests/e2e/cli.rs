@@ -1862,6 +1862,40 @@ fn the_validation_view_scores_held_out_speakers_and_prints_no_test_score() {
             "{fold} {shown}"
         );
     }
+    // `ser compare --validation` pairs the two on the rows both held out:
+    // lr's one seed holds out seed 0's speaker, which mlp's two networks
+    // (seeds 0 and 1) hold out too, so the rows are lr's.
+    let lr_rows = table_output(&ws, "train:mfcc/none/lr@two", "validation").n_rows();
+    let mlp_rows = table_output(&ws, "train:mfcc/none/mlp@two", "validation").n_rows();
+    let compared: serde_json::Value = serde_json::from_str(
+        ws.ok(&[
+            "compare",
+            "mfcc/none/lr",
+            "mfcc/none/mlp",
+            "--validation",
+            "--json",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(compared["rows"], "validation", "{compared}");
+    assert_eq!(compared["n_validation"], lr_rows, "{compared}");
+    assert_eq!(compared["n_validation_b"], mlp_rows, "{compared}");
+    assert!(compared.get("n_test").is_none(), "{compared}");
+    let ua_a = compared["paired_bootstrap"]["ua_a"].as_f64().unwrap();
+    let lr_ua = row("mfcc/none/lr")["validation_ua"].as_f64().unwrap();
+    assert!((ua_a - lr_ua).abs() < 1e-12, "{ua_a} vs {lr_ua}");
+    let text = ws.ok(&["compare", "mfcc/none/lr", "mfcc/none/mlp", "--validation"]);
+    assert!(text.contains("no test score was read"), "{text}");
+    if mlp_rows > lr_rows {
+        assert!(text.contains("the rows both held out"), "{text}");
+    }
+    let err = ws.ser(&["compare", "mfcc/none/nb", "mfcc/none/lr", "--validation"]);
+    let err = String::from_utf8_lossy(&err.stderr).to_string();
+    assert!(
+        err.contains("train:mfcc/none/nb@two has no validation predictions"),
+        "{err}"
+    );
 }
 
 /// A classic model with both a grid and `validation:`: each held-out fit
