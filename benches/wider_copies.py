@@ -1,18 +1,18 @@
 """Validation UA per fold of the eGeMAPS MLP trained on noisy_pitch's copies and on the two wider
 sets of benches/wider_copies.sh, with and without predicting each utterance with its copies
-(`test_copies`). Reads the validation tables only (the rows of the speakers each fold's networks
-hold out, recorded utterances); looks at no test UA.
+(`test_copies`), from `ser metrics --validation --json` (the rows of the speakers each fold's
+networks hold out, recorded utterances); looks at no test UA.
 
     python3 benches/wider_copies.py [--ser ser] [ser options, e.g. --cache-dir DIR]
 
-Run from the project root (needs pyarrow and numpy) after `bash benches/wider_copies.sh`. What it
+Run from the project root (needs numpy) after `bash benches/wider_copies.sh`. What it
 decides is declared in benches/wider_copies.sh's header.
 """
+import json
 import subprocess
 import sys
 
 import numpy as np
-import pyarrow.parquet as pq
 
 VARIANTS = ["noisy_pitch", "noisy_pitch_speed", "noisy_pitch_stretch"]
 
@@ -25,30 +25,21 @@ def definitions():
     return out.splitlines()
 
 
-def validation_ua(ser, member, argv):
-    listing = subprocess.run([ser, "outputs", f"train:{member}@emobox_6fold", *argv],
-                             capture_output=True, text=True, check=True).stdout
-    files = {line.split("\t")[1]: line.split("\t")[2] for line in listing.splitlines()}
-    table = pq.read_table(files["validation"]).to_pandas()
-    classes = sorted(c[2:] for c in table.columns if c.startswith("p_"))
-    per_fold = {}
-    for fold, rows in table.groupby("fold"):
-        predicted = np.array(classes)[rows[[f"p_{c}" for c in classes]].to_numpy().argmax(axis=1)]
-        truth = rows.label.to_numpy()
-        per_fold[fold] = np.mean([(predicted[truth == c] == c).mean()
-                                  for c in classes if (truth == c).any()])
-    return per_fold
+def validation_uas(ser, argv):
+    """experiment -> fold -> validation UA, from `ser metrics --validation --json`."""
+    out = subprocess.run([ser, "metrics", "--validation", "--json", *argv],
+                         capture_output=True, text=True, check=True).stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return {r["experiment"]: {f["fold"]: f["ua"] for f in r.get("folds", [])} for r in rows}
 
 
 def main(argv):
     ser = "ser"
     if argv[:1] == ["--ser"]:
         ser, argv = argv[1], argv[2:]
-    argv = argv + definitions()
-    rows = {}
-    for variant in VARIANTS:
-        for model in ["mlp", "mlp_tta"]:
-            rows[f"{variant}/{model}"] = validation_ua(ser, f"egemaps+{variant}/none/{model}", argv)
+    scores = validation_uas(ser, argv + definitions())
+    rows = {f"{variant}/{model}": scores[f"egemaps+{variant}/none/{model}"]
+            for variant in VARIANTS for model in ["mlp", "mlp_tta"]}
     folds = sorted(next(iter(rows.values())))
     print(f"{'egemaps + copies / model':32s} " + " ".join(f"{f:>6s}" for f in folds) + "   mean")
     for name, per_fold in rows.items():
