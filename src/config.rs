@@ -1241,10 +1241,9 @@ experiments:
     /// the default only in the deep models' settings, the networks it alone
     /// trains (the default leaves cnn_transformer, cnn1d_raw and cnn1d on
     /// acoustic frames to it), its matrix across corpora (left out where
-    /// only RAVDESS is present) and deep_validated's pool, which in the
-    /// default is the MLPs and two classic models that hold out the same
-    /// speakers (benches/shared_seed_pool.sh, classic_members.sh) and in
-    /// the full one those and every deep cell.
+    /// only RAVDESS is present); deep_validated's pool is the same in both:
+    /// the MLPs and two classic models that hold out the same speakers
+    /// (benches/shared_seed_pool.sh, classic_members.sh, full_shared_pool.sh).
     #[test]
     fn shipped_pipelines_are_valid() {
         const FULL_ONLY: [&str; 2] = ["cnn_transformer", "cnn1d_raw"];
@@ -1286,13 +1285,11 @@ experiments:
         );
         assert!(!default.ensembles.is_empty());
         let mut full_ensembles = serde_json::to_value(&full.ensembles).unwrap();
-        for (name, e) in full_ensembles.as_object_mut().unwrap() {
-            let default_members = serde_json::to_value(&default.ensembles[name].members).unwrap();
-            e["members"].as_array_mut().unwrap().retain(|v| {
-                // The default's pool is the MLPs alone; every one is here.
-                let in_default = default_members.as_array().unwrap().contains(v);
-                !full_only(v) && (name != "deep_validated" || in_default)
-            });
+        for (_, e) in full_ensembles.as_object_mut().unwrap() {
+            e["members"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|v| !full_only(v));
         }
         assert_eq!(
             serde_json::to_value(&default.ensembles).unwrap(),
@@ -1300,18 +1297,18 @@ experiments:
         );
         // Every member holds out the speakers of seeds 0 to 4: the MLPs'
         // five networks, the classic models' five validation fits.
-        let shares_seeds = default.ensembles["deep_validated"].members.iter().all(|m| {
-            default
-                .member_model(m)
-                .is_some_and(|e| match e.spec.deep() {
+        for config in [&default, &full] {
+            let shares_seeds = config.ensembles["deep_validated"].members.iter().all(|m| {
+                config.member_model(m).is_some_and(|e| match e.spec.deep() {
                     Some(deep) => {
                         deep.kind.name() == "mlp"
                             && (deep.params.seed, deep.params.networks) == (0, 5)
                     }
                     None => e.held_out.is_some_and(|h| h.seeds == 5),
                 })
-        });
-        assert!(shares_seeds);
+            });
+            assert!(shares_seeds);
+        }
         for (name, entry) in &default.models {
             let other = &full.models[name];
             if entry.spec.deep().is_none() {
