@@ -218,8 +218,15 @@ pub fn print_table(rows: &[ValidationRow]) {
                 .push(format!("{}@{}", r.experiment, r.protocol));
         }
     }
+    // A classic matrix is dozens of cells: name a few, count the rest.
+    const NAMED: usize = 8;
     for (why, names) in unscored {
-        println!("no validation UA, {why}: {}", names.join(", "));
+        let more = match names.len().saturating_sub(NAMED) {
+            0 => String::new(),
+            n => format!(" and {n} more (`--json` lists them)"),
+        };
+        let shown = &names[..names.len().min(NAMED)];
+        println!("no validation UA, {why}: {}{more}", shown.join(", "));
     }
 }
 
