@@ -653,10 +653,23 @@ fn predict_part(
         Speaker::Known(s) => vec![s.to_string(); n],
         Speaker::Unknown => (0..n).map(|i| format!("\0unknown {i}")).collect(),
     };
-    let functionals = |i: usize| match &rows[i].1.inputs[k] {
-        PartInput::Functionals(v) => Ok(v),
-        PartInput::Sequence { .. } => Err(format!("{}: no functionals extracted", part.experiment)),
-    };
+    // What every member predicts: the rows, then with `test_copies` each
+    // row's copies under the row's speaker, so a network's speaker
+    // statistics cover both in one batch, as the train node takes them;
+    // `groups[i]` is row i and its copies, whose probabilities are averaged.
+    let mut inputs: Vec<&PartInput> = rows.iter().map(|(_, e)| &e.inputs[k]).collect();
+    let mut input_speakers = speakers.clone();
+    let groups: Option<Vec<Vec<usize>>> = part.test_copies.as_ref().map(|_| {
+        let mut groups: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
+        for (i, (_, extracted)) in rows.iter().enumerate() {
+            for copy in &extracted.copies[k] {
+                groups[i].push(inputs.len());
+                inputs.push(copy);
+                input_speakers.push(speakers[i].clone());
+            }
+        }
+        groups
+    });
     let no_statistics = || {
         format!(
             "{}: scaled by speaker, and the bundle has no training statistics for recordings of \
@@ -664,57 +677,35 @@ fn predict_part(
             part.experiment
         )
     };
-    // Every functional of every row, once for the part's classic members,
-    // scaled as the train node scaled every column before selection when
-    // the scale does not depend on the member (a known speaker's own).
+    // Every functional of every input, once for the part's classic
+    // members, scaled as the train node scaled every column before
+    // selection when the scale does not depend on the member (a known
+    // speaker's own, from the recorded rows alone, as the train node
+    // takes it from recorded utterances).
     let mut matrix = None;
-    // With `test_copies`: every row's copies' functionals, scaled as the
-    // rows (a known speaker's statistics from the rows alone, as the train
-    // node takes them from recorded utterances), and each row's copies.
-    let mut copies_matrix = None;
     if part
         .members
         .iter()
         .any(|m| matches!(m.model, Model::Classic(_)))
     {
-        let to_matrix = |rows: &[&Vec<f32>]| {
-            let width = rows.first().map_or(0, |r| r.len());
-            let mut x = ndarray::Array2::<f64>::zeros((rows.len(), width));
-            for (mut row, values) in x.rows_mut().into_iter().zip(rows) {
-                for (v, &f) in row.iter_mut().zip(values.iter()) {
-                    *v = f64::from(f);
-                }
-            }
-            x
+        let width = match inputs.first() {
+            Some(PartInput::Functionals(v)) => v.len(),
+            _ => 0,
         };
-        let own: Vec<&Vec<f32>> = (0..n).map(functionals).collect::<Result<_, _>>()?;
-        let mut x = to_matrix(&own);
-        let mut copies = None;
-        if part.test_copies.is_some() {
-            let mut values = Vec::new();
-            let mut copy_speakers = Vec::new();
-            let mut of = vec![Vec::new(); n];
-            for (i, (_, extracted)) in rows.iter().enumerate() {
-                for copy in &extracted.copies[k] {
-                    let PartInput::Functionals(v) = copy else {
-                        return Err(format!("{}: no functionals extracted", part.experiment));
-                    };
-                    of[i].push(values.len());
-                    values.push(v);
-                    copy_speakers.push(speakers[i].clone());
-                }
+        let mut x = ndarray::Array2::<f64>::zeros((inputs.len(), width));
+        for (mut row, input) in x.rows_mut().into_iter().zip(&inputs) {
+            let PartInput::Functionals(values) = input else {
+                return Err(format!("{}: no functionals extracted", part.experiment));
+            };
+            for (v, &f) in row.iter_mut().zip(values) {
+                *v = f64::from(f);
             }
-            copies = Some((to_matrix(&values), copy_speakers, of));
         }
         if let (FeatureNormalize::Speaker, Speaker::Known(_)) = (part.normalize, speaker) {
-            let normaliser = SpeakerNormaliser::fit(x.view(), &speakers);
-            if let Some((xc, copy_speakers, _)) = &mut copies {
-                *xc = normaliser.transform(xc.view(), copy_speakers)?;
-            }
-            x = normaliser.transform(x.view(), &speakers)?;
+            let recorded = x.slice(ndarray::s![..n, ..]);
+            x = SpeakerNormaliser::fit(recorded, &speakers).transform(x.view(), &input_speakers)?;
         }
         matrix = Some(x);
-        copies_matrix = copies;
     }
     let mut votes: Vec<Vec<Vote>> = vec![Vec::new(); n];
     for member in &part.members {
@@ -740,6 +731,12 @@ fn predict_part(
                             .into());
                     }
                     (FeatureNormalize::SpeakerOnline, _) => {
+                        if groups.is_some() {
+                            return Err(format!(
+                                "{}: test_copies with normalize: speaker_online",
+                                part.experiment
+                            ));
+                        }
                         scaled = OnlineSpeakerNormaliser {
                             prior: member.global_statistics.clone().ok_or_else(no_statistics)?,
                             prior_weight: OnlineSpeakerNormaliser::PRIOR_WEIGHT,
@@ -749,41 +746,8 @@ fn predict_part(
                     }
                 };
                 let x = x.select(ndarray::Axis(1), &member.columns);
-                let own = Fitted::predict(&**m, Rows::Matrix(x.view()), &speakers)
-                    .map_err(|e| e.to_string())?;
-                match &copies_matrix {
-                    None => own,
-                    Some((xc, copy_speakers, of)) => {
-                        // Scaled as the rows were for this member.
-                        let scaled;
-                        let xc = match (part.normalize, speaker) {
-                            (FeatureNormalize::Speaker, Speaker::Unknown) => {
-                                scaled = member
-                                    .global_statistics
-                                    .as_ref()
-                                    .ok_or_else(no_statistics)?
-                                    .transform(xc.view());
-                                &scaled
-                            }
-                            _ => xc,
-                        };
-                        let xc = xc.select(ndarray::Axis(1), &member.columns);
-                        let theirs = Fitted::predict(&**m, Rows::Matrix(xc.view()), copy_speakers)
-                            .map_err(|e| e.to_string())?;
-                        let no_probabilities =
-                            || format!("{}: test_copies, but no probabilities", part.experiment);
-                        let mut all = own.probabilities.ok_or_else(no_probabilities)?;
-                        let groups: Vec<Vec<usize>> = (0..n)
-                            .map(|i| {
-                                std::iter::once(i)
-                                    .chain(of[i].iter().map(|&c| n + c))
-                                    .collect()
-                            })
-                            .collect();
-                        all.extend(theirs.probabilities.ok_or_else(no_probabilities)?);
-                        ser_learn::Predictions::mean_of_groups(&all, &groups)
-                    }
-                }
+                Fitted::predict(&**m, Rows::Matrix(x.view()), &input_speakers)
+                    .map_err(|e| e.to_string())?
             }
             Model::Deep {
                 net,
@@ -795,56 +759,44 @@ fn predict_part(
                     }
                     _ => net,
                 };
-                // A row's input as this member reads it: its columns of the
+                // An input as this member reads it: its columns of the
                 // functionals, or the frames (samples) as they are.
-                let example_of = |input: &PartInput| -> Result<(Example, usize), String> {
-                    match (part.input, input) {
-                        (Input::Functionals, PartInput::Functionals(f)) => Ok((
+                let mut dims = 1;
+                let mut examples = Vec::with_capacity(inputs.len());
+                for input in &inputs {
+                    let (example, d) = match (part.input, input) {
+                        (Input::Functionals, PartInput::Functionals(f)) => (
                             Example::new(member.columns.iter().map(|&c| f[c]).collect(), 1),
                             member.columns.len(),
-                        )),
+                        ),
                         (
                             Input::Frames | Input::Waveform,
                             PartInput::Sequence { example, dims },
-                        ) => Ok((example.clone(), *dims)),
-                        _ => Err(format!("{}: not what the model reads", part.experiment)),
-                    }
-                };
-                let mut dims = 1;
-                let mut examples = Vec::with_capacity(n);
-                for (_, extracted) in rows {
-                    let (example, d) = example_of(&extracted.inputs[k])?;
+                        ) => (example.clone(), *dims),
+                        _ => return Err(format!("{}: not what the model reads", part.experiment)),
+                    };
                     examples.push(example);
                     dims = d;
                 }
-                if part.test_copies.is_none() {
-                    Fitted::predict(
-                        &**net,
-                        Rows::Sequences {
-                            examples: &examples,
-                            dims,
-                        },
-                        &speakers,
-                    )
-                    .map_err(|e| e.to_string())?
-                } else {
-                    // Each row with its copies, in one batch (a speaker's
-                    // statistics over both, as the train node takes them);
-                    // its probabilities the mean of its own and theirs.
-                    let mut row_speakers = speakers.clone();
-                    let mut groups: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
-                    for (i, (_, extracted)) in rows.iter().enumerate() {
-                        for copy in &extracted.copies[k] {
-                            groups[i].push(examples.len());
-                            examples.push(example_of(copy)?.0);
-                            row_speakers.push(speakers[i].clone());
-                        }
-                    }
-                    let probabilities = net
-                        .probabilities(&examples, &row_speakers)
-                        .map_err(|e| e.to_string())?;
-                    ser_learn::Predictions::mean_of_groups(&probabilities, &groups)
-                }
+                Fitted::predict(
+                    &**net,
+                    Rows::Sequences {
+                        examples: &examples,
+                        dims,
+                    },
+                    &input_speakers,
+                )
+                .map_err(|e| e.to_string())?
+            }
+        };
+        // With copies: each row's mean over itself and its copies.
+        let predicted = match &groups {
+            None => predicted,
+            Some(groups) => {
+                let probabilities = predicted.probabilities.ok_or_else(|| {
+                    format!("{}: test_copies, but no probabilities", part.experiment)
+                })?;
+                ser_learn::Predictions::mean_of_groups(&probabilities, groups)
             }
         };
         // A classic model's columns end at the largest class it saw.
