@@ -1213,6 +1213,28 @@ fn probability_classes(table: &ser::artifact::Table) -> Vec<String> {
     classes
 }
 
+/// The UA of a predictions (or validation) table's rows of `fold`, by
+/// hand (mean recall over the classes present), and how many speakers
+/// they are.
+fn fold_ua(t: &ser::artifact::Table, fold: &str) -> (f64, usize) {
+    let (folds, labels) = (t.utf8("fold").unwrap(), t.utf8("label").unwrap());
+    let (predicted, speakers) = (t.utf8("predicted").unwrap(), t.utf8("speaker").unwrap());
+    let mut recall: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    let mut held_out = std::collections::BTreeSet::new();
+    for r in (0..folds.len()).filter(|&r| folds[r] == fold) {
+        let e = recall.entry(labels[r].as_str()).or_default();
+        e.0 += usize::from(predicted[r] == labels[r]);
+        e.1 += 1;
+        held_out.insert(speakers[r].as_str());
+    }
+    let ua = recall
+        .values()
+        .map(|(h, n)| *h as f64 / *n as f64)
+        .sum::<f64>()
+        / recall.len() as f64;
+    (ua, held_out.len())
+}
+
 /// The row of utterance `id` in a predictions table.
 /// A table's (fold, id) pairs: which utterances it holds in which fold.
 fn fold_ids(t: &ser::artifact::Table) -> std::collections::BTreeSet<(String, String)> {
@@ -1719,22 +1741,7 @@ fn a_classic_model_with_validation_joins_a_choosing_ensemble() {
     let models = artifact(&ws, "train:mfcc/none/lr@two", "models", &[]);
     for fold in models["folds"].as_array().unwrap() {
         let name = fold["fold"].as_str().unwrap();
-        let at: Vec<usize> = (0..lr.utf8("id").unwrap().len())
-            .filter(|&r| lr.utf8("fold").unwrap()[r] == name)
-            .collect();
-        let labels = lr.utf8("label").unwrap();
-        let predicted = lr.utf8("predicted").unwrap();
-        let mut recall: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
-        for &r in &at {
-            let e = recall.entry(labels[r].as_str()).or_default();
-            e.0 += usize::from(predicted[r] == labels[r]);
-            e.1 += 1;
-        }
-        let ua = recall
-            .values()
-            .map(|(h, n)| *h as f64 / *n as f64)
-            .sum::<f64>()
-            / recall.len() as f64;
+        let (ua, _) = fold_ua(&lr, name);
         let recorded = fold["validation_ua"].as_f64().unwrap();
         assert!((recorded - ua).abs() < 1e-9, "{name}: {recorded} vs {ua}");
     }
@@ -1811,36 +1818,18 @@ fn the_validation_view_scores_held_out_speakers_and_prints_no_test_score() {
     for model in ["lr", "mlp"] {
         let node = format!("train:mfcc/none/{model}@two");
         let table = table_output(&ws, &node, "validation");
-        let (folds, labels, predicted, speakers) = (
-            table.utf8("fold").unwrap(),
-            table.utf8("label").unwrap(),
-            table.utf8("predicted").unwrap(),
-            table.utf8("speaker").unwrap(),
-        );
         let shown = row(&format!("mfcc/none/{model}"));
         let shown_folds = shown["folds"].as_array().unwrap();
         assert_eq!(shown_folds.len(), 2, "{shown}");
         let mut sum = 0.0;
         for f in shown_folds {
             let name = f["fold"].as_str().unwrap();
-            let mut recall: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
-            let mut held_out = std::collections::BTreeSet::new();
-            for r in (0..folds.len()).filter(|&r| folds[r] == name) {
-                let e = recall.entry(labels[r].as_str()).or_default();
-                e.0 += usize::from(predicted[r] == labels[r]);
-                e.1 += 1;
-                held_out.insert(speakers[r].as_str());
-            }
-            let ua = recall
-                .values()
-                .map(|(h, n)| *h as f64 / *n as f64)
-                .sum::<f64>()
-                / recall.len() as f64;
+            let (ua, held_out) = fold_ua(&table, name);
             assert!(
                 (f["ua"].as_f64().unwrap() - ua).abs() < 1e-12,
                 "{name}: {f}"
             );
-            assert_eq!(f["speakers"], held_out.len(), "{f}");
+            assert_eq!(f["speakers"], held_out, "{f}");
             sum += ua;
         }
         let mean = shown["validation_ua"].as_f64().unwrap();
