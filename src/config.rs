@@ -1243,7 +1243,8 @@ experiments:
     /// acoustic frames to it), its matrix across corpora (left out where
     /// only RAVDESS is present); deep_validated's pool is the same in both:
     /// the MLPs and two classic models that hold out the same speakers
-    /// (benches/shared_seed_pool.sh, classic_members.sh, full_shared_pool.sh).
+    /// (benches/shared_seed_pool.sh, classic_members.sh, full_shared_pool.sh),
+    /// with the same augmentations (benches/stretch_copies.sh).
     #[test]
     fn shipped_pipelines_are_valid() {
         const FULL_ONLY: [&str; 2] = ["cnn_transformer", "cnn1d_raw"];
@@ -1260,6 +1261,8 @@ experiments:
             assert!(!default.models.contains_key(name) && full.models.contains_key(name));
         }
         assert_eq!(default.feature_unions, full.feature_unions);
+        // The copy members' copies: pool members of both must be the same cells.
+        assert_eq!(default.augmentations, full.augmentations);
         let full_only = |v: &serde_json::Value| {
             v.as_str().is_some_and(|s| {
                 s == FULL_ONLY_CELL || FULL_ONLY.contains(&s.rsplit('/').next().unwrap_or(s))
