@@ -1,0 +1,67 @@
+"""Validation UA per fold of deep_validated's acoustic and union copy MLPs (`mlp_tta` on
+noisy_pitch_stretch) with the acoustic set's five functionals (shipped), all ten, or deltas, from
+`ser metrics --validation --json` (the rows of the speakers each fold's networks hold out, recorded
+utterances); looks at no test UA.
+
+    python3 benches/acoustic_functionals.py [--ser ser] [ser options, e.g. --cache-dir DIR]
+
+Run from the project root (needs numpy) after `bash benches/acoustic_functionals.sh
+--validation`. What it decides is declared in benches/acoustic_functionals.sh's header.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+VARIANTS = ["shipped", "ten", "deltas"]
+CELLS = ["acoustic_egemaps+noisy_pitch_stretch/none/mlp_tta", "acoustic+noisy_pitch_stretch/none/mlp_tta"]
+
+
+def definitions(variant):
+    """The `--set` options benches/acoustic_functionals.sh gives `ser` for one variant."""
+    out = subprocess.run(["bash", "-c", 'ser() { shift; printf "%s\\n" "$@"; }; '
+                          'export -f ser; bash benches/acoustic_functionals.sh'],
+                         capture_output=True, text=True, check=True,
+                         env={**os.environ, "VARIANT": variant}).stdout
+    return out.splitlines()
+
+
+def validation_uas(ser, argv):
+    """experiment -> fold -> validation UA, from `ser metrics --validation --json`."""
+    out = subprocess.run([ser, "metrics", "--validation", "--json", *argv],
+                         capture_output=True, text=True, check=True).stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return {r["experiment"]: {f["fold"]: f["ua"] for f in r.get("folds", [])} for r in rows}
+
+
+def main(argv):
+    ser = "ser"
+    if argv[:1] == ["--ser"]:
+        ser, argv = argv[1], argv[2:]
+    rows = {}
+    for variant in VARIANTS:
+        scores = validation_uas(ser, argv + definitions(variant))
+        for cell in CELLS:
+            rows[(cell, variant)] = scores[cell]
+    folds = sorted(rows[(CELLS[0], "shipped")])
+    print(f"{'cell / acoustic functionals':62s} " + " ".join(f"{f:>6s}" for f in folds) + "   mean")
+    for (cell, variant), per_fold in rows.items():
+        values = [per_fold[f] for f in folds]
+        print(f"{cell + ' / ' + variant:62s} " + " ".join(f"{v:6.3f}" for v in values)
+              + f"  {np.mean(values):.4f}")
+    base = np.array([rows[(CELLS[0], "shipped")][f] for f in folds])
+    best, best_mean = None, base.mean()
+    for variant in VARIANTS[1:]:
+        values = np.array([rows[(CELLS[0], variant)][f] for f in folds])
+        d = values - base
+        print(f"union / {variant} minus shipped: {d.mean():+.4f} (higher in {(d > 0).sum()} of "
+              f"{len(d)} folds)")
+        if values.mean() > best_mean:
+            best, best_mean = variant, values.mean()
+    print(f"decision: {best or 'none'}" + ("" if best else " (no variant above the shipped cell)"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
