@@ -234,15 +234,15 @@ pub fn status(graph: &Graph, ctx: &Context, state: &PipelineState) -> Vec<Outcom
     status_of(graph, ctx, state, &vec![true; graph.nodes.len()])
 }
 
-/// `state` with, in memory only, every node it has no entry for whose
-/// current key is cached (what `ser status` calls fresh): a pipeline, or
-/// `--set` values, that never ran may name nodes another run computed, and
-/// the commands that read results (`metrics`, `compare`, `outputs`,
-/// `report`, `export`) should find them as `status` does.
+/// `state` with, in memory only, every node whose current key is cached
+/// (what `ser status` calls fresh) pointing at that record, whatever entry
+/// it had: a pipeline, or `--set` values, that never ran may name nodes
+/// another run computed, and a run with `--set` values leaves this
+/// pipeline's entries on its own variant's records, so the commands that
+/// read results (`metrics`, `compare`, `outputs`, `report`, `export`) would
+/// show the variant's numbers for a configuration that no longer asks for
+/// them. A node that is not fresh keeps its last run's entry.
 pub fn with_cached_nodes(graph: &Graph, cache: &Cache, state: PipelineState) -> PipelineState {
-    if state.has_all(graph.nodes.iter().map(|n| n.name.as_str())) {
-        return state;
-    }
     let ctx = Context {
         cache: cache.clone(),
         progress: crate::progress::Progress::hidden(),
@@ -250,15 +250,16 @@ pub fn with_cached_nodes(graph: &Graph, cache: &Cache, state: PipelineState) -> 
         shard: None,
     };
     for (node, outcome) in graph.nodes.iter().zip(status(graph, &ctx, &state)) {
-        if let Outcome::Fresh(record) = outcome
-            && state.get(&node.name).is_none()
-        {
-            let entry = NodeState {
-                stage: record.fingerprint.stage.clone(),
-                key: record.fingerprint.key(),
-                fingerprint: record.fingerprint,
-            };
-            state.remember(&node.name, entry);
+        if let Outcome::Fresh(record) = outcome {
+            let key = record.fingerprint.key();
+            if state.get(&node.name).is_none_or(|entry| entry.key != key) {
+                let entry = NodeState {
+                    stage: record.fingerprint.stage.clone(),
+                    key,
+                    fingerprint: record.fingerprint,
+                };
+                state.remember(&node.name, entry);
+            }
         }
     }
     state

@@ -78,12 +78,6 @@ impl PipelineState {
             .insert(node.to_string(), state);
     }
 
-    /// Whether every one of these nodes has an entry.
-    pub fn has_all<'a>(&self, mut nodes: impl Iterator<Item = &'a str>) -> bool {
-        let known = self.nodes.lock().expect("state lock");
-        nodes.all(|n| known.contains_key(n))
-    }
-
     /// This pipeline's nodes as loaded and since set (for pushes).
     pub fn snapshot(&self) -> BTreeMap<String, NodeState> {
         self.nodes.lock().expect("state lock").clone()

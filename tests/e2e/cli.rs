@@ -137,6 +137,14 @@ fn speaker_normalisation_reruns_only_the_model_that_asks_for_it() {
     let speaker = ws.ok(&["metrics", "--json", "--set", "models.lr.normalize=speaker"]);
     assert_eq!(ua(&global, "mfcc/none/nb"), ua(&speaker, "mfcc/none/nb"));
     assert_ne!(ua(&global, "mfcc/none/lr"), ua(&speaker, "mfcc/none/lr"));
+    // The --set run was the last, but the pipeline as written is cached
+    // too: its own numbers, not the variant's, under the same names.
+    let written = ws.ok(&["metrics", "--json"]);
+    assert_eq!(ua(&global, "mfcc/none/lr"), ua(&written, "mfcc/none/lr"));
+    assert_eq!(
+        ua(&global, "logmel/none/lr"),
+        ua(&written, "logmel/none/lr")
+    );
     // Results that normalised test speakers by their own audio are marked
     // transductive; every interval resamples the 4 test speakers, and the
     // utterance-level interval is kept beside it.
