@@ -35,14 +35,17 @@ DEFINITIONS = [
 
 def main(argv, pools=None, bags=50, definitions=None):
     """`pools`: name -> members (the first is the baseline); `definitions`: member -> the
-    `--set` options that define it (default: the two classic models')."""
+    `--set` options that define it (default: the two classic models'). A member written
+    `experiment#variant` is that experiment under its own definitions, so two pools may hold
+    one cell computed two ways (an extraction setting is global to a run)."""
     ser = "ser"
     if argv[:1] == ["--ser"]:
         ser, argv = argv[1], argv[2:]
     pools = pools or {"MLPs": MLPS, "MLPs + classic": MLPS + CLASSIC}
     definitions = {m: DEFINITIONS for m in CLASSIC} if definitions is None else definitions
     names = sorted({m for pool in pools.values() for m in pool})
-    tables = {m: validation_table(ser, m, argv + definitions.get(m, [])) for m in names}
+    tables = {m: validation_table(ser, m.split("#")[0], argv + definitions.get(m, []))
+              for m in names}
     classes = sorted(c[2:] for c in tables[names[0]].columns if c.startswith("p_"))
     labels = list(pools)
     scores = {p: [] for p in labels}
