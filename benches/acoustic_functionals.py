@@ -8,32 +8,15 @@ utterances); looks at no test UA.
 Run from the project root (needs numpy) after `bash benches/acoustic_functionals.sh
 --validation`. What it decides is declared in benches/acoustic_functionals.sh's header.
 """
-import json
-import os
-import subprocess
 import sys
 
 import numpy as np
 
+sys.path.insert(0, "benches")
+from rule_scripts import script_sets, validation_uas  # noqa: E402
+
 VARIANTS = ["shipped", "ten", "deltas"]
 CELLS = ["acoustic_egemaps+noisy_pitch_stretch/none/mlp_tta", "acoustic+noisy_pitch_stretch/none/mlp_tta"]
-
-
-def definitions(variant):
-    """The `--set` options benches/acoustic_functionals.sh gives `ser` for one variant."""
-    out = subprocess.run(["bash", "-c", 'ser() { shift; printf "%s\\n" "$@"; }; '
-                          'export -f ser; bash benches/acoustic_functionals.sh'],
-                         capture_output=True, text=True, check=True,
-                         env={**os.environ, "VARIANT": variant}).stdout
-    return out.splitlines()
-
-
-def validation_uas(ser, argv):
-    """experiment -> fold -> validation UA, from `ser metrics --validation --json`."""
-    out = subprocess.run([ser, "metrics", "--validation", "--json", *argv],
-                         capture_output=True, text=True, check=True).stdout
-    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    return {r["experiment"]: {f["fold"]: f["ua"] for f in r.get("folds", [])} for r in rows}
 
 
 def main(argv):
@@ -42,7 +25,8 @@ def main(argv):
         ser, argv = argv[1], argv[2:]
     rows = {}
     for variant in VARIANTS:
-        scores = validation_uas(ser, argv + definitions(variant))
+        scores = validation_uas(ser, argv + script_sets("benches/acoustic_functionals.sh",
+                                                          {"VARIANT": variant}))
         for cell in CELLS:
             rows[(cell, variant)] = scores[cell]
     folds = sorted(rows[(CELLS[0], "shipped")])

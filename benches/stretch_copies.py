@@ -12,11 +12,11 @@ validation UAs, no test UA). Halves and bags as benches/classic_members.py.
 
 The rule this decides, declared in benches/stretch_copies.sh's header before any run.
 """
-import subprocess
 import sys
 
 sys.path.insert(0, "benches")
 import classic_members  # noqa: E402
+from rule_scripts import script_sets  # noqa: E402
 
 SHIPPED = ["egemaps/none/mlp", "egemaps+noisy_pitch/none/mlp_tta",
            "acoustic+noisy_pitch/none/mlp_tta", "gemaps+noisy_pitch/none/mlp_tta",
@@ -25,16 +25,8 @@ SHIPPED = ["egemaps/none/mlp", "egemaps+noisy_pitch/none/mlp_tta",
 TWINS = [m.replace("+noisy_pitch/", "+noisy_pitch_stretch/") for m in SHIPPED]
 
 
-def definitions():
-    """The `--set` options of benches/stretch_copies.sh, read from the script itself."""
-    out = subprocess.run(["bash", "-c", 'ser() { shift; printf "%s\\n" "$@"; }; '
-                          'source benches/stretch_copies.sh'], capture_output=True, text=True,
-                         check=True).stdout
-    return out.splitlines()
-
-
 def main(argv):
-    sets = definitions()
+    sets = script_sets("benches/stretch_copies.sh")
     classic_members.main(argv, pools={"shipped": SHIPPED, "stretch twins": TWINS},
                          definitions={m: sets for m in SHIPPED + TWINS})
 

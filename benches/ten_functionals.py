@@ -13,11 +13,11 @@ benches/classic_members.py.
 
 The rule this decides, declared in benches/ten_functionals.sh's header before any run.
 """
-import subprocess
 import sys
 
 sys.path.insert(0, "benches")
 import classic_members  # noqa: E402
+from rule_scripts import script_sets  # noqa: E402
 
 SHIPPED = ["egemaps/none/mlp", "egemaps+noisy_pitch_stretch/none/mlp_tta",
            "acoustic+noisy_pitch_stretch/none/mlp_tta", "gemaps+noisy_pitch_stretch/none/mlp_tta",
@@ -27,16 +27,8 @@ ON_ACOUSTIC = ("acoustic+", "acoustic_egemaps")
 TEN = [f"{m}#ten" if m.startswith(ON_ACOUSTIC) else m for m in SHIPPED]
 
 
-def definitions():
-    """The `--set` options of benches/ten_functionals.sh, read from the script itself."""
-    out = subprocess.run(["bash", "-c", 'ser() { shift; printf "%s\\n" "$@"; }; '
-                          'source benches/ten_functionals.sh'], capture_output=True, text=True,
-                         check=True).stdout
-    return out.splitlines()
-
-
 def main(argv):
-    sets = definitions()
+    sets = script_sets("benches/ten_functionals.sh")
     classic_members.main(argv, pools={"shipped": SHIPPED, "ten functionals": TEN},
                          definitions={m: sets for m in TEN if m.endswith("#ten")})
 

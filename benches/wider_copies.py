@@ -8,36 +8,21 @@ networks hold out, recorded utterances); looks at no test UA.
 Run from the project root (needs numpy) after `bash benches/wider_copies.sh`. What it
 decides is declared in benches/wider_copies.sh's header.
 """
-import json
-import subprocess
 import sys
 
 import numpy as np
 
+sys.path.insert(0, "benches")
+from rule_scripts import script_sets, validation_uas  # noqa: E402
+
 VARIANTS = ["noisy_pitch", "noisy_pitch_speed", "noisy_pitch_stretch"]
-
-
-def definitions():
-    """The `--set` options of benches/wider_copies.sh, read from the script itself."""
-    out = subprocess.run(["bash", "-c", 'ser() { shift; printf "%s\\n" "$@"; }; '
-                          'source benches/wider_copies.sh'], capture_output=True, text=True,
-                         check=True).stdout
-    return out.splitlines()
-
-
-def validation_uas(ser, argv):
-    """experiment -> fold -> validation UA, from `ser metrics --validation --json`."""
-    out = subprocess.run([ser, "metrics", "--validation", "--json", *argv],
-                         capture_output=True, text=True, check=True).stdout
-    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    return {r["experiment"]: {f["fold"]: f["ua"] for f in r.get("folds", [])} for r in rows}
 
 
 def main(argv):
     ser = "ser"
     if argv[:1] == ["--ser"]:
         ser, argv = argv[1], argv[2:]
-    scores = validation_uas(ser, argv + definitions())
+    scores = validation_uas(ser, argv + script_sets("benches/wider_copies.sh"))
     rows = {f"{variant}/{model}": scores[f"egemaps+{variant}/none/{model}"]
             for variant in VARIANTS for model in ["mlp", "mlp_tta"]}
     folds = sorted(next(iter(rows.values())))
