@@ -992,8 +992,10 @@ fn deep_models_train_one_epoch_through_the_pipeline() {
         "{first}"
     );
 
-    let metrics = |ws: &Workspace, cache: Option<&str>| -> Vec<(String, f64)> {
+    // `sets`: the run's --set values, which metrics must be given too.
+    let metrics = |ws: &Workspace, cache: Option<&str>, sets: &[&str]| -> Vec<(String, f64)> {
         let mut args = vec!["metrics", "--json"];
+        args.extend(sets);
         if let Some(c) = cache {
             args.extend(["--cache-dir", c]);
         }
@@ -1013,7 +1015,7 @@ fn deep_models_train_one_epoch_through_the_pipeline() {
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         rows
     };
-    let first_metrics = metrics(&ws, None);
+    let first_metrics = metrics(&ws, None, &[]);
     assert_eq!(first_metrics.len(), 5, "{first_metrics:?}");
 
     // Each fold's network is saved: JSON with curves, weights beside it.
@@ -1059,8 +1061,12 @@ fn deep_models_train_one_epoch_through_the_pipeline() {
         other.to_str().unwrap(),
     ]);
     assert_eq!(
-        metrics(&ws, None),
-        metrics(&ws, Some(other.to_str().unwrap())),
+        metrics(&ws, None, &["--set", "models.gru.hidden=6"]),
+        metrics(
+            &ws,
+            Some(other.to_str().unwrap()),
+            &["--set", "models.gru.hidden=6"]
+        ),
         "CPU training is not reproducible"
     );
 
