@@ -139,8 +139,8 @@ pub fn compare(
     speaker_names.dedup();
     let (mut truth, mut pred_a, mut pred_b, mut fold) = (vec![], vec![], vec![], vec![]);
     let mut speaker = vec![];
-    for ((f, id), (label, p, s)) in &pa {
-        let (label_b, q, _) = &pb[&(f.clone(), id.clone())];
+    // Both hold the same (fold, id) keys now, in one (sorted) order.
+    for (((f, id), (label, p, s)), (label_b, q, _)) in pa.iter().zip(pb.values()) {
         speaker.push(speaker_names.binary_search(&s).expect("collected above"));
         anyhow::ensure!(
             label == label_b,

@@ -1249,7 +1249,6 @@ fn fold_ua(t: &ser::artifact::Table, fold: &str) -> (f64, usize) {
     (ua, held_out.len())
 }
 
-/// The row of utterance `id` in a predictions table.
 /// A table's (fold, id) pairs: which utterances it holds in which fold.
 fn fold_ids(t: &ser::artifact::Table) -> std::collections::BTreeSet<(String, String)> {
     t.utf8("fold")
