@@ -243,13 +243,26 @@ pub fn status(graph: &Graph, ctx: &Context, state: &PipelineState) -> Vec<Outcom
 /// show the variant's numbers for a configuration that no longer asks for
 /// them. A node that is not fresh keeps its last run's entry.
 pub fn with_cached_nodes(graph: &Graph, cache: &Cache, state: PipelineState) -> PipelineState {
+    with_fresh_nodes(graph, cache, state).0
+}
+
+/// [`with_cached_nodes`], and which of the graph's nodes are fresh (in
+/// `graph.nodes`' order): for a reader that must not fall back on a last
+/// run's entry of another configuration (`ser compare --set-b`).
+pub fn with_fresh_nodes(
+    graph: &Graph,
+    cache: &Cache,
+    state: PipelineState,
+) -> (PipelineState, Vec<bool>) {
     let ctx = Context {
         cache: cache.clone(),
         progress: crate::progress::Progress::hidden(),
         strict: false,
         shard: None,
     };
+    let mut fresh = Vec::with_capacity(graph.nodes.len());
     for (node, outcome) in graph.nodes.iter().zip(status(graph, &ctx, &state)) {
+        fresh.push(matches!(outcome, Outcome::Fresh(_)));
         if let Outcome::Fresh(record) = outcome {
             let key = record.fingerprint.key();
             if state.get(&node.name).is_none_or(|entry| entry.key != key) {
@@ -262,7 +275,7 @@ pub fn with_cached_nodes(graph: &Graph, cache: &Cache, state: PipelineState) -> 
             }
         }
     }
-    state
+    (state, fresh)
 }
 
 /// Freshness of the `wanted` nodes (which must include their ancestors);

@@ -16,6 +16,13 @@
 //! paired by fold and id (a validation table holds an utterance once per
 //! fold that held it out); when the two held out different speakers (other
 //! seeds), only the rows both have are compared, and the output says so.
+//!
+//! `--set-b KEY=VALUE` resolves B in another configuration: the pipeline
+//! with those values added to `--set`'s. So a variant that changes what
+//! every cell sees (an extraction setting) can be paired with the pipeline
+//! as written, under the same name: `ser compare X X --set-b
+//! extract.deltas=1`. Both sides must then be fresh in their configuration,
+//! as a last run's entry may be the other configuration's.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +33,7 @@ use ser_evaluate::metrics::{Bootstrap, Unit, mcnemar, paired_bootstrap};
 use crate::artifact::parquet_read;
 use crate::cache::Cache;
 use crate::commands::PipelineArgs;
+use crate::config::Pipeline;
 use crate::stage::NodeRecord;
 use crate::state::PipelineState;
 
@@ -72,10 +80,42 @@ fn predictions(
         .collect())
 }
 
+/// `pipeline`'s state with its fresh nodes at their current keys; with
+/// `must_be_fresh`, an error unless that node is fresh in it.
+fn resolved_state(
+    pipeline: &Pipeline,
+    cache: &Cache,
+    must_be_fresh: Option<&str>,
+    overrides: &[String],
+) -> anyhow::Result<PipelineState> {
+    let graph = crate::dag::Graph::build(pipeline);
+    let state = PipelineState::load(cache, &pipeline.id);
+    let (state, fresh) = crate::scheduler::with_fresh_nodes(&graph, cache, state);
+    if let Some(node) = must_be_fresh {
+        let sets: String = overrides.iter().map(|o| format!(" --set '{o}'")).collect();
+        let configuration = match sets.is_empty() {
+            true => "the pipeline as written".to_string(),
+            false => format!("the pipeline with{sets}"),
+        };
+        let index = graph
+            .nodes
+            .iter()
+            .position(|n| n.name == node)
+            .ok_or_else(|| anyhow::anyhow!("{node} is not a node of {configuration}"))?;
+        anyhow::ensure!(
+            fresh[index],
+            "{node} is not fresh in {configuration} (run `ser run{sets}` first; `ser status{sets}` says why)"
+        );
+    }
+    Ok(state)
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn compare(
     args: &PipelineArgs,
     a: &str,
     b: &str,
+    set_b: &[String],
     protocol: Option<&str>,
     unit: Unit,
     as_json: bool,
@@ -93,16 +133,50 @@ pub fn compare(
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("the pipeline has no protocol"))?,
     };
-    let graph = crate::dag::Graph::build(&pipeline);
-    let state = PipelineState::load(&cache, &pipeline.id);
-    let state = crate::scheduler::with_cached_nodes(&graph, &cache, state);
+    let (node_a, node_b) = (
+        format!("train:{a}@{protocol}"),
+        format!("train:{b}@{protocol}"),
+    );
+    // With --set-b, neither side may fall back on a last run's entry.
+    let other = !set_b.is_empty();
+    let state_a = resolved_state(
+        &pipeline,
+        &cache,
+        other.then_some(node_a.as_str()),
+        &args.overrides,
+    )?;
+    let state_b = match other {
+        false => None,
+        true => {
+            let pipeline_b = args.load_pipeline(set_b)?;
+            let mut overrides_b = args.overrides.clone();
+            overrides_b.extend_from_slice(set_b);
+            Some(resolved_state(
+                &pipeline_b,
+                &cache,
+                Some(&node_b),
+                &overrides_b,
+            )?)
+        }
+    };
+    // B's name in what this prints: with the values that resolved it.
+    let b_named = match other {
+        false => b.to_string(),
+        true => format!("{b} [{}]", set_b.join(", ")),
+    };
+    let b = b_named.as_str();
     let output = if validation {
         "validation"
     } else {
         "predictions"
     };
-    let mut pa = predictions(&cache, &state, &format!("train:{a}@{protocol}"), output)?;
-    let mut pb = predictions(&cache, &state, &format!("train:{b}@{protocol}"), output)?;
+    let mut pa = predictions(&cache, &state_a, &node_a, output)?;
+    let mut pb = predictions(
+        &cache,
+        state_b.as_ref().unwrap_or(&state_a),
+        &node_b,
+        output,
+    )?;
     let (only_a, only_b) = (pa.len(), pb.len());
     if validation {
         // Members of other seeds held out other speakers: their common rows.
@@ -166,6 +240,9 @@ pub fn compare(
     if as_json {
         let mut j = json!({ "a": a, "b": b, "protocol": protocol, "rows": rows,
                             "paired_bootstrap": paired, "mcnemar": test });
+        if other {
+            j["set_b"] = json!(set_b);
+        }
         j[if validation { "n_validation" } else { "n_test" }] = json!(truth.len());
         if validation {
             j["n_validation_a"] = json!(only_a);
@@ -230,6 +307,11 @@ pub struct CompareArgs {
     pub a: String,
     /// The experiment to compare it with.
     pub b: String,
+    /// Resolve B with this value added to the `--set` ones (repeatable): the
+    /// pipeline as written against a variant, e.g. `ser compare X X --set-b
+    /// extract.deltas=1`. Both must be fresh in their configuration.
+    #[arg(long = "set-b", value_name = "KEY=VALUE")]
+    pub set_b: Vec<String>,
     /// The protocol both were evaluated on (default: the first in the matrix).
     #[arg(long)]
     pub protocol: Option<String>,
@@ -257,6 +339,7 @@ impl CompareArgs {
             &self.pipeline,
             &self.a,
             &self.b,
+            &self.set_b,
             self.protocol.as_deref(),
             unit,
             self.json,

@@ -52,13 +52,7 @@ pub struct PipelineArgs {
 
 impl PipelineArgs {
     pub fn load(&self) -> anyhow::Result<(Pipeline, Cache)> {
-        let mut overrides = self.overrides.clone();
-        if let Some(corpus) = &self.corpus {
-            let abs = std::path::absolute(corpus)?;
-            overrides.push(format!("corpus.path={}", abs.display()));
-        }
-        let pipeline = Pipeline::load(&self.pipeline, &overrides)
-            .map_err(|e| anyhow::Error::new(ConfigError(format!("{e:#}"))))?;
+        let pipeline = self.load_pipeline(&[])?;
         let dir = match &self.cache_dir {
             Some(d) if !d.as_os_str().is_empty() => d.clone(),
             _ => pipeline.cache_dir(),
@@ -66,6 +60,19 @@ impl PipelineArgs {
         let sharing = self.shared.unwrap_or(pipeline.config.cache.shared);
         let cache = Cache::open_shared(&dir, sharing)?;
         Ok((pipeline, cache))
+    }
+
+    /// The pipeline file with the `--set` values, `--corpus`, then `extra`
+    /// overrides applied (later ones win).
+    pub fn load_pipeline(&self, extra: &[String]) -> anyhow::Result<Pipeline> {
+        let mut overrides = self.overrides.clone();
+        if let Some(corpus) = &self.corpus {
+            let abs = std::path::absolute(corpus)?;
+            overrides.push(format!("corpus.path={}", abs.display()));
+        }
+        overrides.extend_from_slice(extra);
+        Pipeline::load(&self.pipeline, &overrides)
+            .map_err(|e| anyhow::Error::new(ConfigError(format!("{e:#}"))))
     }
 
     /// The remote: `--remote URL`, else `SER_REMOTE`, else cache.remote

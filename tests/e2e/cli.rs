@@ -145,6 +145,39 @@ fn speaker_normalisation_reruns_only_the_model_that_asks_for_it() {
         ua(&global, "logmel/none/lr"),
         ua(&written, "logmel/none/lr")
     );
+    // --set-b pairs the pipeline as written with the variant under one name.
+    let paired = ws.ok(&[
+        "compare",
+        "mfcc/none/lr",
+        "mfcc/none/lr",
+        "--set-b",
+        "models.lr.normalize=speaker",
+        "--json",
+    ]);
+    let paired: serde_json::Value = serde_json::from_str(paired.trim()).unwrap();
+    let bootstrap = &paired["paired_bootstrap"];
+    assert!(
+        (bootstrap["ua_a"].as_f64().unwrap() - ua(&global, "mfcc/none/lr")).abs() < 1e-9
+            && (bootstrap["ua_b"].as_f64().unwrap() - ua(&speaker, "mfcc/none/lr")).abs() < 1e-9,
+        "{paired}"
+    );
+    assert_eq!(
+        paired["set_b"][0], "models.lr.normalize=speaker",
+        "{paired}"
+    );
+    // A variant that never ran is refused, not read from another run.
+    let never = ws.ser(&[
+        "compare",
+        "mfcc/none/lr",
+        "mfcc/none/lr",
+        "--set-b",
+        "models.lr.alpha=0.5",
+    ]);
+    let never_err = String::from_utf8_lossy(&never.stderr).to_string();
+    assert!(
+        !never.status.success() && never_err.contains("train:mfcc/none/lr@two is not fresh"),
+        "{never_err}"
+    );
     // Results that normalised test speakers by their own audio are marked
     // transductive; every interval resamples the 4 test speakers, and the
     // utterance-level interval is kept beside it.
