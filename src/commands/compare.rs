@@ -164,7 +164,7 @@ pub fn compare(
         false => b.to_string(),
         true => format!("{b} [{}]", set_b.join(", ")),
     };
-    let b = b_named.as_str();
+    let (b_experiment, b) = (b, b_named.as_str());
     let output = if validation {
         "validation"
     } else {
@@ -238,7 +238,7 @@ pub fn compare(
     let test = mcnemar(&truth, &pred_a, &pred_b);
     let rows = if validation { "validation" } else { "test" };
     if as_json {
-        let mut j = json!({ "a": a, "b": b, "protocol": protocol, "rows": rows,
+        let mut j = json!({ "a": a, "b": b_experiment, "protocol": protocol, "rows": rows,
                             "paired_bootstrap": paired, "mcnemar": test });
         if other {
             j["set_b"] = json!(set_b);

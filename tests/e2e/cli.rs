@@ -165,6 +165,7 @@ fn speaker_normalisation_reruns_only_the_model_that_asks_for_it() {
         paired["set_b"][0], "models.lr.normalize=speaker",
         "{paired}"
     );
+    assert_eq!(paired["b"], "mfcc/none/lr", "{paired}");
     // A variant that never ran is refused, not read from another run.
     let never = ws.ser(&[
         "compare",
