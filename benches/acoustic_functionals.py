@@ -1,51 +1,18 @@
 """Validation UA per fold of deep_validated's acoustic and union copy MLPs (`mlp_tta` on
-noisy_pitch_stretch) with the acoustic set's five functionals (shipped), all ten, or deltas, from
-`ser metrics --validation --json` (the rows of the speakers each fold's networks hold out, recorded
+noisy_pitch_stretch) with the acoustic set's shipped functionals, all ten, or deltas, from `ser
+metrics --validation --json` (the rows of the speakers each fold's networks hold out, recorded
 utterances); looks at no test UA.
 
     python3 benches/acoustic_functionals.py [--ser ser] [ser options, e.g. --cache-dir DIR]
 
 Run from the project root (needs numpy) after `bash benches/acoustic_functionals.sh
---validation`. What it decides is declared in benches/acoustic_functionals.sh's header.
+--validation`. What it decides is declared in benches/acoustic_functionals.sh's header (run when
+the five were shipped).
 """
 import sys
 
-import numpy as np
-
 sys.path.insert(0, "benches")
-from rule_scripts import script_sets, validation_uas  # noqa: E402
-
-VARIANTS = ["shipped", "ten", "deltas"]
-CELLS = ["acoustic_egemaps+noisy_pitch_stretch/none/mlp_tta", "acoustic+noisy_pitch_stretch/none/mlp_tta"]
-
-
-def main(argv):
-    ser = "ser"
-    if argv[:1] == ["--ser"]:
-        ser, argv = argv[1], argv[2:]
-    rows = {}
-    for variant in VARIANTS:
-        scores = validation_uas(ser, argv + script_sets("benches/acoustic_functionals.sh",
-                                                          {"VARIANT": variant}))
-        for cell in CELLS:
-            rows[(cell, variant)] = scores[cell]
-    folds = sorted(rows[(CELLS[0], "shipped")])
-    print(f"{'cell / acoustic functionals':62s} " + " ".join(f"{f:>6s}" for f in folds) + "   mean")
-    for (cell, variant), per_fold in rows.items():
-        values = [per_fold[f] for f in folds]
-        print(f"{cell + ' / ' + variant:62s} " + " ".join(f"{v:6.3f}" for v in values)
-              + f"  {np.mean(values):.4f}")
-    base = np.array([rows[(CELLS[0], "shipped")][f] for f in folds])
-    best, best_mean = None, base.mean()
-    for variant in VARIANTS[1:]:
-        values = np.array([rows[(CELLS[0], variant)][f] for f in folds])
-        d = values - base
-        print(f"union / {variant} minus shipped: {d.mean():+.4f} (higher in {(d > 0).sum()} of "
-              f"{len(d)} folds)")
-        if values.mean() > best_mean:
-            best, best_mean = variant, values.mean()
-    print(f"decision: {best or 'none'}" + ("" if best else " (no variant above the shipped cell)"))
-
+from rule_scripts import extraction_study  # noqa: E402
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    extraction_study(sys.argv[1:], "benches/acoustic_functionals.sh", ["shipped", "ten", "deltas"])
