@@ -6,7 +6,7 @@
 //! Output: CSV (default; stdout without `--out`), JSON Lines (`.jsonl`) or
 //! Parquet (`.parquet`), by the extension of `--out`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -103,6 +103,7 @@ impl PredictArgs {
     pub fn run(&self) -> anyhow::Result<i32> {
         let chose_model =
             self.choice.protocol.is_some() || self.choice.fold.is_some() || self.choice.from_folds;
+        let mut corpus_ids = None;
         let (predictor, source) = match (&self.model, &self.experiment) {
             (Some(model), _) => {
                 anyhow::ensure!(
@@ -112,10 +113,20 @@ impl PredictArgs {
                 );
                 (Predictor::open(model)?, model.display().to_string())
             }
-            (None, Some(experiment)) => (
-                Predictor::new(bundle_from_cache(&self.pipeline, experiment, &self.choice)?)?,
-                format!("the cache of {}", self.pipeline.pipeline.display()),
-            ),
+            (None, Some(experiment)) => {
+                let predictor =
+                    Predictor::new(bundle_from_cache(&self.pipeline, experiment, &self.choice)?)?;
+                if predictor
+                    .manifest
+                    .parts
+                    .iter()
+                    .any(|p| p.test_copies.is_some())
+                {
+                    corpus_ids = Some(corpus_ids_by_content(&self.pipeline)?);
+                }
+                let source = format!("the cache of {}", self.pipeline.pipeline.display());
+                (predictor, source)
+            }
             (None, None) => unreachable!("clap requires --model or --experiment"),
         };
         let speakers = SpeakerOf::new(self.speaker_of.as_deref(), self.speakers.as_deref())?;
@@ -137,6 +148,7 @@ impl PredictArgs {
                         extractors,
                         segment.zip(hop),
                         speakers.of(path),
+                        corpus_ids.as_ref(),
                     );
                     bar.inc(1);
                     input
@@ -332,6 +344,34 @@ fn without_speakers_warning(predictor: &Predictor, files: usize) -> String {
     )
 }
 
+/// The pipeline's utterance ids by the BLAKE3 of their files' bytes
+/// (ingest's `content_hash`): `--experiment` names a corpus file by its id,
+/// so its test copies draw what the pipeline's copies of it drew (noise
+/// included) wherever the file lies and however its path is spelled.
+type CorpusIds = HashMap<String, String>;
+
+fn corpus_ids_by_content(args: &PipelineArgs) -> anyhow::Result<CorpusIds> {
+    let (pipeline, cache) = args.load()?;
+    let graph = crate::dag::Graph::build(&pipeline);
+    let state = crate::state::PipelineState::load(&cache, &pipeline.id);
+    let state = crate::scheduler::with_cached_nodes(&graph, &cache, state);
+    let Some(ingest) = state.get("ingest") else {
+        return Ok(CorpusIds::new());
+    };
+    let record: crate::stage::NodeRecord = cache
+        .read_json(&cache.node_record_path(&ingest.stage, &ingest.key))
+        .ok_or_else(|| anyhow::anyhow!("ingest: its cache record is gone (run `ser run`)"))?;
+    let Some(manifest) = record.outputs.files.get("manifest") else {
+        return Ok(CorpusIds::new());
+    };
+    let table = crate::artifact::parquet_read::from_parquet(cache.read_object(manifest)?)?;
+    Ok(table
+        .utf8("content_hash")?
+        .into_iter()
+        .zip(table.utf8("id")?)
+        .collect())
+}
+
 /// Read, decode and extract one file (each window of it, with `windows`).
 fn read_file(
     predictor: &Predictor,
@@ -339,6 +379,7 @@ fn read_file(
     extractors: &mut anyhow::Result<Extractors>,
     windows: Option<(f64, f64)>,
     speaker: Option<String>,
+    corpus_ids: Option<&CorpusIds>,
 ) -> FileInput {
     let file = path.display().to_string();
     let mut input = FileInput {
@@ -355,9 +396,19 @@ fn read_file(
             return input;
         }
     };
+    // What seeds the file's test copies: its corpus id when it is a file
+    // of `--experiment`'s corpus, else its path as given.
+    let mut recording = file.clone();
     let samples = match std::fs::read(path) {
         Err(e) => Err(format!("cannot read file: {e}")),
-        Ok(bytes) => predictor.decode(&bytes),
+        Ok(bytes) => {
+            if let Some(id) =
+                corpus_ids.and_then(|ids| ids.get(blake3::hash(&bytes).to_hex().as_str()))
+            {
+                recording = id.clone();
+            }
+            predictor.decode(&bytes)
+        }
     };
     let samples = match samples {
         Ok(s) => s,
@@ -379,8 +430,8 @@ fn read_file(
         .into_iter()
         .map(|w| {
             let id = match windows {
-                Some(_) => format!("{file}#{}", w.start),
-                None => file.clone(),
+                Some(_) => format!("{recording}#{}", w.start),
+                None => recording.clone(),
             };
             let state = match predictor.extract(&id, &samples[w.clone()], extractors) {
                 Ok(extracted) => WindowState::Extracted(extracted),

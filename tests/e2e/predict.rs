@@ -89,17 +89,28 @@ fn predict_by_speaker(
     ids: &[String],
     test: &[usize],
 ) -> (BTreeMap<String, serde_json::Value>, String) {
+    predict_with_by_speaker(ws, &["--model", bundle], bundle, ids, test)
+}
+
+/// [`predict_by_speaker`] with the model named by `model_args` (a bundle, or
+/// `--experiment` and its fold); `name` names the output file.
+fn predict_with_by_speaker(
+    ws: &Workspace,
+    model_args: &[&str],
+    name: &str,
+    ids: &[String],
+    test: &[usize],
+) -> (BTreeMap<String, serde_json::Value>, String) {
     let files = corpus_files(ws, ids, test);
-    let out_file = ws.path(&format!("{bundle}.jsonl"));
-    let mut args = vec![
-        "predict",
-        "--model",
-        bundle,
+    let out_file = ws.path(&format!("{name}.jsonl"));
+    let mut args = vec!["predict"];
+    args.extend_from_slice(model_args);
+    args.extend([
         "--speaker-of",
         r"Actor_(\d+)",
         "-o",
         out_file.to_str().unwrap(),
-    ];
+    ]);
     args.extend(files.iter().map(String::as_str));
     let out = ws.ser(&args);
     assert!(out.status.success(), "{}", text(&out));
@@ -604,6 +615,53 @@ fn a_bundle_with_test_copies_predicts_each_file_with_its_copies_as_the_pipeline_
     for model in ["mlp", "lr"] {
         bundle_predicts_with_copies_as_the_pipeline(&ws, &format!("mfcc+pitch/none/{model}"));
     }
+}
+
+/// From the cache (`--experiment`), a corpus file is named by its corpus
+/// id, found by its bytes, so its test copies draw what the pipeline's
+/// drew: a noise copy too, which a bundle (no corpus at hand) draws afresh.
+#[test]
+fn predicting_from_the_cache_draws_a_corpus_files_noise_copy_as_the_pipeline_did() {
+    let ws = Workspace::new(6);
+    let tiny = "epochs: 2, hidden: 8, layers: 1, validation_speakers: 1, normalize: speaker";
+    ws.write_pipeline(&format!(
+        "augmentations:\n\
+         \x20 noisy: {{copies: [{{kind: noise, snr_db: 5}}]}}\n\
+         models:\n\
+         \x20 mlp: {{kind: mlp, {tiny}, test_copies: true}}\n\
+         experiments: {{features: [mfcc], augment: [noisy], models: [mlp], protocols: [two]}}\n"
+    ));
+    ws.ok(&["run"]);
+    let experiment = "mfcc+noisy/none/mlp";
+    let table = predictions(&ws, experiment);
+    let (ids, folds) = (table.utf8("id").unwrap(), table.utf8("fold").unwrap());
+    let fold = folds[0].clone();
+    let test: Vec<usize> = (0..ids.len()).filter(|&i| folds[i] == fold).collect();
+    let from_cache = ["--experiment", experiment, "--fold", fold.as_str()];
+    let (cached, _) = predict_with_by_speaker(&ws, &from_cache, "cached", &ids, &test);
+    ws.ok(&[
+        "export",
+        experiment,
+        "--fold",
+        &fold,
+        "-o",
+        "noisy.sermodel",
+    ]);
+    let (bundled, _) = predict_by_speaker(&ws, "noisy.sermodel", &ids, &test);
+    let mut bundle_differs = false;
+    for &i in &test {
+        let name = ids[i].rsplit('/').next().unwrap();
+        for p in probability_names(&table) {
+            let want = table.f64(&p).unwrap()[i];
+            let got = cached[name][&p].as_f64().unwrap();
+            assert!((got - want).abs() < 1e-4, "{}: {p} {got} vs {want}", ids[i]);
+            bundle_differs |= (bundled[name][&p].as_f64().unwrap() - want).abs() > 1e-4;
+        }
+    }
+    assert!(
+        bundle_differs,
+        "the bundle's noise copies drew the pipeline's"
+    );
 }
 
 fn bundle_predicts_with_copies_as_the_pipeline(ws: &Workspace, experiment: &str) {
