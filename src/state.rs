@@ -78,6 +78,14 @@ impl PipelineState {
             .insert(node.to_string(), state);
     }
 
+    /// The cache record of `node`'s entry, if it has one and the record is
+    /// still in the cache.
+    pub fn record(&self, node: &str) -> Option<crate::stage::NodeRecord> {
+        let entry = self.get(node)?;
+        self.cache
+            .read_json(&self.cache.node_record_path(&entry.stage, &entry.key))
+    }
+
     /// This pipeline's nodes as loaded and since set (for pushes).
     pub fn snapshot(&self) -> BTreeMap<String, NodeState> {
         self.nodes.lock().expect("state lock").clone()

@@ -34,7 +34,6 @@ use crate::artifact::parquet_read;
 use crate::cache::Cache;
 use crate::commands::PipelineArgs;
 use crate::config::Pipeline;
-use crate::stage::NodeRecord;
 use crate::state::PipelineState;
 
 /// One experiment's predictions: (fold, id) -> (label, predicted, speaker).
@@ -47,13 +46,12 @@ fn predictions(
     node: &str,
     output: &str,
 ) -> anyhow::Result<Predictions> {
-    let stored = state.get(node).ok_or_else(|| {
-        anyhow::anyhow!(
-            "{node} has not run (run `ser run` first, or check the name with `ser metrics`)"
-        )
-    })?;
-    let record: NodeRecord = cache
-        .read_json(&cache.node_record_path(&stored.stage, &stored.key))
+    anyhow::ensure!(
+        state.get(node).is_some(),
+        "{node} has not run (run `ser run` first, or check the name with `ser metrics`)"
+    );
+    let record = state
+        .record(node)
         .ok_or_else(|| anyhow::anyhow!("{node}: its cache record is gone (run `ser run`)"))?;
     let object = record
         .outputs

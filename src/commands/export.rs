@@ -8,7 +8,7 @@
 //! its members' models of one fold (those `keep_best` kept there), combined
 //! as its node combines them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use crate::artifact::features::feature_columns;
@@ -69,26 +69,57 @@ enum Folds<'a> {
     All,
 }
 
-/// The pipeline, its cache and its last run's records.
-struct Source {
+/// The pipeline, its cache (held under a shared lock) and its records:
+/// what `ser export` and `ser predict --experiment` read models from.
+pub struct CacheSource {
     pipeline: Pipeline,
     cache: Cache,
     graph: Graph,
     state: PipelineState,
+    _lock: crate::cache::CacheLock,
 }
 
-impl Source {
+impl CacheSource {
+    pub fn open(args: &PipelineArgs) -> anyhow::Result<CacheSource> {
+        let (pipeline, cache) = args.load()?;
+        let lock = cache.lock(crate::cache::LockMode::Shared)?;
+        let graph = Graph::build(&pipeline);
+        let state = PipelineState::load(&cache, &pipeline.id);
+        let state = crate::scheduler::with_cached_nodes(&graph, &cache, state);
+        Ok(CacheSource {
+            pipeline,
+            cache,
+            graph,
+            state,
+            _lock: lock,
+        })
+    }
+
     fn record(&self, i: usize) -> anyhow::Result<NodeRecord> {
         let name = &self.graph.nodes[i].name;
-        self.state
-            .get(name)
-            .and_then(|s| {
-                self.cache
-                    .read_json(&self.cache.node_record_path(&s.stage, &s.key))
-            })
-            .ok_or_else(|| {
-                anyhow::anyhow!("{name} has no result in the cache; run `ser run` first")
-            })
+        self.state.record(name).ok_or_else(|| {
+            anyhow::anyhow!("{name} has no result in the cache; run `ser run` first")
+        })
+    }
+
+    /// The pipeline's utterance ids by the BLAKE3 of their files' bytes
+    /// (ingest's `content_hash`), so `ser predict --experiment` can name a
+    /// corpus file as the pipeline did, and draw its test copies as the
+    /// pipeline's were drawn (noise included), wherever the file lies.
+    pub fn corpus_ids(&self) -> anyhow::Result<HashMap<String, String>> {
+        let Some(manifest) = self
+            .state
+            .record("ingest")
+            .and_then(|r| r.outputs.files.get("manifest").cloned())
+        else {
+            return Ok(HashMap::new());
+        };
+        let table = parquet_read::from_parquet(self.cache.read_object(&manifest)?)?;
+        Ok(table
+            .utf8("content_hash")?
+            .into_iter()
+            .zip(table.utf8("id")?)
+            .collect())
     }
 
     fn dep(&self, i: usize, role: Role) -> Option<usize> {
@@ -635,7 +666,7 @@ impl Source {
 
 impl ExportArgs {
     pub fn run(&self) -> anyhow::Result<i32> {
-        let bundle = bundle_from_cache(&self.pipeline, &self.experiment, &self.choice)?;
+        let bundle = CacheSource::open(&self.pipeline)?.bundle(&self.experiment, &self.choice)?;
         let manifest = bundle::write::write(&self.out, bundle.manifest, bundle.files)?;
         let models: usize = manifest.parts.iter().map(|p| p.members.len()).sum();
         eprintln!(
@@ -649,110 +680,100 @@ impl ExportArgs {
     }
 }
 
-/// An experiment's chosen models, from the cache of the pipeline's last
-/// run, as the bundle `ser export` would write (its `files` digests not
-/// yet filled in).
-pub fn bundle_from_cache(
-    args: &PipelineArgs,
-    experiment: &str,
-    choice: &ModelChoice,
-) -> anyhow::Result<Bundle> {
-    let (pipeline, cache) = args.load()?;
-    let _lock = cache.lock(crate::cache::LockMode::Shared)?;
-    let graph = Graph::build(&pipeline);
-    let state = PipelineState::load(&cache, &pipeline.id);
-    let state = crate::scheduler::with_cached_nodes(&graph, &cache, state);
-    let source = Source {
-        pipeline,
-        cache,
-        graph,
-        state,
-    };
-    let folds = match choice.from_folds {
-        true => Folds::All,
-        false => Folds::One(choice.fold.as_deref()),
-    };
-    let mut files = BTreeMap::new();
-    let (parts, protocol, classes, combine) = match experiment.strip_prefix(&format!("{ENSEMBLE}/"))
-    {
-        None => {
-            let (part, protocol, classes) =
-                source.part(experiment, choice.protocol.as_deref(), &folds, &mut files)?;
-            (vec![part], protocol, classes, None)
-        }
-        Some(rest) => {
-            let name = rest.rsplit('/').next().unwrap_or_default();
-            let spec = source
-                .pipeline
-                .config
-                .ensembles
-                .get(name)
-                .ok_or_else(|| anyhow::anyhow!("no ensemble {name} in the pipeline"))?;
-            let (node, protocol) = source.train_node(experiment, choice.protocol.as_deref())?;
-            let Folds::One(Some(fold)) = folds else {
-                anyhow::bail!("an ensemble exports one fold's members: say --fold NAME");
-            };
-            // The members this fold combines: all, or those keep_best or
-            // choose kept (with bags, in their bagged weights).
-            let (kept, kept_weights): (Vec<usize>, Option<Vec<f64>>) = match spec.chooses_per_fold()
-            {
-                false => ((0..spec.members.len()).collect(), None),
-                true => {
-                    let summary = source.record(node)?.outputs.summary;
-                    let choice: KeptMembers = summary["kept"]
-                        .as_array()
-                        .and_then(|folds| folds.iter().find(|k| k["fold"] == fold))
-                        .and_then(|k| serde_json::from_value(k.clone()).ok())
-                        .ok_or_else(|| {
-                            anyhow::anyhow!("{experiment}: no members kept for fold {fold}")
-                        })?;
-                    // In the choice's order, which its weights follow.
-                    let kept = (choice.members.iter())
-                        .map(|name| {
-                            spec.members.iter().position(|m| m == name).ok_or_else(|| {
+impl CacheSource {
+    /// An experiment's chosen models, from the cache of the pipeline's last
+    /// run, as the bundle `ser export` would write (its `files` digests not
+    /// yet filled in).
+    pub fn bundle(&self, experiment: &str, choice: &ModelChoice) -> anyhow::Result<Bundle> {
+        let source = self;
+        let folds = match choice.from_folds {
+            true => Folds::All,
+            false => Folds::One(choice.fold.as_deref()),
+        };
+        let mut files = BTreeMap::new();
+        let (parts, protocol, classes, combine) = match experiment
+            .strip_prefix(&format!("{ENSEMBLE}/"))
+        {
+            None => {
+                let (part, protocol, classes) =
+                    source.part(experiment, choice.protocol.as_deref(), &folds, &mut files)?;
+                (vec![part], protocol, classes, None)
+            }
+            Some(rest) => {
+                let name = rest.rsplit('/').next().unwrap_or_default();
+                let spec = source
+                    .pipeline
+                    .config
+                    .ensembles
+                    .get(name)
+                    .ok_or_else(|| anyhow::anyhow!("no ensemble {name} in the pipeline"))?;
+                let (node, protocol) = source.train_node(experiment, choice.protocol.as_deref())?;
+                let Folds::One(Some(fold)) = folds else {
+                    anyhow::bail!("an ensemble exports one fold's members: say --fold NAME");
+                };
+                // The members this fold combines: all, or those keep_best or
+                // choose kept (with bags, in their bagged weights).
+                let (kept, kept_weights): (Vec<usize>, Option<Vec<f64>>) =
+                    match spec.chooses_per_fold() {
+                        false => ((0..spec.members.len()).collect(), None),
+                        true => {
+                            let summary = source.record(node)?.outputs.summary;
+                            let choice: KeptMembers = summary["kept"]
+                                .as_array()
+                                .and_then(|folds| folds.iter().find(|k| k["fold"] == fold))
+                                .and_then(|k| serde_json::from_value(k.clone()).ok())
+                                .ok_or_else(|| {
+                                    anyhow::anyhow!("{experiment}: no members kept for fold {fold}")
+                                })?;
+                            // In the choice's order, which its weights follow.
+                            let kept =
+                                (choice.members.iter())
+                                    .map(|name| {
+                                        spec.members.iter().position(|m| m == name).ok_or_else(|| {
                                 anyhow::anyhow!("{experiment}: kept member {name} is not a member")
                             })
-                        })
-                        .collect::<anyhow::Result<Vec<usize>>>()?;
-                    (kept, choice.weights)
+                                    })
+                                    .collect::<anyhow::Result<Vec<usize>>>()?;
+                            (kept, choice.weights)
+                        }
+                    };
+                let mut parts = Vec::new();
+                let mut classes = None;
+                for &m in &kept {
+                    let (part, _, member_classes) =
+                        source.part(&spec.members[m], Some(&protocol), &folds, &mut files)?;
+                    anyhow::ensure!(
+                        classes.get_or_insert_with(|| member_classes.clone()) == &member_classes,
+                        "{experiment}: members have different classes"
+                    );
+                    parts.push(part);
                 }
-            };
-            let mut parts = Vec::new();
-            let mut classes = None;
-            for &m in &kept {
-                let (part, _, member_classes) =
-                    source.part(&spec.members[m], Some(&protocol), &folds, &mut files)?;
-                anyhow::ensure!(
-                    classes.get_or_insert_with(|| member_classes.clone()) == &member_classes,
-                    "{experiment}: members have different classes"
-                );
-                parts.push(part);
+                let combine = EnsembleCombine {
+                    mode: spec.combine,
+                    weights: kept_weights.or_else(|| {
+                        (spec.weights.as_ref()).map(|w| kept.iter().map(|&m| w[m]).collect())
+                    }),
+                };
+                (parts, protocol, classes.unwrap_or_default(), Some(combine))
             }
-            let combine = EnsembleCombine {
-                mode: spec.combine,
-                weights: kept_weights.or_else(|| {
-                    (spec.weights.as_ref()).map(|w| kept.iter().map(|&m| w[m]).collect())
-                }),
-            };
-            (parts, protocol, classes.unwrap_or_default(), Some(combine))
-        }
-    };
-    let ensemble_with_classic = combine.is_some()
-        && parts.iter().any(|p| {
-            (source.pipeline.config.member_model(&p.experiment))
-                .is_some_and(|m| m.spec.deep().is_none())
-        });
-    let manifest = Manifest {
-        format_version: bundle::format_for(&parts, ensemble_with_classic),
-        ser_version: env!("CARGO_PKG_VERSION").to_string(),
-        experiment: experiment.to_string(),
-        metrics: source.metrics(experiment, &protocol),
-        protocol,
-        classes,
-        sample_rate: source.pipeline.config.sample_rate,
-        parts,
-        combine,
-        files: BTreeMap::new(),
-    };
-    Ok(Bundle { manifest, files })
+        };
+        let ensemble_with_classic = combine.is_some()
+            && parts.iter().any(|p| {
+                (source.pipeline.config.member_model(&p.experiment))
+                    .is_some_and(|m| m.spec.deep().is_none())
+            });
+        let manifest = Manifest {
+            format_version: bundle::format_for(&parts, ensemble_with_classic),
+            ser_version: env!("CARGO_PKG_VERSION").to_string(),
+            experiment: experiment.to_string(),
+            metrics: source.metrics(experiment, &protocol),
+            protocol,
+            classes,
+            sample_rate: source.pipeline.config.sample_rate,
+            parts,
+            combine,
+            files: BTreeMap::new(),
+        };
+        Ok(Bundle { manifest, files })
+    }
 }

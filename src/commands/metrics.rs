@@ -367,11 +367,7 @@ pub fn metrics(args: &PipelineArgs, view: View) -> anyhow::Result<i32> {
     let graph = Graph::build(&pipeline);
     let state = PipelineState::load(&cache, &pipeline.id);
     let state = crate::scheduler::with_cached_nodes(&graph, &cache, state);
-    let record_of = |node: &str| -> Option<NodeRecord> {
-        state
-            .get(node)
-            .and_then(|s| cache.read_json(&cache.node_record_path(&s.stage, &s.key)))
-    };
+    let record_of = |node: &str| -> Option<NodeRecord> { state.record(node) };
     if validation {
         return validation_view(&graph, &cache, &record_of, as_json, with_choices);
     }

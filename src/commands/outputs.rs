@@ -4,7 +4,6 @@
 use crate::commands::PipelineArgs;
 use crate::dag::Graph;
 use crate::scheduler;
-use crate::stage::NodeRecord;
 use crate::state::PipelineState;
 
 pub fn outputs(args: &PipelineArgs, pattern: Option<&str>) -> anyhow::Result<i32> {
@@ -18,10 +17,7 @@ pub fn outputs(args: &PipelineArgs, pattern: Option<&str>) -> anyhow::Result<i32
         if pattern.is_some_and(|p| !node.name.contains(p)) {
             continue;
         }
-        let record: Option<NodeRecord> = state
-            .get(&node.name)
-            .and_then(|s| cache.read_json(&cache.node_record_path(&s.stage, &s.key)));
-        let Some(record) = record else {
+        let Some(record) = state.record(&node.name) else {
             eprintln!("{}: not run yet", node.name);
             continue;
         };

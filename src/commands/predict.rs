@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::artifact::{ColumnData, Table, parquet_write};
 use crate::bundle::{self, Extracted, Extractors, Prediction, Predictor, Speaker};
 use crate::commands::PipelineArgs;
-use crate::commands::export::{ModelChoice, bundle_from_cache};
+use crate::commands::export::{CacheSource, ModelChoice};
 use crate::progress::Progress;
 
 /// File extensions `ser predict` takes from a folder.
@@ -114,15 +114,15 @@ impl PredictArgs {
                 (Predictor::open(model)?, model.display().to_string())
             }
             (None, Some(experiment)) => {
-                let predictor =
-                    Predictor::new(bundle_from_cache(&self.pipeline, experiment, &self.choice)?)?;
+                let cached = CacheSource::open(&self.pipeline)?;
+                let predictor = Predictor::new(cached.bundle(experiment, &self.choice)?)?;
                 if predictor
                     .manifest
                     .parts
                     .iter()
                     .any(|p| p.test_copies.is_some())
                 {
-                    corpus_ids = Some(corpus_ids_by_content(&self.pipeline)?);
+                    corpus_ids = Some(cached.corpus_ids()?);
                 }
                 let source = format!("the cache of {}", self.pipeline.pipeline.display());
                 (predictor, source)
@@ -344,33 +344,9 @@ fn without_speakers_warning(predictor: &Predictor, files: usize) -> String {
     )
 }
 
-/// The pipeline's utterance ids by the BLAKE3 of their files' bytes
-/// (ingest's `content_hash`): `--experiment` names a corpus file by its id,
-/// so its test copies draw what the pipeline's copies of it drew (noise
-/// included) wherever the file lies and however its path is spelled.
+/// A corpus file's utterance id by the BLAKE3 of its bytes
+/// ([`CacheSource::corpus_ids`]): what seeds its test copies.
 type CorpusIds = HashMap<String, String>;
-
-fn corpus_ids_by_content(args: &PipelineArgs) -> anyhow::Result<CorpusIds> {
-    let (pipeline, cache) = args.load()?;
-    let graph = crate::dag::Graph::build(&pipeline);
-    let state = crate::state::PipelineState::load(&cache, &pipeline.id);
-    let state = crate::scheduler::with_cached_nodes(&graph, &cache, state);
-    let Some(ingest) = state.get("ingest") else {
-        return Ok(CorpusIds::new());
-    };
-    let record: crate::stage::NodeRecord = cache
-        .read_json(&cache.node_record_path(&ingest.stage, &ingest.key))
-        .ok_or_else(|| anyhow::anyhow!("ingest: its cache record is gone (run `ser run`)"))?;
-    let Some(manifest) = record.outputs.files.get("manifest") else {
-        return Ok(CorpusIds::new());
-    };
-    let table = crate::artifact::parquet_read::from_parquet(cache.read_object(manifest)?)?;
-    Ok(table
-        .utf8("content_hash")?
-        .into_iter()
-        .zip(table.utf8("id")?)
-        .collect())
-}
 
 /// Read, decode and extract one file (each window of it, with `windows`).
 fn read_file(

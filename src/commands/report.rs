@@ -35,9 +35,8 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
     let state = PipelineState::load(&cache, &pipeline.id);
     let state = crate::scheduler::with_cached_nodes(&graph, &cache, state);
     let record = |index: usize| -> Option<(String, NodeRecord)> {
-        let stored = state.get(&graph.nodes[index].name)?;
-        let record = cache.read_json(&cache.node_record_path(&stored.stage, &stored.key))?;
-        Some((stored.key, record))
+        let name = &graph.nodes[index].name;
+        Some((state.get(name)?.key, state.record(name)?))
     };
 
     let mut experiments = Vec::new();
