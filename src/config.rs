@@ -43,6 +43,11 @@ pub struct PipelineConfig {
     /// Frame analysis and functionals shared by the spectral feature sets.
     #[serde(default)]
     pub extract: ExtractParams,
+    /// `extract:` values of one feature set that differ from the others'
+    /// (`extract_per_set.acoustic.deltas: 1`), so a choice made for one
+    /// set's columns does not move every spectral set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extract_per_set: BTreeMap<String, SetExtract>,
     /// Evaluation protocols by name.
     pub protocols: BTreeMap<String, ProtocolSpec>,
     /// Feature unions by name: the functionals of several feature sets
@@ -75,6 +80,17 @@ pub struct PipelineConfig {
 }
 
 /// One ensemble: experiments of the matrices, combined.
+/// One feature set's own `extract:` values, over the shared ones: the
+/// settings that shape a set's columns, not its frames.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetExtract {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deltas: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub functionals: Option<Vec<ser_extract::Functional>>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnsembleSpec {
@@ -116,6 +132,21 @@ impl EnsembleSpec {
 }
 
 impl PipelineConfig {
+    /// The extraction parameters of feature set `set`: `extract:` with the
+    /// set's `extract_per_set` entry over them.
+    pub fn extract_for(&self, set: &str) -> ExtractParams {
+        let mut params = self.extract.clone();
+        if let Some(own) = self.extract_per_set.get(set) {
+            if let Some(deltas) = own.deltas {
+                params.deltas = deltas;
+            }
+            if let Some(functionals) = &own.functionals {
+                params.functionals = functionals.clone();
+            }
+        }
+        params
+    }
+
     /// The feature sets `set` is extracted from: a union's parts, else
     /// the set itself.
     pub fn feature_parts<'a>(&'a self, set: &'a str) -> Vec<&'a str> {
@@ -581,6 +612,7 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
         }
     }
     validate_feature_unions(config)?;
+    validate_extract_per_set(config)?;
     for (name, entry) in &config.models {
         if let Some(ser_deep::DeepSpec { kind, params }) = entry.spec.deep() {
             params
@@ -825,6 +857,38 @@ fn validate_feature_unions(config: &PipelineConfig) -> anyhow::Result<()> {
                 bail!("{at}: '{part}' is named twice");
             }
         }
+    }
+    Ok(())
+}
+
+fn validate_extract_per_set(config: &PipelineConfig) -> anyhow::Result<()> {
+    for name in config.extract_per_set.keys() {
+        let at = format!("extract_per_set.{name}");
+        let spectral: Vec<&str> = ser_extract::FEATURE_SETS
+            .iter()
+            .filter(|s| s.descriptors.iter().all(|d| d.gemaps_set().is_none()))
+            .map(|s| s.name)
+            .collect();
+        let Some(set) = ser_extract::feature_set(name).filter(|s| spectral.contains(&s.name))
+        else {
+            let what = if config.feature_unions.contains_key(name) {
+                "a feature union: name its parts"
+            } else if ser_extract::feature_set(name).is_some() {
+                "a GeMAPS set, whose deltas and functionals the standard fixes"
+            } else {
+                "not a feature set"
+            };
+            bail!(
+                "{at}: '{name}' is {what} (sets with their own extract values: {})",
+                spectral.join(", ")
+            );
+        };
+        ser_extract::Extractor::new(
+            config.sample_rate,
+            &config.extract_for(name),
+            set.descriptors,
+        )
+        .map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
     }
     Ok(())
 }
@@ -1110,6 +1174,50 @@ experiments:
         assert!(e.contains("egemaps needs sample_rate 16000"), "{e}");
     }
 
+    /// A set's own extract values reach that set alone, `--set` gives them
+    /// too, and a set they cannot apply to is refused by name.
+    #[test]
+    fn extract_per_set_moves_one_set() {
+        let c = parse(
+            BASE,
+            &[
+                "extract_per_set.acoustic.deltas=1".into(),
+                "extract_per_set.spectral.functionals=[mean]".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.extract_for("acoustic").deltas, 1);
+        assert_eq!(c.extract_for("acoustic").n_mfcc, 13);
+        assert_eq!(c.extract_for("logmel"), c.extract);
+        assert_eq!(
+            c.extract_for("spectral").functionals,
+            [ser_extract::Functional::Mean]
+        );
+        assert_eq!(c.extract_for("spectral").deltas, 0);
+        let refused = |set: &str, value: &str| {
+            parse(BASE, &[format!("extract_per_set.{set}={value}")])
+                .unwrap_err()
+                .to_string()
+        };
+        let err = refused("egemaps", "{deltas: 1}");
+        assert!(
+            err.contains("extract_per_set.egemaps: 'egemaps' is a GeMAPS set"),
+            "{err}"
+        );
+        let err = refused("acoustics", "{deltas: 1}");
+        assert!(
+            err.contains("'acoustics' is not a feature set (sets with their own"),
+            "{err}"
+        );
+        let err = refused("acoustic", "{deltas: 3}");
+        assert!(
+            err.contains("extract_per_set.acoustic: invalid parameters: deltas must be 0, 1 or 2"),
+            "{err}"
+        );
+        let err = refused("acoustic", "{n_mfcc: 3}");
+        assert!(err.contains("n_mfcc"), "{err}");
+    }
+
     #[test]
     fn parses_with_defaults() {
         let c = parse(BASE, &[]).unwrap();
@@ -1261,6 +1369,18 @@ experiments:
             assert!(!default.models.contains_key(name) && full.models.contains_key(name));
         }
         assert_eq!(default.feature_unions, full.feature_unions);
+        // One extraction but the acoustic set's deltas (benches/deltas_pool.sh's
+        // rule gave them to pipeline-full.yaml alone).
+        assert_eq!(default.extract, full.extract);
+        assert!(default.extract_per_set.is_empty());
+        let deltas = SetExtract {
+            deltas: Some(1),
+            functionals: None,
+        };
+        assert_eq!(
+            full.extract_per_set,
+            BTreeMap::from([("acoustic".to_string(), deltas)])
+        );
         // The copy members' copies: pool members of both must be the same cells.
         assert_eq!(default.augmentations, full.augmentations);
         let full_only = |v: &serde_json::Value| {

@@ -147,11 +147,13 @@ impl Graph {
             .flat_map(|m| m.features.iter())
             .flat_map(|set| c.feature_parts(set))
             .filter(|set| *set != WAVEFORM)
-            .map(|set| ExtractStage::for_set(set, &c.extract, c.sample_rate).own_min_samples())
+            .map(|set| {
+                ExtractStage::for_set(set, &c.extract_for(set), c.sample_rate).own_min_samples()
+            })
             .max()
             .unwrap_or(0);
         let extract_stage = |set: &str| -> Box<dyn Stage> {
-            let mut params = c.extract.clone();
+            let mut params = c.extract_for(set);
             params.frames |= frames_needed.contains(set);
             Box::new(
                 ExtractStage::for_set(set, &params, c.sample_rate)
@@ -482,6 +484,44 @@ mod tests {
         std::fs::write(&file, text).unwrap();
         std::fs::write(dir.path().join("folds.json"), "{}").unwrap();
         Graph::build(&Pipeline::load(&file, &[]).unwrap())
+    }
+
+    /// `extract_per_set` changes the key of its set's extract nodes (copies'
+    /// too) and leaves every other set's, so only that set's cells rerun.
+    #[test]
+    fn a_sets_own_extract_values_move_its_nodes_only() {
+        let text = "corpus: {kind: ravdess, path: corpus}
+protocols:
+  six: {kind: folds_file, path: folds.json, key: six}
+augmentations:
+  loud: {copies: [{kind: noise, snr_db: 20}]}
+models:
+  lr: {kind: logistic_regression}
+experiments:
+  features: [acoustic, logmel]
+  augment: [none, loud]
+  models: [lr]
+  protocols: [six]
+";
+        let params = |g: &Graph, name: &str| {
+            let n = g.nodes.iter().find(|n| n.name == name).unwrap();
+            n.stage.params()
+        };
+        let shared = graph(&text.replacen("protocols:", "extract: {deltas: 1}\nprotocols:", 1));
+        let own = graph(&text.replacen(
+            "protocols:",
+            "extract_per_set: {acoustic: {deltas: 1}}\nprotocols:",
+            1,
+        ));
+        let none = graph(text);
+        for suffix in ["", "+loud"] {
+            let acoustic = format!("extract:acoustic{suffix}");
+            let logmel = format!("extract:logmel{suffix}");
+            assert_eq!(params(&own, &acoustic), params(&shared, &acoustic));
+            assert_ne!(params(&own, &acoustic), params(&none, &acoustic));
+            assert_eq!(params(&own, &logmel), params(&none, &logmel));
+            assert_ne!(params(&own, &logmel), params(&shared, &logmel));
+        }
     }
 
     /// A union's cells read a join node over its parts' extract nodes, the

@@ -288,7 +288,7 @@ impl CacheSource {
                 let stage = &self.graph.nodes[extract].stage;
                 let made = crate::stage::extract::ExtractStage::for_set(
                     set,
-                    &config.extract,
+                    &config.extract_for(set),
                     config.sample_rate,
                 );
                 Features {
