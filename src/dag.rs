@@ -486,34 +486,41 @@ mod tests {
         Graph::build(&Pipeline::load(&file, &[]).unwrap())
     }
 
+    /// A logistic regression on `features`, with and without one noisy
+    /// copy; `head`: more top-level keys.
+    fn with_copies(head: &str, features: &str) -> String {
+        format!(
+            "corpus: {{kind: ravdess, path: corpus}}
+{head}protocols:
+  six: {{kind: folds_file, path: folds.json, key: six}}
+augmentations:
+  loud: {{copies: [{{kind: noise, snr_db: 20}}]}}
+models:
+  lr: {{kind: logistic_regression}}
+experiments:
+  features: [{features}]
+  augment: [none, loud]
+  models: [lr]
+  protocols: [six]
+"
+        )
+    }
+
     /// `extract_per_set` changes the key of its set's extract nodes (copies'
     /// too) and leaves every other set's, so only that set's cells rerun.
     #[test]
     fn a_sets_own_extract_values_move_its_nodes_only() {
-        let text = "corpus: {kind: ravdess, path: corpus}
-protocols:
-  six: {kind: folds_file, path: folds.json, key: six}
-augmentations:
-  loud: {copies: [{kind: noise, snr_db: 20}]}
-models:
-  lr: {kind: logistic_regression}
-experiments:
-  features: [acoustic, logmel]
-  augment: [none, loud]
-  models: [lr]
-  protocols: [six]
-";
         let params = |g: &Graph, name: &str| {
             let n = g.nodes.iter().find(|n| n.name == name).unwrap();
             n.stage.params()
         };
-        let shared = graph(&text.replacen("protocols:", "extract: {deltas: 1}\nprotocols:", 1));
-        let own = graph(&text.replacen(
-            "protocols:",
-            "extract_per_set: {acoustic: {deltas: 1}}\nprotocols:",
-            1,
+        let sets = "acoustic, logmel";
+        let shared = graph(&with_copies("extract: {deltas: 1}\n", sets));
+        let own = graph(&with_copies(
+            "extract_per_set: {acoustic: {deltas: 1}}\n",
+            sets,
         ));
-        let none = graph(text);
+        let none = graph(&with_copies("", sets));
         for suffix in ["", "+loud"] {
             let acoustic = format!("extract:acoustic{suffix}");
             let logmel = format!("extract:logmel{suffix}");
@@ -529,23 +536,10 @@ experiments:
     /// and an augmentation's copies get a join of their own.
     #[test]
     fn a_union_joins_the_extract_nodes_its_parts_share() {
-        let g = graph(
-            "corpus: {kind: ravdess, path: corpus}
-feature_unions:
-  both: [mfcc, spectral]
-protocols:
-  six: {kind: folds_file, path: folds.json, key: six}
-augmentations:
-  loud: {copies: [{kind: noise, snr_db: 20}]}
-models:
-  lr: {kind: logistic_regression}
-experiments:
-  features: [both, mfcc]
-  augment: [none, loud]
-  models: [lr]
-  protocols: [six]
-",
-        );
+        let g = graph(&with_copies(
+            "feature_unions:\n  both: [mfcc, spectral]\n",
+            "both, mfcc",
+        ));
         let node = |name: &str| {
             g.nodes
                 .iter()
