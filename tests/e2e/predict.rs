@@ -121,8 +121,11 @@ fn predict_with_by_speaker(
 fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
     let ws = Workspace::new(6);
     let tiny = "epochs: 2, hidden: 8, layers: 1, channels: [4, 8], validation_speakers: 1";
+    // The union's spectral part has deltas of its own (`extract_per_set`):
+    // its bundle must extract them, and mfcc's without.
     ws.write_pipeline(&format!(
         "feature_unions:\n  both: [mfcc, spectral]\n\
+         extract_per_set:\n  spectral: {{deltas: 1}}\n\
          models:\n\
          \x20 svm: {{kind: svm}}\n\
          \x20 logreg: {{kind: logistic_regression}}\n\
