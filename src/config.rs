@@ -79,7 +79,6 @@ pub struct PipelineConfig {
     pub executor: crate::executor::ExecutorConfig,
 }
 
-/// One ensemble: experiments of the matrices, combined.
 /// One feature set's own `extract:` values, over the shared ones: the
 /// settings that shape a set's columns, not its frames.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -91,6 +90,7 @@ pub struct SetExtract {
     pub functionals: Option<Vec<ser_extract::Functional>>,
 }
 
+/// One ensemble: experiments of the matrices, combined.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnsembleSpec {
@@ -862,13 +862,14 @@ fn validate_feature_unions(config: &PipelineConfig) -> anyhow::Result<()> {
 }
 
 fn validate_extract_per_set(config: &PipelineConfig) -> anyhow::Result<()> {
+    // The sets extract: parameters shape (the GeMAPS sets' are fixed).
+    let spectral: Vec<&str> = ser_extract::FEATURE_SETS
+        .iter()
+        .filter(|s| s.descriptors.iter().all(|d| d.gemaps_set().is_none()))
+        .map(|s| s.name)
+        .collect();
     for name in config.extract_per_set.keys() {
         let at = format!("extract_per_set.{name}");
-        let spectral: Vec<&str> = ser_extract::FEATURE_SETS
-            .iter()
-            .filter(|s| s.descriptors.iter().all(|d| d.gemaps_set().is_none()))
-            .map(|s| s.name)
-            .collect();
         let Some(set) = ser_extract::feature_set(name).filter(|s| spectral.contains(&s.name))
         else {
             let what = if config.feature_unions.contains_key(name) {
