@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::DeepError;
 use crate::data::{Batch, Example, Normaliser, Window, batch, pool_frames};
+use crate::fused_adamw::FusedAdamW;
 use crate::net::Net;
 use crate::spec::{DeepKind, DeepParams, Device, Normalize, Schedule, TestWindows};
 
@@ -369,13 +370,15 @@ pub fn fit_with_extras(
     let outputs = params.outputs(classes);
     let mut model = fresh_net(kind, params, dims, outputs, &device, params.seed);
     let _masks = crate::dropout::masks_from(params.seed);
-    let mut optimizer = AdamWConfig::new()
-        .with_weight_decay(params.weight_decay as f32)
-        .with_grad_clipping(
-            (params.clip_norm > 0.0)
-                .then_some(GradientClippingConfig::Norm(params.clip_norm as f32)),
-        )
-        .init();
+    let clip_norm = (params.clip_norm > 0.0).then_some(params.clip_norm as f32);
+    let mut optimizer = match params.device {
+        // One pass per parameter, equal to burn's step to the bit.
+        Device::Cpu => FusedAdamW::module_optimizer(params.weight_decay as f32, clip_norm),
+        Device::Gpu => AdamWConfig::new()
+            .with_weight_decay(params.weight_decay as f32)
+            .with_grad_clipping(clip_norm.map(GradientClippingConfig::Norm))
+            .init(),
+    };
     let weights: Option<Vec<f32>> = params.class_balanced.then(|| {
         let mut n = vec![0usize; classes];
         train_idx.iter().for_each(|&i| n[labels[i]] += 1);

@@ -50,6 +50,7 @@
 mod data;
 mod dropout;
 mod fit;
+mod fused_adamw;
 mod fused_conv;
 mod fused_norm;
 mod fused_pool;
