@@ -212,6 +212,21 @@ fn unfold(g: Geometry, x: &[f32], col: &mut [f32]) {
                 let cols = Geometry::inside(w, dj);
                 let tap = (c * kh + ki) * kw + kj;
                 let dst = &mut col[tap * hw..(tap + 1) * hw];
+                if rows.is_empty() {
+                    dst.fill(0.0);
+                    continue;
+                }
+                if cols.len() == w {
+                    // Whole rows (every tap of a k x 1 kernel): the rows
+                    // inside are one contiguous block. Copied row by row,
+                    // a 1-D convolution's unfolding was one call per value.
+                    let (start, end) = (rows.start * w, rows.end * w);
+                    let src_start = (rows.start as isize + di) as usize * w;
+                    dst[..start].fill(0.0);
+                    dst[end..].fill(0.0);
+                    dst[start..end].copy_from_slice(&plane[src_start..src_start + end - start]);
+                    continue;
+                }
                 for i in 0..h {
                     let row = &mut dst[i * w..(i + 1) * w];
                     if !rows.contains(&i) || cols.is_empty() {
@@ -242,11 +257,21 @@ fn fold(g: Geometry, col: &[f32], dx: &mut [f32]) {
             for kj in 0..kw {
                 let dj = kj as isize - (kw / 2) as isize;
                 let cols = Geometry::inside(w, dj);
-                if cols.is_empty() {
+                if cols.is_empty() || rows.is_empty() {
                     continue;
                 }
                 let tap = (c * kh + ki) * kw + kj;
                 let src = &col[tap * hw..(tap + 1) * hw];
+                if cols.len() == w {
+                    // Whole rows: one contiguous block, as in `unfold`.
+                    let (start, end) = (rows.start * w, rows.end * w);
+                    let dst_start = (rows.start as isize + di) as usize * w;
+                    let dst = &mut plane[dst_start..dst_start + end - start];
+                    dst.iter_mut()
+                        .zip(&src[start..end])
+                        .for_each(|(a, v)| *a += v);
+                    continue;
+                }
                 for i in rows.clone() {
                     let dst_i = (i as isize + di) as usize;
                     let from = (cols.start as isize + dj) as usize;
@@ -452,7 +477,7 @@ mod tests {
     fn the_fused_convolution_over_time_matches_burns() {
         let _generator = crate::fit::generator_lock();
         let device = burn::tensor::Device::flex().autodiff();
-        for (b, c_in, c_out, t, k) in [(3, 5, 4, 11, 5), (2, 1, 3, 2, 3)] {
+        for (b, c_in, c_out, t, k) in [(3, 5, 4, 11, 5), (2, 1, 3, 2, 3), (2, 2, 3, 1, 5)] {
             let conv = burn::nn::conv::Conv1dConfig::new(c_in, c_out, k)
                 .with_padding(burn::nn::PaddingConfig1d::Same)
                 .init(&device);
