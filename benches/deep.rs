@@ -8,7 +8,7 @@
 //! count is RAYON_NUM_THREADS (default 2) for both: ser's pool is built
 //! with it, PyTorch gets it as `--threads`. PyTorch's LSTM and GRU are its
 //! built-in bidirectional modules, as its users write them. `SER_DEEP_BENCH_SER_ONLY=1` times
-//! ser alone (for profiling); PyTorch has only `cnn2d`, `lstm` and `gru`.
+//! ser alone (for profiling); PyTorch has only `cnn2d`, `lstm`, `gru` and `mlp`.
 
 mod common;
 
@@ -87,15 +87,18 @@ fn main() {
             frames: 48000,
             dims: 1,
         },
+        // pipeline.yaml's mlp (256 x 2, dropout 0.5) on the acoustic set's
+        // 1290 functionals; a step is cheap, so it gets 16 times the
+        // examples.
         Shape {
             kind: DeepKind::Mlp,
             name: "mlp",
             frames: 1,
-            dims: 88,
+            dims: 1290,
         },
     ];
     println!(
-        "training speed, {examples} random examples x {epochs} epochs, batch {batch}, {threads} thread(s) \
+        "training speed, {examples} random examples (mlp: 16 times as many) x {epochs} epochs, batch {batch}, {threads} thread(s) \
          each side (ser's rayon pool, torch.set_num_threads); PyTorch's LSTM and GRU are one \
          bidirectional nn.LSTM/nn.GRU, as PyTorch users write them"
     );
@@ -107,6 +110,8 @@ fn main() {
         .iter()
         .filter(|s| wanted.split(',').any(|w| w == s.name))
     {
+        let mlp = shape.kind == DeepKind::Mlp;
+        let examples = if mlp { 16 * examples } else { examples };
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let data: Vec<Example> = (0..examples)
             .map(|_| {
@@ -128,6 +133,16 @@ fn main() {
             normalize: Normalize::None,
             ..DeepParams::default()
         };
+        // torch_deep.py's Mlp has these too.
+        let params = if mlp {
+            DeepParams {
+                hidden: 256,
+                dropout: 0.5,
+                ..params
+            }
+        } else {
+            params
+        };
         let start = Instant::now();
         fit(
             shape.kind,
@@ -142,7 +157,7 @@ fn main() {
         .unwrap_or_else(|e| common::fail(&format!("{}: {e}", shape.name)));
         let ser = (examples * epochs) as f64 / start.elapsed().as_secs_f64();
         let ser_only = std::env::var_os("SER_DEEP_BENCH_SER_ONLY").is_some();
-        let torch = if !ser_only && matches!(shape.name, "cnn2d" | "lstm" | "gru") {
+        let torch = if !ser_only && matches!(shape.name, "cnn2d" | "lstm" | "gru" | "mlp") {
             torch_speed(shape, examples, epochs, batch, threads)
         } else {
             None

@@ -9,6 +9,7 @@ throughputs (samples/s) can be put side by side.
     python3 benches/torch_deep.py --model cnn2d --threads 2
     python3 benches/torch_deep.py --model lstm --threads 1 --json
     python3 benches/torch_deep.py --model gru
+    python3 benches/torch_deep.py --model mlp --frames 1 --dims 1290 --examples 4096
     python3 benches/torch_deep.py --model lstm --ser-structure   # built as ser builds it, for information
 
 Needs torch (CPU build is enough): `bash scripts/bench-deps.sh`.
@@ -106,9 +107,28 @@ class BuiltinBiRnn(nn.Module):
         return self.head(self.rnn(x)[0].mean(dim=1))
 
 
+class Mlp(nn.Module):
+    """ser's Mlp as pipeline.yaml's `mlp` sets it: two ReLU layers of 256
+    (He-initialised), dropout 0.5 after each, then the classes."""
+
+    def __init__(self, dims: int, classes: int, hidden: int = 256, layers: int = 2,
+                 dropout: float = 0.5):
+        super().__init__()
+        blocks, d = [], dims
+        for _ in range(layers):
+            linear = nn.Linear(d, hidden)
+            nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
+            blocks += [linear, nn.ReLU(), nn.Dropout(dropout)]
+            d = hidden
+        self.body = nn.Sequential(*blocks, nn.Linear(d, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x.reshape(x.shape[0], -1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", choices=["cnn2d", "lstm", "gru"], default="cnn2d")
+    ap.add_argument("--model", choices=["cnn2d", "lstm", "gru", "mlp"], default="cnn2d")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--dims", type=int, default=64)
@@ -122,7 +142,7 @@ def main() -> None:
                          "layer, flips) instead of one bidirectional module; for information")
     ap.add_argument("--json", action="store_true", help="print one JSON line")
     args = ap.parse_args()
-    if args.ser_structure and args.model == "cnn2d":
+    if args.ser_structure and args.model in ("cnn2d", "mlp"):
         ap.error("--ser-structure applies to --model lstm and gru")
 
     torch.set_num_threads(args.threads)
@@ -133,6 +153,8 @@ def main() -> None:
     cell = nn.GRU if args.model == "gru" else nn.LSTM
     if args.model == "cnn2d":
         model = Cnn2d(args.classes)
+    elif args.model == "mlp":
+        model = Mlp(args.frames * args.dims, args.classes)
     elif args.ser_structure:
         model = BiRnn(args.dims, args.classes, cell)
     else:

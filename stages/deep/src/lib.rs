@@ -37,7 +37,8 @@
 //! kernels and "same" padding, batch normalisation in training, and the
 //! conv blocks' ReLU and max-pool are fused autodiff operations of ours
 //! (`fused_rnn`, `fused_conv`, `fused_norm`, `fused_pool`), each held by a
-//! test to burn's own ops.
+//! test to burn's own ops; AdamW steps each parameter in one pass
+//! (`fused_adamw`), equal to burn's step to the bit.
 //!
 //! [`DeepSpec`] is the networks' side of the learner contract
 //! (`ser_learn::Learner`); [`TrainedNet`] its fitted model.
