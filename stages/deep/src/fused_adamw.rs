@@ -80,7 +80,7 @@ impl Optimizer for FusedAdamW {
         let device = tensor.device();
         let mut param = tensor.into_data();
         let grad = grad.into_data();
-        let (time, mut moment_1, mut moment_2) = match state {
+        let (time, moment_1, moment_2) = match state {
             Some(s) => (
                 s.momentum.time + 1,
                 Some(s.momentum.moment_1.into_data()),
@@ -91,8 +91,8 @@ impl Optimizer for FusedAdamW {
         // The first step's moments are fresh: written, not read.
         let first = moment_1.is_none();
         let fresh = || TensorData::new(vec![0f32; param.num_elements()], param.shape().clone());
-        let mut m = moment_1.take().unwrap_or_else(fresh);
-        let mut v = moment_2.take().unwrap_or_else(fresh);
+        let mut m = moment_1.unwrap_or_else(fresh);
+        let mut v = moment_2.unwrap_or_else(fresh);
         step_values(
             &Hyper::new(lr, self.weight_decay, time),
             first,
