@@ -1567,6 +1567,39 @@ fn an_ensemble_averages_its_members_and_reruns_with_them() {
     );
 }
 
+/// A model's networks train side by side on rayon's threads: each network
+/// gives the weights it gives trained alone (a one-network model with its
+/// seed, in a cache of its own).
+#[test]
+fn a_models_networks_side_by_side_equal_each_trained_alone() {
+    let tiny = "kind: mlp, hidden: 8, epochs: 2, layers: 1, validation_speakers: 1";
+    let pipeline = |model: &str| {
+        format!(
+            "models:\n\
+             \x20 net: {{{tiny}, {model}}}\n\
+             experiments:\n\
+             \x20 - {{features: [mfcc], models: [net], protocols: [two]}}\n"
+        )
+    };
+    let together = Workspace::new(8);
+    together.write_pipeline(&pipeline("networks: 3"));
+    together.ok(&["run"]);
+    let trio = artifact(&together, "train:mfcc/none/net@two", "models", &[]);
+    for seed in [1u64, 2] {
+        let alone = Workspace::new(8);
+        alone.write_pipeline(&pipeline(&format!("seed: {seed}")));
+        alone.ok(&["run"]);
+        let one = artifact(&alone, "train:mfcc/none/net@two", "models", &[]);
+        let folds = one["folds"].as_array().unwrap();
+        assert_eq!(folds.len(), 2);
+        for (f, fold) in folds.iter().enumerate() {
+            let network = &trio["folds"][f]["networks"][seed as usize];
+            assert_eq!(network["seed"], seed, "{network}");
+            assert_eq!(network["weights"], fold["weights"], "fold {f}, seed {seed}");
+        }
+    }
+}
+
 /// `choose: forward` end to end: each network keeps its predictions for
 /// the original utterances of the training speakers it held out
 /// (`validation`), and the ensemble combines, per fold, the members whose

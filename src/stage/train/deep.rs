@@ -29,6 +29,7 @@
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -344,6 +345,16 @@ impl Genders {
     }
 }
 
+/// One network of a fold's model: its settings, cache key and record path,
+/// and its record when the cache has it.
+struct PlannedNetwork<'a> {
+    learner: DeepSpec,
+    genders: Option<&'a Genders>,
+    key: String,
+    path: std::path::PathBuf,
+    cached: Option<FoldRecord>,
+}
+
 /// Train (or read from the cache) the networks of one model setting on one
 /// fold.
 #[allow(clippy::too_many_arguments)]
@@ -371,13 +382,24 @@ fn fit_fold(
     } = *shared;
     let by_corpus = params.normalize == ser_deep::Normalize::Corpus;
     let networks = params.networks.max(1);
-    let mut records: Vec<(u64, FoldRecord)> = Vec::with_capacity(networks);
-    let mut keys = Vec::with_capacity(networks);
+    let rows = || {
+        fold_rows(
+            ctx,
+            table_object,
+            input,
+            by_corpus,
+            columns,
+            all_rows,
+            rows_cell,
+        )
+    };
+    // Each network's settings, key and cached record, in order.
+    let mut planned: Vec<PlannedNetwork<'_>> = Vec::with_capacity(networks);
     for n in 0..networks {
         let (net_params, net_spec) = network_settings(params, spec, n);
         let learner = DeepSpec {
             kind,
-            params: net_params.clone(),
+            params: net_params,
         };
         let genders = match (learner.reads_genders(), genders) {
             (false, _) => None,
@@ -411,18 +433,7 @@ fn fit_fold(
             &inputs_key,
         );
         let path = ctx.cache.item_record_path("train-deep", &key);
-        let rows = || {
-            fold_rows(
-                ctx,
-                table_object,
-                input,
-                by_corpus,
-                columns,
-                all_rows,
-                rows_cell,
-            )
-        };
-        let record = match ctx.cache.read_json::<FoldRecord>(&path) {
+        let cached = match ctx.cache.read_json::<FoldRecord>(&path) {
             Some(mut r) if ctx.cache.has_object(&r.weights) => {
                 // A final model's record (protocol `all`) predicts nothing.
                 let lacks_probabilities = r.probabilities.is_empty() && !r.predictions.is_empty();
@@ -431,17 +442,40 @@ fn fit_fold(
                         .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
                     ctx.cache.write_json(&path, &r)?;
                 }
-                r
+                Some(r)
             }
-            _ => {
-                let rows = rows()?;
-                let augmented = fold_augmented(
-                    ctx,
-                    augmented_object.as_deref(),
-                    input,
-                    columns,
-                    augmented_cell,
-                )?;
+            _ => None,
+        };
+        planned.push(PlannedNetwork {
+            learner,
+            genders,
+            key,
+            path,
+            cached,
+        });
+    }
+
+    // The networks not cached train side by side: each draws from its own
+    // seeded generators, so its weights are those it would have alone, and
+    // each record is written as soon as it is trained, so one failure (a
+    // stop signal) loses none of the others.
+    let missing: Vec<usize> = (0..networks)
+        .filter(|&n| planned[n].cached.is_none())
+        .collect();
+    let mut trained: BTreeMap<usize, FoldRecord> = BTreeMap::new();
+    if !missing.is_empty() {
+        let rows = rows()?;
+        let augmented = fold_augmented(
+            ctx,
+            augmented_object.as_deref(),
+            input,
+            columns,
+            augmented_cell,
+        )?;
+        let results: Vec<anyhow::Result<FoldRecord>> = missing
+            .par_iter()
+            .map(|&n| {
+                let plan = &planned[n];
                 let label = match networks {
                     1 => format!("{} fold {}{label_suffix}", kind.name(), fold.name),
                     _ => format!(
@@ -456,23 +490,36 @@ fn fit_fold(
                     y,
                     classes,
                     augmented,
-                    genders,
+                    genders: plan.genders,
                 };
-                let r = train_fold(ctx, set, &learner, &label, &data)
+                let r = train_fold(ctx, set, &plan.learner, &label, &data)
                     .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
-                ctx.cache.write_json(&path, &r)?;
-                r
-            }
+                ctx.cache.write_json(&plan.path, &r)?;
+                Ok(r)
+            })
+            .collect();
+        for (n, result) in missing.iter().zip(results) {
+            trained.insert(*n, result?);
+        }
+    }
+
+    let mut records: Vec<(u64, FoldRecord)> = Vec::with_capacity(networks);
+    let mut keys = Vec::with_capacity(networks);
+    for (n, plan) in planned.into_iter().enumerate() {
+        let record = match plan.cached {
+            Some(r) => r,
+            None => trained.remove(&n).expect("trained above"),
         };
         anyhow::ensure!(
             record.probabilities.len() == record.predictions.len(),
-            "fold {}: {} probability rows for {} predictions in record {key}",
+            "fold {}: {} probability rows for {} predictions in record {}",
             fold.name,
             record.probabilities.len(),
-            record.predictions.len()
+            record.predictions.len(),
+            plan.key
         );
-        keys.push(key);
-        records.push((net_params.seed, record));
+        keys.push(plan.key);
+        records.push((plan.learner.params.seed, record));
     }
     Ok(FoldFit { records, keys })
 }
