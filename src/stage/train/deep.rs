@@ -346,13 +346,13 @@ impl Genders {
 }
 
 /// One network of a fold's model: its settings, cache key and record path,
-/// and its record when the cache has it.
+/// and its record (from the cache, or once trained).
 struct PlannedNetwork<'a> {
     learner: DeepSpec,
     genders: Option<&'a Genders>,
     key: String,
     path: std::path::PathBuf,
-    cached: Option<FoldRecord>,
+    record: Option<FoldRecord>,
 }
 
 /// Train (or read from the cache) the networks of one model setting on one
@@ -451,7 +451,7 @@ fn fit_fold(
             genders,
             key,
             path,
-            cached,
+            record: cached,
         });
     }
 
@@ -460,9 +460,8 @@ fn fit_fold(
     // each record is written as soon as it is trained, so one failure (a
     // stop signal) loses none of the others.
     let missing: Vec<usize> = (0..networks)
-        .filter(|&n| planned[n].cached.is_none())
+        .filter(|&n| planned[n].record.is_none())
         .collect();
-    let mut trained: BTreeMap<usize, FoldRecord> = BTreeMap::new();
     if !missing.is_empty() {
         let rows = rows()?;
         let augmented = fold_augmented(
@@ -498,18 +497,15 @@ fn fit_fold(
                 Ok(r)
             })
             .collect();
-        for (n, result) in missing.iter().zip(results) {
-            trained.insert(*n, result?);
+        for (&n, result) in missing.iter().zip(results) {
+            planned[n].record = Some(result?);
         }
     }
 
     let mut records: Vec<(u64, FoldRecord)> = Vec::with_capacity(networks);
     let mut keys = Vec::with_capacity(networks);
-    for (n, plan) in planned.into_iter().enumerate() {
-        let record = match plan.cached {
-            Some(r) => r,
-            None => trained.remove(&n).expect("trained above"),
-        };
+    for plan in planned {
+        let record = plan.record.expect("read from the cache or trained above");
         anyhow::ensure!(
             record.probabilities.len() == record.predictions.len(),
             "fold {}: {} probability rows for {} predictions in record {}",

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamWConfig, GradientsParams, grad_clipping::GradientClippingConfig};
+use burn::optim::GradientsParams;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Int, Tensor, TensorData};
 use rand::SeedableRng;
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::DeepError;
 use crate::data::{Batch, Example, Normaliser, Window, batch, pool_frames};
-use crate::fused_adamw::FusedAdamW;
+use crate::fused_adamw::{FusedAdamW, burns_module_optimizer};
 use crate::net::Net;
 use crate::spec::{DeepKind, DeepParams, Device, Normalize, Schedule, TestWindows};
 
@@ -374,10 +374,7 @@ pub fn fit_with_extras(
     let mut optimizer = match params.device {
         // One pass per parameter, equal to burn's step to the bit.
         Device::Cpu => FusedAdamW::module_optimizer(params.weight_decay as f32, clip_norm),
-        Device::Gpu => AdamWConfig::new()
-            .with_weight_decay(params.weight_decay as f32)
-            .with_grad_clipping(clip_norm.map(GradientClippingConfig::Norm))
-            .init(),
+        Device::Gpu => burns_module_optimizer(params.weight_decay as f32, clip_norm),
     };
     let weights: Option<Vec<f32>> = params.class_balanced.then(|| {
         let mut n = vec![0usize; classes];

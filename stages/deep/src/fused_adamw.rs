@@ -57,6 +57,14 @@ fn reference_config(weight_decay: f32) -> AdamWConfig {
     AdamWConfig::new().with_weight_decay(weight_decay)
 }
 
+/// burn's own AdamW as a whole-module optimizer, with the same clipping:
+/// for devices whose tensors the fused step would copy to the host (wgpu).
+pub(crate) fn burns_module_optimizer(weight_decay: f32, clip_norm: Option<f32>) -> ModuleOptimizer {
+    reference_config(weight_decay)
+        .with_grad_clipping(clip_norm.map(GradientClippingConfig::Norm))
+        .init()
+}
+
 impl Optimizer for FusedAdamW {
     type State<const D: usize> = AdamWState<D>;
 
@@ -212,9 +220,7 @@ mod tests {
             let start = layer(&device);
             let initial = values(start.weight.val());
             let mut ours = FusedAdamW::module_optimizer(weight_decay, clip);
-            let mut burns = reference_config(weight_decay)
-                .with_grad_clipping(clip.map(GradientClippingConfig::Norm))
-                .init();
+            let mut burns = burns_module_optimizer(weight_decay, clip);
             let (mut a, mut b) = (start.clone(), start);
             for step in 0..6 {
                 let x = {
