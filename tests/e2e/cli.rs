@@ -1567,11 +1567,12 @@ fn an_ensemble_averages_its_members_and_reruns_with_them() {
     );
 }
 
-/// A model's networks train side by side on rayon's threads: each network
-/// gives the weights it gives trained alone (a one-network model with its
-/// seed, in a cache of its own).
+/// A node's networks, of all its folds, train side by side on rayon's
+/// threads: each network gives the weights it gives trained alone (a
+/// one-network model with its seed, in a cache of its own, on one thread,
+/// so its folds train one after the other).
 #[test]
-fn a_models_networks_side_by_side_equal_each_trained_alone() {
+fn a_nodes_networks_side_by_side_equal_each_trained_alone() {
     let tiny = "kind: mlp, hidden: 8, epochs: 2, layers: 1, validation_speakers: 1";
     let pipeline = |model: &str| {
         format!(
@@ -1583,12 +1584,12 @@ fn a_models_networks_side_by_side_equal_each_trained_alone() {
     };
     let together = Workspace::new(8);
     together.write_pipeline(&pipeline("networks: 3"));
-    together.ok(&["run"]);
+    together.ok(&["--threads", "4", "run"]);
     let trio = artifact(&together, "train:mfcc/none/net@two", "models", &[]);
-    for seed in [1u64, 2] {
+    for seed in [0u64, 1, 2] {
         let alone = Workspace::new(8);
         alone.write_pipeline(&pipeline(&format!("seed: {seed}")));
-        alone.ok(&["run"]);
+        alone.ok(&["--threads", "1", "run"]);
         let one = artifact(&alone, "train:mfcc/none/net@two", "models", &[]);
         let folds = one["folds"].as_array().unwrap();
         assert_eq!(folds.len(), 2);

@@ -17,7 +17,10 @@
 //! Each fold's result (the kept weights as a burnpack object, the network's
 //! JSON with its curves, the test predictions) is a per-item record keyed
 //! by the model's settings, the inputs and the fold, so an interrupted run
-//! keeps its finished folds and a rerun trains only the rest.
+//! keeps its finished folds and a rerun trains only the rest. The
+//! networks a node's cache lacks, of all its folds and grid points, train
+//! side by side on the run's threads; each is seeded on its own, so its
+//! weights do not depend on what trains beside it.
 //!
 //! With `networks: N` a fold trains N networks, seeds `seed` to
 //! `seed + N - 1`, and the model's test probabilities are their mean. Each
@@ -26,8 +29,8 @@
 //! new networks, and an `mlp` with seed 1 is the second network of one with
 //! seed 0 and two networks.
 
-use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -193,50 +196,62 @@ pub(crate) fn load_rows(
     })
 }
 
-/// A fold's rows: all of them, or, with a selection, its columns only
-/// (loaded into `selected` on first need, which keeps them for the fold's
-/// other networks).
-fn fold_rows<'a>(
-    ctx: &Context,
-    table_object: &str,
-    input: Input,
-    by_corpus: bool,
-    columns: Option<&[usize]>,
-    all_rows: &'a Rows,
-    selected: &'a OnceCell<Rows>,
-) -> anyhow::Result<&'a Rows> {
-    let Some(c) = columns else {
-        return Ok(all_rows);
-    };
-    if selected.get().is_none() {
-        let _ = selected.set(load_rows(
-            &ctx.cache,
-            table_object,
-            input,
-            Some(c),
-            by_corpus,
-        )?);
-    }
-    Ok(selected.get().expect("set above"))
+/// One fold of a train node: its rows' roles, its selection's columns,
+/// and, with a selection, its rows once loaded (shared by its grid points
+/// and networks).
+struct FoldInputs<'a> {
+    fold: &'a Fold,
+    set: FoldSet,
+    columns: Option<&'a [usize]>,
+    /// With a selection: the fold's columns of every utterance.
+    selected: OnceLock<Rows>,
+    /// With a selection: the fold's columns of the augmented copies.
+    augmented: OnceLock<Option<Rows>>,
 }
 
-/// A fold's augmented copies (none without an augmentation), loaded into
-/// `augmented` on first need and kept for the fold's other networks.
-fn fold_augmented<'a>(
-    ctx: &Context,
-    augmented_object: Option<&str>,
-    input: Input,
-    columns: Option<&[usize]>,
-    augmented: &'a OnceCell<Option<Rows>>,
-) -> anyhow::Result<Option<&'a Rows>> {
-    if augmented.get().is_none() {
-        let loaded = match augmented_object {
-            Some(object) => Some(load_rows(&ctx.cache, object, input, columns, false)?),
+impl<'a> Shared<'a> {
+    /// A fold's rows: all of them, or, with a selection, its columns only
+    /// (loaded on first need and kept for the fold's other networks).
+    fn rows<'s>(&'s self, fold: &'s FoldInputs<'_>) -> anyhow::Result<&'s Rows> {
+        let Some(c) = fold.columns else {
+            return Ok(self.all_rows);
+        };
+        if let Some(rows) = fold.selected.get() {
+            return Ok(rows);
+        }
+        let by_corpus = self.by_corpus;
+        let loaded = load_rows(
+            &self.ctx.cache,
+            &self.table_object,
+            self.input,
+            Some(c),
+            by_corpus,
+        )?;
+        Ok(fold.selected.get_or_init(|| loaded))
+    }
+
+    /// A fold's augmented copies (none without an augmentation): the
+    /// node's, loaded once, or with a selection the fold's columns of them.
+    fn augmented<'s>(&'s self, fold: &'s FoldInputs<'_>) -> anyhow::Result<Option<&'s Rows>> {
+        let cell = match fold.columns {
+            None => &self.augmented_rows,
+            Some(_) => &fold.augmented,
+        };
+        if let Some(rows) = cell.get() {
+            return Ok(rows.as_ref());
+        }
+        let loaded = match self.augmented_object.as_deref() {
+            Some(object) => Some(load_rows(
+                &self.ctx.cache,
+                object,
+                self.input,
+                fold.columns,
+                false,
+            )?),
             None => None,
         };
-        let _ = augmented.set(loaded);
+        Ok(cell.get_or_init(|| loaded).as_ref())
     }
-    Ok(augmented.get().expect("set above").as_ref())
 }
 
 /// The roles a deep model's inputs come in, by what it reads: the
@@ -307,6 +322,11 @@ struct Shared<'a> {
     /// For models with a gender target: the manifest they come from, and
     /// each utterance's gender by id.
     genders: Option<&'a Genders>,
+    /// `normalize: corpus`: each row scaled by its corpus's statistics.
+    by_corpus: bool,
+    /// The augmented copies, all columns, loaded on first need (folds
+    /// with a selection load their own columns).
+    augmented_rows: OnceLock<Option<Rows>>,
 }
 
 /// The speakers' genders by utterance id, from the corpus's manifest (the
@@ -355,53 +375,56 @@ struct PlannedNetwork<'a> {
     record: Option<FoldRecord>,
 }
 
-/// Train (or read from the cache) the networks of one model setting on one
-/// fold.
-#[allow(clippy::too_many_arguments)]
-fn fit_fold(
-    shared: &Shared<'_>,
-    fold: &Fold,
-    set: &FoldSet,
-    columns: Option<&[usize]>,
+/// One model setting (the model, or one grid point) on one fold: its
+/// networks, each read from the cache or to be trained.
+struct FoldPlan<'a> {
+    /// Index into the node's folds.
+    fold: usize,
+    /// What a progress label adds after the fold (the grid point).
+    label_suffix: String,
+    networks: Vec<PlannedNetwork<'a>>,
+}
+
+impl FoldPlan<'_> {
+    /// The fold's fit, once every network has its record.
+    fn into_fit(self, fold: &Fold) -> anyhow::Result<FoldFit> {
+        let mut records: Vec<(u64, FoldRecord)> = Vec::with_capacity(self.networks.len());
+        let mut keys = Vec::with_capacity(self.networks.len());
+        for plan in self.networks {
+            let record = plan.record.expect("read from the cache or trained");
+            anyhow::ensure!(
+                record.probabilities.len() == record.predictions.len(),
+                "fold {}: {} probability rows for {} predictions in record {}",
+                fold.name,
+                record.probabilities.len(),
+                record.predictions.len(),
+                plan.key
+            );
+            keys.push(plan.key);
+            records.push((plan.learner.params.seed, record));
+        }
+        Ok(FoldFit { records, keys })
+    }
+}
+
+/// Plan the networks of one model setting on one fold: each network's
+/// settings, cache key and, where the cache has it, record.
+fn plan_networks<'a>(
+    shared: &'a Shared<'a>,
+    fold: &FoldInputs<'_>,
     params: &DeepParams,
     spec: &Value,
-    label_suffix: &str,
-    rows_cell: &OnceCell<Rows>,
-    augmented_cell: &OnceCell<Option<Rows>>,
-) -> anyhow::Result<FoldFit> {
-    let Shared {
-        ctx,
-        kind,
-        input,
-        ref table_object,
-        ref augmented_object,
-        all_rows,
-        y,
-        classes,
-        genders,
-    } = *shared;
-    let by_corpus = params.normalize == ser_deep::Normalize::Corpus;
+) -> anyhow::Result<Vec<PlannedNetwork<'a>>> {
+    let ctx = shared.ctx;
     let networks = params.networks.max(1);
-    let rows = || {
-        fold_rows(
-            ctx,
-            table_object,
-            input,
-            by_corpus,
-            columns,
-            all_rows,
-            rows_cell,
-        )
-    };
-    // Each network's settings, key and cached record, in order.
-    let mut planned: Vec<PlannedNetwork<'_>> = Vec::with_capacity(networks);
+    let mut planned: Vec<PlannedNetwork<'a>> = Vec::with_capacity(networks);
     for n in 0..networks {
         let (net_params, net_spec) = network_settings(params, spec, n);
         let learner = DeepSpec {
-            kind,
+            kind: shared.kind,
             params: net_params,
         };
-        let genders = match (learner.reads_genders(), genders) {
+        let genders = match (learner.reads_genders(), shared.genders) {
             (false, _) => None,
             (true, Some(g)) => Some(g),
             (true, None) => {
@@ -409,26 +432,27 @@ fn fit_fold(
             }
         };
         let mut inputs_key = format!(
-            "{table_object}\0{}\0{}",
-            augmented_object.as_deref().unwrap_or(""),
-            serde_json::to_string(fold)?
+            "{}\0{}\0{}",
+            shared.table_object,
+            shared.augmented_object.as_deref().unwrap_or(""),
+            serde_json::to_string(fold.fold)?
         );
         // The genders are inputs too, for the models that read them.
         if let Some(g) = genders {
             inputs_key.push('\0');
             inputs_key.push_str(&g.manifest_object);
         }
-        let mut key_params = json!({ "spec": net_spec, "columns": columns });
+        let mut key_params = json!({ "spec": net_spec, "columns": fold.columns });
         // Copies used to validate too (their held-out speakers'); networks
         // trained with copies since validate on recorded utterances only,
         // normalised by those alone: a new training under a new key.
         // Without copies nothing changed.
-        if augmented_object.is_some() {
+        if shared.augmented_object.is_some() {
             key_params["copies"] = json!("training_speakers_only");
         }
         let key = item_key(
             "train-deep",
-            ser_deep::code_version(kind),
+            ser_deep::code_version(shared.kind),
             &key_params,
             &inputs_key,
         );
@@ -438,8 +462,8 @@ fn fit_fold(
                 // A final model's record (protocol `all`) predicts nothing.
                 let lacks_probabilities = r.probabilities.is_empty() && !r.predictions.is_empty();
                 if lacks_probabilities || r.validation.is_none() {
-                    fill_from_weights(ctx, &mut r, set, rows()?)
-                        .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
+                    fill_from_weights(ctx, &mut r, &fold.set, shared.rows(fold)?)
+                        .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.fold.name))?;
                     ctx.cache.write_json(&path, &r)?;
                 }
                 Some(r)
@@ -454,70 +478,85 @@ fn fit_fold(
             record: cached,
         });
     }
+    Ok(planned)
+}
 
-    // The networks not cached train side by side: each draws from its own
-    // seeded generators, so its weights are those it would have alone, and
-    // each record is written as soon as it is trained, so one failure (a
-    // stop signal) loses none of the others.
-    let missing: Vec<usize> = (0..networks)
-        .filter(|&n| planned[n].record.is_none())
+/// Train every planned network the cache lacks, of every fold and grid
+/// point, side by side on the run's threads. Each draws from its own
+/// seeded generators, so its weights are those it would have alone, and
+/// each record is written as soon as it is trained, so one failure (a
+/// stop signal, a bad fold) loses none of the others; the first error is
+/// returned once all have ended.
+fn train_missing(
+    shared: &Shared<'_>,
+    folds: &[FoldInputs<'_>],
+    plans: &mut [FoldPlan<'_>],
+) -> anyhow::Result<()> {
+    let missing: Vec<(usize, usize)> = plans
+        .iter()
+        .enumerate()
+        .flat_map(|(p, plan)| {
+            plan.networks
+                .iter()
+                .enumerate()
+                .filter(|(_, network)| network.record.is_none())
+                .map(move |(n, _)| (p, n))
+        })
         .collect();
-    if !missing.is_empty() {
-        let rows = rows()?;
-        let augmented = fold_augmented(
-            ctx,
-            augmented_object.as_deref(),
-            input,
-            columns,
-            augmented_cell,
-        )?;
-        let results: Vec<anyhow::Result<FoldRecord>> = missing
-            .par_iter()
-            .map(|&n| {
-                let plan = &planned[n];
-                let label = match networks {
-                    1 => format!("{} fold {}{label_suffix}", kind.name(), fold.name),
-                    _ => format!(
-                        "{} fold {}{label_suffix} network {}/{networks}",
-                        kind.name(),
-                        fold.name,
-                        n + 1
-                    ),
-                };
-                let data = FoldData {
-                    rows,
-                    y,
-                    classes,
-                    augmented,
-                    genders: plan.genders,
-                };
-                let r = train_fold(ctx, set, &plan.learner, &label, &data)
-                    .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.name))?;
-                ctx.cache.write_json(&plan.path, &r)?;
-                Ok(r)
-            })
-            .collect();
-        for (&n, result) in missing.iter().zip(results) {
-            planned[n].record = Some(result?);
+    // Rows are loaded before the trainings start, a fold at a time, so no
+    // two threads load the same table.
+    for &(p, _) in &missing {
+        let fold = &folds[plans[p].fold];
+        shared.rows(fold)?;
+        shared.augmented(fold)?;
+    }
+    let kind = shared.kind;
+    let plans_read: &[FoldPlan<'_>] = plans;
+    let results: Vec<anyhow::Result<FoldRecord>> = missing
+        .par_iter()
+        .map(|&(p, n)| {
+            let plan = &plans_read[p];
+            let fold = &folds[plan.fold];
+            let network = &plan.networks[n];
+            let count = plan.networks.len();
+            let label = match count {
+                1 => format!(
+                    "{} fold {}{}",
+                    kind.name(),
+                    fold.fold.name,
+                    plan.label_suffix
+                ),
+                _ => format!(
+                    "{} fold {}{} network {}/{count}",
+                    kind.name(),
+                    fold.fold.name,
+                    plan.label_suffix,
+                    n + 1
+                ),
+            };
+            let data = FoldData {
+                rows: shared.rows(fold)?,
+                y: shared.y,
+                classes: shared.classes,
+                augmented: shared.augmented(fold)?,
+                genders: network.genders,
+            };
+            let record = train_fold(shared.ctx, &fold.set, &network.learner, &label, &data)
+                .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.fold.name))?;
+            shared.ctx.cache.write_json(&network.path, &record)?;
+            Ok(record)
+        })
+        .collect();
+    let mut first_error = None;
+    for (&(p, n), result) in missing.iter().zip(results) {
+        match result {
+            Ok(record) => plans[p].networks[n].record = Some(record),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         }
     }
-
-    let mut records: Vec<(u64, FoldRecord)> = Vec::with_capacity(networks);
-    let mut keys = Vec::with_capacity(networks);
-    for plan in planned {
-        let record = plan.record.expect("read from the cache or trained above");
-        anyhow::ensure!(
-            record.probabilities.len() == record.predictions.len(),
-            "fold {}: {} probability rows for {} predictions in record {}",
-            fold.name,
-            record.probabilities.len(),
-            record.predictions.len(),
-            plan.key
-        );
-        keys.push(plan.key);
-        records.push((plan.learner.params.seed, record));
-    }
-    Ok(FoldFit { records, keys })
+    first_error.map_or(Ok(()), Err)
 }
 
 /// The fold's entry in the `models` artifact: the first network's net,
@@ -604,6 +643,8 @@ pub fn run(
         y: &y,
         classes: &classes,
         genders: genders.as_ref(),
+        by_corpus,
+        augmented_rows: OnceLock::new(),
     };
     let corpus = all_rows.keys();
     // Who the augmented copies are (the leak guard's input), read once.
@@ -619,42 +660,64 @@ pub fn run(
     let mut predictions = FoldPredictions::default();
     let mut validation = FoldPredictions::default();
     let (mut items, mut refs) = (Vec::new(), Vec::new());
-    for fold in &folds {
-        let set = FoldSet::build(fold, corpus, augmented_keys.as_ref().map(RowIds::keys))?;
-        let columns = fold_columns(selection.as_ref(), fold)?;
-        // Loaded once per fold, on first need, for all its networks.
-        let (selected, augmented) = (OnceCell::new(), OnceCell::new());
-        let mut fits: Vec<(FoldFit, Option<&GridPoint<ModelSpec>>)> = Vec::new();
-        match grid {
-            None => fits.push((
-                fit_fold(
-                    &shared, fold, &set, columns, params, spec, "", &selected, &augmented,
-                )?,
-                None,
-            )),
-            Some(points) => {
-                for (p, point) in points.iter().enumerate() {
-                    let point_params = &point
-                        .spec
-                        .deep()
-                        .ok_or_else(|| anyhow::anyhow!("grid point {p} is not a deep model"))?
-                        .params;
-                    let suffix = format!(" grid point {}/{}", p + 1, points.len());
-                    let fit = fit_fold(
-                        &shared,
-                        fold,
-                        &set,
-                        columns,
-                        point_params,
-                        &serde_json::to_value(&point.spec)?,
-                        &suffix,
-                        &selected,
-                        &augmented,
-                    )?;
-                    fits.push((fit, Some(point)));
-                }
-            }
+    let fold_inputs: Vec<FoldInputs<'_>> = folds
+        .iter()
+        .map(|fold| {
+            Ok(FoldInputs {
+                fold,
+                set: FoldSet::build(fold, corpus, augmented_keys.as_ref().map(RowIds::keys))?,
+                columns: fold_columns(selection.as_ref(), fold)?,
+                selected: OnceLock::new(),
+                augmented: OnceLock::new(),
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    // The model settings each fold trains: the model, or every grid point.
+    let settings: Vec<(Option<&GridPoint<ModelSpec>>, &DeepParams, Value, String)> = match grid {
+        None => vec![(None, params, spec.clone(), String::new())],
+        Some(points) => points
+            .iter()
+            .enumerate()
+            .map(|(p, point)| {
+                let point_params = &point
+                    .spec
+                    .deep()
+                    .ok_or_else(|| anyhow::anyhow!("grid point {p} is not a deep model"))?
+                    .params;
+                let suffix = format!(" grid point {}/{}", p + 1, points.len());
+                Ok((
+                    Some(point),
+                    point_params,
+                    serde_json::to_value(&point.spec)?,
+                    suffix,
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let mut plans = Vec::with_capacity(fold_inputs.len() * settings.len());
+    for (f, fold) in fold_inputs.iter().enumerate() {
+        for (_, setting_params, setting_spec, suffix) in &settings {
+            plans.push(FoldPlan {
+                fold: f,
+                label_suffix: suffix.clone(),
+                networks: plan_networks(&shared, fold, setting_params, setting_spec)?,
+            });
         }
+    }
+    // Every fold's and grid point's missing networks at once: a node's
+    // folds no longer wait for each other.
+    train_missing(&shared, &fold_inputs, &mut plans)?;
+
+    let mut plans = plans.into_iter();
+    for fold_input in &fold_inputs {
+        let fold = fold_input.fold;
+        let fits: Vec<(FoldFit, Option<&GridPoint<ModelSpec>>)> = settings
+            .iter()
+            .map(|(point, ..)| {
+                let plan = plans.next().expect("a plan per fold and setting");
+                Ok((plan.into_fit(fold)?, *point))
+            })
+            .collect::<anyhow::Result<_>>()?;
         for (fit, _) in &fits {
             items.extend(fit.keys.iter().map(|k| format!("train-deep/{k}")));
             refs.extend(fit.records.iter().map(|(_, r)| r.weights.clone()));
@@ -699,23 +762,8 @@ pub fn run(
         let fit = match test_copies {
             false => &fits[best].0,
             true => {
-                let rows = fold_rows(
-                    ctx,
-                    &table_object,
-                    input,
-                    by_corpus,
-                    columns,
-                    &all_rows,
-                    &selected,
-                )?;
-                let copies = fold_augmented(
-                    ctx,
-                    shared.augmented_object.as_deref(),
-                    input,
-                    columns,
-                    &augmented,
-                )?
-                .ok_or_else(|| {
+                let rows = shared.rows(fold_input)?;
+                let copies = shared.augmented(fold_input)?.ok_or_else(|| {
                     anyhow::anyhow!("test_copies: the node was given no augmented copies")
                 })?;
                 with_copies = with_test_copies(ctx, &fits[best].0, rows, copies)
