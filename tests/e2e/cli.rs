@@ -1601,6 +1601,32 @@ fn a_nodes_networks_side_by_side_equal_each_trained_alone() {
     }
 }
 
+/// A grid node's trainings (every point's networks in every fold) run in
+/// one pass on the run's threads: on 4 threads the node's models, choices
+/// and predictions are those of the same node on 1.
+#[test]
+fn a_deep_grid_node_is_the_same_on_one_thread_and_on_four() {
+    let pipeline = "models:\n\
+         \x20 grid: {kind: mlp, epochs: 2, layers: 1, validation_speakers: 1, networks: 2, \
+         grid: {hidden: [4, 16]}}\n\
+         experiments: {features: [mfcc], models: [grid], protocols: [two]}\n";
+    let run = |threads: &str| {
+        let ws = Workspace::new(8);
+        ws.write_pipeline(pipeline);
+        ws.ok(&["--threads", threads, "run"]);
+        // 2 folds x 2 points x 2 networks.
+        assert_eq!(ws.count_files(".ser/items/train-deep"), 8);
+        let models = artifact(&ws, "train:mfcc/none/grid@", "models", &[]);
+        let predictions = predictions_table(&ws, "train:mfcc/none/grid@two");
+        (models, predictions.utf8("predicted").unwrap())
+    };
+    let (one, one_predicted) = run("1");
+    let (four, four_predicted) = run("4");
+    assert_eq!(one["folds"].as_array().unwrap().len(), 2);
+    assert_eq!(one, four);
+    assert_eq!(one_predicted, four_predicted);
+}
+
 /// `choose: forward` end to end: each network keeps its predictions for
 /// the original utterances of the training speakers it held out
 /// (`validation`), and the ensemble combines, per fold, the members whose
