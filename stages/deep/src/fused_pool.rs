@@ -158,6 +158,22 @@ fn forward(window: Window, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
                 .enumerate()
             {
                 let plane = &x[(task * PLANES_PER_TASK + p) * h * w..][..h * w];
+                if w == 1 {
+                    // Over time: each window is kh consecutive values.
+                    for (i, (out, argmax)) in out.iter_mut().zip(argmax.iter_mut()).enumerate() {
+                        let start = i * kh;
+                        let (mut best, mut at) = (0f32, NONE);
+                        for (d, &v) in plane[start..start + kh].iter().enumerate() {
+                            if v > best {
+                                best = v;
+                                at = (start + d) as u32;
+                            }
+                        }
+                        *out = best;
+                        *argmax = at;
+                    }
+                    continue;
+                }
                 for i in 0..oh {
                     for j in 0..ow {
                         // ReLU's floor: only a positive maximum passes.
