@@ -512,41 +512,47 @@ fn train_missing(
     }
     let kind = shared.kind;
     let plans_read: &[FoldPlan<'_>] = plans;
-    let results: Vec<anyhow::Result<FoldRecord>> = missing
-        .par_iter()
-        .map(|&(p, n)| {
-            let plan = &plans_read[p];
-            let fold = &folds[plan.fold];
-            let network = &plan.networks[n];
-            let count = plan.networks.len();
-            let label = match count {
-                1 => format!(
-                    "{} fold {}{}",
-                    kind.name(),
-                    fold.fold.name,
-                    plan.label_suffix
-                ),
-                _ => format!(
-                    "{} fold {}{} network {}/{count}",
-                    kind.name(),
-                    fold.fold.name,
-                    plan.label_suffix,
-                    n + 1
-                ),
-            };
-            let data = FoldData {
-                rows: shared.rows(fold)?,
-                y: shared.y,
-                classes: shared.classes,
-                augmented: shared.augmented(fold)?,
-                genders: network.genders,
-            };
-            let record = train_fold(shared.ctx, &fold.set, &network.learner, &label, &data)
-                .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.fold.name))?;
-            shared.ctx.cache.write_json(&network.path, &record)?;
-            Ok(record)
-        })
-        .collect();
+    let train = |&(p, n): &(usize, usize)| -> anyhow::Result<FoldRecord> {
+        let plan = &plans_read[p];
+        let fold = &folds[plan.fold];
+        let network = &plan.networks[n];
+        let count = plan.networks.len();
+        let label = match count {
+            1 => format!(
+                "{} fold {}{}",
+                kind.name(),
+                fold.fold.name,
+                plan.label_suffix
+            ),
+            _ => format!(
+                "{} fold {}{} network {}/{count}",
+                kind.name(),
+                fold.fold.name,
+                plan.label_suffix,
+                n + 1
+            ),
+        };
+        let data = FoldData {
+            rows: shared.rows(fold)?,
+            y: shared.y,
+            classes: shared.classes,
+            augmented: shared.augmented(fold)?,
+            genders: network.genders,
+        };
+        let record = train_fold(shared.ctx, &fold.set, &network.learner, &label, &data)
+            .map_err(|e| anyhow::anyhow!("fold {}: {e:#}", fold.fold.name))?;
+        shared.ctx.cache.write_json(&network.path, &record)?;
+        Ok(record)
+    };
+    // On a GPU the trainings take turns, as when they were measured there:
+    // side by side they would share one device's memory, untried.
+    let on_gpu = missing
+        .iter()
+        .any(|&(p, n)| !plans_read[p].networks[n].learner.params.device.is_cpu());
+    let results: Vec<anyhow::Result<FoldRecord>> = match on_gpu {
+        true => missing.iter().map(train).collect(),
+        false => missing.par_iter().map(train).collect(),
+    };
     let mut first_error = None;
     for (&(p, n), result) in missing.iter().zip(results) {
         match result {
