@@ -219,13 +219,12 @@ impl<'a> Shared<'a> {
         if let Some(rows) = fold.selected.get() {
             return Ok(rows);
         }
-        let by_corpus = self.by_corpus;
         let loaded = load_rows(
             &self.ctx.cache,
             &self.table_object,
             self.input,
             Some(c),
-            by_corpus,
+            self.by_corpus,
         )?;
         Ok(fold.selected.get_or_init(|| loaded))
     }
@@ -517,21 +516,16 @@ fn train_missing(
         let fold = &folds[plan.fold];
         let network = &plan.networks[n];
         let count = plan.networks.len();
-        let label = match count {
-            1 => format!(
-                "{} fold {}{}",
-                kind.name(),
-                fold.fold.name,
-                plan.label_suffix
-            ),
-            _ => format!(
-                "{} fold {}{} network {}/{count}",
-                kind.name(),
-                fold.fold.name,
-                plan.label_suffix,
-                n + 1
-            ),
+        let which = match count {
+            1 => String::new(),
+            _ => format!(" network {}/{count}", n + 1),
         };
+        let label = format!(
+            "{} fold {}{}{which}",
+            kind.name(),
+            fold.fold.name,
+            plan.label_suffix
+        );
         let data = FoldData {
             rows: shared.rows(fold)?,
             y: shared.y,
