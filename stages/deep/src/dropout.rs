@@ -18,7 +18,7 @@ use std::cell::RefCell;
 
 use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
-use rand::RngCore;
+use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -81,14 +81,13 @@ impl Dropout {
             let rng = stack.last_mut().expect(
                 "dropout in training needs a mask generator: wrap the training in masks_from(seed)",
             );
-            (0..n)
-                .map(|_| {
-                    if rng.next_u32() < threshold {
-                        scale
-                    } else {
-                        0.0
-                    }
-                })
+            // The draws in one call: the same words, in the same order,
+            // as one `next_u32` per element (a test holds them equal).
+            let mut words = vec![0u32; n];
+            rng.fill(&mut words[..]);
+            words
+                .iter()
+                .map(|&word| if word < threshold { scale } else { 0.0 })
                 .collect()
         });
         let mask = Tensor::<D>::from_data(TensorData::new(mask, shape), &x.device());
@@ -122,6 +121,22 @@ mod tests {
         let kept = a.iter().filter(|&&v| v != 0.0).count() as f64 / a.len() as f64;
         assert!((kept - 0.75).abs() < 0.03, "kept {kept}");
         assert!(a.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6));
+    }
+
+    /// Drawn in one call, the words are those of one `next_u32` each, and
+    /// the generator is left where those draws would leave it.
+    #[test]
+    fn a_fill_draws_the_words_of_one_next_u32_each() {
+        use rand::RngCore;
+        let mut one_by_one = ChaCha8Rng::seed_from_u64(9);
+        let mut in_one_call = one_by_one.clone();
+        for n in [1usize, 3, 16, 17, 1000, 8192] {
+            let expected: Vec<u32> = (0..n).map(|_| one_by_one.next_u32()).collect();
+            let mut words = vec![0u32; n];
+            in_one_call.fill(&mut words[..]);
+            assert_eq!(words, expected, "{n} words");
+        }
+        assert_eq!(in_one_call.next_u32(), one_by_one.next_u32());
     }
 
     #[test]

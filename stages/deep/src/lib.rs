@@ -37,8 +37,10 @@
 //! kernels and "same" padding, batch normalisation in training, and the
 //! conv blocks' ReLU and max-pool are fused autodiff operations of ours
 //! (`fused_rnn`, `fused_conv`, `fused_norm`, `fused_pool`), each held by a
-//! test to burn's own ops; AdamW steps each parameter in one pass
-//! (`fused_adamw`), equal to burn's step to the bit.
+//! test to burn's own ops; AdamW steps each parameter in one pass, its
+//! gradient clipping folded in (`fused_adamw`), and the MLP's dense layers
+//! multiply through one operation each (`fused_linear`), both equal to
+//! burn's to the bit.
 //!
 //! [`DeepSpec`] is the networks' side of the learner contract
 //! (`ser_learn::Learner`); [`TrainedNet`] its fitted model.
@@ -53,6 +55,7 @@ mod dropout;
 mod fit;
 mod fused_adamw;
 mod fused_conv;
+mod fused_linear;
 mod fused_norm;
 mod fused_pool;
 mod fused_rnn;

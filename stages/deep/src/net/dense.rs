@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::layers::*;
 use crate::dropout::Dropout;
+use crate::fused_linear::dense;
 use crate::spec::DeepParams;
 
 #[derive(Module, Debug)]
@@ -37,8 +38,8 @@ impl Mlp {
         let [b, t, d] = x.dims();
         let mut h = x.reshape([b, t * d]);
         for layer in &self.layers {
-            h = self.dropout.forward(relu(layer.forward(h)));
+            h = self.dropout.forward(relu(dense(layer, h)));
         }
-        self.out.forward(h)
+        dense(&self.out, h)
     }
 }
