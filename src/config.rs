@@ -48,6 +48,12 @@ pub struct PipelineConfig {
     /// set's columns does not move every spectral set.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extract_per_set: BTreeMap<String, SetExtract>,
+    /// Feature sets by a name of their own: a built-in spectral set with
+    /// its own `extract:` values (`acoustic_deltas: {of: acoustic, deltas:
+    /// 1}`), usable wherever a set is named, so one pipeline can hold the
+    /// set with and without them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub feature_variants: BTreeMap<String, FeatureVariant>,
     /// Evaluation protocols by name.
     pub protocols: BTreeMap<String, ProtocolSpec>,
     /// Feature unions by name: the functionals of several feature sets
@@ -84,6 +90,19 @@ pub struct PipelineConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetExtract {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deltas: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub functionals: Option<Vec<ser_extract::Functional>>,
+}
+
+/// A built-in spectral feature set under a name of its own, with its own
+/// `extract:` values over the set's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureVariant {
+    /// The built-in set whose descriptors it extracts.
+    pub of: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deltas: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,15 +155,29 @@ impl PipelineConfig {
     /// set's `extract_per_set` entry over them.
     pub fn extract_for(&self, set: &str) -> ExtractParams {
         let mut params = self.extract.clone();
-        if let Some(own) = self.extract_per_set.get(set) {
-            if let Some(deltas) = own.deltas {
+        let mut over = |deltas: Option<usize>, functionals: &Option<Vec<_>>| {
+            if let Some(deltas) = deltas {
                 params.deltas = deltas;
             }
-            if let Some(functionals) = &own.functionals {
+            if let Some(functionals) = functionals {
                 params.functionals = functionals.clone();
             }
+        };
+        if let Some(own) = self.extract_per_set.get(self.builtin_set(set)) {
+            over(own.deltas, &own.functionals);
+        }
+        // A variant's values over its set's.
+        if let Some(variant) = self.feature_variants.get(set) {
+            over(variant.deltas, &variant.functionals);
         }
         params
+    }
+
+    /// The built-in set `set` extracts: a variant's `of`, else `set`.
+    pub fn builtin_set<'a>(&'a self, set: &'a str) -> &'a str {
+        self.feature_variants
+            .get(set)
+            .map_or(set, |variant| variant.of.as_str())
     }
 
     /// The feature sets `set` is extracted from: a union's parts, else
@@ -611,6 +644,7 @@ fn validate(config: &PipelineConfig) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("augmentations.{name}.copies[{i}]: {e}"))?;
         }
     }
+    validate_feature_variants(config)?;
     validate_feature_unions(config)?;
     validate_extract_per_set(config)?;
     for (name, entry) in &config.models {
@@ -829,6 +863,47 @@ fn validate_ensembles(config: &PipelineConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The built-in sets whose `extract:` values shape their columns (the
+/// GeMAPS sets' are fixed by the standard).
+fn spectral_sets() -> Vec<&'static str> {
+    ser_extract::FEATURE_SETS
+        .iter()
+        .filter(|s| s.descriptors.iter().all(|d| d.gemaps_set().is_none()))
+        .map(|s| s.name)
+        .collect()
+}
+
+fn validate_feature_variants(config: &PipelineConfig) -> anyhow::Result<()> {
+    let spectral = spectral_sets();
+    for (name, variant) in &config.feature_variants {
+        let at = format!("feature_variants.{name}");
+        if ser_extract::feature_set(name).is_some() || name == WAVEFORM {
+            bail!("{at}: '{name}' is a feature set's own name; call the variant something else");
+        }
+        if config.feature_unions.contains_key(name) {
+            bail!("{at}: '{name}' also names a feature union");
+        }
+        if name.is_empty() || name.contains(['/', '@', '+', '~', ':']) {
+            bail!("{at}: names with / @ + ~ : are reserved");
+        }
+        if !spectral.contains(&variant.of.as_str()) {
+            bail!(
+                "{at}.of: '{}' is not a set with extract values of its own (sets: {})",
+                variant.of,
+                spectral.join(", ")
+            );
+        }
+        let set = ser_extract::feature_set(&variant.of).expect("a spectral set");
+        ser_extract::Extractor::new(
+            config.sample_rate,
+            &config.extract_for(name),
+            set.descriptors,
+        )
+        .map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+    }
+    Ok(())
+}
+
 fn validate_feature_unions(config: &PipelineConfig) -> anyhow::Result<()> {
     for (name, parts) in &config.feature_unions {
         let at = format!("feature_unions.{name}");
@@ -842,13 +917,16 @@ fn validate_feature_unions(config: &PipelineConfig) -> anyhow::Result<()> {
             bail!("{at}: a union joins two feature sets or more");
         }
         for (i, part) in parts.iter().enumerate() {
-            if ser_extract::feature_set(part).is_none() {
+            if ser_extract::feature_set(part).is_none()
+                && !config.feature_variants.contains_key(part)
+            {
                 bail!(
                     "{at}: '{part}' is not a feature set (known: {}; `{WAVEFORM}` and other \
                      unions cannot be parts)",
                     ser_extract::FEATURE_SETS
                         .iter()
                         .map(|s| s.name)
+                        .chain(config.feature_variants.keys().map(String::as_str))
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
@@ -862,18 +940,15 @@ fn validate_feature_unions(config: &PipelineConfig) -> anyhow::Result<()> {
 }
 
 fn validate_extract_per_set(config: &PipelineConfig) -> anyhow::Result<()> {
-    // The sets extract: parameters shape (the GeMAPS sets' are fixed).
-    let spectral: Vec<&str> = ser_extract::FEATURE_SETS
-        .iter()
-        .filter(|s| s.descriptors.iter().all(|d| d.gemaps_set().is_none()))
-        .map(|s| s.name)
-        .collect();
+    let spectral = spectral_sets();
     for name in config.extract_per_set.keys() {
         let at = format!("extract_per_set.{name}");
         let Some(set) = ser_extract::feature_set(name).filter(|s| spectral.contains(&s.name))
         else {
             let what = if config.feature_unions.contains_key(name) {
                 "a feature union: name its parts"
+            } else if config.feature_variants.contains_key(name) {
+                "a feature variant: give it its values under feature_variants"
             } else if ser_extract::feature_set(name).is_some() {
                 "a GeMAPS set, whose deltas and functionals the standard fixes"
             } else {
@@ -916,6 +991,7 @@ fn validate_matrix(config: &PipelineConfig, m: &Matrix, at: &str) -> anyhow::Res
             .iter()
             .map(|s| s.name)
             .chain([WAVEFORM])
+            .chain(config.feature_variants.keys().map(String::as_str))
             .chain(config.feature_unions.keys().map(String::as_str))
             .collect(),
     )?;
@@ -976,7 +1052,7 @@ fn validate_matrix(config: &PipelineConfig, m: &Matrix, at: &str) -> anyhow::Res
     }
     // openSMILE's parameter sets are defined at 16 kHz only.
     for set in m.features.iter().flat_map(|set| config.feature_parts(set)) {
-        let fixed = ser_extract::feature_set(set)
+        let fixed = ser_extract::feature_set(config.builtin_set(set))
             .is_some_and(|s| s.descriptors.iter().any(|d| d.gemaps_set().is_some()));
         if fixed && config.sample_rate != 16000 {
             bail!(
@@ -1217,6 +1293,62 @@ experiments:
         );
         let err = refused("acoustic", "{n_mfcc: 3}");
         assert!(err.contains("n_mfcc"), "{err}");
+    }
+
+    /// A variant extracts its set's descriptors with its own values over
+    /// the set's (`extract_per_set` included) and leaves the set as it is;
+    /// names that clash or sets it cannot apply to are refused by name.
+    #[test]
+    fn a_feature_variant_is_its_set_with_its_own_values() {
+        let c = parse(
+            BASE,
+            &[
+                "extract_per_set.acoustic.functionals=[mean, std]".into(),
+                "feature_variants.acoustic_deltas={of: acoustic, deltas: 1}".into(),
+                "experiments.features=[acoustic, acoustic_deltas]".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.builtin_set("acoustic_deltas"), "acoustic");
+        assert_eq!(c.builtin_set("acoustic"), "acoustic");
+        let variant = c.extract_for("acoustic_deltas");
+        assert_eq!(variant.deltas, 1);
+        assert_eq!(
+            variant.functionals,
+            [ser_extract::Functional::Mean, ser_extract::Functional::Std]
+        );
+        assert_eq!(variant.n_mfcc, 13);
+        assert_eq!(c.extract_for("acoustic").deltas, 0);
+        let refused = |value: &str| {
+            parse(BASE, &[format!("feature_variants.{value}")])
+                .unwrap_err()
+                .to_string()
+        };
+        let err = refused("acoustic={of: acoustic, deltas: 1}");
+        assert!(
+            err.contains("'acoustic' is a feature set's own name"),
+            "{err}"
+        );
+        let err = refused("e2={of: egemaps, deltas: 1}");
+        assert!(
+            err.contains("feature_variants.e2.of: 'egemaps' is not a set with extract values"),
+            "{err}"
+        );
+        let err = refused("a2={of: acoustic, deltas: 3}");
+        assert!(
+            err.contains("feature_variants.a2: invalid parameters: deltas must be 0, 1 or 2"),
+            "{err}"
+        );
+        let err = parse(
+            BASE,
+            &[
+                "feature_variants.a2={of: acoustic, deltas: 1}".into(),
+                "extract_per_set.a2={deltas: 2}".into(),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("'a2' is a feature variant"), "{err}");
     }
 
     #[test]

@@ -148,7 +148,8 @@ impl Graph {
             .flat_map(|set| c.feature_parts(set))
             .filter(|set| *set != WAVEFORM)
             .map(|set| {
-                ExtractStage::for_set(set, &c.extract_for(set), c.sample_rate).own_min_samples()
+                ExtractStage::for_set(c.builtin_set(set), &c.extract_for(set), c.sample_rate)
+                    .own_min_samples()
             })
             .max()
             .unwrap_or(0);
@@ -156,7 +157,8 @@ impl Graph {
             let mut params = c.extract_for(set);
             params.frames |= frames_needed.contains(set);
             Box::new(
-                ExtractStage::for_set(set, &params, c.sample_rate)
+                ExtractStage::for_set(c.builtin_set(set), &params, c.sample_rate)
+                    .named(set)
                     .with_common_minimum(common_minimum),
             )
         };
@@ -528,6 +530,47 @@ experiments:
             assert_ne!(params(&own, &acoustic), params(&none, &acoustic));
             assert_eq!(params(&own, &logmel), params(&none, &logmel));
             assert_ne!(params(&own, &logmel), params(&shared, &logmel));
+        }
+    }
+
+    /// A variant's extract nodes have the key its set would have with the
+    /// variant's values (`extract_per_set`'s), beside the set's own nodes,
+    /// which stay as they are; a union may take the variant as a part.
+    #[test]
+    fn a_variant_extracts_beside_its_set() {
+        let params = |g: &Graph, name: &str| {
+            let n = g
+                .nodes
+                .iter()
+                .find(|n| n.name == name)
+                .unwrap_or_else(|| panic!("no node {name}"));
+            n.stage.params()
+        };
+        let with_variant = graph(&with_copies(
+            "feature_variants: {acoustic_d: {of: acoustic, deltas: 1}}\n\
+             feature_unions: {both: [acoustic_d, spectral]}\n",
+            "acoustic, acoustic_d, both",
+        ));
+        let per_set = graph(&with_copies(
+            "extract_per_set: {acoustic: {deltas: 1}}\n",
+            "acoustic",
+        ));
+        let none = graph(&with_copies("", "acoustic"));
+        for suffix in ["", "+loud"] {
+            let variant = params(&with_variant, &format!("extract:acoustic_d{suffix}"));
+            let acoustic = format!("extract:acoustic{suffix}");
+            assert_eq!(variant, params(&per_set, &acoustic));
+            assert_ne!(variant, params(&none, &acoustic));
+            assert_eq!(params(&with_variant, &acoustic), params(&none, &acoustic));
+            let join = with_variant
+                .nodes
+                .iter()
+                .find(|n| n.name == format!("join:both{suffix}"))
+                .unwrap();
+            assert_eq!(
+                with_variant.nodes[join.deps[0].1].name,
+                format!("extract:acoustic_d{suffix}")
+            );
         }
     }
 

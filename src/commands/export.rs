@@ -287,7 +287,7 @@ impl CacheSource {
             let set_features = |set: &str, extract: usize| {
                 let stage = &self.graph.nodes[extract].stage;
                 let made = crate::stage::extract::ExtractStage::for_set(
-                    set,
+                    config.builtin_set(set),
                     &config.extract_for(set),
                     config.sample_rate,
                 );

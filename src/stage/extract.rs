@@ -107,6 +107,13 @@ impl ExtractStage {
             .map_or(floor, |ex| ex.min_samples().max(floor))
     }
 
+    /// The same stage under a pipeline's own name for its set (a
+    /// `feature_variants` entry), for progress lines; the name is in no key.
+    pub fn named(mut self, set: &str) -> ExtractStage {
+        self.set = set.to_string();
+        self
+    }
+
     /// The same set, rejecting utterances under `min_samples`: the graph
     /// gives every extract node of a pipeline the largest
     /// [`ExtractStage::own_min_samples`] of its sets.

@@ -122,10 +122,12 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
     let ws = Workspace::new(6);
     let tiny = "epochs: 2, hidden: 8, layers: 1, channels: [4, 8], validation_speakers: 1";
     // The union's spectral part has deltas of its own (`extract_per_set`):
-    // its bundle must extract them, and mfcc's without.
+    // its bundle must extract them, and mfcc's without; so must a variant
+    // of mfcc with deltas (`feature_variants`).
     ws.write_pipeline(&format!(
         "feature_unions:\n  both: [mfcc, spectral]\n\
          extract_per_set:\n  spectral: {{deltas: 1}}\n\
+         feature_variants:\n  mfcc_d: {{of: mfcc, deltas: 1}}\n\
          models:\n\
          \x20 svm: {{kind: svm}}\n\
          \x20 logreg: {{kind: logistic_regression}}\n\
@@ -136,6 +138,7 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
          experiments:\n\
          \x20 - {{features: [mfcc], models: [svm, svm_p, logreg, mlp, gru, gru_c], protocols: [two]}}\n\
          \x20 - {{features: [both], models: [logreg, mlp], protocols: [two]}}\n\
+         \x20 - {{features: [mfcc_d], models: [logreg], protocols: [two]}}\n\
          ensembles:\n\
          \x20 trio: {{members: [mfcc/none/svm, mfcc/none/mlp, mfcc/none/gru], protocols: [two]}}\n\
          \x20 duo: {{members: [mfcc/none/logreg, mfcc/none/mlp], protocols: [two]}}\n\
@@ -161,6 +164,8 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
         // A feature union: both sets extracted, side by side.
         ("both_logreg", "both/none/logreg"),
         ("both_mlp", "both/none/mlp"),
+        // A variant: mfcc's descriptors with its own deltas.
+        ("mfcc_d_logreg", "mfcc_d/none/logreg"),
     ] {
         let table = predictions(&ws, experiment);
         let (ids, folds) = (table.utf8("id").unwrap(), table.utf8("fold").unwrap());
