@@ -571,6 +571,23 @@ pub fn apply_override(root: &mut Value, assignment: &str) -> anyhow::Result<()> 
         if key.is_empty() {
             bail!("--set {assignment}: empty key in '{path}'");
         }
+        // A list's item by its index (`experiments.2.models`).
+        if let Value::Sequence(items) = node {
+            let len = items.len();
+            let Some(item) = key.parse::<usize>().ok().and_then(|at| items.get_mut(at)) else {
+                bail!(
+                    "--set {assignment}: '{}' is a list of {len}; give an index from 0 to {}",
+                    keys[..i].join("."),
+                    len.saturating_sub(1)
+                );
+            };
+            if i + 1 == keys.len() {
+                *item = new;
+                return Ok(());
+            }
+            node = item;
+            continue;
+        }
         if !node.is_mapping() {
             bail!(
                 "--set {assignment}: '{}' is not a mapping",
@@ -1403,6 +1420,34 @@ experiments:
                 .unwrap_err()
                 .to_string()
                 .contains("key.path=value")
+        );
+    }
+
+    /// `--set` reaches a list's item by its index (the second matrix's
+    /// models here), and an index past the end is refused with the
+    /// list's length.
+    #[test]
+    fn an_override_reaches_into_a_list_by_index() {
+        let two = BASE.replace(
+            "experiments:\n  features: [mfcc]\n  models: [lr]\n  protocols: [six]\n",
+            "experiments:\n  - {features: [mfcc], models: [lr], protocols: [six]}\n  \
+             - {features: [spectral], models: [lr], protocols: [six]}\n",
+        );
+        let c = parse(&two, &["experiments.1.features=[mfcc, spectral]".into()]).unwrap();
+        let features: Vec<&Vec<String>> = c.experiments.iter().map(|m| &m.features).collect();
+        assert_eq!(
+            features,
+            [
+                &vec!["mfcc".to_string()],
+                &vec!["mfcc".into(), "spectral".into()]
+            ]
+        );
+        let err = parse(&two, &["experiments.2.models=[lr]".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'experiments' is a list of 2; give an index from 0 to 1"),
+            "{err}"
         );
     }
 
