@@ -951,6 +951,14 @@ fn validate_feature_unions(config: &PipelineConfig) -> anyhow::Result<()> {
             if parts[..i].contains(part) {
                 bail!("{at}: '{part}' is named twice");
             }
+            // Columns are named by the built-in set a part extracts.
+            let builtin = config.builtin_set(part);
+            if let Some(other) = parts[..i].iter().find(|p| config.builtin_set(p) == builtin) {
+                bail!(
+                    "{at}: '{part}' and '{other}' both extract {builtin}; their columns would \
+                     clash"
+                );
+            }
         }
     }
     Ok(())
@@ -1366,6 +1374,19 @@ experiments:
         .unwrap_err()
         .to_string();
         assert!(err.contains("'a2' is a feature variant"), "{err}");
+        let err = parse(
+            BASE,
+            &[
+                "feature_variants.a2={of: acoustic, deltas: 1}".into(),
+                "feature_unions.both=[acoustic, a2]".into(),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("feature_unions.both: 'a2' and 'acoustic' both extract acoustic"),
+            "{err}"
+        );
     }
 
     #[test]

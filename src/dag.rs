@@ -186,9 +186,15 @@ impl Graph {
                 format!("join:{set}{suffix}"),
                 deps,
                 || {
+                    // Columns are prefixed by the built-in set a part
+                    // extracts, so a variant's union is the table (and the
+                    // key) of the set's union with those extract values.
                     Box::new(JoinStage {
                         union: set.to_string(),
-                        parts: parts.clone(),
+                        parts: parts
+                            .iter()
+                            .map(|part| c.builtin_set(part).to_string())
+                            .collect(),
                     })
                 },
                 None,
@@ -556,6 +562,11 @@ experiments:
             "acoustic",
         ));
         let none = graph(&with_copies("", "acoustic"));
+        let per_set_union = graph(&with_copies(
+            "extract_per_set: {acoustic: {deltas: 1}}\n\
+             feature_unions: {both: [acoustic, spectral]}\n",
+            "both",
+        ));
         for suffix in ["", "+loud"] {
             let variant = params(&with_variant, &format!("extract:acoustic_d{suffix}"));
             let acoustic = format!("extract:acoustic{suffix}");
@@ -570,6 +581,12 @@ experiments:
             assert_eq!(
                 with_variant.nodes[join.deps[0].1].name,
                 format!("extract:acoustic_d{suffix}")
+            );
+            // The union's columns name the set, as the same union of the
+            // set with `extract_per_set` does: one table, one key.
+            assert_eq!(
+                params(&with_variant, &format!("join:both{suffix}")),
+                params(&per_set_union, &format!("join:both{suffix}"))
             );
         }
     }

@@ -312,7 +312,12 @@ impl CacheSource {
                         .enumerate()
                         .map(|(i, part)| {
                             let node = join.dep(Role::Part(i)).expect("a join reads its parts");
-                            set_features(part, node)
+                            // The join names a part's columns by the
+                            // built-in set it extracts.
+                            Features {
+                                set: config.builtin_set(part).to_string(),
+                                ..set_features(part, node)
+                            }
                         })
                         .collect::<Vec<_>>();
                     Features {
