@@ -911,14 +911,26 @@ fn validate_feature_variants(config: &PipelineConfig) -> anyhow::Result<()> {
             );
         }
         let set = ser_extract::feature_set(&variant.of).expect("a spectral set");
-        ser_extract::Extractor::new(
-            config.sample_rate,
-            &config.extract_for(name),
-            set.descriptors,
-        )
-        .map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+        check_extract_values(config, &at, name, set)?;
     }
     Ok(())
+}
+
+/// Whether the extractor takes set `name`'s own `extract:` values
+/// (`extract_for`), as `set`'s descriptors need them.
+fn check_extract_values(
+    config: &PipelineConfig,
+    at: &str,
+    name: &str,
+    set: &ser_extract::FeatureSet,
+) -> anyhow::Result<()> {
+    ser_extract::Extractor::new(
+        config.sample_rate,
+        &config.extract_for(name),
+        set.descriptors,
+    )
+    .map(|_| ())
+    .map_err(|e| anyhow::anyhow!("{at}: {e}"))
 }
 
 fn validate_feature_unions(config: &PipelineConfig) -> anyhow::Result<()> {
@@ -984,12 +996,7 @@ fn validate_extract_per_set(config: &PipelineConfig) -> anyhow::Result<()> {
                 spectral.join(", ")
             );
         };
-        ser_extract::Extractor::new(
-            config.sample_rate,
-            &config.extract_for(name),
-            set.descriptors,
-        )
-        .map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+        check_extract_values(config, &at, name, set)?;
     }
     Ok(())
 }
