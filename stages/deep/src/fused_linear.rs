@@ -25,7 +25,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::nn::Linear;
 use burn::tensor::Tensor;
 
-use crate::kernels::flex_tensor;
+use crate::kernels::{flex_tensor, gemm};
 
 /// flex's threshold (`m x n x k`) for a threaded product.
 const FLEX_PARALLEL_PRODUCT: usize = 192 * 192 * 192;
@@ -53,8 +53,8 @@ pub(crate) fn dense(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
 struct Operand {
     tensor: FlexTensor,
     start: usize,
-    row_stride: isize,
-    col_stride: isize,
+    row_stride: usize,
+    col_stride: usize,
 }
 
 impl Operand {
@@ -62,15 +62,14 @@ impl Operand {
     /// this operation leaves to flex.
     fn of(t: &FlexTensor) -> Option<Operand> {
         let layout = t.layout();
-        let strides = layout.strides();
-        if strides.len() != 2 || strides.iter().any(|&s| s < 0) {
+        let [row_stride, col_stride] = layout.strides() else {
             return None;
-        }
+        };
         Some(Operand {
             tensor: t.clone(),
             start: layout.start_offset(),
-            row_stride: strides[0],
-            col_stride: strides[1],
+            row_stride: usize::try_from(*row_stride).ok()?,
+            col_stride: usize::try_from(*col_stride).ok()?,
         })
     }
 
@@ -82,62 +81,31 @@ impl Operand {
         }
     }
 
-    /// The values from the first one on, with `rows x cols` read through
-    /// the strides checked to lie inside them.
-    fn values(&self, rows: usize, cols: usize) -> &[f32] {
-        let values = &self.tensor.storage::<f32>()[self.start..];
-        if rows > 0 && cols > 0 {
-            let last =
-                (rows - 1) * self.row_stride as usize + (cols - 1) * self.col_stride as usize;
-            assert!(last < values.len(), "operand view out of its buffer");
-        }
-        values
+    /// The matrix as `kernels::gemm` reads it: values from the first one
+    /// on, row and column strides.
+    fn view(&self) -> (&[f32], usize, usize) {
+        (
+            &self.tensor.storage::<f32>()[self.start..],
+            self.row_stride,
+            self.col_stride,
+        )
     }
 }
 
 /// `lhs (m x k) · rhs (k x n)` as flex's 2-D product computes it: one
 /// `gemm` call into a row-major output, threaded from flex's threshold.
 fn gemm_product((m, n, k): (usize, usize, usize), lhs: &Operand, rhs: &Operand) -> Vec<f32> {
-    if m == 0 || n == 0 || k == 0 {
-        return vec![0f32; m * n];
-    }
-    // Not zeroed first: with `read_dst` false gemm writes every output
-    // value without reading any.
-    let mut out = Vec::<f32>::with_capacity(m * n);
-    let lhs_values = lhs.values(m, k);
-    let rhs_values = rhs.values(k, n);
-    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= FLEX_PARALLEL_PRODUCT {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: `values` checked that every strided read lies in its
-    // buffer; the output is m x n, row-major, allocated here, and gemm has
-    // written all of it when it returns.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            lhs_values.as_ptr(),
-            lhs.col_stride,
-            lhs.row_stride,
-            rhs_values.as_ptr(),
-            rhs.col_stride,
-            rhs.row_stride,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-        out.set_len(m * n);
-    }
+    let mut out = vec![0f32; m * n];
+    let parallel = m.saturating_mul(n).saturating_mul(k) >= FLEX_PARALLEL_PRODUCT;
+    gemm(
+        (m, n, k),
+        &mut out,
+        n,
+        false,
+        lhs.view(),
+        rhs.view(),
+        parallel,
+    );
     out
 }
 
