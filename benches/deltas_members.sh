@@ -18,6 +18,11 @@
 #   of pipeline.yaml as shipped (19 min 21 s, cold-cache18, 2026-12-06, the same Intel machine),
 #   so the 30-minute target on the slower AMD machine is no more at risk than it was. Else
 #   pipeline.yaml stays as it is. The wall time is the only input; no UA is read to decide.
+# - applied twice. First (session 36, 2026-12-06, at 711e872): 21 min 10 s, so not taken.
+#   Second (session 37, 2026-12-06, written here before that run): the same rule, the same
+#   19 min 21 s, after three speed-ups that leave every value as it was (AdamW's bias
+#   corrections as exact f64 reciprocal products, dropout masks without a branch, batch-norm
+#   sums of eight channels side by side), chosen from `perf` profiles, not from any UA.
 POOL="egemaps/none/mlp, egemaps+noisy_pitch_stretch/none/mlp_tta, acoustic_deltas+noisy_pitch_stretch/none/mlp_tta, gemaps+noisy_pitch_stretch/none/mlp_tta, acoustic_deltas_egemaps+noisy_pitch_stretch/none/mlp_tta, acoustic_deltas_egemaps/none/mlp, egemaps/none/svm_speaker_val, egemaps/none/logreg_speaker_val"
 /usr/bin/time -v ser run \
  --set "feature_variants={acoustic_deltas: {of: acoustic, deltas: 1}}" \
