@@ -833,6 +833,35 @@ mod tests {
         assert_eq!(starts(9), [0, 1]);
     }
 
+    /// The same training, run twice, saves the same bytes: batch norm's
+    /// running statistics too, whose ids burn draws at random
+    /// (`number_running_states`).
+    #[test]
+    fn the_same_training_saves_the_same_bytes() {
+        use rand::Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let train: Vec<Example> = (0..16)
+            .map(|_| Example::new((0..2 * 8).map(|_| rng.random_range(-1.0..1.0)).collect(), 8))
+            .collect();
+        let y: Vec<usize> = (0..16).map(|i| i % 2).collect();
+        let s: Vec<String> = (0..16).map(|i| format!("s{}", i % 4)).collect();
+        let params = DeepParams {
+            channels: vec![4],
+            hidden: 8,
+            epochs: 2,
+            patience: 0,
+            validation_speakers: 0,
+            ..DeepParams::default()
+        };
+        assert!(params.batch_norm, "the default has batch norm");
+        let weights = || {
+            fit(DeepKind::Cnn1d, &params, &train, &y, &s, 2, 2, &mut |_| {})
+                .unwrap()
+                .weights
+        };
+        assert_eq!(weights(), weights());
+    }
+
     /// `test_windows: cover` predicts a long sequence by the mean logits of
     /// its covering windows, each as `middle` predicts a sequence of
     /// exactly `max_frames`; shorter ones as before.

@@ -3,7 +3,6 @@
 //! (`cnn2d`).
 
 use burn::module::Module;
-use burn::nn::BatchNormConfig;
 use burn::nn::conv::Conv1dConfig;
 use burn::nn::pool::MaxPool1dConfig;
 use burn::tensor::{Device, Tensor};
@@ -85,7 +84,7 @@ impl Cnn1dRaw {
                 .with_stride(stride)
                 .with_initializer(he())
                 .init(device),
-            norm: p.batch_norm.then(|| BatchNormConfig::new(c0).init(device)),
+            norm: p.batch_norm.then(|| batch_norm_layer(c0, device)),
             pool: MaxPool1dConfig::new(4).init(),
             dropout: Dropout::new(p.block_dropout()),
         };

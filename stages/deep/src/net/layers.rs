@@ -2,7 +2,7 @@
 //! masks and masked pooling over time, conv blocks (1-D and 2-D, with the
 //! fused CPU operations), the spectrogram conv stack and the dense head.
 
-use burn::module::Module;
+use burn::module::{Module, ParamId, RunningState};
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool1d, MaxPool1dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
@@ -52,6 +52,58 @@ pub(super) fn pooled(lengths: &[usize], f: impl Fn(usize) -> usize) -> Vec<usize
     lengths.iter().map(|&l| f(l).max(1)).collect()
 }
 
+thread_local! {
+    /// The next running-statistics id of each network being built on this
+    /// thread, innermost last (see [`number_running_states`]).
+    static RUNNING_STATE_IDS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Running-statistics ids start here, far above the 1, 2, ... that
+/// `fit` gives parameters when it saves a network.
+const FIRST_RUNNING_STATE_ID: u64 = 1 << 62;
+
+/// Until dropped, the batch norms built on this thread number their
+/// running statistics from [`FIRST_RUNNING_STATE_ID`] in the order they
+/// are built. burn draws a running state's id at random, the burnpack
+/// stores it, and unlike a parameter's it keeps its id through a module
+/// mapper; so a network with batch norm was different bytes (a different
+/// cache object) each time the same training ran. A stack, as dropout's
+/// generators, so a network built while another is being built on the
+/// same thread numbers its own.
+#[must_use = "running statistics are numbered only while the guard lives"]
+pub(super) fn number_running_states() -> RunningStateIds {
+    RUNNING_STATE_IDS.with(|ids| ids.borrow_mut().push(FIRST_RUNNING_STATE_ID));
+    RunningStateIds {
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+/// Ends the numbering [`number_running_states`] started when dropped.
+pub(super) struct RunningStateIds {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for RunningStateIds {
+    fn drop(&mut self) {
+        RUNNING_STATE_IDS.with(|ids| ids.borrow_mut().pop());
+    }
+}
+
+/// A batch norm over `channels`, its running statistics numbered as
+/// [`number_running_states`] says (burn's random ids outside it).
+pub(super) fn batch_norm_layer(channels: usize, device: &Device) -> BatchNorm {
+    let mut norm = BatchNormConfig::new(channels).init(device);
+    RUNNING_STATE_IDS.with(|ids| {
+        if let Some(next) = ids.borrow_mut().last_mut() {
+            for state in [&mut norm.running_mean, &mut norm.running_var] {
+                *state = RunningState::with_id(ParamId::from(*next), state.value());
+                *next += 1;
+            }
+        }
+    });
+    norm
+}
+
 /// `norm` applied to x; in training on the CPU one fused operation (see
 /// [`crate::fused_norm`]).
 pub(super) fn batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
@@ -85,9 +137,7 @@ impl ConvBlock1d {
                 .with_padding(PaddingConfig1d::Same)
                 .with_initializer(he())
                 .init(device),
-            norm: p
-                .batch_norm
-                .then(|| BatchNormConfig::new(c_out).init(device)),
+            norm: p.batch_norm.then(|| batch_norm_layer(c_out, device)),
             pool: MaxPool1dConfig::new(pool).init(),
             dropout: Dropout::new(dropout),
         }
@@ -137,9 +187,7 @@ impl ConvBlock2d {
                 .with_padding(PaddingConfig2d::Same)
                 .with_initializer(he())
                 .init(device),
-            norm: p
-                .batch_norm
-                .then(|| BatchNormConfig::new(c_out).init(device)),
+            norm: p.batch_norm.then(|| batch_norm_layer(c_out, device)),
             pool: MaxPool2dConfig::new([2, 2]).init(),
         }
     }

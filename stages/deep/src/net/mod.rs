@@ -46,6 +46,7 @@ impl Net {
         classes: usize,
         device: &Device,
     ) -> Net {
+        let _ids = layers::number_running_states();
         match kind {
             DeepKind::Mlp => Net::Mlp(Mlp::new(p, dims, classes, device)),
             DeepKind::Cnn1d => Net::Cnn1d(Cnn1d::new(p, dims, classes, device)),
