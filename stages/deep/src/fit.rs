@@ -838,21 +838,8 @@ mod tests {
     /// (`number_running_states`).
     #[test]
     fn the_same_training_saves_the_same_bytes() {
-        use rand::Rng;
-        let mut rng = ChaCha8Rng::seed_from_u64(4);
-        let train: Vec<Example> = (0..16)
-            .map(|_| Example::new((0..2 * 8).map(|_| rng.random_range(-1.0..1.0)).collect(), 8))
-            .collect();
-        let y: Vec<usize> = (0..16).map(|i| i % 2).collect();
-        let s: Vec<String> = (0..16).map(|i| format!("s{}", i % 4)).collect();
-        let params = DeepParams {
-            channels: vec![4],
-            hidden: 8,
-            epochs: 2,
-            patience: 0,
-            validation_speakers: 0,
-            ..DeepParams::default()
-        };
+        let (train, y, s) = two_class_task(4, 16, |_| 8);
+        let params = tiny_cnn1d();
         assert!(params.batch_norm, "the default has batch norm");
         let weights = || {
             fit(DeepKind::Cnn1d, &params, &train, &y, &s, 2, 2, &mut |_| {})
@@ -860,6 +847,41 @@ mod tests {
                 .weights
         };
         assert_eq!(weights(), weights());
+    }
+
+    /// `n` examples of two dims and `frames(i)` frames of uniform noise,
+    /// labels alternating between two classes, four speakers.
+    fn two_class_task(
+        seed: u64,
+        n: usize,
+        frames: impl Fn(usize) -> usize,
+    ) -> (Vec<Example>, Vec<usize>, Vec<String>) {
+        use rand::Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let train = (0..n)
+            .map(|i| {
+                let frames = frames(i);
+                let values = (0..2 * frames)
+                    .map(|_| rng.random_range(-1.0..1.0))
+                    .collect();
+                Example::new(values, frames)
+            })
+            .collect();
+        let y = (0..n).map(|i| i % 2).collect();
+        let s = (0..n).map(|i| format!("s{}", i % 4)).collect();
+        (train, y, s)
+    }
+
+    /// A 4-channel cnn1d trained 2 epochs, nobody held out.
+    fn tiny_cnn1d() -> DeepParams {
+        DeepParams {
+            channels: vec![4],
+            hidden: 8,
+            epochs: 2,
+            patience: 0,
+            validation_speakers: 0,
+            ..DeepParams::default()
+        }
     }
 
     /// `test_windows: cover` predicts a long sequence by the mean logits of
@@ -881,13 +903,8 @@ mod tests {
         let y: Vec<usize> = (0..24).map(|i| i % 2).collect();
         let s: Vec<String> = (0..24).map(|i| format!("s{}", i % 4)).collect();
         let params = DeepParams {
-            channels: vec![4],
-            hidden: 8,
-            epochs: 2,
-            patience: 0,
-            validation_speakers: 0,
             max_frames: Some(4),
-            ..DeepParams::default()
+            ..tiny_cnn1d()
         };
         let middle = fit(DeepKind::Cnn1d, &params, &train, &y, &s, 2, 2, &mut |_| {}).unwrap();
         let mut cover = middle.clone();

@@ -267,33 +267,28 @@ fn step_values(
     step_loop(h, first, scale, param, grad, m, v, |x, c, _| x / c);
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn step_values_avx512(
-    h: &Hyper,
-    first: bool,
-    scale: Option<f32>,
-    param: &mut [f32],
-    grad: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
-) {
-    step_loop(h, first, scale, param, grad, m, v, divide_by);
+/// [`step_loop`] with [`divide_by`], compiled for one instruction set (the
+/// caller checks the CPU has it).
+macro_rules! step_values_with {
+    ($name:ident, $feature:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        fn $name(
+            h: &Hyper,
+            first: bool,
+            scale: Option<f32>,
+            param: &mut [f32],
+            grad: &[f32],
+            m: &mut [f32],
+            v: &mut [f32],
+        ) {
+            step_loop(h, first, scale, param, grad, m, v, divide_by);
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn step_values_avx2(
-    h: &Hyper,
-    first: bool,
-    scale: Option<f32>,
-    param: &mut [f32],
-    grad: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
-) {
-    step_loop(h, first, scale, param, grad, m, v, divide_by);
-}
+step_values_with!(step_values_avx512, "avx512f");
+step_values_with!(step_values_avx2, "avx2");
 
 /// `x / c` in f32, from `reciprocal` = `1 / c` in f64: the f64 product is
 /// within 2^-52 (relative) of the true quotient, and a quotient of two f32
