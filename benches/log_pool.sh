@@ -29,6 +29,8 @@
 # - step 2, after the decision: this script runs deep_validated (as shipped) and
 #   deep_validated_geometric side by side; their test UAs are looked at once, after, and
 #   reported whichever way step 1 went. Nothing else is tried on the pool in that session.
+# - applied once (session 38, 2026-12-06): step 1 gave -0.0029 (higher in 5 of 12 halves), so
+#   nothing changed; step 2's test UAs were 0.695 against 0.698 (docs/performance.md).
 POOL="egemaps/none/mlp, egemaps+noisy_pitch_stretch/none/mlp_tta, acoustic+noisy_pitch_stretch/none/mlp_tta, gemaps+noisy_pitch_stretch/none/mlp_tta, acoustic_egemaps+noisy_pitch_stretch/none/mlp_tta, acoustic_egemaps/none/mlp, egemaps/none/svm_speaker_val, egemaps/none/logreg_speaker_val"
 ser "${SER_COMMAND:-run}" \
  --set "ensembles={deep_validated: {members: [$POOL], choose: forward, bags: 50, protocols: [emobox_6fold]}, deep_validated_geometric: {members: [$POOL], combine: geometric, choose: forward, bags: 50, protocols: [emobox_6fold]}}" \

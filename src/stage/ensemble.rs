@@ -26,6 +26,9 @@
 //! ([`ser_train::ensemble::bagged_forward_selection`]), so a fold's
 //! ensemble does not hang on which few speakers were held out.
 //!
+//! `combine: geometric` pools probabilities, so every member must have
+//! them; `choose` then pools its trial sets geometrically too.
+//!
 //! Output: `predictions` (id, speaker, fold, label, predicted and the
 //! combined `p_<class>` scores, in the first member's row order) and
 //! `params` (the ensemble's settings). Nothing is fitted, so the node
@@ -280,6 +283,7 @@ impl EnsembleStage {
             );
             tables.push(table);
         }
+        let pool = self.combine.for_selection();
         let (mut chosen, mut kept) = (BTreeMap::new(), Vec::new());
         for &fold in folds {
             let rows: Vec<HashMap<&str, usize>> =
@@ -320,7 +324,7 @@ impl EnsembleStage {
                 common.iter().map(|&r| first.speakers[r].as_str()).collect();
             let (members, weights, ensemble_validation_ua) = match self.bags {
                 None => {
-                    let selection = ensemble::forward_selection(&member_scores, score)
+                    let selection = ensemble::forward_selection(&member_scores, pool, score)
                         .map_err(|e| anyhow::anyhow!("fold {fold}: {e}"))?;
                     let ua = selection.steps.last().map(|(_, (ua, _))| *ua);
                     (selection.members, None, ua)
@@ -333,12 +337,16 @@ impl EnsembleStage {
                         .collect();
                     let bags =
                         ser_evaluate::metrics::speaker_resamples(&speaker_index, bags, BAG_SEED);
-                    let bagged =
-                        ensemble::bagged_forward_selection(&member_scores, &bags, |rows, c| {
+                    let bagged = ensemble::bagged_forward_selection(
+                        &member_scores,
+                        pool,
+                        &bags,
+                        |rows, c| {
                             let truth: Vec<usize> = rows.iter().map(|&r| truth[r]).collect();
                             score_mean(&truth, c, classes.len())
-                        })
-                        .map_err(|e| anyhow::anyhow!("fold {fold}: {e}"))?;
+                        },
+                    )
+                    .map_err(|e| anyhow::anyhow!("fold {fold}: {e}"))?;
                     let members: Vec<usize> = (0..self.members.len())
                         .filter(|&m| bagged[m] > 0.0)
                         .collect();
@@ -346,7 +354,7 @@ impl EnsembleStage {
                     // The weighted mean's UA on every validation row.
                     let kept_scores: Vec<Vec<Vec<f64>>> =
                         members.iter().map(|&m| member_scores[m].clone()).collect();
-                    let mean = ensemble::combine(&kept_scores, Some(&weights), Combine::Mean)
+                    let mean = ensemble::combine(&kept_scores, Some(&weights), pool)
                         .map_err(|e| anyhow::anyhow!("fold {fold}: {e}"))?;
                     (members, Some(weights), Some(score(&mean).0))
                 }
@@ -421,6 +429,14 @@ impl Stage for EnsembleStage {
             let table = parquet_read::from_parquet(ctx.cache.read_object(object)?)?;
             tables.push(
                 MemberTable::read(&table).map_err(|e| anyhow::anyhow!("member {member}: {e:#}"))?,
+            );
+        }
+        let without_probabilities = (self.members.iter().zip(&tables))
+            .find(|(_, t)| t.probabilities.is_none() && !t.ids.is_empty());
+        if let (Combine::Geometric, Some((member, _))) = (self.combine, without_probabilities) {
+            anyhow::bail!(
+                "member {member} has no class probabilities, and combine: geometric pools \
+                 probabilities (give it `probability: true`, or use combine: vote)"
             );
         }
         let first = &tables[0];

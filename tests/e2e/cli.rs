@@ -1874,6 +1874,73 @@ fn a_classic_model_with_validation_joins_a_choosing_ensemble() {
     );
 }
 
+/// `combine: geometric` end to end: the ensemble's probabilities are the
+/// normalised geometric mean of its members', row by row, and a member
+/// without probabilities (an SVM without `probability: true`) is refused
+/// by name.
+#[test]
+fn a_geometric_ensemble_pools_its_members_probabilities() {
+    let ws = Workspace::new(8);
+    ws.write_pipeline(
+        "models:\n\
+         \x20 mlp: {kind: mlp, hidden: 8, epochs: 2, layers: 1, validation_speakers: 1}\n\
+         \x20 lr: {kind: logistic_regression}\n\
+         \x20 svm: {kind: svm}\n\
+         experiments:\n\
+         \x20 - {features: [mfcc], models: [mlp, lr, svm], protocols: [two]}\n\
+         ensembles:\n\
+         \x20 pooled: {members: [mfcc/none/mlp, mfcc/none/lr], combine: geometric, protocols: [two]}\n",
+    );
+    ws.ok(&["run"]);
+    let pooled = predictions_table(&ws, "train:ensemble/geometric/pooled@two");
+    let members = [
+        predictions_table(&ws, "train:mfcc/none/mlp@two"),
+        predictions_table(&ws, "train:mfcc/none/lr@two"),
+    ];
+    let classes = probability_classes(&pooled);
+    let row_of = |t: &ser::artifact::Table, id: &str| {
+        t.utf8("id").unwrap().iter().position(|i| i == id).unwrap()
+    };
+    let ids = pooled.utf8("id").unwrap();
+    let predicted = pooled.utf8("predicted").unwrap();
+    for (r, id) in ids.iter().enumerate() {
+        let geometric: Vec<f64> = classes
+            .iter()
+            .map(|c| {
+                let column = format!("p_{c}");
+                members
+                    .iter()
+                    .map(|t| t.f64(&column).unwrap()[row_of(t, id)].max(1e-12).ln())
+                    .sum::<f64>()
+                    / 2.0
+            })
+            .map(f64::exp)
+            .collect();
+        let total: f64 = geometric.iter().sum();
+        for (c, g) in classes.iter().zip(&geometric) {
+            let got = pooled.f64(&format!("p_{c}")).unwrap()[r];
+            assert!(
+                (got - g / total).abs() < 1e-6,
+                "{id} {c}: {got} against {}",
+                g / total
+            );
+        }
+        let top = (0..classes.len())
+            .max_by(|&a, &b| geometric[a].total_cmp(&geometric[b]))
+            .unwrap();
+        assert_eq!(predicted[r], classes[top], "{id}");
+    }
+    assert!(!ids.is_empty());
+    let set = "ensembles.pooled.members=[mfcc/none/mlp, mfcc/none/svm]";
+    let err = ws.ser(&["run", "--set", set]);
+    let err = String::from_utf8_lossy(&err.stderr).to_string();
+    assert!(
+        err.contains("member mfcc/none/svm has no class probabilities")
+            && err.contains("combine: geometric"),
+        "{err}"
+    );
+}
+
 /// `--validation` prints each experiment's UA on the speakers held out of
 /// its training folds, from its validation table, and no test score: the
 /// view for choosing between variants without seeing their test UAs.

@@ -10,6 +10,10 @@
 //! - `vote` gives each member's predicted class the member's weight and
 //!   predicts the class with most; ties go to the higher mean score, then
 //!   to the first class.
+//! - `geometric` takes the weighted geometric mean of the members'
+//!   probabilities (log-linear pooling, a product of experts) and predicts
+//!   the top class: a class that any member finds unlikely loses, where
+//!   the mean lets one confident member outweigh the rest.
 //!
 //! Either way the combined scores are returned normalised to sum to one,
 //! so an ensemble's output reads like a member's. [`best_members`] picks,
@@ -30,7 +34,14 @@ pub enum Combine {
     Mean,
     /// Weighted count of the members' predicted classes (hard voting).
     Vote,
+    /// Weighted geometric mean of the members' probabilities, normalised
+    /// (log-linear pooling); a probability below [`MIN_PROBABILITY`]
+    /// counts as that, so one member's zero is a strong veto, not `-inf`.
+    Geometric,
 }
+
+/// The floor of a probability in a geometric pool.
+pub const MIN_PROBABILITY: f64 = 1e-12;
 
 /// How an ensemble picks, per fold, the members it combines (besides all
 /// of them, or `keep_best`'s members ranked one by one).
@@ -46,6 +57,18 @@ impl Combine {
         match self {
             Combine::Mean => "mean",
             Combine::Vote => "vote",
+            Combine::Geometric => "geometric",
+        }
+    }
+
+    /// How [`forward_selection`] pools a trial set of members: as the
+    /// ensemble will, except that a vote is chosen by its members' mean,
+    /// since a vote of a few members is coarse and has no probabilities
+    /// for the tie-break.
+    pub fn for_selection(self) -> Combine {
+        match self {
+            Combine::Mean | Combine::Vote => Combine::Mean,
+            Combine::Geometric => Combine::Geometric,
         }
     }
 }
@@ -100,6 +123,7 @@ pub fn combine(
     }
     let mut predicted = Vec::with_capacity(rows);
     let mut scores = Vec::with_capacity(rows);
+    let total_weight: f64 = weights.iter().sum();
     for row in 0..rows {
         let mut mean = vec![0.0; classes];
         let mut votes = vec![0.0; classes];
@@ -114,20 +138,50 @@ pub fn combine(
         if total > 0.0 {
             mean.iter_mut().for_each(|s| *s /= total);
         }
-        let best = match mode {
-            Combine::Mean => top(&mean, None),
-            Combine::Vote => top(&votes, Some(&mean)),
-        };
-        predicted.push(best);
-        scores.push(match mode {
-            Combine::Mean => mean,
+        let (best, row_scores) = match mode {
+            Combine::Mean => (top(&mean, None), mean),
             Combine::Vote => {
                 let n: f64 = votes.iter().sum();
-                votes.iter().map(|v| v / n).collect()
+                (
+                    top(&votes, Some(&mean)),
+                    votes.iter().map(|v| v / n).collect(),
+                )
             }
-        });
+            Combine::Geometric => {
+                let pooled = geometric_pool(members, weights, total_weight, row, classes);
+                (top(&pooled, None), pooled)
+            }
+        };
+        predicted.push(best);
+        scores.push(row_scores);
     }
     Ok(Combined { predicted, scores })
+}
+
+/// One row's weighted geometric mean of the members' scores, normalised to
+/// sum to one. The log-mean is shifted by its largest value before `exp`,
+/// so rows of tiny probabilities do not underflow to all zeros.
+fn geometric_pool(
+    members: &[Vec<Vec<f64>>],
+    weights: &[f64],
+    total_weight: f64,
+    row: usize,
+    classes: usize,
+) -> Vec<f64> {
+    let mut log_mean = vec![0.0; classes];
+    for (member, &w) in members.iter().zip(weights) {
+        for (c, &s) in member[row].iter().enumerate() {
+            log_mean[c] += w * s.max(MIN_PROBABILITY).ln();
+        }
+    }
+    let largest = log_mean.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+    let mut pooled: Vec<f64> = log_mean
+        .iter()
+        .map(|l| ((l - largest) / total_weight).exp())
+        .collect();
+    let total: f64 = pooled.iter().sum();
+    pooled.iter_mut().for_each(|p| *p /= total);
+    pooled
 }
 
 /// The index of the largest value (a row's top class); ties go to the
@@ -179,13 +233,15 @@ pub struct ForwardSelection<S> {
 /// takes part), and `score` rates a mean of some of them (higher is
 /// better). Starts from the best single member and adds, one at a time,
 /// the member whose addition scores best, while that strictly improves the
-/// score; ties go to the member listed first.
+/// score; ties go to the member listed first. Trial sets are pooled by
+/// `mode`'s [`Combine::for_selection`].
 ///
 /// Ranking members one by one ([`best_members`]) does not measure what a
 /// member adds to the mean: one that repeats the others' mistakes can rank
 /// high and still pull the mean down.
 pub fn forward_selection<S: PartialOrd + Clone>(
     members: &[Vec<Vec<f64>>],
+    mode: Combine,
     score: impl Fn(&Combined) -> S,
 ) -> Result<ForwardSelection<S>, String> {
     if members.is_empty() {
@@ -201,7 +257,7 @@ pub fn forward_selection<S: PartialOrd + Clone>(
                 .chain([&candidate])
                 .map(|&m| members[m].clone())
                 .collect();
-            let s = score(&combine(&trial, None, Combine::Mean)?);
+            let s = score(&combine(&trial, None, mode.for_selection())?);
             if best.as_ref().is_none_or(|(_, b)| s > *b) {
                 best = Some((candidate, s));
             }
@@ -231,6 +287,7 @@ pub fn forward_selection<S: PartialOrd + Clone>(
 /// happened to be held out; the average over bags moves far less.
 pub fn bagged_forward_selection<S: PartialOrd + Clone>(
     members: &[Vec<Vec<f64>>],
+    mode: Combine,
     bags: &[Vec<usize>],
     score: impl Fn(&[usize], &Combined) -> S,
 ) -> Result<Vec<f64>, String> {
@@ -243,7 +300,7 @@ pub fn bagged_forward_selection<S: PartialOrd + Clone>(
             .iter()
             .map(|member| rows.iter().map(|&r| member[r].clone()).collect())
             .collect();
-        let chosen = forward_selection(&resampled, |c| score(rows, c))?.members;
+        let chosen = forward_selection(&resampled, mode, |c| score(rows, c))?.members;
         for &m in &chosen {
             weights[m] += 1.0 / (chosen.len() * bags.len()) as f64;
         }
@@ -290,6 +347,78 @@ mod tests {
         assert_eq!(weighted.predicted, [2]);
     }
 
+    #[test]
+    fn geometric_pool_picks_the_class_no_member_rules_out() {
+        // The mean follows `a`'s 0.72 for class 0; `b` rules class 0 out
+        // and `a` rules class 2 out, so the geometric pool picks class 1.
+        let a = vec![vec![0.72, 0.28, 0.0]];
+        let b = vec![vec![0.0, 0.3, 0.7]];
+        let members = [a.clone(), b.clone()];
+        assert_eq!(
+            combine(&members, None, Combine::Mean).unwrap().predicted,
+            [0]
+        );
+        let pooled = combine(&members, None, Combine::Geometric).unwrap();
+        assert_eq!(pooled.predicted, [1]);
+        // exp of the log-mean, normalised: sqrt(0.72e-12), sqrt(0.084), sqrt(0.7e-12).
+        let raw = [
+            (0.72e-12f64).sqrt(),
+            (0.28f64 * 0.3).sqrt(),
+            (0.7e-12f64).sqrt(),
+        ];
+        let total: f64 = raw.iter().sum();
+        for (got, want) in pooled.scores[0].iter().zip(raw) {
+            assert!(
+                (got - want / total).abs() < 1e-12,
+                "{got} against {}",
+                want / total
+            );
+        }
+        // Weights are exponents: a weight of 3 on `b` is b's row cubed.
+        let weighted = combine(&members, Some(&[1.0, 3.0]), Combine::Geometric).unwrap();
+        let raw = [
+            (0.72f64 * 1e-36).powf(0.25),
+            (0.28f64 * 0.3f64.powi(3)).powf(0.25),
+            (1e-12f64 * 0.7f64.powi(3)).powf(0.25),
+        ];
+        let total: f64 = raw.iter().sum();
+        for (got, want) in weighted.scores[0].iter().zip(raw) {
+            assert!(
+                (got - want / total).abs() < 1e-12,
+                "{got} against {}",
+                want / total
+            );
+        }
+        // One member pools to itself, and tiny rows do not underflow.
+        let alone = combine(&[b], None, Combine::Geometric).unwrap();
+        assert!((alone.scores[0][2] - 0.7).abs() < 1e-12);
+        let tiny = vec![vec![1e-300, 2e-300]];
+        let pooled = combine(&[tiny.clone(), tiny], None, Combine::Geometric).unwrap();
+        assert!(
+            (pooled.scores[0][0] - 0.5).abs() < 1e-12,
+            "{:?}",
+            pooled.scores[0]
+        );
+    }
+
+    #[test]
+    fn forward_selection_chooses_by_the_pool_it_will_use() {
+        // Truth: class 1. Alone, `a` is wrong and `b` is wrong; pooled by
+        // the mean they stay wrong, pooled geometrically they are right.
+        const TRUTH: &[usize] = &[1];
+        let a = vec![vec![0.72, 0.28, 0.0]];
+        let b = vec![vec![0.0, 0.3, 0.7]];
+        let members = [a, b];
+        let mean = forward_selection(&members, Combine::Mean, accuracy(TRUTH)).unwrap();
+        assert_eq!(mean.members.len(), 1);
+        let geometric = forward_selection(&members, Combine::Geometric, accuracy(TRUTH)).unwrap();
+        assert_eq!(geometric.members, [0, 1]);
+        assert_eq!(geometric.steps.last().unwrap().1, 1.0);
+        // A vote is chosen by its members' mean.
+        let vote = forward_selection(&members, Combine::Vote, accuracy(TRUTH)).unwrap();
+        assert_eq!(vote, mean);
+    }
+
     /// Accuracy of a mean against fixed truth: the score the tests select by.
     fn accuracy(truth: &'static [usize]) -> impl Fn(&Combined) -> f64 {
         move |c: &Combined| {
@@ -331,7 +460,7 @@ mod tests {
         // One by one, keeping two: a and its twin (3 of 4 each).
         assert_eq!(best_members(&[0.75, 0.75, 0.5], 2), [0, 1]);
         // Their mean stays at 3 of 4; a with `other` gets all 4.
-        let chosen = forward_selection(&members, accuracy(TRUTH)).unwrap();
+        let chosen = forward_selection(&members, Combine::Mean, accuracy(TRUTH)).unwrap();
         assert_eq!(chosen.members, [0, 2]);
         assert_eq!(chosen.steps, [(0, 0.75), (2, 1.0)]);
     }
@@ -343,11 +472,15 @@ mod tests {
         let wrong = vec![vec![0.1, 0.9], vec![0.9, 0.1]];
         // The first of equally good members starts; nothing improves on
         // 2 of 2, so neither its equal nor the wrong one joins.
-        let chosen =
-            forward_selection(&[wrong.clone(), right.clone(), right], accuracy(TRUTH)).unwrap();
+        let chosen = forward_selection(
+            &[wrong.clone(), right.clone(), right],
+            Combine::Mean,
+            accuracy(TRUTH),
+        )
+        .unwrap();
         assert_eq!(chosen.members, [1]);
         assert_eq!(chosen.steps, [(1, 1.0)]);
-        assert!(forward_selection(&[], accuracy(TRUTH)).is_err());
+        assert!(forward_selection(&[], Combine::Mean, accuracy(TRUTH)).is_err());
     }
 
     #[test]
@@ -379,19 +512,20 @@ mod tests {
         };
         let members = [a.clone(), b.clone()];
         let bags = [vec![0, 1, 0], vec![2, 3], vec![0, 1, 2, 3]];
-        let bagged = bagged_forward_selection(&members, &bags, score).unwrap();
+        let bagged = bagged_forward_selection(&members, Combine::Mean, &bags, score).unwrap();
         // a: 1/3 + 1/6; b: 1/3 + 1/6.
         assert!((bagged[0] - 0.5).abs() < 1e-12, "{bagged:?}");
         assert!((bagged[1] - 0.5).abs() < 1e-12, "{bagged:?}");
         // One bag is plain forward selection on its rows, weighted equally.
-        let one = bagged_forward_selection(&members, &bags[2..], score).unwrap();
-        let plain = forward_selection(&members, |c| score(&[0, 1, 2, 3], c)).unwrap();
+        let one = bagged_forward_selection(&members, Combine::Mean, &bags[2..], score).unwrap();
+        let plain =
+            forward_selection(&members, Combine::Mean, |c| score(&[0, 1, 2, 3], c)).unwrap();
         assert_eq!(plain.members, [0, 1]);
         assert_eq!(one, [0.5, 0.5]);
-        let only_a = bagged_forward_selection(&members, &bags[..1], score).unwrap();
+        let only_a = bagged_forward_selection(&members, Combine::Mean, &bags[..1], score).unwrap();
         assert_eq!(only_a, [1.0, 0.0]);
-        assert!(bagged_forward_selection(&members, &[], score).is_err());
-        assert!(bagged_forward_selection(&members, &[vec![]], score).is_err());
+        assert!(bagged_forward_selection(&members, Combine::Mean, &[], score).is_err());
+        assert!(bagged_forward_selection(&members, Combine::Mean, &[vec![]], score).is_err());
     }
 
     #[test]
