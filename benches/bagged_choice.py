@@ -22,21 +22,25 @@ sys.path.insert(0, "benches")
 from choice_stability import MLPS, forward_selection, score, validation_table  # noqa: E402
 
 
-def bagged_weights(members, truth, speakers, bags, classes, rng):
+def bagged_weights(members, truth, speakers, bags, classes, rng, pool=None):
     names = sorted(set(speakers))
     weights = np.zeros(len(members))
     for _ in range(bags):
         draw = rng.choice(len(names), size=len(names), replace=True)
         counts = np.bincount(draw, minlength=len(names))
         row_weights = np.array([counts[names.index(s)] for s in speakers], dtype=float)
-        chosen = forward_selection(members, truth, row_weights, classes)
+        chosen = forward_selection(members, truth, row_weights, classes, pool)
         for m in chosen:
             weights[m] += 1.0 / (len(chosen) * bags)
     return weights
 
 
-def ua(members, weights, truth, classes):
-    mean = sum(w * m for w, m in zip(weights, members) if w > 0) / weights.sum()
+def ua(members, weights, truth, classes, pool=None):
+    if pool is None:
+        mean = sum(w * m for w, m in zip(weights, members) if w > 0) / weights.sum()
+    else:
+        kept = [(w, m) for w, m in zip(weights, members) if w > 0]
+        mean = pool([m for _, m in kept], [w for w, _ in kept])
     return score(mean, truth, np.ones(len(truth)), classes)[0]
 
 

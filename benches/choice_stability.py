@@ -68,14 +68,16 @@ def score(probabilities, truth, weights, classes):
     return (sum(recalls) / len(recalls), -cross_entropy)
 
 
-def forward_selection(members, truth, weights, classes):
+def forward_selection(members, truth, weights, classes, pool=None):
+    """`pool(members, weights)`: how a trial set is combined (default: the plain mean)."""
     chosen, best_score = [], None
     while True:
         best = None
         for m in range(len(members)):
             if m in chosen:
                 continue
-            mean = np.mean([members[k] for k in chosen + [m]], axis=0)
+            trial = [members[k] for k in chosen + [m]]
+            mean = np.mean(trial, axis=0) if pool is None else pool(trial, [1.0] * len(trial))
             s = score(mean, truth, weights, classes)
             if best is None or s > best[1]:
                 best = (m, s)

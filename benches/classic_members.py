@@ -33,11 +33,13 @@ DEFINITIONS = [
 ]
 
 
-def main(argv, pools=None, bags=50, definitions=None):
+def main(argv, pools=None, bags=50, definitions=None, pooling=None):
     """`pools`: name -> members (the first is the baseline); `definitions`: member -> the
     `--set` options that define it (default: the two classic models'). A member written
     `experiment#variant` is that experiment under its own definitions, so two pools may hold
-    one cell computed two ways (an extraction setting is global to a run)."""
+    one cell computed two ways (an extraction setting is global to a run). `pooling`: pool name
+    -> `f(members, weights)`, how that pool combines its members in the choice and after
+    (default: the weighted mean). Returns the mean difference, second pool minus first."""
     ser = "ser"
     if argv[:1] == ["--ser"]:
         ser, argv = argv[1], argv[2:]
@@ -67,15 +69,18 @@ def main(argv, pools=None, bags=50, definitions=None):
                 # The same bootstrap draws for every pool: each starts from seed 0.
                 rng = np.random.default_rng(0)
                 members = [probabilities[m] for m in pools[p]]
+                pool = (pooling or {}).get(p)
                 weights = bagged_weights([m[a] for m in members], truth[a], speakers[a], bags,
-                                         len(classes), rng)
-                scores[p].append(ua([m[b] for m in members], weights, truth[b], len(classes)))
+                                         len(classes), rng, pool)
+                scores[p].append(ua([m[b] for m in members], weights, truth[b], len(classes),
+                                    pool))
                 row.append(scores[p][-1])
             print(f"{fold:6s} {'AB'[choose_on]:8s} " + " ".join(f"{v:16.3f}" for v in row))
     base, other = labels
     differences = np.array(scores[other]) - np.array(scores[base])
     print(f"{other} minus {base}, mean over {len(differences)} halves: {differences.mean():+.4f} "
           f"(higher in {(differences > 0).sum()}, lower in {(differences < 0).sum()})")
+    return differences.mean()
 
 
 if __name__ == "__main__":
