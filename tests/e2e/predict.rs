@@ -142,7 +142,9 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
          ensembles:\n\
          \x20 trio: {{members: [mfcc/none/svm, mfcc/none/mlp, mfcc/none/gru], protocols: [two]}}\n\
          \x20 duo: {{members: [mfcc/none/logreg, mfcc/none/mlp], protocols: [two]}}\n\
-         \x20 duo_p: {{members: [mfcc/none/svm_p, mfcc/none/mlp], protocols: [two]}}\n"
+         \x20 duo_p: {{members: [mfcc/none/svm_p, mfcc/none/mlp], protocols: [two]}}\n\
+         \x20 duo_geo: {{members: [mfcc/none/logreg, mfcc/none/mlp], combine: geometric, \
+         protocols: [two]}}\n"
     ));
     ws.ok(&["run"]);
     let elsewhere = tempfile::tempdir().unwrap();
@@ -161,6 +163,8 @@ fn a_bundle_predicts_its_folds_test_utterances_as_the_pipeline_did() {
         ("duo", "ensemble/mean/duo"),
         // The calibrated SVM by its probabilities.
         ("duo_p", "ensemble/mean/duo_p"),
+        // Pooled by their geometric mean.
+        ("duo_geo", "ensemble/geometric/duo_geo"),
         // A feature union: both sets extracted, side by side.
         ("both_logreg", "both/none/logreg"),
         ("both_mlp", "both/none/mlp"),
