@@ -5,13 +5,14 @@ its minimum; one mean and standard deviation over the training fold; AdamW (lr 1
 1e-4), cosine schedule over the epochs, batch 32, 25 epochs, no augmentation, no early stopping;
 emobox_6fold. Prints each fold's UA and WA, and their means over the folds (as `ser metrics`).
 
-    target/torch-venv/bin/python benches/torch_cnn2d_ravdess.py [--cache-dir .ser] [--seed N]
-        [--epochs 25] [--threads 2]
+    python3 benches/torch_cnn2d_ravdess.py [--pipeline pipeline.yaml]
+        [--cache-dir .ser] [--seed N] [--epochs 25] [--threads 2]
 
 Run from the project root after a `ser run` that extracted `logmel` with frames (pipeline.yaml
 does). Both sides read the same frames, so what differs is the network and its training, which is
 what docs/performance.md's "cnn2d accuracy at PyTorch's budget" compares with ser's
-`torch_like_25` models (benches/cnn2d_variants.yaml). Needs torch, numpy and pyarrow.
+`torch_like_25` models (benches/cnn2d_variants.yaml). Needs torch, numpy and pyarrow
+(scripts/bench-deps.sh installs them).
 """
 import argparse
 import json
@@ -27,9 +28,10 @@ import torch.nn as nn
 FRAMES, BANDS = 300, 64
 
 
-def load(cache_dir):
-    listing = subprocess.run(["target/release/ser", "outputs", "extract:logmel", "--cache-dir",
-                              cache_dir], capture_output=True, text=True, check=True).stdout
+def load(pipeline, cache_dir):
+    listing = subprocess.run(["target/release/ser", "outputs", "extract:logmel", "-p", pipeline,
+                              "--cache-dir", cache_dir],
+                             capture_output=True, text=True, check=True).stdout
     path = [line.split("\t")[2] for line in listing.splitlines()
             if line.split("\t")[1] == "frames"][0]
     table = pq.read_table(path).to_pydict()
@@ -69,13 +71,14 @@ def ua_wa(truth, predicted, classes):
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--pipeline", default="pipeline.yaml")
     parser.add_argument("--cache-dir", default=".ser")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    x, speakers, labels = load(args.cache_dir)
+    x, speakers, labels = load(args.pipeline, args.cache_dir)
     classes = sorted(set(labels))
     y = np.array([classes.index(label) for label in labels])
     folds = json.load(open("../shared/protocols/ravdess.json"))["emobox_6fold"]["test_actors"]

@@ -18,6 +18,7 @@
 #               training speed beside ser's. Installed from PyTorch's CPU-only
 #               index (no CUDA wheels); where that host is unreachable, from
 #               PyPI (the default build, which pulls the nvidia-* wheels).
+#               Also benches/torch_cnn2d_ravdess.py (issue 27's PyTorch cnn2d).
 #   dvc[s3]     `cargo bench --bench remote`: DVC 3 beside `ser push`/`pull`.
 #               In its own virtualenv (target/dvc-venv), since its S3 stack
 #               pins botocore versions the tests' moto server may not want.

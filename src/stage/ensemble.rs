@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-use ser_train::ensemble::{self, Combine, MemberChoice};
+use ser_train::ensemble::{self, Combine, MIN_PROBABILITY, MemberChoice};
 
 use super::{Context, Inputs, Outputs, Role, Stage};
 use crate::artifact::features::{PROBABILITY_PREFIX, with_probabilities};
@@ -47,11 +47,6 @@ use crate::artifact::{Table, parquet_read, parquet_write};
 
 // 2: combined scores kept in f64 (were rounded through f32).
 const CODE_VERSION: u32 = 2;
-
-/// Below this, a probability counts as this in the validation
-/// cross-entropy (the tie-break of `choose: forward`), so one confident
-/// miss can't make it infinite.
-const MIN_PROBABILITY: f64 = 1e-12;
 
 pub struct EnsembleStage {
     /// Experiment names, in the order of the `member<i>` roles.

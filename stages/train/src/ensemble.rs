@@ -40,7 +40,9 @@ pub enum Combine {
     Geometric,
 }
 
-/// The floor of a probability in a geometric pool.
+/// The floor of a probability where its log is taken (a geometric pool;
+/// the validation cross-entropy that breaks `choose`'s ties), so that one
+/// confident miss counts as a large number, not an infinite one.
 pub const MIN_PROBABILITY: f64 = 1e-12;
 
 /// How an ensemble picks, per fold, the members it combines (besides all
