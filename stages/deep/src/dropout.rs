@@ -22,6 +22,8 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::thread_stack::Pushed;
+
 thread_local! {
     static GENERATORS: RefCell<Vec<ChaCha8Rng>> = const { RefCell::new(Vec::new()) };
 }
@@ -29,25 +31,10 @@ thread_local! {
 /// Until dropped, dropout on this thread draws from a generator seeded by
 /// `seed` (on its own stream, apart from the data's shuffles and windows).
 #[must_use = "masks come from this seed only while the guard lives"]
-pub(crate) fn masks_from(seed: u64) -> MaskGenerator {
+pub(crate) fn masks_from(seed: u64) -> Pushed<ChaCha8Rng> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(1);
-    GENERATORS.with(|g| g.borrow_mut().push(rng));
-    MaskGenerator {
-        _not_send: std::marker::PhantomData,
-    }
-}
-
-/// Restores the previous generator (if any) when dropped.
-pub(crate) struct MaskGenerator {
-    // The generator is this thread's: the guard must drop here too.
-    _not_send: std::marker::PhantomData<*const ()>,
-}
-
-impl Drop for MaskGenerator {
-    fn drop(&mut self) {
-        GENERATORS.with(|g| g.borrow_mut().pop());
-    }
+    Pushed::onto(&GENERATORS, rng)
 }
 
 /// Zeroes each element with probability `prob` during training and scales

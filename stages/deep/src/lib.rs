@@ -63,6 +63,7 @@ mod kernels;
 mod learner;
 mod net;
 mod spec;
+mod thread_stack;
 
 pub use data::{Example, Normaliser, normalise_by_group};
 pub use fit::{Curve, EpochReport, RowExtras, TrainedNet, fit, fit_with_extras};

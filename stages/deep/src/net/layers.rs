@@ -13,6 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::dropout::Dropout;
 use crate::spec::{BinPooling, DeepParams, HeadKind};
+use crate::thread_stack::Pushed;
 
 /// He (Kaiming) normal initialisation, for layers followed by a ReLU.
 pub(super) fn he() -> Initializer {
@@ -71,22 +72,8 @@ const FIRST_RUNNING_STATE_ID: u64 = 1 << 62;
 /// generators, so a network built while another is being built on the
 /// same thread numbers its own.
 #[must_use = "running statistics are numbered only while the guard lives"]
-pub(super) fn number_running_states() -> RunningStateIds {
-    RUNNING_STATE_IDS.with(|ids| ids.borrow_mut().push(FIRST_RUNNING_STATE_ID));
-    RunningStateIds {
-        _not_send: std::marker::PhantomData,
-    }
-}
-
-/// Ends the numbering [`number_running_states`] started when dropped.
-pub(super) struct RunningStateIds {
-    _not_send: std::marker::PhantomData<*const ()>,
-}
-
-impl Drop for RunningStateIds {
-    fn drop(&mut self) {
-        RUNNING_STATE_IDS.with(|ids| ids.borrow_mut().pop());
-    }
+pub(super) fn number_running_states() -> Pushed<u64> {
+    Pushed::onto(&RUNNING_STATE_IDS, FIRST_RUNNING_STATE_ID)
 }
 
 /// A batch norm over `channels`, its running statistics numbered as
