@@ -262,6 +262,17 @@ mod tests {
     }
 
     #[test]
+    fn a_uniform_init_is_written_only_when_set() {
+        // Specs without it keep their serialised form, and so their cache keys.
+        let plain: DeepSpec = serde_json::from_str(r#"{"kind": "cnn2d"}"#).unwrap();
+        assert!(serde_json::to_value(&plain).unwrap().get("init").is_none());
+        let uniform: DeepSpec =
+            serde_json::from_str(r#"{"kind": "cnn2d", "init": "uniform"}"#).unwrap();
+        assert_eq!(serde_json::to_value(&uniform).unwrap()["init"], "uniform");
+        assert!(serde_json::from_str::<DeepSpec>(r#"{"kind": "cnn2d", "init": "xavier"}"#).is_err());
+    }
+
+    #[test]
     fn minimum_padding_is_written_only_when_set_and_needs_max_frames() {
         // Specs without it keep their serialised form, and so their cache keys.
         let plain: DeepSpec = serde_json::from_str(r#"{"kind": "cnn2d"}"#).unwrap();

@@ -69,7 +69,7 @@ pub use data::{Example, Normaliser, normalise_by_group};
 pub use fit::{Curve, EpochReport, RowExtras, TrainedNet, fit, fit_with_extras};
 pub use learner::{DeepSpec, code_version};
 pub use spec::{
-    BinPooling, DeepKind, DeepParams, Device, HeadKind, Input, Normalize, Padding, Schedule,
+    BinPooling, DeepKind, DeepParams, Device, HeadKind, Init, Input, Normalize, Padding, Schedule,
 };
 
 /// What can go wrong training or using a network.

@@ -175,6 +175,29 @@ impl HeadKind {
     }
 }
 
+/// How conv and dense layers' weights start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// He (Kaiming) normal, standard deviation sqrt(2 / fan_in), for layers
+    /// followed by a ReLU; the output layer uniform in +-1/sqrt(fan_in).
+    #[default]
+    He,
+    /// Every conv and dense layer's weights and biases uniform in
+    /// +-1/sqrt(fan_in): PyTorch's default for its conv and linear layers
+    /// (Kaiming uniform with a = sqrt(5)), as the PyTorch cnn2d of issue 27
+    /// starts. Behind batch norm a conv's scale does not change its output,
+    /// only how far AdamW's steps of fixed size turn it: these weights are
+    /// sqrt(6) times smaller than He's, so they move that much faster.
+    Uniform,
+}
+
+impl Init {
+    fn is_he(&self) -> bool {
+        *self == Init::He
+    }
+}
+
 /// Where training runs: `gpu` is burn's wgpu backend and needs the `gpu`
 /// cargo feature.
 pub use ser_learn::Device;
@@ -242,6 +265,9 @@ pub struct DeepParams {
     /// Absent when `hidden`, so specs without it keep their cache keys.
     #[serde(default, skip_serializing_if = "HeadKind::is_hidden")]
     pub head: HeadKind,
+    /// Absent when `he`, so specs without it keep their cache keys.
+    #[serde(default, skip_serializing_if = "Init::is_he")]
+    pub init: Init,
     #[serde(default = "defaults::epochs")]
     pub epochs: usize,
     #[serde(default = "defaults::batch_size")]

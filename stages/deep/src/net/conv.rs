@@ -82,7 +82,7 @@ impl Cnn1dRaw {
         let front = ConvBlock1d {
             conv: Conv1dConfig::new(dims, c0, kernel)
                 .with_stride(stride)
-                .with_initializer(he())
+                .with_initializer(hidden_init(p))
                 .init(device),
             norm: p.batch_norm.then(|| batch_norm_layer(c0, device)),
             pool: MaxPool1dConfig::new(4).init(),

@@ -1,7 +1,7 @@
 //! Dense networks on utterance functionals (`mlp`).
 
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::Linear;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
@@ -22,7 +22,7 @@ impl Mlp {
         let mut d = dims;
         let layers = (0..p.layers)
             .map(|_| {
-                let l = linear(d, p.hidden, device);
+                let l = linear(d, p.hidden, p, device);
                 d = p.hidden;
                 l
             })
@@ -30,7 +30,7 @@ impl Mlp {
         Mlp {
             layers,
             dropout: Dropout::new(p.dropout),
-            out: LinearConfig::new(d, classes).init(device),
+            out: output_linear(d, classes, device),
         }
     }
 

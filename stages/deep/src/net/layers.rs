@@ -12,20 +12,40 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::dropout::Dropout;
-use crate::spec::{BinPooling, DeepParams, HeadKind};
+use crate::spec::{BinPooling, DeepParams, HeadKind, Init};
 use crate::thread_stack::Pushed;
 
-/// He (Kaiming) normal initialisation, for layers followed by a ReLU.
-pub(super) fn he() -> Initializer {
-    Initializer::KaimingNormal {
-        gain: std::f64::consts::SQRT_2,
+/// The initialiser of a layer followed by a ReLU, as `p.init` says.
+pub(super) fn hidden_init(p: &DeepParams) -> Initializer {
+    match p.init {
+        Init::He => Initializer::KaimingNormal {
+            gain: std::f64::consts::SQRT_2,
+            fan_out_only: false,
+        },
+        Init::Uniform => output_init(),
+    }
+}
+
+/// Uniform in +-1/sqrt(fan_in) (burn's and PyTorch's linear default), for
+/// the layer that gives the classes.
+pub(super) fn output_init() -> Initializer {
+    Initializer::KaimingUniform {
+        gain: 1.0 / 3f64.sqrt(),
         fan_out_only: false,
     }
 }
 
-pub(super) fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+/// A dense layer followed by a ReLU.
+pub(super) fn linear(d_in: usize, d_out: usize, p: &DeepParams, device: &Device) -> Linear {
     LinearConfig::new(d_in, d_out)
-        .with_initializer(he())
+        .with_initializer(hidden_init(p))
+        .init(device)
+}
+
+/// The dense layer that gives the classes.
+pub(super) fn output_linear(d_in: usize, classes: usize, device: &Device) -> Linear {
+    LinearConfig::new(d_in, classes)
+        .with_initializer(output_init())
         .init(device)
 }
 
@@ -122,7 +142,7 @@ impl ConvBlock1d {
         ConvBlock1d {
             conv: Conv1dConfig::new(c_in, c_out, kernel)
                 .with_padding(PaddingConfig1d::Same)
-                .with_initializer(he())
+                .with_initializer(hidden_init(p))
                 .init(device),
             norm: p.batch_norm.then(|| batch_norm_layer(c_out, device)),
             pool: MaxPool1dConfig::new(pool).init(),
@@ -172,7 +192,7 @@ impl ConvBlock2d {
         ConvBlock2d {
             conv: Conv2dConfig::new([c_in, c_out], [kernel, kernel])
                 .with_padding(PaddingConfig2d::Same)
-                .with_initializer(he())
+                .with_initializer(hidden_init(p))
                 .init(device),
             norm: p.batch_norm.then(|| batch_norm_layer(c_out, device)),
             pool: MaxPool2dConfig::new([2, 2]).init(),
@@ -300,14 +320,14 @@ impl Head {
     ) -> Self {
         match p.head {
             HeadKind::Hidden => Head {
-                hidden: Some(linear(d_in, hidden, device)),
+                hidden: Some(linear(d_in, hidden, p, device)),
                 dropout: Dropout::new(p.dropout),
-                out: LinearConfig::new(hidden, classes).init(device),
+                out: output_linear(hidden, classes, device),
             },
             HeadKind::Linear => Head {
                 hidden: None,
                 dropout: Dropout::new(p.dropout),
-                out: LinearConfig::new(d_in, classes).init(device),
+                out: output_linear(d_in, classes, device),
             },
         }
     }
@@ -347,6 +367,52 @@ mod tests {
     use burn::store::ModuleRecord;
     use burn::tensor::Bytes;
 
+    /// The root mean square and the largest magnitude of a tensor's values.
+    fn spread<const D: usize>(t: Tensor<D>) -> (f32, f32) {
+        let v: Vec<f32> = t.into_data().to_vec().unwrap();
+        let rms = (v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32).sqrt();
+        (rms, v.iter().fold(0f32, |m, x| m.max(x.abs())))
+    }
+
+    /// `init: uniform` starts a conv block's weights and biases in
+    /// +-1/sqrt(fan_in) as PyTorch does (root mean square bound/sqrt(3));
+    /// `he` draws its weights with standard deviation sqrt(2/fan_in),
+    /// sqrt(6) times that. The class layer is uniform either way.
+    #[test]
+    fn uniform_init_starts_layers_as_pytorch_does() {
+        let _generator = crate::fit::generator_lock();
+        let device = Device::flex();
+        let fan_in = 16.0 * 9.0;
+        let bound = 1.0 / f32::sqrt(fan_in);
+        let near = |got: f32, want: f32| (got / want - 1.0).abs() < 0.1;
+        for init in [Init::Uniform, Init::He] {
+            let p = DeepParams {
+                init,
+                ..DeepParams::default()
+            };
+            let block = ConvBlock2d::new(16, 64, 3, &p, &device);
+            let (rms, max) = spread(block.conv.weight.val());
+            let head = Head::new(16 * 9, 32, 8, &p, &device);
+            let (hidden_rms, _) = spread(head.hidden.as_ref().unwrap().weight.val());
+            let (out_rms, out_max) = spread(head.out.weight.val());
+            let out_bound = 1.0 / f32::sqrt(32.0);
+            assert!(out_max <= out_bound && near(out_rms, out_bound / 3f32.sqrt()));
+            match init {
+                Init::Uniform => {
+                    assert!(max <= bound && near(rms, bound / 3f32.sqrt()), "{rms} {max}");
+                    let (_, bias_max) = spread(block.conv.bias.as_ref().unwrap().val());
+                    assert!(bias_max <= bound, "{bias_max}");
+                    assert!(near(hidden_rms, bound / 3f32.sqrt()), "{hidden_rms}");
+                }
+                Init::He => {
+                    let he = f32::sqrt(2.0 / fan_in);
+                    assert!(near(rms, he) && max > bound, "{rms} {max}");
+                    assert!(near(hidden_rms, he), "{hidden_rms}");
+                }
+            }
+        }
+    }
+
     /// The head as it was before `head: linear`, whose records are in
     /// users' caches and bundles.
     #[derive(Module, Debug)]
@@ -365,7 +431,7 @@ mod tests {
             ..DeepParams::default()
         };
         let old = HeadBeforeOption {
-            hidden: linear(6, 4, &device),
+            hidden: linear(6, 4, &p, &device),
             dropout: Dropout::new(0.0),
             out: LinearConfig::new(4, 3).init(&device),
         };
