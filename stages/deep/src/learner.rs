@@ -269,7 +269,9 @@ mod tests {
         let uniform: DeepSpec =
             serde_json::from_str(r#"{"kind": "cnn2d", "init": "uniform"}"#).unwrap();
         assert_eq!(serde_json::to_value(&uniform).unwrap()["init"], "uniform");
-        assert!(serde_json::from_str::<DeepSpec>(r#"{"kind": "cnn2d", "init": "xavier"}"#).is_err());
+        assert!(
+            serde_json::from_str::<DeepSpec>(r#"{"kind": "cnn2d", "init": "xavier"}"#).is_err()
+        );
     }
 
     #[test]

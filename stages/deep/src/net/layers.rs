@@ -369,7 +369,7 @@ mod tests {
 
     /// The root mean square and the largest magnitude of a tensor's values.
     fn spread<const D: usize>(t: Tensor<D>) -> (f32, f32) {
-        let v: Vec<f32> = t.into_data().to_vec().unwrap();
+        let v: Vec<f32> = t.into_data().try_to_vec::<f32>().unwrap();
         let rms = (v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32).sqrt();
         (rms, v.iter().fold(0f32, |m, x| m.max(x.abs())))
     }
@@ -399,7 +399,10 @@ mod tests {
             assert!(out_max <= out_bound && near(out_rms, out_bound / 3f32.sqrt()));
             match init {
                 Init::Uniform => {
-                    assert!(max <= bound && near(rms, bound / 3f32.sqrt()), "{rms} {max}");
+                    assert!(
+                        max <= bound && near(rms, bound / 3f32.sqrt()),
+                        "{rms} {max}"
+                    );
                     let (_, bias_max) = spread(block.conv.bias.as_ref().unwrap().val());
                     assert!(bias_max <= bound, "{bias_max}");
                     assert!(near(hidden_rms, bound / 3f32.sqrt()), "{hidden_rms}");
