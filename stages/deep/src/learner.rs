@@ -247,31 +247,25 @@ mod tests {
     }
 
     #[test]
-    fn a_linear_head_is_written_only_when_set() {
-        // Specs without it keep their serialised form, and so their cache keys.
+    fn a_linear_head_and_a_uniform_init_are_written_only_when_set() {
+        // Specs without them keep their serialised form, and so their cache keys.
         let plain: DeepSpec = serde_json::from_str(r#"{"kind": "cnn2d"}"#).unwrap();
-        assert!(serde_json::to_value(&plain).unwrap().get("head").is_none());
-        let linear: DeepSpec =
-            serde_json::from_str(r#"{"kind": "cnn2d", "head": "linear"}"#).unwrap();
-        assert_eq!(serde_json::to_value(&linear).unwrap()["head"], "linear");
-        assert!(linear.params.check(linear.kind).is_ok());
+        let plain = serde_json::to_value(&plain).unwrap();
+        for (key, value, unknown) in [("head", "linear", "deep"), ("init", "uniform", "xavier")] {
+            assert!(plain.get(key).is_none(), "{key}");
+            let set: DeepSpec =
+                serde_json::from_value(serde_json::json!({"kind": "cnn2d", key: value})).unwrap();
+            assert_eq!(serde_json::to_value(&set).unwrap()[key], value);
+            assert!(set.params.check(set.kind).is_ok(), "{key}");
+            let refused = serde_json::json!({"kind": "cnn2d", key: unknown});
+            assert!(
+                serde_json::from_value::<DeepSpec>(refused).is_err(),
+                "{key}"
+            );
+        }
         let mlp: DeepSpec = serde_json::from_str(r#"{"kind": "mlp", "head": "linear"}"#).unwrap();
         let err = mlp.params.check(mlp.kind).unwrap_err().to_string();
         assert!(err.contains("mlp has no separate head"), "{err}");
-        assert!(serde_json::from_str::<DeepSpec>(r#"{"kind": "cnn2d", "head": "deep"}"#).is_err());
-    }
-
-    #[test]
-    fn a_uniform_init_is_written_only_when_set() {
-        // Specs without it keep their serialised form, and so their cache keys.
-        let plain: DeepSpec = serde_json::from_str(r#"{"kind": "cnn2d"}"#).unwrap();
-        assert!(serde_json::to_value(&plain).unwrap().get("init").is_none());
-        let uniform: DeepSpec =
-            serde_json::from_str(r#"{"kind": "cnn2d", "init": "uniform"}"#).unwrap();
-        assert_eq!(serde_json::to_value(&uniform).unwrap()["init"], "uniform");
-        assert!(
-            serde_json::from_str::<DeepSpec>(r#"{"kind": "cnn2d", "init": "xavier"}"#).is_err()
-        );
     }
 
     #[test]
