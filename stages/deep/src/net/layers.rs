@@ -22,13 +22,13 @@ pub(super) fn hidden_init(p: &DeepParams) -> Initializer {
             gain: std::f64::consts::SQRT_2,
             fan_out_only: false,
         },
-        Init::Uniform => output_init(),
+        Init::Uniform => uniform_init(),
     }
 }
 
-/// Uniform in +-1/sqrt(fan_in) (burn's and PyTorch's linear default), for
-/// the layer that gives the classes.
-pub(super) fn output_init() -> Initializer {
+/// Uniform in +-1/sqrt(fan_in): burn's and PyTorch's default for linear
+/// layers, the class layer's and the transformer's.
+pub(super) fn uniform_init() -> Initializer {
     Initializer::KaimingUniform {
         gain: 1.0 / 3f64.sqrt(),
         fan_out_only: false,
@@ -45,7 +45,7 @@ pub(super) fn linear(d_in: usize, d_out: usize, p: &DeepParams, device: &Device)
 /// The dense layer that gives the classes.
 pub(super) fn output_linear(d_in: usize, classes: usize, device: &Device) -> Linear {
     LinearConfig::new(d_in, classes)
-        .with_initializer(output_init())
+        .with_initializer(uniform_init())
         .init(device)
 }
 

@@ -5,7 +5,7 @@
 use burn::module::Module;
 use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
-use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::gelu;
 use burn::tensor::{Bool, Device, Tensor};
 
@@ -41,11 +41,8 @@ pub(super) struct EncoderLayer {
 
 impl EncoderLayer {
     pub(super) fn new(d_model: usize, p: &DeepParams, device: &Device) -> Self {
-        // burn's transformer initialisation: Kaiming uniform, gain 1/sqrt(3).
-        let init = Initializer::KaimingUniform {
-            gain: 1.0 / 3f64.sqrt(),
-            fan_out_only: false,
-        };
+        // burn's transformer initialisation.
+        let init = uniform_init();
         let dense = |d_in, d_out| {
             LinearConfig::new(d_in, d_out)
                 .with_initializer(init.clone())
