@@ -26,6 +26,7 @@
 #   deep_validated_uniform side by side; their test UAs are looked at once, after, and reported
 #   whichever way step 1 went, with the six twins' own against their cells'. Nothing else is
 #   tried on the pool in that session.
+# cnn1d (cached, no ensemble reads it): eGeMAPS is extracted with its frames, as pipeline.yaml does.
 MLP="kind: mlp, hidden: 256, layers: 2, dropout: 0.5, epochs: 60, patience: 12, networks: 5, normalize: speaker, aux_gender: 0.5"
 # In pipeline.yaml's order: forward selection breaks ties by the member listed first.
 POOL="egemaps/none/mlp, egemaps+noisy_pitch_stretch/none/mlp_tta, acoustic+noisy_pitch_stretch/none/mlp_tta, gemaps+noisy_pitch_stretch/none/mlp_tta, acoustic_egemaps+noisy_pitch_stretch/none/mlp_tta, acoustic_egemaps/none/mlp"
@@ -36,6 +37,6 @@ ser "${SER_COMMAND:-run}" \
  --set "models.mlp_tta={$MLP, test_copies: true}" \
  --set "models.mlp_u={$MLP, init: uniform}" \
  --set "models.mlp_tta_u={$MLP, test_copies: true, init: uniform}" \
- --set "experiments=[{features: [egemaps], models: [mlp, mlp_u, svm_speaker_val, logreg_speaker_val], protocols: [emobox_6fold]}, {features: [acoustic_egemaps], models: [mlp, mlp_u], protocols: [emobox_6fold]}, {features: [egemaps, acoustic, gemaps, acoustic_egemaps], augment: [noisy_pitch_stretch], models: [mlp_tta, mlp_tta_u], protocols: [emobox_6fold]}]" \
+ --set "experiments=[{features: [egemaps], models: [mlp, mlp_u, cnn1d, svm_speaker_val, logreg_speaker_val], protocols: [emobox_6fold]}, {features: [acoustic_egemaps], models: [mlp, mlp_u], protocols: [emobox_6fold]}, {features: [egemaps, acoustic, gemaps, acoustic_egemaps], augment: [noisy_pitch_stretch], models: [mlp_tta, mlp_tta_u], protocols: [emobox_6fold]}]" \
  --set "ensembles={deep_validated: {members: [$POOL, $CLASSIC], choose: forward, bags: 50, protocols: [emobox_6fold]}, deep_validated_uniform: {members: [$TWINS, $CLASSIC], choose: forward, bags: 50, protocols: [emobox_6fold]}}" \
  "$@"
