@@ -6,7 +6,7 @@ weights from each pool on one half and is scored on the other, both ways. Looks 
     python3 benches/mlp_init.py [--ser ser] [ser options, e.g. --cache-dir DIR]
 
 Run from the project root (needs pyarrow and numpy) on the default pipeline's cache, after the
-twins' train nodes: `bash benches/mlp_init.sh --set 'ensembles={}'`. Halves and bags as
+twins' train nodes: `bash benches/mlp_init.sh --set 'ensembles={}' --validation`. Halves and bags as
 benches/classic_members.py.
 
 The rule this decides, declared in benches/mlp_init.sh's header before any run.

@@ -2,7 +2,7 @@
 # PyTorch's initial weights (`init: uniform`: every dense layer uniform in +-1/sqrt(fan_in)) for
 # deep_validated's six MLP members, against He's (the default), decided on validation speakers
 # only (issue 27).
-#   bash benches/mlp_init.sh --set 'ensembles={}' [ser run options]   (the twins' train nodes)
+#   bash benches/mlp_init.sh --set 'ensembles={}' --validation [ser run options]   (the twins; no test UA)
 #   python3 benches/mlp_init.py [--ser ser] [ser options]             (step 1: the decision)
 #   bash benches/mlp_init.sh [ser run options]                        (step 2)
 #   SER_COMMAND=compare bash benches/mlp_init.sh A B                  (or metrics)
