@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, "benches")
 import classic_members  # noqa: E402
-from rule_scripts import script_sets  # noqa: E402
+from rule_scripts import twin_pool_rule  # noqa: E402
 
 SHIPPED = ["egemaps/none/mlp", "egemaps+noisy_pitch_stretch/none/mlp_tta",
            "acoustic+noisy_pitch_stretch/none/mlp_tta", "gemaps+noisy_pitch_stretch/none/mlp_tta",
@@ -25,9 +25,7 @@ TWINS = [m if m in classic_members.CLASSIC else m + "_u" for m in SHIPPED]
 
 
 def main(argv):
-    sets = script_sets("benches/mlp_init.sh")
-    classic_members.main(argv, pools={"shipped": SHIPPED, "uniform twins": TWINS},
-                         definitions={m: sets for m in SHIPPED + TWINS})
+    twin_pool_rule(argv, "benches/mlp_init.sh", SHIPPED, TWINS, "uniform twins")
 
 
 if __name__ == "__main__":

@@ -75,3 +75,14 @@ def acoustic_pool_rule(argv, script, variant):
     sets = script_sets(script)
     classic_members.main(argv, pools={"shipped": shipped, variant: other},
                          definitions={m: sets for m in other if "#" in m})
+
+
+def twin_pool_rule(argv, script, shipped, twins, label):
+    """deep_validated's pool as shipped against `twins` (the same pool, some members replaced),
+    every member under `script`'s definitions, judged on held-out halves of each fold's
+    validation speakers (benches/classic_members.py); `label` names the twins' pool."""
+    import classic_members
+
+    sets = script_sets(script)
+    return classic_members.main(argv, pools={"shipped": shipped, label: twins},
+                                definitions={m: sets for m in shipped + twins})

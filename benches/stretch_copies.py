@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, "benches")
 import classic_members  # noqa: E402
-from rule_scripts import script_sets  # noqa: E402
+from rule_scripts import twin_pool_rule  # noqa: E402
 
 SHIPPED = ["egemaps/none/mlp", "egemaps+noisy_pitch/none/mlp_tta",
            "acoustic+noisy_pitch/none/mlp_tta", "gemaps+noisy_pitch/none/mlp_tta",
@@ -26,9 +26,7 @@ TWINS = [m.replace("+noisy_pitch/", "+noisy_pitch_stretch/") for m in SHIPPED]
 
 
 def main(argv):
-    sets = script_sets("benches/stretch_copies.sh")
-    classic_members.main(argv, pools={"shipped": SHIPPED, "stretch twins": TWINS},
-                         definitions={m: sets for m in SHIPPED + TWINS})
+    twin_pool_rule(argv, "benches/stretch_copies.sh", SHIPPED, TWINS, "stretch twins")
 
 
 if __name__ == "__main__":
