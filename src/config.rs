@@ -1633,7 +1633,7 @@ experiments:
                         deep.kind.name() == "mlp"
                             && (deep.params.seed, deep.params.networks) == (0, 5)
                     }
-                    None => e.held_out.is_some_and(|h| h.seeds == 5),
+                    None => e.held_out.is_some_and(|h| (h.seed, h.seeds) == (0, 5)),
                 })
             });
             assert!(shares_seeds);

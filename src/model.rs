@@ -195,7 +195,7 @@ impl<'de> Deserialize<'de> for ModelEntry {
                 let held_out: ser_learn::held_out::HeldOut =
                     serde_json::from_value(v).map_err(|e| {
                         D::Error::custom(format!(
-                            "validation: {e} (expected {{seeds: N, speakers: K}})"
+                            "validation: {e} (expected {{seeds: N, speakers: K, seed: S}})"
                         ))
                     })?;
                 if held_out.seeds == 0 || held_out.speakers == 0 {
@@ -406,7 +406,14 @@ mod tests {
                 "only classic models",
             ),
             (r#"{"kind":"svm","validation":{"seeds":0}}"#, "at least 1"),
-            (r#"{"kind":"svm","validation":{"seed":2}}"#, "unknown field"),
+            (
+                r#"{"kind":"svm","validation":{"seeds":2,"seeed":2}}"#,
+                "unknown field",
+            ),
+            (
+                r#"{"kind":"svm","validation":{"seed":2}}"#,
+                "missing field `seeds`",
+            ),
         ] {
             let err = serde_json::from_str::<ModelEntry>(bad)
                 .unwrap_err()

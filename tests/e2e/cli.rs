@@ -1874,6 +1874,59 @@ fn a_classic_model_with_validation_joins_a_choosing_ensemble() {
     );
 }
 
+/// `validation: {seed: S}` holds out, per seed from S, the speakers a
+/// network with `seed: S` holds out: a replicate of a shared-seed pool
+/// under other seeds keeps its members scoring the same utterances.
+#[test]
+fn a_classic_models_validation_seeds_follow_the_networks_from_its_first_seed() {
+    let ws = Workspace::new(8);
+    let tiny = "kind: mlp, hidden: 8, epochs: 1, layers: 1, validation_speakers: 1";
+    let lr = "kind: logistic_regression";
+    ws.write_pipeline(&format!(
+        "models:\n\
+         \x20 mlp0: {{{tiny}}}\n\
+         \x20 mlp1: {{{tiny}, seed: 1}}\n\
+         \x20 mlp2: {{{tiny}, seed: 2}}\n\
+         \x20 mlp3: {{{tiny}, seed: 3}}\n\
+         \x20 lr0: {{{lr}, validation: {{seeds: 1, speakers: 1}}}}\n\
+         \x20 lr1: {{{lr}, validation: {{seeds: 1, speakers: 1, seed: 1}}}}\n\
+         \x20 lr2: {{{lr}, validation: {{seeds: 1, speakers: 1, seed: 2}}}}\n\
+         \x20 lr3: {{{lr}, validation: {{seeds: 1, speakers: 1, seed: 3}}}}\n\
+         experiments:\n\
+         \x20 - {{features: [mfcc], models: [mlp0, mlp1, mlp2, mlp3, lr0, lr1, lr2, lr3], \
+         protocols: [two]}}\n"
+    ));
+    ws.ok(&["run"]);
+    let rows = |m: &str| {
+        fold_ids(&table_output(
+            &ws,
+            &format!("train:mfcc/none/{m}@two"),
+            "validation",
+        ))
+    };
+    let seed_zero = rows("lr0");
+    assert_eq!(seed_zero, rows("mlp0"));
+    let mut moved = false;
+    for seed in 1..=3 {
+        let (classic, network) = (rows(&format!("lr{seed}")), rows(&format!("mlp{seed}")));
+        assert!(!classic.is_empty());
+        assert_eq!(classic, network, "seed {seed}");
+        moved |= classic != seed_zero;
+    }
+    // Else the seed would not have been read at all.
+    assert!(
+        moved,
+        "seeds 1 to 3 held out seed 0's speakers in every fold"
+    );
+    // A seed of 0 is the field's absence: the same node, nothing reruns.
+    let again = ws.ok(&[
+        "run",
+        "--set",
+        "models.lr0={kind: logistic_regression, validation: {seeds: 1, speakers: 1, seed: 0}}",
+    ]);
+    assert!(ran_nodes(&again).is_empty(), "{again}");
+}
+
 /// `combine: geometric` end to end: the ensemble's probabilities are the
 /// normalised geometric mean of its members', row by row, and a member
 /// without probabilities (an SVM without `probability: true`) is refused

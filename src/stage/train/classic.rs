@@ -447,7 +447,7 @@ impl HeldOutFits {
         let mut sums: std::collections::BTreeMap<usize, (Vec<f64>, usize)> = Default::default();
         let mut uas = Vec::new();
         let mut items = Vec::new();
-        for seed in 0..held_out.seeds as u64 {
+        for seed in held_out.seed_range() {
             let out =
                 ser_learn::held_out::held_out_speakers(&own_speakers, held_out.speakers, seed);
             if out.is_empty() {

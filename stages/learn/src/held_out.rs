@@ -10,16 +10,25 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// A classic model's validation predictions (`validation:` in
-/// pipeline.yaml): per training fold, one extra fit for each seed `0..seeds`
-/// without the `speakers` that seed holds out, predicting theirs, as a
-/// model of `seeds` networks holds them out. Ensembles that choose their
-/// members (`keep_best`, `choose`) score it on them.
+/// pipeline.yaml): per training fold, one extra fit for each seed
+/// `seed..seed + seeds` without the `speakers` that seed holds out,
+/// predicting theirs, as a model of `seeds` networks from `seed` holds them
+/// out. Ensembles that choose their members (`keep_best`, `choose`) score it
+/// on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeldOut {
     pub seeds: usize,
     #[serde(default = "HeldOut::default_speakers")]
     pub speakers: usize,
+    /// The first seed, as a network's `seed`. Serialised only when set, so
+    /// the node keys of models written before it stay the same.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seed: u64,
+}
+
+fn is_zero(seed: &u64) -> bool {
+    *seed == 0
 }
 
 impl HeldOut {
@@ -28,6 +37,11 @@ impl HeldOut {
 
     fn default_speakers() -> usize {
         Self::DEFAULT_SPEAKERS
+    }
+
+    /// The seeds of the validation fits, in order.
+    pub fn seed_range(&self) -> std::ops::Range<u64> {
+        self.seed..self.seed + self.seeds as u64
     }
 }
 
@@ -72,5 +86,22 @@ mod tests {
         assert!(zero.is_subset(&held_out_speakers(&speakers, 3, 0)));
         assert_eq!(held_out_speakers(&speakers, 9, 0).len(), 4);
         assert!(held_out_speakers(&speakers[..1], 3, 0).is_empty());
+    }
+
+    #[test]
+    fn the_first_seed_is_written_only_when_set() {
+        let from_zero: HeldOut = serde_json::from_str(r#"{"seeds": 5}"#).unwrap();
+        assert_eq!(from_zero.seed_range(), 0..5);
+        // As before the field existed: a node key over it does not move.
+        assert_eq!(
+            serde_json::to_string(&from_zero).unwrap(),
+            r#"{"seeds":5,"speakers":3}"#
+        );
+        let from_five: HeldOut = serde_json::from_str(r#"{"seeds": 5, "seed": 5}"#).unwrap();
+        assert_eq!(from_five.seed_range(), 5..10);
+        assert_eq!(
+            serde_json::to_string(&from_five).unwrap(),
+            r#"{"seeds":5,"speakers":3,"seed":5}"#
+        );
     }
 }
