@@ -4,8 +4,8 @@ svm_speaker (seedless) by `ser compare`. Looked at once, after every replicate h
 
     python3 benches/seed_replicates.py [--ser ser] [ser options, e.g. --cache-dir DIR]
 
-Run from the project root on the default pipeline's cache, after `bash benches/seed_replicates.sh`.
-SER_SEEDS as the script's.
+Run from the project root on the pipeline's cache, after `bash benches/seed_replicates.sh`.
+SER_SEEDS and SER_PIPELINE as the script's.
 """
 import json
 import os
