@@ -33,6 +33,8 @@
 #   once, and reported whichever way it went, with the shipped pool's; the pool then goes
 #   through benches/seed_replicates.sh's measurement (its seed sets 5, 10, 15), reported as a
 #   measurement with nothing chosen from it.
+# - applied once (session 42, 2026-12-07, AMD EPYC, 2 cores): step 1 +0.0082 (higher in 9 of 12
+#   halves), step 2 25 min 39 s (cold-cache42): taken (docs/performance.md).
 MODE="${MODE:-cold}"
 UNIONS="feature_unions={acoustic_egemaps: [acoustic, egemaps], acoustic_deltas_egemaps: [acoustic_deltas, egemaps]}"
 POOL="egemaps/none/mlp, egemaps+noisy_pitch_stretch/none/mlp_tta, acoustic_deltas+noisy_pitch_stretch/none/mlp_tta, gemaps+noisy_pitch_stretch/none/mlp_tta, acoustic_deltas_egemaps+noisy_pitch_stretch/none/mlp_tta, acoustic_deltas_egemaps/none/mlp, egemaps/none/svm_speaker_val, egemaps/none/logreg_speaker_val"

@@ -1555,8 +1555,10 @@ experiments:
     /// the default only in the deep models' settings, the networks it alone
     /// trains (the default leaves cnn_transformer, cnn1d_raw and cnn1d on
     /// acoustic frames to it), its matrix across corpora (left out where
-    /// only RAVDESS is present); deep_validated's pool is the same in both:
-    /// the MLPs and two classic models that hold out the same speakers
+    /// only RAVDESS is present) and the acoustic set's deltas (every
+    /// acoustic cell's there, the pool's acoustic members' alone here, as
+    /// `acoustic_deltas`); deep_validated's pool is the same in both: the
+    /// MLPs and two classic models that hold out the same speakers
     /// (benches/shared_seed_pool.sh, classic_members.sh, full_shared_pool.sh),
     /// with the same augmentations (benches/stretch_copies.sh).
     #[test]
@@ -1574,14 +1576,27 @@ experiments:
         for name in FULL_ONLY {
             assert!(!default.models.contains_key(name) && full.models.contains_key(name));
         }
-        assert_eq!(default.feature_unions, full.feature_unions);
-        // One extraction but the acoustic set's deltas (benches/deltas_pool.sh's
-        // rule gave them to pipeline-full.yaml alone).
+        // The default's names in the full pipeline's: its acoustic set with
+        // deltas is pipeline-full's acoustic set (the same extract keys).
+        let as_full = |v: serde_json::Value| -> serde_json::Value {
+            serde_json::from_str(&v.to_string().replace("acoustic_deltas", "acoustic")).unwrap()
+        };
+        assert_eq!(
+            as_full(serde_json::to_value(&default.feature_unions).unwrap()),
+            serde_json::to_value(&full.feature_unions).unwrap()
+        );
+        // One extraction but the acoustic set's deltas: every acoustic cell's
+        // in pipeline-full.yaml (benches/deltas_pool.sh), deep_validated's
+        // acoustic members' alone in pipeline.yaml (benches/deltas_budget.sh).
         assert_eq!(default.extract, full.extract);
         assert!(default.extract_per_set.is_empty());
+        assert!(full.feature_variants.is_empty());
+        let variant = &default.feature_variants["acoustic_deltas"];
+        assert_eq!(default.feature_variants.len(), 1);
+        assert_eq!((variant.of.as_str(), variant.deltas), ("acoustic", Some(1)));
         let deltas = SetExtract {
-            deltas: Some(1),
-            functionals: None,
+            deltas: variant.deltas,
+            functionals: variant.functionals.clone(),
         };
         assert_eq!(
             full.extract_per_set,
@@ -1609,7 +1624,7 @@ experiments:
             }
         }
         assert_eq!(
-            serde_json::to_value(&default.experiments).unwrap(),
+            as_full(serde_json::to_value(&default.experiments).unwrap()),
             serde_json::Value::Array(single_corpus)
         );
         assert!(!default.ensembles.is_empty());
@@ -1621,7 +1636,7 @@ experiments:
                 .retain(|v| !full_only(v));
         }
         assert_eq!(
-            serde_json::to_value(&default.ensembles).unwrap(),
+            as_full(serde_json::to_value(&default.ensembles).unwrap()),
             full_ensembles
         );
         // Every member holds out the speakers of seeds 0 to 4: the MLPs'
