@@ -113,6 +113,8 @@ pub fn main() -> i32 {
     let result = cli.command.run();
     match result {
         Ok(code) => code,
+        // The reader has gone (`ser metrics | head`): nothing left to say.
+        Err(e) if crate::out::is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
             if e.downcast_ref::<commands::ConfigError>().is_some() {

@@ -15,6 +15,8 @@
 //! - [`fetch`]: `ser corpus fetch`, public corpora downloaded resumably,
 //!   verified and unpacked.
 
+#[macro_use]
+pub mod out;
 pub mod artifact;
 pub mod bundle;
 pub mod cache;

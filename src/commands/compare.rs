@@ -246,9 +246,9 @@ pub fn compare(
             j["n_validation_a"] = json!(only_a);
             j["n_validation_b"] = json!(only_b);
         }
-        println!("{j}");
+        outln!("{j}")?;
     } else {
-        println!(
+        outln!(
             "{a} vs {b} on {protocol} ({} {rows} utterances, {} speakers{})",
             truth.len(),
             speaker_names.len(),
@@ -257,21 +257,21 @@ pub fn compare(
             } else {
                 ""
             }
-        );
+        )?;
         if validation && (only_a, only_b) != (truth.len(), truth.len()) {
-            println!(
+            outln!(
                 "  the rows both held out: {a} has {only_a}, {b} has {only_b} (other seeds hold out other speakers)"
-            );
+            )?;
         }
-        println!(
+        outln!(
             "  UA (fold mean)      {:.4} vs {:.4}   difference {:+.4}, 95% CI [{:+.4}, {:+.4}]",
             paired.ua_a,
             paired.ua_b,
             paired.difference.estimate,
             paired.difference.low,
             paired.difference.high
-        );
-        println!(
+        )?;
+        outln!(
             "  paired bootstrap    p = {:.4}  ({} resamples of {} within folds, seed {})",
             paired.p_value,
             bootstrap.resamples,
@@ -280,11 +280,14 @@ pub fn compare(
                 Unit::Utterance => "utterances",
             },
             bootstrap.seed
-        );
-        println!(
+        )?;
+        outln!(
             "  McNemar             only {a} right: {}, only {b} right: {}; p = {:.4} (mid-p), {:.4} (exact)",
-            test.only_a_correct, test.only_b_correct, test.p_mid, test.p_exact
-        );
+            test.only_a_correct,
+            test.only_b_correct,
+            test.p_mid,
+            test.p_exact
+        )?;
     }
     Ok(0)
 }

@@ -52,26 +52,27 @@ pub fn inspect(path: &Path, kind: CorpusKind, sample_rate: u32) -> anyhow::Resul
         }
     }
     let usable: usize = by_label.values().sum();
-    println!(
+    outln!(
         "corpus {} ({kind}): {usable} usable utterances, {:.1} min, {} rejected",
         path.display(),
         seconds / 60.0,
         rejects.len()
-    );
-    let show = |title: &str, counts: &BTreeMap<&str, usize>| {
-        println!("{title}:");
+    )?;
+    let show = |title: &str, counts: &BTreeMap<&str, usize>| -> std::io::Result<()> {
+        outln!("{title}:")?;
         for (k, v) in counts {
-            println!("  {k:<16} {v}");
+            outln!("  {k:<16} {v}")?;
         }
+        Ok(())
     };
-    show("labels", &by_label);
-    show("speakers", &by_speaker);
-    show("gender", &by_gender);
+    show("labels", &by_label)?;
+    show("speakers", &by_speaker)?;
+    show("gender", &by_gender)?;
     if !rejects.is_empty() {
-        println!("rejects:");
+        outln!("rejects:")?;
         rejects.sort();
         for (p, r) in &rejects {
-            println!("  {p}: {r}");
+            outln!("  {p}: {r}")?;
         }
     }
     Ok(0)
@@ -83,10 +84,10 @@ pub fn inspect(path: &Path, kind: CorpusKind, sample_rate: u32) -> anyhow::Resul
 pub fn inspect_pipeline(file: &Path) -> anyhow::Result<i32> {
     let pipeline = crate::config::Pipeline::load(file, &[])?;
     for (name, path) in pipeline.absent_corpora() {
-        println!(
+        outln!(
             "corpus {name}: left out, {} does not exist (optional)",
             path.display()
-        );
+        )?;
     }
     let sources = pipeline.corpus_sources();
     let spec = &pipeline.config.labels;
@@ -94,7 +95,7 @@ pub fn inspect_pipeline(file: &Path) -> anyhow::Result<i32> {
     let mut why: BTreeMap<String, usize> = BTreeMap::new();
     let mut have: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
     for source in &sources {
-        println!("== {} ==", source.name);
+        outln!("== {} ==", source.name)?;
         inspect(&source.root, source.kind, pipeline.config.sample_rate)?;
         let report = ser_ingest::corpus::scan(source.kind, &source.root)?;
         for u in &report.utterances {
@@ -109,33 +110,33 @@ pub fn inspect_pipeline(file: &Path) -> anyhow::Result<i32> {
         }
     }
     if let Err(e) = spec.check(&have) {
-        println!("labels: {e}");
+        outln!("labels: {e}")?;
         return Ok(1);
     }
-    println!("labels before -> after the label set:");
+    outln!("labels before -> after the label set:")?;
     for (corpus, before) in &counts.before {
-        println!("  {corpus}");
+        outln!("  {corpus}")?;
         for (label, n) in before {
             let to = match spec.apply(label) {
                 ser_ingest::LabelFate::Keep(to) if &to == label => label.clone(),
                 ser_ingest::LabelFate::Keep(to) => format!("{label} -> {to}"),
                 ser_ingest::LabelFate::Exclude(_) => format!("{label} -> excluded"),
             };
-            println!("    {to:<28} {n}");
+            outln!("    {to:<28} {n}")?;
         }
         let after = counts.after.get(corpus).cloned().unwrap_or_default();
         let kept: usize = after.values().sum();
-        println!(
+        outln!(
             "    kept {kept}: {}",
             after
                 .iter()
                 .map(|(l, n)| format!("{l} {n}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        )?;
     }
     for (reason, n) in &why {
-        println!("  excluded {n}: {reason}");
+        outln!("  excluded {n}: {reason}")?;
     }
     Ok(0)
 }

@@ -47,10 +47,10 @@ pub fn gc(args: &PipelineArgs, gc: &GcOptions) -> anyhow::Result<i32> {
         let bytes: u64 = report.deleted.iter().map(|(_, b)| b).sum();
         for (pack, size) in &report.deleted {
             if gc.dry_run {
-                println!(
+                outln!(
                     "would delete packs/{pack}.pack ({:.1} MB)",
                     *size as f64 / 1e6
-                );
+                )?;
             }
         }
         let repacked: u64 = report.repacked.iter().map(|(_, b)| b).sum();
@@ -167,7 +167,7 @@ impl Sweep<'_> {
                 continue;
             }
             if self.dry_run {
-                println!("would remove {}", path.display());
+                outln!("would remove {}", path.display())?;
             } else {
                 std::fs::remove_file(&path)?;
             }

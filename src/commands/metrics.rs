@@ -231,8 +231,8 @@ impl Choices {
         }
     }
 
-    fn print(&self, experiment: &str) {
-        println!("  {experiment}: {}", self.chosen_by.describe());
+    fn print(&self, experiment: &str) -> std::io::Result<()> {
+        outln!("  {experiment}: {}", self.chosen_by.describe())?;
         for f in &self.folds {
             let chosen = match (&f.chosen, f.validation_ua.as_slice()) {
                 (Value::Array(_), [ua])
@@ -263,8 +263,9 @@ impl Choices {
                 }
                 _ => f.chosen_text(),
             };
-            println!("    {:<8} {chosen}", f.fold);
+            outln!("    {:<8} {chosen}", f.fold)?;
         }
+        Ok(())
     }
 }
 
@@ -310,14 +311,20 @@ pub fn collect_rows(graph: &Graph, outcomes: &[Outcome]) -> Vec<Row> {
 }
 
 /// Results sorted by UA, best first.
-pub fn print_table(rows: &[Row]) {
+pub fn print_table(rows: &[Row]) -> std::io::Result<()> {
     let mut rows = rows.to_vec();
     let ua = |r: &Row| r.json["ua"].as_f64().unwrap_or(f64::NAN);
     rows.sort_by(|a, b| ua(b).total_cmp(&ua(a)));
-    println!(
+    outln!(
         "{:<36} {:<16} {:>7} {:<17} {:>7} {:>8} {:>6}",
-        "experiment", "protocol", "UA", "  UA 95% CI", "WA", "macroF1", "n"
-    );
+        "experiment",
+        "protocol",
+        "UA",
+        "  UA 95% CI",
+        "WA",
+        "macroF1",
+        "n"
+    )?;
     for r in &rows {
         let j = &r.json;
         let ci = match (j["ua_ci"][0].as_f64(), j["ua_ci"][1].as_f64()) {
@@ -329,7 +336,7 @@ pub fn print_table(rows: &[Row]) {
         } else {
             ""
         };
-        println!(
+        outln!(
             "{:<36} {:<16} {:>7.4} {:<17} {:>7.4} {:>8.4} {:>6}",
             match j["test_corpus"].as_str() {
                 Some(corpus) =>
@@ -342,18 +349,19 @@ pub fn print_table(rows: &[Row]) {
             j["wa"].as_f64().unwrap_or(f64::NAN),
             j["macro_f1"].as_f64().unwrap_or(f64::NAN),
             j["n_test"]
-        );
+        )?;
     }
     if rows.iter().any(|r| r.json["ci_unit"] == "speaker") {
-        println!(
+        outln!(
             "UA 95% CI: bootstrap over test speakers within folds (`ser metrics --json` has the utterance-level one too)"
-        );
+        )?;
     }
     if rows.iter().any(|r| r.json["transductive"] == true) {
-        println!(
+        outln!(
             "(T) transductive: test speakers (or a test corpus) normalised by their own audio (normalize: speaker or corpus); not comparable with inductive results"
-        );
+        )?;
     }
+    Ok(())
 }
 
 pub fn metrics(args: &PipelineArgs, view: View) -> anyhow::Result<i32> {
@@ -396,11 +404,11 @@ pub fn metrics(args: &PipelineArgs, view: View) -> anyhow::Result<i32> {
     }
     if as_json {
         for r in &found {
-            println!("{}", r.json);
+            outln!("{}", r.json)?;
         }
     } else if !found.is_empty() {
-        print_table(&found);
-        print_choices(&choices);
+        print_table(&found)?;
+        print_choices(&choices)?;
     }
     if !missing.is_empty() {
         eprintln!(
@@ -439,13 +447,14 @@ fn choices_of(
     })
 }
 
-fn print_choices(choices: &[(String, Choices)]) {
+fn print_choices(choices: &[(String, Choices)]) -> std::io::Result<()> {
     if !choices.is_empty() {
-        println!("Chosen inside each training fold, never on its test speakers:");
+        outln!("Chosen inside each training fold, never on its test speakers:")?;
         for (experiment, made) in choices {
-            made.print(experiment);
+            made.print(experiment)?;
         }
     }
+    Ok(())
 }
 
 /// `ser metrics --validation`: no evaluate node is read.
@@ -476,11 +485,11 @@ fn validation_view(
             if let Some((_, made)) = choices.iter().find(|(e, _)| *e == at) {
                 j["choices"] = json!(made);
             }
-            println!("{j}");
+            outln!("{j}")?;
         }
     } else {
-        validation::print_table(&rows);
-        print_choices(&choices);
+        validation::print_table(&rows)?;
+        print_choices(&choices)?;
     }
     if rows.is_empty() {
         eprintln!("no trained experiments yet (run `ser run`)");

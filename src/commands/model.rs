@@ -24,7 +24,7 @@ impl ModelArgs {
         match &self.command {
             ModelCommand::Inspect { path } => {
                 let bundle = crate::bundle::read::read(path)?;
-                println!("{}", serde_json::to_string_pretty(&bundle.manifest)?);
+                outln!("{}", serde_json::to_string_pretty(&bundle.manifest)?)?;
                 Ok(0)
             }
         }

@@ -22,11 +22,11 @@ pub fn outputs(args: &PipelineArgs, pattern: Option<&str>) -> anyhow::Result<i32
             continue;
         };
         for (name, object) in &record.outputs.files {
-            println!(
+            outln!(
                 "{}\t{name}\t{}",
                 node.name,
                 cache.object_path(object).display()
-            );
+            )?;
             shown += 1;
         }
     }

@@ -256,7 +256,7 @@ pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
             _ => (3, "neither".to_string()),
         };
         counts[slot] += 1;
-        println!("{:<48} {line}", node.name);
+        outln!("{:<48} {line}", node.name)?;
     }
     let states: Vec<String> = read_through
         .remote

@@ -189,36 +189,36 @@ pub fn report(args: &PipelineArgs, out: Option<&Path>) -> anyhow::Result<i32> {
     let files = ser_report::write_report(&input, &out_dir)
         .map_err(|e| anyhow::anyhow!("report {}: {e}", out_dir.display()))?;
 
-    println!("{}", files.index_html.display());
-    println!("{}", files.readme_md.display());
+    outln!("{}", files.index_html.display())?;
+    outln!("{}", files.readme_md.display())?;
     let pngs = files
         .images
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "png"))
         .count();
-    println!(
+    outln!(
         "{}/ ({pngs} figures, PNG and SVG)",
         out_dir.join("img").display()
-    );
+    )?;
     let best = input
         .experiments
         .iter()
         .filter(|e| !e.ua.is_nan())
         .max_by(|a, b| a.ua.total_cmp(&b.ua));
     match best {
-        Some(best) => println!(
+        Some(best) => outln!(
             "{} experiment(s), config {}; best UA {:.4}: {} @ {}",
             input.experiments.len(),
             input.config_hash,
             best.ua,
             best.name,
             best.protocol
-        ),
-        None => println!(
+        )?,
+        None => outln!(
             "{} experiment(s), config {}",
             input.experiments.len(),
             input.config_hash
-        ),
+        )?,
     }
     Ok(0)
 }

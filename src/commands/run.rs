@@ -116,15 +116,19 @@ pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
         print_beyond_full_scale(&ctx.progress, &record.outputs.summary);
     }
     print_extract_rejects(&ctx.progress, &graph, &outcomes);
-    if options.validation {
+    // A reader that has gone (`ser run | head`) must not cost the run its
+    // summary or its push: the table's error waits until they are done.
+    let table = if options.validation {
         let rows = validation::collect(&graph, &ctx.cache, |i| outcomes[i].record().cloned());
-        validation::print_table(&rows);
+        validation::print_table(&rows)
     } else {
         let rows: Vec<Row> = collect_rows(&graph, &outcomes);
-        if !rows.is_empty() {
-            print_table(&rows);
+        if rows.is_empty() {
+            Ok(())
+        } else {
+            print_table(&rows)
         }
-    }
+    };
     ctx.progress.println(&format!(
         "{ran} node(s) ran, {fresh} fresh{remote_line}, {} failed in {:.2}s (cache {})",
         failed.len(),
@@ -156,6 +160,7 @@ pub fn run(args: &PipelineArgs, options: &RunOptions) -> anyhow::Result<i32> {
     if let Some(first) = failed.first() {
         anyhow::bail!("{} node(s) failed; first: {first}", failed.len());
     }
+    table?;
     Ok(0)
 }
 

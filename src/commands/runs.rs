@@ -127,20 +127,26 @@ pub fn runs(args: &PipelineArgs, last: bool) -> anyhow::Result<i32> {
     }
     if last {
         let path = files.last().expect("not empty");
-        print!("{}", std::fs::read_to_string(path)?);
-        println!();
+        out!("{}", std::fs::read_to_string(path)?)?;
+        outln!()?;
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:<22} {:>9} {:>5} {:>5} {:>5} {:>6} {:>6}  file",
-        "started", "seconds", "exit", "ran", "fresh", "failed", "peak"
-    );
+        "started",
+        "seconds",
+        "exit",
+        "ran",
+        "fresh",
+        "failed",
+        "peak"
+    )?;
     for path in files {
         let Ok(summary) = serde_json::from_slice::<RunSummary>(&std::fs::read(&path)?) else {
             continue;
         };
         let count = |k: &str| summary.counts.get(k).copied().unwrap_or(0);
-        println!(
+        outln!(
             "{:<22} {:>9.1} {:>5} {:>5} {:>5} {:>6} {:>5.0}M  {}",
             summary.started_at,
             summary.seconds,
@@ -150,7 +156,7 @@ pub fn runs(args: &PipelineArgs, last: bool) -> anyhow::Result<i32> {
             count("failed"),
             summary.peak_rss_mib.unwrap_or(0.0),
             path.display()
-        );
+        )?;
     }
     Ok(0)
 }

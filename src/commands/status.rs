@@ -38,7 +38,7 @@ pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
                 unreachable!("status runs nothing")
             }
         };
-        println!("{:<48} {line}", node.name);
+        outln!("{:<48} {line}", node.name)?;
     }
     eprintln!("{stale} of {} node(s) would run", graph.nodes.len());
     Ok(0)
@@ -46,7 +46,7 @@ pub fn status(args: &PipelineArgs) -> anyhow::Result<i32> {
 
 pub fn dag(args: &PipelineArgs) -> anyhow::Result<i32> {
     let (pipeline, _cache) = args.load()?;
-    print!("{}", Graph::build(&pipeline).render());
+    out!("{}", Graph::build(&pipeline).render())?;
     Ok(0)
 }
 

@@ -175,14 +175,19 @@ fn row(experiment: &Experiment, scores: Result<Vec<FoldScore>, &'static str>) ->
 
 /// The rows with scores, best validation UA first, then the names of
 /// those without, by reason.
-pub fn print_table(rows: &[ValidationRow]) {
+pub fn print_table(rows: &[ValidationRow]) -> std::io::Result<()> {
     let mut scored: Vec<&ValidationRow> = rows.iter().filter(|r| r.ua().is_some()).collect();
     scored.sort_by(|a, b| b.ua().unwrap_or(0.0).total_cmp(&a.ua().unwrap_or(0.0)));
     if !scored.is_empty() {
-        println!(
+        outln!(
             "{:<36} {:<16} {:>7} {:<17} {:>9} {:>11}",
-            "experiment", "protocol", "val UA", "  folds min-max", "speakers", "utterances"
-        );
+            "experiment",
+            "protocol",
+            "val UA",
+            "  folds min-max",
+            "speakers",
+            "utterances"
+        )?;
     }
     for r in &scored {
         let folds = r.scores.as_ref().expect("scored");
@@ -192,7 +197,7 @@ pub fn print_table(rows: &[ValidationRow]) {
                 (l.min(f.ua), h.max(f.ua))
             });
         let mark = if r.transductive { " (T)" } else { "" };
-        println!(
+        outln!(
             "{:<36} {:<16} {:>7.4} {:<17} {:>9.1} {:>11}",
             format!("{}{mark}", r.experiment),
             r.protocol,
@@ -200,14 +205,14 @@ pub fn print_table(rows: &[ValidationRow]) {
             format!("  [{low:.3}, {high:.3}]"),
             folds.iter().map(|f| f.speakers).sum::<usize>() as f64 / folds.len() as f64,
             folds.iter().map(|f| f.utterances).sum::<usize>(),
-        );
+        )?;
     }
     if !scored.is_empty() {
-        println!(
+        outln!(
             "val UA: mean over folds of the UA on speakers held out of each training fold (speakers: \
              per fold); early stopping and grids chose on these rows too, so it is optimistic \
              alike for all: compare variants with it, report test UAs. No test score was read."
-        );
+        )?;
     }
     let mut unscored: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for r in rows {
@@ -226,8 +231,9 @@ pub fn print_table(rows: &[ValidationRow]) {
             n => format!(" and {n} more (`--json` lists them)"),
         };
         let shown = &names[..names.len().min(NAMED)];
-        println!("no validation UA, {why}: {}{more}", shown.join(", "));
+        outln!("no validation UA, {why}: {}{more}", shown.join(", "))?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

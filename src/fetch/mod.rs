@@ -237,7 +237,7 @@ fn write_marker(dir: &Path, marker: &Marker) -> anyhow::Result<()> {
 /// `ser corpus fetch ...`: 0 when the corpus is ready.
 pub fn run(args: &FetchArgs) -> anyhow::Result<i32> {
     if args.list {
-        print_list();
+        print_list()?;
         return Ok(0);
     }
     let to = args.to.as_deref().context("--to DIR is required")?;
@@ -349,15 +349,15 @@ fn fetch(target: &Target, to: &Path, retries: u32, progress: &Progress) -> anyho
     if let Some(marker) = read_marker(to)? {
         match marker.records(target) {
             Ok(()) if inside(to, &marker.corpus_path).is_dir() => {
-                println!(
+                outln!(
                     "{} is already in {} (fetched {}, {}; {}): nothing to do",
                     target.name,
                     to.display(),
                     marker.fetched_at,
                     count(marker.files, "file"),
                     marker_path(to).display()
-                );
-                print_ready(target.kind, &inside(to, &marker.corpus_path));
+                )?;
+                print_ready(target.kind, &inside(to, &marker.corpus_path))?;
                 return Ok(());
             }
             Ok(()) => {
@@ -496,23 +496,25 @@ fn fetch(target: &Target, to: &Path, retries: u32, progress: &Progress) -> anyho
                 digests.bytes
             );
         }
-        println!("verified {} {}", checksum.algorithm, checksum.hex);
+        outln!("verified {} {}", checksum.algorithm, checksum.hex)?;
     }
     if target.expected.is_empty() {
-        println!(
+        outln!(
             "checksum: none published for {}; SHA-256 of the download: {} (pin it with --sha256 {})",
-            target.name, digests.sha256, digests.sha256
-        );
+            target.name,
+            digests.sha256,
+            digests.sha256
+        )?;
     }
 
     // 7. Unpack.
     let unpacked = unpack::unpack(&partial, to)?;
-    println!(
+    outln!(
         "unpacked {} ({}) into {}",
         count(unpacked.files, "file"),
         human_bytes(unpacked.bytes),
         to.display()
-    );
+    )?;
     if !corpus_path.is_dir() {
         progress.println(&format!(
             "warning: {} was expected in the archive but is not there: point corpus.path at the \
@@ -539,33 +541,31 @@ fn fetch(target: &Target, to: &Path, retries: u32, progress: &Progress) -> anyho
     )?;
     std::fs::remove_dir_all(to.join(PARTIAL_DIR))
         .with_context(|| format!("cannot remove {}", to.join(PARTIAL_DIR).display()))?;
-    print_ready(target.kind, &corpus_path);
+    print_ready(target.kind, &corpus_path)?;
     Ok(())
 }
 
-fn print_ready(kind: Option<CorpusKind>, path: &Path) {
+fn print_ready(kind: Option<CorpusKind>, path: &Path) -> std::io::Result<()> {
     match kind {
-        Some(kind) => println!("corpus ready: kind {kind}, path {}", path.display()),
-        None => println!(
+        Some(kind) => outln!("corpus ready: kind {kind}, path {}", path.display()),
+        None => outln!(
             "corpus ready: path {} (set corpus.kind to the naming rules its files follow)",
             path.display()
         ),
     }
 }
 
-fn print_list() {
+fn print_list() -> std::io::Result<()> {
     for entry in registry::ENTRIES {
-        println!("{} ({}): {}", entry.name, entry.kind, entry.title);
+        outln!("{} ({}): {}", entry.name, entry.kind, entry.title)?;
         match entry.source {
             Source::Archive(a) => {
-                println!("  archive:  {}, {}", a.url, a.bytes);
-                println!("  unpacked: {}", a.unpacked);
+                outln!("  archive:  {}, {}", a.url, a.bytes)?;
+                outln!("  unpacked: {}", a.unpacked)?;
                 match a.checksum {
-                    Some(p) => {
-                        println!("  checksum: {} {}, from {}", p.algorithm, p.hex, p.source)
-                    }
+                    Some(p) => outln!("  checksum: {} {}, from {}", p.algorithm, p.hex, p.source)?,
                     None => {
-                        println!("  checksum: none published (the fetch prints the SHA-256 to pin)")
+                        outln!("  checksum: none published (the fetch prints the SHA-256 to pin)")?
                     }
                 }
                 let dir = if a.corpus_dir.is_empty() {
@@ -573,13 +573,14 @@ fn print_list() {
                 } else {
                     format!("DIR/{}", a.corpus_dir)
                 };
-                println!("  corpus.path: {dir}");
+                outln!("  corpus.path: {dir}")?;
             }
-            Source::Manual { why, .. } => println!("  not fetchable: {why}"),
+            Source::Manual { why, .. } => outln!("  not fetchable: {why}")?,
         }
-        println!("  licence:  {}", entry.licence);
-        println!("  source:   {}", entry.homepage);
+        outln!("  licence:  {}", entry.licence)?;
+        outln!("  source:   {}", entry.homepage)?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -530,6 +530,34 @@ fn dag_gc_and_corpus_inspect() {
     assert!(!ws.path(".ser").exists());
 }
 
+/// `ser metrics | head`: the reader stops before ser has written. Every
+/// printing command ends quietly (exit 0, no panic), and a run so piped
+/// still records its summary.
+#[test]
+fn a_reader_that_stops_early_ends_the_command_quietly() {
+    let ws = Workspace::new(2);
+    ws.ok(&["run"]);
+    let runs = |ws: &Workspace| ws.ok(&["runs"]).lines().count();
+    let before = runs(&ws);
+    for args in [
+        &["run"][..],
+        &["metrics"],
+        &["metrics", "--validation"],
+        &["status"],
+        &["dag"],
+        &["runs"],
+        &["outputs"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = ws.cmd(args).stdout(writer).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?}\n{stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    assert_eq!(runs(&ws), before + 1, "the piped run wrote its summary");
+}
+
 #[test]
 fn help_on_every_command() {
     let ws = Workspace::new(1);
