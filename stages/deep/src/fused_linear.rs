@@ -214,6 +214,9 @@ mod tests {
                 let _generator = crate::fit::generator_lock();
                 device.seed(60 + case as u64);
                 let layer: Linear = LinearConfig::new(d_in, d_out).with_bias(bias).init(&device);
+                // Lazy weights: drawn here, under the lock, not on first use.
+                let _ = layer.weight.val();
+                let _ = layer.bias.as_ref().map(|b| b.val());
                 let x = if transposed {
                     Tensor::<2>::random([d_in, rows], Distribution::Normal(0.0, 1.0), &device)
                         .transpose()
